@@ -1,0 +1,1 @@
+//! Client of the coordinator's HTTP API (see `preflight_model::api`).

@@ -1,0 +1,5 @@
+//! The agent's side of the connectivity check: talk to the coordinator (register, send the
+//! observed config, fetch the plan, send results). Observing and probing live in
+//! `preflight-inventory` and `preflight-probe`.
+
+pub mod client;

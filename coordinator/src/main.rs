@@ -1,0 +1,75 @@
+//! `preflight`: the coordinator binary. Parses flags, calls the libraries, prints.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Network preflight for MAAS + Juju: prove the network matches the intent before you deploy.
+///
+/// Exit codes: 0 all checks passed, 1 checks failed, 2 usage or input error.
+#[derive(Parser, Debug)]
+#[command(name = "preflight", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read MAAS: take a snapshot, or serve one as a MAAS API stand-in.
+    #[command(subcommand)]
+    Maas(cmd::maas::Command),
+    /// List spaces with their subnets, VLANs, MTUs and machines (like `juju spaces`).
+    Spaces(cmd::listing::SpacesArgs),
+    /// List subnets with space, fabric, VLAN and MTU (like `juju subnets`).
+    Subnets(cmd::listing::SubnetsArgs),
+    /// Check a bundle's bindings and constraints against MAAS, before deploying.
+    Validate(cmd::validate::Args),
+    /// Run the connectivity check: gather agents, probe every space, report.
+    Check(cmd::check::Args),
+    /// Re-render a saved JSON report as text, JSON, JUnit XML or HTML.
+    Report(cmd::report::Args),
+    /// Build a MAAS-shaped lab in network namespaces and run the whole check on it.
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PREFLIGHT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("preflight: error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Maas(c) => cmd::maas::run(c).await,
+            Command::Spaces(a) => cmd::listing::run_spaces(a).await,
+            Command::Subnets(a) => cmd::listing::run_subnets(a).await,
+            Command::Validate(a) => cmd::validate::run(a).await,
+            Command::Check(a) => cmd::check::run(a).await,
+            Command::Report(a) => cmd::report::run(a).await,
+            Command::Demo(a) => cmd::demo::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("preflight: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The probe plan: what one agent must probe, from which of its own addresses.
+//!
+//! Built by the coordinator's plan step (or by the charm from peer data, or by hand) and
+//! consumed by `preflight-agent probe --plan FILE`.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Schema string of [`ProbePlan`] documents.
+pub const PLAN_SCHEMA: &str = "preflight.plan/v1";
+
+/// The probes one agent runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbePlan {
+    /// Always [`PLAN_SCHEMA`].
+    pub schema: String,
+    /// Id of the agent that runs this plan (as the coordinator knows it), when any.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Settings shared by every target of the plan.
+    #[serde(default)]
+    pub settings: ProbeSettings,
+    /// The targets, each probed from its own source address.
+    pub targets: Vec<PlannedTarget>,
+}
+
+/// Settings of a probe run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeSettings {
+    /// Echo requests per target.
+    pub count: u32,
+    /// Interval between requests to one target, in milliseconds.
+    pub interval_ms: u64,
+    /// Time to wait for a reply, in milliseconds.
+    pub timeout_ms: u64,
+    /// Extra attempts for a target that did not answer at all.
+    pub retries: u32,
+    /// Global cap on packets per second, when any.
+    pub rate: Option<u32>,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            count: 3,
+            interval_ms: 100,
+            timeout_ms: 1000,
+            retries: 1,
+            rate: None,
+        }
+    }
+}
+
+/// What a probe is expected to show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expectation {
+    /// The target must answer (the normal case).
+    #[default]
+    Reachable,
+    /// The target must not answer: the two spaces are meant to be isolated.
+    Isolated,
+}
+
+/// One target of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedTarget {
+    /// Stable id of this probe within the whole check (so results map back to the plan).
+    pub id: String,
+    /// Name of the space (or binding, in the charm) this probe proves.
+    pub space: String,
+    /// The agent's own address to probe from.
+    pub source: IpAddr,
+    /// The address to probe.
+    pub target: IpAddr,
+    /// Device to bind to, when the plan names one.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Expected MTU of the path; when set, the MTU probe runs.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// TCP ports to try connecting to.
+    #[serde(default)]
+    pub tcp_ports: Vec<u16>,
+    /// Name of the machine (agent) that owns the target address, when known.
+    #[serde(default)]
+    pub target_machine: Option<String>,
+    /// Whether the target should answer or not.
+    #[serde(default)]
+    pub expect: Expectation,
+}
