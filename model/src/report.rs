@@ -268,6 +268,18 @@ pub struct Report {
     /// Inputs the report was made from (bundle paths, provider source), for the reader.
     #[serde(default)]
     pub inputs: Vec<String>,
+    /// Every (check, subject) pair that was evaluated, so JUnit can list the passing cases too.
+    #[serde(default)]
+    pub checked: Vec<Checked>,
+}
+
+/// One check evaluated on one subject (e.g. `binding.unknown-space` on application `keystone`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checked {
+    /// The check's finding code.
+    pub check: String,
+    /// What it was evaluated on.
+    pub subject: Subject,
 }
 
 impl Report {
@@ -285,6 +297,7 @@ impl Report {
             findings,
             spaces: Vec::new(),
             inputs: Vec::new(),
+            checked: Vec::new(),
         }
     }
 
