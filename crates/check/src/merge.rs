@@ -453,7 +453,9 @@ fn merge_one(
                     ));
                 }
             }
-            for l in &iface.links {
+            // Only sticky assignments (static, auto) must be present; DHCP and discovered
+            // leases may legitimately change.
+            for l in iface.links.iter().filter(|l| l.mode == "static" || l.mode == "auto") {
                 let Some(ip) = l.ip else { continue };
                 if !observed_ips.contains(&ip) {
                     let cidr = l
@@ -692,6 +694,71 @@ pub(crate) mod tests {
         let m = merge(&p, &[input("a", healthy(1, None, "node1")), input("b", healthy(1, Some("aaa111"), "other"))]);
         assert_eq!(codes_of(&m), vec![codes::DRIFT_MACHINE_UNKNOWN]);
         assert_eq!(m.findings[0].subject.machine.as_deref(), Some("other"));
+    }
+
+    /// What a healthy machine would observe, built from its MAAS interfaces.
+    fn observed_from_maas(p: &ProviderModel, m: &Machine) -> ObservedConfig {
+        let mut links = Vec::new();
+        let mut addrs = Vec::new();
+        for (i, iface) in m.interfaces.iter().enumerate() {
+            let ifindex = i as u32 + 2;
+            let mut l = link(ifindex, &iface.name, iface.mac.as_deref().unwrap_or("00:00:00:00:00:00"), iface.effective_mtu, true);
+            l.kind = match iface.kind {
+                InterfaceKind::Bond => LinkKind::Bond,
+                InterfaceKind::Vlan => LinkKind::Vlan,
+                InterfaceKind::Bridge => LinkKind::Bridge,
+                _ => LinkKind::Ethernet,
+            };
+            if iface.kind == InterfaceKind::Vlan {
+                l.vlan_id = iface.vlan_id.and_then(|v| p.vlans.get(&v)).map(|v| v.vid);
+            }
+            links.push(l);
+            for il in &iface.links {
+                if let (Some(ip), Some(s)) = (il.ip, il.subnet_id.and_then(|s| p.subnets.get(&s))) {
+                    addrs.push(addr(ifindex, &iface.name, &ip.to_string(), s.cidr.prefix_len()));
+                }
+            }
+        }
+        observed(&m.hostname, None, links, addrs)
+    }
+
+    fn fixtures() -> ProviderModel {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/maas");
+        preflight_maas::model_from_path(std::path::Path::new(dir)).unwrap()
+    }
+
+    #[test]
+    fn maas_fixture_machines_merge_cleanly_when_reality_matches() {
+        let p = fixtures();
+        let agents: Vec<AgentInput> = p.machines.iter().map(|m| input(&m.system_id, observed_from_maas(&p, m))).collect();
+        let m = merge(&p, &agents);
+        assert!(m.findings.is_empty(), "{:#?}", m.findings);
+        for (a, machine) in m.agents.iter().zip(&p.machines) {
+            assert_eq!(a.system_id.as_deref(), Some(machine.system_id.as_str()), "matched by hostname");
+        }
+        let g = m.agents.iter().find(|a| a.system_id.as_deref() == Some("g8xyqs")).unwrap();
+        let storage = g.addresses.iter().find(|x| x.address.to_string() == "10.30.0.11").unwrap();
+        assert_eq!((storage.subnet_id, storage.space_id, storage.vlan_mtu), (8, 2, 9000));
+        assert_eq!(storage.link, "bond0.30");
+    }
+
+    #[test]
+    fn maas_fixture_faults_are_found_on_the_right_interface() {
+        let p = fixtures();
+        let g = p.machine("g8xyqs").unwrap();
+        let mut o = observed_from_maas(&p, g);
+        o.links.iter_mut().find(|l| l.name == "bond0.30").unwrap().mtu = 1500;
+        let m = merge(&p, &[input("g", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_MTU_MISMATCH]);
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("bond0.30"));
+        assert_eq!(m.findings[0].subject.machine.as_deref(), Some(g.hostname.as_str()));
+
+        let r = p.machine("recrwg").unwrap();
+        let mut o = observed_from_maas(&p, r);
+        o.links.retain(|l| l.name != "eno2.10");
+        let m = merge(&p, &[input("r", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_INTERFACE_MISSING]);
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eno2.10"));
     }
 
     #[test]
