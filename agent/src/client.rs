@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use preflight_model::api::{ErrorBody, PlanResponse, RegisterRequest, RegisterResponse, ResultsAck};
+use preflight_model::api::{
+    ErrorBody, PlanResponse, RegisterRequest, RegisterResponse, ResultsAck,
+};
 use preflight_model::observed::ObservedConfig;
 use preflight_model::probe::ProbeReport;
 use rand::Rng;
@@ -167,18 +169,28 @@ impl Client {
         let req = RegisterRequest {
             observed: observed.clone(),
         };
-        let r: RegisterResponse = self.call("registration", "/v1/register", Some(&req)).await?;
+        let r: RegisterResponse = self
+            .call("registration", "/v1/register", Some(&req))
+            .await?;
         Ok(r.agent_id)
     }
 
     /// Asks for the plan once.
     pub async fn plan(&self, agent_id: &str) -> Result<PlanResponse, ClientError> {
-        self.call::<(), _>("plan request", &format!("/v1/agents/{}/plan", enc(agent_id)), None)
-            .await
+        self.call::<(), _>(
+            "plan request",
+            &format!("/v1/agents/{}/plan", enc(agent_id)),
+            None,
+        )
+        .await
     }
 
     /// Sends the probe results (safe to repeat: the coordinator deduplicates).
-    pub async fn results(&self, agent_id: &str, report: &ProbeReport) -> Result<ResultsAck, ClientError> {
+    pub async fn results(
+        &self,
+        agent_id: &str,
+        report: &ProbeReport,
+    ) -> Result<ResultsAck, ClientError> {
         self.call(
             "results upload",
             &format!("/v1/agents/{}/results", enc(agent_id)),

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use preflight_model::api::{PlanResponse, RegisterResponse, ResultsAck};
-use preflight_model::observed::{Address, AddressFlags, Family, Identity, ObservedConfig, OBSERVED_SCHEMA};
+use preflight_model::observed::{
+    Address, AddressFlags, Family, Identity, ObservedConfig, OBSERVED_SCHEMA,
+};
 use preflight_model::plan::ProbePlan;
 use preflight_model::probe::{ProbeReport, TargetResult, PROBE_SCHEMA};
 use preflight_model::report::Report;
@@ -28,7 +30,10 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Strin
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let status = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -92,7 +97,15 @@ fn start(dir: &Path) -> (Child, String) {
     let mut child = Command::new(preflight_e2e::binary("preflight"))
         .args(["check", "--provider"])
         .arg(preflight_e2e::fixtures().join("maas"))
-        .args(["--listen", "127.0.0.1:0", "--expect", "3", "--quiet", "--format", "json"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--expect",
+            "3",
+            "--quiet",
+            "--format",
+            "json",
+        ])
         .args(["--deadline", "60", "--probe-deadline", "60", "--token-file"])
         .arg(dir.join("token"))
         .arg("--state-dir")
@@ -105,7 +118,10 @@ fn start(dir: &Path) -> (Child, String) {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
-        let line = lines.next().expect("coordinator printed its address").unwrap();
+        let line = lines
+            .next()
+            .expect("coordinator printed its address")
+            .unwrap();
         if let Some(rest) = line.strip_prefix("preflight: listening on http://") {
             break rest.trim().to_string();
         }
@@ -115,9 +131,16 @@ fn start(dir: &Path) -> (Child, String) {
 }
 
 fn register(addr: &str, o: &ObservedConfig) -> String {
-    let (st, body) = http(addr, "POST", "/v1/register", Some(&serde_json::json!({ "observed": o }).to_string()));
+    let (st, body) = http(
+        addr,
+        "POST",
+        "/v1/register",
+        Some(&serde_json::json!({ "observed": o }).to_string()),
+    );
     assert_eq!(st, 200, "{body}");
-    serde_json::from_str::<RegisterResponse>(&body).unwrap().agent_id
+    serde_json::from_str::<RegisterResponse>(&body)
+        .unwrap()
+        .agent_id
 }
 
 fn wait_plan(addr: &str, id: &str) -> ProbePlan {
@@ -127,7 +150,9 @@ fn wait_plan(addr: &str, id: &str) -> ProbePlan {
         assert_eq!(st, 200, "{body}");
         match serde_json::from_str::<PlanResponse>(&body).unwrap() {
             PlanResponse::Ready { plan } => return plan,
-            PlanResponse::Waiting { retry_after_ms } => std::thread::sleep(Duration::from_millis(retry_after_ms)),
+            PlanResponse::Waiting { retry_after_ms } => {
+                std::thread::sleep(Duration::from_millis(retry_after_ms))
+            }
             PlanResponse::Done => panic!("done before results"),
         }
         assert!(t.elapsed() < Duration::from_secs(30), "no plan");
@@ -135,19 +160,31 @@ fn wait_plan(addr: &str, id: &str) -> ProbePlan {
 }
 
 fn send(addr: &str, id: &str, body: &str) -> ResultsAck {
-    let (st, b) = http(addr, "POST", &format!("/v1/agents/{id}/results"), Some(body));
+    let (st, b) = http(
+        addr,
+        "POST",
+        &format!("/v1/agents/{id}/results"),
+        Some(body),
+    );
     assert_eq!(st, 200, "{b}");
     serde_json::from_str(&b).unwrap()
 }
 
 fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("preflight-restart-{}-{}", std::process::id(), rand_suffix()));
+    let d = std::env::temp_dir().join(format!(
+        "preflight-restart-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 #[test]
@@ -164,9 +201,18 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
     // Two register, one result arrives... then the coordinator dies.
     let ids: Vec<String> = agents.iter().map(|o| register(&addr, o)).collect();
     let plans: Vec<ProbePlan> = ids.iter().map(|id| wait_plan(&addr, id)).collect();
-    assert!(plans.iter().all(|p| p.targets.len() == 2), "full mesh of 3 in management");
+    assert!(
+        plans.iter().all(|p| p.targets.len() == 2),
+        "full mesh of 3 in management"
+    );
     let first_results = results_for(&plans[0]);
-    assert_eq!(send(&addr, &ids[0], &first_results), ResultsAck { accepted: 2, duplicate: false });
+    assert_eq!(
+        send(&addr, &ids[0], &first_results),
+        ResultsAck {
+            accepted: 2,
+            duplicate: false
+        }
+    );
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     assert!(!dir.join("report.json").exists());
@@ -179,32 +225,70 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         assert_eq!(&wait_plan(&addr, id), plan);
     }
     // The agent that had reported re-sends (it never saw the ack, say): a duplicate, not a copy.
-    assert_eq!(send(&addr, &ids[0], &first_results), ResultsAck { accepted: 2, duplicate: true });
+    assert_eq!(
+        send(&addr, &ids[0], &first_results),
+        ResultsAck {
+            accepted: 2,
+            duplicate: true
+        }
+    );
     for (id, plan) in ids.iter().zip(&plans).skip(1) {
-        assert_eq!(send(&addr, id, &results_for(plan)), ResultsAck { accepted: 2, duplicate: false });
+        assert_eq!(
+            send(&addr, id, &results_for(plan)),
+            ResultsAck {
+                accepted: 2,
+                duplicate: false
+            }
+        );
     }
     let t = Instant::now();
     let status = loop {
         if let Some(s) = second.try_wait().unwrap() {
             break s;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "coordinator did not finish");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "coordinator did not finish"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     // Drift findings (these made-up machines do not match MAAS) fail the check, so exit 1.
     assert_eq!(status.code(), Some(1));
-    let report: Report = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report.summary.agents_expected, Some(3));
     assert_eq!(report.summary.agents_reported, Some(3));
     assert_eq!(report.summary.probes_planned, Some(6));
     assert_eq!(report.summary.probes_done, Some(6));
-    let mgmt = report.spaces.iter().find(|s| s.name == "management").unwrap();
+    let mgmt = report
+        .spaces
+        .iter()
+        .find(|s| s.name == "management")
+        .unwrap();
     assert_eq!(mgmt.pairs.len(), 6);
     let mut pair_ids: Vec<&str> = mgmt.pairs.iter().map(|p| p.id.as_str()).collect();
     pair_ids.dedup();
     assert_eq!(pair_ids.len(), 6, "each probe once");
     assert!(mgmt.pairs.iter().all(|p| p.done && p.received == 3));
-    assert!(report.findings.iter().all(|f| !f.code.starts_with("probe.") && f.code != "agent.missing"), "{:#?}", report.findings);
-    assert_eq!(std::fs::read_dir(dir.join("state/results")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 3);
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| !f.code.starts_with("probe.") && f.code != "agent.missing"),
+        "{:#?}",
+        report.findings
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("state/results"))
+            .unwrap()
+            .filter(|e| !e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.'))
+            .count(),
+        3
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -11,7 +11,8 @@ use preflight_model::observed::ObservedConfig;
 
 /// Flags of `preflight-agent run`.
 #[derive(clap::Args, Debug)]
-#[command(long_about = "Register with a coordinator, run the plan it gives, and send back the results.
+#[command(
+    long_about = "Register with a coordinator, run the plan it gives, and send back the results.
 
 The agent observes this machine's links, addresses and routes, registers with the
 coordinator (`preflight check`), waits for its probe plan, probes its peers from its own
@@ -20,7 +21,8 @@ jittered backoff; if the coordinator never answers within --give-up-after second
 says so and exits 2.
 
 Example:
-  PREFLIGHT_TOKEN=... preflight-agent run --coordinator http://10.0.0.1:7700 --machine-id abc123")]
+  PREFLIGHT_TOKEN=... preflight-agent run --coordinator http://10.0.0.1:7700 --machine-id abc123"
+)]
 pub struct Args {
     /// URL of the coordinator, e.g. http://10.0.0.1:7700
     #[arg(long, value_name = "URL")]
@@ -125,10 +127,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => return fail(e),
         }
     };
-    eprintln!(
-        "preflight-agent: probing {} targets",
-        plan.targets.len()
-    );
+    eprintln!("preflight-agent: probing {} targets", plan.targets.len());
     let report = preflight_probe::run_plan(&plan)
         .await
         .context("the probe run failed")?;
@@ -139,7 +138,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "preflight-agent: results sent ({} accepted{})",
                 ack.accepted,
-                if ack.duplicate { ", already stored" } else { "" }
+                if ack.duplicate {
+                    ", already stored"
+                } else {
+                    ""
+                }
             );
             Ok(ExitCode::SUCCESS)
         }

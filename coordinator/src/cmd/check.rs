@@ -89,7 +89,9 @@ fn parse_isolate(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
             Some((a, b)) if !a.is_empty() && !b.is_empty() && a != b => {
                 Ok((a.to_string(), b.to_string()))
             }
-            _ => anyhow::bail!("--isolate {s:?}: expected two different space names as SPACE_A:SPACE_B"),
+            _ => anyhow::bail!(
+                "--isolate {s:?}: expected two different space names as SPACE_A:SPACE_B"
+            ),
         })
         .collect()
 }
@@ -98,7 +100,8 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }
-    let pb = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let pb =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     pb.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
@@ -155,9 +158,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let local = listener.local_addr()?;
     eprintln!("preflight: listening on http://{local}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state.clone(), ServerConfig::new(token), async {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(serve(
+        listener,
+        state.clone(),
+        ServerConfig::new(token),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     let pb = progress_bar(args.quiet);
     pb.enable_steady_tick(Duration::from_millis(200));
@@ -201,7 +209,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             preflight_maas::ProviderSource::File(p) => format!("provider: {}", p.display()),
             preflight_maas::ProviderSource::Live { url, .. } => format!("provider: {url}"),
         }];
-        inputs.push(format!("agents: {} of {expect} expected", inner.agents.len()));
+        inputs.push(format!(
+            "agents: {} of {expect} expected",
+            inner.agents.len()
+        ));
         build_report(ReportInput {
             provider: &provider,
             merged: &merged,
@@ -213,13 +224,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             inputs,
         })
     };
-    // Let agents still polling hear that the check is over, then stop serving.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     write_output(
         args.output.as_deref(),
         &preflight_report::render(&report, args.format.into()),
     )?;
+    // Let agents still polling hear that the check is over, then stop serving.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(ExitCode::from(report.exit_code()))
 }

@@ -23,7 +23,9 @@ fn cause(f: &Option<FailureCause>) -> String {
         None | Some(FailureCause::Timeout) => "no reply within the timeout".into(),
         Some(FailureCause::HostUnreachable) => "host unreachable".into(),
         Some(FailureCause::NetworkUnreachable) => "network unreachable (no route)".into(),
-        Some(FailureCause::AdminProhibited) => "administratively prohibited (firewall reject)".into(),
+        Some(FailureCause::AdminProhibited) => {
+            "administratively prohibited (firewall reject)".into()
+        }
         Some(FailureCause::FragmentationNeeded { mtu }) => match mtu {
             Some(m) => format!("fragmentation needed (next-hop MTU {m})"),
             None => "fragmentation needed".into(),
@@ -120,7 +122,12 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
                     });
                 }
                 if let Some(m) = &p.mtu {
-                    if m.small_ok && matches!(m.verdict, MtuVerdict::Blackhole | MtuVerdict::FragmentationNeeded) {
+                    if m.small_ok
+                        && matches!(
+                            m.verdict,
+                            MtuVerdict::Blackhole | MtuVerdict::FragmentationNeeded
+                        )
+                    {
                         let largest = m
                             .largest_ok
                             .map(|l| format!("; the largest packet that passed was {l} bytes"))
@@ -175,7 +182,9 @@ pub fn missing_agents(expected: usize, registered: usize, silent: &[String]) -> 
                 machine: Some(name.clone()),
                 ..Subject::default()
             },
-            message: format!("agent {name} registered but never sent its probe results before the deadline"),
+            message: format!(
+                "agent {name} registered but never sent its probe results before the deadline"
+            ),
             hint: Some("see the agent's output on that machine".into()),
         });
     }
@@ -198,10 +207,28 @@ pub(crate) mod tests {
             done: true,
             sent,
             received,
-            loss_pct: if sent == 0 { 0.0 } else { 100.0 * f64::from(sent - received) / f64::from(sent) },
+            loss_pct: if sent == 0 {
+                0.0
+            } else {
+                100.0 * f64::from(sent - received) / f64::from(sent)
+            },
             rtt: None,
-            failure: if received == 0 { Some(FailureCause::Timeout) } else { None },
-            mtu: Some(MtuResult { expected_mtu: 1500, small_ok: received > 0, large_ok: received > 0, largest_ok: None, verdict: if received > 0 { MtuVerdict::Ok } else { MtuVerdict::Unknown } }),
+            failure: if received == 0 {
+                Some(FailureCause::Timeout)
+            } else {
+                None
+            },
+            mtu: Some(MtuResult {
+                expected_mtu: 1500,
+                small_ok: received > 0,
+                large_ok: received > 0,
+                largest_ok: None,
+                verdict: if received > 0 {
+                    MtuVerdict::Ok
+                } else {
+                    MtuVerdict::Unknown
+                },
+            }),
             tcp: vec![],
         }
     }
@@ -214,7 +241,10 @@ pub(crate) mod tests {
 
     #[test]
     fn healthy_pairs_give_no_findings_but_record_checks() {
-        let pairs = vec![pair("10.0.0.1", "10.0.0.2", 3, 3), pair("10.0.0.2", "10.0.0.1", 3, 3)];
+        let pairs = vec![
+            pair("10.0.0.1", "10.0.0.2", 3, 3),
+            pair("10.0.0.2", "10.0.0.1", 3, 3),
+        ];
         let (f, c) = probe_findings("s", &pairs);
         assert!(f.is_empty());
         assert_eq!(c.len(), 8);
@@ -222,7 +252,10 @@ pub(crate) mod tests {
 
     #[test]
     fn unreachable_both_ways() {
-        let pairs = vec![pair("10.0.0.1", "10.0.0.2", 3, 0), pair("10.0.0.2", "10.0.0.1", 3, 0)];
+        let pairs = vec![
+            pair("10.0.0.1", "10.0.0.2", 3, 0),
+            pair("10.0.0.2", "10.0.0.1", 3, 0),
+        ];
         let (f, _) = probe_findings("s", &pairs);
         assert_eq!(codes_of(&f), vec![codes::PROBE_UNREACHABLE; 2]);
         assert_eq!(f[0].subject.space.as_deref(), Some("s"));
@@ -231,7 +264,10 @@ pub(crate) mod tests {
 
     #[test]
     fn one_way_failure_is_asymmetric_not_unreachable() {
-        let pairs = vec![pair("10.0.0.1", "10.0.0.2", 3, 0), pair("10.0.0.2", "10.0.0.1", 3, 3)];
+        let pairs = vec![
+            pair("10.0.0.1", "10.0.0.2", 3, 0),
+            pair("10.0.0.2", "10.0.0.1", 3, 3),
+        ];
         let (f, _) = probe_findings("s", &pairs);
         assert_eq!(codes_of(&f), vec![codes::PROBE_ASYMMETRIC]);
         assert_eq!(f[0].subject.source.as_deref(), Some("m-10.0.0.1"));
@@ -248,12 +284,28 @@ pub(crate) mod tests {
     #[test]
     fn mtu_blackhole_names_the_largest_size_that_passed() {
         let mut p = pair("10.0.0.1", "10.0.0.2", 3, 3);
-        p.mtu = Some(MtuResult { expected_mtu: 9000, small_ok: true, large_ok: false, largest_ok: Some(1500), verdict: MtuVerdict::Blackhole });
+        p.mtu = Some(MtuResult {
+            expected_mtu: 9000,
+            small_ok: true,
+            large_ok: false,
+            largest_ok: Some(1500),
+            verdict: MtuVerdict::Blackhole,
+        });
         let (f, _) = probe_findings("s", &[p.clone()]);
         assert_eq!(codes_of(&f), vec![codes::PROBE_MTU_BLACKHOLE]);
-        assert!(f[0].message.contains("1500 bytes") && f[0].message.contains("9000"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("1500 bytes") && f[0].message.contains("9000"),
+            "{}",
+            f[0].message
+        );
         // unknown verdict (small failed too) is not a blackhole
-        p.mtu = Some(MtuResult { expected_mtu: 9000, small_ok: false, large_ok: false, largest_ok: None, verdict: MtuVerdict::Unknown });
+        p.mtu = Some(MtuResult {
+            expected_mtu: 9000,
+            small_ok: false,
+            large_ok: false,
+            largest_ok: None,
+            verdict: MtuVerdict::Unknown,
+        });
         assert!(probe_findings("s", &[p]).0.is_empty());
     }
 
@@ -267,7 +319,10 @@ pub(crate) mod tests {
         assert_eq!(c.len(), 1);
         p.received = 0;
         p.loss_pct = 100.0;
-        assert!(probe_findings("iso", &[p]).0.is_empty(), "isolated and silent is the pass");
+        assert!(
+            probe_findings("iso", &[p]).0.is_empty(),
+            "isolated and silent is the pass"
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub enum MachineMatch<'a> {
 }
 
 /// Matches an observed config to a MAAS machine: by system_id, else hostname, else MAC overlap.
-pub fn match_machine<'a>(provider: &'a ProviderModel, observed: &ObservedConfig) -> MachineMatch<'a> {
+pub fn match_machine<'a>(
+    provider: &'a ProviderModel,
+    observed: &ObservedConfig,
+) -> MachineMatch<'a> {
     let id = &observed.identity;
     if let Some(sid) = id.system_id.as_deref().filter(|s| !s.is_empty()) {
         return match provider.machine(sid) {
@@ -84,7 +87,9 @@ pub fn match_machine<'a>(provider: &'a ProviderModel, observed: &ObservedConfig)
             .iter()
             .filter(|m| {
                 m.hostname.eq_ignore_ascii_case(short)
-                    || m.fqdn.as_deref().is_some_and(|f| f.eq_ignore_ascii_case(host))
+                    || m.fqdn
+                        .as_deref()
+                        .is_some_and(|f| f.eq_ignore_ascii_case(host))
             })
             .collect();
         match by_name.len() {
@@ -138,7 +143,11 @@ fn link_is_up(link: &Link) -> bool {
 }
 
 /// The MAAS interface an observed link is, by MAC (name and VLAN tag break ties).
-fn interface_for_link<'a>(machine: &'a Machine, provider: &ProviderModel, link: &Link) -> Option<&'a Interface> {
+fn interface_for_link<'a>(
+    machine: &'a Machine,
+    provider: &ProviderModel,
+    link: &Link,
+) -> Option<&'a Interface> {
     let mac = normalize_mac(link.mac.as_deref()?);
     let cands: Vec<&Interface> = machine
         .interfaces
@@ -171,9 +180,16 @@ fn interface_for_link<'a>(machine: &'a Machine, provider: &ProviderModel, link: 
         .find(|i| {
             matches!(
                 (&link.kind, &i.kind),
-                (LinkKind::Bond, preflight_model::provider::InterfaceKind::Bond)
-                    | (LinkKind::Bridge, preflight_model::provider::InterfaceKind::Bridge)
-                    | (LinkKind::Vlan, preflight_model::provider::InterfaceKind::Vlan)
+                (
+                    LinkKind::Bond,
+                    preflight_model::provider::InterfaceKind::Bond
+                ) | (
+                    LinkKind::Bridge,
+                    preflight_model::provider::InterfaceKind::Bridge
+                ) | (
+                    LinkKind::Vlan,
+                    preflight_model::provider::InterfaceKind::Vlan
+                )
             )
         })
         .or_else(|| cands.first())
@@ -227,7 +243,13 @@ pub fn subnet_for_address<'a>(
     None
 }
 
-fn finding(code: &str, severity: Severity, subject: Subject, message: String, hint: Option<&str>) -> Finding {
+fn finding(
+    code: &str,
+    severity: Severity,
+    subject: Subject,
+    message: String,
+    hint: Option<&str>,
+) -> Finding {
     Finding {
         code: code.to_string(),
         severity,
@@ -392,7 +414,9 @@ fn merge_one(
             .unwrap_or(1500);
         addresses.push(AgentAddress {
             address: a.address,
-            link: link.map(|l| l.name.clone()).unwrap_or_else(|| a.link.clone()),
+            link: link
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| a.link.clone()),
             subnet_id: subnet.id,
             space_id,
             vlan_mtu,
@@ -455,7 +479,11 @@ fn merge_one(
             }
             // Only sticky assignments (static, auto) must be present; DHCP and discovered
             // leases may legitimately change.
-            for l in iface.links.iter().filter(|l| l.mode == "static" || l.mode == "auto") {
+            for l in iface
+                .links
+                .iter()
+                .filter(|l| l.mode == "static" || l.mode == "auto")
+            {
                 let Some(ip) = l.ip else { continue };
                 if !observed_ips.contains(&ip) {
                     let cidr = l
@@ -527,7 +555,12 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn observed(host: &str, system_id: Option<&str>, links: Vec<Link>, addrs: Vec<Address>) -> ObservedConfig {
+    pub fn observed(
+        host: &str,
+        system_id: Option<&str>,
+        links: Vec<Link>,
+        addrs: Vec<Address>,
+    ) -> ObservedConfig {
         ObservedConfig {
             schema: OBSERVED_SCHEMA.into(),
             identity: Identity {
@@ -548,13 +581,40 @@ pub(crate) mod tests {
     pub fn provider() -> ProviderModel {
         let mut p = ProviderModel::default();
         for (id, name) in [(1, "alpha"), (2, "beta"), (3, "storage")] {
-            p.spaces.insert(id, Space { id, name: name.into(), description: None });
+            p.spaces.insert(
+                id,
+                Space {
+                    id,
+                    name: name.into(),
+                    description: None,
+                },
+            );
         }
         for id in [0, 1] {
-            p.fabrics.insert(id, Fabric { id, name: format!("fabric-{id}") });
+            p.fabrics.insert(
+                id,
+                Fabric {
+                    id,
+                    name: format!("fabric-{id}"),
+                },
+            );
         }
-        for (id, fabric_id, vid, mtu, space) in [(10, 0, 0, 1500, 1), (11, 1, 0, 1500, 2), (12, 0, 30, 9000, 3)] {
-            p.vlans.insert(id, Vlan { id, fabric_id, vid, name: None, mtu, space_id: Some(space) });
+        for (id, fabric_id, vid, mtu, space) in [
+            (10, 0, 0, 1500, 1),
+            (11, 1, 0, 1500, 2),
+            (12, 0, 30, 9000, 3),
+        ] {
+            p.vlans.insert(
+                id,
+                Vlan {
+                    id,
+                    fabric_id,
+                    vid,
+                    name: None,
+                    mtu,
+                    space_id: Some(space),
+                },
+            );
         }
         for (id, cidr, vlan, space) in [
             (100, "10.0.0.0/24", 10, 1),
@@ -575,19 +635,25 @@ pub(crate) mod tests {
             );
         }
         for (n, sid, host) in [(1, "aaa111", "node1"), (2, "bbb222", "node2")] {
-            let iface = |id: i64, name: &str, mac: String, vlan: i64, subnet: i64, ip: String| Interface {
-                id,
-                name: name.into(),
-                kind: InterfaceKind::Physical,
-                mac: Some(mac),
-                enabled: true,
-                vlan_id: Some(vlan),
-                effective_mtu: 1500,
-                parents: vec![],
-                children: vec![],
-                bond_mode: None,
-                links: vec![InterfaceLink { id: id * 10, mode: "static".into(), subnet_id: Some(subnet), ip: Some(ip.parse().unwrap()) }],
-            };
+            let iface =
+                |id: i64, name: &str, mac: String, vlan: i64, subnet: i64, ip: String| Interface {
+                    id,
+                    name: name.into(),
+                    kind: InterfaceKind::Physical,
+                    mac: Some(mac),
+                    enabled: true,
+                    vlan_id: Some(vlan),
+                    effective_mtu: 1500,
+                    parents: vec![],
+                    children: vec![],
+                    bond_mode: None,
+                    links: vec![InterfaceLink {
+                        id: id * 10,
+                        mode: "static".into(),
+                        subnet_id: Some(subnet),
+                        ip: Some(ip.parse().unwrap()),
+                    }],
+                };
             p.machines.push(Machine {
                 system_id: sid.into(),
                 hostname: host.into(),
@@ -602,9 +668,30 @@ pub(crate) mod tests {
                 pool: None,
                 tags: vec![],
                 interfaces: vec![
-                    iface(n * 10, "eth0", format!("52:54:00:00:0{n}:00"), 10, 100, format!("10.0.0.{n}")),
-                    iface(n * 10 + 1, "eth1", format!("52:54:00:00:0{n}:01"), 11, 101, format!("10.0.0.{}", n + 100)),
-                    iface(n * 10 + 2, "eth2", format!("52:54:00:00:0{n}:02"), 12, 102, format!("10.30.0.{n}")),
+                    iface(
+                        n * 10,
+                        "eth0",
+                        format!("52:54:00:00:0{n}:00"),
+                        10,
+                        100,
+                        format!("10.0.0.{n}"),
+                    ),
+                    iface(
+                        n * 10 + 1,
+                        "eth1",
+                        format!("52:54:00:00:0{n}:01"),
+                        11,
+                        101,
+                        format!("10.0.0.{}", n + 100),
+                    ),
+                    iface(
+                        n * 10 + 2,
+                        "eth2",
+                        format!("52:54:00:00:0{n}:02"),
+                        12,
+                        102,
+                        format!("10.30.0.{n}"),
+                    ),
                 ],
                 ip_addresses: vec![],
             });
@@ -630,7 +717,10 @@ pub(crate) mod tests {
     }
 
     fn input(id: &str, o: ObservedConfig) -> AgentInput {
-        AgentInput { agent_id: id.into(), observed: o }
+        AgentInput {
+            agent_id: id.into(),
+            observed: o,
+        }
     }
 
     fn codes_of(m: &Merged) -> Vec<&str> {
@@ -640,7 +730,13 @@ pub(crate) mod tests {
     #[test]
     fn healthy_machines_merge_without_findings_and_resolve_overlapping_cidrs_by_vlan() {
         let p = provider();
-        let m = merge(&p, &[input("a", healthy(1, None, "node1")), input("b", healthy(2, None, "node2"))]);
+        let m = merge(
+            &p,
+            &[
+                input("a", healthy(1, None, "node1")),
+                input("b", healthy(2, None, "node2")),
+            ],
+        );
         assert!(m.findings.is_empty(), "{:?}", m.findings);
         let a = &m.agents[0];
         assert_eq!(a.system_id.as_deref(), Some("aaa111"));
@@ -662,7 +758,9 @@ pub(crate) mod tests {
         let mut p = provider();
         // MAAS lists the address only at machine level: the subnet must come from the VLAN.
         p.machines[0].interfaces[1].links[0].ip = None;
-        p.machines[0].ip_addresses.push("10.0.0.101".parse().unwrap());
+        p.machines[0]
+            .ip_addresses
+            .push("10.0.0.101".parse().unwrap());
         let iface = p.machines[0].interfaces[1].clone();
         let s = subnet_for_address(&p, Some(&iface), "10.0.0.101".parse().unwrap()).unwrap();
         assert_eq!(s.id, 101);
@@ -676,13 +774,23 @@ pub(crate) mod tests {
     #[test]
     fn machine_matching_by_system_id_hostname_and_mac() {
         let p = provider();
-        assert!(matches!(match_machine(&p, &healthy(1, Some("bbb222"), "whatever")), MachineMatch::One(m) if m.system_id == "bbb222"));
-        assert!(matches!(match_machine(&p, &healthy(1, None, "node2.maas")), MachineMatch::One(m) if m.system_id == "bbb222"));
-        assert!(matches!(match_machine(&p, &healthy(1, None, "unknown-host")), MachineMatch::One(m) if m.system_id == "aaa111"));
-        assert!(matches!(match_machine(&p, &healthy(1, Some("nope"), "node1")), MachineMatch::None(_)));
+        assert!(
+            matches!(match_machine(&p, &healthy(1, Some("bbb222"), "whatever")), MachineMatch::One(m) if m.system_id == "bbb222")
+        );
+        assert!(
+            matches!(match_machine(&p, &healthy(1, None, "node2.maas")), MachineMatch::One(m) if m.system_id == "bbb222")
+        );
+        assert!(
+            matches!(match_machine(&p, &healthy(1, None, "unknown-host")), MachineMatch::One(m) if m.system_id == "aaa111")
+        );
+        assert!(matches!(
+            match_machine(&p, &healthy(1, Some("nope"), "node1")),
+            MachineMatch::None(_)
+        ));
         // MACs of both machines → ambiguous.
         let mut o = healthy(1, None, "x");
-        o.links.push(link(9, "eth9", "52:54:00:00:02:00", 1500, true));
+        o.links
+            .push(link(9, "eth9", "52:54:00:00:02:00", 1500, true));
         assert!(matches!(match_machine(&p, &o), MachineMatch::Ambiguous(v) if v.len() == 2));
         let m = merge(&p, &[input("x", o)]);
         assert_eq!(codes_of(&m), vec![codes::DRIFT_MACHINE_UNKNOWN]);
@@ -691,7 +799,13 @@ pub(crate) mod tests {
     #[test]
     fn two_agents_on_one_machine_is_machine_unknown() {
         let p = provider();
-        let m = merge(&p, &[input("a", healthy(1, None, "node1")), input("b", healthy(1, Some("aaa111"), "other"))]);
+        let m = merge(
+            &p,
+            &[
+                input("a", healthy(1, None, "node1")),
+                input("b", healthy(1, Some("aaa111"), "other")),
+            ],
+        );
         assert_eq!(codes_of(&m), vec![codes::DRIFT_MACHINE_UNKNOWN]);
         assert_eq!(m.findings[0].subject.machine.as_deref(), Some("other"));
     }
@@ -702,7 +816,13 @@ pub(crate) mod tests {
         let mut addrs = Vec::new();
         for (i, iface) in m.interfaces.iter().enumerate() {
             let ifindex = i as u32 + 2;
-            let mut l = link(ifindex, &iface.name, iface.mac.as_deref().unwrap_or("00:00:00:00:00:00"), iface.effective_mtu, true);
+            let mut l = link(
+                ifindex,
+                &iface.name,
+                iface.mac.as_deref().unwrap_or("00:00:00:00:00:00"),
+                iface.effective_mtu,
+                true,
+            );
             l.kind = match iface.kind {
                 InterfaceKind::Bond => LinkKind::Bond,
                 InterfaceKind::Vlan => LinkKind::Vlan,
@@ -715,7 +835,12 @@ pub(crate) mod tests {
             links.push(l);
             for il in &iface.links {
                 if let (Some(ip), Some(s)) = (il.ip, il.subnet_id.and_then(|s| p.subnets.get(&s))) {
-                    addrs.push(addr(ifindex, &iface.name, &ip.to_string(), s.cidr.prefix_len()));
+                    addrs.push(addr(
+                        ifindex,
+                        &iface.name,
+                        &ip.to_string(),
+                        s.cidr.prefix_len(),
+                    ));
                 }
             }
         }
@@ -730,15 +855,34 @@ pub(crate) mod tests {
     #[test]
     fn maas_fixture_machines_merge_cleanly_when_reality_matches() {
         let p = fixtures();
-        let agents: Vec<AgentInput> = p.machines.iter().map(|m| input(&m.system_id, observed_from_maas(&p, m))).collect();
+        let agents: Vec<AgentInput> = p
+            .machines
+            .iter()
+            .map(|m| input(&m.system_id, observed_from_maas(&p, m)))
+            .collect();
         let m = merge(&p, &agents);
         assert!(m.findings.is_empty(), "{:#?}", m.findings);
         for (a, machine) in m.agents.iter().zip(&p.machines) {
-            assert_eq!(a.system_id.as_deref(), Some(machine.system_id.as_str()), "matched by hostname");
+            assert_eq!(
+                a.system_id.as_deref(),
+                Some(machine.system_id.as_str()),
+                "matched by hostname"
+            );
         }
-        let g = m.agents.iter().find(|a| a.system_id.as_deref() == Some("g8xyqs")).unwrap();
-        let storage = g.addresses.iter().find(|x| x.address.to_string() == "10.30.0.11").unwrap();
-        assert_eq!((storage.subnet_id, storage.space_id, storage.vlan_mtu), (8, 2, 9000));
+        let g = m
+            .agents
+            .iter()
+            .find(|a| a.system_id.as_deref() == Some("g8xyqs"))
+            .unwrap();
+        let storage = g
+            .addresses
+            .iter()
+            .find(|x| x.address.to_string() == "10.30.0.11")
+            .unwrap();
+        assert_eq!(
+            (storage.subnet_id, storage.space_id, storage.vlan_mtu),
+            (8, 2, 9000)
+        );
         assert_eq!(storage.link, "bond0.30");
     }
 
@@ -747,11 +891,18 @@ pub(crate) mod tests {
         let p = fixtures();
         let g = p.machine("g8xyqs").unwrap();
         let mut o = observed_from_maas(&p, g);
-        o.links.iter_mut().find(|l| l.name == "bond0.30").unwrap().mtu = 1500;
+        o.links
+            .iter_mut()
+            .find(|l| l.name == "bond0.30")
+            .unwrap()
+            .mtu = 1500;
         let m = merge(&p, &[input("g", o)]);
         assert_eq!(codes_of(&m), vec![codes::DRIFT_MTU_MISMATCH]);
         assert_eq!(m.findings[0].subject.interface.as_deref(), Some("bond0.30"));
-        assert_eq!(m.findings[0].subject.machine.as_deref(), Some(g.hostname.as_str()));
+        assert_eq!(
+            m.findings[0].subject.machine.as_deref(),
+            Some(g.hostname.as_str())
+        );
 
         let r = p.machine("recrwg").unwrap();
         let mut o = observed_from_maas(&p, r);
@@ -777,7 +928,10 @@ pub(crate) mod tests {
         o.addresses.retain(|a| a.address.to_string() != "10.30.0.1");
         let m = merge(&p, &[input("a", o)]);
         assert_eq!(codes_of(&m), vec![codes::DRIFT_ADDRESS_MISSING]);
-        assert_eq!(m.findings[0].subject.subnet.as_deref(), Some("10.30.0.0/24"));
+        assert_eq!(
+            m.findings[0].subject.subnet.as_deref(),
+            Some("10.30.0.0/24")
+        );
 
         // address unexpected (extra address in a known subnet)
         let mut o = healthy(1, None, "node1");

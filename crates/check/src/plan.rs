@@ -57,6 +57,10 @@ impl Default for PlanOptions {
 /// One address of one agent in one space: a probe source and target.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
+    /// Index of the agent in the merge's list.
+    pub agent: usize,
+    /// The address as text (probe ids are made of it).
+    pub addr_text: String,
     /// Agent id.
     pub agent_id: String,
     /// Agent display name.
@@ -98,7 +102,7 @@ pub fn endpoints_by_space(
     agents: &[MergedAgent],
 ) -> BTreeMap<String, Vec<Endpoint>> {
     let mut out: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
-    for a in agents {
+    for (ai, a) in agents.iter().enumerate() {
         for addr in &a.addresses {
             let space = provider
                 .spaces
@@ -106,6 +110,8 @@ pub fn endpoints_by_space(
                 .map(|s| s.name.clone())
                 .unwrap_or_else(|| format!("space-{}", addr.space_id));
             out.entry(space).or_default().push(Endpoint {
+                agent: ai,
+                addr_text: addr.address.to_string(),
                 agent_id: a.agent_id.clone(),
                 name: a.name.clone(),
                 address: addr.address,
@@ -132,71 +138,161 @@ pub fn build_plan(
     opts: &PlanOptions,
 ) -> CheckPlan {
     let spaces = endpoints_by_space(provider, agents);
-    let mut plan = CheckPlan::default();
-    for a in agents {
-        plan.per_agent.insert(
-            a.agent_id.clone(),
-            ProbePlan {
-                schema: PLAN_SCHEMA.to_string(),
-                agent: Some(a.agent_id.clone()),
-                settings: opts.settings.clone(),
-                targets: Vec::new(),
-            },
-        );
-    }
-    let mut add = |space: &str, s: &Endpoint, t: &Endpoint, expect: Expectation| {
-        let target = PlannedTarget {
-            id: format!("{space}/{}>{}", s.address, t.address),
-            space: space.to_string(),
-            source: s.address,
-            target: t.address,
-            device: None,
-            mtu: match expect {
-                Expectation::Reachable => Some(s.mtu.min(t.mtu)),
-                Expectation::Isolated => None,
-            },
-            tcp_ports: Vec::new(),
-            target_machine: Some(t.name.clone()),
-            expect,
-        };
-        if let Some(p) = plan.per_agent.get_mut(&s.agent_id) {
-            p.targets.push(target);
-            plan.probes += 1;
-        }
-    };
-    for (space, eps) in &spaces {
-        for (s, t) in space_pairs(space, eps, eps, opts) {
-            add(space, &eps[s], &eps[t], Expectation::Reachable);
-        }
-    }
+    // Work items: (space name, source endpoints, target endpoints, expectation, pairs fn).
+    let mut jobs: Vec<(String, &[Endpoint], &[Endpoint], Expectation)> = spaces
+        .iter()
+        .map(|(name, eps)| {
+            (
+                name.clone(),
+                eps.as_slice(),
+                eps.as_slice(),
+                Expectation::Reachable,
+            )
+        })
+        .collect();
     let mut seen = BTreeSet::new();
+    let empty: Vec<Endpoint> = Vec::new();
     for (a, b) in &opts.isolate {
         let key = if a <= b { (a, b) } else { (b, a) };
         if a == b || !seen.insert(key) {
             continue;
         }
-        let empty = Vec::new();
         let ea = spaces.get(a).unwrap_or(&empty);
         let eb = spaces.get(b).unwrap_or(&empty);
-        let name = isolation_space(a, b);
-        // Bipartite: ea × eb; cross_pairs yields (index into ea, index into eb) both ways.
-        for (s, t, forward) in cross_pairs(&name, ea, eb, opts) {
-            if forward {
-                add(&name, &ea[s], &eb[t], Expectation::Isolated);
-            } else {
-                add(&name, &eb[t], &ea[s], Expectation::Isolated);
-            }
+        jobs.push((
+            isolation_space(a, b),
+            ea.as_slice(),
+            eb.as_slice(),
+            Expectation::Isolated,
+        ));
+    }
+    // Spaces are independent: plan them on every core, then hand the probes to their agents.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, jobs.len().max(1));
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    let produced: Vec<Vec<(usize, PlannedTarget)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .flat_map(|j| plan_job(j, opts))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut per_agent: Vec<Vec<PlannedTarget>> = vec![Vec::new(); agents.len()];
+    let mut probes = 0;
+    for part in produced {
+        for (agent, t) in part {
+            per_agent[agent].push(t);
+            probes += 1;
         }
     }
-    plan
+    let per_agent = agents
+        .iter()
+        .zip(per_agent)
+        .map(|(a, targets)| {
+            (
+                a.agent_id.clone(),
+                ProbePlan {
+                    schema: PLAN_SCHEMA.to_string(),
+                    agent: Some(a.agent_id.clone()),
+                    settings: opts.settings.clone(),
+                    targets,
+                },
+            )
+        })
+        .collect();
+    CheckPlan { per_agent, probes }
 }
+
+/// The probes of one space (or one isolated pair of spaces), tagged with the source agent.
+fn plan_job(
+    (space, ea, eb, expect): &(String, &[Endpoint], &[Endpoint], Expectation),
+    opts: &PlanOptions,
+) -> Vec<(usize, PlannedTarget)> {
+    let make = |s: &Endpoint, t: &Endpoint| {
+        let mut id = String::with_capacity(space.len() + s.addr_text.len() + t.addr_text.len() + 2);
+        id.push_str(space);
+        id.push('/');
+        id.push_str(&s.addr_text);
+        id.push('>');
+        id.push_str(&t.addr_text);
+        (
+            s.agent,
+            PlannedTarget {
+                id,
+                space: space.clone(),
+                source: s.address,
+                target: t.address,
+                device: None,
+                mtu: match expect {
+                    Expectation::Reachable => Some(s.mtu.min(t.mtu)),
+                    Expectation::Isolated => None,
+                },
+                tcp_ports: Vec::new(),
+                target_machine: Some(t.name.clone()),
+                expect: *expect,
+            },
+        )
+    };
+    match expect {
+        Expectation::Reachable => space_pairs(space, ea, eb, opts)
+            .into_iter()
+            .map(|(s, t)| make(&ea[s], &ea[t]))
+            .collect(),
+        Expectation::Isolated => cross_pairs(space, ea, eb, opts)
+            .into_iter()
+            .map(|(s, t, forward)| {
+                if forward {
+                    make(&ea[s], &eb[t])
+                } else {
+                    make(&eb[t], &ea[s])
+                }
+            })
+            .collect(),
+    }
+}
+
+/// A hasher for index pairs (a multiply-shift mix; the keys are small integers, not input).
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl std::hash::Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (self.0.rotate_left(32) ^ i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PairSet = HashSet<(usize, usize), std::hash::BuildHasherDefault<PairHasher>>;
 
 fn same_family(a: &Endpoint, b: &Endpoint) -> bool {
     a.address.is_ipv4() == b.address.is_ipv4()
 }
 
 /// Ordered (source, target) index pairs within one space.
-fn space_pairs(space: &str, eps: &[Endpoint], _: &[Endpoint], opts: &PlanOptions) -> Vec<(usize, usize)> {
+fn space_pairs(
+    space: &str,
+    eps: &[Endpoint],
+    _: &[Endpoint],
+    opts: &PlanOptions,
+) -> Vec<(usize, usize)> {
     let n = eps.len();
     let mut out = Vec::new();
     if n <= opts.full_mesh_max {
@@ -211,8 +307,8 @@ fn space_pairs(space: &str, eps: &[Endpoint], _: &[Endpoint], opts: &PlanOptions
     }
     let k = opts.k.max(1);
     let ring = ring_order(space, eps);
-    let mut chosen: HashSet<(usize, usize)> = HashSet::with_capacity(2 * k * n);
-    let push = |chosen: &mut HashSet<(usize, usize)>, out: &mut Vec<(usize, usize)>, s: usize, t: usize| {
+    let mut chosen: PairSet = PairSet::with_capacity_and_hasher(4 * k * n, Default::default());
+    let push = |chosen: &mut PairSet, out: &mut Vec<(usize, usize)>, s: usize, t: usize| {
         if chosen.insert((s, t)) {
             out.push((s, t));
         }
@@ -240,7 +336,9 @@ fn space_pairs(space: &str, eps: &[Endpoint], _: &[Endpoint], opts: &PlanOptions
     }
     let mut count: BTreeMap<(i64, i64), usize> = BTreeMap::new();
     for &(s, t) in &out {
-        *count.entry((eps[s].subnet_id, eps[t].subnet_id)).or_default() += 1;
+        *count
+            .entry((eps[s].subnet_id, eps[t].subnet_id))
+            .or_default() += 1;
     }
     for (&si, sm) in &by_subnet {
         for (&ti, tm) in &by_subnet {
@@ -256,7 +354,10 @@ fn space_pairs(space: &str, eps: &[Endpoint], _: &[Endpoint], opts: &PlanOptions
                         break 'walk;
                     }
                     let t = tm[(j + d) % tm.len()];
-                    if s == t || eps[s].agent_id == eps[t].agent_id || !same_family(&eps[s], &eps[t]) {
+                    if s == t
+                        || eps[s].agent_id == eps[t].agent_id
+                        || !same_family(&eps[s], &eps[t])
+                    {
                         continue;
                     }
                     if !chosen.contains(&(s, t)) {
@@ -280,9 +381,12 @@ fn ring_order(space: &str, eps: &[Endpoint]) -> Vec<usize> {
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let addr = e.address.to_string();
             (
-                fnv1a(&[space.as_bytes(), e.agent_id.as_bytes(), addr.as_bytes()]),
+                fnv1a(&[
+                    space.as_bytes(),
+                    e.agent_id.as_bytes(),
+                    e.addr_text.as_bytes(),
+                ]),
                 i,
             )
         })
@@ -292,7 +396,12 @@ fn ring_order(space: &str, eps: &[Endpoint]) -> Vec<usize> {
 }
 
 /// Pairs between two spaces for isolation probes: (index in a, index in b, a→b?).
-fn cross_pairs(name: &str, ea: &[Endpoint], eb: &[Endpoint], opts: &PlanOptions) -> Vec<(usize, usize, bool)> {
+fn cross_pairs(
+    name: &str,
+    ea: &[Endpoint],
+    eb: &[Endpoint],
+    opts: &PlanOptions,
+) -> Vec<(usize, usize, bool)> {
     let mut out = Vec::new();
     let ok = |s: &Endpoint, t: &Endpoint| s.agent_id != t.agent_id && same_family(s, t);
     if ea.len().max(eb.len()) <= opts.full_mesh_max {
@@ -369,7 +478,14 @@ pub(crate) mod tests {
     pub fn spaces(n: i64) -> ProviderModel {
         let mut p = ProviderModel::default();
         for id in 1..=n {
-            p.spaces.insert(id, Space { id, name: format!("sp{id}"), description: None });
+            p.spaces.insert(
+                id,
+                Space {
+                    id,
+                    name: format!("sp{id}"),
+                    description: None,
+                },
+            );
         }
         p
     }
@@ -384,14 +500,18 @@ pub(crate) mod tests {
                         (s, sub, format!("10.{}.{}.{}", s, i / 250, i % 250 + 1))
                     })
                     .collect();
-                let refs: Vec<(i64, i64, &str)> = addrs.iter().map(|(a, b, c)| (*a, *b, c.as_str())).collect();
+                let refs: Vec<(i64, i64, &str)> =
+                    addrs.iter().map(|(a, b, c)| (*a, *b, c.as_str())).collect();
                 agent(i, &refs)
             })
             .collect()
     }
 
     fn all_targets(p: &CheckPlan) -> Vec<PlannedTarget> {
-        p.per_agent.values().flat_map(|x| x.targets.clone()).collect()
+        p.per_agent
+            .values()
+            .flat_map(|x| x.targets.clone())
+            .collect()
     }
 
     #[test]
@@ -409,10 +529,19 @@ pub(crate) mod tests {
         let ids: HashSet<&str> = t.iter().map(|x| x.id.as_str()).collect();
         assert_eq!(ids.len(), 8, "ids are unique");
         let a1 = &plan.per_agent["a00001"];
-        assert!(a1.targets.iter().any(|x| x.space == "sp1" && x.source.to_string() == "10.1.0.1" && x.target.to_string() == "10.1.1.2" && x.mtu == Some(1500)));
-        assert!(a1.targets.iter().any(|x| x.space == "sp2" && x.source.to_string() == "10.2.0.1" && x.target.to_string() == "10.2.0.2" && x.mtu == Some(9000)));
+        assert!(a1.targets.iter().any(|x| x.space == "sp1"
+            && x.source.to_string() == "10.1.0.1"
+            && x.target.to_string() == "10.1.1.2"
+            && x.mtu == Some(1500)));
+        assert!(a1.targets.iter().any(|x| x.space == "sp2"
+            && x.source.to_string() == "10.2.0.1"
+            && x.target.to_string() == "10.2.0.2"
+            && x.mtu == Some(9000)));
         let a2 = &plan.per_agent["a00002"];
-        assert!(a2.targets.iter().any(|x| x.source.to_string() == "10.1.1.2" && x.target.to_string() == "10.1.0.1"));
+        assert!(a2
+            .targets
+            .iter()
+            .any(|x| x.source.to_string() == "10.1.1.2" && x.target.to_string() == "10.1.0.1"));
         // every probe's source is an address of the probing agent in that space
         for (id, pp) in &plan.per_agent {
             let ag = agents.iter().find(|a| &a.agent_id == id).unwrap();
@@ -436,32 +565,57 @@ pub(crate) mod tests {
             ..PlanOptions::default()
         };
         let plan = build_plan(&p, &agents, &opts);
-        let iso: Vec<PlannedTarget> = all_targets(&plan).into_iter().filter(|t| t.expect == Expectation::Isolated).collect();
-        let pairs: BTreeSet<(String, String)> = iso.iter().map(|t| (t.source.to_string(), t.target.to_string())).collect();
+        let iso: Vec<PlannedTarget> = all_targets(&plan)
+            .into_iter()
+            .filter(|t| t.expect == Expectation::Isolated)
+            .collect();
+        let pairs: BTreeSet<(String, String)> = iso
+            .iter()
+            .map(|t| (t.source.to_string(), t.target.to_string()))
+            .collect();
         // sp1 {1, 3} × sp2 {2, 3}, minus same-machine (3,3): (1,2), (1,3), (3,2), each both ways; duplicate flag ignored
         let want: BTreeSet<(String, String)> = [
-            ("10.1.0.1", "10.2.0.2"), ("10.2.0.2", "10.1.0.1"),
-            ("10.1.0.1", "10.2.0.3"), ("10.2.0.3", "10.1.0.1"),
-            ("10.1.0.3", "10.2.0.2"), ("10.2.0.2", "10.1.0.3"),
-        ].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+            ("10.1.0.1", "10.2.0.2"),
+            ("10.2.0.2", "10.1.0.1"),
+            ("10.1.0.1", "10.2.0.3"),
+            ("10.2.0.3", "10.1.0.1"),
+            ("10.1.0.3", "10.2.0.2"),
+            ("10.2.0.2", "10.1.0.3"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
         assert_eq!(pairs, want);
         assert_eq!(iso.len(), 6);
-        assert!(iso.iter().all(|t| t.space == "isolate:sp1:sp2" && t.mtu.is_none()));
+        assert!(iso
+            .iter()
+            .all(|t| t.space == "isolate:sp1:sp2" && t.mtu.is_none()));
     }
 
-    fn check_sparse_coverage(agents: &[MergedAgent], p: &ProviderModel, opts: &PlanOptions) -> CheckPlan {
+    fn check_sparse_coverage(
+        agents: &[MergedAgent],
+        p: &ProviderModel,
+        opts: &PlanOptions,
+    ) -> CheckPlan {
         let plan = build_plan(p, agents, opts);
         let k = opts.k;
         let mut out_deg: BTreeMap<(String, String), usize> = BTreeMap::new();
         let mut in_deg: BTreeMap<(String, String), usize> = BTreeMap::new();
         let mut subnet_pairs: BTreeMap<(String, i64, i64), usize> = BTreeMap::new();
-        let subnet_of: BTreeMap<IpAddr, i64> = agents.iter().flat_map(|a| a.addresses.iter().map(|x| (x.address, x.subnet_id))).collect();
+        let subnet_of: BTreeMap<IpAddr, i64> = agents
+            .iter()
+            .flat_map(|a| a.addresses.iter().map(|x| (x.address, x.subnet_id)))
+            .collect();
         let mut directed: HashSet<(IpAddr, IpAddr)> = HashSet::new();
         for (id, pp) in &plan.per_agent {
             for t in &pp.targets {
                 *out_deg.entry((t.space.clone(), id.clone())).or_default() += 1;
-                *in_deg.entry((t.space.clone(), t.target_machine.clone().unwrap())).or_default() += 1;
-                *subnet_pairs.entry((t.space.clone(), subnet_of[&t.source], subnet_of[&t.target])).or_default() += 1;
+                *in_deg
+                    .entry((t.space.clone(), t.target_machine.clone().unwrap()))
+                    .or_default() += 1;
+                *subnet_pairs
+                    .entry((t.space.clone(), subnet_of[&t.source], subnet_of[&t.target]))
+                    .or_default() += 1;
                 assert!(directed.insert((t.source, t.target)), "no duplicate probe");
             }
         }
@@ -479,19 +633,52 @@ pub(crate) mod tests {
         for (space, e) in &eps {
             let subnets: BTreeSet<i64> = e.iter().map(|x| x.subnet_id).collect();
             for x in e {
-                assert!(out_deg.get(&(space.clone(), x.agent_id.clone())).copied().unwrap_or(0) >= k, "{} out", x.agent_id);
-                assert!(in_deg.get(&(space.clone(), x.name.clone())).copied().unwrap_or(0) >= k, "{} in", x.name);
+                assert!(
+                    out_deg
+                        .get(&(space.clone(), x.agent_id.clone()))
+                        .copied()
+                        .unwrap_or(0)
+                        >= k,
+                    "{} out",
+                    x.agent_id
+                );
+                assert!(
+                    in_deg
+                        .get(&(space.clone(), x.name.clone()))
+                        .copied()
+                        .unwrap_or(0)
+                        >= k,
+                    "{} in",
+                    x.name
+                );
             }
             for s in &subnets {
                 for t in &subnets {
-                    let possible = e.iter().filter(|x| x.subnet_id == *s).flat_map(|x| e.iter().filter(move |y| y.subnet_id == *t && y.agent_id != x.agent_id)).count();
-                    assert!(subnet_pairs.get(&(space.clone(), *s, *t)).copied().unwrap_or(0) >= k.min(possible), "subnet pair {s}->{t}");
+                    let possible = e
+                        .iter()
+                        .filter(|x| x.subnet_id == *s)
+                        .flat_map(|x| {
+                            e.iter()
+                                .filter(move |y| y.subnet_id == *t && y.agent_id != x.agent_id)
+                        })
+                        .count();
+                    assert!(
+                        subnet_pairs
+                            .get(&(space.clone(), *s, *t))
+                            .copied()
+                            .unwrap_or(0)
+                            >= k.min(possible),
+                        "subnet pair {s}->{t}"
+                    );
                 }
             }
             let n = e.len();
             let sn = subnets.len();
             let probes = per_space_probes[space.as_str()];
-            assert!(probes <= 2 * k * n + 2 * k * sn * sn, "bound: {probes} for n={n}");
+            assert!(
+                probes <= 2 * k * n + 2 * k * sn * sn,
+                "bound: {probes} for n={n}"
+            );
             assert!(probes >= k * n);
         }
         plan
@@ -501,9 +688,16 @@ pub(crate) mod tests {
     fn sparse_plan_covers_every_machine_and_subnet_pair_within_the_bound() {
         let p = spaces(3);
         let agents = many(300, 3, 4);
-        let opts = PlanOptions { full_mesh_max: 50, k: 3, ..PlanOptions::default() };
+        let opts = PlanOptions {
+            full_mesh_max: 50,
+            k: 3,
+            ..PlanOptions::default()
+        };
         let plan = check_sparse_coverage(&agents, &p, &opts);
-        assert!(plan.probes < 300 * 299 * 3 / 10, "sparse is much smaller than the mesh");
+        assert!(
+            plan.probes < 300 * 299 * 3 / 10,
+            "sparse is much smaller than the mesh"
+        );
     }
 
     #[test]
@@ -513,7 +707,11 @@ pub(crate) mod tests {
         // two agents alone in subnet 999 of the same space
         agents.push(agent(1000, &[(1, 999, "10.9.0.1")]));
         agents.push(agent(1001, &[(1, 999, "10.9.0.2")]));
-        let opts = PlanOptions { full_mesh_max: 20, k: 4, ..PlanOptions::default() };
+        let opts = PlanOptions {
+            full_mesh_max: 20,
+            k: 4,
+            ..PlanOptions::default()
+        };
         check_sparse_coverage(&agents, &p, &opts);
     }
 
@@ -521,14 +719,21 @@ pub(crate) mod tests {
     fn plan_is_deterministic_and_independent_of_input_order() {
         let p = spaces(2);
         let agents = many(120, 2, 3);
-        let opts = PlanOptions { full_mesh_max: 10, ..PlanOptions::default() };
+        let opts = PlanOptions {
+            full_mesh_max: 10,
+            ..PlanOptions::default()
+        };
         let a = build_plan(&p, &agents, &opts);
         let mut rev = agents.clone();
         rev.reverse();
         let b = build_plan(&p, &rev, &opts);
         for (id, pa) in &a.per_agent {
             let mut x: Vec<&str> = pa.targets.iter().map(|t| t.id.as_str()).collect();
-            let mut y: Vec<&str> = b.per_agent[id].targets.iter().map(|t| t.id.as_str()).collect();
+            let mut y: Vec<&str> = b.per_agent[id]
+                .targets
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect();
             x.sort();
             y.sort();
             assert_eq!(x, y);
@@ -544,15 +749,28 @@ pub(crate) mod tests {
                 agent(i, &[((1 + i % 2) as i64, (1 + i % 2) as i64, ip.as_str())])
             })
             .collect();
-        let opts = PlanOptions { full_mesh_max: 10, k: 2, isolate: vec![("sp1".into(), "sp2".into())], ..PlanOptions::default() };
+        let opts = PlanOptions {
+            full_mesh_max: 10,
+            k: 2,
+            isolate: vec![("sp1".into(), "sp2".into())],
+            ..PlanOptions::default()
+        };
         let plan = build_plan(&p, &agents, &opts);
         let mut out: BTreeMap<String, usize> = BTreeMap::new();
         for (id, pp) in &plan.per_agent {
-            for _ in pp.targets.iter().filter(|t| t.expect == Expectation::Isolated) {
+            for _ in pp
+                .targets
+                .iter()
+                .filter(|t| t.expect == Expectation::Isolated)
+            {
                 *out.entry(id.clone()).or_default() += 1;
             }
         }
-        assert_eq!(out.len(), 80, "every machine probes across the isolation boundary");
+        assert_eq!(
+            out.len(),
+            80,
+            "every machine probes across the isolation boundary"
+        );
         assert!(out.values().all(|&c| c >= 2));
     }
 }

@@ -115,7 +115,11 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
     let mut probes_done = 0;
     let mut silent = Vec::new();
     for (agent_id, plan) in &input.plan.per_agent {
-        let source_machine = names.get(agent_id.as_str()).copied().unwrap_or(agent_id).to_string();
+        let source_machine = names
+            .get(agent_id.as_str())
+            .copied()
+            .unwrap_or(agent_id)
+            .to_string();
         let res = input.results.get(agent_id);
         if res.is_none() && !plan.targets.is_empty() {
             silent.push(source_machine.clone());
@@ -133,20 +137,31 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
             if r.is_some() {
                 probes_done += 1;
             }
-            let sec = sections.entry(t.space.clone()).or_insert_with(|| SpaceReport {
-                name: t.space.clone(),
-                id: None,
-                subnets: Vec::new(),
-                machines: Vec::new(),
-                pairs: Vec::new(),
-            });
-            let target_machine = t.target_machine.clone().unwrap_or_else(|| t.target.to_string());
+            let sec = sections
+                .entry(t.space.clone())
+                .or_insert_with(|| SpaceReport {
+                    name: t.space.clone(),
+                    id: None,
+                    subnets: Vec::new(),
+                    machines: Vec::new(),
+                    pairs: Vec::new(),
+                });
+            let target_machine = t
+                .target_machine
+                .clone()
+                .unwrap_or_else(|| t.target.to_string());
             for m in [&source_machine, &target_machine] {
                 if !sec.machines.contains(m) {
                     sec.machines.push(m.clone());
                 }
             }
-            sec.pairs.push(pair_from(t.id.clone(), source_machine.clone(), target_machine, t, r));
+            sec.pairs.push(pair_from(
+                t.id.clone(),
+                source_machine.clone(),
+                target_machine,
+                t,
+                r,
+            ));
         }
     }
     let mut spaces: Vec<SpaceReport> = sections.into_values().collect();
@@ -217,10 +232,9 @@ pub fn from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
                 .get(&t.target)
                 .cloned()
                 .unwrap_or_else(|| t.target.to_string());
-            let mut id = t
-                .id
-                .clone()
-                .unwrap_or_else(|| format!("{space}/{source_machine}>{}", t.target));
+            let mut id =
+                t.id.clone()
+                    .unwrap_or_else(|| format!("{space}/{source_machine}>{}", t.target));
             if !seen_ids.insert(id.clone()) {
                 id = format!("{id}#{}.{}", ri + 1, ti + 1);
                 seen_ids.insert(id.clone());
@@ -236,18 +250,26 @@ pub fn from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
                 target_machine: Some(target_machine.clone()),
                 expect: t.expect,
             };
-            let mut pair = pair_from(id, source_machine.clone(), target_machine.clone(), &planned, Some(t));
+            let mut pair = pair_from(
+                id,
+                source_machine.clone(),
+                target_machine.clone(),
+                &planned,
+                Some(t),
+            );
             if t.source.is_none() {
                 // Without a bound source, the machine's name stands in (no reverse lookup).
                 pair.source = t.target;
             }
-            let sec = sections.entry(space.clone()).or_insert_with(|| SpaceReport {
-                name: space,
-                id: None,
-                subnets: Vec::new(),
-                machines: Vec::new(),
-                pairs: Vec::new(),
-            });
+            let sec = sections
+                .entry(space.clone())
+                .or_insert_with(|| SpaceReport {
+                    name: space,
+                    id: None,
+                    subnets: Vec::new(),
+                    machines: Vec::new(),
+                    pairs: Vec::new(),
+                });
             for m in [source_machine, target_machine] {
                 if !sec.machines.contains(&m) {
                     sec.machines.push(m);
@@ -316,8 +338,20 @@ mod tests {
     #[test]
     fn report_from_probes_names_machines_and_applies_the_rules() {
         let results = vec![
-            pr("keystone/0", vec![tr("internal", "10.0.0.1", "10.0.0.2", 3), tr("public", "10.1.0.1", "10.1.0.2", 0)]),
-            pr("keystone/1", vec![tr("internal", "10.0.0.2", "10.0.0.1", 3), tr("public", "10.1.0.2", "10.1.0.1", 3)]),
+            pr(
+                "keystone/0",
+                vec![
+                    tr("internal", "10.0.0.1", "10.0.0.2", 3),
+                    tr("public", "10.1.0.1", "10.1.0.2", 0),
+                ],
+            ),
+            pr(
+                "keystone/1",
+                vec![
+                    tr("internal", "10.0.0.2", "10.0.0.1", 3),
+                    tr("public", "10.1.0.2", "10.1.0.1", 3),
+                ],
+            ),
         ];
         let r = from_probes(&results).unwrap();
         assert_eq!(r.kind, ReportKind::Check);

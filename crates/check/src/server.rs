@@ -17,7 +17,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use preflight_model::api::{ErrorBody, PlanResponse, RegisterRequest, RegisterResponse, ResultsAck};
+use preflight_model::api::{
+    ErrorBody, PlanResponse, RegisterRequest, RegisterResponse, ResultsAck,
+};
 use preflight_model::observed::OBSERVED_SCHEMA;
 use preflight_model::probe::{ProbeReport, PROBE_SCHEMA};
 use subtle::ConstantTimeEq;
@@ -81,8 +83,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(self.body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         r
     }
@@ -101,7 +105,11 @@ impl From<Refusal> for ApiError {
             Refusal::Invalid(m, f) => ApiError::new(StatusCode::BAD_REQUEST, m, f),
             Refusal::Storage(m) => {
                 tracing::error!("state dir write failed: {m}");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the coordinator could not store this", None)
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the coordinator could not store this",
+                    None,
+                )
             }
         }
     }
@@ -124,7 +132,11 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() { None } else { Some(path) };
+        let field = if path == "." || path.is_empty() {
+            None
+        } else {
+            Some(path)
+        };
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("invalid JSON: {}", e.inner()),
@@ -137,7 +149,10 @@ async fn auth(State(app): State<App>, headers: HeaderMap, req: Request, next: Ne
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let ok = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(app.config.token.as_bytes())));
     if !ok {
@@ -151,17 +166,29 @@ async fn auth(State(app): State<App>, headers: HeaderMap, req: Request, next: Ne
     next.run(req).await
 }
 
-async fn register(State(app): State<App>, b: Result<Bytes, BytesRejection>) -> Result<Json<RegisterResponse>, ApiError> {
+async fn register(
+    State(app): State<App>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<RegisterResponse>, ApiError> {
     let req: RegisterRequest = parse(&body(b)?)?;
     if req.observed.schema != OBSERVED_SCHEMA {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("unsupported schema {:?}: expected {OBSERVED_SCHEMA:?}", req.observed.schema),
+            format!(
+                "unsupported schema {:?}: expected {OBSERVED_SCHEMA:?}",
+                req.observed.schema
+            ),
             Some("observed.schema".into()),
         ));
     }
     if req.observed.identity.hostname.trim().is_empty()
-        && req.observed.identity.system_id.as_deref().unwrap_or("").is_empty()
+        && req
+            .observed
+            .identity
+            .system_id
+            .as_deref()
+            .unwrap_or("")
+            .is_empty()
     {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -176,7 +203,10 @@ async fn register(State(app): State<App>, b: Result<Bytes, BytesRejection>) -> R
     Ok(Json(RegisterResponse { agent_id }))
 }
 
-async fn plan(State(app): State<App>, Path(id): Path<String>) -> Result<Json<PlanResponse>, ApiError> {
+async fn plan(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Json<PlanResponse>, ApiError> {
     let (phase, plan) = app.state.plan_for(&id)?;
     Ok(Json(match (phase, plan) {
         (Phase::Done, _) => PlanResponse::Done,
@@ -197,7 +227,10 @@ async fn results(
     if report.schema != PROBE_SCHEMA {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("unsupported schema {:?}: expected {PROBE_SCHEMA:?}", report.schema),
+            format!(
+                "unsupported schema {:?}: expected {PROBE_SCHEMA:?}",
+                report.schema
+            ),
             Some("schema".into()),
         ));
     }
@@ -206,13 +239,23 @@ async fn results(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None))??;
     Ok(Json(match acc {
-        Accepted::New(n) => ResultsAck { accepted: n, duplicate: false },
-        Accepted::Duplicate(n) => ResultsAck { accepted: n, duplicate: true },
+        Accepted::New(n) => ResultsAck {
+            accepted: n,
+            duplicate: false,
+        },
+        Accepted::Duplicate(n) => ResultsAck {
+            accepted: n,
+            duplicate: true,
+        },
     }))
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no such route (this coordinator speaks /v1)", None)
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such route (this coordinator speaks /v1)",
+        None,
+    )
 }
 
 /// The router of the coordinator's API.

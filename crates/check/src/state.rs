@@ -114,7 +114,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CheckError> {
-    let text = std::fs::read(path).map_err(|e| CheckError::State(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read(path)
+        .map_err(|e| CheckError::State(format!("cannot read {}: {e}", path.display())))?;
     serde_json::from_slice(&text).map_err(|e| CheckError::State(format!("{}: {e}", path.display())))
 }
 
@@ -123,7 +124,12 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(CheckError::State(format!("cannot list {}: {e}", dir.display()))),
+        Err(e) => {
+            return Err(CheckError::State(format!(
+                "cannot list {}: {e}",
+                dir.display()
+            )))
+        }
     };
     for entry in rd.flatten() {
         let p = entry.path();
@@ -140,11 +146,21 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
 pub fn sanitize_id(raw: &str) -> String {
     let s: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(64)
         .collect();
     let s = s.trim_matches('.').to_string();
-    if s.is_empty() { "agent".to_string() } else { s }
+    if s.is_empty() {
+        "agent".to_string()
+    } else {
+        s
+    }
 }
 
 /// What identifies a machine across re-registrations: its non-loopback MACs and machine-id.
@@ -155,7 +171,11 @@ fn fingerprint(o: &ObservedConfig) -> (BTreeSet<String>, Option<String>, Option<
         .filter(|l| l.kind != LinkKind::Loopback)
         .filter_map(|l| l.mac.clone())
         .collect();
-    (macs, o.identity.machine_id.clone(), o.identity.system_id.clone())
+    (
+        macs,
+        o.identity.machine_id.clone(),
+        o.identity.system_id.clone(),
+    )
 }
 
 impl CheckState {
@@ -221,7 +241,8 @@ impl CheckState {
     fn persist(&self, rel: &str, value: &impl Serialize) -> Result<(), Refusal> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let bytes = serde_json::to_vec(value).map_err(|e| Refusal::Storage(e.to_string()))?;
-        write_atomic(&dir.join(rel), &bytes).map_err(|e| Refusal::Storage(format!("cannot write {rel}: {e}")))
+        write_atomic(&dir.join(rel), &bytes)
+            .map_err(|e| Refusal::Storage(format!("cannot write {rel}: {e}")))
     }
 
     /// Registers an agent (or recognises a re-registration) and returns its id.
@@ -238,7 +259,11 @@ impl CheckState {
         let fp = fingerprint(&observed);
         let mut n = 1;
         let id = loop {
-            let id = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+            let id = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
             match inner.agents.get(&id) {
                 None => break id,
                 Some(r) if fingerprint(&r.observed) == fp => break id,
@@ -338,7 +363,10 @@ impl CheckState {
         if !inner.agents.contains_key(agent_id) {
             return Err(Refusal::UnknownAgent);
         }
-        let plan = inner.plan.as_ref().and_then(|p| p.per_agent.get(agent_id).cloned());
+        let plan = inner
+            .plan
+            .as_ref()
+            .and_then(|p| p.per_agent.get(agent_id).cloned());
         if inner.phase == Phase::Probing && plan.is_none() {
             // Registered, yet not part of the plan (it came back after a restart before planning
             // was persisted? impossible) — give it an empty plan so it can finish.
@@ -404,7 +432,9 @@ impl CheckState {
             ));
         }
         if inner.phase == Phase::Done {
-            return Err(Refusal::Conflict("the check is over: the report was written".into()));
+            return Err(Refusal::Conflict(
+                "the check is over: the report was written".into(),
+            ));
         }
         self.persist(&format!("results/{agent_id}.json"), &report)?;
         let n = report.targets.len();
@@ -461,7 +491,10 @@ mod tests {
         assert_eq!(b, "host-2");
         assert_eq!(a, a2);
         assert_eq!(s.registered(), 2);
-        assert_eq!(s.register(healthy(1, Some("aaa/../x"), "h")).unwrap(), "aaa-..-x");
+        assert_eq!(
+            s.register(healthy(1, Some("aaa/../x"), "h")).unwrap(),
+            "aaa-..-x"
+        );
     }
 
     #[test]
@@ -474,7 +507,10 @@ mod tests {
             s.register(healthy(2, None, "node2")).unwrap();
             s.plan(&p, &PlanOptions::default()).unwrap();
             let plan = s.plan_for("node1").unwrap().1.unwrap();
-            assert_eq!(s.submit("node1", report_for(&plan)).unwrap(), Accepted::New(3));
+            assert_eq!(
+                s.submit("node1", report_for(&plan)).unwrap(),
+                Accepted::New(3)
+            );
         }
         let s = CheckState::open(Some(dir.path())).unwrap();
         assert_eq!(s.registered(), 2);
@@ -482,14 +518,25 @@ mod tests {
         s.plan(&p, &PlanOptions::default()).unwrap();
         let plan1 = s.plan_for("node1").unwrap().1.unwrap();
         // re-send after restart is a duplicate, not a second copy
-        assert_eq!(s.submit("node1", report_for(&plan1)).unwrap(), Accepted::Duplicate(3));
+        assert_eq!(
+            s.submit("node1", report_for(&plan1)).unwrap(),
+            Accepted::Duplicate(3)
+        );
         let plan2 = s.plan_for("node2").unwrap().1.unwrap();
-        assert_eq!(s.submit("node2", report_for(&plan2)).unwrap(), Accepted::New(3));
+        assert_eq!(
+            s.submit("node2", report_for(&plan2)).unwrap(),
+            Accepted::New(3)
+        );
         assert_eq!(s.progress(), (2, 2, 6, 6));
         // re-registration of a known machine after planning keeps its id; a new one is refused
         assert_eq!(s.register(healthy(1, None, "node1")).unwrap(), "node1");
-        assert!(matches!(s.register(healthy(3, None, "node3")), Err(Refusal::Conflict(_))));
-        let files = std::fs::read_dir(dir.path().join("results")).unwrap().count();
+        assert!(matches!(
+            s.register(healthy(3, None, "node3")),
+            Err(Refusal::Conflict(_))
+        ));
+        let files = std::fs::read_dir(dir.path().join("results"))
+            .unwrap()
+            .count();
         assert_eq!(files, 2);
     }
 
@@ -498,17 +545,33 @@ mod tests {
         let s = CheckState::open(None).unwrap();
         s.register(healthy(1, None, "node1")).unwrap();
         s.register(healthy(2, None, "node2")).unwrap();
-        let early = report_for(&ProbePlan { schema: "x".into(), agent: Some("node1".into()), settings: Default::default(), targets: vec![] });
-        assert!(matches!(s.submit("node1", early), Err(Refusal::Conflict(_))));
+        let early = report_for(&ProbePlan {
+            schema: "x".into(),
+            agent: Some("node1".into()),
+            settings: Default::default(),
+            targets: vec![],
+        });
+        assert!(matches!(
+            s.submit("node1", early),
+            Err(Refusal::Conflict(_))
+        ));
         s.plan(&provider(), &PlanOptions::default()).unwrap();
         let plan2 = s.plan_for("node2").unwrap().1.unwrap();
         let mut theirs = report_for(&plan2);
         theirs.agent = None;
-        assert!(matches!(s.submit("node1", theirs), Err(Refusal::Forbidden(_, Some(f))) if f == "targets[0].id"));
-        assert!(matches!(s.submit("nobody", report_for(&plan2)), Err(Refusal::UnknownAgent)));
+        assert!(
+            matches!(s.submit("node1", theirs), Err(Refusal::Forbidden(_, Some(f))) if f == "targets[0].id")
+        );
+        assert!(matches!(
+            s.submit("nobody", report_for(&plan2)),
+            Err(Refusal::UnknownAgent)
+        ));
         let mut changed = report_for(&s.plan_for("node1").unwrap().1.unwrap());
         s.submit("node1", changed.clone()).unwrap();
         changed.targets[0].received = 0;
-        assert!(matches!(s.submit("node1", changed), Err(Refusal::Conflict(_))));
+        assert!(matches!(
+            s.submit("node1", changed),
+            Err(Refusal::Conflict(_))
+        ));
     }
 }

@@ -16,7 +16,13 @@ use tokio::io::AsyncWriteExt;
 
 const TOKEN: &str = "s3cret-token";
 
-async fn start(config: ServerConfig) -> (SocketAddr, Arc<CheckState>, tokio::sync::oneshot::Sender<()>) {
+async fn start(
+    config: ServerConfig,
+) -> (
+    SocketAddr,
+    Arc<CheckState>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let state = Arc::new(CheckState::open(None).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -79,11 +85,19 @@ async fn register(addr: SocketAddr, host: &str) -> String {
 
 /// Two agents, with one hand-written plan target each (the provider model is empty, so the
 /// plan comes from `plan_fixed`).
-async fn planned() -> (SocketAddr, Arc<CheckState>, tokio::sync::oneshot::Sender<()>, String, String) {
+async fn planned() -> (
+    SocketAddr,
+    Arc<CheckState>,
+    tokio::sync::oneshot::Sender<()>,
+    String,
+    String,
+) {
     let (addr, state, tx) = start(ServerConfig::new(TOKEN.into())).await;
     let a = register(addr, "alpha").await;
     let b = register(addr, "bravo").await;
-    state.plan(&ProviderModel::default(), &PlanOptions::default()).unwrap();
+    state
+        .plan(&ProviderModel::default(), &PlanOptions::default())
+        .unwrap();
     {
         let mut inner = state.lock();
         let plan = inner.plan.as_mut().unwrap();
@@ -136,7 +150,13 @@ async fn no_or_bad_token_is_401_with_a_json_body() {
     let (addr, state, _tx) = start(ServerConfig::new(TOKEN.into())).await;
     let url = format!("http://{addr}/v1/register");
     let body = json!({ "observed": observed("x") });
-    for auth in [None, Some("Bearer wrong"), Some("Bearer s3cret-toke"), Some("Basic czNjcmV0LXRva2Vu"), Some(TOKEN)] {
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer s3cret-toke"),
+        Some("Basic czNjcmV0LXRva2Vu"),
+        Some(TOKEN),
+    ] {
         let mut req = client().post(&url).json(&body);
         if let Some(a) = auth {
             req = req.header("authorization", a);
@@ -147,7 +167,11 @@ async fn no_or_bad_token_is_401_with_a_json_body() {
         let e: ErrorBody = r.json().await.unwrap();
         assert!(!e.error.contains(TOKEN));
     }
-    let r = client().get(format!("http://{addr}/v1/agents/x/plan")).send().await.unwrap();
+    let r = client()
+        .get(format!("http://{addr}/v1/agents/x/plan"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(state.registered(), 0, "nothing got in");
 }
@@ -176,7 +200,14 @@ async fn oversized_body_is_413() {
 async fn malformed_json_is_400_naming_the_field() {
     let (addr, state, _tx) = start(ServerConfig::new(TOKEN.into())).await;
     let url = format!("http://{addr}/v1/register");
-    let post = |body: String| client().post(&url).bearer_auth(TOKEN).header("content-type", "application/json").body(body).send();
+    let post = |body: String| {
+        client()
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
 
     // wrong type deep inside
     let mut v = serde_json::to_value(json!({ "observed": observed("x") })).unwrap();
@@ -188,7 +219,10 @@ async fn malformed_json_is_400_naming_the_field() {
 
     // missing field
     let mut v = serde_json::to_value(json!({ "observed": observed("x") })).unwrap();
-    v["observed"]["identity"].as_object_mut().unwrap().remove("hostname");
+    v["observed"]["identity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("hostname");
     let e: ErrorBody = post(v.to_string()).await.unwrap().json().await.unwrap();
     assert_eq!(e.field.as_deref(), Some("observed.identity"), "{e:?}");
     assert!(e.error.contains("hostname"), "{e:?}");
@@ -202,7 +236,13 @@ async fn malformed_json_is_400_naming_the_field() {
     assert_eq!(e.field.as_deref(), Some("observed.schema"));
 
     // garbage and truncated documents
-    for body in ["not json at all", "{\"observed\": {\"schema\":", "", "[]", "\u{0}\u{1}"] {
+    for body in [
+        "not json at all",
+        "{\"observed\": {\"schema\":",
+        "",
+        "[]",
+        "\u{0}\u{1}",
+    ] {
         let r = post(body.to_string()).await.unwrap();
         assert_eq!(r.status(), 400, "{body:?}");
         let e: ErrorBody = r.json().await.unwrap();
@@ -215,15 +255,30 @@ async fn malformed_json_is_400_naming_the_field() {
 async fn plan_waits_then_is_ready_and_unknown_agents_get_404() {
     let (addr, state, _tx) = start(ServerConfig::new(TOKEN.into())).await;
     let a = register(addr, "alpha").await;
-    let get = |id: String| client().get(format!("http://{addr}/v1/agents/{id}/plan")).bearer_auth(TOKEN).send();
+    let get = |id: String| {
+        client()
+            .get(format!("http://{addr}/v1/agents/{id}/plan"))
+            .bearer_auth(TOKEN)
+            .send()
+    };
     let p: PlanResponse = get(a.clone()).await.unwrap().json().await.unwrap();
     assert!(matches!(p, PlanResponse::Waiting { retry_after_ms } if retry_after_ms > 0));
     assert_eq!(get("nobody".into()).await.unwrap().status(), 404);
-    state.plan(&ProviderModel::default(), &PlanOptions::default()).unwrap();
+    state
+        .plan(&ProviderModel::default(), &PlanOptions::default())
+        .unwrap();
     let p: PlanResponse = get(a.clone()).await.unwrap().json().await.unwrap();
-    assert!(matches!(p, PlanResponse::Ready { ref plan } if plan.agent.as_deref() == Some(a.as_str())));
+    assert!(
+        matches!(p, PlanResponse::Ready { ref plan } if plan.agent.as_deref() == Some(a.as_str()))
+    );
     // registration is closed for new machines, open for known ones
-    let r = client().post(format!("http://{addr}/v1/register")).bearer_auth(TOKEN).json(&json!({ "observed": observed("charlie") })).send().await.unwrap();
+    let r = client()
+        .post(format!("http://{addr}/v1/register"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "observed": observed("charlie") }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409);
     assert_eq!(register(addr, "alpha").await, a);
     state.finish();
@@ -235,7 +290,13 @@ async fn plan_waits_then_is_ready_and_unknown_agents_get_404() {
 async fn results_only_for_own_plan_and_resends_are_idempotent() {
     let (addr, state, _tx, a, b) = planned().await;
     let url = |id: &str| format!("http://{addr}/v1/agents/{id}/results");
-    let send = |id: String, body: ProbeReport| client().post(url(&id)).bearer_auth(TOKEN).json(&body).send();
+    let send = |id: String, body: ProbeReport| {
+        client()
+            .post(url(&id))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
 
     // a's probe id sent as b's results → 403 naming the field
     let mut stolen = results_for(&b, &format!("s/{a}>10.0.0.2"));
@@ -245,17 +306,47 @@ async fn results_only_for_own_plan_and_resends_are_idempotent() {
     let e: ErrorBody = r.json().await.unwrap();
     assert_eq!(e.field.as_deref(), Some("targets[0].id"));
     // results claiming another agent → 403 on "agent"
-    let r = send(b.clone(), results_for(&a, &format!("s/{b}>10.0.0.1"))).await.unwrap();
+    let r = send(b.clone(), results_for(&a, &format!("s/{b}>10.0.0.1")))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // unregistered agent → 404
-    assert_eq!(send("ghost".into(), results_for("ghost", "x")).await.unwrap().status(), 404);
+    assert_eq!(
+        send("ghost".into(), results_for("ghost", "x"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     let good = results_for(&a, &format!("s/{a}>10.0.0.2"));
-    let ack: ResultsAck = send(a.clone(), good.clone()).await.unwrap().json().await.unwrap();
-    assert_eq!(ack, ResultsAck { accepted: 1, duplicate: false });
+    let ack: ResultsAck = send(a.clone(), good.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ack,
+        ResultsAck {
+            accepted: 1,
+            duplicate: false
+        }
+    );
     for _ in 0..3 {
-        let ack: ResultsAck = send(a.clone(), good.clone()).await.unwrap().json().await.unwrap();
-        assert_eq!(ack, ResultsAck { accepted: 1, duplicate: true });
+        let ack: ResultsAck = send(a.clone(), good.clone())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ack,
+            ResultsAck {
+                accepted: 1,
+                duplicate: true
+            }
+        );
     }
     let mut other = good.clone();
     other.targets[0].received = 1;
@@ -284,10 +375,13 @@ async fn a_slow_client_does_not_block_others_and_times_out() {
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     // And the slow one is cut off with 408.
     let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read(&mut slow, &mut buf))
-        .await
-        .expect("the server answers the slow client")
-        .unwrap();
+    let n = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut slow, &mut buf),
+    )
+    .await
+    .expect("the server answers the slow client")
+    .unwrap();
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 408"), "{head}");
 }
@@ -295,7 +389,12 @@ async fn a_slow_client_does_not_block_others_and_times_out() {
 #[tokio::test]
 async fn unknown_routes_are_404_json() {
     let (addr, _state, _tx) = start(ServerConfig::new(TOKEN.into())).await;
-    let r = client().get(format!("http://{addr}/v2/register")).bearer_auth(TOKEN).send().await.unwrap();
+    let r = client()
+        .get(format!("http://{addr}/v2/register"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let e: ErrorBody = r.json().await.unwrap();
     assert!(e.error.contains("/v1"));
