@@ -203,8 +203,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let report = {
         let inner = state.lock();
-        let merged = inner.merged.clone().unwrap_or_default();
-        let plan = inner.plan.clone().unwrap_or_default();
+        let no_merge = Default::default();
+        let no_plan = Default::default();
+        let merged = inner.merged.as_ref().unwrap_or(&no_merge);
+        let plan = inner.plan.as_ref().unwrap_or(&no_plan);
         let mut inputs = vec![match &source {
             preflight_maas::ProviderSource::File(p) => format!("provider: {}", p.display()),
             preflight_maas::ProviderSource::Live { url, .. } => format!("provider: {url}"),
@@ -215,8 +217,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ));
         build_report(ReportInput {
             provider: &provider,
-            merged: &merged,
-            plan: &plan,
+            merged,
+            plan,
             results: &inner.results,
             expected: expect,
             extra_findings: Vec::new(),

@@ -44,13 +44,15 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
         .filter(|p| p.done)
         .map(|p| ((p.source, p.target), p))
         .collect();
+    // Checks are recorded once per (code, space): a checked subject without source/target
+    // covers every pair of the space, and the report lists each pair on its own anyway.
+    let mut evaluated: Vec<&str> = Vec::new();
     for p in pairs.iter().filter(|p| p.done) {
         let subj = subject(space, p);
-        let mut check = |code: &str| {
-            checked.push(Checked {
-                check: code.to_string(),
-                subject: subj.clone(),
-            })
+        let mut check = |code: &'static str| {
+            if !evaluated.contains(&code) {
+                evaluated.push(code);
+            }
         };
         let what = format!(
             "{} ({}) → {} ({}) in {space}",
@@ -155,6 +157,15 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
             }
         }
     }
+    for code in evaluated {
+        checked.push(Checked {
+            check: code.to_string(),
+            subject: Subject {
+                space: Some(space.to_string()),
+                ..Subject::default()
+            },
+        });
+    }
     (findings, checked)
 }
 
@@ -247,7 +258,10 @@ pub(crate) mod tests {
         ];
         let (f, c) = probe_findings("s", &pairs);
         assert!(f.is_empty());
-        assert_eq!(c.len(), 8);
+        assert_eq!(c.len(), 4, "one per code and space");
+        assert!(c
+            .iter()
+            .all(|c| c.subject.space.as_deref() == Some("s") && c.subject.source.is_none()));
     }
 
     #[test]
