@@ -34,7 +34,7 @@ Exit codes: 0 pass, 1 error findings, 2 usage or input error.")]
 pub struct Args {
     /// Where MAAS's model comes from.
     #[command(flatten)]
-    pub provider: ProviderArgs,
+    pub provider: Box<ProviderArgs>,
     /// Address and port to listen on for agents (port 0 picks a free port, printed on stderr).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: SocketAddr,

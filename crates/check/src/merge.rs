@@ -422,7 +422,7 @@ fn merge_one(
             vlan_mtu,
         });
     }
-    addresses.sort_by(|a, b| (a.subnet_id, a.address).cmp(&(b.subnet_id, b.address)));
+    addresses.sort_by_key(|a| (a.subnet_id, a.address));
     addresses.dedup();
 
     if let Some(m) = machine {

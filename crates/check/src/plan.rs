@@ -405,9 +405,9 @@ fn cross_pairs(
     let mut out = Vec::new();
     let ok = |s: &Endpoint, t: &Endpoint| s.agent_id != t.agent_id && same_family(s, t);
     if ea.len().max(eb.len()) <= opts.full_mesh_max {
-        for s in 0..ea.len() {
-            for t in 0..eb.len() {
-                if ok(&ea[s], &eb[t]) {
+        for (s, se) in ea.iter().enumerate() {
+            for (t, te) in eb.iter().enumerate() {
+                if ok(se, te) {
                     out.push((s, t, true));
                     out.push((s, t, false));
                 }
