@@ -128,10 +128,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     eprintln!("preflight-agent: probing {} targets", plan.targets.len());
-    let report = preflight_probe::run_plan(&plan)
-        .await
-        .context("the probe run failed")?;
-    let mut report = report;
+    let mut report = if plan.targets.is_empty() {
+        // Nothing to probe (no address in any space): report that without opening sockets.
+        preflight_model::probe::ProbeReport {
+            schema: preflight_model::probe::PROBE_SCHEMA.to_string(),
+            agent: None,
+            sockets: Vec::new(),
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            duration_ms: 0,
+            targets: Vec::new(),
+        }
+    } else {
+        preflight_probe::run_plan(&plan)
+            .await
+            .context("the probe run failed")?
+    };
     report.agent = Some(agent_id.clone());
     match client.results(&agent_id, &report).await {
         Ok(ack) => {

@@ -121,7 +121,7 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
             .unwrap_or(agent_id)
             .to_string();
         let res = input.results.get(agent_id);
-        if res.is_none() && !plan.targets.is_empty() {
+        if res.is_none() {
             silent.push(source_machine.clone());
         }
         let by_id: HashMap<&str, &TargetResult> = res

@@ -335,7 +335,7 @@ impl CheckState {
         self.bump();
     }
 
-    /// (agents with a non-empty plan, of them those whose results are in, probes planned, probes with results).
+    /// (agents with a plan, of them those whose results are in, probes planned, probes with results).
     pub fn progress(&self) -> (usize, usize, usize, usize) {
         let inner = self.lock();
         let Some(plan) = &inner.plan else {
@@ -344,10 +344,7 @@ impl CheckState {
         let mut want = 0;
         let mut have = 0;
         let mut done = 0;
-        for (id, p) in &plan.per_agent {
-            if p.targets.is_empty() {
-                continue;
-            }
+        for id in plan.per_agent.keys() {
             want += 1;
             if let Some(r) = inner.results.get(id) {
                 have += 1;
