@@ -42,12 +42,12 @@ pub enum ProviderSource {
 #[derive(Debug, thiserror::Error)]
 pub enum MaasError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// The text is not JSON (or is truncated).
     #[error("{origin}: not valid JSON: {message}")]
@@ -176,7 +176,7 @@ pub async fn load_provider(source: &ProviderSource) -> Result<ProviderModel, Maa
                 Ok(result) => result,
                 Err(e) => Err(MaasError::Io {
                     path: "snapshot".to_string(),
-                    source: std::io::Error::other(e.to_string()),
+                    error: std::io::Error::other(e.to_string()),
                 }),
             }
         }

@@ -161,11 +161,11 @@ impl TestServer {
             .await
             .map_err(|source| MaasError::Io {
                 path: format!("listen address {listen}"),
-                source,
+                error: source,
             })?;
         let addr = listener.local_addr().map_err(|source| MaasError::Io {
             path: format!("listen address {listen}"),
-            source,
+            error: source,
         })?;
         let state = Arc::new(State {
             snapshot,
