@@ -80,10 +80,10 @@ async fn snapshot(a: SnapshotArgs) -> anyhow::Result<ExitCode> {
     let key = read_secret(a.api_key_file.as_deref(), "MAAS_API_KEY")
         .context("`preflight maas snapshot` needs the MAAS API key")?;
     let client = preflight_maas::MaasClient::new(&a.url, &key)?;
-    let snap = client.snapshot().await?;
+    let bytes = client.snapshot_bytes().await?;
     // Check it reads before writing it: a snapshot nobody can load is no use.
-    let model = preflight_maas::model_from_snapshot_in(&snap, client.url())?;
-    let mut text = serde_json::to_string_pretty(&snap)?;
+    let model = preflight_maas::model_from_slice(&bytes, client.url())?;
+    let mut text = String::from_utf8(bytes).context("MAAS sent a body that is not UTF-8")?;
     text.push('\n');
     write_output(a.output.as_deref(), &text)?;
     eprintln!(

@@ -182,8 +182,9 @@ pub async fn load_provider(source: &ProviderSource) -> Result<ProviderModel, Maa
         }
         ProviderSource::Live { url, api_key } => {
             let client = MaasClient::new(url, api_key)?;
-            let snap = client.snapshot().await?;
-            model_from_snapshot_in(&snap, client.url())
+            let bytes = client.snapshot_bytes().await?;
+            // The same parser as a snapshot file, on the same bytes such a file would hold.
+            model_from_slice(&bytes, client.url())
         }
     }
 }
