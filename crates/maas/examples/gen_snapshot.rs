@@ -33,7 +33,7 @@ fn main() {
     // One VLAN per subnet, spread over the fabrics; subnet i in space i % spaces.
     let vlan = |i: usize| -> Value {
         let fabric = i % fabrics;
-        json!({"vid": 100 + i, "mtu": if i % 3 == 0 { 9000 } else { 1500 }, "dhcp_on": false,
+        json!({"vid": 100 + i, "mtu": if i.is_multiple_of(3) { 9000 } else { 1500 }, "dhcp_on": false,
                "external_dhcp": null, "relay_vlan": null, "fabric": format!("fabric-{fabric}"),
                "space": format!("space-{}", i % spaces), "primary_rack": "7xtf67",
                "secondary_rack": null, "name": format!("vlan-{i}"), "id": 6000 + i,
