@@ -24,8 +24,8 @@ pub use snapshot::{
     read_snapshot_file, snapshot_from_fixture_dir,
 };
 
-/// Where provider data comes from.
-#[derive(Debug, Clone)]
+/// Where provider data comes from. Its `Debug` never shows the API key.
+#[derive(Clone)]
 pub enum ProviderSource {
     /// A snapshot file written by `preflight maas snapshot` (or a fixture-style directory).
     File(PathBuf),
@@ -36,6 +36,19 @@ pub enum ProviderSource {
         /// API key `consumer:token:secret` (never logged).
         api_key: String,
     },
+}
+
+impl std::fmt::Debug for ProviderSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProviderSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            ProviderSource::Live { url, .. } => f
+                .debug_struct("Live")
+                .field("url", url)
+                .field("api_key", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// Errors reading provider data. None of them ever carries the API key or a 401 body.
@@ -186,5 +199,23 @@ pub async fn load_provider(source: &ProviderSource) -> Result<ProviderModel, Maa
             // The same parser as a snapshot file, on the same bytes such a file would hold.
             model_from_slice(&bytes, client.url())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_source_debug_hides_the_key() {
+        let s = ProviderSource::Live {
+            url: "http://maas:5240/MAAS".to_string(),
+            api_key: "ck:tk:topsecretvalue".to_string(),
+        };
+        let d = format!("{s:?}");
+        assert!(
+            d.contains("http://maas:5240/MAAS") && !d.contains("topsecretvalue"),
+            "{d}"
+        );
     }
 }
