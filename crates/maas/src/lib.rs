@@ -111,7 +111,7 @@ pub enum MaasError {
         message: String,
     },
     /// MAAS answered 401: the key is wrong or revoked. (The body is never shown: it echoes the secret.)
-    #[error("MAAS at {url} rejected the API key (401 Unauthorized): the key is wrong or has been revoked; generate one with `maas apikey --generate --username USER` or in the MAAS UI under your user's API keys")]
+    #[error("MAAS at {url} rejected the API key (401 Unauthorized): the key is wrong or has been revoked (or this clock is over 5 minutes behind MAAS's); generate one with `maas apikey --generate --username USER` or in the MAAS UI under your user's API keys")]
     Unauthorized {
         /// MAAS URL.
         url: String,
