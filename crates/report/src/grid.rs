@@ -1,0 +1,268 @@
+//! The per-space source × target grid shared by the text matrix and the HTML heatmap.
+
+use preflight_model::plan::Expectation;
+use preflight_model::probe::{FailureCause, MtuVerdict};
+use preflight_model::report::{PairResult, SpaceReport};
+
+/// What one probed pair (or the worst of several pairs between two machines) shows.
+///
+/// Ordered from best to worst, so the worst pair of a cell wins with `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CellState {
+    /// No probe was planned between these machines (or it is the machine itself).
+    NotProbed,
+    /// As expected: answered without loss (or, for an isolation probe, blocked).
+    Ok,
+    /// Planned, but no result arrived.
+    Pending,
+    /// Answered, but some requests were lost.
+    Loss,
+    /// Small packets pass, full-size packets with DF do not.
+    Mtu,
+    /// No answer at all.
+    Unreachable,
+    /// An isolation probe was answered: the spaces are not isolated.
+    Breach,
+}
+
+impl CellState {
+    /// Single-character mark used by the text matrix.
+    pub fn mark(self) -> char {
+        match self {
+            CellState::NotProbed => '·',
+            CellState::Ok => '✓',
+            CellState::Pending => '?',
+            CellState::Loss => '~',
+            CellState::Mtu => 'M',
+            CellState::Unreachable => '✗',
+            CellState::Breach => '!',
+        }
+    }
+
+    /// Short CSS class / machine-readable name.
+    pub fn class(self) -> &'static str {
+        match self {
+            CellState::NotProbed => "none",
+            CellState::Ok => "ok",
+            CellState::Pending => "pending",
+            CellState::Loss => "loss",
+            CellState::Mtu => "mtu",
+            CellState::Unreachable => "fail",
+            CellState::Breach => "breach",
+        }
+    }
+
+    /// Human description, used in legends.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CellState::NotProbed => "not probed",
+            CellState::Ok => "as expected (reachable; or blocked where isolation is required)",
+            CellState::Pending => "no result arrived",
+            CellState::Loss => "packet loss",
+            CellState::Mtu => "MTU blackhole (small packets pass, full-size DF packets do not)",
+            CellState::Unreachable => "unreachable",
+            CellState::Breach => "isolation breach (answered where isolation is required)",
+        }
+    }
+
+    /// Whether the state is a problem (anything but ok / not probed).
+    pub fn is_problem(self) -> bool {
+        !matches!(self, CellState::NotProbed | CellState::Ok)
+    }
+
+    /// Every state, best first (for legends).
+    pub const ALL: [CellState; 7] = [
+        CellState::Ok,
+        CellState::Loss,
+        CellState::Mtu,
+        CellState::Unreachable,
+        CellState::Breach,
+        CellState::Pending,
+        CellState::NotProbed,
+    ];
+}
+
+/// Classifies one probed pair.
+pub fn classify(pair: &PairResult) -> CellState {
+    if !pair.done {
+        return CellState::Pending;
+    }
+    match pair.expect {
+        Expectation::Isolated => {
+            if pair.received > 0 {
+                CellState::Breach
+            } else {
+                CellState::Ok
+            }
+        }
+        Expectation::Reachable => {
+            if pair.received == 0 {
+                // A path that refuses full-size packets but answers nothing at all is unreachable;
+                // only an answered path can show an MTU problem.
+                return CellState::Unreachable;
+            }
+            let mtu_bad = pair.mtu.is_some_and(|m| {
+                matches!(
+                    m.verdict,
+                    MtuVerdict::Blackhole | MtuVerdict::FragmentationNeeded
+                )
+            }) || matches!(pair.failure, Some(FailureCause::FragmentationNeeded { .. }));
+            if mtu_bad {
+                CellState::Mtu
+            } else if pair.loss_pct > 0.0 || pair.received < pair.sent {
+                CellState::Loss
+            } else {
+                CellState::Ok
+            }
+        }
+    }
+}
+
+/// The grid of one space: machines in order, and per (row, column) the pairs and the worst state.
+#[derive(Debug)]
+pub struct Grid<'a> {
+    /// Machines, rows and columns alike: the space's machines, then any other machine a pair names.
+    pub machines: Vec<&'a str>,
+    /// `cells[row][col]`: indices into the space's `pairs` for source row → target column.
+    pub cells: Vec<Vec<Vec<usize>>>,
+    /// `states[row][col]`: worst state of the cell's pairs.
+    pub states: Vec<Vec<CellState>>,
+}
+
+impl<'a> Grid<'a> {
+    /// Builds the grid of a space.
+    pub fn of(space: &'a SpaceReport) -> Grid<'a> {
+        let mut machines: Vec<&'a str> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        let names = space.machines.iter().map(String::as_str).chain(
+            space
+                .pairs
+                .iter()
+                .flat_map(|p| [p.source_machine.as_str(), p.target_machine.as_str()]),
+        );
+        for name in names {
+            if !index.contains_key(name) {
+                index.insert(name, machines.len());
+                machines.push(name);
+            }
+        }
+        let n = machines.len();
+        let mut cells = vec![vec![Vec::new(); n]; n];
+        let mut states = vec![vec![CellState::NotProbed; n]; n];
+        for (i, pair) in space.pairs.iter().enumerate() {
+            // Both names were inserted above, so the lookups succeed; skip defensively anyway.
+            let (Some(&r), Some(&c)) = (
+                index.get(pair.source_machine.as_str()),
+                index.get(pair.target_machine.as_str()),
+            ) else {
+                continue;
+            };
+            cells[r][c].push(i);
+            states[r][c] = states[r][c].max(classify(pair));
+        }
+        Grid {
+            machines,
+            cells,
+            states,
+        }
+    }
+
+    /// How many pairs of the space are in each state, in [`CellState::ALL`] order (pairs, not cells).
+    pub fn pair_counts(space: &SpaceReport) -> Vec<(CellState, usize)> {
+        let mut counts: Vec<(CellState, usize)> = CellState::ALL
+            .iter()
+            .filter(|s| **s != CellState::NotProbed)
+            .map(|s| (*s, 0))
+            .collect();
+        for pair in &space.pairs {
+            let state = classify(pair);
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
+                slot.1 += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// One-line description of a pair's measurements: loss, RTT, MTU, failure.
+pub fn pair_detail(pair: &PairResult) -> String {
+    let mut parts = Vec::new();
+    if pair.expect == Expectation::Isolated {
+        parts.push("isolation probe".to_string());
+    }
+    if !pair.done {
+        parts.push("no result".to_string());
+        return parts.join(", ");
+    }
+    parts.push(format!(
+        "{}/{} replies, {}% loss",
+        pair.received,
+        pair.sent,
+        fmt_num(pair.loss_pct)
+    ));
+    if let Some(rtt) = &pair.rtt {
+        parts.push(format!(
+            "rtt min/avg/max {}/{}/{} ms",
+            fmt_num(rtt.min_ms),
+            fmt_num(rtt.avg_ms),
+            fmt_num(rtt.max_ms)
+        ));
+    }
+    if let Some(mtu) = &pair.mtu {
+        let verdict = match mtu.verdict {
+            MtuVerdict::Ok => "ok".to_string(),
+            MtuVerdict::Blackhole => "blackhole".to_string(),
+            MtuVerdict::FragmentationNeeded => "fragmentation needed".to_string(),
+            MtuVerdict::Unknown => "unknown".to_string(),
+        };
+        let mut s = format!("MTU {} {}", mtu.expected_mtu, verdict);
+        if let Some(largest) = mtu.largest_ok {
+            s.push_str(&format!(" (largest passing {largest})"));
+        }
+        parts.push(s);
+    }
+    if let Some(failure) = &pair.failure {
+        parts.push(describe_failure(failure));
+    }
+    for tcp in &pair.tcp {
+        use preflight_model::probe::TcpOutcome;
+        let outcome = match &tcp.outcome {
+            TcpOutcome::Open { connect_ms } => format!("open {} ms", fmt_num(*connect_ms)),
+            TcpOutcome::Refused => "refused".to_string(),
+            TcpOutcome::Timeout => "timeout".to_string(),
+            TcpOutcome::Unreachable { message } => format!("unreachable: {message}"),
+        };
+        parts.push(format!("tcp/{} {}", tcp.port, outcome));
+    }
+    parts.join(", ")
+}
+
+/// Describes a failure cause in a few words.
+pub fn describe_failure(cause: &FailureCause) -> String {
+    match cause {
+        FailureCause::Timeout => "timeout".to_string(),
+        FailureCause::HostUnreachable => "host unreachable".to_string(),
+        FailureCause::NetworkUnreachable => "network unreachable".to_string(),
+        FailureCause::AdminProhibited => "administratively prohibited".to_string(),
+        FailureCause::FragmentationNeeded { mtu: Some(m) } => {
+            format!("fragmentation needed (next-hop MTU {m})")
+        }
+        FailureCause::FragmentationNeeded { mtu: None } => "fragmentation needed".to_string(),
+        FailureCause::LocalError { message } => format!("local error: {message}"),
+        FailureCause::Other { message } => message.clone(),
+    }
+}
+
+/// Formats a float with at most 2 decimals and no trailing zeros (`12`, `0.5`, `33.33`).
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return "?".to_string();
+    }
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
