@@ -52,6 +52,19 @@ impl CellState {
         }
     }
 
+    /// Short label: `as expected`, `packet loss`, `MTU blackhole`, ...
+    pub fn label(self) -> &'static str {
+        match self {
+            CellState::Ok => "as expected",
+            CellState::Loss => "packet loss",
+            CellState::Mtu => "MTU blackhole",
+            CellState::Unreachable => "unreachable",
+            CellState::Breach => "isolation breach",
+            CellState::Pending => "no result",
+            CellState::NotProbed => "not probed",
+        }
+    }
+
     /// Human description, used in legends.
     pub fn describe(self) -> &'static str {
         match self {
@@ -101,12 +114,13 @@ pub fn classify(pair: &PairResult) -> CellState {
                 // only an answered path can show an MTU problem.
                 return CellState::Unreachable;
             }
-            let mtu_bad = pair.mtu.is_some_and(|m| {
-                matches!(
-                    m.verdict,
-                    MtuVerdict::Blackhole | MtuVerdict::FragmentationNeeded
-                )
-            }) || matches!(pair.failure, Some(FailureCause::FragmentationNeeded { .. }));
+            let mtu_bad =
+                pair.mtu.is_some_and(|m| {
+                    matches!(
+                        m.verdict,
+                        MtuVerdict::Blackhole | MtuVerdict::FragmentationNeeded
+                    )
+                }) || matches!(pair.failure, Some(FailureCause::FragmentationNeeded { .. }));
             if mtu_bad {
                 CellState::Mtu
             } else if pair.loss_pct > 0.0 || pair.received < pair.sent {
@@ -191,7 +205,6 @@ pub fn pair_detail(pair: &PairResult) -> String {
         parts.push("isolation probe".to_string());
     }
     if !pair.done {
-        parts.push("no result".to_string());
         return parts.join(", ");
     }
     parts.push(format!(
@@ -208,7 +221,12 @@ pub fn pair_detail(pair: &PairResult) -> String {
             fmt_num(rtt.max_ms)
         ));
     }
-    if let Some(mtu) = &pair.mtu {
+    // An MTU verdict of "unknown" on a path that answered nothing adds nothing.
+    if let Some(mtu) = pair
+        .mtu
+        .as_ref()
+        .filter(|m| !(m.verdict == MtuVerdict::Unknown && pair.received == 0))
+    {
         let verdict = match mtu.verdict {
             MtuVerdict::Ok => "ok".to_string(),
             MtuVerdict::Blackhole => "blackhole".to_string(),

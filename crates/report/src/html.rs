@@ -52,6 +52,7 @@ h3{font-size:1em;margin:16px 0 6px}
 .sw{display:inline-block;width:.9em;height:.9em;border-radius:3px;vertical-align:-.1em;margin-right:4px}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%;border:1px solid var(--line);border-radius:6px}
 table{border-collapse:collapse}
+table.grid{width:100%}
 table.grid td,table.grid th{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 table.heat{border-collapse:separate;border-spacing:2px;margin:4px}
 table.heat th{font-weight:normal;font-size:.8em;color:var(--muted);padding:0 4px;white-space:nowrap}
@@ -75,6 +76,8 @@ footer{color:var(--muted);font-size:.8em;margin-top:32px}
  table.findings thead{display:none}
  table.findings tr{display:block;border-bottom:1px solid var(--line);padding:6px 0}
  table.findings td{display:block;border:0;padding:2px 4px}
+ table.findings td:nth-child(1),table.findings td:nth-child(2){display:inline-block}
+ table.findings td:nth-child(3){color:var(--muted)}
  table.heat td{width:1.6em;min-width:1.6em;height:1.6em}
  table.heat th.row{max-width:8em}
 }
@@ -157,28 +160,40 @@ fn legend(out: &mut String) {
     for state in CellState::ALL {
         let _ = write!(
             out,
-            "<span class=\"chip\"><span class=\"sw {}\"></span>{} {}</span>",
+            "<span class=\"chip\" title=\"{}\"><span class=\"sw {}\"></span>{} {}</span>",
+            html_escape(state.describe()),
             state.class(),
             state.mark(),
-            html_escape(state.describe())
+            state.label()
         );
     }
     out.push_str("</div>\n<p class=\"muted\">Rows are sources, columns targets; hover or long-press a cell for loss, RTT and MTU.</p>\n");
 }
 
 fn render_space(space: &SpaceReport, out: &mut String) {
-    let id = space.id.map(|i| format!(" <span class=\"muted\">(id {i})</span>")).unwrap_or_default();
-    let _ = writeln!(out, "<section class=\"space\">\n<h2>Space {}{id}</h2>", html_escape(&space.name));
+    let id = space
+        .id
+        .map(|i| format!(" <span class=\"muted\">(id {i})</span>"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "<section class=\"space\">\n<h2>Space {}{id}</h2>",
+        html_escape(&space.name)
+    );
     // Pair counts.
     out.push_str("<div class=\"chips\">");
-    let _ = write!(out, "<span class=\"chip\">{}</span>", count(space.pairs.len(), "pair"));
+    let _ = write!(
+        out,
+        "<span class=\"chip\">{}</span>",
+        count(space.pairs.len(), "pair")
+    );
     for (state, n) in Grid::pair_counts(space) {
         if n > 0 {
             let _ = write!(
                 out,
                 "<span class=\"chip\"><span class=\"sw {}\"></span>{n} {}</span>",
                 state.class(),
-                html_escape(state.describe().split(" (").next().unwrap_or_default())
+                state.label()
             );
         }
     }
@@ -224,7 +239,13 @@ fn render_space(space: &SpaceReport, out: &mut String) {
             let mut title = format!("{src} → {dst}: {}", state.describe());
             for &i in &grid.cells[r][c] {
                 let p = &space.pairs[i];
-                let _ = write!(title, "\n{} → {}: {}", p.source, p.target, pair_detail(p));
+                let detail = pair_detail(p);
+                let detail = if detail.is_empty() {
+                    "no result"
+                } else {
+                    detail.as_str()
+                };
+                let _ = write!(title, "\n{} → {}: {detail}", p.source, p.target);
             }
             let _ = write!(
                 out,
@@ -245,22 +266,27 @@ fn render_space(space: &SpaceReport, out: &mut String) {
         .filter(|(_, s)| s.is_problem())
         .collect();
     if !problems.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<details open><summary>Problem pairs ({})</summary><ul class=\"problems\">\n",
+            "<details open><summary>Problem pairs ({})</summary><ul class=\"problems\">",
             problems.len()
         );
         for (p, state) in problems.iter().take(MAX_PROBLEMS_LISTED) {
+            let detail = pair_detail(p);
             let _ = writeln!(
                 out,
-                "<li><span class=\"sw {}\"></span><b>{}</b> <code>{}</code> → <b>{}</b> <code>{}</code>: {} — {}</li>",
+                "<li><span class=\"sw {}\"></span><b>{}</b> <code>{}</code> → <b>{}</b> <code>{}</code>: {}{}</li>",
                 state.class(),
                 html_escape(&p.source_machine),
                 p.source,
                 html_escape(&p.target_machine),
                 p.target,
-                html_escape(state.describe().split(" (").next().unwrap_or_default()),
-                html_escape(&pair_detail(p))
+                state.label(),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", html_escape(&detail))
+                }
             );
         }
         if problems.len() > MAX_PROBLEMS_LISTED {

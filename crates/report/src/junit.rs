@@ -110,8 +110,11 @@ pub fn render(report: &Report) -> String {
                 "{} ({}) → {} ({})",
                 pair.source_machine, pair.source, pair.target_machine, pair.target
             );
-            let mut case =
-                case_from_findings(format!("space.{}", space.name), name, matched.iter().copied());
+            let mut case = case_from_findings(
+                format!("space.{}", space.name),
+                name,
+                matched.iter().copied(),
+            );
             let state = classify(pair);
             match state {
                 CellState::Pending => case.skipped = Some("no result arrived".to_string()),
@@ -189,7 +192,11 @@ pub fn render(report: &Report) -> String {
         ReportKind::Check => "check",
     };
     let total = |f: &dyn Fn(&Case) -> bool| -> usize {
-        suites.iter().flat_map(|s| &s.cases).filter(|c| f(c)).count()
+        suites
+            .iter()
+            .flat_map(|s| &s.cases)
+            .filter(|c| f(c))
+            .count()
     };
     let tests = total(&|_| true);
     let failures = total(&|c| !c.failures.is_empty());
@@ -203,7 +210,11 @@ pub fn render(report: &Report) -> String {
         xml_escape(&report.generated_at)
     );
     for suite in &suites {
-        let failures = suite.cases.iter().filter(|c| !c.failures.is_empty()).count();
+        let failures = suite
+            .cases
+            .iter()
+            .filter(|c| !c.failures.is_empty())
+            .count();
         let skipped = suite.cases.iter().filter(|c| c.skipped.is_some()).count();
         let _ = writeln!(
             out,

@@ -46,7 +46,7 @@ pub enum ReportError {
     },
     /// The document's schema string is not the one expected.
     #[error("field `schema`: {0}")]
-    Schema(#[from] preflight_model::SchemaError),
+    Schema(preflight_model::SchemaError),
     /// The JSON is malformed or a field has the wrong type or value.
     #[error("{}{message}{}", path_prefix(path), position(*line, *column))]
     Invalid {
@@ -62,7 +62,7 @@ pub enum ReportError {
 }
 
 fn path_prefix(path: &str) -> String {
-    if path.is_empty() || path == "." {
+    if path.is_empty() || path == "." || path == "?" {
         String::new()
     } else {
         format!("field `{path}`: ")

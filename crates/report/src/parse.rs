@@ -43,7 +43,7 @@ pub fn parse_document<T: DeserializeOwned>(
             })
         }
         Some(serde_json::Value::String(s)) => {
-            preflight_model::check_schema(expected_schema, &s)?;
+            preflight_model::check_schema(expected_schema, &s).map_err(ReportError::Schema)?;
         }
         Some(other) => {
             return Err(ReportError::Invalid {

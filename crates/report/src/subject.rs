@@ -125,7 +125,11 @@ pub fn application_groups(report: &preflight_model::report::Report) -> Vec<Optio
     apps.sort();
     apps.dedup();
     let mut groups: Vec<Option<String>> = apps.into_iter().map(Some).collect();
-    if report.findings.iter().any(|f| f.subject.application.is_none()) {
+    if report
+        .findings
+        .iter()
+        .any(|f| f.subject.application.is_none())
+    {
         groups.push(None);
     }
     groups

@@ -117,13 +117,7 @@ fn render_check(report: &Report, p: &Painter, out: &mut String) {
     if !report.spaces.is_empty() {
         let legend: Vec<String> = CellState::ALL
             .iter()
-            .map(|s| {
-                format!(
-                    "{} {}",
-                    p.state(*s, &s.mark().to_string()),
-                    short_state(*s)
-                )
-            })
+            .map(|s| format!("{} {}", p.state(*s, &s.mark().to_string()), short_state(*s)))
             .collect();
         let _ = writeln!(
             out,
@@ -160,15 +154,7 @@ fn render_check(report: &Report, p: &Painter, out: &mut String) {
 }
 
 fn short_state(s: CellState) -> &'static str {
-    match s {
-        CellState::Ok => "as expected",
-        CellState::Loss => "packet loss",
-        CellState::Mtu => "MTU blackhole",
-        CellState::Unreachable => "unreachable",
-        CellState::Breach => "isolation breach",
-        CellState::Pending => "no result",
-        CellState::NotProbed => "not probed",
-    }
+    s.label()
 }
 
 /// `Agents: 3 of 3 reported · Probes: 12 of 12 done`, when the summary carries the counts.
@@ -278,16 +264,21 @@ fn render_space(space: &SpaceReport, p: &Painter, out: &mut String) {
         .filter(|(_, s)| s.is_problem())
         .collect();
     for (pair, state) in problems.iter().take(MAX_PROBLEMS_LISTED) {
+        let detail = pair_detail(pair);
         let _ = writeln!(
             out,
-            "    {} {} ({}) → {} ({}): {} — {}",
+            "    {} {} ({}) → {} ({}): {}{}",
             p.state(*state, &state.mark().to_string()),
             clean(&pair.source_machine),
             pair.source,
             clean(&pair.target_machine),
             pair.target,
             short_state(*state),
-            clean(&pair_detail(pair))
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", clean(&detail))
+            }
         );
     }
     if problems.len() > MAX_PROBLEMS_LISTED {
@@ -303,7 +294,8 @@ fn render_space(space: &SpaceReport, p: &Painter, out: &mut String) {
 fn render_findings(findings: &[&Finding], with_label: bool, p: &Painter, out: &mut String) {
     let code_w = findings.iter().map(|f| width(&f.code)).max().unwrap_or(0);
     let label_w = if with_label { 8 } else { 0 };
-    let indent = 2 + label_w + 2;
+    // Message and hint line up under the code column (or two further in without labels).
+    let indent = if with_label { 2 + label_w } else { 4 };
     for f in findings {
         let label = if with_label {
             p.severity(f.severity, &pad(severity_label(f.severity), label_w))
@@ -331,7 +323,11 @@ fn render_validate(report: &Report, p: &Painter, out: &mut String) {
     }
     let labels: Vec<String> = groups
         .iter()
-        .map(|g| g.as_deref().map(clean).unwrap_or_else(|| "model-wide".into()))
+        .map(|g| {
+            g.as_deref()
+                .map(clean)
+                .unwrap_or_else(|| "model-wide".into())
+        })
         .collect();
     let label_w = labels.iter().map(|l| width(l)).max().unwrap_or(0);
     for (group, label) in groups.iter().zip(&labels) {
@@ -362,7 +358,10 @@ fn render_validate(report: &Report, p: &Painter, out: &mut String) {
             detail.push(format!("{i} info"));
         }
         if checks > 0 {
-            detail.push(format!("{} passed", count(checks.saturating_sub(failed_checks(report, group)), "check")));
+            detail.push(format!(
+                "{} passed",
+                count(checks.saturating_sub(failed_checks(report, group)), "check")
+            ));
         }
         let _ = writeln!(
             out,

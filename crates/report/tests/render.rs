@@ -53,7 +53,10 @@ fn text_check_matrix_marks_subnets_findings_and_verdict() {
     assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'));
     // Verdict is the last line.
     let last = text.lines().last().unwrap();
-    assert!(last.starts_with("FAIL: 3 errors, 2 warnings, 1 info"), "{last}");
+    assert!(
+        last.starts_with("FAIL: 3 errors, 2 warnings, 1 info"),
+        "{last}"
+    );
     assert!(last.contains("13 of 14 done"), "{last}");
 }
 
@@ -76,7 +79,11 @@ fn text_pass_verdict() {
     r.findings.clear();
     r.summary = preflight_model::report::Summary::of(&r.findings);
     let text = render(&r, Format::Text);
-    assert!(text.lines().last().unwrap().starts_with("PASS: 0 errors, 0 warnings, 0 info"));
+    assert!(text
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("PASS: 0 errors, 0 warnings, 0 info"));
 }
 
 #[test]
@@ -234,7 +241,10 @@ fn junit_check_report_counts() {
         .failure_texts
         .iter()
         .any(|t| t.contains("cannot reach m3") && t.contains("hint: hint for probe.unreachable")));
-    assert!(j.case_names.iter().any(|n| n == "m1 (10.0.0.1) → m3 (10.0.1.3)"));
+    assert!(j
+        .case_names
+        .iter()
+        .any(|n| n == "m1 (10.0.0.1) → m3 (10.0.1.3)"));
     // The injected control characters never reach the XML raw.
     assert!(!xml.chars().any(|c| c.is_control() && c != '\n'));
 }
@@ -285,8 +295,13 @@ fn html_is_self_contained_escaped_and_phone_ready() {
     }
     let html = render(&r, Format::Html);
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert!(html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"));
-    assert!(!html.contains("http://") && !html.contains("https://"), "external reference");
+    assert!(
+        html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "external reference"
+    );
     assert!(!html.contains("<script"), "unescaped script");
     assert!(!html.contains("<link") && !html.contains("src="));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));

@@ -100,15 +100,16 @@ pub fn check_report() -> Report {
     for (a, ia) in ips {
         for (b, ib) in ips {
             if a != b {
-                internal
-                    .pairs
-                    .push(ok(&format!("i-{a}-{b}"), a, ia, b, ib));
+                internal.pairs.push(ok(&format!("i-{a}-{b}"), a, ia, b, ib));
             }
         }
     }
     // m1 → m3 unreachable.
     let p = &mut internal.pairs[1];
-    assert_eq!((p.source_machine.as_str(), p.target_machine.as_str()), ("m1", "m3"));
+    assert_eq!(
+        (p.source_machine.as_str(), p.target_machine.as_str()),
+        ("m1", "m3")
+    );
     p.received = 0;
     p.loss_pct = 100.0;
     p.rtt = None;
@@ -122,7 +123,10 @@ pub fn check_report() -> Report {
     });
     // m2 → m3 loses 40%.
     let p = &mut internal.pairs[3];
-    assert_eq!((p.source_machine.as_str(), p.target_machine.as_str()), ("m2", "m3"));
+    assert_eq!(
+        (p.source_machine.as_str(), p.target_machine.as_str()),
+        ("m2", "m3")
+    );
     p.received = 3;
     p.loss_pct = 40.0;
 
@@ -139,7 +143,11 @@ pub fn check_report() -> Report {
         machines: vec!["m1".into(), "m2".into(), "m3".into()],
         pairs: vec![],
     };
-    let ips = [("m1", "10.20.0.1"), ("m2", "10.20.0.2"), ("m3", "10.20.0.3")];
+    let ips = [
+        ("m1", "10.20.0.1"),
+        ("m2", "10.20.0.2"),
+        ("m3", "10.20.0.3"),
+    ];
     for (a, ia) in ips {
         for (b, ib) in ips {
             if a != b {
@@ -153,7 +161,10 @@ pub fn check_report() -> Report {
     }
     // m1 → m2 MTU blackhole.
     let p = &mut storage.pairs[0];
-    assert_eq!((p.source_machine.as_str(), p.target_machine.as_str()), ("m1", "m2"));
+    assert_eq!(
+        (p.source_machine.as_str(), p.target_machine.as_str()),
+        ("m1", "m2")
+    );
     p.mtu = Some(MtuResult {
         expected_mtu: 9000,
         small_ok: true,
@@ -163,7 +174,10 @@ pub fn check_report() -> Report {
     });
     // m2 → m3 no result.
     let p = &mut storage.pairs[3];
-    assert_eq!((p.source_machine.as_str(), p.target_machine.as_str()), ("m2", "m3"));
+    assert_eq!(
+        (p.source_machine.as_str(), p.target_machine.as_str()),
+        ("m2", "m3")
+    );
     p.done = false;
     p.sent = 0;
     p.received = 0;
@@ -265,7 +279,8 @@ pub fn validate_report() -> Report {
                 space: Some("publik".into()),
                 ..app("keystone")
             },
-            message: "binding keystone:public names space \"publik\", which MAAS does not have".into(),
+            message: "binding keystone:public names space \"publik\", which MAAS does not have"
+                .into(),
             hint: Some("use one of: internal, public, storage".into()),
         },
         Finding {
@@ -301,7 +316,11 @@ pub fn validate_report() -> Report {
             hint: None,
         },
     ];
-    let mut report = Report::new(ReportKind::Validate, "2026-11-21T05:00:00Z".into(), findings);
+    let mut report = Report::new(
+        ReportKind::Validate,
+        "2026-11-21T05:00:00Z".into(),
+        findings,
+    );
     report.inputs = vec!["bundle.yaml".into()];
     for a in ["keystone", "mysql", "nova-compute"] {
         for check in [
