@@ -1,5 +1,7 @@
 //! The per-space source × target grid shared by the text matrix and the HTML heatmap.
 
+use std::collections::HashMap;
+
 use preflight_model::plan::Expectation;
 use preflight_model::probe::{FailureCause, MtuVerdict};
 use preflight_model::report::{PairResult, SpaceReport};
@@ -132,22 +134,24 @@ pub fn classify(pair: &PairResult) -> CellState {
     }
 }
 
-/// The grid of one space: machines in order, and per (row, column) the pairs and the worst state.
+/// The grid of one space: machines in order, and per (source row, target column) the pairs
+/// and their worst state. Stored sparsely: a space of n machines has at most the probed pairs,
+/// not n² cells (a sparse plan of thousands of machines stays small).
 #[derive(Debug)]
 pub struct Grid<'a> {
     /// Machines, rows and columns alike: the space's machines, then any other machine a pair names.
     pub machines: Vec<&'a str>,
-    /// `cells[row][col]`: indices into the space's `pairs` for source row → target column.
-    pub cells: Vec<Vec<Vec<usize>>>,
-    /// `states[row][col]`: worst state of the cell's pairs.
-    pub states: Vec<Vec<CellState>>,
+    /// (row, col) → indices into the space's `pairs` for source row → target column.
+    cells: HashMap<(usize, usize), Vec<usize>>,
+    /// (row, col) → worst state of the cell's pairs.
+    states: HashMap<(usize, usize), CellState>,
 }
 
 impl<'a> Grid<'a> {
     /// Builds the grid of a space.
     pub fn of(space: &'a SpaceReport) -> Grid<'a> {
         let mut machines: Vec<&'a str> = Vec::new();
-        let mut index = std::collections::HashMap::new();
+        let mut index = HashMap::new();
         let names = space.machines.iter().map(String::as_str).chain(
             space
                 .pairs
@@ -160,9 +164,8 @@ impl<'a> Grid<'a> {
                 machines.push(name);
             }
         }
-        let n = machines.len();
-        let mut cells = vec![vec![Vec::new(); n]; n];
-        let mut states = vec![vec![CellState::NotProbed; n]; n];
+        let mut cells: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        let mut states: HashMap<(usize, usize), CellState> = HashMap::new();
         for (i, pair) in space.pairs.iter().enumerate() {
             // Both names were inserted above, so the lookups succeed; skip defensively anyway.
             let (Some(&r), Some(&c)) = (
@@ -171,14 +174,46 @@ impl<'a> Grid<'a> {
             ) else {
                 continue;
             };
-            cells[r][c].push(i);
-            states[r][c] = states[r][c].max(classify(pair));
+            cells.entry((r, c)).or_default().push(i);
+            let state = states.entry((r, c)).or_insert(CellState::NotProbed);
+            *state = (*state).max(classify(pair));
         }
         Grid {
             machines,
             cells,
             states,
         }
+    }
+
+    /// Worst state of the pairs from machine `row` to machine `col`.
+    pub fn state(&self, row: usize, col: usize) -> CellState {
+        self.states
+            .get(&(row, col))
+            .copied()
+            .unwrap_or(CellState::NotProbed)
+    }
+
+    /// Indices (into the space's `pairs`) of the pairs from machine `row` to machine `col`.
+    pub fn pairs(&self, row: usize, col: usize) -> &[usize] {
+        self.cells
+            .get(&(row, col))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Per machine (in `machines` order): (problem pairs it is the source of, problem pairs it
+    /// is the target of).
+    pub fn problems_per_machine(&self, space: &SpaceReport) -> Vec<(usize, usize)> {
+        let mut out = vec![(0, 0); self.machines.len()];
+        for (&(r, c), indices) in &self.cells {
+            let bad = indices
+                .iter()
+                .filter(|&&i| classify(&space.pairs[i]).is_problem())
+                .count();
+            out[r].0 += bad;
+            out[c].1 += bad;
+        }
+        out
     }
 
     /// How many pairs of the space are in each state, in [`CellState::ALL`] order (pairs, not cells).

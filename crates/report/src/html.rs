@@ -11,6 +11,9 @@ use crate::subject::{application_groups, count, describe, severity_label, tally}
 /// How many problem pairs a space lists before summarising the rest.
 const MAX_PROBLEMS_LISTED: usize = 200;
 
+/// Largest space (in machines) drawn as a heatmap; above it, a per-machine summary.
+pub const HEATMAP_MAX: usize = 200;
+
 /// Escapes text for HTML content and attribute values. Control characters other than tab and
 /// newline (which browsers would mangle or refuse) become U+FFFD; newline becomes `&#10;` so
 /// it survives in `title` attributes as a line break.
@@ -39,9 +42,9 @@ const CSS: &str = r#"
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
 main{max-width:1100px;margin:0 auto;padding:0 12px 32px}
-.banner{padding:16px 12px;color:#fff}
+.banner{padding:16px 0;color:#fff}
 .banner.pass{background:var(--ok)}.banner.fail{background:var(--fail)}
-.banner .in{max-width:1100px;margin:0 auto}
+.banner .in{max-width:1100px;margin:0 auto;padding:0 12px}
 .banner h1{margin:0;font-size:1.6em;letter-spacing:.02em}
 .banner p{margin:4px 0 0}
 .banner .meta{opacity:.9;font-size:.85em;word-break:break-word}
@@ -133,13 +136,15 @@ pub fn render(report: &Report) -> String {
 
     match report.kind {
         ReportKind::Check => {
+            out.push_str("<h2>Spaces</h2>\n");
             if report.spaces.is_empty() {
-                out.push_str("<h2>Spaces</h2><p class=\"muted\">No spaces were probed.</p>\n");
+                out.push_str("<p class=\"muted\">No spaces were probed.</p>\n");
             } else {
+                spaces_overview(report, &mut out);
                 legend(&mut out);
             }
-            for space in &report.spaces {
-                render_space(space, &mut out);
+            for (i, space) in report.spaces.iter().enumerate() {
+                render_space(i, space, &mut out);
             }
             out.push_str("<h2 id=\"findings\">Findings</h2>\n");
             findings_table(&report.findings.iter().collect::<Vec<_>>(), &mut out);
@@ -170,14 +175,35 @@ fn legend(out: &mut String) {
     out.push_str("</div>\n<p class=\"muted\">Rows are sources, columns targets; hover or long-press a cell for loss, RTT and MTU.</p>\n");
 }
 
-fn render_space(space: &SpaceReport, out: &mut String) {
+/// One row per space: machines, pairs, problem pairs, linking to the space's section.
+fn spaces_overview(report: &Report, out: &mut String) {
+    out.push_str("<div class=\"scroll\"><table class=\"grid\"><thead><tr><th>Space</th><th>Machines</th><th>Pairs</th><th>Problems</th></tr></thead><tbody>\n");
+    for (i, space) in report.spaces.iter().enumerate() {
+        let problems = space
+            .pairs
+            .iter()
+            .filter(|p| classify(p).is_problem())
+            .count();
+        let class = if problems == 0 { "pass" } else { "fail" };
+        let _ = writeln!(
+            out,
+            "<tr><td><a href=\"#space-{i}\">{}</a></td><td>{}</td><td>{}</td><td><span class=\"verdict {class}\">{problems}</span></td></tr>",
+            html_escape(&space.name),
+            Grid::of(space).machines.len(),
+            space.pairs.len()
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+fn render_space(index: usize, space: &SpaceReport, out: &mut String) {
     let id = space
         .id
         .map(|i| format!(" <span class=\"muted\">(id {i})</span>"))
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "<section class=\"space\">\n<h2>Space {}{id}</h2>",
+        "<section class=\"space\" id=\"space-{index}\">\n<h2>Space {}{id}</h2>",
         html_escape(&space.name)
     );
     // Pair counts.
@@ -222,42 +248,11 @@ fn render_space(space: &SpaceReport, out: &mut String) {
         out.push_str("<p class=\"muted\">No machines.</p>\n</section>\n");
         return;
     }
-    out.push_str("<h3>Connectivity</h3>\n<div class=\"scroll\"><table class=\"heat\"><thead><tr><th class=\"row\"></th>");
-    for (c, m) in grid.machines.iter().enumerate() {
-        let _ = write!(out, "<th title=\"{}\">{}</th>", html_escape(m), c + 1);
+    if n > HEATMAP_MAX {
+        machine_summary(space, &grid, out);
+    } else {
+        heatmap(space, &grid, out);
     }
-    out.push_str("</tr></thead><tbody>\n");
-    for (r, src) in grid.machines.iter().enumerate() {
-        let _ = write!(
-            out,
-            "<tr><th class=\"row\" title=\"{0}\"><span class=\"n\">{1}</span>{0}</th>",
-            html_escape(src),
-            r + 1
-        );
-        for (c, dst) in grid.machines.iter().enumerate() {
-            let state = grid.states[r][c];
-            let mut title = format!("{src} → {dst}: {}", state.describe());
-            for &i in &grid.cells[r][c] {
-                let p = &space.pairs[i];
-                let detail = pair_detail(p);
-                let detail = if detail.is_empty() {
-                    "no result"
-                } else {
-                    detail.as_str()
-                };
-                let _ = write!(title, "\n{} → {}: {detail}", p.source, p.target);
-            }
-            let _ = write!(
-                out,
-                "<td class=\"{}\" title=\"{}\">{}</td>",
-                state.class(),
-                html_escape(&title),
-                state.mark()
-            );
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody></table></div>\n");
     // Problems, readable without hovering (phones).
     let problems: Vec<_> = space
         .pairs
@@ -299,6 +294,83 @@ fn render_space(space: &SpaceReport, out: &mut String) {
         out.push_str("</ul></details>\n");
     }
     out.push_str("</section>\n");
+}
+
+/// The source × target heatmap of a space.
+fn heatmap(space: &SpaceReport, grid: &Grid, out: &mut String) {
+    out.push_str("<h3>Connectivity</h3>\n<div class=\"scroll\"><table class=\"heat\"><thead><tr><th class=\"row\"></th>");
+    for (c, m) in grid.machines.iter().enumerate() {
+        let _ = write!(out, "<th title=\"{}\">{}</th>", html_escape(m), c + 1);
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for (r, src) in grid.machines.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<tr><th class=\"row\" title=\"{0}\"><span class=\"n\">{1}</span>{0}</th>",
+            html_escape(src),
+            r + 1
+        );
+        for (c, dst) in grid.machines.iter().enumerate() {
+            let state = grid.state(r, c);
+            let mut title = format!("{src} → {dst}: {}", state.describe());
+            for &i in grid.pairs(r, c) {
+                let p = &space.pairs[i];
+                let detail = pair_detail(p);
+                let detail = if detail.is_empty() {
+                    "no result"
+                } else {
+                    detail.as_str()
+                };
+                let _ = write!(title, "\n{} → {}: {detail}", p.source, p.target);
+            }
+            let _ = write!(
+                out,
+                "<td class=\"{}\" title=\"{}\">{}</td>",
+                state.class(),
+                html_escape(&title),
+                state.mark()
+            );
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+/// Instead of a heatmap too large to read: the machines with the most problem pairs.
+fn machine_summary(space: &SpaceReport, grid: &Grid, out: &mut String) {
+    let per = grid.problems_per_machine(space);
+    let mut bad: Vec<(usize, usize, usize)> = per
+        .iter()
+        .enumerate()
+        .filter(|(_, (o, i))| o + i > 0)
+        .map(|(m, (o, i))| (m, *o, *i))
+        .collect();
+    bad.sort_by_key(|&(m, o, i)| (std::cmp::Reverse(o + i), m));
+    let _ = writeln!(
+        out,
+        "<h3>Connectivity</h3>\n<p class=\"muted\">{} machines: heatmap omitted (over {HEATMAP_MAX}); {} with problem pairs.</p>",
+        grid.machines.len(),
+        bad.len()
+    );
+    if bad.is_empty() {
+        return;
+    }
+    out.push_str("<div class=\"scroll\"><table class=\"grid\"><thead><tr><th>Machine</th><th>Problems as source</th><th>Problems as target</th></tr></thead><tbody>\n");
+    for &(m, o, i) in bad.iter().take(MAX_PROBLEMS_LISTED) {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{o}</td><td>{i}</td></tr>",
+            html_escape(grid.machines[m])
+        );
+    }
+    if bad.len() > MAX_PROBLEMS_LISTED {
+        let _ = writeln!(
+            out,
+            "<tr><td colspan=\"3\" class=\"muted\">… and {} more machines</td></tr>",
+            bad.len() - MAX_PROBLEMS_LISTED
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
 }
 
 fn findings_table(findings: &[&Finding], out: &mut String) {

@@ -14,8 +14,10 @@ mod text;
 use preflight_model::probe::{ProbeReport, PROBE_SCHEMA};
 use preflight_model::report::{Report, REPORT_SCHEMA};
 
+pub use html::{html_escape, HEATMAP_MAX};
 pub use junit::xml_escape;
 pub use parse::MAX_DOCUMENT_BYTES;
+pub use text::TEXT_MATRIX_MAX;
 
 /// Output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,9 @@ use crate::subject::{application_groups, count, describe, severity_label, tally}
 /// How many problem pairs a space lists before summarising the rest.
 const MAX_PROBLEMS_LISTED: usize = 25;
 
+/// Largest space (in machines) drawn as a matrix; above it, a per-machine summary.
+pub const TEXT_MATRIX_MAX: usize = 64;
+
 const RED: &str = "31";
 const GREEN: &str = "32";
 const YELLOW: &str = "33";
@@ -223,23 +226,10 @@ fn render_space(space: &SpaceReport, p: &Painter, out: &mut String) {
         let _ = writeln!(out, "  Machines: none");
         return;
     }
-    let num_w = n.to_string().len();
-    let names: Vec<String> = grid.machines.iter().map(|m| clean(m)).collect();
-    let name_w = names.iter().map(|m| width(m)).max().unwrap_or(0);
-    let lead = num_w + 1 + name_w; // "NN name"
-    let mut header = format!("  {}", pad("", lead));
-    for c in 0..n {
-        let _ = write!(header, " {:>num_w$}", c + 1);
-    }
-    let _ = writeln!(out, "{}", header.trim_end());
-    for (r, name) in names.iter().enumerate() {
-        let mut line = format!("  {:>num_w$} {}", r + 1, pad(name, name_w));
-        for c in 0..n {
-            let state = grid.states[r][c];
-            let mark = format!("{:>num_w$}", state.mark());
-            let _ = write!(line, " {}", p.state(state, &mark));
-        }
-        let _ = writeln!(out, "{line}");
+    if n > TEXT_MATRIX_MAX {
+        machine_summary(space, &grid, out);
+    } else {
+        matrix(&grid, p, out);
     }
     // Pair counts and problems.
     let counts: Vec<String> = Grid::pair_counts(space)
@@ -286,6 +276,72 @@ fn render_space(space: &SpaceReport, p: &Painter, out: &mut String) {
             out,
             "    … and {} more (see the JSON or HTML report)",
             problems.len() - MAX_PROBLEMS_LISTED
+        );
+    }
+}
+
+/// The source × target matrix with numbered columns.
+fn matrix(grid: &Grid, p: &Painter, out: &mut String) {
+    let n = grid.machines.len();
+    let num_w = n.to_string().len();
+    let names: Vec<String> = grid.machines.iter().map(|m| clean(m)).collect();
+    let name_w = names.iter().map(|m| width(m)).max().unwrap_or(0);
+    let lead = num_w + 1 + name_w; // "NN name"
+    let mut header = format!("  {}", pad("", lead));
+    for c in 0..n {
+        let _ = write!(header, " {:>num_w$}", c + 1);
+    }
+    let _ = writeln!(out, "{}", header.trim_end());
+    for (r, name) in names.iter().enumerate() {
+        let mut line = format!("  {:>num_w$} {}", r + 1, pad(name, name_w));
+        for c in 0..n {
+            let state = grid.state(r, c);
+            let mark = format!("{:>num_w$}", state.mark());
+            let _ = write!(line, " {}", p.state(state, &mark));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// Instead of a matrix too wide to read: the machines with the most problem pairs.
+fn machine_summary(space: &SpaceReport, grid: &Grid, out: &mut String) {
+    let n = grid.machines.len();
+    let per = grid.problems_per_machine(space);
+    let mut bad: Vec<(usize, usize, usize)> = per
+        .iter()
+        .enumerate()
+        .filter(|(_, (o, i))| o + i > 0)
+        .map(|(m, (o, i))| (m, *o, *i))
+        .collect();
+    bad.sort_by_key(|&(m, o, i)| (std::cmp::Reverse(o + i), m));
+    let _ = writeln!(
+        out,
+        "  {n} machines: matrix omitted (over {TEXT_MATRIX_MAX}); {} with problem pairs",
+        bad.len()
+    );
+    if bad.is_empty() {
+        return;
+    }
+    let name_w = bad
+        .iter()
+        .take(MAX_PROBLEMS_LISTED)
+        .map(|&(m, _, _)| width(&clean(grid.machines[m])))
+        .max()
+        .unwrap_or(0)
+        .max("MACHINE".len());
+    let _ = writeln!(out, "  {}  AS SOURCE  AS TARGET", pad("MACHINE", name_w));
+    for &(m, o, i) in bad.iter().take(MAX_PROBLEMS_LISTED) {
+        let _ = writeln!(
+            out,
+            "  {}  {o:>9}  {i:>9}",
+            pad(&clean(grid.machines[m]), name_w)
+        );
+    }
+    if bad.len() > MAX_PROBLEMS_LISTED {
+        let _ = writeln!(
+            out,
+            "  … and {} more machines",
+            bad.len() - MAX_PROBLEMS_LISTED
         );
     }
 }

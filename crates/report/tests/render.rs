@@ -386,3 +386,52 @@ fn empty_reports_render() {
         assert!(render(&r, Format::Html).contains("<h1>PASS</h1>"));
     }
 }
+
+#[test]
+fn large_spaces_summarise_instead_of_drawing_a_matrix() {
+    let mut r = common::check_report();
+    let n = 300;
+    let name = |i: usize| format!("m{i:03}");
+    let ip = |i: usize| format!("10.9.{}.{}", i / 200, i % 200 + 1);
+    let space = &mut r.spaces[0];
+    space.machines = (0..n).map(name).collect();
+    space.pairs = (0..n)
+        .flat_map(|i| [(i, (i + 1) % n), (i, (i + 2) % n)])
+        .map(|(a, b)| common::ok(&format!("{a}-{b}"), &name(a), &ip(a), &name(b), &ip(b)))
+        .collect();
+    for p in &mut space.pairs {
+        if p.source_machine == "m007" {
+            p.received = 0;
+            p.loss_pct = 100.0;
+        }
+    }
+    assert!(n > preflight_report::TEXT_MATRIX_MAX && n > preflight_report::HEATMAP_MAX);
+    let text = render(&r, Format::Text);
+    assert!(
+        text.contains("300 machines: matrix omitted (over 64); 3 with problem pairs"),
+        "{text}"
+    );
+    // m007 fails twice as a source; m008 and m009 once each as a target.
+    let row = |m: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(m))
+            .unwrap_or_else(|| panic!("no summary row for {m}"))
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row("m007"), "2 0");
+    assert_eq!(row("m008"), "0 1");
+    assert_eq!(row("m009"), "0 1");
+    assert!(
+        text.lines().all(|l| l.chars().count() < 200),
+        "a line is too wide"
+    );
+    // The small space is still drawn.
+    assert_eq!(matrix_row(&text, "storage", "m1"), ["·", "M", "✓"]);
+    let html = render(&r, Format::Html);
+    assert!(html.contains("300 machines: heatmap omitted (over 200); 3 with problem pairs."));
+    assert_eq!(html.matches("<table class=\"heat\">").count(), 1);
+    assert!(html.contains("<tr><td>m007</td><td>2</td><td>0</td></tr>"));
+}
