@@ -235,26 +235,38 @@ impl<'a> Grid<'a> {
 
 /// One-line description of a pair's measurements: loss, RTT, MTU, failure.
 pub fn pair_detail(pair: &PairResult) -> String {
-    let mut parts = Vec::new();
+    let mut out = String::new();
+    write_pair_detail(&mut out, pair);
+    out
+}
+
+/// Appends [`pair_detail`] to `out` (no allocation beyond `out`'s growth).
+pub fn write_pair_detail(out: &mut String, pair: &PairResult) {
+    use std::fmt::Write as _;
+    let start = out.len();
+    let sep = |out: &mut String| {
+        if out.len() > start {
+            out.push_str(", ");
+        }
+    };
     if pair.expect == Expectation::Isolated {
-        parts.push("isolation probe".to_string());
+        out.push_str("isolation probe");
     }
     if !pair.done {
-        return parts.join(", ");
+        return;
     }
-    parts.push(format!(
-        "{}/{} replies, {}% loss",
-        pair.received,
-        pair.sent,
-        fmt_num(pair.loss_pct)
-    ));
+    sep(out);
+    let _ = write!(out, "{}/{} replies, ", pair.received, pair.sent);
+    push_num(out, pair.loss_pct);
+    out.push_str("% loss");
     if let Some(rtt) = &pair.rtt {
-        parts.push(format!(
-            "rtt min/avg/max {}/{}/{} ms",
-            fmt_num(rtt.min_ms),
-            fmt_num(rtt.avg_ms),
-            fmt_num(rtt.max_ms)
-        ));
+        out.push_str(", rtt min/avg/max ");
+        push_num(out, rtt.min_ms);
+        out.push('/');
+        push_num(out, rtt.avg_ms);
+        out.push('/');
+        push_num(out, rtt.max_ms);
+        out.push_str(" ms");
     }
     // An MTU verdict of "unknown" on a path that answered nothing adds nothing.
     if let Some(mtu) = pair
@@ -263,31 +275,37 @@ pub fn pair_detail(pair: &PairResult) -> String {
         .filter(|m| !(m.verdict == MtuVerdict::Unknown && pair.received == 0))
     {
         let verdict = match mtu.verdict {
-            MtuVerdict::Ok => "ok".to_string(),
-            MtuVerdict::Blackhole => "blackhole".to_string(),
-            MtuVerdict::FragmentationNeeded => "fragmentation needed".to_string(),
-            MtuVerdict::Unknown => "unknown".to_string(),
+            MtuVerdict::Ok => "ok",
+            MtuVerdict::Blackhole => "blackhole",
+            MtuVerdict::FragmentationNeeded => "fragmentation needed",
+            MtuVerdict::Unknown => "unknown",
         };
-        let mut s = format!("MTU {} {}", mtu.expected_mtu, verdict);
+        let _ = write!(out, ", MTU {} {verdict}", mtu.expected_mtu);
         if let Some(largest) = mtu.largest_ok {
-            s.push_str(&format!(" (largest passing {largest})"));
+            let _ = write!(out, " (largest passing {largest})");
         }
-        parts.push(s);
     }
     if let Some(failure) = &pair.failure {
-        parts.push(describe_failure(failure));
+        out.push_str(", ");
+        out.push_str(&describe_failure(failure));
     }
     for tcp in &pair.tcp {
         use preflight_model::probe::TcpOutcome;
-        let outcome = match &tcp.outcome {
-            TcpOutcome::Open { connect_ms } => format!("open {} ms", fmt_num(*connect_ms)),
-            TcpOutcome::Refused => "refused".to_string(),
-            TcpOutcome::Timeout => "timeout".to_string(),
-            TcpOutcome::Unreachable { message } => format!("unreachable: {message}"),
-        };
-        parts.push(format!("tcp/{} {}", tcp.port, outcome));
+        let _ = write!(out, ", tcp/{} ", tcp.port);
+        match &tcp.outcome {
+            TcpOutcome::Open { connect_ms } => {
+                out.push_str("open ");
+                push_num(out, *connect_ms);
+                out.push_str(" ms");
+            }
+            TcpOutcome::Refused => out.push_str("refused"),
+            TcpOutcome::Timeout => out.push_str("timeout"),
+            TcpOutcome::Unreachable { message } => {
+                out.push_str("unreachable: ");
+                out.push_str(message);
+            }
+        }
     }
-    parts.join(", ")
 }
 
 /// Describes a failure cause in a few words.
@@ -308,14 +326,27 @@ pub fn describe_failure(cause: &FailureCause) -> String {
 
 /// Formats a float with at most 2 decimals and no trailing zeros (`12`, `0.5`, `33.33`).
 pub fn fmt_num(v: f64) -> String {
+    let mut s = String::new();
+    push_num(&mut s, v);
+    s
+}
+
+/// Appends [`fmt_num`]'s form of `v` to `out`.
+pub fn push_num(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
     if !v.is_finite() {
-        return "?".to_string();
+        out.push('?');
+        return;
     }
-    let s = format!("{v:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
+    let start = out.len();
+    let _ = write!(out, "{v:.2}");
+    let trimmed = out[start..]
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .len();
+    out.truncate(start + trimmed);
+    if &out[start..] == "-0" {
+        out.truncate(start);
+        out.push('0');
     }
 }

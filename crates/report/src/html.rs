@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use preflight_model::report::{Finding, Report, ReportKind, Severity, SpaceReport, Status};
 
-use crate::grid::{classify, pair_detail, CellState, Grid};
+use crate::grid::{classify, pair_detail, write_pair_detail, CellState, Grid};
 use crate::subject::{application_groups, count, describe, severity_label, tally};
 
 /// How many problem pairs a space lists before summarising the rest.
@@ -19,20 +19,31 @@ pub const HEATMAP_MAX: usize = 200;
 /// it survives in `title` attributes as a line break.
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' => out.push_str("&#10;"),
-            '\t' => out.push(' '),
-            c if c.is_control() => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
+    push_html(&mut out, s);
     out
+}
+
+/// Appends `s` to `out`, HTML-escaped as [`html_escape`] does; runs of plain text are copied
+/// whole.
+pub fn push_html(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, c) in s.char_indices() {
+        let rep = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&#39;",
+            '\n' => "&#10;",
+            '\t' => " ",
+            c if c.is_control() => "\u{FFFD}",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        out.push_str(rep);
+        plain = i + c.len_utf8();
+    }
+    out.push_str(&s[plain..]);
 }
 
 const CSS: &str = r#"
@@ -137,14 +148,15 @@ pub fn render(report: &Report) -> String {
     match report.kind {
         ReportKind::Check => {
             out.push_str("<h2>Spaces</h2>\n");
+            let grids: Vec<Grid> = report.spaces.iter().map(Grid::of).collect();
             if report.spaces.is_empty() {
                 out.push_str("<p class=\"muted\">No spaces were probed.</p>\n");
             } else {
-                spaces_overview(report, &mut out);
+                spaces_overview(report, &grids, &mut out);
                 legend(&mut out);
             }
-            for (i, space) in report.spaces.iter().enumerate() {
-                render_space(i, space, &mut out);
+            for (i, (space, grid)) in report.spaces.iter().zip(&grids).enumerate() {
+                render_space(i, space, grid, &mut out);
             }
             out.push_str("<h2 id=\"findings\">Findings</h2>\n");
             findings_table(&report.findings.iter().collect::<Vec<_>>(), &mut out);
@@ -176,9 +188,9 @@ fn legend(out: &mut String) {
 }
 
 /// One row per space: machines, pairs, problem pairs, linking to the space's section.
-fn spaces_overview(report: &Report, out: &mut String) {
+fn spaces_overview(report: &Report, grids: &[Grid], out: &mut String) {
     out.push_str("<div class=\"scroll\"><table class=\"grid\"><thead><tr><th>Space</th><th>Machines</th><th>Pairs</th><th>Problems</th></tr></thead><tbody>\n");
-    for (i, space) in report.spaces.iter().enumerate() {
+    for (i, (space, grid)) in report.spaces.iter().zip(grids).enumerate() {
         let problems = space
             .pairs
             .iter()
@@ -189,14 +201,14 @@ fn spaces_overview(report: &Report, out: &mut String) {
             out,
             "<tr><td><a href=\"#space-{i}\">{}</a></td><td>{}</td><td>{}</td><td><span class=\"verdict {class}\">{problems}</span></td></tr>",
             html_escape(&space.name),
-            Grid::of(space).machines.len(),
+            grid.machines.len(),
             space.pairs.len()
         );
     }
     out.push_str("</tbody></table></div>\n");
 }
 
-fn render_space(index: usize, space: &SpaceReport, out: &mut String) {
+fn render_space(index: usize, space: &SpaceReport, grid: &Grid, out: &mut String) {
     let id = space
         .id
         .map(|i| format!(" <span class=\"muted\">(id {i})</span>"))
@@ -242,16 +254,15 @@ fn render_space(index: usize, space: &SpaceReport, out: &mut String) {
         out.push_str("</tbody></table></div>\n");
     }
     // Heatmap.
-    let grid = Grid::of(space);
     let n = grid.machines.len();
     if n == 0 {
         out.push_str("<p class=\"muted\">No machines.</p>\n</section>\n");
         return;
     }
     if n > HEATMAP_MAX {
-        machine_summary(space, &grid, out);
+        machine_summary(space, grid, out);
     } else {
-        heatmap(space, &grid, out);
+        heatmap(space, grid, out);
     }
     // Problems, readable without hovering (phones).
     let problems: Vec<_> = space
@@ -303,33 +314,36 @@ fn heatmap(space: &SpaceReport, grid: &Grid, out: &mut String) {
         let _ = write!(out, "<th title=\"{}\">{}</th>", html_escape(m), c + 1);
     }
     out.push_str("</tr></thead><tbody>\n");
-    for (r, src) in grid.machines.iter().enumerate() {
+    let escaped: Vec<String> = grid.machines.iter().map(|m| html_escape(m)).collect();
+    let mut scratch = String::new();
+    for r in 0..escaped.len() {
         let _ = write!(
             out,
             "<tr><th class=\"row\" title=\"{0}\"><span class=\"n\">{1}</span>{0}</th>",
-            html_escape(src),
+            escaped[r],
             r + 1
         );
-        for (c, dst) in grid.machines.iter().enumerate() {
+        let src = escaped[r].as_str();
+        for (c, dst) in escaped.iter().enumerate() {
+            // Written straight into `out` (the title is the bulk of a large page).
             let state = grid.state(r, c);
-            let mut title = format!("{src} → {dst}: {}", state.describe());
-            for &i in grid.pairs(r, c) {
-                let p = &space.pairs[i];
-                let detail = pair_detail(p);
-                let detail = if detail.is_empty() {
-                    "no result"
-                } else {
-                    detail.as_str()
-                };
-                let _ = write!(title, "\n{} → {}: {detail}", p.source, p.target);
-            }
             let _ = write!(
                 out,
-                "<td class=\"{}\" title=\"{}\">{}</td>",
+                "<td class=\"{}\" title=\"{src} → {dst}: {}",
                 state.class(),
-                html_escape(&title),
-                state.mark()
+                state.describe()
             );
+            for &i in grid.pairs(r, c) {
+                let p = &space.pairs[i];
+                scratch.clear();
+                write_pair_detail(&mut scratch, p);
+                if scratch.is_empty() {
+                    scratch.push_str("no result");
+                }
+                let _ = write!(out, "&#10;{} → {}: ", p.source, p.target);
+                push_html(out, &scratch);
+            }
+            let _ = write!(out, "\">{}</td>", state.mark());
         }
         out.push_str("</tr>\n");
     }

@@ -1,42 +1,96 @@
 //! The JUnit XML rendering: a testsuite per check kind and per space, a testcase per checked
 //! (check, subject) and per probed pair; error findings become failures.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::rc::Rc;
 
-use preflight_model::report::{Finding, Report, ReportKind, Severity};
+use preflight_model::report::{Finding, Report, ReportKind, Severity, Subject};
 
 use crate::grid::{classify, pair_detail, CellState};
-use crate::subject::{about_pair, covers, describe};
+use crate::subject::{covers, describe, PairFindings};
 
 /// Escapes text for XML content and attribute values. Characters XML 1.0 cannot carry at
 /// all (control characters other than tab, newline, carriage return; U+FFFE, U+FFFF) are
 /// written as a visible `\u{..}` escape instead.
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+    push_xml(&mut out, s);
+    out
+}
+
+/// Appends `s` to `out`, XML-escaped as [`xml_escape`] does; runs of plain text are copied whole.
+pub fn push_xml(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, c) in s.char_indices() {
+        let rep = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&apos;",
             // Newlines and tabs survive in content; in attributes they would be normalised,
             // so encode them as character references there too (harmless in content).
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
+            '\n' => "&#10;",
+            '\r' => "&#13;",
+            '\t' => "&#9;",
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+                out.push_str(&s[plain..i]);
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                plain = i + c.len_utf8();
+                continue;
             }
-            c => out.push(c),
-        }
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        out.push_str(rep);
+        plain = i + c.len_utf8();
     }
-    out
+    out.push_str(&s[plain..]);
+}
+
+/// Findings indexed by code, and within a code by application and by (source, target), so a
+/// checked entry only compares itself with findings that can match it.
+struct CodeIndex<'a> {
+    all: HashMap<&'a str, Vec<usize>>,
+    by_app: HashMap<(&'a str, &'a str), Vec<usize>>,
+    by_ends: HashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
+}
+
+impl<'a> CodeIndex<'a> {
+    fn new(findings: &'a [Finding]) -> CodeIndex<'a> {
+        let mut idx = CodeIndex {
+            all: HashMap::new(),
+            by_app: HashMap::new(),
+            by_ends: HashMap::new(),
+        };
+        for (i, f) in findings.iter().enumerate() {
+            let code = f.code.as_str();
+            idx.all.entry(code).or_default().push(i);
+            if let Some(a) = &f.subject.application {
+                idx.by_app.entry((code, a)).or_default().push(i);
+            }
+            if let (Some(s), Some(t)) = (&f.subject.source, &f.subject.target) {
+                idx.by_ends.entry((code, s, t)).or_default().push(i);
+            }
+        }
+        idx
+    }
+
+    /// Findings of this code that may fall under this subject (a superset; filter with `covers`).
+    fn candidates(&self, code: &'a str, subject: &'a Subject) -> &[usize] {
+        let found = match (&subject.source, &subject.target, &subject.application) {
+            (Some(s), Some(t), _) => self.by_ends.get(&(code, s.as_str(), t.as_str())),
+            (_, _, Some(a)) => self.by_app.get(&(code, a.as_str())),
+            _ => self.all.get(code),
+        };
+        found.map(Vec::as_slice).unwrap_or(&[])
+    }
 }
 
 /// One testcase before it is written.
 struct Case {
-    classname: String,
+    classname: Rc<str>,
     name: String,
     failures: Vec<String>,
     /// Warnings and infos: recorded in system-out, do not fail the case.
@@ -66,7 +120,7 @@ fn finding_text(f: &Finding) -> String {
 }
 
 fn case_from_findings<'a>(
-    classname: String,
+    classname: Rc<str>,
     name: String,
     findings: impl IntoIterator<Item = &'a Finding>,
 ) -> Case {
@@ -93,28 +147,24 @@ pub fn render(report: &Report) -> String {
     let mut used = vec![false; report.findings.len()];
 
     // Per space: a testcase per probed pair.
+    let index = PairFindings::new(&report.findings);
     for space in &report.spaces {
+        let classname: Rc<str> = Rc::from(format!("space.{}", space.name));
         let mut cases = Vec::new();
         for pair in &space.pairs {
-            let matched: Vec<&Finding> = report
-                .findings
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| about_pair(f, &space.name, pair))
-                .map(|(i, f)| {
+            let matched: Vec<&Finding> = index
+                .about(&space.name, pair)
+                .into_iter()
+                .map(|i| {
                     used[i] = true;
-                    f
+                    &report.findings[i]
                 })
                 .collect();
             let name = format!(
                 "{} ({}) → {} ({})",
                 pair.source_machine, pair.source, pair.target_machine, pair.target
             );
-            let mut case = case_from_findings(
-                format!("space.{}", space.name),
-                name,
-                matched.iter().copied(),
-            );
+            let mut case = case_from_findings(classname.clone(), name, matched.iter().copied());
             let state = classify(pair);
             match state {
                 CellState::Pending => case.skipped = Some("no result arrived".to_string()),
@@ -146,21 +196,23 @@ pub fn render(report: &Report) -> String {
     let mut kinds: Vec<&str> = report.checked.iter().map(|c| c.check.as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();
+    let by_code = CodeIndex::new(&report.findings);
     for kind in kinds {
+        let classname: Rc<str> = Rc::from(kind);
         let mut cases = Vec::new();
         for checked in report.checked.iter().filter(|c| c.check == kind) {
-            let matched: Vec<&Finding> = report
-                .findings
+            let matched: Vec<&Finding> = by_code
+                .candidates(&checked.check, &checked.subject)
                 .iter()
-                .enumerate()
-                .filter(|(_, f)| f.code == checked.check && covers(&checked.subject, &f.subject))
-                .map(|(i, f)| {
+                .copied()
+                .filter(|&i| covers(&checked.subject, &report.findings[i].subject))
+                .map(|i| {
                     used[i] = true;
-                    f
+                    &report.findings[i]
                 })
                 .collect();
             cases.push(case_from_findings(
-                kind.to_string(),
+                classname.clone(),
                 describe(&checked.subject),
                 matched,
             ));
@@ -177,7 +229,7 @@ pub fn render(report: &Report) -> String {
         if used[i] {
             continue;
         }
-        let case = case_from_findings(f.code.clone(), describe(&f.subject), [f]);
+        let case = case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f]);
         match suites.iter_mut().find(|s| s.name == f.code) {
             Some(suite) => suite.cases.push(case),
             None => suites.push(Suite {
@@ -223,36 +275,44 @@ pub fn render(report: &Report) -> String {
             suite.cases.len()
         );
         for case in &suite.cases {
-            let _ = write!(
-                out,
-                "    <testcase classname=\"{}\" name=\"{}\"",
-                xml_escape(&case.classname),
-                xml_escape(&case.name)
-            );
+            out.push_str("    <testcase classname=\"");
+            push_xml(&mut out, &case.classname);
+            out.push_str("\" name=\"");
+            push_xml(&mut out, &case.name);
+            out.push('"');
             if case.failures.is_empty() && case.notes.is_empty() && case.skipped.is_none() {
                 out.push_str("/>\n");
                 continue;
             }
             out.push_str(">\n");
             if let Some(reason) = &case.skipped {
-                let _ = writeln!(out, "      <skipped message=\"{}\"/>", xml_escape(reason));
+                out.push_str("      <skipped message=\"");
+                push_xml(&mut out, reason);
+                out.push_str("\"/>\n");
             }
-            if !case.failures.is_empty() {
-                let first = case.failures[0].lines().next().unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "      <failure type=\"{}\" message=\"{}\">{}</failure>",
-                    xml_escape(&case.classname),
-                    xml_escape(first),
-                    xml_escape(&case.failures.join("\n"))
-                );
+            if let Some(first) = case.failures.first() {
+                out.push_str("      <failure type=\"");
+                push_xml(&mut out, &case.classname);
+                out.push_str("\" message=\"");
+                push_xml(&mut out, first.lines().next().unwrap_or_default());
+                out.push_str("\">");
+                for (i, f) in case.failures.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    push_xml(&mut out, f);
+                }
+                out.push_str("</failure>\n");
             }
             if !case.notes.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "      <system-out>{}</system-out>",
-                    xml_escape(&case.notes.join("\n"))
-                );
+                out.push_str("      <system-out>");
+                for (i, n) in case.notes.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    push_xml(&mut out, n);
+                }
+                out.push_str("</system-out>\n");
             }
             out.push_str("    </testcase>\n");
         }

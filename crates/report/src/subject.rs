@@ -134,3 +134,47 @@ pub fn application_groups(report: &preflight_model::report::Report) -> Vec<Optio
     }
     groups
 }
+
+/// Findings that name a source and a target, indexed by those two names, so the findings about
+/// a probed pair are found without scanning every finding for every pair.
+pub struct PairFindings<'a> {
+    findings: &'a [Finding],
+    by_ends: std::collections::HashMap<(&'a str, &'a str), Vec<usize>>,
+}
+
+impl<'a> PairFindings<'a> {
+    /// Indexes the findings that have both a source and a target.
+    pub fn new(findings: &'a [Finding]) -> PairFindings<'a> {
+        let mut by_ends: std::collections::HashMap<(&'a str, &'a str), Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, f) in findings.iter().enumerate() {
+            if let (Some(s), Some(t)) = (&f.subject.source, &f.subject.target) {
+                by_ends.entry((s.as_str(), t.as_str())).or_default().push(i);
+            }
+        }
+        PairFindings { findings, by_ends }
+    }
+
+    /// Indices of the findings [`about_pair`] this pair in this space, in finding order.
+    pub fn about(&self, space: &str, pair: &PairResult) -> Vec<usize> {
+        if self.by_ends.is_empty() {
+            return Vec::new();
+        }
+        let src_addr = pair.source.to_string();
+        let dst_addr = pair.target.to_string();
+        let mut out: Vec<usize> = Vec::new();
+        for s in [pair.source_machine.as_str(), src_addr.as_str()] {
+            for t in [pair.target_machine.as_str(), dst_addr.as_str()] {
+                if let Some(v) = self.by_ends.get(&(s, t)) {
+                    out.extend(
+                        v.iter()
+                            .filter(|&&i| about_pair(&self.findings[i], space, pair)),
+                    );
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
