@@ -170,6 +170,10 @@ fn main() {
         parse_report(&json).map(|r| r.spaces.len()).unwrap_or(0)
     });
     time("render json", &|| render(&report, Format::Json).len());
+    time("stream json", &|| {
+        let mut sink = std::io::sink();
+        preflight_report::write_to(&report, Format::Json, false, &mut sink).map_or(0, |_| 0)
+    });
     time("render text", &|| render(&report, Format::Text).len());
     time("render junit", &|| render(&report, Format::Junit).len());
     time("render html", &|| render(&report, Format::Html).len());

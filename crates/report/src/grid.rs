@@ -135,23 +135,24 @@ pub fn classify(pair: &PairResult) -> CellState {
 }
 
 /// The grid of one space: machines in order, and per (source row, target column) the pairs
-/// and their worst state. Stored sparsely: a space of n machines has at most the probed pairs,
-/// not n² cells (a sparse plan of thousands of machines stays small).
+/// and their worst state. Stored sparsely as sorted vectors: a space of n machines costs
+/// memory for its probed pairs, not for n² cells (a sparse plan of thousands of machines
+/// stays small), and building it is one sort.
 #[derive(Debug)]
 pub struct Grid<'a> {
     /// Machines, rows and columns alike: the space's machines, then any other machine a pair names.
     pub machines: Vec<&'a str>,
-    /// (row, col) → indices into the space's `pairs` for source row → target column.
-    cells: HashMap<(usize, usize), Vec<usize>>,
-    /// (row, col) → worst state of the cell's pairs.
-    states: HashMap<(usize, usize), CellState>,
+    /// Pair indices (into the space's `pairs`), sorted by (row, col).
+    order: Vec<usize>,
+    /// One entry per non-empty cell, sorted: (row, col), range into `order`, worst state.
+    cells: Vec<((usize, usize), std::ops::Range<usize>, CellState)>,
 }
 
 impl<'a> Grid<'a> {
     /// Builds the grid of a space.
     pub fn of(space: &'a SpaceReport) -> Grid<'a> {
         let mut machines: Vec<&'a str> = Vec::new();
-        let mut index = HashMap::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         let names = space.machines.iter().map(String::as_str).chain(
             space
                 .pairs
@@ -159,45 +160,66 @@ impl<'a> Grid<'a> {
                 .flat_map(|p| [p.source_machine.as_str(), p.target_machine.as_str()]),
         );
         for name in names {
-            if !index.contains_key(name) {
-                index.insert(name, machines.len());
+            index.entry(name).or_insert_with(|| {
                 machines.push(name);
-            }
+                machines.len() - 1
+            });
         }
-        let mut cells: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
-        let mut states: HashMap<(usize, usize), CellState> = HashMap::new();
-        for (i, pair) in space.pairs.iter().enumerate() {
-            // Both names were inserted above, so the lookups succeed; skip defensively anyway.
-            let (Some(&r), Some(&c)) = (
-                index.get(pair.source_machine.as_str()),
-                index.get(pair.target_machine.as_str()),
-            ) else {
-                continue;
-            };
-            cells.entry((r, c)).or_default().push(i);
-            let state = states.entry((r, c)).or_insert(CellState::NotProbed);
-            *state = (*state).max(classify(pair));
+        // (row, col, pair index), sorted; every name was inserted above.
+        let mut keyed: Vec<(usize, usize, usize)> = space
+            .pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                Some((
+                    *index.get(p.source_machine.as_str())?,
+                    *index.get(p.target_machine.as_str())?,
+                    i,
+                ))
+            })
+            .collect();
+        keyed.sort_unstable();
+        let order: Vec<usize> = keyed.iter().map(|&(_, _, i)| i).collect();
+        let mut cells: Vec<((usize, usize), std::ops::Range<usize>, CellState)> = Vec::new();
+        for (pos, &(r, c, i)) in keyed.iter().enumerate() {
+            let state = classify(&space.pairs[i]);
+            match cells.last_mut() {
+                Some((key, range, worst)) if *key == (r, c) => {
+                    range.end = pos + 1;
+                    *worst = (*worst).max(state);
+                }
+                _ => cells.push(((r, c), pos..pos + 1, state)),
+            }
         }
         Grid {
             machines,
+            order,
             cells,
-            states,
         }
+    }
+
+    fn cell(
+        &self,
+        row: usize,
+        col: usize,
+    ) -> Option<&((usize, usize), std::ops::Range<usize>, CellState)> {
+        self.cells
+            .binary_search_by_key(&(row, col), |(key, _, _)| *key)
+            .ok()
+            .map(|i| &self.cells[i])
     }
 
     /// Worst state of the pairs from machine `row` to machine `col`.
     pub fn state(&self, row: usize, col: usize) -> CellState {
-        self.states
-            .get(&(row, col))
-            .copied()
+        self.cell(row, col)
+            .map(|(_, _, s)| *s)
             .unwrap_or(CellState::NotProbed)
     }
 
     /// Indices (into the space's `pairs`) of the pairs from machine `row` to machine `col`.
     pub fn pairs(&self, row: usize, col: usize) -> &[usize] {
-        self.cells
-            .get(&(row, col))
-            .map(Vec::as_slice)
+        self.cell(row, col)
+            .map(|(_, range, _)| &self.order[range.clone()])
             .unwrap_or(&[])
     }
 
@@ -205,13 +227,13 @@ impl<'a> Grid<'a> {
     /// is the target of).
     pub fn problems_per_machine(&self, space: &SpaceReport) -> Vec<(usize, usize)> {
         let mut out = vec![(0, 0); self.machines.len()];
-        for (&(r, c), indices) in &self.cells {
-            let bad = indices
+        for ((r, c), range, _) in &self.cells {
+            let bad = self.order[range.clone()]
                 .iter()
                 .filter(|&&i| classify(&space.pairs[i]).is_problem())
                 .count();
-            out[r].0 += bad;
-            out[c].1 += bad;
+            out[*r].0 += bad;
+            out[*c].1 += bad;
         }
         out
     }
@@ -348,5 +370,183 @@ pub fn push_num(out: &mut String, v: f64) {
     if &out[start..] == "-0" {
         out.truncate(start);
         out.push('0');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use preflight_model::probe::MtuResult;
+
+    fn pair() -> PairResult {
+        PairResult {
+            id: "p".into(),
+            source_machine: "a".into(),
+            target_machine: "b".into(),
+            source: "10.0.0.1".parse().unwrap(),
+            target: "10.0.0.2".parse().unwrap(),
+            expect: Expectation::Reachable,
+            done: true,
+            sent: 5,
+            received: 5,
+            loss_pct: 0.0,
+            rtt: None,
+            failure: None,
+            mtu: None,
+            tcp: vec![],
+        }
+    }
+
+    fn mtu(verdict: MtuVerdict) -> Option<MtuResult> {
+        Some(MtuResult {
+            expected_mtu: 9000,
+            small_ok: true,
+            large_ok: verdict == MtuVerdict::Ok,
+            largest_ok: None,
+            verdict,
+        })
+    }
+
+    #[test]
+    fn classify_covers_every_state() {
+        assert_eq!(classify(&pair()), CellState::Ok);
+        let p = PairResult {
+            done: false,
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Pending);
+        let p = PairResult {
+            expect: Expectation::Isolated,
+            done: false,
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Pending);
+        let p = PairResult {
+            received: 0,
+            loss_pct: 100.0,
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Unreachable);
+        // Loss counted from replies even when loss_pct is absent/zero.
+        let p = PairResult {
+            received: 4,
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Loss);
+        let p = PairResult {
+            mtu: mtu(MtuVerdict::Blackhole),
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Mtu);
+        let p = PairResult {
+            mtu: mtu(MtuVerdict::FragmentationNeeded),
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Mtu);
+        let p = PairResult {
+            mtu: mtu(MtuVerdict::Ok),
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Ok);
+        // MTU trouble outranks loss; no answer at all outranks MTU.
+        let p = PairResult {
+            mtu: mtu(MtuVerdict::Blackhole),
+            received: 3,
+            loss_pct: 40.0,
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Mtu);
+        let p = PairResult {
+            mtu: mtu(MtuVerdict::Blackhole),
+            received: 0,
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Unreachable);
+        let p = PairResult {
+            failure: Some(FailureCause::FragmentationNeeded { mtu: Some(1500) }),
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Mtu);
+        // Isolation: an answer is a breach, silence is as expected.
+        let p = PairResult {
+            expect: Expectation::Isolated,
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Breach);
+        let p = PairResult {
+            expect: Expectation::Isolated,
+            received: 0,
+            ..pair()
+        };
+        assert_eq!(classify(&p), CellState::Ok);
+    }
+
+    #[test]
+    fn worst_pair_wins_a_cell() {
+        let space = SpaceReport {
+            name: "s".into(),
+            id: None,
+            subnets: vec![],
+            machines: vec!["a".into(), "b".into()],
+            pairs: vec![
+                pair(),
+                PairResult {
+                    received: 0,
+                    ..pair()
+                },
+                PairResult {
+                    received: 4,
+                    ..pair()
+                },
+                PairResult {
+                    source_machine: "b".into(),
+                    target_machine: "c".into(),
+                    ..pair()
+                },
+            ],
+        };
+        let g = Grid::of(&space);
+        assert_eq!(g.machines, ["a", "b", "c"]);
+        assert_eq!(g.state(0, 1), CellState::Unreachable);
+        assert_eq!(g.pairs(0, 1), [0, 1, 2]);
+        assert_eq!(g.state(1, 0), CellState::NotProbed);
+        assert_eq!(g.pairs(1, 0), [] as [usize; 0]);
+        assert_eq!(g.state(1, 2), CellState::Ok);
+        assert_eq!(g.problems_per_machine(&space), [(2, 0), (0, 2), (0, 0)]);
+    }
+
+    #[test]
+    fn numbers_and_details_read_well() {
+        assert_eq!(fmt_num(12.0), "12");
+        assert_eq!(fmt_num(0.5), "0.5");
+        assert_eq!(fmt_num(33.3333), "33.33");
+        assert_eq!(fmt_num(100.0), "100");
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(-0.001), "0");
+        assert_eq!(fmt_num(f64::NAN), "?");
+        let p = PairResult {
+            received: 3,
+            loss_pct: 40.0,
+            mtu: mtu(MtuVerdict::Blackhole).map(|m| MtuResult {
+                largest_ok: Some(1500),
+                ..m
+            }),
+            ..pair()
+        };
+        assert_eq!(
+            pair_detail(&p),
+            "3/5 replies, 40% loss, MTU 9000 blackhole (largest passing 1500)"
+        );
+        let p = PairResult {
+            done: false,
+            ..pair()
+        };
+        assert_eq!(pair_detail(&p), "");
+        let p = PairResult {
+            done: false,
+            expect: Expectation::Isolated,
+            ..pair()
+        };
+        assert_eq!(pair_detail(&p), "isolation probe");
     }
 }

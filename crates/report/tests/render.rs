@@ -436,3 +436,13 @@ fn large_spaces_summarise_instead_of_drawing_a_matrix() {
     assert_eq!(html.matches("<table class=\"heat\">").count(), 1);
     assert!(html.contains("<tr><td>m007</td><td>2</td><td>0</td></tr>"));
 }
+
+#[test]
+fn write_to_matches_render() {
+    let r = common::check_report();
+    for f in [Format::Text, Format::Json, Format::Junit, Format::Html] {
+        let mut buf = Vec::new();
+        preflight_report::write_to(&r, f, false, &mut buf).unwrap();
+        assert_eq!(String::from_utf8(buf).unwrap(), render(&r, f));
+    }
+}
