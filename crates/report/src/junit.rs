@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use preflight_model::report::{Finding, Report, ReportKind, Severity, Subject};
+use preflight_model::report::{codes, Finding, Report, ReportKind, Severity, Subject};
 
 use crate::grid::{classify, pair_detail, CellState};
 use crate::subject::{covers, describe, PairFindings};
@@ -21,9 +21,19 @@ pub fn xml_escape(s: &str) -> String {
 
 /// Appends `s` to `out`, XML-escaped as [`xml_escape`] does; runs of plain text are copied whole.
 pub fn push_xml(out: &mut String, s: &str) {
+    push_escaped(out, s, true);
+}
+
+/// Like [`push_xml`] for element content: newlines and tabs stay literal (readable in a CI log).
+fn push_xml_text(out: &mut String, s: &str) {
+    push_escaped(out, s, false);
+}
+
+fn push_escaped(out: &mut String, s: &str, attribute: bool) {
     let mut plain = 0;
     for (i, c) in s.char_indices() {
         let rep = match c {
+            '\n' | '\t' if !attribute => continue,
             '&' => "&amp;",
             '<' => "&lt;",
             '>' => "&gt;",
@@ -92,6 +102,8 @@ impl<'a> CodeIndex<'a> {
 struct Case {
     classname: Rc<str>,
     name: String,
+    /// `type` of the failure element: the first failing finding's code.
+    failure_type: Option<String>,
     failures: Vec<String>,
     /// Warnings and infos: recorded in system-out, do not fail the case.
     notes: Vec<String>,
@@ -127,12 +139,14 @@ fn case_from_findings<'a>(
     let mut case = Case {
         classname,
         name,
+        failure_type: None,
         failures: Vec::new(),
         notes: Vec::new(),
         skipped: None,
     };
     for f in findings {
         if f.severity == Severity::Error {
+            case.failure_type.get_or_insert_with(|| f.code.clone());
             case.failures.push(finding_text(f));
         } else {
             case.notes.push(finding_text(f));
@@ -171,19 +185,22 @@ pub fn render(report: &Report) -> String {
                 CellState::Unreachable | CellState::Breach | CellState::Mtu
                     if case.failures.is_empty() =>
                 {
-                    case.failures.push(format!(
-                        "{}: {}",
-                        match state {
-                            CellState::Unreachable => "unreachable",
-                            CellState::Breach => "isolation breach",
-                            _ => "MTU blackhole",
-                        },
-                        pair_detail(pair)
-                    ));
+                    // No error finding says so, but the measurement itself is a failure.
+                    let code = match state {
+                        CellState::Unreachable => codes::PROBE_UNREACHABLE,
+                        CellState::Breach => codes::PROBE_ISOLATION_BREACH,
+                        _ => codes::PROBE_MTU_BLACKHOLE,
+                    };
+                    case.failure_type = Some(code.to_string());
+                    case.failures
+                        .push(format!("{}: {}", state.label(), pair_detail(pair)));
                 }
                 _ => {}
             }
-            case.notes.push(pair_detail(pair));
+            let detail = pair_detail(pair);
+            if !detail.is_empty() {
+                case.notes.push(detail);
+            }
             cases.push(case);
         }
         suites.push(Suite {
@@ -292,7 +309,10 @@ pub fn render(report: &Report) -> String {
             }
             if let Some(first) = case.failures.first() {
                 out.push_str("      <failure type=\"");
-                push_xml(&mut out, &case.classname);
+                push_xml(
+                    &mut out,
+                    case.failure_type.as_deref().unwrap_or(&case.classname),
+                );
                 out.push_str("\" message=\"");
                 push_xml(&mut out, first.lines().next().unwrap_or_default());
                 out.push_str("\">");
@@ -300,7 +320,7 @@ pub fn render(report: &Report) -> String {
                     if i > 0 {
                         out.push('\n');
                     }
-                    push_xml(&mut out, f);
+                    push_xml_text(&mut out, f);
                 }
                 out.push_str("</failure>\n");
             }
@@ -310,7 +330,7 @@ pub fn render(report: &Report) -> String {
                     if i > 0 {
                         out.push('\n');
                     }
-                    push_xml(&mut out, n);
+                    push_xml_text(&mut out, n);
                 }
                 out.push_str("</system-out>\n");
             }

@@ -245,8 +245,11 @@ fn junit_check_report_counts() {
         .case_names
         .iter()
         .any(|n| n == "m1 (10.0.0.1) → m3 (10.0.1.3)"));
+    assert!(xml.contains("<failure type=\"probe.unreachable\" message=\"[ERROR] probe.unreachable"));
     // The injected control characters never reach the XML raw.
-    assert!(!xml.chars().any(|c| c.is_control() && c != '\n'));
+    assert!(!xml
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t'));
 }
 
 #[test]
@@ -277,7 +280,9 @@ fn junit_escapes_hostile_text() {
     assert!(text.contains("<&\"'>]]>"), "{text}");
     assert!(text.contains("\\u{0}\\u{1b}\\u{b}\r\n\tend"), "{text:?}");
     assert!(j.case_names.iter().any(|n| n.starts_with("<&\"'>]]>")));
-    assert!(!xml.chars().any(|c| c.is_control() && c != '\n'));
+    assert!(!xml
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t'));
 }
 
 #[test]
@@ -445,4 +450,32 @@ fn write_to_matches_render() {
         preflight_report::write_to(&r, f, false, &mut buf).unwrap();
         assert_eq!(String::from_utf8(buf).unwrap(), render(&r, f));
     }
+}
+
+#[test]
+fn junit_pairs_fail_on_their_measurements_without_findings() {
+    let mut r = common::check_report();
+    r.findings.clear();
+    r.checked.clear();
+    r.summary = preflight_model::report::Summary::of(&r.findings);
+    let xml = render(&r, Format::Junit);
+    let j = parse_junit(&xml);
+    assert_eq!(j.cases, 14);
+    // Unreachable, MTU blackhole, breach fail by measurement; loss alone does not.
+    assert_eq!(j.failures, 3, "{xml}");
+    for code in [
+        "probe.unreachable",
+        "probe.mtu-blackhole",
+        "probe.isolation-breach",
+    ] {
+        assert_eq!(
+            xml.matches(&format!("<failure type=\"{code}\"")).count(),
+            1,
+            "{code}"
+        );
+    }
+    assert!(j
+        .failure_texts
+        .iter()
+        .any(|t| t.starts_with("unreachable: 0/5 replies, 100% loss")));
 }
