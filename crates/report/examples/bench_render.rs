@@ -2,6 +2,7 @@
 //! 199,000 probed pairs) in every format. Prints per-step medians and the peak RSS.
 //!
 //! `cargo run --release -p preflight-report --example bench_render -- [AGENTS] [SPACES] [RUNS]`
+//! With `BENCH_WRITE=DIR` set, also writes the report in every format to `DIR/bench.*`.
 
 use std::time::{Duration, Instant};
 
@@ -152,6 +153,19 @@ fn main() {
         report.findings.len(),
         json.len() as f64 / 1e6
     );
+    if let Ok(dir) = std::env::var("BENCH_WRITE") {
+        for (ext, f) in [
+            ("json", Format::Json),
+            ("txt", Format::Text),
+            ("xml", Format::Junit),
+            ("html", Format::Html),
+        ] {
+            let path = format!("{dir}/bench.{ext}");
+            if let Err(e) = std::fs::write(&path, render(&report, f)) {
+                eprintln!("cannot write {path}: {e}");
+            }
+        }
+    }
     let time = |label: &str, f: &dyn Fn() -> usize| {
         let mut samples = Vec::new();
         let mut size = 0;

@@ -51,6 +51,8 @@ const CSS: &str = r#"
 --ok:#2e9e44;--loss:#e7b416;--mtu:#f07f1a;--fail:#d93025;--breach:#8e24aa;--pending:#b0b4b8;--none:#f1f1f1}
 @media (prefers-color-scheme:dark){:root{--bg:#15171a;--fg:#e6e6e6;--muted:#9aa0a6;--line:#33373c;--card:#1f2226;--none:#24272b}}
 *{box-sizing:border-box}
+a{color:#1a5fb4}
+@media (prefers-color-scheme:dark){a{color:#8ab4f8}}
 body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
 main{max-width:1100px;margin:0 auto;padding:0 12px 32px}
 .banner{padding:16px 0;color:#fff}

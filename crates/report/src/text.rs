@@ -287,17 +287,23 @@ fn matrix(grid: &Grid, p: &Painter, out: &mut String) {
     let names: Vec<String> = grid.machines.iter().map(|m| clean(m)).collect();
     let name_w = names.iter().map(|m| width(m)).max().unwrap_or(0);
     let lead = num_w + 1 + name_w; // "NN name"
-    let mut header = format!("  {}", pad("", lead));
-    for c in 0..n {
-        let _ = write!(header, " {:>num_w$}", c + 1);
+                                   // Column numbers written vertically, one header line per digit place, so every column is
+                                   // two characters wide whatever the number of machines.
+    for place in (0..num_w).rev() {
+        let mut header = format!("  {}", pad("", lead));
+        for c in 1..=n {
+            let digits = c.to_string();
+            let digit = digits.bytes().rev().nth(place).map_or(' ', char::from);
+            header.push(' ');
+            header.push(digit);
+        }
+        let _ = writeln!(out, "{}", header.trim_end());
     }
-    let _ = writeln!(out, "{}", header.trim_end());
     for (r, name) in names.iter().enumerate() {
         let mut line = format!("  {:>num_w$} {}", r + 1, pad(name, name_w));
         for c in 0..n {
             let state = grid.state(r, c);
-            let mark = format!("{:>num_w$}", state.mark());
-            let _ = write!(line, " {}", p.state(state, &mark));
+            let _ = write!(line, " {}", p.state(state, &state.mark().to_string()));
         }
         let _ = writeln!(out, "{line}");
     }

@@ -479,3 +479,34 @@ fn junit_pairs_fail_on_their_measurements_without_findings() {
         .iter()
         .any(|t| t.starts_with("unreachable: 0/5 replies, 100% loss")));
 }
+
+#[test]
+fn text_matrix_columns_stay_two_wide_past_nine_machines() {
+    let mut r = common::check_report();
+    let n = 12;
+    let name = |i: usize| format!("n{i}");
+    let ip = |i: usize| format!("10.7.0.{}", i + 1);
+    r.spaces[0].machines = (0..n).map(name).collect();
+    r.spaces[0].pairs = (0..n)
+        .map(|i| (i, (i + 1) % n))
+        .map(|(a, b)| common::ok(&format!("{a}-{b}"), &name(a), &ip(a), &name(b), &ip(b)))
+        .collect();
+    let text = render(&r, Format::Text);
+    let lines: Vec<&str> = text.lines().collect();
+    let first_row = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("1 n0 "))
+        .expect("first matrix row");
+    // Two header lines: tens digits over columns 10..12, then the ones digits.
+    assert_eq!(lines[first_row - 2].trim(), "1 1 1");
+    assert_eq!(lines[first_row - 1].trim(), "1 2 3 4 5 6 7 8 9 0 1 2");
+    // The tens digits sit exactly over their columns.
+    let tens_col = lines[first_row - 2].find('1').unwrap();
+    let ones_line = lines[first_row - 1];
+    assert_eq!(&ones_line[tens_col..tens_col + 1], "0");
+    assert_eq!(
+        matrix_row(&text, "internal", "n0"),
+        ["·", "✓", "·", "·", "·", "·", "·", "·", "·", "·", "·", "·"]
+    );
+    assert_eq!(matrix_row(&text, "internal", "n11")[0], "✓");
+}
