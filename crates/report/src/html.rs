@@ -11,6 +11,9 @@ use crate::subject::{application_groups, count, describe, severity_label, tally}
 /// How many problem pairs a space lists before summarising the rest.
 const MAX_PROBLEMS_LISTED: usize = 200;
 
+/// Spaces with more machines than this get the compact heatmap.
+const DENSE_FROM: usize = 24;
+
 /// Largest space (in machines) drawn as a heatmap; above it, a per-machine summary.
 pub const HEATMAP_MAX: usize = 200;
 
@@ -74,6 +77,10 @@ table.heat{border-collapse:separate;border-spacing:2px;margin:4px}
 table.heat th{font-weight:normal;font-size:.8em;color:var(--muted);padding:0 4px;white-space:nowrap}
 table.heat th.row{position:sticky;left:0;background:var(--bg);text-align:right;max-width:14em;overflow:hidden;text-overflow:ellipsis;z-index:1}
 table.heat td{width:1.9em;min-width:1.9em;height:1.9em;text-align:center;border-radius:4px;font-size:.85em;color:#fff;font-weight:600;cursor:default}
+table.heat.dense td{width:13px;min-width:13px;height:13px;font-size:9px;line-height:1;padding:0;border-radius:2px}
+table.heat.dense{border-spacing:1px}
+table.heat.dense th{font-size:9px;line-height:1;padding:0;overflow:visible}
+table.heat.dense th.row{font-size:10px}
 td.ok,.sw.ok{background:var(--ok)}td.loss,.sw.loss{background:var(--loss);color:#222}td.mtu,.sw.mtu{background:var(--mtu)}
 td.fail,.sw.fail{background:var(--fail)}td.breach,.sw.breach{background:var(--breach)}
 td.pending,.sw.pending{background:var(--pending);color:#222}td.none,.sw.none{background:var(--none);color:var(--muted);font-weight:normal}
@@ -311,9 +318,30 @@ fn render_space(index: usize, space: &SpaceReport, grid: &Grid, out: &mut String
 
 /// The source × target heatmap of a space.
 fn heatmap(space: &SpaceReport, grid: &Grid, out: &mut String) {
-    out.push_str("<h3>Connectivity</h3>\n<div class=\"scroll\"><table class=\"heat\"><thead><tr><th class=\"row\"></th>");
+    // Past a couple of dozen machines the cells shrink so more of the grid fits a screen.
+    let dense = if grid.machines.len() > DENSE_FROM {
+        " dense"
+    } else {
+        ""
+    };
+    let _ = write!(
+        out,
+        "<h3>Connectivity</h3>\n<div class=\"scroll\"><table class=\"heat{dense}\"><thead><tr><th class=\"row\"></th>"
+    );
     for (c, m) in grid.machines.iter().enumerate() {
-        let _ = write!(out, "<th title=\"{}\">{}</th>", html_escape(m), c + 1);
+        // Dense grids number every fifth column only (the number would widen the column);
+        // every header still names its machine on hover.
+        let label = if dense.is_empty() || c == 0 || (c + 1) % 5 == 0 {
+            (c + 1).to_string()
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "<th title=\"{} {}\">{label}</th>",
+            c + 1,
+            html_escape(m)
+        );
     }
     out.push_str("</tr></thead><tbody>\n");
     let escaped: Vec<String> = grid.machines.iter().map(|m| html_escape(m)).collect();
