@@ -9,19 +9,29 @@ use preflight_model::report::{Report, Severity};
 
 use super::common::{write_output, ReportFormat};
 
+/// The usage examples, shared by `-h` and `--help`.
+macro_rules! examples {
+    () => {
+        "Examples:\n  preflight report check.json\n  \
+         preflight report check.json --format html -o check.html\n  \
+         preflight report check.json --format junit -o junit.xml\n  \
+         preflight report --probes results/*.json --format json -o report.json"
+    };
+}
+
 /// Flags of `preflight report`.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Re-render a saved JSON report (from `preflight check` or `preflight validate` \
-with --format json) as text, JSON, JUnit XML or a self-contained HTML page; or, with --probes, \
-assemble a connectivity report from probe-result files written by \
-`preflight-agent probe --format json` (the Juju charm's leader does this).\n\n\
-Exit codes: 0 the report passes, 1 it has error findings, 2 the input could not be read.",
-    after_help = "Examples:\n  \
-preflight report check.json\n  \
-preflight report check.json --format html -o check.html\n  \
-preflight report check.json --format junit -o junit.xml\n  \
-preflight report --probes results/*.json --format json -o report.json"
+    after_help = examples!(),
+    after_long_help = concat!(
+        "Re-renders a saved JSON report (from `preflight check` or `preflight validate` with \
+         --format json) as text, JSON, JUnit XML or a self-contained HTML page; or, with --probes, \
+         assembles a connectivity report from probe-result files written by \
+         `preflight-agent probe --format json` (the Juju charm's leader does this).\n\n\
+         Exit codes: 0 the report passes, 1 it has error findings, 2 the input could not be read \
+         (the error names the file and the JSON path of the bad field).\n\n",
+        examples!()
+    )
 )]
 pub struct Args {
     /// Saved JSON report (schema preflight.report/v1); `-` reads standard input.

@@ -510,3 +510,23 @@ fn text_matrix_columns_stay_two_wide_past_nine_machines() {
     );
     assert_eq!(matrix_row(&text, "internal", "n11")[0], "✓");
 }
+
+#[test]
+fn html_heatmap_turns_compact_past_two_dozen_machines() {
+    let mut r = common::check_report();
+    let n = 30;
+    let name = |i: usize| format!("n{i}");
+    let ip = |i: usize| format!("10.7.0.{}", i + 1);
+    r.spaces[0].machines = (0..n).map(name).collect();
+    r.spaces[0].pairs = (0..n)
+        .map(|i| (i, (i + 1) % n))
+        .map(|(a, b)| common::ok(&format!("{a}-{b}"), &name(a), &ip(a), &name(b), &ip(b)))
+        .collect();
+    let html = render(&r, Format::Html);
+    assert_eq!(html.matches("<table class=\"heat dense\">").count(), 1);
+    assert_eq!(html.matches("<table class=\"heat\">").count(), 1);
+    // Every fifth column is numbered, every column header names its machine.
+    assert!(html.contains("<th title=\"5 n4\">5</th>"));
+    assert!(html.contains("<th title=\"6 n5\"></th>"));
+    assert!(html.matches("<td class=\"ok\"").count() >= n);
+}
