@@ -2,23 +2,6 @@
 
 use preflight_model::report::{Finding, PairResult, Severity, Subject};
 
-/// The subject's set fields as `(key, value)` pairs, in a fixed order.
-pub fn fields(s: &Subject) -> Vec<(&'static str, &str)> {
-    [
-        ("application", &s.application),
-        ("endpoint", &s.endpoint),
-        ("space", &s.space),
-        ("machine", &s.machine),
-        ("subnet", &s.subnet),
-        ("interface", &s.interface),
-        ("source", &s.source),
-        ("target", &s.target),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-    .collect()
-}
-
 /// Compact one-line form: `keystone:public space=internal`, `m1 → m2 space=data`.
 pub fn describe(s: &Subject) -> String {
     let mut parts = Vec::new();
