@@ -162,15 +162,7 @@ pub fn observe_blocking(opts: &ObserveOptions) -> Result<ObservedConfig, Invento
     let mut socket = netlink::RouteSocket::open()?;
     let mut last = None;
     for _ in 0..MAX_ATTEMPTS {
-        let attempt = read_all(&mut socket).and_then(|(links, addresses, routes)| {
-            build_config(
-                &links,
-                &addresses,
-                &routes,
-                identity(opts.system_id.clone()),
-            )
-        });
-        match attempt {
+        match observe_once(&mut socket, opts.system_id.clone()) {
             Ok(config) => return Ok(config),
             Err(e) if e.is_transient() => last = Some(e),
             Err(e) => return Err(e),
@@ -182,12 +174,16 @@ pub fn observe_blocking(opts: &ObserveOptions) -> Result<ObservedConfig, Invento
     })
 }
 
-type Messages = (Vec<LinkMessage>, Vec<AddressMessage>, Vec<RouteMessage>);
-
-fn read_all(socket: &mut netlink::RouteSocket) -> Result<Messages, InventoryError> {
-    let mut links = Vec::new();
+/// One observation: the link dump first, then addresses and routes mapped as they arrive
+/// (the links are known by then), so no route message is kept after it is mapped.
+fn observe_once(
+    socket: &mut netlink::RouteSocket,
+    system_id: Option<String>,
+) -> Result<ObservedConfig, InventoryError> {
+    let identity = identity(system_id);
+    let mut link_messages = Vec::new();
     socket.dump(Dump::Links, |payload| {
-        links.push(
+        link_messages.push(
             parse_link(payload).map_err(|detail| InventoryError::Decode {
                 dump: Dump::Links,
                 detail,
@@ -195,27 +191,41 @@ fn read_all(socket: &mut netlink::RouteSocket) -> Result<Messages, InventoryErro
         );
         Ok(())
     })?;
+    let links = link::map_links(&link_messages)?;
+    drop(link_messages);
+    let names = NameIndex::new(&links);
     let mut addresses = Vec::new();
     socket.dump(Dump::Addresses, |payload| {
-        if let Some(m) = parse_address(payload).map_err(|detail| InventoryError::Decode {
+        let parsed = parse_address(payload).map_err(|detail| InventoryError::Decode {
             dump: Dump::Addresses,
             detail,
-        })? {
-            addresses.push(m);
+        })?;
+        if let Some(m) = parsed {
+            addresses.extend(map_address(&m, &names)?);
         }
         Ok(())
     })?;
+    addresses.sort_by(|a, b| (a.ifindex, a.address).cmp(&(b.ifindex, b.address)));
     let mut routes = Vec::new();
     socket.dump(Dump::Routes, |payload| {
-        if let Some(m) = parse_route(payload).map_err(|detail| InventoryError::Decode {
+        let parsed = parse_route(payload).map_err(|detail| InventoryError::Decode {
             dump: Dump::Routes,
             detail,
-        })? {
-            routes.push(m);
+        })?;
+        if let Some(m) = parsed {
+            routes.extend(map_route(&m, &names)?);
         }
         Ok(())
     })?;
-    Ok((links, addresses, routes))
+    let default_gateways = default_gateways(&routes);
+    Ok(ObservedConfig {
+        schema: OBSERVED_SCHEMA.to_string(),
+        identity,
+        links,
+        addresses,
+        routes,
+        default_gateways,
+    })
 }
 
 /// Joins decoded link, address and route messages by ifindex into an [`ObservedConfig`].
@@ -229,7 +239,7 @@ pub fn build_config(
     routes: &[RouteMessage],
     identity: Identity,
 ) -> Result<ObservedConfig, InventoryError> {
-    let links = link::map_links(links)?;
+    let links = map_links(links)?;
     let names = link::NameIndex::new(&links);
     let mut mapped_addresses = Vec::with_capacity(addresses.len());
     for m in addresses {

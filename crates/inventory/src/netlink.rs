@@ -77,6 +77,9 @@ impl RouteSocket {
             Dump::Routes => RTM_NEWROUTE,
         };
         let mut interrupted = false;
+        // The first error of the decoder: the dump is still read to its end (the kernel runs
+        // one dump per socket at a time), then the error is returned.
+        let mut failed = None;
         loop {
             self.buffer.clear();
             let n = loop {
@@ -113,6 +116,9 @@ impl RouteSocket {
                             if code < 0 {
                                 return Err(kernel_error(dump, code));
                             }
+                            if let Some(e) = failed {
+                                return Err(e);
+                            }
                             if interrupted {
                                 return Err(InventoryError::Interrupted { dump });
                             }
@@ -124,7 +130,11 @@ impl RouteSocket {
                                 return Err(kernel_error(dump, code));
                             }
                         }
-                        t if t == expected => each(msg.payload())?,
+                        t if t == expected && failed.is_none() => {
+                            if let Err(e) = each(msg.payload()) {
+                                failed = Some(e);
+                            }
+                        }
                         _ => {}
                     }
                 }
