@@ -205,7 +205,7 @@ fn observe_once(
         }
         Ok(())
     })?;
-    addresses.sort_by(|a, b| (a.ifindex, a.address).cmp(&(b.ifindex, b.address)));
+    addresses.sort_by_key(|a| (a.ifindex, a.address));
     let mut routes = Vec::new();
     socket.dump(Dump::Routes, |payload| {
         let parsed = parse_route(payload).map_err(|detail| InventoryError::Decode {
@@ -247,7 +247,7 @@ pub fn build_config(
             mapped_addresses.push(a);
         }
     }
-    mapped_addresses.sort_by(|a, b| (a.ifindex, a.address).cmp(&(b.ifindex, b.address)));
+    mapped_addresses.sort_by_key(|a| (a.ifindex, a.address));
     let mut mapped_routes = Vec::with_capacity(routes.len());
     for m in routes {
         if let Some(r) = map_route(m, &names)? {
@@ -264,3 +264,6 @@ pub fn build_config(
         default_gateways,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,7 @@ pub fn render_text(config: &ObservedConfig) -> String {
         }
     }
     let mut out = String::with_capacity((rows.len() + 1) * 80);
-    push_row(&mut out, &widths, header.iter().map(|s| *s));
+    push_row(&mut out, &widths, header.iter().copied());
     for row in &rows {
         push_row(&mut out, &widths, row.iter().map(String::as_str));
     }
