@@ -63,5 +63,12 @@ for ((n = 0; n < bridges; n++)); do
   echo "route add 172.$((16 + hi)).$lo.0/24 dev br$n"
 done >"$batch"
 ip -n "$ns" -batch "$batch"
+# Let IPv6 duplicate address detection finish: tentative addresses would make the dumps of the
+# first runs differ (and iproute2 report interrupted dumps).
+for _ in $(seq 50); do
+  [ -z "$(ip -n "$ns" -6 addr show tentative)" ] && break
+  sleep 0.2
+done
+echo "load average: $(cut -d" " -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 echo "namespace $ns: $(ip -n "$ns" -o link show | wc -l) links, $(ip -n "$ns" -o addr show | wc -l) addresses, $(ip -n "$ns" route show table all | wc -l) routes; $runs runs each"
 ip netns exec "$ns" "$0" --inner "$agent" "$runs"

@@ -422,3 +422,88 @@ fn bad_flags_exit_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("yaml"));
 }
+
+#[test]
+fn links_changing_during_the_dumps_never_break_observe() {
+    let ns = Netns::new("churn").expect("namespace");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        let name = ns.name().to_string();
+        std::thread::spawn(move || {
+            let mut rounds = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut batch = String::new();
+                for i in 0..20 {
+                    batch.push_str(&format!(
+                        "link add c{i} type veth peer name d{i}\n\
+                         link set c{i} up\n\
+                         addr add 10.9.{i}.1/24 dev c{i}\n"
+                    ));
+                }
+                for i in 0..20 {
+                    batch.push_str(&format!("link del c{i}\n"));
+                }
+                let mut child = Command::new("ip")
+                    .args(["-n", &name, "-force", "-batch", "-"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("ip -batch");
+                use std::io::Write;
+                let _ = child.stdin.take().unwrap().write_all(batch.as_bytes());
+                let _ = child.wait();
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let agent = agent();
+    let mut ok = 0;
+    for _ in 0..15 {
+        let out = ns
+            .command(agent.to_str().unwrap())
+            .arg("observe")
+            .output()
+            .expect("agent runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        match out.status.code() {
+            Some(0) => {
+                ok += 1;
+                // A consistent snapshot: every address and route names a link of the document.
+                let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+                let names: BTreeSet<&str> = v["links"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["name"].as_str().unwrap())
+                    .collect();
+                for a in v["addresses"].as_array().unwrap() {
+                    assert!(names.contains(a["link"].as_str().unwrap()), "{a}");
+                }
+                for r in v["routes"].as_array().unwrap() {
+                    if let Some(dev) = r["oif"].as_str() {
+                        assert!(names.contains(dev), "{r}");
+                    }
+                }
+                for l in v["links"].as_array().unwrap() {
+                    if let Some(m) = l["master"].as_str() {
+                        assert!(names.contains(m), "{l}");
+                    }
+                }
+            }
+            Some(2) => {
+                // Allowed only as the bounded-retry outcome, with its one-line message.
+                assert!(stderr.contains("kept changing"), "{stderr}");
+                assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+            }
+            other => panic!("exit {other:?}: {stderr}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = churn.join().expect("churn thread");
+    assert!(rounds > 0, "the links did change during the test");
+    assert!(ok > 0, "at least one observation succeeded under churn");
+}

@@ -69,10 +69,10 @@ impl fmt::Display for Dump {
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     /// The netlink socket could not be created, bound or connected.
-    #[error("cannot open a netlink route socket: {0}")]
+    #[error("cannot open a netlink route socket")]
     Socket(#[source] io::Error),
     /// The kernel (or a security policy) denied a dump.
-    #[error("permission denied reading the {dump} table through netlink: {source}")]
+    #[error("permission denied reading the {dump} table through netlink")]
     PermissionDenied {
         /// The dump that was denied.
         dump: Dump,
@@ -80,7 +80,7 @@ pub enum InventoryError {
         source: io::Error,
     },
     /// Sending the request or receiving the answer failed.
-    #[error("netlink {dump} dump failed: {source}")]
+    #[error("netlink {dump} dump failed")]
     Io {
         /// The dump.
         dump: Dump,
@@ -88,7 +88,7 @@ pub enum InventoryError {
         source: io::Error,
     },
     /// The kernel answered the dump with an error.
-    #[error("the kernel refused the {dump} dump: {source}")]
+    #[error("the kernel refused the {dump} dump")]
     Kernel {
         /// The dump.
         dump: Dump,
@@ -126,11 +126,12 @@ pub enum InventoryError {
         attribute: &'static str,
     },
     /// The configuration kept changing during every attempt.
-    #[error("the network configuration kept changing while it was read ({attempts} attempts); last error: {last}")]
+    #[error("the network configuration kept changing while it was read ({attempts} attempts)")]
     Unstable {
         /// How many attempts were made.
         attempts: u32,
         /// The error of the last attempt.
+        #[source]
         last: Box<InventoryError>,
     },
 }
@@ -160,16 +161,27 @@ pub async fn observe(opts: &ObserveOptions) -> Result<ObservedConfig, InventoryE
 /// Synchronous form of [`observe`].
 pub fn observe_blocking(opts: &ObserveOptions) -> Result<ObservedConfig, InventoryError> {
     let mut socket = netlink::RouteSocket::open()?;
+    with_retries(MAX_ATTEMPTS, || {
+        observe_once(&mut socket, opts.system_id.clone())
+    })
+}
+
+/// Runs `attempt` until it succeeds, fails with a non-transient error, or has failed
+/// transiently `attempts` times ([`InventoryError::Unstable`] with the last error).
+fn with_retries<T>(
+    attempts: u32,
+    mut attempt: impl FnMut() -> Result<T, InventoryError>,
+) -> Result<T, InventoryError> {
     let mut last = None;
-    for _ in 0..MAX_ATTEMPTS {
-        match observe_once(&mut socket, opts.system_id.clone()) {
-            Ok(config) => return Ok(config),
+    for _ in 0..attempts.max(1) {
+        match attempt() {
+            Ok(v) => return Ok(v),
             Err(e) if e.is_transient() => last = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(InventoryError::Unstable {
-        attempts: MAX_ATTEMPTS,
+        attempts: attempts.max(1),
         last: Box::new(last.unwrap_or(InventoryError::Interrupted { dump: Dump::Links })),
     })
 }

@@ -847,3 +847,66 @@ fn text_table_has_one_row_per_link() {
         assert_eq!(&l[col - 2..col], "  ");
     }
 }
+
+// ---------- retries ----------
+
+#[test]
+fn transient_errors_are_retried_then_reported_as_unstable() {
+    let mut calls = 0;
+    let r: Result<u32, _> = with_retries(5, || {
+        calls += 1;
+        if calls < 3 {
+            Err(InventoryError::Interrupted { dump: Dump::Routes })
+        } else {
+            Ok(calls)
+        }
+    });
+    assert_eq!(r.unwrap(), 3);
+
+    let mut calls = 0;
+    let e = with_retries::<()>(5, || {
+        calls += 1;
+        Err(InventoryError::UnknownLink {
+            object: "route 10.0.0.0/8 table 254".into(),
+            ifindex: 9,
+        })
+    })
+    .unwrap_err();
+    assert_eq!(calls, 5);
+    assert!(matches!(e, InventoryError::Unstable { attempts: 5, .. }));
+    assert!(!e.is_transient());
+    assert_eq!(
+        e.to_string(),
+        "the network configuration kept changing while it was read (5 attempts)"
+    );
+    let last = std::error::Error::source(&e)
+        .expect("last error")
+        .to_string();
+    assert!(last.contains("refers to link 9"), "{last}");
+}
+
+#[test]
+fn fatal_errors_are_not_retried() {
+    let mut calls = 0;
+    let e = with_retries::<()>(5, || {
+        calls += 1;
+        Err(InventoryError::Decode {
+            dump: Dump::Links,
+            detail: "bad".into(),
+        })
+    })
+    .unwrap_err();
+    assert_eq!(calls, 1);
+    assert_eq!(
+        e.to_string(),
+        "malformed netlink message in the link dump: bad"
+    );
+    let e = InventoryError::Kernel {
+        dump: Dump::Links,
+        source: std::io::Error::from_raw_os_error(libc::ENODEV),
+    };
+    assert!(
+        e.is_transient(),
+        "a link vanishing mid-dump (ENODEV) is retried"
+    );
+}
