@@ -19,16 +19,16 @@ pub enum Format {
 /// Flags of `preflight-agent observe`.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Print this machine's links, addresses and routes, read through \
-netlink in three dumps (links, addresses, routes of every table, IPv4 and IPv6) and joined \
-by ifindex, with the machine's identity.\n\n\
+    after_long_help = "Reads three netlink dumps (links, addresses, routes of every \
+table, IPv4 and IPv6), joins them by ifindex and adds the machine's identity (hostname, \
+/etc/machine-id, --machine-id, agent version, time).\n\n\
 Examples:\n  \
-preflight-agent observe                          # JSON (preflight.observed/v1)\n  \
-preflight-agent observe --format text            # a table like `ip -br addr`\n  \
-preflight-agent observe --machine-id 4y3h7n      # record the MAAS system_id\n  \
-ip netns exec NS preflight-agent observe         # another network namespace\n\n\
-Exit codes: 0 printed, 2 the configuration could not be read (no netlink socket, \
-permission denied, or links kept changing during every attempt)."
+preflight-agent observe                       # JSON (schema preflight.observed/v1)\n  \
+preflight-agent observe --format text         # a per-link table like `ip -br addr`\n  \
+preflight-agent observe --machine-id 4y3h7n   # record the MAAS system_id\n  \
+ip netns exec NS preflight-agent observe      # another network namespace\n\n\
+Exit codes: 0 printed; 2 the configuration could not be read (no netlink socket, permission \
+denied, or links kept changing during every one of 5 attempts) or bad flags."
 )]
 pub struct Args {
     /// MAAS system_id of this machine, recorded in the identity (`identity.system_id`).
