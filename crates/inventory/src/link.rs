@@ -1,11 +1,12 @@
 //! Links: decoding RTM_NEWLINK messages and mapping them to model [`Link`]s.
 
-use netlink_packet_core::{NlaBuffer, NlasIterator, ParseableParametrized};
+use netlink_packet_core::{
+    NlaBuffer, NlasIterator, Parseable, ParseableParametrized, NLA_HEADER_SIZE,
+};
 use netlink_packet_route::link::{
     BondMode, InfoBond, InfoData, InfoKind, InfoVlan, InfoVxlan, LinkAttribute, LinkFlags,
     LinkHeader, LinkInfo, LinkLayerType, LinkMessage,
 };
-use netlink_packet_route::AddressFamily;
 use preflight_model::observed::{BondInfo, Link, LinkKind};
 
 use crate::names::{lossy_string, oper_state};
@@ -22,13 +23,18 @@ const IFLA_LINKINFO: u16 = 18;
 const IFLA_CARRIER: u16 = 33;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const IFLA_VLAN_ID: u16 = 1;
+const IFLA_VXLAN_ID: u16 = 1;
+const IFLA_VXLAN_LINK: u16 = 3;
+const IFLA_BOND_MODE: u16 = 1;
 
 /// Decodes the payload of an RTM_NEWLINK message (ifinfomsg and attributes), keeping only
 /// the attributes the model uses.
 ///
-/// The name is decoded lossily (non-UTF-8 bytes become U+FFFD), and IFLA_INFO_DATA is decoded
-/// only for the kinds whose data the model reads (vlan, vxlan, bond); for other kinds only the
-/// kind is kept. Errors name the link and the attribute.
+/// The name is decoded lossily (non-UTF-8 bytes become U+FFFD); of IFLA_LINKINFO only the kind
+/// and the VLAN id, VXLAN id and underlay, and bond mode are decoded. Errors name the link and
+/// the attribute.
 pub fn parse_link(payload: &[u8]) -> Result<LinkMessage, String> {
     let header = LinkHeader::parse(payload).map_err(|e| format!("link header: {e}"))?;
     let index = header.index;
@@ -41,8 +47,9 @@ pub fn parse_link(payload: &[u8]) -> Result<LinkMessage, String> {
         let kind = nla.kind();
         let attr = match kind {
             IFLA_IFNAME => LinkAttribute::IfName(lossy_string(nla.value())),
-            IFLA_LINKINFO => parse_link_info(&nla, family)
-                .map_err(|e| format!("link {index}: IFLA_LINKINFO: {e}"))?,
+            IFLA_LINKINFO => {
+                parse_link_info(&nla).map_err(|e| format!("link {index}: IFLA_LINKINFO: {e}"))?
+            }
             IFLA_ADDRESS | IFLA_MTU | IFLA_LINK | IFLA_MASTER | IFLA_OPERSTATE | IFLA_CARRIER
             | IFLA_LINK_NETNSID => LinkAttribute::parse_with_param(&nla, family)
                 .map_err(|e| format!("link {index}: attribute {kind}: {e}"))?,
@@ -53,24 +60,64 @@ pub fn parse_link(payload: &[u8]) -> Result<LinkMessage, String> {
     Ok(msg)
 }
 
-fn parse_link_info(nla: &NlaBuffer<&[u8]>, family: AddressFamily) -> Result<LinkAttribute, String> {
+/// Decodes IFLA_LINKINFO: the kind, and from IFLA_INFO_DATA only the attributes the model
+/// reads (IFLA_VLAN_ID; IFLA_VXLAN_ID and IFLA_VXLAN_LINK; IFLA_BOND_MODE), each with the
+/// crate's own decoder. Everything else (the bridge's forty options, a newer kernel's bond
+/// attributes) is skipped undecoded, so it can neither cost time nor fail the observation.
+fn parse_link_info(nla: &NlaBuffer<&[u8]>) -> Result<LinkAttribute, String> {
     let mut kind = None;
+    let mut data = None;
     for inner in NlasIterator::new(nla.value()) {
         let inner = inner.map_err(|e| e.to_string())?;
-        if inner.kind() == IFLA_INFO_KIND {
-            kind = Some(lossy_string(inner.value()));
-            break;
+        match inner.kind() {
+            IFLA_INFO_KIND => kind = Some(lossy_string(inner.value())),
+            IFLA_INFO_DATA => {
+                // The value, borrowed from the message rather than from `inner`.
+                let len = usize::from(inner.length());
+                data = inner.into_inner().get(NLA_HEADER_SIZE..len);
+            }
+            _ => {}
         }
     }
-    match kind.as_deref() {
-        Some("vlan" | "vxlan" | "bond") => {
-            LinkAttribute::parse_with_param(nla, family).map_err(|e| e.to_string())
+    let Some(kind) = kind else {
+        return Ok(LinkAttribute::LinkInfo(Vec::new()));
+    };
+    let data = match (kind.as_str(), data) {
+        ("vlan", Some(d)) => Some(InfoData::Vlan(
+            wanted(d, &[IFLA_VLAN_ID])?
+                .iter()
+                .map(|n| InfoVlan::parse(n).map_err(|e| format!("IFLA_VLAN_ID: {e}")))
+                .collect::<Result<_, _>>()?,
+        )),
+        ("vxlan", Some(d)) => Some(InfoData::Vxlan(
+            wanted(d, &[IFLA_VXLAN_ID, IFLA_VXLAN_LINK])?
+                .iter()
+                .map(|n| InfoVxlan::parse(n).map_err(|e| format!("IFLA_VXLAN_*: {e}")))
+                .collect::<Result<_, _>>()?,
+        )),
+        ("bond", Some(d)) => Some(InfoData::Bond(
+            wanted(d, &[IFLA_BOND_MODE])?
+                .iter()
+                .map(|n| InfoBond::parse(n).map_err(|e| format!("IFLA_BOND_MODE: {e}")))
+                .collect::<Result<_, _>>()?,
+        )),
+        _ => None,
+    };
+    let mut infos = vec![LinkInfo::Kind(InfoKind::Other(kind))];
+    infos.extend(data.map(LinkInfo::Data));
+    Ok(LinkAttribute::LinkInfo(infos))
+}
+
+/// The nested attributes of `nested` whose type is in `types`.
+fn wanted<'a>(nested: &'a [u8], types: &[u16]) -> Result<Vec<NlaBuffer<&'a [u8]>>, String> {
+    let mut out = Vec::new();
+    for n in NlasIterator::new(nested) {
+        let n = n.map_err(|e| e.to_string())?;
+        if types.contains(&n.kind()) {
+            out.push(n);
         }
-        Some(k) => Ok(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-            InfoKind::Other(k.to_string()),
-        )])),
-        None => Ok(LinkAttribute::LinkInfo(Vec::new())),
     }
+    Ok(out)
 }
 
 /// Maps one link message to a model [`Link`], without the fields that need the other links

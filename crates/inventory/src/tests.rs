@@ -910,3 +910,54 @@ fn fatal_errors_are_not_retried() {
         "a link vanishing mid-dump (ENODEV) is retried"
     );
 }
+
+// ---------- link info data ----------
+
+#[test]
+fn only_the_needed_link_info_data_is_decoded() {
+    // A bond whose data carries an attribute the crate would reject (IFLA_BOND_MIIMON, u32,
+    // sent with one byte) and an unknown one: the mode is still read.
+    let l = links_of(&[eth(
+        7,
+        "bond0",
+        vec![LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Bond),
+            LinkInfo::Data(InfoData::Bond(vec![
+                InfoBond::Other(DefaultNla::new(3, vec![1])),
+                InfoBond::Mode(BondMode::BalanceXor),
+                InfoBond::Other(DefaultNla::new(250, vec![0; 12])),
+            ])),
+        ])],
+    )])
+    .remove(0);
+    assert_eq!(l.bond.unwrap().mode, "balance-xor");
+    // But a malformed attribute the model needs is a clear error.
+    let m = eth(
+        5,
+        "eth0.30",
+        vec![LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vlan),
+            LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Other(DefaultNla::new(
+                1,
+                vec![1, 2, 3],
+            ))])),
+        ])],
+    );
+    let e = parse_link(&emit(&m)).unwrap_err();
+    assert!(e.contains("link 5: IFLA_LINKINFO: IFLA_VLAN_ID"), "{e}");
+    // A vlan without data maps with no id.
+    let l = links_of(&[eth(6, "v", vec![kind(InfoKind::Vlan)])]).remove(0);
+    assert_eq!((l.kind, l.vlan_id), (LinkKind::Vlan, None));
+}
+
+#[test]
+fn huge_name_and_many_attributes() {
+    let long = "n".repeat(4000);
+    let mut attrs: Vec<LinkAttribute> = (0..2000)
+        .map(|i| LinkAttribute::Other(DefaultNla::new(300 + (i % 100) as u16, vec![0; 8])))
+        .collect();
+    attrs.push(LinkAttribute::Mtu(1280));
+    let l = links_of(&[link_msg(9, Some(&long), attrs)]).remove(0);
+    assert_eq!(l.name.len(), 4000);
+    assert_eq!(l.mtu, 1280);
+}
