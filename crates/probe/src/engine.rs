@@ -1,0 +1,553 @@
+//! The ICMP engine: every job in flight at once over a few sockets, under a window and a
+//! global rate cap, with replies matched through our own per-socket sequence space.
+//!
+//! One thread drives everything: `ppoll` on the sockets, drain replies with `recvmmsg`,
+//! drain the error queue when the socket reports `POLLERR`, expire timeouts, send the next
+//! batch with `sendmmsg`. Loopback replies are queued during our own `sendmmsg` call, so
+//! draining between batches keeps the receive buffer far from full.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use preflight_model::probe::{FailureCause, SocketKind};
+
+use crate::icmp::{self, Token};
+use crate::sock::{self, IcmpSocket, QueuedError, RecvBatch, SendBatch, BATCH};
+use crate::stats::RttAcc;
+
+/// Largest number of requests in flight; the per-socket sequence space is 16 bits.
+pub const MAX_WINDOW: usize = 60_000;
+
+/// One stream of echo requests: a target, a socket and a packet size.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Index of the socket in the slice given to [`run`].
+    pub sock: usize,
+    /// Destination.
+    pub dest: IpAddr,
+    /// ICMP payload bytes (at least [`icmp::TOKEN_LEN`]).
+    pub payload: usize,
+    /// Requests to send.
+    pub count: u32,
+    /// Extra attempts when none of `count` was answered.
+    pub retries: u32,
+}
+
+/// Timing and pacing of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// Between requests of one job.
+    pub interval: Duration,
+    /// Wait for each reply.
+    pub timeout: Duration,
+    /// Global packets-per-second cap.
+    pub rate: Option<u32>,
+    /// Requests in flight at most.
+    pub window: usize,
+}
+
+/// What one job saw.
+#[derive(Debug, Clone, Default)]
+pub struct JobStats {
+    /// Requests sent (including those the kernel refused).
+    pub sent: u32,
+    /// Distinct replies.
+    pub received: u32,
+    /// Duplicate replies.
+    pub duplicates: u32,
+    /// RTTs.
+    pub rtt: RttAcc,
+    /// Last error the kernel or network gave, when any.
+    pub error: Option<FailureCause>,
+}
+
+impl JobStats {
+    /// The failure to report: the error seen, else a timeout when something went unanswered.
+    pub fn failure(&self) -> Option<FailureCause> {
+        if self.received >= self.sent && self.sent > 0 {
+            None
+        } else {
+            Some(self.error.clone().unwrap_or(FailureCause::Timeout))
+        }
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    live: bool,
+    job: u32,
+    attempt: u32,
+    token: u32,
+    sent_ns: i64,
+}
+
+struct SockState {
+    slots: Vec<Slot>,
+    next_seq: u16,
+}
+
+#[derive(Clone, Copy, Default)]
+struct JobState {
+    next_attempt: u32,
+    limit: u32,
+    outstanding: u32,
+    retries_left: u32,
+    answered: u64,
+}
+
+struct Engine<'a> {
+    socks: &'a [IcmpSocket],
+    jobs: &'a [Job],
+    p: Params,
+    nonce: u32,
+    state: Vec<JobState>,
+    stats: Vec<JobStats>,
+    ss: Vec<SockState>,
+    send_q: VecDeque<(Instant, u32)>,
+    retry_q: VecDeque<(Instant, u32)>,
+    timeouts: VecDeque<(Instant, u32, u16, u32)>,
+    inflight: usize,
+    token_gen: u32,
+    tokens: f64,
+    last_refill: Instant,
+}
+
+/// Classifies an errno from `sendto`.
+pub fn cause_of_errno(e: &io::Error) -> FailureCause {
+    match e.raw_os_error() {
+        Some(libc::ENETUNREACH) => FailureCause::NetworkUnreachable,
+        Some(libc::EHOSTUNREACH) => FailureCause::HostUnreachable,
+        Some(libc::EMSGSIZE) => FailureCause::FragmentationNeeded { mtu: None },
+        _ => FailureCause::LocalError {
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Classifies an ICMP error from the error queue.
+pub fn cause_of_queued(q: &QueuedError) -> FailureCause {
+    let mtu = (q.info > 0).then_some(q.info);
+    let other = |what: &str| FailureCause::Other {
+        message: format!("{what} (type {}, code {})", q.icmp_type, q.icmp_code),
+    };
+    match q.origin {
+        libc::SO_EE_ORIGIN_ICMP => match (q.icmp_type, q.icmp_code) {
+            (3, 0) | (3, 6) | (3, 11) => FailureCause::NetworkUnreachable,
+            (3, 1) | (3, 7) | (3, 12) => FailureCause::HostUnreachable,
+            (3, 4) => FailureCause::FragmentationNeeded { mtu },
+            (3, 9) | (3, 10) | (3, 13) => FailureCause::AdminProhibited,
+            (3, _) => other("ICMP destination unreachable"),
+            (11, _) => other("ICMP time exceeded"),
+            _ => other("ICMP error"),
+        },
+        libc::SO_EE_ORIGIN_ICMP6 => match (q.icmp_type, q.icmp_code) {
+            (1, 0) => FailureCause::NetworkUnreachable,
+            (1, 1) | (1, 5) | (1, 6) => FailureCause::AdminProhibited,
+            (1, 3) => FailureCause::HostUnreachable,
+            (1, _) => other("ICMPv6 destination unreachable"),
+            (2, _) => FailureCause::FragmentationNeeded { mtu },
+            (3, _) => other("ICMPv6 time exceeded"),
+            _ => other("ICMPv6 error"),
+        },
+        _ => cause_of_errno(&io::Error::from_raw_os_error(q.errno as i32)),
+    }
+}
+
+/// Runs every job to completion and returns one [`JobStats`] per job.
+pub fn run(socks: &[IcmpSocket], jobs: &[Job], p: Params, nonce: u32) -> Vec<JobStats> {
+    let now = Instant::now();
+    let mut e = Engine {
+        socks,
+        jobs,
+        p: Params {
+            window: p.window.clamp(1, MAX_WINDOW),
+            ..p
+        },
+        nonce,
+        state: jobs
+            .iter()
+            .map(|j| JobState {
+                limit: j.count,
+                retries_left: j.retries,
+                ..JobState::default()
+            })
+            .collect(),
+        stats: vec![JobStats::default(); jobs.len()],
+        ss: socks
+            .iter()
+            .map(|_| SockState {
+                slots: vec![Slot::default(); 1 << 16],
+                next_seq: 0,
+            })
+            .collect(),
+        send_q: (0..jobs.len() as u32)
+            .filter(|&j| jobs[j as usize].count > 0)
+            .map(|j| (now, j))
+            .collect(),
+        retry_q: VecDeque::new(),
+        timeouts: VecDeque::new(),
+        inflight: 0,
+        token_gen: 0,
+        tokens: burst(p.rate),
+        last_refill: now,
+    };
+    e.run_loop();
+    e.stats
+}
+
+fn burst(rate: Option<u32>) -> f64 {
+    match rate {
+        Some(r) => f64::from((r / 100).max(1)),
+        None => f64::INFINITY,
+    }
+}
+
+impl Engine<'_> {
+    fn run_loop(&mut self) {
+        let mut rb = RecvBatch::default();
+        let mut sb = SendBatch::default();
+        let mut pfds: Vec<libc::pollfd> = self
+            .socks
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.sock.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let mut blocked = false;
+        loop {
+            let now = Instant::now();
+            self.refill(now);
+            let wait = if blocked {
+                Some(Duration::from_millis(1))
+            } else {
+                self.next_wait(now)
+            };
+            let done = self.send_q.is_empty() && self.retry_q.is_empty() && self.inflight == 0;
+            if done {
+                break;
+            }
+            let ts = wait.map(|w| libc::timespec {
+                tv_sec: w.as_secs() as libc::time_t,
+                tv_nsec: libc::c_long::from(w.subsec_nanos() as i32),
+            });
+            // SAFETY: pfds is a live array of pollfd; ts (when given) outlives the call.
+            let n = unsafe {
+                libc::ppoll(
+                    pfds.as_mut_ptr(),
+                    pfds.len() as libc::nfds_t,
+                    ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec),
+                    std::ptr::null(),
+                )
+            };
+            if n > 0 {
+                let revents: Vec<i16> = pfds.iter().map(|p| p.revents).collect();
+                for (i, rev) in revents.into_iter().enumerate() {
+                    if rev & libc::POLLERR != 0 {
+                        self.drain_errors(i);
+                    }
+                    if rev & libc::POLLIN != 0 {
+                        self.drain_replies(i, &mut rb);
+                    }
+                }
+            }
+            let now = Instant::now();
+            self.expire(now);
+            self.refill(now);
+            blocked = false;
+            // Several batches per wake-up, draining replies between them.
+            for _ in 0..4 {
+                match self.send_one_batch(now, &mut sb) {
+                    Batch::Nothing => break,
+                    Batch::Sent(s) => self.drain_replies(s, &mut rb),
+                    Batch::Blocked(s) => {
+                        self.drain_replies(s, &mut rb);
+                        blocked = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if let Some(r) = self.p.rate {
+            let dt = now.saturating_duration_since(self.last_refill).as_secs_f64();
+            self.tokens = (self.tokens + dt * f64::from(r)).min(burst(self.p.rate));
+        }
+        self.last_refill = now;
+    }
+
+    /// How long to sleep: zero when something can be sent now, else until the next due
+    /// send, token or timeout; `None` (forever) never happens while work remains.
+    fn next_wait(&self, now: Instant) -> Option<Duration> {
+        let mut next: Option<Instant> = self.timeouts.front().map(|t| t.0);
+        let can_send = self.inflight < self.p.window;
+        if can_send {
+            let due = match (self.send_q.front(), self.retry_q.front()) {
+                (Some(a), Some(b)) => Some(a.0.min(b.0)),
+                (Some(a), None) => Some(a.0),
+                (None, Some(b)) => Some(b.0),
+                (None, None) => None,
+            };
+            if let Some(mut d) = due {
+                if self.tokens < 1.0 {
+                    if let Some(r) = self.p.rate {
+                        let need = (1.0 - self.tokens) / f64::from(r.max(1));
+                        d = d.max(now + Duration::from_secs_f64(need));
+                    }
+                }
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        }
+        Some(next.map_or(Duration::from_millis(10), |n| n.saturating_duration_since(now)))
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(dl, s, seq, tok)) = self.timeouts.front() {
+            if dl > now {
+                break;
+            }
+            self.timeouts.pop_front();
+            let slot = self.ss[s as usize].slots[seq as usize];
+            if slot.live && slot.token == tok {
+                self.ss[s as usize].slots[seq as usize].live = false;
+                self.resolve(slot.job, None);
+            }
+        }
+    }
+
+    /// One request of `job` is settled (answered, failed or timed out).
+    fn resolve(&mut self, job: u32, error: Option<FailureCause>) {
+        self.inflight -= 1;
+        let j = job as usize;
+        if let Some(e) = error {
+            self.stats[j].error = Some(e);
+        }
+        let st = &mut self.state[j];
+        st.outstanding -= 1;
+        if st.outstanding == 0
+            && st.next_attempt >= st.limit
+            && self.stats[j].received == 0
+            && st.retries_left > 0
+        {
+            st.retries_left -= 1;
+            st.limit += 1;
+            self.retry_q.push_back((Instant::now(), job));
+        }
+    }
+
+    fn pop_due(&mut self, now: Instant, sock: Option<usize>) -> Option<u32> {
+        let a = self.send_q.front().filter(|x| x.0 <= now).map(|x| (x.0, x.1));
+        let b = self.retry_q.front().filter(|x| x.0 <= now).map(|x| (x.0, x.1));
+        let from_retry = match (a, b) {
+            (Some(x), Some(y)) => y.0 < x.0,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (None, None) => return None,
+        };
+        let q = if from_retry { &mut self.retry_q } else { &mut self.send_q };
+        let job = q.front()?.1;
+        if let Some(s) = sock {
+            if self.jobs[job as usize].sock != s {
+                return None;
+            }
+        }
+        q.pop_front();
+        Some(job)
+    }
+
+    fn send_one_batch(&mut self, now: Instant, sb: &mut SendBatch) -> Batch {
+        let mut sock: Option<usize> = None;
+        let mut items: [(u32, u16, u32); BATCH] = [(0, 0, 0); BATCH];
+        let mut n = 0;
+        sb.dests.clear();
+        while n < BATCH && self.inflight < self.p.window && self.tokens >= 1.0 {
+            let Some(job) = self.pop_due(now, sock) else {
+                break;
+            };
+            let (jobs, socks) = (self.jobs, self.socks);
+            let jd = &jobs[job as usize];
+            let s = jd.sock;
+            sock = Some(s);
+            let so = &socks[s];
+            // Find a free sequence number (the window keeps fewer than 2^16 in flight).
+            let ss = &mut self.ss[s];
+            let mut seq = ss.next_seq;
+            while ss.slots[seq as usize].live {
+                seq = seq.wrapping_add(1);
+            }
+            ss.next_seq = seq.wrapping_add(1);
+            self.token_gen = self.token_gen.wrapping_add(1);
+            let st = &mut self.state[job as usize];
+            let attempt = st.next_attempt;
+            st.next_attempt += 1;
+            st.outstanding += 1;
+            let token = Token {
+                nonce: self.nonce,
+                job,
+                attempt,
+                slot: self.token_gen,
+            };
+            icmp::build_request(&mut sb.packets[n], so.v6, so.id, seq, token, jd.payload);
+            sb.dests.push(sock::sockaddr(jd.dest, so.scope));
+            ss.slots[seq as usize] = Slot {
+                live: true,
+                job,
+                attempt,
+                token: self.token_gen,
+                sent_ns: sock::realtime_ns(),
+            };
+            self.inflight += 1;
+            self.tokens -= 1.0;
+            if st.next_attempt < st.limit {
+                self.send_q.push_back((now + self.p.interval, job));
+            }
+            items[n] = (job, seq, self.token_gen);
+            n += 1;
+        }
+        let Some(s) = sock else {
+            return Batch::Nothing;
+        };
+        let deadline = Instant::now() + self.p.timeout;
+        let mut failed: Vec<(usize, FailureCause)> = Vec::new();
+        let consumed = sock::send_batch(&self.socks[s], sb, n, |i, r| match r {
+            Ok(()) => {}
+            Err(e) => failed.push((i, cause_of_errno(&e))),
+        });
+        let mut fi = failed.into_iter().peekable();
+        for (i, &(job, seq, tok)) in items.iter().enumerate().take(consumed) {
+            self.stats[job as usize].sent += 1;
+            if fi.peek().is_some_and(|f| f.0 == i) {
+                let cause = fi.next().map(|f| f.1);
+                self.ss[s].slots[seq as usize].live = false;
+                self.resolve(job, cause);
+            } else {
+                self.timeouts.push_back((deadline, s as u32, seq, tok));
+            }
+        }
+        if consumed < n {
+            // The socket would block: give the rest back, in order, to the front of the queue.
+            for &(job, seq, _) in items[consumed..n].iter().rev() {
+                self.ss[s].slots[seq as usize].live = false;
+                let st = &mut self.state[job as usize];
+                if st.next_attempt < st.limit {
+                    // Drop the follow-up we queued for it; it is queued again when sent.
+                    if let Some(pos) = self.send_q.iter().rposition(|x| x.1 == job) {
+                        self.send_q.remove(pos);
+                    }
+                }
+                st.next_attempt -= 1;
+                st.outstanding -= 1;
+                self.inflight -= 1;
+                self.tokens += 1.0;
+                self.send_q.push_front((now, job));
+            }
+            return Batch::Blocked(s);
+        }
+        Batch::Sent(s)
+    }
+
+    fn drain_replies(&mut self, s: usize, rb: &mut RecvBatch) {
+        let socks = self.socks;
+        let so = &socks[s];
+        let mut errors = 0;
+        loop {
+            let mut got: [(u16, Option<Token>, Option<IpAddr>, i64); BATCH] =
+                [(0, None, None, 0); BATCH];
+            let mut k = 0;
+            let r = sock::recv_batch(so, rb, |from, data, ts| {
+                if let Some(e) = icmp::parse_reply(data, so.v6, so.has_ip_header) {
+                    if so.kind == SocketKind::Dgram || e.id == so.id {
+                        got[k] = (e.seq, e.token, from, ts.unwrap_or_else(sock::realtime_ns));
+                        k += 1;
+                    }
+                }
+            });
+            for &(seq, token, from, ts) in &got[..k] {
+                self.on_reply(s, seq, token, from, ts);
+            }
+            match r {
+                Ok(n) if n == BATCH => continue,
+                Ok(_) => break,
+                // A pending socket error (an ICMP error was queued): read the error queue.
+                Err(_) => {
+                    self.drain_errors(s);
+                    errors += 1;
+                    if errors > 2 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_reply(&mut self, s: usize, seq: u16, token: Option<Token>, from: Option<IpAddr>, ts: i64) {
+        let Some(t) = token else { return };
+        if t.nonce != self.nonce || t.job as usize >= self.jobs.len() {
+            return;
+        }
+        let slot = self.ss[s].slots[seq as usize];
+        let job = t.job as usize;
+        if from.is_some_and(|f| f != self.jobs[job].dest) {
+            return;
+        }
+        if slot.live && slot.token == t.slot && slot.job == t.job && slot.attempt == t.attempt {
+            self.ss[s].slots[seq as usize].live = false;
+            let st = &mut self.stats[job];
+            st.received += 1;
+            st.rtt.add(ts - slot.sent_ns);
+            if t.attempt < 64 {
+                self.state[job].answered |= 1u64 << t.attempt;
+            }
+            self.resolve(t.job, None);
+        } else if t.attempt < 64 && self.state[job].answered & (1u64 << t.attempt) != 0 {
+            self.stats[job].duplicates += 1;
+        }
+    }
+
+    fn drain_errors(&mut self, s: usize) {
+        let socks = self.socks;
+        let so = &socks[s];
+        for _ in 0..4096 {
+            let q = match sock::recv_error(so) {
+                Ok(Some(q)) => q,
+                _ => break,
+            };
+            if q.origin == libc::SO_EE_ORIGIN_LOCAL {
+                continue; // also returned synchronously by sendmmsg
+            }
+            let Some(echo) = icmp::parse_quoted_request(&q.data, so.v6) else {
+                continue;
+            };
+            if so.kind == SocketKind::Raw && echo.id != so.id {
+                continue;
+            }
+            let slot = self.ss[s].slots[echo.seq as usize];
+            if !slot.live {
+                continue;
+            }
+            if let Some(t) = echo.token {
+                if t.nonce != self.nonce || t.slot != slot.token {
+                    continue;
+                }
+            }
+            let job = slot.job as usize;
+            if q.dest.is_some_and(|d| d != self.jobs[job].dest) {
+                continue;
+            }
+            self.ss[s].slots[echo.seq as usize].live = false;
+            self.resolve(slot.job, Some(cause_of_queued(&q)));
+        }
+    }
+}
+
+enum Batch {
+    Nothing,
+    Sent(usize),
+    Blocked(usize),
+}
