@@ -137,8 +137,8 @@ mod tests {
         assert_eq!(expand(&["fd00::/126".into()], 10).unwrap().len(), 4);
         // host bits set: the network is taken (ip route semantics)
         assert_eq!(
-            expand(&["10.0.0.5/30".into()], 10).unwrap()[0].to_string(),
-            "10.0.0.1"
+            expand(&["10.0.0.6/30".into()], 10).unwrap()[0].to_string(),
+            "10.0.0.5"
         );
     }
 
