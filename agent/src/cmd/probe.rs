@@ -69,7 +69,11 @@ Examples:
 #[command(long_about = LONG_ABOUT, after_help = EXAMPLES)]
 pub struct Args {
     /// Addresses or CIDRs to probe.
-    #[arg(value_name = "TARGET", required_unless_present = "plan", conflicts_with = "plan")]
+    #[arg(
+        value_name = "TARGET",
+        required_unless_present = "plan",
+        conflicts_with = "plan"
+    )]
     targets: Vec<String>,
     /// Probe plan to run (JSON, schema preflight.plan/v1) instead of TARGETs.
     #[arg(long, value_name = "FILE")]
@@ -126,8 +130,8 @@ fn build_targets(args: &Args) -> anyhow::Result<(Vec<Target>, EngineOptions)> {
     let mut targets = Vec::new();
     if let Some(path) = &args.plan {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read plan {origin}"))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read plan {origin}"))?;
         let plan = preflight_probe::parse_plan(&text, &origin)?;
         opts = EngineOptions::from_settings(&plan.settings);
         opts.agent = plan.agent.clone();
@@ -173,7 +177,10 @@ fn build_targets(args: &Args) -> anyhow::Result<(Vec<Target>, EngineOptions)> {
         }
         if let Some(s) = args.source {
             if let Some(t) = targets.iter().find(|t| t.addr.is_ipv6() != s.is_ipv6()) {
-                bail!("--source {s} and target {} are of different address families", t.addr);
+                bail!(
+                    "--source {s} and target {} are of different address families",
+                    t.addr
+                );
             }
         }
     }
@@ -213,7 +220,9 @@ pub fn as_expected(t: &TargetResult) -> bool {
         Expectation::Reachable => {
             t.answered()
                 && t.mtu.is_none_or(|m| m.verdict == MtuVerdict::Ok)
-                && t.tcp.iter().all(|r| matches!(r.outcome, TcpOutcome::Open { .. }))
+                && t.tcp
+                    .iter()
+                    .all(|r| matches!(r.outcome, TcpOutcome::Open { .. }))
         }
     }
 }
@@ -233,7 +242,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Format::Text => write_text(&mut out, &report)?,
     }
     out.flush()?;
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn cause_text(c: &FailureCause) -> String {
@@ -242,15 +255,20 @@ fn cause_text(c: &FailureCause) -> String {
         FailureCause::HostUnreachable => "host unreachable".into(),
         FailureCause::NetworkUnreachable => "network unreachable".into(),
         FailureCause::AdminProhibited => "administratively prohibited".into(),
-        FailureCause::FragmentationNeeded { mtu: Some(m) } => format!("fragmentation needed (mtu {m})"),
-        FailureCause::FragmentationNeeded { mtu: None } => "fragmentation needed / message too long".into(),
+        FailureCause::FragmentationNeeded { mtu: Some(m) } => {
+            format!("fragmentation needed (mtu {m})")
+        }
+        FailureCause::FragmentationNeeded { mtu: None } => {
+            "fragmentation needed / message too long".into()
+        }
         FailureCause::LocalError { message } => format!("local error: {message}"),
         FailureCause::Other { message } => message.clone(),
     }
 }
 
 fn opt_str<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "-".to_string(), |v| v.to_string())
+    v.as_ref()
+        .map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
 fn write_text(out: &mut impl Write, r: &ProbeReport) -> std::io::Result<()> {
@@ -284,7 +302,9 @@ fn write_text(out: &mut impl Write, r: &ProbeReport) -> std::io::Result<()> {
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
         let mut result = match (&t.failure, t.expect) {
-            (_, Expectation::Isolated) if !t.answered() => "isolated (no answer, as expected)".to_string(),
+            (_, Expectation::Isolated) if !t.answered() => {
+                "isolated (no answer, as expected)".to_string()
+            }
             (_, Expectation::Isolated) => "ANSWERED but expected isolated".to_string(),
             (None, _) => "ok".to_string(),
             (Some(c), _) => cause_text(c),
@@ -360,7 +380,8 @@ fn write_text(out: &mut impl Write, r: &ProbeReport) -> std::io::Result<()> {
                 SocketKind::Dgram => "dgram",
                 SocketKind::Raw => "raw",
             },
-            s.source.map_or_else(|| "any".to_string(), |a| a.to_string()),
+            s.source
+                .map_or_else(|| "any".to_string(), |a| a.to_string()),
             s.device.as_deref().unwrap_or("any"),
             opt_str(&s.recv_buffer_bytes)
         )?;

@@ -240,7 +240,8 @@ impl Engine<'_> {
                 libc::ppoll(
                     pfds.as_mut_ptr(),
                     pfds.len() as libc::nfds_t,
-                    ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec),
+                    ts.as_ref()
+                        .map_or(std::ptr::null(), |t| t as *const libc::timespec),
                     std::ptr::null(),
                 )
             };
@@ -276,7 +277,9 @@ impl Engine<'_> {
 
     fn refill(&mut self, now: Instant) {
         if let Some(r) = self.p.rate {
-            let dt = now.saturating_duration_since(self.last_refill).as_secs_f64();
+            let dt = now
+                .saturating_duration_since(self.last_refill)
+                .as_secs_f64();
             self.tokens = (self.tokens + dt * f64::from(r)).min(burst(self.p.rate));
         }
         self.last_refill = now;
@@ -304,7 +307,9 @@ impl Engine<'_> {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
         }
-        Some(next.map_or(Duration::from_millis(10), |n| n.saturating_duration_since(now)))
+        Some(next.map_or(Duration::from_millis(10), |n| {
+            n.saturating_duration_since(now)
+        }))
     }
 
     fn expire(&mut self, now: Instant) {
@@ -342,15 +347,27 @@ impl Engine<'_> {
     }
 
     fn pop_due(&mut self, now: Instant, sock: Option<usize>) -> Option<u32> {
-        let a = self.send_q.front().filter(|x| x.0 <= now).map(|x| (x.0, x.1));
-        let b = self.retry_q.front().filter(|x| x.0 <= now).map(|x| (x.0, x.1));
+        let a = self
+            .send_q
+            .front()
+            .filter(|x| x.0 <= now)
+            .map(|x| (x.0, x.1));
+        let b = self
+            .retry_q
+            .front()
+            .filter(|x| x.0 <= now)
+            .map(|x| (x.0, x.1));
         let from_retry = match (a, b) {
             (Some(x), Some(y)) => y.0 < x.0,
             (None, Some(_)) => true,
             (Some(_), None) => false,
             (None, None) => return None,
         };
-        let q = if from_retry { &mut self.retry_q } else { &mut self.send_q };
+        let q = if from_retry {
+            &mut self.retry_q
+        } else {
+            &mut self.send_q
+        };
         let job = q.front()?.1;
         if let Some(s) = sock {
             if self.jobs[job as usize].sock != s {
@@ -486,7 +503,14 @@ impl Engine<'_> {
         }
     }
 
-    fn on_reply(&mut self, s: usize, seq: u16, token: Option<Token>, from: Option<IpAddr>, ts: i64) {
+    fn on_reply(
+        &mut self,
+        s: usize,
+        seq: u16,
+        token: Option<Token>,
+        from: Option<IpAddr>,
+        ts: i64,
+    ) {
         let Some(t) = token else { return };
         if t.nonce != self.nonce || t.job as usize >= self.jobs.len() {
             return;

@@ -11,8 +11,8 @@ mod mtu;
 pub mod plan;
 pub mod sock;
 pub mod stats;
-mod tcp;
 pub mod targets;
+mod tcp;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -234,10 +234,12 @@ pub fn check_source(addr: IpAddr, device: Option<&str>) -> Result<(), ProbeError
         Some(sa) => sa,
         None => SocketAddr::new(addr, 0),
     };
-    UdpSocket::bind(sa).map(|_| ()).map_err(|e| ProbeError::Source {
-        addr,
-        message: e.to_string(),
-    })
+    UdpSocket::bind(sa)
+        .map(|_| ())
+        .map_err(|e| ProbeError::Source {
+            addr,
+            message: e.to_string(),
+        })
 }
 
 /// Runs every target of a plan and returns one result per target.
@@ -250,7 +252,10 @@ pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
 }
 
 /// Probes `targets` (ICMP, MTU when asked, TCP ports) and returns the report.
-pub async fn run_targets(targets: Vec<Target>, opts: &EngineOptions) -> Result<ProbeReport, ProbeError> {
+pub async fn run_targets(
+    targets: Vec<Target>,
+    opts: &EngineOptions,
+) -> Result<ProbeReport, ProbeError> {
     opts.validate()?;
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let start = Instant::now();
@@ -363,7 +368,10 @@ impl SocketSet {
         }
         if let Some(src) = t.source {
             if src.is_ipv6() != t.addr.is_ipv6() {
-                let r = Err(format!("source {src} and target {} are of different families", t.addr));
+                let r = Err(format!(
+                    "source {src} and target {} are of different families",
+                    t.addr
+                ));
                 self.index.insert(key, r.clone());
                 return r;
             }
@@ -439,7 +447,14 @@ fn run_icmp(targets: &[Target], opts: &EngineOptions) -> (Vec<SocketInfo>, Vec<I
         }
         outcomes.push(out);
     }
-    let mut mtu_state = mtu::plan_jobs(targets, &mut set, opts, &mut jobs, &mut owners, &mut outcomes);
+    let mut mtu_state = mtu::plan_jobs(
+        targets,
+        &mut set,
+        opts,
+        &mut jobs,
+        &mut owners,
+        &mut outcomes,
+    );
     let results = engine::run(&set.socks, &jobs, params, nonce);
     for ((i, role), r) in owners.iter().zip(results) {
         match role {
@@ -452,4 +467,20 @@ fn run_icmp(targets: &[Target], opts: &EngineOptions) -> (Vec<SocketInfo>, Vec<I
     }
     mtu_state.search(targets, &set, opts, params, nonce, &mut outcomes);
     (set.infos(), outcomes)
+}
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes() {
+        eprintln!(
+            "TargetResult {} Target {} JobStats {} Job {} FailureCause {} MtuResult {} Outcome {}",
+            std::mem::size_of::<preflight_model::probe::TargetResult>(),
+            std::mem::size_of::<super::Target>(),
+            std::mem::size_of::<super::engine::JobStats>(),
+            std::mem::size_of::<super::engine::Job>(),
+            std::mem::size_of::<preflight_model::probe::FailureCause>(),
+            std::mem::size_of::<preflight_model::probe::MtuResult>(),
+            std::mem::size_of::<super::IcmpOutcome>()
+        );
+    }
 }

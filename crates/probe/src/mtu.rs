@@ -80,7 +80,10 @@ pub(crate) fn plan_jobs(
             outcomes[i].mtu = Some(unknown(expected));
             continue;
         };
-        for (role, payload) in [(Role::Small, DEFAULT_SIZE as u32), (Role::Large, expected - oh)] {
+        for (role, payload) in [
+            (Role::Small, DEFAULT_SIZE as u32),
+            (Role::Large, expected - oh),
+        ] {
             jobs.push(Job {
                 sock,
                 dest: t.addr,
@@ -221,13 +224,26 @@ mod tests {
     #[test]
     fn verdicts() {
         assert_eq!(verdict(true, true, None), MtuVerdict::Ok);
-        assert_eq!(verdict(true, false, Some(&FailureCause::Timeout)), MtuVerdict::Blackhole);
         assert_eq!(
-            verdict(true, false, Some(&FailureCause::FragmentationNeeded { mtu: Some(1500) })),
+            verdict(true, false, Some(&FailureCause::Timeout)),
+            MtuVerdict::Blackhole
+        );
+        assert_eq!(
+            verdict(
+                true,
+                false,
+                Some(&FailureCause::FragmentationNeeded { mtu: Some(1500) })
+            ),
             MtuVerdict::FragmentationNeeded
         );
-        assert_eq!(verdict(false, false, Some(&FailureCause::Timeout)), MtuVerdict::Unknown);
-        assert_eq!(verdict(true, false, Some(&FailureCause::AdminProhibited)), MtuVerdict::Unknown);
+        assert_eq!(
+            verdict(false, false, Some(&FailureCause::Timeout)),
+            MtuVerdict::Unknown
+        );
+        assert_eq!(
+            verdict(true, false, Some(&FailureCause::AdminProhibited)),
+            MtuVerdict::Unknown
+        );
     }
 
     #[test]

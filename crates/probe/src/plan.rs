@@ -24,7 +24,11 @@ pub fn parse_plan(text: &str, origin: &str) -> Result<ProbePlan, ProbeError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let plan: ProbePlan = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "(document)".to_string() } else { path };
+        let field = if path == "." {
+            "(document)".to_string()
+        } else {
+            path
+        };
         err(origin, field, e.inner().to_string())
     })?;
     validate_plan(&plan, origin)?;
@@ -48,7 +52,11 @@ pub fn validate_plan(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
         return Err(err(origin, "settings.timeout_ms", "must be 1 to 3600000"));
     }
     if s.interval_ms > 3_600_000 {
-        return Err(err(origin, "settings.interval_ms", "must be at most 3600000"));
+        return Err(err(
+            origin,
+            "settings.interval_ms",
+            "must be at most 3600000",
+        ));
     }
     if s.retries > 100 {
         return Err(err(origin, "settings.retries", "must be at most 100"));
@@ -60,7 +68,10 @@ pub fn validate_plan(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
         return Err(err(
             origin,
             "targets",
-            format!("{} targets, more than {MAX_PLAN_TARGETS}", plan.targets.len()),
+            format!(
+                "{} targets, more than {MAX_PLAN_TARGETS}",
+                plan.targets.len()
+            ),
         ));
     }
     let mut ids = HashSet::new();
@@ -76,22 +87,41 @@ pub fn validate_plan(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
             return Err(err(
                 origin,
                 f("source"),
-                format!("{} and target {} are of different families", t.source, t.target),
+                format!(
+                    "{} and target {} are of different families",
+                    t.source, t.target
+                ),
             ));
         }
         if let Some(d) = &t.device {
-            if d.is_empty() || d.len() > 15 || d.contains(['/', '\0']) || d.chars().any(char::is_whitespace) {
-                return Err(err(origin, f("device"), format!("`{d}` is not a valid interface name")));
+            if d.is_empty()
+                || d.len() > 15
+                || d.contains(['/', '\0'])
+                || d.chars().any(char::is_whitespace)
+            {
+                return Err(err(
+                    origin,
+                    f("device"),
+                    format!("`{d}` is not a valid interface name"),
+                ));
             }
         }
         if let Some(m) = t.mtu {
             let min = if t.target.is_ipv6() { 1280 } else { 68 };
             if m < min || m > 65_535 {
-                return Err(err(origin, f("mtu"), format!("{m} is outside {min}..=65535")));
+                return Err(err(
+                    origin,
+                    f("mtu"),
+                    format!("{m} is outside {min}..=65535"),
+                ));
             }
         }
         if t.tcp_ports.len() > MAX_TCP_PORTS {
-            return Err(err(origin, f("tcp_ports"), format!("more than {MAX_TCP_PORTS} ports")));
+            return Err(err(
+                origin,
+                f("tcp_ports"),
+                format!("more than {MAX_TCP_PORTS} ports"),
+            ));
         }
         if t.tcp_ports.contains(&0) {
             return Err(err(origin, f("tcp_ports"), "port 0 cannot be probed"));
@@ -132,19 +162,32 @@ mod tests {
         assert_eq!(p.targets.len(), 2);
         assert_eq!(p.settings.count, 2);
         assert_eq!(p.targets[0].mtu, Some(9000));
-        assert_eq!(p.targets[1].expect, preflight_model::plan::Expectation::Isolated);
+        assert_eq!(
+            p.targets[1].expect,
+            preflight_model::plan::Expectation::Isolated
+        );
     }
 
     #[test]
     fn wrong_types_name_the_field() {
         let bad = GOOD.replace(r#""mtu": 9000"#, r#""mtu": "big""#);
-        assert_eq!(field_of(parse_plan(&bad, "plan.json").unwrap_err()), "targets[0].mtu");
+        assert_eq!(
+            field_of(parse_plan(&bad, "plan.json").unwrap_err()),
+            "targets[0].mtu"
+        );
         let bad = GOOD.replace(r#""target": "10.0.0.2""#, r#""target": "10.0.0.300""#);
-        assert_eq!(field_of(parse_plan(&bad, "plan.json").unwrap_err()), "targets[0].target");
+        assert_eq!(
+            field_of(parse_plan(&bad, "plan.json").unwrap_err()),
+            "targets[0].target"
+        );
         let bad = GOOD.replace(r#""count": 2"#, r#""count": -1"#);
-        assert_eq!(field_of(parse_plan(&bad, "plan.json").unwrap_err()), "settings.count");
+        assert_eq!(
+            field_of(parse_plan(&bad, "plan.json").unwrap_err()),
+            "settings.count"
+        );
         let bad = GOOD.replace(r#""tcp_ports": [22]"#, r#""tcp_ports": [70000]"#);
-        assert!(field_of(parse_plan(&bad, "plan.json").unwrap_err()).starts_with("targets[0].tcp_ports"));
+        assert!(field_of(parse_plan(&bad, "plan.json").unwrap_err())
+            .starts_with("targets[0].tcp_ports"));
     }
 
     #[test]
@@ -160,15 +203,42 @@ mod tests {
     #[test]
     fn semantic_checks_name_the_field() {
         let cases = [
-            (GOOD.replace("preflight.plan/v1", "preflight.plan/v9"), "schema"),
-            (GOOD.replace(r#""count": 2"#, r#""count": 0"#), "settings.count"),
-            (GOOD.replace(r#""timeout_ms": 500"#, r#""timeout_ms": 0"#), "settings.timeout_ms"),
-            (GOOD.replace(r#""mtu": 9000"#, r#""mtu": 20"#), "targets[0].mtu"),
-            (GOOD.replace(r#""tcp_ports": [22]"#, r#""tcp_ports": [0]"#), "targets[0].tcp_ports"),
-            (GOOD.replace(r#""id": "p2""#, r#""id": "p1""#), "targets[1].id"),
-            (GOOD.replace(r#""source": "fd00::1""#, r#""source": "10.0.0.9""#), "targets[1].source"),
-            (GOOD.replace(r#""device": "eth1""#, r#""device": "a/b""#), "targets[0].device"),
-            (GOOD.replace(r#""device": "eth1""#, r#""device": "abcdefghijklmnopq""#), "targets[0].device"),
+            (
+                GOOD.replace("preflight.plan/v1", "preflight.plan/v9"),
+                "schema",
+            ),
+            (
+                GOOD.replace(r#""count": 2"#, r#""count": 0"#),
+                "settings.count",
+            ),
+            (
+                GOOD.replace(r#""timeout_ms": 500"#, r#""timeout_ms": 0"#),
+                "settings.timeout_ms",
+            ),
+            (
+                GOOD.replace(r#""mtu": 9000"#, r#""mtu": 20"#),
+                "targets[0].mtu",
+            ),
+            (
+                GOOD.replace(r#""tcp_ports": [22]"#, r#""tcp_ports": [0]"#),
+                "targets[0].tcp_ports",
+            ),
+            (
+                GOOD.replace(r#""id": "p2""#, r#""id": "p1""#),
+                "targets[1].id",
+            ),
+            (
+                GOOD.replace(r#""source": "fd00::1""#, r#""source": "10.0.0.9""#),
+                "targets[1].source",
+            ),
+            (
+                GOOD.replace(r#""device": "eth1""#, r#""device": "a/b""#),
+                "targets[0].device",
+            ),
+            (
+                GOOD.replace(r#""device": "eth1""#, r#""device": "abcdefghijklmnopq""#),
+                "targets[0].device",
+            ),
         ];
         for (doc, field) in cases {
             assert_eq!(field_of(parse_plan(&doc, "plan.json").unwrap_err()), field);
@@ -186,6 +256,9 @@ mod tests {
             doc.push_str(&t.replace(r#""x""#, &format!("\"{i}\"")));
         }
         doc.push_str("]}");
-        assert_eq!(field_of(parse_plan(&doc, "plan.json").unwrap_err()), "targets");
+        assert_eq!(
+            field_of(parse_plan(&doc, "plan.json").unwrap_err()),
+            "targets"
+        );
     }
 }

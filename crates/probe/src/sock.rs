@@ -57,11 +57,15 @@ pub struct IcmpSocket {
 
 /// Interface index of a device name, or an error naming it.
 pub fn if_index(name: &str) -> io::Result<u32> {
-    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
+    let c = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
     // SAFETY: c is a valid NUL-terminated string.
     let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if idx == 0 {
-        Err(io::Error::new(io::ErrorKind::NotFound, format!("no such interface `{name}`")))
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no such interface `{name}`"),
+        ))
     } else {
         Ok(idx)
     }
@@ -112,7 +116,12 @@ fn new_socket(v6: bool, ty: Type) -> io::Result<Socket> {
 
 /// Opens a socket for `key`: a datagram ICMP socket when `net.ipv4.ping_group_range` lets
 /// us (unless `force` says otherwise), a raw one otherwise.
-pub fn open(key: &SockKey, force: Option<SocketKind>, rcvbuf: usize, id: u16) -> io::Result<IcmpSocket> {
+pub fn open(
+    key: &SockKey,
+    force: Option<SocketKind>,
+    rcvbuf: usize,
+    id: u16,
+) -> io::Result<IcmpSocket> {
     let (sock, kind) = match force {
         Some(SocketKind::Raw) => (new_socket(key.v6, Type::RAW)?, SocketKind::Raw),
         Some(SocketKind::Dgram) => (new_socket(key.v6, Type::DGRAM)?, SocketKind::Dgram),
@@ -128,7 +137,10 @@ pub fn open(key: &SockKey, force: Option<SocketKind>, rcvbuf: usize, id: u16) ->
     if setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &want).is_err() {
         let _ = sock.set_recv_buffer_size(rcvbuf);
     }
-    let granted = sock.recv_buffer_size().ok().and_then(|b| u32::try_from(b).ok());
+    let granted = sock
+        .recv_buffer_size()
+        .ok()
+        .and_then(|b| u32::try_from(b).ok());
     let mut scope = 0;
     if let Some(dev) = &key.device {
         scope = if_index(dev)?;
@@ -194,12 +206,16 @@ fn storage_ip(st: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<IpAdd
     match i32::from(st.ss_family) {
         libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
             // SAFETY: family says sockaddr_in and the kernel wrote at least that much.
-            let sin = unsafe { &*(st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+            let sin =
+                unsafe { &*(st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
         }
         libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
             // SAFETY: as above for sockaddr_in6.
-            let sin6 = unsafe { &*(st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let sin6 =
+                unsafe { &*(st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
             Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
         }
         _ => None,
@@ -237,7 +253,10 @@ impl Default for RecvBatch {
 
 /// Realtime clock, in nanoseconds (the clock SO_TIMESTAMPNS uses).
 pub fn realtime_ns() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
@@ -392,7 +411,11 @@ pub fn recv_error(sock: &IcmpSocket) -> io::Result<Option<QueuedError>> {
             let mut ee = MaybeUninit::<libc::sock_extended_err>::uninit();
             // SAFETY: d holds at least size_of::<sock_extended_err>() bytes; read unaligned.
             let ee = unsafe {
-                std::ptr::copy_nonoverlapping(d.as_ptr(), ee.as_mut_ptr().cast::<u8>(), size_of::<libc::sock_extended_err>());
+                std::ptr::copy_nonoverlapping(
+                    d.as_ptr(),
+                    ee.as_mut_ptr().cast::<u8>(),
+                    size_of::<libc::sock_extended_err>(),
+                );
                 ee.assume_init()
             };
             out.origin = ee.ee_origin;

@@ -74,10 +74,12 @@ pub fn expand_into(input: &str, max: usize, out: &mut Vec<IpAddr>) -> Result<(),
             reason: "not an IP address".into(),
         });
     }
-    let net: IpNet = s.parse().map_err(|e: ipnet::AddrParseError| TargetError::Malformed {
-        input: input.to_string(),
-        reason: format!("bad CIDR: {e}"),
-    })?;
+    let net: IpNet = s
+        .parse()
+        .map_err(|e: ipnet::AddrParseError| TargetError::Malformed {
+            input: input.to_string(),
+            reason: format!("bad CIDR: {e}"),
+        })?;
     let net = net.trunc();
     let n = host_count(&net);
     let total = (out.len() as u128).saturating_add(n);
@@ -123,7 +125,13 @@ mod tests {
     #[test]
     fn v4_cidr_skips_network_and_broadcast() {
         let v = expand(&["10.0.0.0/30".into()], 100).unwrap();
-        assert_eq!(v, vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "10.0.0.2".parse().unwrap()]);
+        assert_eq!(
+            v,
+            vec![
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "10.0.0.2".parse().unwrap()
+            ]
+        );
         let v = expand(&["127.1.0.0/16".into()], DEFAULT_MAX_TARGETS).unwrap();
         assert_eq!(v.len(), 65_534);
         assert_eq!(v[0].to_string(), "127.1.0.1");
@@ -150,7 +158,16 @@ mod tests {
 
     #[test]
     fn malformed_inputs_are_named() {
-        for bad in ["10.0.0.0/33", "10.0.0/8", "banana", "10.0.0.1/", "/8", "::1/129", "", "1.2.3.4/-1"] {
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "banana",
+            "10.0.0.1/",
+            "/8",
+            "::1/129",
+            "",
+            "1.2.3.4/-1",
+        ] {
             let e = expand(&[bad.into()], 10).unwrap_err();
             assert!(matches!(e, TargetError::Malformed { .. }), "{bad}: {e:?}");
             assert!(e.to_string().contains(&format!("`{bad}`")), "{e}");
@@ -160,14 +177,26 @@ mod tests {
     #[test]
     fn huge_networks_are_refused_without_allocating() {
         let e = expand(&["10.0.0.0/8".into()], DEFAULT_MAX_TARGETS).unwrap_err();
-        assert!(matches!(e, TargetError::TooMany { count: 16_777_214, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                TargetError::TooMany {
+                    count: 16_777_214,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("--max-targets"));
         let e = expand(&["::/0".into()], DEFAULT_MAX_TARGETS).unwrap_err();
         assert!(matches!(e, TargetError::TooMany { .. }));
         // the limit counts across arguments
         let e = expand(&["10.0.0.0/30".into(), "10.0.1.0/30".into()], 3).unwrap_err();
         assert!(matches!(e, TargetError::TooMany { count: 4, .. }));
-        assert_eq!(expand(&["10.0.0.0/20".into()], 4094).map(|v| v.len()).ok(), Some(4094));
+        assert_eq!(
+            expand(&["10.0.0.0/20".into()], 4094).map(|v| v.len()).ok(),
+            Some(4094)
+        );
         assert!(expand(&["10.0.0.0/20".into()], 4093).is_err());
     }
 }
