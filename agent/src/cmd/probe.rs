@@ -34,7 +34,9 @@ pub enum SocketArg {
     Raw,
 }
 
-const LONG_ABOUT: &str = "\
+macro_rules! long_about {
+    () => {
+        "\
 Probe targets with ICMP echo requests, all in flight at once over a few sockets (one per \
 address family, source and device), with optional DF-bit MTU probes and TCP connects.
 
@@ -54,20 +56,36 @@ largest size that passes; silence is reported as a blackhole, an ICMP error or E
 fragmentation-needed.
 
 Exit status: 0 when every target behaved as expected (answered, MTU ok, TCP ports open; \
-isolated targets silent), 1 when some did not, 2 on usage or setup errors.";
+isolated targets silent), 1 when some did not, 2 on usage or setup errors."
+    };
+}
 
-const EXAMPLES: &str = "\
+macro_rules! examples {
+    () => {
+        "\
 Examples:
   preflight-agent probe 10.0.0.1 10.0.0.2
   preflight-agent probe --count 1 --timeout 1000 127.1.0.0/16
   preflight-agent probe --source 10.20.0.5 --interface eth1 --mtu 9000 10.20.0.0/24
   preflight-agent probe --tcp 22,443 --format json 10.0.0.7
-  preflight-agent probe --plan plan.json --format json";
+  preflight-agent probe --plan plan.json --format json"
+    };
+}
 
-/// Flags of `preflight-agent probe`.
+const EXAMPLES: &str = examples!();
+const LONG_HELP: &str = concat!(long_about!(), "\n\n", examples!());
+
+/// Flags of `preflight-agent probe` (boxed: they are large next to other subcommands').
 #[derive(clap::Args, Debug)]
-#[command(long_about = LONG_ABOUT, after_help = EXAMPLES)]
 pub struct Args {
+    #[command(flatten)]
+    inner: Box<ProbeArgs>,
+}
+
+/// The flags themselves.
+#[derive(clap::Args, Debug)]
+#[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
+pub struct ProbeArgs {
     /// Addresses or CIDRs to probe.
     #[arg(
         value_name = "TARGET",
@@ -125,7 +143,7 @@ pub struct Args {
     format: Format,
 }
 
-fn build_targets(args: &Args) -> anyhow::Result<(Vec<Target>, EngineOptions)> {
+fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Vec<Target>, EngineOptions)> {
     let mut opts = EngineOptions::default();
     let mut targets = Vec::new();
     if let Some(path) = &args.plan {
@@ -229,6 +247,7 @@ pub fn as_expected(t: &TargetResult) -> bool {
 
 /// Runs the subcommand.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let args = args.inner;
     let (targets, opts) = build_targets(&args)?;
     let report = preflight_probe::run_targets(targets, &opts).await?;
     let all_ok = report.targets.iter().all(as_expected);

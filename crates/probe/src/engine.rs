@@ -24,16 +24,16 @@ pub const MAX_WINDOW: usize = 60_000;
 /// One stream of echo requests: a target, a socket and a packet size.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// Index of the socket in the slice given to [`run`].
-    pub sock: usize,
     /// Destination.
     pub dest: IpAddr,
+    /// Index of the socket in the slice given to [`run`].
+    pub sock: u16,
     /// ICMP payload bytes (at least [`icmp::TOKEN_LEN`]).
-    pub payload: usize,
+    pub payload: u16,
+    /// Extra attempts when none of `count` was answered.
+    pub retries: u16,
     /// Requests to send.
     pub count: u32,
-    /// Extra attempts when none of `count` was answered.
-    pub retries: u32,
 }
 
 /// Timing and pacing of a run.
@@ -49,6 +49,59 @@ pub struct Params {
     pub window: usize,
 }
 
+/// A failure as the kernel reported it, kept small (one per job) and turned into a
+/// [`FailureCause`] for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Network unreachable.
+    Net,
+    /// Host unreachable.
+    Host,
+    /// Administratively prohibited.
+    Admin,
+    /// Fragmentation needed / packet too big / EMSGSIZE, with the MTU when reported.
+    Frag(Option<u32>),
+    /// A local error, as errno.
+    Errno(i32),
+    /// Another ICMP error.
+    Icmp {
+        /// ICMPv6 (true) or ICMP.
+        v6: bool,
+        /// Type.
+        ty: u8,
+        /// Code.
+        code: u8,
+    },
+}
+
+impl Cause {
+    /// The report's form.
+    pub fn to_failure(self) -> FailureCause {
+        match self {
+            Cause::Net => FailureCause::NetworkUnreachable,
+            Cause::Host => FailureCause::HostUnreachable,
+            Cause::Admin => FailureCause::AdminProhibited,
+            Cause::Frag(mtu) => FailureCause::FragmentationNeeded { mtu },
+            Cause::Errno(e) => FailureCause::LocalError {
+                message: io::Error::from_raw_os_error(e).to_string(),
+            },
+            Cause::Icmp { v6, ty, code } => {
+                let what = match (v6, ty) {
+                    (false, 3) => "ICMP destination unreachable",
+                    (false, 11) => "ICMP time exceeded",
+                    (false, _) => "ICMP error",
+                    (true, 1) => "ICMPv6 destination unreachable",
+                    (true, 3) => "ICMPv6 time exceeded",
+                    (true, _) => "ICMPv6 error",
+                };
+                FailureCause::Other {
+                    message: format!("{what} (type {ty}, code {code})"),
+                }
+            }
+        }
+    }
+}
+
 /// What one job saw.
 #[derive(Debug, Clone, Default)]
 pub struct JobStats {
@@ -61,7 +114,7 @@ pub struct JobStats {
     /// RTTs.
     pub rtt: RttAcc,
     /// Last error the kernel or network gave, when any.
-    pub error: Option<FailureCause>,
+    pub error: Option<Cause>,
 }
 
 impl JobStats {
@@ -70,7 +123,7 @@ impl JobStats {
         if self.received >= self.sent && self.sent > 0 {
             None
         } else {
-            Some(self.error.clone().unwrap_or(FailureCause::Timeout))
+            Some(self.error.map_or(FailureCause::Timeout, Cause::to_failure))
         }
     }
 }
@@ -94,8 +147,9 @@ struct JobState {
     next_attempt: u32,
     limit: u32,
     outstanding: u32,
-    retries_left: u32,
-    answered: u64,
+    retries_left: u16,
+    /// Attempts (the first 32) answered, to tell duplicates from late replies.
+    answered: u32,
 }
 
 struct Engine<'a> {
@@ -106,9 +160,11 @@ struct Engine<'a> {
     state: Vec<JobState>,
     stats: Vec<JobStats>,
     ss: Vec<SockState>,
-    send_q: VecDeque<(Instant, u32)>,
-    retry_q: VecDeque<(Instant, u32)>,
-    timeouts: VecDeque<(Instant, u32, u16, u32)>,
+    t0: Instant,
+    // Times are nanoseconds since t0, to keep the queues at 16 bytes an entry.
+    send_q: VecDeque<(u64, u32)>,
+    retry_q: VecDeque<(u64, u32)>,
+    timeouts: VecDeque<(u64, u16, u16, u32)>,
     inflight: usize,
     token_gen: u32,
     tokens: f64,
@@ -116,41 +172,38 @@ struct Engine<'a> {
 }
 
 /// Classifies an errno from `sendto`.
-pub fn cause_of_errno(e: &io::Error) -> FailureCause {
+pub fn cause_of_errno(e: &io::Error) -> Cause {
     match e.raw_os_error() {
-        Some(libc::ENETUNREACH) => FailureCause::NetworkUnreachable,
-        Some(libc::EHOSTUNREACH) => FailureCause::HostUnreachable,
-        Some(libc::EMSGSIZE) => FailureCause::FragmentationNeeded { mtu: None },
-        _ => FailureCause::LocalError {
-            message: e.to_string(),
-        },
+        Some(libc::ENETUNREACH) => Cause::Net,
+        Some(libc::EHOSTUNREACH) => Cause::Host,
+        Some(libc::EMSGSIZE) => Cause::Frag(None),
+        Some(n) => Cause::Errno(n),
+        None => Cause::Errno(libc::EIO),
     }
 }
 
 /// Classifies an ICMP error from the error queue.
-pub fn cause_of_queued(q: &QueuedError) -> FailureCause {
+pub fn cause_of_queued(q: &QueuedError) -> Cause {
     let mtu = (q.info > 0).then_some(q.info);
-    let other = |what: &str| FailureCause::Other {
-        message: format!("{what} (type {}, code {})", q.icmp_type, q.icmp_code),
-    };
+    let (ty, code) = (q.icmp_type, q.icmp_code);
     match q.origin {
-        libc::SO_EE_ORIGIN_ICMP => match (q.icmp_type, q.icmp_code) {
-            (3, 0) | (3, 6) | (3, 11) => FailureCause::NetworkUnreachable,
-            (3, 1) | (3, 7) | (3, 12) => FailureCause::HostUnreachable,
-            (3, 4) => FailureCause::FragmentationNeeded { mtu },
-            (3, 9) | (3, 10) | (3, 13) => FailureCause::AdminProhibited,
-            (3, _) => other("ICMP destination unreachable"),
-            (11, _) => other("ICMP time exceeded"),
-            _ => other("ICMP error"),
+        libc::SO_EE_ORIGIN_ICMP => match (ty, code) {
+            (3, 0) | (3, 6) | (3, 11) => Cause::Net,
+            (3, 1) | (3, 7) | (3, 12) => Cause::Host,
+            (3, 4) => Cause::Frag(mtu),
+            (3, 9) | (3, 10) | (3, 13) => Cause::Admin,
+            _ => Cause::Icmp {
+                v6: false,
+                ty,
+                code,
+            },
         },
-        libc::SO_EE_ORIGIN_ICMP6 => match (q.icmp_type, q.icmp_code) {
-            (1, 0) => FailureCause::NetworkUnreachable,
-            (1, 1) | (1, 5) | (1, 6) => FailureCause::AdminProhibited,
-            (1, 3) => FailureCause::HostUnreachable,
-            (1, _) => other("ICMPv6 destination unreachable"),
-            (2, _) => FailureCause::FragmentationNeeded { mtu },
-            (3, _) => other("ICMPv6 time exceeded"),
-            _ => other("ICMPv6 error"),
+        libc::SO_EE_ORIGIN_ICMP6 => match (ty, code) {
+            (1, 0) => Cause::Net,
+            (1, 1) | (1, 5) | (1, 6) => Cause::Admin,
+            (1, 3) => Cause::Host,
+            (2, _) => Cause::Frag(mtu),
+            _ => Cause::Icmp { v6: true, ty, code },
         },
         _ => cause_of_errno(&io::Error::from_raw_os_error(q.errno as i32)),
     }
@@ -185,9 +238,10 @@ pub fn run(socks: &[IcmpSocket], jobs: &[Job], p: Params, nonce: u32) -> Vec<Job
             .collect(),
         send_q: (0..jobs.len() as u32)
             .filter(|&j| jobs[j as usize].count > 0)
-            .map(|j| (now, j))
+            .map(|j| (0, j))
             .collect(),
         retry_q: VecDeque::new(),
+        t0: now,
         timeouts: VecDeque::new(),
         inflight: 0,
         token_gen: 0,
@@ -206,6 +260,14 @@ fn burst(rate: Option<u32>) -> f64 {
 }
 
 impl Engine<'_> {
+    fn ns(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.t0).as_nanos() as u64
+    }
+
+    fn at(&self, ns: u64) -> Instant {
+        self.t0 + Duration::from_nanos(ns)
+    }
+
     fn run_loop(&mut self) {
         let mut rb = RecvBatch::default();
         let mut sb = SendBatch::default();
@@ -288,13 +350,13 @@ impl Engine<'_> {
     /// How long to sleep: zero when something can be sent now, else until the next due
     /// send, token or timeout; `None` (forever) never happens while work remains.
     fn next_wait(&self, now: Instant) -> Option<Duration> {
-        let mut next: Option<Instant> = self.timeouts.front().map(|t| t.0);
+        let mut next: Option<Instant> = self.timeouts.front().map(|t| self.at(t.0));
         let can_send = self.inflight < self.p.window;
         if can_send {
             let due = match (self.send_q.front(), self.retry_q.front()) {
-                (Some(a), Some(b)) => Some(a.0.min(b.0)),
-                (Some(a), None) => Some(a.0),
-                (None, Some(b)) => Some(b.0),
+                (Some(a), Some(b)) => Some(self.at(a.0.min(b.0))),
+                (Some(a), None) => Some(self.at(a.0)),
+                (None, Some(b)) => Some(self.at(b.0)),
                 (None, None) => None,
             };
             if let Some(mut d) = due {
@@ -313,6 +375,7 @@ impl Engine<'_> {
     }
 
     fn expire(&mut self, now: Instant) {
+        let now = self.ns(now);
         while let Some(&(dl, s, seq, tok)) = self.timeouts.front() {
             if dl > now {
                 break;
@@ -327,7 +390,7 @@ impl Engine<'_> {
     }
 
     /// One request of `job` is settled (answered, failed or timed out).
-    fn resolve(&mut self, job: u32, error: Option<FailureCause>) {
+    fn resolve(&mut self, job: u32, error: Option<Cause>) {
         self.inflight -= 1;
         let j = job as usize;
         if let Some(e) = error {
@@ -342,11 +405,12 @@ impl Engine<'_> {
         {
             st.retries_left -= 1;
             st.limit += 1;
-            self.retry_q.push_back((Instant::now(), job));
+            let t = self.ns(Instant::now());
+            self.retry_q.push_back((t, job));
         }
     }
 
-    fn pop_due(&mut self, now: Instant, sock: Option<usize>) -> Option<u32> {
+    fn pop_due(&mut self, now: u64, sock: Option<usize>) -> Option<u32> {
         let a = self
             .send_q
             .front()
@@ -370,7 +434,7 @@ impl Engine<'_> {
         };
         let job = q.front()?.1;
         if let Some(s) = sock {
-            if self.jobs[job as usize].sock != s {
+            if usize::from(self.jobs[job as usize].sock) != s {
                 return None;
             }
         }
@@ -379,6 +443,8 @@ impl Engine<'_> {
     }
 
     fn send_one_batch(&mut self, now: Instant, sb: &mut SendBatch) -> Batch {
+        let now = self.ns(now);
+        let interval = self.p.interval.as_nanos() as u64;
         let mut sock: Option<usize> = None;
         let mut items: [(u32, u16, u32); BATCH] = [(0, 0, 0); BATCH];
         let mut n = 0;
@@ -389,7 +455,7 @@ impl Engine<'_> {
             };
             let (jobs, socks) = (self.jobs, self.socks);
             let jd = &jobs[job as usize];
-            let s = jd.sock;
+            let s = usize::from(jd.sock);
             sock = Some(s);
             let so = &socks[s];
             // Find a free sequence number (the window keeps fewer than 2^16 in flight).
@@ -410,7 +476,14 @@ impl Engine<'_> {
                 attempt,
                 slot: self.token_gen,
             };
-            icmp::build_request(&mut sb.packets[n], so.v6, so.id, seq, token, jd.payload);
+            icmp::build_request(
+                &mut sb.packets[n],
+                so.v6,
+                so.id,
+                seq,
+                token,
+                usize::from(jd.payload),
+            );
             sb.dests.push(sock::sockaddr(jd.dest, so.scope));
             ss.slots[seq as usize] = Slot {
                 live: true,
@@ -422,7 +495,7 @@ impl Engine<'_> {
             self.inflight += 1;
             self.tokens -= 1.0;
             if st.next_attempt < st.limit {
-                self.send_q.push_back((now + self.p.interval, job));
+                self.send_q.push_back((now + interval, job));
             }
             items[n] = (job, seq, self.token_gen);
             n += 1;
@@ -430,8 +503,8 @@ impl Engine<'_> {
         let Some(s) = sock else {
             return Batch::Nothing;
         };
-        let deadline = Instant::now() + self.p.timeout;
-        let mut failed: Vec<(usize, FailureCause)> = Vec::new();
+        let deadline = self.ns(Instant::now()) + self.p.timeout.as_nanos() as u64;
+        let mut failed: Vec<(usize, Cause)> = Vec::new();
         let consumed = sock::send_batch(&self.socks[s], sb, n, |i, r| match r {
             Ok(()) => {}
             Err(e) => failed.push((i, cause_of_errno(&e))),
@@ -444,7 +517,7 @@ impl Engine<'_> {
                 self.ss[s].slots[seq as usize].live = false;
                 self.resolve(job, cause);
             } else {
-                self.timeouts.push_back((deadline, s as u32, seq, tok));
+                self.timeouts.push_back((deadline, s as u16, seq, tok));
             }
         }
         if consumed < n {
@@ -525,11 +598,11 @@ impl Engine<'_> {
             let st = &mut self.stats[job];
             st.received += 1;
             st.rtt.add(ts - slot.sent_ns);
-            if t.attempt < 64 {
-                self.state[job].answered |= 1u64 << t.attempt;
+            if t.attempt < 32 {
+                self.state[job].answered |= 1u32 << t.attempt;
             }
             self.resolve(t.job, None);
-        } else if t.attempt < 64 && self.state[job].answered & (1u64 << t.attempt) != 0 {
+        } else if t.attempt < 32 && self.state[job].answered & (1u32 << t.attempt) != 0 {
             self.stats[job].duplicates += 1;
         }
     }

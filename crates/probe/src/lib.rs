@@ -16,7 +16,6 @@ mod tcp;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -251,6 +250,46 @@ pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
     run_targets(targets, &opts).await
 }
 
+/// What the ICMP phase needs beyond the report skeleton: devices and expected MTUs, kept
+/// in side tables so that 65k targets cost little more than their results.
+pub(crate) struct View<'a> {
+    results: &'a [TargetResult],
+    /// 0 = no device, else index + 1 into `names`.
+    devices: &'a [u32],
+    names: &'a [String],
+    /// 0 = no MTU probe.
+    mtus: &'a [u32],
+}
+
+impl View<'_> {
+    fn len(&self) -> usize {
+        self.results.len()
+    }
+    fn addr(&self, i: usize) -> IpAddr {
+        self.results[i].target
+    }
+    fn source(&self, i: usize) -> Option<IpAddr> {
+        self.results[i].source
+    }
+    fn device(&self, i: usize) -> Option<&str> {
+        match self.devices[i] {
+            0 => None,
+            d => self.names.get(d as usize - 1).map(String::as_str),
+        }
+    }
+    fn mtu(&self, i: usize) -> Option<u32> {
+        Some(self.mtus[i]).filter(|&m| m != 0)
+    }
+}
+
+struct TcpJob {
+    index: usize,
+    addr: IpAddr,
+    source: Option<IpAddr>,
+    device: Option<String>,
+    port: u16,
+}
+
 /// Probes `targets` (ICMP, MTU when asked, TCP ports) and returns the report.
 pub async fn run_targets(
     targets: Vec<Target>,
@@ -259,42 +298,67 @@ pub async fn run_targets(
     opts.validate()?;
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let start = Instant::now();
-    let targets = Arc::new(targets);
-    let icmp = {
-        let targets = Arc::clone(&targets);
-        let opts = opts.clone();
-        tokio::task::spawn_blocking(move || run_icmp(&targets, &opts))
-    };
-    let tcp = run_tcp(&targets, opts.timeout);
-    let (icmp, tcp) = tokio::join!(icmp, tcp);
-    let (sockets, outcomes) = icmp.map_err(|e| ProbeError::Runtime(e.to_string()))?;
-    let mut tcp_by_target: Vec<Vec<TcpResult>> = vec![Vec::new(); targets.len()];
-    for (i, r) in tcp {
-        tcp_by_target[i].push(r);
-    }
-    for v in &mut tcp_by_target {
-        v.sort_by_key(|r| r.port);
-    }
-    let results = targets
-        .iter()
-        .zip(outcomes)
-        .zip(tcp_by_target)
-        .map(|((t, o), tcp)| TargetResult {
-            id: t.id.clone(),
-            space: t.space.clone(),
+    // Turn the targets into the report's skeleton plus small side tables, consuming them.
+    let n = targets.len();
+    let mut results = Vec::with_capacity(n);
+    let mut devices = Vec::with_capacity(n);
+    let mut mtus = Vec::with_capacity(n);
+    let mut names: Vec<String> = Vec::new();
+    let mut tcp_jobs = Vec::new();
+    for (index, t) in targets.into_iter().enumerate() {
+        let dev = match &t.device {
+            None => 0,
+            Some(d) => match names.iter().position(|x| x == d) {
+                Some(p) => p as u32 + 1,
+                None => {
+                    names.push(d.clone());
+                    names.len() as u32
+                }
+            },
+        };
+        for &port in &t.tcp_ports {
+            tcp_jobs.push(TcpJob {
+                index,
+                addr: t.addr,
+                source: t.source,
+                device: t.device.clone(),
+                port,
+            });
+        }
+        devices.push(dev);
+        mtus.push(t.mtu.unwrap_or(0));
+        results.push(TargetResult {
+            id: t.id,
+            space: t.space,
             source: t.source,
             target: t.addr,
             expect: t.expect,
-            sent: o.stats.sent,
-            received: o.stats.received,
-            duplicates: o.stats.duplicates,
-            loss_pct: stats::loss_pct(o.stats.sent, o.stats.received),
-            rtt: o.stats.rtt.stats(),
-            failure: o.failure,
-            mtu: o.mtu,
-            tcp,
+            sent: 0,
+            received: 0,
+            duplicates: 0,
+            loss_pct: 100.0,
+            rtt: None,
+            failure: None,
+            mtu: None,
+            tcp: Vec::new(),
+        });
+    }
+    let icmp = {
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || {
+            let sockets = run_icmp(&mut results, &devices, &names, &mtus, &opts);
+            (sockets, results)
         })
-        .collect();
+    };
+    let tcp = run_tcp(tcp_jobs, opts.timeout);
+    let (icmp, tcp) = tokio::join!(icmp, tcp);
+    let (sockets, mut results) = icmp.map_err(|e| ProbeError::Runtime(e.to_string()))?;
+    for (i, r) in tcp {
+        results[i].tcp.push(r);
+    }
+    for r in &mut results {
+        r.tcp.sort_by_key(|t| t.port);
+    }
     Ok(ProbeReport {
         schema: PROBE_SCHEMA.to_string(),
         agent: opts.agent.clone(),
@@ -305,42 +369,40 @@ pub async fn run_targets(
     })
 }
 
-async fn run_tcp(targets: &[Target], timeout: Duration) -> Vec<(usize, TcpResult)> {
-    let jobs: Vec<(usize, u16)> = targets
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| t.tcp_ports.iter().map(move |&p| (i, p)))
-        .collect();
+async fn run_tcp(jobs: Vec<TcpJob>, timeout: Duration) -> Vec<(usize, TcpResult)> {
     futures::stream::iter(jobs)
-        .map(|(i, port)| {
-            let t = &targets[i];
-            let scope = t
+        .map(|j| async move {
+            let scope = j
                 .device
                 .as_deref()
                 .and_then(|d| sock::if_index(d).ok())
                 .unwrap_or(0);
-            async move {
-                let outcome =
-                    tcp::connect(t.source, t.device.as_deref(), scope, t.addr, port, timeout).await;
-                (i, TcpResult { port, outcome })
-            }
+            let outcome = tcp::connect(
+                j.source,
+                j.device.as_deref(),
+                scope,
+                j.addr,
+                j.port,
+                timeout,
+            )
+            .await;
+            (
+                j.index,
+                TcpResult {
+                    port: j.port,
+                    outcome,
+                },
+            )
         })
         .buffer_unordered(TCP_CONCURRENCY)
         .collect()
         .await
 }
 
-/// ICMP outcome of one target.
-pub(crate) struct IcmpOutcome {
-    pub stats: engine::JobStats,
-    pub failure: Option<FailureCause>,
-    pub mtu: Option<preflight_model::probe::MtuResult>,
-}
-
 /// The sockets of a run, opened on demand, one per family, source, device and DF.
 pub(crate) struct SocketSet {
     pub socks: Vec<sock::IcmpSocket>,
-    index: BTreeMap<sock::SockKey, Result<usize, String>>,
+    index: BTreeMap<sock::SockKey, Result<u16, String>>,
     force: Option<SocketKind>,
     recv_buffer: usize,
 }
@@ -355,46 +417,52 @@ impl SocketSet {
         }
     }
 
-    /// The socket for `t` (opened on first use), or why it cannot be opened.
-    pub fn get(&mut self, t: &Target, df: bool) -> Result<usize, String> {
+    /// The socket for probing `addr` from `source` through `device` (opened on first
+    /// use), or why it cannot be opened.
+    pub fn get(
+        &mut self,
+        addr: IpAddr,
+        source: Option<IpAddr>,
+        device: Option<&str>,
+        df: bool,
+    ) -> Result<u16, String> {
         let key = sock::SockKey {
-            v6: t.addr.is_ipv6(),
-            source: t.source,
-            device: t.device.clone(),
+            v6: addr.is_ipv6(),
+            source,
+            device: device.map(str::to_string),
             df,
         };
         if let Some(r) = self.index.get(&key) {
             return r.clone();
         }
-        if let Some(src) = t.source {
-            if src.is_ipv6() != t.addr.is_ipv6() {
-                let r = Err(format!(
-                    "source {src} and target {} are of different families",
-                    t.addr
-                ));
-                self.index.insert(key, r.clone());
-                return r;
+        let r = if source.is_some_and(|s| s.is_ipv6() != addr.is_ipv6()) {
+            Err(format!(
+                "source {} and target {addr} are of different families",
+                source.map(|s| s.to_string()).unwrap_or_default()
+            ))
+        } else if self.socks.len() >= usize::from(u16::MAX) {
+            Err("too many distinct sources and devices".to_string())
+        } else {
+            let id: u16 = rand::random();
+            match sock::open(&key, self.force, self.recv_buffer, id) {
+                Ok(s) => {
+                    self.socks.push(s);
+                    Ok((self.socks.len() - 1) as u16)
+                }
+                Err(e) => Err(e.to_string()),
             }
-        }
-        let id: u16 = rand::random();
-        let r = match sock::open(&key, self.force, self.recv_buffer, id) {
-            Ok(s) => {
-                self.socks.push(s);
-                Ok(self.socks.len() - 1)
-            }
-            Err(e) => Err(e.to_string()),
         };
-        self.index.insert(key.clone(), r.clone());
+        self.index.insert(key, r.clone());
         r
     }
 
     fn infos(&self) -> Vec<SocketInfo> {
-        let mut by_index: Vec<(usize, SocketInfo)> = self
+        let mut by_index: Vec<(u16, SocketInfo)> = self
             .index
             .iter()
             .filter_map(|(k, r)| r.as_ref().ok().map(|&i| (i, k)))
             .map(|(i, k)| {
-                let s = &self.socks[i];
+                let s = &self.socks[usize::from(i)];
                 (
                     i,
                     SocketInfo {
@@ -411,8 +479,14 @@ impl SocketSet {
     }
 }
 
-/// Runs the ICMP part (echo, then MTU search) of every target.
-fn run_icmp(targets: &[Target], opts: &EngineOptions) -> (Vec<SocketInfo>, Vec<IcmpOutcome>) {
+/// Runs the ICMP part (echo, then MTU search) of every target, filling `results`.
+fn run_icmp(
+    results: &mut [TargetResult],
+    devices: &[u32],
+    names: &[String],
+    mtus: &[u32],
+    opts: &EngineOptions,
+) -> Vec<SocketInfo> {
     let mut set = SocketSet::new(opts);
     let nonce: u32 = rand::random();
     let params = engine::Params {
@@ -421,66 +495,66 @@ fn run_icmp(targets: &[Target], opts: &EngineOptions) -> (Vec<SocketInfo>, Vec<I
         rate: opts.rate,
         window: opts.window,
     };
+    let view = View {
+        results,
+        devices,
+        names,
+        mtus,
+    };
     // Phase 1: the echo job of every target, plus the small and full-size DF jobs of
     // targets with an expected MTU, all in one engine run.
-    let mut jobs = Vec::with_capacity(targets.len());
-    let mut owners: Vec<(usize, mtu::Role)> = Vec::with_capacity(targets.len());
-    let mut outcomes: Vec<IcmpOutcome> = Vec::with_capacity(targets.len());
-    for (i, t) in targets.iter().enumerate() {
-        let mut out = IcmpOutcome {
-            stats: engine::JobStats::default(),
-            failure: None,
-            mtu: None,
-        };
-        match set.get(t, opts.df) {
+    let mut jobs = Vec::with_capacity(view.len());
+    let mut owners: Vec<(u32, mtu::Role)> = Vec::with_capacity(view.len());
+    let mut local_errors: Vec<(usize, String)> = Vec::new();
+    let payload = opts.size.clamp(icmp::TOKEN_LEN, MAX_SIZE) as u16;
+    let retries = opts.retries.min(u32::from(u16::MAX)) as u16;
+    for i in 0..view.len() {
+        match set.get(view.addr(i), view.source(i), view.device(i), opts.df) {
             Ok(s) => {
                 jobs.push(engine::Job {
+                    dest: view.addr(i),
                     sock: s,
-                    dest: t.addr,
-                    payload: opts.size.max(icmp::TOKEN_LEN),
+                    payload,
+                    retries,
                     count: opts.count,
-                    retries: opts.retries,
                 });
-                owners.push((i, mtu::Role::Echo));
+                owners.push((i as u32, mtu::Role::Echo));
             }
-            Err(message) => out.failure = Some(FailureCause::LocalError { message }),
+            Err(message) => local_errors.push((i, message)),
         }
-        outcomes.push(out);
     }
-    let mut mtu_state = mtu::plan_jobs(
-        targets,
-        &mut set,
-        opts,
-        &mut jobs,
-        &mut owners,
-        &mut outcomes,
-    );
-    let results = engine::run(&set.socks, &jobs, params, nonce);
-    for ((i, role), r) in owners.iter().zip(results) {
+    let (mtu_state, mut mtu_results) =
+        mtu::plan_jobs(&view, &mut set, opts, &mut jobs, &mut owners);
+    let stats = engine::run(&set.socks, &jobs, params, nonce);
+    drop(jobs);
+    let mut mtu_state = mtu_state;
+    for ((i, role), r) in owners.into_iter().zip(stats) {
+        let i = i as usize;
         match role {
             mtu::Role::Echo => {
-                outcomes[*i].failure = r.failure();
-                outcomes[*i].stats = r;
+                let t = &mut results[i];
+                t.sent = r.sent;
+                t.received = r.received;
+                t.duplicates = r.duplicates;
+                t.loss_pct = stats::loss_pct(r.sent, r.received);
+                t.rtt = r.rtt.stats();
+                t.failure = r.failure();
             }
-            _ => mtu_state.record(*i, *role, &r),
+            _ => mtu_state.record(i, role, &r),
         }
     }
-    mtu_state.search(targets, &set, opts, params, nonce, &mut outcomes);
-    (set.infos(), outcomes)
-}
-#[cfg(test)]
-mod size_tests {
-    #[test]
-    fn sizes() {
-        eprintln!(
-            "TargetResult {} Target {} JobStats {} Job {} FailureCause {} MtuResult {} Outcome {}",
-            std::mem::size_of::<preflight_model::probe::TargetResult>(),
-            std::mem::size_of::<super::Target>(),
-            std::mem::size_of::<super::engine::JobStats>(),
-            std::mem::size_of::<super::engine::Job>(),
-            std::mem::size_of::<preflight_model::probe::FailureCause>(),
-            std::mem::size_of::<preflight_model::probe::MtuResult>(),
-            std::mem::size_of::<super::IcmpOutcome>()
-        );
+    for (i, message) in local_errors {
+        results[i].failure = Some(FailureCause::LocalError { message });
     }
+    let view = View {
+        results,
+        devices,
+        names,
+        mtus,
+    };
+    mtu_state.search(&view, &set, opts, params, nonce, &mut mtu_results);
+    for (i, m) in mtu_results {
+        results[i].mtu = Some(m);
+    }
+    set.infos()
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use preflight_model::probe::{FailureCause, MtuResult, MtuVerdict};
 
 use crate::engine::{self, Job, JobStats, Params};
-use crate::{icmp, EngineOptions, IcmpOutcome, SocketSet, Target, DEFAULT_SIZE};
+use crate::{icmp, EngineOptions, SocketSet, View, DEFAULT_SIZE};
 
 /// At most this many search steps after the full-size probe failed.
 pub const MAX_STEPS: u32 = 8;
@@ -34,7 +34,7 @@ pub enum Role {
 #[derive(Debug, Clone)]
 struct Entry {
     expected: u32,
-    sock: usize,
+    sock: u16,
     v6: bool,
     small_ok: bool,
     large_ok: bool,
@@ -57,27 +57,32 @@ fn unknown(expected: u32) -> MtuResult {
     }
 }
 
-/// Adds the small and large DF jobs of every target with an expected MTU.
+/// Adds the small and large DF jobs of every target with an expected MTU; returns the
+/// state and the results already known (targets whose probe cannot run).
 pub(crate) fn plan_jobs(
-    targets: &[Target],
+    view: &View<'_>,
     set: &mut SocketSet,
     opts: &EngineOptions,
     jobs: &mut Vec<Job>,
-    owners: &mut Vec<(usize, Role)>,
-    outcomes: &mut [IcmpOutcome],
-) -> MtuState {
+    owners: &mut Vec<(u32, Role)>,
+) -> (MtuState, Vec<(usize, MtuResult)>) {
     let mut st = MtuState::default();
-    for (i, t) in targets.iter().enumerate() {
-        let Some(expected) = t.mtu else { continue };
-        let v6 = t.addr.is_ipv6();
+    let mut known = Vec::new();
+    let retries = opts.retries.min(u32::from(u16::MAX)) as u16;
+    for i in 0..view.len() {
+        let Some(expected) = view.mtu(i) else {
+            continue;
+        };
+        let addr = view.addr(i);
+        let v6 = addr.is_ipv6();
         let oh = overhead(v6);
         let small_size = DEFAULT_SIZE as u32 + oh;
         if expected <= small_size || expected > 65_535 {
-            outcomes[i].mtu = Some(unknown(expected));
+            known.push((i, unknown(expected)));
             continue;
         }
-        let Ok(sock) = set.get(t, true) else {
-            outcomes[i].mtu = Some(unknown(expected));
+        let Ok(sock) = set.get(addr, view.source(i), view.device(i), true) else {
+            known.push((i, unknown(expected)));
             continue;
         };
         for (role, payload) in [
@@ -85,13 +90,13 @@ pub(crate) fn plan_jobs(
             (Role::Large, expected - oh),
         ] {
             jobs.push(Job {
+                dest: addr,
                 sock,
-                dest: t.addr,
-                payload: payload as usize,
+                payload: payload as u16,
+                retries,
                 count: opts.count,
-                retries: opts.retries,
             });
-            owners.push((i, role));
+            owners.push((i as u32, role));
         }
         st.per.insert(
             i,
@@ -105,7 +110,7 @@ pub(crate) fn plan_jobs(
             },
         );
     }
-    st
+    (st, known)
 }
 
 /// Verdict of the first two probes.
@@ -153,33 +158,37 @@ impl MtuState {
     /// Decides every verdict and runs the bounded search where the full size failed.
     pub(crate) fn search(
         self,
-        targets: &[Target],
+        view: &View<'_>,
         set: &SocketSet,
         opts: &EngineOptions,
         params: Params,
         nonce: u32,
-        outcomes: &mut [IcmpOutcome],
+        out: &mut Vec<(usize, MtuResult)>,
     ) {
+        // Index of each target's result in `out`.
+        let mut at: BTreeMap<usize, usize> = BTreeMap::new();
         // (target, lo passed, hi failed, hint)
         let mut active: Vec<(usize, u32, u32, Option<u32>)> = Vec::new();
         for (&i, e) in &self.per {
             let v = verdict(e.small_ok, e.large_ok, e.large_failure.as_ref());
-            outcomes[i].mtu = Some(MtuResult {
-                expected_mtu: e.expected,
-                small_ok: e.small_ok,
-                large_ok: e.large_ok,
-                largest_ok: if e.large_ok { Some(e.expected) } else { None },
-                verdict: v,
-            });
+            at.insert(i, out.len());
+            out.push((
+                i,
+                MtuResult {
+                    expected_mtu: e.expected,
+                    small_ok: e.small_ok,
+                    large_ok: e.large_ok,
+                    largest_ok: if e.large_ok { Some(e.expected) } else { None },
+                    verdict: v,
+                },
+            ));
             if e.small_ok && !e.large_ok {
                 let hint = match e.large_failure {
                     Some(FailureCause::FragmentationNeeded { mtu }) => mtu,
                     _ => None,
                 };
                 let lo = DEFAULT_SIZE as u32 + overhead(e.v6);
-                if let Some(m) = outcomes[i].mtu.as_mut() {
-                    m.largest_ok = Some(lo);
-                }
+                out[at[&i]].1.largest_ok = Some(lo);
                 active.push((i, lo, e.expected, hint));
             }
         }
@@ -195,20 +204,18 @@ impl MtuState {
                 let c = next_candidate(lo, hi, hint, step == 0);
                 cands.push(c);
                 jobs.push(Job {
+                    dest: view.addr(i),
                     sock: e.sock,
-                    dest: targets[i].addr,
-                    payload: (c - overhead(e.v6)).max(icmp::TOKEN_LEN as u32) as usize,
+                    payload: (c - overhead(e.v6)).max(icmp::TOKEN_LEN as u32) as u16,
+                    retries: opts.retries.clamp(1, 100) as u16,
                     count: 1,
-                    retries: opts.retries.max(1),
                 });
             }
             let results = engine::run(&set.socks, &jobs, params, nonce);
             for ((a, c), r) in active.iter_mut().zip(cands).zip(results) {
                 if r.received > 0 {
                     a.1 = c;
-                    if let Some(m) = outcomes[a.0].mtu.as_mut() {
-                        m.largest_ok = Some(c);
-                    }
+                    out[at[&a.0]].1.largest_ok = Some(c);
                 } else {
                     a.2 = c;
                 }
