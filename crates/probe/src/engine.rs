@@ -648,3 +648,233 @@ enum Batch {
     Sent(usize),
     Blocked(usize),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sock::{open, SockKey};
+
+    fn loopback_socket() -> IcmpSocket {
+        let key = SockKey {
+            v6: false,
+            source: None,
+            device: None,
+            df: false,
+        };
+        open(&key, Some(SocketKind::Raw), 1 << 20, 0x5eed).expect("raw socket (tests run as root)")
+    }
+
+    fn params() -> Params {
+        Params {
+            interval: Duration::from_millis(1),
+            timeout: Duration::from_millis(500),
+            rate: None,
+            window: 64,
+        }
+    }
+
+    fn job(dest: &str, count: u32) -> Job {
+        Job {
+            dest: dest.parse().unwrap(),
+            sock: 0,
+            payload: 56,
+            retries: 0,
+            count,
+        }
+    }
+
+    #[test]
+    fn many_targets_through_a_small_window_all_answer_once_each() {
+        let socks = [loopback_socket()];
+        let jobs: Vec<Job> = (1..=200)
+            .map(|i| job(&format!("127.9.{}.{}", i / 250, i % 250 + 1), 3))
+            .collect();
+        let mut p = params();
+        p.window = 7;
+        let stats = run(&socks, &jobs, p, 42);
+        for s in &stats {
+            assert_eq!((s.sent, s.received, s.duplicates), (3, 3, 0));
+            assert!(s.failure().is_none());
+            assert_eq!(s.rtt.count(), 3);
+        }
+    }
+
+    #[test]
+    fn rate_cap_paces_the_run() {
+        let socks = [loopback_socket()];
+        let jobs: Vec<Job> = (1..=60).map(|i| job(&format!("127.8.0.{i}"), 1)).collect();
+        let mut p = params();
+        p.rate = Some(200);
+        let t = Instant::now();
+        let stats = run(&socks, &jobs, p, 43);
+        // burst of 2, then 200/s: 58 more packets need about 0.29 s
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(stats.iter().all(|s| s.received == 1));
+    }
+
+    #[test]
+    fn replies_are_matched_by_sequence_and_token_duplicates_and_strays_told_apart() {
+        let socks = [loopback_socket()];
+        let jobs = [job("127.0.0.1", 2), job("127.0.0.2", 2)];
+        let mut e = Engine {
+            socks: &socks,
+            jobs: &jobs,
+            p: params(),
+            nonce: 7,
+            state: vec![
+                JobState {
+                    limit: 2,
+                    ..JobState::default()
+                };
+                2
+            ],
+            stats: vec![JobStats::default(); 2],
+            ss: vec![SockState {
+                slots: vec![Slot::default(); 1 << 16],
+                next_seq: 0,
+            }],
+            t0: Instant::now(),
+            send_q: VecDeque::new(),
+            retry_q: VecDeque::new(),
+            timeouts: VecDeque::new(),
+            inflight: 0,
+            token_gen: 0,
+            tokens: f64::INFINITY,
+            last_refill: Instant::now(),
+        };
+        // Two requests in flight: job 1 attempt 0 on seq 10, job 0 attempt 1 on seq 11.
+        let sent = 1_000_000;
+        e.ss[0].slots[10] = Slot {
+            live: true,
+            job: 1,
+            attempt: 0,
+            token: 100,
+            sent_ns: sent,
+        };
+        e.ss[0].slots[11] = Slot {
+            live: true,
+            job: 0,
+            attempt: 1,
+            token: 101,
+            sent_ns: sent,
+        };
+        e.state[1].outstanding = 1;
+        e.state[0].outstanding = 1;
+        e.inflight = 2;
+        let tok = |job, attempt, slot| {
+            Some(Token {
+                nonce: 7,
+                job,
+                attempt,
+                slot,
+            })
+        };
+        let a2: Option<IpAddr> = Some("127.0.0.2".parse().unwrap());
+        let a1: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
+        // another run's packet (wrong nonce) and a wrong source are ignored
+        e.on_reply(
+            0,
+            10,
+            Some(Token {
+                nonce: 8,
+                job: 1,
+                attempt: 0,
+                slot: 100,
+            }),
+            a2,
+            sent + 5,
+        );
+        e.on_reply(0, 10, tok(1, 0, 100), a1, sent + 5);
+        assert_eq!(e.stats[1].received, 0);
+        // the real reply: matched by seq 10, RTT from the send time
+        e.on_reply(0, 10, tok(1, 0, 100), a2, sent + 250_000);
+        assert_eq!(e.stats[1].received, 1);
+        assert_eq!(e.stats[1].rtt.stats().unwrap().min_ms, 0.25);
+        assert_eq!(e.inflight, 1);
+        // the same reply again is a duplicate, not a second answer
+        e.on_reply(0, 10, tok(1, 0, 100), a2, sent + 300_000);
+        assert_eq!((e.stats[1].received, e.stats[1].duplicates), (1, 1));
+        // a late reply whose seq was reused by another request (different slot token)
+        // neither answers the new request nor counts as a duplicate
+        e.ss[0].slots[10] = Slot {
+            live: true,
+            job: 0,
+            attempt: 0,
+            token: 102,
+            sent_ns: sent,
+        };
+        e.state[0].outstanding += 1;
+        e.inflight += 1;
+        e.on_reply(0, 10, tok(1, 1, 99), a2, sent + 400_000);
+        assert_eq!(e.stats[0].received, 0);
+        assert_eq!(e.stats[1].duplicates, 1);
+        assert!(e.ss[0].slots[10].live);
+        // out-of-range job index in a forged token is ignored
+        e.on_reply(0, 11, tok(99, 1, 101), a1, sent);
+        assert!(e.ss[0].slots[11].live);
+        e.on_reply(0, 11, tok(0, 1, 101), a1, sent + 1_000);
+        assert_eq!(e.stats[0].received, 1);
+        assert!(!e.ss[0].slots[11].live);
+    }
+
+    #[test]
+    fn kernel_errors_map_to_causes() {
+        let q = |origin, t, c, info| QueuedError {
+            dest: None,
+            origin,
+            icmp_type: t,
+            icmp_code: c,
+            errno: 0,
+            info,
+            data: Vec::new(),
+        };
+        assert_eq!(
+            cause_of_queued(&q(libc::SO_EE_ORIGIN_ICMP, 3, 0, 0)),
+            Cause::Net
+        );
+        assert_eq!(
+            cause_of_queued(&q(libc::SO_EE_ORIGIN_ICMP, 3, 1, 0)),
+            Cause::Host
+        );
+        assert_eq!(
+            cause_of_queued(&q(libc::SO_EE_ORIGIN_ICMP, 3, 13, 0)),
+            Cause::Admin
+        );
+        assert_eq!(
+            cause_of_queued(&q(libc::SO_EE_ORIGIN_ICMP, 3, 4, 1400)),
+            Cause::Frag(Some(1400))
+        );
+        assert_eq!(
+            cause_of_queued(&q(libc::SO_EE_ORIGIN_ICMP6, 2, 0, 1280)),
+            Cause::Frag(Some(1280))
+        );
+        assert_eq!(
+            cause_of_queued(&q(libc::SO_EE_ORIGIN_ICMP6, 1, 1, 0)),
+            Cause::Admin
+        );
+        assert_eq!(
+            cause_of_queued(&q(libc::SO_EE_ORIGIN_ICMP6, 1, 3, 0)),
+            Cause::Host
+        );
+        assert!(matches!(
+            cause_of_queued(&q(libc::SO_EE_ORIGIN_ICMP, 11, 0, 0)).to_failure(),
+            FailureCause::Other { message } if message.contains("time exceeded")
+        ));
+        let e = io::Error::from_raw_os_error(libc::EMSGSIZE);
+        assert_eq!(cause_of_errno(&e), Cause::Frag(None));
+        let e = io::Error::from_raw_os_error(libc::ENETUNREACH);
+        assert_eq!(
+            cause_of_errno(&e).to_failure(),
+            FailureCause::NetworkUnreachable
+        );
+        let e = io::Error::from_raw_os_error(libc::EPERM);
+        assert!(matches!(
+            cause_of_errno(&e).to_failure(),
+            FailureCause::LocalError { .. }
+        ));
+    }
+}
