@@ -83,7 +83,7 @@ fn reachable_target_answers_every_request_over_a_raw_socket() {
 
 #[test]
 fn datagram_socket_is_used_when_ping_group_range_allows() {
-    let (a, _b) = pair();
+    let (a, b) = pair();
     a.exec("sysctl", ["-qw", "net.ipv4.ping_group_range=0 2147483647"])
         .unwrap();
     let (code, r) = json_in(&a, &fast(&["10.10.0.2", "fd10::2"]));
@@ -94,6 +94,21 @@ fn datagram_socket_is_used_when_ping_group_range_allows() {
         r.sockets
     );
     assert!(r.targets.iter().all(|t| t.received == 2));
+    // ICMP errors come through the datagram socket's error queue too
+    b.nft(
+        "table ip t { chain c { type filter hook input priority 0;
+           icmp type echo-request reject with icmp type admin-prohibited; }; }",
+    )
+    .unwrap();
+    let (code, r) = json_in(&a, &fast(&["10.10.0.2"]));
+    assert_eq!(code, 1);
+    assert_eq!(r.sockets[0].kind, SocketKind::Dgram);
+    assert_eq!(
+        r.targets[0].failure,
+        Some(FailureCause::AdminProhibited),
+        "{r:?}"
+    );
+    b.exec("nft", ["delete", "table", "ip", "t"]).unwrap();
     // the forced raw path still works in the same namespace
     let (code, r) = json_in(&a, &fast(&["--socket", "raw", "10.10.0.2"]));
     assert_eq!(code, 0);

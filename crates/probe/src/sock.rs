@@ -508,3 +508,75 @@ pub fn send_batch(
     }
     start
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::icmp::{build_request, parse_reply, Token};
+
+    #[test]
+    fn loopback_reply_carries_a_kernel_timestamp_and_our_token() {
+        let key = SockKey {
+            v6: false,
+            source: Some("127.0.0.1".parse().unwrap()),
+            device: None,
+            df: true,
+        };
+        let s = open(&key, Some(SocketKind::Raw), 1 << 20, 0x7777).expect("raw socket (root)");
+        assert!(
+            s.rcvbuf.unwrap_or(0) >= 1 << 20,
+            "SO_RCVBUFFORCE as root: {:?}",
+            s.rcvbuf
+        );
+        let token = Token {
+            nonce: 1,
+            job: 2,
+            attempt: 3,
+            slot: 4,
+        };
+        let mut b = SendBatch::default();
+        build_request(&mut b.packets[0], false, 0x7777, 9, token, 56);
+        b.dests.push(sockaddr("127.0.0.1".parse().unwrap(), 0));
+        let before = realtime_ns();
+        assert_eq!(send_batch(&s, &mut b, 1, |_, r| r.unwrap()), 1);
+        let mut rb = RecvBatch::default();
+        let mut got = None;
+        for _ in 0..100 {
+            recv_batch(&s, &mut rb, |from, data, ts| {
+                if let Some(e) = parse_reply(data, false, true) {
+                    if e.id == 0x7777 && e.seq == 9 {
+                        got = Some((from, e.token, ts));
+                    }
+                }
+            })
+            .unwrap();
+            if got.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (from, tok, ts) = got.expect("reply");
+        assert_eq!(from, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(tok, Some(token));
+        let ts = ts.expect("SO_TIMESTAMPNS control message");
+        assert!(ts >= before && ts <= realtime_ns(), "{before} {ts}");
+    }
+
+    #[test]
+    fn interface_lookup_names_the_device() {
+        assert!(if_index("lo").is_ok());
+        assert!(if_index("no-such-if9")
+            .unwrap_err()
+            .to_string()
+            .contains("no-such-if9"));
+        assert!(if_index("bad\0name").is_err());
+        let key = SockKey {
+            v6: false,
+            source: None,
+            device: Some("no-such-if9".into()),
+            df: false,
+        };
+        let e = open(&key, Some(SocketKind::Raw), 1 << 16, 1).unwrap_err();
+        assert!(e.to_string().contains("no-such-if9"), "{e}");
+    }
+}
