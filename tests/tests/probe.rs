@@ -1,7 +1,7 @@
 //! `preflight-agent probe` on real namespaces: reachability, failure causes from the error
 //! queue, MTU blackholes, source binding, IPv6, TCP, and bad input.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use preflight_lab::netns::{veth_between, Netns};
@@ -374,42 +374,27 @@ fn tempdir() -> std::path::PathBuf {
     d
 }
 
-struct Listener(Child);
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn listen(ns: &Netns, addr: &str, port: u16) -> Listener {
-    let script = format!(
-        "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-         s.bind(('{addr}',{port}))\ns.listen(16)\nprint('ready',flush=True)\n\
-         while True:\n    c,_=s.accept()\n    c.close()\n"
-    );
-    let child = ns
-        .command("python3")
-        .args(["-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut l = Listener(child);
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(l.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
-    l
+/// A TCP listener created inside `ns` (from a thread that joined the namespace; the socket
+/// stays in it). The kernel completes handshakes from the backlog; nothing needs to accept.
+fn listen(ns: &Netns, addr: &str) -> std::net::TcpListener {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{}", ns.name());
+    let addr = addr.to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).expect("open netns");
+        // SAFETY: setns on a valid namespace fd only changes this (short-lived) thread.
+        let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        std::net::TcpListener::bind(addr).expect("bind listener")
+    })
+    .join()
+    .expect("listener thread")
 }
 
 #[test]
 fn tcp_open_refused_and_timeout() {
     let (a, b) = pair();
-    let _l = listen(&b, "10.10.0.2", 8080);
+    let _l = listen(&b, "10.10.0.2:8080");
     b.nft("table inet t { chain c { type filter hook input priority 0; tcp dport 8082 drop; }; }")
         .unwrap();
     let (code, r) = json_in(
