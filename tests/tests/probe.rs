@@ -25,7 +25,9 @@ fn run_in(ns: &Netns, args: &[&str]) -> Output {
 fn json_in(ns: &Netns, args: &[&str]) -> (i32, ProbeReport) {
     let mut all = vec!["--format", "json"];
     all.extend_from_slice(args);
+    let t = Instant::now();
     let out = run_in(ns, &all);
+    eprintln!("probe {args:?}: {:?}", t.elapsed());
     let code = out.status.code().unwrap_or(-1);
     let report: ProbeReport = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -195,6 +197,8 @@ fn mtu_lab() -> (Netns, Netns, Netns) {
     a.ip_line("link set va mtu 9000").unwrap();
     a.ip_line("addr add 10.20.0.1/24 dev va").unwrap();
     b.ip_line("addr add 10.20.0.2/24 dev vb").unwrap();
+    a.ip_line("addr add fd20::1/64 dev va nodad").unwrap();
+    b.ip_line("addr add fd20::2/64 dev vb nodad").unwrap();
     (a, br, b)
 }
 
@@ -242,6 +246,25 @@ fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
     assert_eq!(code, 1);
     let m = r.targets[0].mtu.expect("mtu result");
     assert_eq!(m.verdict, MtuVerdict::FragmentationNeeded, "{m:?}");
+    assert_eq!(m.largest_ok, Some(1500));
+
+    // IPv6 over the same bridge: the same silence, found the same way (packet too big is
+    // never sent by a bridge).
+    let args = [
+        "--count",
+        "1",
+        "--timeout",
+        "300",
+        "--retries",
+        "0",
+        "--mtu",
+        "9000",
+        "fd20::2",
+    ];
+    let (code, r) = json_in(&a, &args);
+    assert_eq!(code, 1);
+    let m = r.targets[0].mtu.expect("mtu result");
+    assert_eq!(m.verdict, MtuVerdict::Blackhole, "{m:?}");
     assert_eq!(m.largest_ok, Some(1500));
 
     // An expectation of 1500 passes from both sides.

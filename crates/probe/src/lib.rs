@@ -552,7 +552,7 @@ fn run_icmp(
         names,
         mtus,
     };
-    mtu_state.search(&view, &set, opts, params, nonce, &mut mtu_results);
+    mtu_state.search(&view, &set, params, nonce, &mut mtu_results);
     for (i, m) in mtu_results {
         results[i].mtu = Some(m);
     }

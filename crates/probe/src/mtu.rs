@@ -160,7 +160,6 @@ impl MtuState {
         self,
         view: &View<'_>,
         set: &SocketSet,
-        opts: &EngineOptions,
         params: Params,
         nonce: u32,
         out: &mut Vec<(usize, MtuResult)>,
@@ -207,11 +206,17 @@ impl MtuState {
                     dest: view.addr(i),
                     sock: e.sock,
                     payload: (c - overhead(e.v6)).max(icmp::TOKEN_LEN as u32) as u16,
-                    retries: opts.retries.clamp(1, 100) as u16,
-                    count: 1,
+                    // Two requests a short interval apart, one timeout for both: a single
+                    // lost packet does not end the search early, and a step costs one timeout.
+                    retries: 0,
+                    count: 2,
                 });
             }
-            let results = engine::run(&set.socks, &jobs, params, nonce);
+            let step_params = Params {
+                interval: params.interval.min(std::time::Duration::from_millis(20)),
+                ..params
+            };
+            let results = engine::run(&set.socks, &jobs, step_params, nonce);
             for ((a, c), r) in active.iter_mut().zip(cands).zip(results) {
                 if r.received > 0 {
                     a.1 = c;
