@@ -14,7 +14,9 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Deepest nesting accepted (bundles nest about 5 deep).
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes accepted in one document (after alias expansion).
-pub const MAX_NODES: usize = 500_000;
+pub const MAX_NODES: usize = 200_000;
+/// Stack of the parsing thread.
+const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 /// Most alias references accepted in one document.
 pub const MAX_ALIASES: usize = 10_000;
 
@@ -223,8 +225,10 @@ fn options() -> Options {
     budget.max_nodes = MAX_NODES;
     budget.max_aliases = MAX_ALIASES;
     budget.max_total_scalar_bytes = MAX_FILE_BYTES as usize * 2;
+    budget.max_events = 2 * MAX_NODES;
     let mut options = Options::default();
     options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = MAX_NODES;
     options
 }
 
@@ -240,7 +244,29 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Node, BundleError> {
             },
         });
     }
-    match serde_saphyr::from_str_with_options::<Spanned<NodeKind>>(text, options()) {
+    // The deserializer recurses once per nesting level with large frames (tens of KiB per
+    // level in debug builds): parse on a thread whose stack fits MAX_DEPTH levels with room
+    // to spare, so deep input hits the depth budget, never the stack guard.
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("yaml-parse".into())
+            .stack_size(PARSE_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                serde_saphyr::from_str_with_options::<Spanned<NodeKind>>(text, options())
+            })
+            .map(|h| h.join())
+    });
+    let parsed = match parsed {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) | Err(_) => {
+            return Err(BundleError::Yaml {
+                file: file.to_path_buf(),
+                pos: Pos::default(),
+                message: "the YAML parser failed (could not start or panicked)".into(),
+            })
+        }
+    };
+    match parsed {
         Ok(doc) => Ok(spanned(doc)),
         Err(e) => {
             let pos = e
@@ -294,13 +320,27 @@ pub fn parse_file(path: &Path) -> Result<Node, BundleError> {
     parse_str(path, &text)
 }
 
-/// The first line of a (possibly multi-line, snippet-decorated) parser message.
+/// The first line of a (possibly multi-line, snippet-decorated) parser message, without the
+/// `error: line L column C:` prefix (the position is printed separately), and budget breaches
+/// explained.
 fn first_line(s: &str) -> String {
-    s.lines()
+    let mut line = s
+        .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .unwrap_or("invalid YAML")
-        .to_string()
+        .unwrap_or("invalid YAML");
+    line = line.strip_prefix("error:").map(str::trim).unwrap_or(line);
+    if let Some(rest) = line.strip_prefix("line ") {
+        if let Some((_, after)) = rest.split_once(": ") {
+            line = after;
+        }
+    }
+    if line.contains("budget breached") || line.contains("recursion limit") {
+        return format!(
+            "{line} (preflight refuses YAML nested deeper than {MAX_DEPTH}, with more than {MAX_NODES} nodes or more than {MAX_ALIASES} aliases)"
+        );
+    }
+    line.to_string()
 }
 
 #[cfg(test)]
