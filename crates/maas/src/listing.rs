@@ -1,0 +1,1 @@
+//! Rows of `preflight spaces` and `preflight subnets`.
