@@ -191,7 +191,7 @@ fn endpoint_list(eps: &[String]) -> String {
     eps.iter()
         .map(|e| {
             if e.is_empty() {
-                "default binding \"\"".to_string()
+                "the default (\"\")".to_string()
             } else {
                 e.clone()
             }
@@ -766,32 +766,36 @@ pub fn validate(
                 ..Subject::default()
             },
         };
-        let group = if short.group.len() > 1 {
+        let short_by = short.group_units.saturating_sub(short.group_machines);
+        let message = if short.group.len() > 1 {
+            let others: Vec<&str> = short
+                .group
+                .iter()
+                .filter(|&&g| g != short.demand)
+                .map(|&g| new_demands[g].label.as_str())
+                .collect();
             format!(
-                " shared with {}",
-                short
-                    .group
-                    .iter()
-                    .filter(|&&g| g != short.demand)
-                    .map(|&g| new_demands[g].label.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "{} needs {} new machine(s) from the {} MAAS machine(s) that satisfy its constraints and bound spaces, and competes for them with {}: together they need {} but only {} fit ({short_by} short)",
+                d.label,
+                d.units,
+                d.candidates.len(),
+                others.join(", "),
+                short.group_units,
+                short.group_machines
             )
         } else {
-            String::new()
+            format!(
+                "{} needs {} new machine(s), but only {} MAAS machine(s) satisfy its constraints and bound spaces ({short_by} short)",
+                d.label,
+                d.units,
+                d.candidates.len()
+            )
         };
         cx.finding(
             codes::BINDING_CAPACITY,
             Severity::Error,
             subject,
-            format!(
-                "{} needs {} new machine(s); {} MAAS machine(s) satisfy its constraints and bound spaces{group}, and together they need {} ({} short)",
-                d.label,
-                d.units,
-                d.candidates.len(),
-                short.group_units,
-                short.group_units - short.group_machines
-            ),
+            message,
             Some("add MAAS machines that satisfy these constraints and spaces, reduce num_units, or place units on existing machines with to:".into()),
         );
     }

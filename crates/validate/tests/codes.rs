@@ -383,7 +383,7 @@ fn binding_capacity_single_and_competing() {
     assert!(
         out.findings[0]
             .message
-            .contains("needs 3 new machine(s); 2 MAAS machine(s)"),
+            .contains("needs 3 new machine(s), but only 2 MAAS machine(s)"),
         "{}",
         out.findings[0].message
     );
@@ -391,7 +391,11 @@ fn binding_capacity_single_and_competing() {
     let out = run("applications:\n  a: {charm: a, num_units: 1, bindings: {\"\": storage}}\n  b: {charm: b, num_units: 2, bindings: {\"\": storage}}\n");
     let f = only(&out, codes::BINDING_CAPACITY);
     assert_eq!(f.len(), 1, "{:#?}", out.findings);
-    assert!(f[0].message.contains("shared with"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("competes for them with"),
+        "{}",
+        f[0].message
+    );
     // Bundle machines take machines too: 6 bundle machines + 1 new unit > 6 MAAS machines.
     let out = run("machines: {'0': , '1': , '2': , '3': , '4': , '5': }\napplications:\n  a: {charm: a, num_units: 1}\n");
     assert_eq!(
