@@ -13,18 +13,21 @@ use super::common::{write_output, ProviderArgs, ReportFormat};
 /// Flags of `preflight validate`.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Check a Juju bundle's bindings and constraints against MAAS, before deploying.\n\n\
-Tells whether `juju deploy BUNDLE --overlay ...` can bind every endpoint on this MAAS, and \
-exactly why not: bindings to spaces MAAS lacks, endpoints the charm lacks (with --charm-dir), \
-constraints that exclude a bound space, constraints (plus the spaces Juju adds for bindings) no \
-machine in Ready/Allocated/Deployed satisfies, units placed on bundle machines whose candidates \
-lack a bound space, more new-machine units than fitting machines, and subnets in no space, \
-overlapping subnets and empty bound spaces.\n\n\
-Exit codes: 0 no error findings, 1 error findings, 2 bad input.",
-    after_help = "Examples:\n  \
-preflight validate --bundle bundle.yaml --overlay spaces-overlay.yaml --provider maas-snapshot.json\n  \
-preflight validate --bundle bundle.yaml --charm-dir ./charms --maas-url http://maas:5240/MAAS --api-key-file ~/.maas-key --format junit -o validate.xml\n  \
-preflight validate --bundle bundle.yaml --provider snap.json --machine-map 0=recrwg --machine-map 1=g8xyqs"
+    after_help = "Tells whether `juju deploy BUNDLE --overlay ...` can bind every endpoint on \
+this MAAS, and exactly why not: bindings to spaces MAAS lacks, endpoints the charm lacks (with \
+--charm-dir), constraints that exclude a bound space, constraints (plus the spaces Juju adds for \
+bindings) that no machine in Ready/Allocated/Deployed satisfies, units placed on bundle machines \
+whose candidates lack a bound space, more new-machine units than fitting machines, subnets in no \
+space, overlapping subnets and empty bound spaces.
+
+Exit codes: 0 no error findings, 1 error findings, 2 bad input.
+
+Examples:
+  preflight validate --bundle bundle.yaml --overlay spaces.yaml --provider snap.json
+  preflight validate --bundle bundle.yaml --charm-dir ./charms \\
+      --maas-url http://maas:5240/MAAS --api-key-file ~/.maas-key
+  preflight validate --bundle bundle.yaml --provider ./maas-fixture-dir \\
+      --machine-map 0=recrwg --format junit -o validate.xml"
 )]
 pub struct Args {
     /// The bundle file (bundle.yaml).
