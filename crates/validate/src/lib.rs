@@ -813,8 +813,9 @@ fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>)
         for iface in &m.interfaces {
             for link in &iface.links {
                 if let Some(sid) = link.subnet_id {
+                    // Machines are visited one at a time: a repeat can only be the last one.
                     let e = linked.entry(sid).or_default();
-                    if !e.contains(&m.hostname.as_str()) {
+                    if e.last() != Some(&m.hostname.as_str()) {
                         e.push(m.hostname.as_str());
                     }
                 }
