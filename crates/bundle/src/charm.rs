@@ -27,6 +27,9 @@ pub struct CharmMeta {
     pub subordinate: bool,
     /// The file the metadata came from.
     pub source: PathBuf,
+    /// Whether the charm is built from layers (`layer.yaml` beside its metadata, or the
+    /// `reactive` plugin in `charmcraft.yaml`): its source metadata may lack layer-added endpoints.
+    pub reactive: bool,
 }
 
 impl CharmMeta {
@@ -57,7 +60,7 @@ impl CharmMeta {
         let file = if meta.is_file() {
             meta
         } else if craft.is_file() {
-            craft
+            craft.clone()
         } else {
             return Err(BundleError::Io {
                 file: dir.to_path_buf(),
@@ -68,7 +71,12 @@ impl CharmMeta {
             });
         };
         let node = yaml::parse_file(&file)?;
-        Self::from_node(&file, &node)
+        let mut meta = Self::from_node(&file, &node)?;
+        meta.reactive = dir.join("layer.yaml").is_file()
+            || std::fs::read_to_string(&craft)
+                .map(|t| t.contains("plugin: reactive"))
+                .unwrap_or(false);
+        Ok(meta)
     }
 
     fn from_node(file: &Path, node: &Node) -> Result<CharmMeta, BundleError> {

@@ -536,10 +536,17 @@ pub fn validate(
                         meta.name,
                         meta.source.display()
                     ),
-                    Some(format!(
-                        "remove or rename the binding; the charm's endpoints are: {} (reactive charms gain endpoints from layers at build time: give the built charm's metadata if this one is from source)",
-                        all.join(", ")
-                    )),
+                    Some(if meta.reactive {
+                        format!(
+                            "remove or rename the binding; the charm's endpoints are: {}. This is a reactive charm's source metadata, and its layers may add endpoints at build time: if the binding is right, give the built charm's metadata (unpack the .charm) with --charm-dir",
+                            all.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "remove or rename the binding; the charm's endpoints are: {}",
+                            all.join(", ")
+                        )
+                    }),
                 );
             }
         }

@@ -362,3 +362,37 @@ fn generated_maas_made_to_fail() {
     assert!(!apps_with(&out, codes::PLACEMENT_MISSING_SPACE).contains("ntp"));
     assert!(apps_with(&out, codes::PLACEMENT_MISSING_SPACE).contains("keystone"));
 }
+
+#[test]
+fn reactive_charm_source_metadata_is_the_truth_and_the_hint_says_so() {
+    // certificates comes from layer:openstack at build time; the source metadata lacks it.
+    let mut b = bundle(&[OS_BASE]);
+    b.applications
+        .get_mut("mysql-innodb-cluster")
+        .unwrap()
+        .bindings
+        .endpoints
+        .insert("certificates".into(), "x".into());
+    let charms = CharmSet::load_dirs(&[fx("charms")]).unwrap();
+    let out = validate(
+        &b,
+        Some(&charms),
+        &common::generated(8, &["x"]),
+        &BTreeMap::new(),
+    );
+    let f: Vec<_> = out
+        .findings
+        .iter()
+        .filter(|f| f.code == codes::BINDING_UNKNOWN_ENDPOINT)
+        .collect();
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Error);
+    assert!(
+        f[0].hint
+            .as_deref()
+            .unwrap()
+            .contains("reactive charm's source metadata"),
+        "{:?}",
+        f[0].hint
+    );
+}
