@@ -136,17 +136,30 @@ impl Application {
         charm::charm_name_of_url(&self.charm)
     }
 
-    /// The placement of each unit, with Juju's rule: fewer `to:` entries than units repeat the
-    /// last entry; no entries mean every unit gets a new machine.
+    /// The placement of each unit, with Juju's rules: fewer `to:` entries than units repeat the
+    /// last entry; no entries mean every unit gets a new machine; an application without a
+    /// unit number means the unit after the previous one of that application in the list (or
+    /// unit 0).
     pub fn unit_placements(&self) -> Vec<Placement> {
         let n = self.num_units as usize;
+        let mut next: BTreeMap<String, u32> = BTreeMap::new();
         (0..n)
             .map(|i| {
-                self.to
+                let mut p = self
+                    .to
                     .get(i)
                     .or(self.to.last())
                     .cloned()
-                    .unwrap_or(Placement::New { container: None })
+                    .unwrap_or(Placement::New { container: None });
+                if let Placement::Unit {
+                    application, unit, ..
+                } = &mut p
+                {
+                    let counter = next.entry(application.clone()).or_insert(0);
+                    let u = *unit.get_or_insert(*counter);
+                    *counter = u.saturating_add(1);
+                }
+                p
             })
             .collect()
     }

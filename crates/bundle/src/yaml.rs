@@ -335,6 +335,9 @@ fn first_line(s: &str) -> String {
             line = after;
         }
     }
+    if let Some((msg, _)) = line.split_once(", set DuplicateKeyPolicy") {
+        line = msg;
+    }
     if line.contains("budget breached") || line.contains("recursion limit") {
         return format!(
             "{line} (preflight refuses YAML nested deeper than {MAX_DEPTH}, with more than {MAX_NODES} nodes or more than {MAX_ALIASES} aliases)"

@@ -160,7 +160,7 @@ fn legacy_services_and_anchors_and_variables() {
 fn placement_forms_and_replication() {
     let b = load_str(&[(
         "b.yaml",
-        "machines: {'0': , '1': }\napplications:\n  a: {charm: a, num_units: 2, to: [0, 'lxd:1']}\n  b: {charm: b, num_units: 4, to: ['a/1', 'lxd:a', kvm:new]}\n",
+        "machines: {'0': , '1': }\napplications:\n  a: {charm: a, num_units: 2, to: [0, 'lxd:1']}\n  b: {charm: b, num_units: 4, to: ['a/0', 'lxd:a', kvm:new]}\n  c: {charm: c, num_units: 2, to: [a]}\n",
     )])
     .unwrap();
     let p = b.applications["b"].unit_placements();
@@ -170,7 +170,7 @@ fn placement_forms_and_replication() {
         Placement::Unit {
             container: None,
             application: "a".into(),
-            unit: Some(1)
+            unit: Some(0)
         }
     );
     assert_eq!(
@@ -178,9 +178,10 @@ fn placement_forms_and_replication() {
         Placement::Unit {
             container: Some("lxd".into()),
             application: "a".into(),
-            unit: None
+            unit: Some(1)
         }
     );
+    // (`a` without a number: the unit after the previous `a` unit in the list.)
     assert_eq!(
         p[2],
         Placement::New {
@@ -255,6 +256,20 @@ fn wrong_types_name_file_line_column_and_field() {
         assert!(s.starts_with(&format!("w.yaml:{line}:")), "{text}: {s}");
         assert!(s.contains(field), "{text}: {s}");
     }
+}
+
+#[test]
+fn duplicate_keys_are_errors_with_position() {
+    let e = load_str(&[(
+        "d.yaml",
+        "applications:\n  a: {charm: x}\n  a: {charm: y}\n",
+    )])
+    .unwrap_err();
+    assert!(matches!(e, BundleError::Yaml { .. }), "{e:?}");
+    let s = e.to_string();
+    assert!(s.starts_with("d.yaml:3:"), "{s}");
+    assert!(s.contains("duplicate mapping key: a"), "{s}");
+    assert!(!s.contains("DuplicateKeyPolicy"), "{s}");
 }
 
 #[test]
