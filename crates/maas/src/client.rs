@@ -116,6 +116,15 @@ impl MaasClient {
 
     /// GETs `endpoint` (relative to `/api/2.0/`, e.g. `machines/`) and parses its JSON.
     pub async fn get(&self, endpoint: &str) -> Result<Value, MaasError> {
+        let bytes = self.get_bytes(endpoint).await?;
+        serde_json::from_slice(&bytes).map_err(|e| MaasError::Json {
+            origin: format!("{}/api/2.0/{endpoint}", self.base),
+            message: e.to_string(),
+        })
+    }
+
+    /// GETs `endpoint` and returns the body as sent, after checking it is one JSON value.
+    pub async fn get_bytes(&self, endpoint: &str) -> Result<Vec<u8>, MaasError> {
         let url = format!("{}/api/2.0/{}", self.base, endpoint);
         let mut last = String::new();
         for attempt in 1..=self.retry.max_attempts.max(1) {
@@ -144,7 +153,7 @@ impl MaasClient {
         })
     }
 
-    async fn attempt(&self, url: &str, endpoint: &str) -> Result<Value, Attempt> {
+    async fn attempt(&self, url: &str, endpoint: &str) -> Result<Vec<u8>, Attempt> {
         let resp = self
             .http
             .get(url)
@@ -197,12 +206,15 @@ impl MaasClient {
             _ => {}
         }
         let bytes = resp.bytes().await.map_err(|e| self.classify(e, endpoint))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        // Check the syntax here, so a bad body is blamed on its endpoint; the shape is checked
+        // by the parser, which names the field.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| {
             Attempt::Fail(MaasError::Json {
                 origin: format!("{}/api/2.0/{endpoint}", self.base),
                 message: e.to_string(),
             })
-        })
+        })?;
+        Ok(bytes.to_vec())
     }
 
     fn classify(&self, e: reqwest::Error, endpoint: &str) -> Attempt {
@@ -249,39 +261,61 @@ impl MaasClient {
     /// Reads every endpoint a snapshot holds and assembles them, verbatim, into one JSON
     /// object (see [`crate::snapshot`]).
     pub async fn snapshot(&self) -> Result<Value, MaasError> {
-        let mut out = serde_json::Map::new();
-        for ep in SNAPSHOT_ENDPOINTS {
-            let v = self.get(&format!("{ep}/")).await?;
-            out.insert(ep.to_string(), v);
+        let bytes = self.snapshot_bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| MaasError::Json {
+            origin: self.base.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Like [`MaasClient::snapshot`], as the bytes of the snapshot file: each endpoint's body
+    /// exactly as MAAS sent it, under its key. Never builds a JSON tree of the machines, so a
+    /// large MAAS costs little more memory than its responses.
+    pub async fn snapshot_bytes(&self) -> Result<Vec<u8>, MaasError> {
+        let mut out = Vec::new();
+        out.push(b'{');
+        let mut fabrics = Vec::new();
+        for (i, ep) in SNAPSHOT_ENDPOINTS.iter().enumerate() {
+            let body = self.get_bytes(&format!("{ep}/")).await?;
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(format!("\"{ep}\":").as_bytes());
+            out.extend_from_slice(&body);
+            if *ep == "fabrics" {
+                fabrics = self.fabric_ids(&body)?;
+            }
         }
-        let mut vlans = serde_json::Map::new();
-        let fabrics = out
-            .get("fabrics")
-            .and_then(Value::as_array)
-            .ok_or_else(|| {
-                MaasError::shape(
-                    &self.base,
-                    "fabrics".to_string(),
-                    "expected a list of fabrics".to_string(),
-                )
-            })?;
-        let mut ids = Vec::new();
-        for (i, f) in fabrics.iter().enumerate() {
-            let id = f.get("id").and_then(Value::as_i64).ok_or_else(|| {
-                MaasError::shape(
-                    &self.base,
-                    format!("fabrics[{i}].id"),
-                    "expected an integer fabric id".to_string(),
-                )
-            })?;
-            ids.push(id);
+        out.extend_from_slice(b",\"vlans\":{");
+        for (i, id) in fabrics.iter().enumerate() {
+            let body = self.get_bytes(&format!("fabrics/{id}/vlans/")).await?;
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(format!("\"{id}\":").as_bytes());
+            out.extend_from_slice(&body);
         }
-        for id in ids {
-            let v = self.get(&format!("fabrics/{id}/vlans/")).await?;
-            vlans.insert(id.to_string(), v);
+        out.extend_from_slice(b"}}");
+        Ok(out)
+    }
+
+    /// The fabric ids in a `fabrics/` body, with a field path on a wrong shape.
+    fn fabric_ids(&self, body: &[u8]) -> Result<Vec<i64>, MaasError> {
+        #[derive(serde::Deserialize)]
+        struct FabricId {
+            id: i64,
         }
-        out.insert("vlans".to_string(), Value::Object(vlans));
-        Ok(Value::Object(out))
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let list: Vec<FabricId> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." {
+                "fabrics".to_string()
+            } else {
+                format!("fabrics{path}")
+            };
+            MaasError::shape(&self.base, path, e.into_inner().to_string())
+        })?;
+        Ok(list.into_iter().map(|f| f.id).collect())
     }
 }
 

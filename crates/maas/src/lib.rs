@@ -24,8 +24,8 @@ pub use snapshot::{
     read_snapshot_file, snapshot_from_fixture_dir,
 };
 
-/// Where provider data comes from.
-#[derive(Debug, Clone)]
+/// Where provider data comes from. Its `Debug` never shows the API key.
+#[derive(Clone)]
 pub enum ProviderSource {
     /// A snapshot file written by `preflight maas snapshot` (or a fixture-style directory).
     File(PathBuf),
@@ -38,16 +38,29 @@ pub enum ProviderSource {
     },
 }
 
+impl std::fmt::Debug for ProviderSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProviderSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            ProviderSource::Live { url, .. } => f
+                .debug_struct("Live")
+                .field("url", url)
+                .field("api_key", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
 /// Errors reading provider data. None of them ever carries the API key or a 401 body.
 #[derive(Debug, thiserror::Error)]
 pub enum MaasError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// The text is not JSON (or is truncated).
     #[error("{origin}: not valid JSON: {message}")]
@@ -98,7 +111,7 @@ pub enum MaasError {
         message: String,
     },
     /// MAAS answered 401: the key is wrong or revoked. (The body is never shown: it echoes the secret.)
-    #[error("MAAS at {url} rejected the API key (401 Unauthorized): the key is wrong or has been revoked; generate one with `maas apikey --generate --username USER` or in the MAAS UI under your user's API keys")]
+    #[error("MAAS at {url} rejected the API key (401 Unauthorized): the key is wrong or has been revoked (or this clock is over 5 minutes behind MAAS's); generate one with `maas apikey --generate --username USER` or in the MAAS UI under your user's API keys")]
     Unauthorized {
         /// MAAS URL.
         url: String,
@@ -176,14 +189,33 @@ pub async fn load_provider(source: &ProviderSource) -> Result<ProviderModel, Maa
                 Ok(result) => result,
                 Err(e) => Err(MaasError::Io {
                     path: "snapshot".to_string(),
-                    source: std::io::Error::other(e.to_string()),
+                    error: std::io::Error::other(e.to_string()),
                 }),
             }
         }
         ProviderSource::Live { url, api_key } => {
             let client = MaasClient::new(url, api_key)?;
-            let snap = client.snapshot().await?;
-            model_from_snapshot_in(&snap, client.url())
+            let bytes = client.snapshot_bytes().await?;
+            // The same parser as a snapshot file, on the same bytes such a file would hold.
+            model_from_slice(&bytes, client.url())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_source_debug_hides_the_key() {
+        let s = ProviderSource::Live {
+            url: "http://maas:5240/MAAS".to_string(),
+            api_key: "ck:tk:topsecretvalue".to_string(),
+        };
+        let d = format!("{s:?}");
+        assert!(
+            d.contains("http://maas:5240/MAAS") && !d.contains("topsecretvalue"),
+            "{d}"
+        );
     }
 }

@@ -259,7 +259,7 @@ pub fn model_from_path(path: &Path) -> Result<ProviderModel, MaasError> {
     }
     let bytes = std::fs::read(path).map_err(|source| MaasError::Io {
         path: origin.clone(),
-        source,
+        error: source,
     })?;
     model_from_slice(&bytes, &origin)
 }
@@ -269,7 +269,7 @@ pub fn read_snapshot_file(path: &Path) -> Result<Value, MaasError> {
     let origin = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| MaasError::Io {
         path: origin.clone(),
-        source,
+        error: source,
     })?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| MaasError::Json {
         origin: origin.clone(),
@@ -297,7 +297,7 @@ pub fn snapshot_from_fixture_dir(dir: &Path) -> Result<Value, MaasError> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(MaasError::Io {
                 path: path.display().to_string(),
-                source,
+                error: source,
             }),
         }
     };
@@ -319,7 +319,7 @@ pub fn snapshot_from_fixture_dir(dir: &Path) -> Result<Value, MaasError> {
             None if required => {
                 return Err(MaasError::Io {
                     path: dir.join(file).display().to_string(),
-                    source: std::io::Error::new(
+                    error: std::io::Error::new(
                         std::io::ErrorKind::NotFound,
                         "required endpoint file is missing",
                     ),
@@ -331,12 +331,12 @@ pub fn snapshot_from_fixture_dir(dir: &Path) -> Result<Value, MaasError> {
     let mut vlans = serde_json::Map::new();
     let entries = std::fs::read_dir(dir).map_err(|source| MaasError::Io {
         path: dir.display().to_string(),
-        source,
+        error: source,
     })?;
     for entry in entries {
         let entry = entry.map_err(|source| MaasError::Io {
             path: dir.display().to_string(),
-            source,
+            error: source,
         })?;
         let name = entry.file_name().to_string_lossy().to_string();
         if let Some(id) = name

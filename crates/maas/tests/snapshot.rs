@@ -229,6 +229,21 @@ fn overlapping_cidrs_on_two_fabrics_stay_two_subnets() {
 }
 
 #[test]
+fn interface_kinds() {
+    let mut snap = fixture_snapshot();
+    snap["machines"][0]["interface_set"][0]["type"] = json!("bridge");
+    snap["machines"][0]["interface_set"][1]["type"] = json!("alias");
+    let m = model_from_snapshot(&snap).unwrap();
+    let r = m.machine("recrwg").unwrap();
+    assert_eq!(r.interfaces[0].kind, InterfaceKind::Bridge);
+    assert_eq!(
+        r.interfaces[1].kind,
+        InterfaceKind::Other("alias".to_string())
+    );
+    assert_eq!(r.interfaces[3].kind, InterfaceKind::Vlan);
+}
+
+#[test]
 fn mac_addresses_are_lower_cased() {
     let mut snap = fixture_snapshot();
     snap["machines"][0]["interface_set"][0]["mac_address"] = json!("AC:1F:6B:2F:94:0A");
