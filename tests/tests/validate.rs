@@ -373,7 +373,35 @@ fn output_file_and_other_formats_keep_the_exit_code() {
             format,
         ]);
         assert_eq!(code(&o), 1, "{format}");
-        assert!(!o.stdout.is_empty(), "{format}");
+        let text = String::from_utf8_lossy(&o.stdout);
+        if format == "junit" {
+            // A testcase per application per check; failures carry the message.
+            assert!(
+                text.contains(r#"<testcase classname="binding.unknown-space" name="keystone">"#),
+                "{text}"
+            );
+            assert!(
+                text.contains("<failure") && text.contains("MAAS does not have"),
+                "{text}"
+            );
+            assert!(
+                text.contains(
+                    r#"<testcase classname="binding.unknown-space" name="cinder-ceph"/>"#
+                ),
+                "{text}"
+            );
+        } else {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("keystone") && l.contains("FAIL")),
+                "{text}"
+            );
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("cinder-ceph") && l.contains("PASS")),
+                "{text}"
+            );
+        }
     }
 }
 

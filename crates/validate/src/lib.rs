@@ -188,7 +188,8 @@ impl Stage {
 }
 
 fn endpoint_list(eps: &[String]) -> String {
-    eps.iter()
+    let names = eps
+        .iter()
         .map(|e| {
             if e.is_empty() {
                 "the default (\"\")".to_string()
@@ -196,8 +197,11 @@ fn endpoint_list(eps: &[String]) -> String {
                 e.clone()
             }
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect::<Vec<_>>();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
 }
 
 /// The result of filtering the candidates through a list of stages.
