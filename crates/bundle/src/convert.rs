@@ -492,6 +492,8 @@ fn bindings(cx: &Cx, n: &Node, field: &str) -> Result<Bindings, BundleError> {
             NodeKind::Str(s) if !s.is_empty() => s.clone(),
             NodeKind::Null => continue,
             NodeKind::Str(_) => return Err(cx.err(v, &f, "empty space name")),
+            // A numeric space name is still a name (go-yaml decodes it into the string field).
+            NodeKind::Int(_) => v.scalar_string().unwrap_or_default(),
             _ => {
                 return Err(cx.err(
                     v,
