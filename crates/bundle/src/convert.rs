@@ -49,6 +49,9 @@ const APP_KEYS: &[&str] = &[
     "offers",
 ];
 
+/// Most units one application may ask for (far beyond any MAAS; bounds memory and time).
+pub const MAX_UNITS: u32 = 100_000;
+
 /// Keys of Juju's `MachineSpec`.
 const MACHINE_KEYS: &[&str] = &["constraints", "annotations", "series", "base"];
 
@@ -338,6 +341,13 @@ fn application(cx: &mut Cx, name: &str, k: &Node, v: &Node) -> Result<Applicatio
             "channel" => app.channel = cx.string(ev, &f)?,
             "num_units" | "scale" => {
                 if let Some(n) = cx.uint(ev, &f)? {
+                    if n > MAX_UNITS {
+                        return Err(cx.err(
+                            ev,
+                            &f,
+                            format!("{n} units is over preflight's limit of {MAX_UNITS} per application"),
+                        ));
+                    }
                     app.num_units = n;
                 }
             }

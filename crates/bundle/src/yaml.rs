@@ -15,6 +15,8 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes accepted in one document (after alias expansion).
 pub const MAX_NODES: usize = 200_000;
+/// Most events replayed from aliases in one document (real bundles replay a few hundred).
+pub const MAX_ALIAS_REPLAY: usize = 50_000;
 /// Stack of the parsing thread.
 const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 /// Most alias references accepted in one document.
@@ -228,7 +230,7 @@ fn options() -> Options {
     budget.max_events = 2 * MAX_NODES;
     let mut options = Options::default();
     options.budget = Some(budget);
-    options.alias_limits.max_total_replayed_events = MAX_NODES;
+    options.alias_limits.max_total_replayed_events = MAX_ALIAS_REPLAY;
     options
 }
 
@@ -340,7 +342,7 @@ fn first_line(s: &str) -> String {
     }
     if line.contains("budget breached") || line.contains("recursion limit") {
         return format!(
-            "{line} (preflight refuses YAML nested deeper than {MAX_DEPTH}, with more than {MAX_NODES} nodes or more than {MAX_ALIASES} aliases)"
+            "{line} (preflight refuses YAML nested deeper than {MAX_DEPTH}, with more than {MAX_NODES} nodes, more than {MAX_ALIASES} aliases or more than {MAX_ALIAS_REPLAY} alias-replayed events)"
         );
     }
     line.to_string()
