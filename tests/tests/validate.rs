@@ -426,3 +426,86 @@ fn help_teaches() {
     }
     let _ = Path::new(".");
 }
+
+/// Kills the child on drop (the MAAS stand-in this test started).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn live_maas_url_gives_the_same_answer_as_the_snapshot() {
+    use std::io::BufRead;
+    let auth: Value =
+        serde_json::from_slice(&std::fs::read(fx("maas/auth.json")).unwrap()).unwrap();
+    let key = tmp("maas.key");
+    std::fs::write(&key, auth["api_key"].as_str().unwrap()).unwrap();
+    let mut server = Child(
+        Command::new(preflight_e2e::binary("preflight"))
+            .args([
+                "maas",
+                "serve",
+                &maas_dir(),
+                "--api-key-file",
+                key.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+
+    let bundle_args = [
+        "--bundle".to_string(),
+        bundles("openstack-base/bundle.yaml"),
+        "--overlay".into(),
+        bundles("openstack-base/openstack-base-spaces-overlay.yaml"),
+        "--format".into(),
+        "json".into(),
+    ];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = bundle_args.iter().map(String::as_str).collect();
+        a.extend_from_slice(extra);
+        preflight(&a)
+    };
+    let live = run(&["--maas-url", &url, "--api-key-file", key.to_str().unwrap()]);
+    assert_eq!(code(&live), 1, "{}", String::from_utf8_lossy(&live.stderr));
+    let file = run(&["--provider", &maas_dir()]);
+    let (live, file) = (json_of(&live), json_of(&file));
+    assert_eq!(live["findings"], file["findings"]);
+    assert_eq!(live["checked"], file["checked"]);
+    assert!(live["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i.as_str() == Some(&format!("maas: {url}"))));
+
+    // A wrong key is an input error, and the key never shows.
+    let bad = tmp("bad.key");
+    std::fs::write(
+        &bad,
+        "aaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbb:cccccccccccccccccccccccccccccccc",
+    )
+    .unwrap();
+    let o = run(&["--maas-url", &url, "--api-key-file", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot read MAAS data"), "{err}");
+    assert!(!err.contains("cccccccccccccccc"), "{err}");
+    // --provider and --maas-url together are refused.
+    let o = run(&["--provider", &maas_dir(), "--maas-url", &url]);
+    assert_eq!(code(&o), 2);
+}
