@@ -180,3 +180,74 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn with_a_bundle_the_validate_checks_join_the_check_report() {
+    let dir = tempdir("bundle");
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let bundles = preflight_e2e::fixtures().join("bundles/openstack-base");
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["check", "--provider"])
+        .arg(preflight_e2e::fixtures().join("maas"))
+        .arg("--bundle")
+        .arg(bundles.join("bundle.yaml"))
+        .arg("--overlay")
+        .arg(bundles.join("openstack-base-spaces-overlay.yaml"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--expect",
+            "1",
+            "--deadline",
+            "1",
+            "--probe-deadline",
+            "1",
+            "--quiet",
+            "--format",
+            "json",
+            "--token-file",
+        ])
+        .arg(dir.join("token"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Report = serde_json::from_slice(&out.stdout).unwrap();
+    let checks: std::collections::BTreeSet<&str> =
+        report.checked.iter().map(|c| c.check.as_str()).collect();
+    for code in ["binding.unknown-space", "subnet.overlap", "agent.missing"] {
+        assert!(checks.contains(code), "{code} in {checks:?}");
+    }
+    assert!(
+        report
+            .inputs
+            .iter()
+            .any(|i| i.ends_with("openstack-base-spaces-overlay.yaml")),
+        "{:?}",
+        report.inputs
+    );
+    assert!(report.findings.iter().any(|f| f.code == "agent.missing"));
+    // A missing bundle is bad input: exit 2, before anything listens.
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["check", "--provider"])
+        .arg(preflight_e2e::fixtures().join("maas"))
+        .args([
+            "--bundle",
+            "/nonexistent/bundle.yaml",
+            "--listen",
+            "127.0.0.1:0",
+            "--expect",
+            "1",
+            "--token-file",
+        ])
+        .arg(dir.join("token"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("listening"));
+    std::fs::remove_dir_all(&dir).ok();
+}

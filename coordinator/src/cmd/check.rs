@@ -27,6 +27,7 @@ hands each agent its plan, gathers the results and writes one report.
 Examples:
   preflight check --provider maas.json --listen 0.0.0.0:7700 --token-file token --expect 4
   preflight check --maas-url http://maas:5240/MAAS --api-key-file key \\
+      --bundle bundle.yaml --overlay spaces.yaml \\
       --listen 10.0.0.1:7700 --token-file token --expect 30 --isolate storage:public \\
       --format json -o report.json --state-dir /var/lib/preflight
 
@@ -35,6 +36,18 @@ pub struct Args {
     /// Where MAAS's model comes from.
     #[command(flatten)]
     pub provider: Box<ProviderArgs>,
+    /// A bundle to validate against MAAS as well (every `preflight validate` check joins the report).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// An overlay of the bundle, applied in the order given (repeatable).
+    #[arg(long, value_name = "FILE", requires = "bundle")]
+    pub overlay: Vec<PathBuf>,
+    /// A charm directory (or a directory of them) for the unknown-endpoint check (repeatable).
+    #[arg(long, value_name = "DIR", requires = "bundle")]
+    pub charm_dir: Vec<PathBuf>,
+    /// Pin bundle machine N to MAAS machine SYSTEM_ID (repeatable), as in `preflight validate`.
+    #[arg(long, value_name = "N=SYSTEM_ID", requires = "bundle")]
+    pub machine_map: Vec<String>,
     /// Address and port to listen on for agents (port 0 picks a free port, printed on stderr).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
@@ -151,6 +164,32 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // Bundle validation first: bad input stops the check before any agent is kept waiting.
+    let mut inputs = Vec::new();
+    let (extra_findings, extra_checked) = match &args.bundle {
+        None => (Vec::new(), Vec::new()),
+        Some(path) => {
+            let bundle = preflight_bundle::load(path, &args.overlay)?;
+            for w in &bundle.warnings {
+                eprintln!("preflight: warning: {w}");
+            }
+            let charms = if args.charm_dir.is_empty() {
+                None
+            } else {
+                Some(preflight_bundle::CharmSet::load_dirs(&args.charm_dir)?)
+            };
+            let map = preflight_validate::parse_machine_map(&args.machine_map)?;
+            preflight_validate::check_machine_map(&bundle, &provider, &map)?;
+            let outcome = preflight_validate::validate(&bundle, charms.as_ref(), &provider, &map);
+            inputs.extend(bundle.sources.iter().map(|p| p.display().to_string()));
+            inputs.extend(
+                args.charm_dir
+                    .iter()
+                    .map(|d| format!("charms: {}", d.display())),
+            );
+            (outcome.findings, outcome.checked)
+        }
+    };
     let state = Arc::new(CheckState::open(args.state_dir.as_deref())?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -207,10 +246,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let no_plan = Default::default();
         let merged = inner.merged.as_ref().unwrap_or(&no_merge);
         let plan = inner.plan.as_ref().unwrap_or(&no_plan);
-        let mut inputs = vec![match &source {
-            preflight_maas::ProviderSource::File(p) => format!("provider: {}", p.display()),
-            preflight_maas::ProviderSource::Live { url, .. } => format!("provider: {url}"),
-        }];
+        inputs.push(match &source {
+            preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
+            preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
+        });
         inputs.push(format!(
             "agents: {} of {expect} expected",
             inner.agents.len()
@@ -221,8 +260,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             plan,
             results: &inner.results,
             expected: expect,
-            extra_findings: Vec::new(),
-            extra_checked: Vec::new(),
+            extra_findings,
+            extra_checked,
             inputs,
         })
     };
