@@ -3,7 +3,7 @@
 //! probes) against real `preflight check` with a MAAS snapshot that matches the veths.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use preflight_lab::netns::{veth_between, Netns};
