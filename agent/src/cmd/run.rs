@@ -39,6 +39,9 @@ pub struct Args {
     /// Longest wait for the plan while the coordinator says it is still gathering agents.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub plan_wait: u64,
+    /// Longest the probe run may take before the agent gives up on it (exit 2).
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub probe_timeout: u64,
     /// Send this observed config (JSON from `preflight-agent observe`) instead of observing.
     #[arg(long, value_name = "FILE")]
     pub observed: Option<PathBuf>,
@@ -139,9 +142,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             targets: Vec::new(),
         }
     } else {
-        preflight_probe::run_plan(&plan)
-            .await
-            .context("the probe run failed")?
+        match tokio::time::timeout(
+            Duration::from_secs(args.probe_timeout.max(1)),
+            preflight_probe::run_plan(&plan),
+        )
+        .await
+        {
+            Ok(r) => r.context("the probe run failed")?,
+            Err(_) => {
+                eprintln!(
+                    "preflight-agent: error: probing {} targets did not finish within {} s",
+                    plan.targets.len(),
+                    args.probe_timeout
+                );
+                return Ok(ExitCode::from(2));
+            }
+        }
     };
     report.agent = Some(agent_id.clone());
     match client.results(&agent_id, &report).await {
