@@ -251,3 +251,109 @@ fn with_a_bundle_the_validate_checks_join_the_check_report() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("listening"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn report_from_probe_files_applies_the_check_rules() {
+    use preflight_model::plan::Expectation;
+    use preflight_model::probe::{ProbeReport, TargetResult, PROBE_SCHEMA};
+    let dir = tempdir("probes");
+    let result = |space: &str, src: &str, dst: &str, received: u32| TargetResult {
+        id: None,
+        space: Some(space.into()),
+        source: Some(src.parse().unwrap()),
+        target: dst.parse().unwrap(),
+        expect: Expectation::Reachable,
+        sent: 3,
+        received,
+        duplicates: 0,
+        loss_pct: f64::from(3 - received) * 100.0 / 3.0,
+        rtt: None,
+        failure: None,
+        mtu: None,
+        tcp: vec![],
+    };
+    let files: Vec<PathBuf> = [
+        (
+            "mysql/0",
+            vec![
+                result("db", "10.1.0.1", "10.1.0.2", 3),
+                result("db", "10.1.0.1", "10.1.0.3", 0),
+            ],
+        ),
+        (
+            "mysql/1",
+            vec![
+                result("db", "10.1.0.2", "10.1.0.1", 3),
+                result("db", "10.1.0.2", "10.1.0.3", 2),
+            ],
+        ),
+        (
+            "mysql/2",
+            vec![
+                result("db", "10.1.0.3", "10.1.0.1", 3),
+                result("db", "10.1.0.3", "10.1.0.2", 3),
+            ],
+        ),
+    ]
+    .into_iter()
+    .map(|(unit, targets)| {
+        let p = dir.join(format!("{}.json", unit.replace('/', "-")));
+        let r = ProbeReport {
+            schema: PROBE_SCHEMA.into(),
+            agent: Some(unit.into()),
+            sockets: vec![],
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_ms: 1,
+            targets,
+        };
+        std::fs::write(&p, serde_json::to_string(&r).unwrap()).unwrap();
+        p
+    })
+    .collect();
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["report", "--format", "json", "--probes"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Report = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<(String, String, String)> = report
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.code.clone(),
+                f.subject.source.clone().unwrap(),
+                f.subject.target.clone().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "probe.asymmetric".to_string(),
+                "mysql/0".to_string(),
+                "mysql/2".to_string()
+            ),
+            (
+                "probe.packet-loss".to_string(),
+                "mysql/1".to_string(),
+                "mysql/2".to_string()
+            ),
+        ]
+    );
+    assert_eq!(report.spaces.len(), 1);
+    assert_eq!(
+        report.spaces[0].machines,
+        vec!["mysql/0", "mysql/1", "mysql/2"]
+    );
+    assert_eq!(report.spaces[0].pairs.len(), 6);
+    std::fs::remove_dir_all(&dir).ok();
+}
