@@ -129,6 +129,35 @@ fn no_route_is_network_unreachable_not_timeout() {
 }
 
 #[test]
+fn unanswered_arp_is_host_unreachable_from_the_error_queue() {
+    let (a, _b) = pair();
+    // 10.10.0.77 is on the link but nobody has it: ARP gives up after ~3 s and the stack
+    // reports ICMP host unreachable to our socket's error queue.
+    let (code, r) = json_in(
+        &a,
+        &[
+            "--count",
+            "1",
+            "--retries",
+            "0",
+            "--timeout",
+            "6000",
+            "10.10.0.77",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        r.targets[0].failure,
+        Some(FailureCause::HostUnreachable),
+        "{r:?}"
+    );
+    assert!(
+        r.duration_ms < 6_000,
+        "resolved by the error, not the timeout"
+    );
+}
+
+#[test]
 fn nftables_drop_is_a_timeout_and_reject_is_admin_prohibited() {
     let (a, b) = pair();
     b.nft(
