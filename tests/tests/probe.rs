@@ -277,6 +277,40 @@ fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
     assert_eq!(m.verdict, MtuVerdict::FragmentationNeeded, "{m:?}");
     assert_eq!(m.largest_ok, Some(1500));
 
+    // --df: a 2,000-byte echo from the 1500 side is refused locally; without DF it is
+    // fragmented and answered.
+    let (code, r) = json_in(
+        &b,
+        &[
+            "--count",
+            "1",
+            "--retries",
+            "0",
+            "--df",
+            "--size",
+            "2000",
+            "10.20.0.1",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        r.targets[0].failure,
+        Some(FailureCause::FragmentationNeeded { mtu: None })
+    );
+    let (code, r) = json_in(
+        &b,
+        &[
+            "--count",
+            "1",
+            "--retries",
+            "0",
+            "--size",
+            "2000",
+            "10.20.0.1",
+        ],
+    );
+    assert_eq!(code, 0, "{r:?}");
+
     // IPv6 over the same bridge: the same silence, found the same way (packet too big is
     // never sent by a bridge).
     let args = [
