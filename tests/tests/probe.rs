@@ -566,6 +566,8 @@ fn bad_input_exits_2_with_a_clear_message() {
     .unwrap();
     let e = bad(&["--plan", p.to_str().unwrap()]);
     assert!(e.contains("p.json") && e.contains("targets[0].mtu"), "{e}");
+    let e = bad(&["--plan", "/dev/zero"]);
+    assert!(e.contains("/dev/zero"), "{e}");
     let e = bad(&[]);
     assert!(e.contains("TARGET") || e.contains("plan"), "{e}");
     let _ = std::fs::remove_dir_all(dir);
