@@ -611,6 +611,8 @@ fn bad_input_exits_2_with_a_clear_message() {
     assert!(e.contains("nosuch0"), "{e}");
     let e = bad(&["127.0.0.1%nosuch1"]);
     assert!(e.contains("nosuch1"), "{e}");
+    let e = bad(&["fe80::1"]);
+    assert!(e.contains("fe80::1%NAME"), "{e}");
     let e = bad(&["--source", "192.0.2.77", "127.0.0.1"]);
     assert!(e.contains("192.0.2.77"), "{e}");
     let e = bad(&["--count", "0", "127.0.0.1"]);

@@ -198,6 +198,13 @@ fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Vec<Target>, EngineOptions
             }
             let before = addrs.len();
             expand_into(spec, args.max_targets, &mut addrs)?;
+            if dev.is_none() {
+                if let Some(IpAddr::V6(a)) = addrs[before..].iter().find(
+                    |a| matches!(a, IpAddr::V6(v6) if preflight_probe::sock::is_link_local(v6)),
+                ) {
+                    bail!("link-local target {a} needs an interface: --interface NAME or {a}%NAME");
+                }
+            }
             for a in addrs.drain(before..) {
                 let mut t = Target::new(a);
                 t.source = args.source;
