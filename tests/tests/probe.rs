@@ -297,7 +297,7 @@ fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
     assert_eq!(m.verdict, MtuVerdict::Blackhole);
     let largest = m.largest_ok.expect("largest_ok");
     assert!((1450..=1500).contains(&largest), "largest_ok {largest}");
-    // The PROBE mode left no learnt PMTU behind on the host.
+    // A silent drop teaches the kernel nothing: no learnt PMTU on the route.
     let cache = a.ip_line("route get 10.20.0.2").unwrap();
     assert!(!String::from_utf8_lossy(&cache.stdout).contains("mtu"));
 
@@ -387,6 +387,53 @@ fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
     );
     assert_eq!(code, 0, "{r:?}");
     assert_eq!(r.targets[0].mtu.unwrap().verdict, MtuVerdict::Ok);
+}
+
+#[test]
+fn router_frag_needed_is_read_from_the_error_queue_and_probe_mode_ignores_the_cache() {
+    // a (9000) — r (9000 | 1500) — b (1500): r answers a jumbo DF packet with ICMP
+    // fragmentation-needed, mtu 1500.
+    let a = Netns::new("fa").unwrap();
+    let r = Netns::new("fr").unwrap();
+    let b = Netns::new("fb").unwrap();
+    veth_between(&a, "va", &r, "ra").unwrap();
+    veth_between(&b, "vb", &r, "rb").unwrap();
+    a.ip_line("link set va mtu 9000").unwrap();
+    r.ip_line("link set ra mtu 9000").unwrap();
+    a.ip_line("addr add 10.40.0.1/24 dev va").unwrap();
+    r.ip_line("addr add 10.40.0.2/24 dev ra").unwrap();
+    r.ip_line("addr add 10.41.0.1/24 dev rb").unwrap();
+    b.ip_line("addr add 10.41.0.2/24 dev vb").unwrap();
+    wait_up(&a, &["va"]);
+    wait_up(&r, &["ra", "rb"]);
+    wait_up(&b, &["vb"]);
+    a.ip_line("route add 10.41.0.0/24 via 10.40.0.2").unwrap();
+    b.ip_line("route add default via 10.41.0.1").unwrap();
+    r.exec("sysctl", ["-qw", "net.ipv4.ip_forward=1"]).unwrap();
+
+    let slow = ["--count", "1", "--retries", "1", "--timeout", "1000"];
+    let (code, rep) = json_in(&a, &[&slow[..], &["--mtu", "9000", "10.41.0.2"]].concat());
+    assert_eq!(code, 1);
+    let m = rep.targets[0].mtu.expect("mtu result");
+    assert_eq!(m.verdict, MtuVerdict::FragmentationNeeded, "{m:?}");
+    assert_eq!(
+        m.largest_ok,
+        Some(1500),
+        "the reported next-hop MTU is tried first"
+    );
+    // A DF echo of the full size: the cause carries the router's MTU. The kernel has cached
+    // mtu 1500 for the route by now; PMTUDISC_PROBE ignores that cache, so the request is
+    // sent again and the router's answer (not a local EMSGSIZE) comes back.
+    let (code, rep) = json_in(
+        &a,
+        &[&slow[..], &["--df", "--size", "8972", "10.41.0.2"]].concat(),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        rep.targets[0].failure,
+        Some(FailureCause::FragmentationNeeded { mtu: Some(1500) }),
+        "{rep:?}"
+    );
 }
 
 fn counter(ns: &Netns, table: &str) -> u64 {
