@@ -164,10 +164,11 @@ pub fn open(
     // would obey the cache: after the first frag-needed every larger probe would be refused
     // by our own kernel and the search would measure the cache, not the network. Neither
     // mode lets the kernel fragment (sizes above the interface MTU get EMSGSIZE). Caveat,
-    // measured on Linux 6.x: a *router's* frag-needed still updates the route cache
-    // (ip_sk_accept_pmtu is true for PROBE), exactly as it would for any DF traffic to that
-    // destination; only IP_PMTUDISC_INTERFACE/OMIT refuse it, and those clear DF. A silent
-    // blackhole (the switched-segment case) teaches the kernel nothing.
+    // measured on Linux 6.x: a *router's* frag-needed still updates the route cache, exactly
+    // as it would for any DF traffic to that destination. IP_PMTUDISC_INTERFACE is meant to
+    // refuse such updates but clears DF; an experiment with IP_HDRINCL (our own DF header) +
+    // INTERFACE still saw the cache updated, so it was not kept. A silent blackhole (the
+    // switched-segment case) teaches the kernel nothing.
     // Without --df we say DONT: the kernel may fragment, like plain ping.
     let pmtu: i32 = if key.v6 {
         if key.df {
