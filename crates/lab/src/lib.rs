@@ -9,6 +9,7 @@
 pub mod expect;
 pub mod lab;
 pub mod netns;
+pub mod ping;
 pub mod scenarios;
 pub mod snapshot;
 pub mod topology;

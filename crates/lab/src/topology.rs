@@ -504,8 +504,8 @@ fn parse_mac(s: &str) -> Option<String> {
         }
         *b = u8::from_str_radix(p, 16).ok()?;
     }
-    // Unicast only.
-    if bytes[0] & 1 == 1 {
+    // Unicast only, and not all zero (the kernel refuses it).
+    if bytes[0] & 1 == 1 || bytes == [0; 6] {
         return None;
     }
     Some(
@@ -1233,6 +1233,8 @@ interface = "eth1"
         let e = err(&SMALL.replace("10.1.0.12", "10.1.0.1"));
         assert!(e.contains("gateway"), "{e}");
         let e = err(&SMALL.replace("02:00:00:00:00:01", "01:00:00:00:00:01"));
+        assert!(e.contains("not a unicast MAC"), "{e}");
+        let e = err(&SMALL.replace("02:00:00:00:00:01", "00:00:00:00:00:00"));
         assert!(e.contains("not a unicast MAC"), "{e}");
         let e = err(&SMALL.replace("cidr = \"10.30.0.0/24\"", "cidr = \"10.1.0.0/16\""));
         assert!(e.contains("overlaps"), "{e}");
