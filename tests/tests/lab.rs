@@ -75,7 +75,6 @@ fn jumbo(lab: &Lab, from: &str, from_if: &str, to: &str, to_if: &str, mtu: u32) 
 #[test]
 fn openstack_lab_matches_its_snapshot_and_its_faults_bite() {
     let mut lab = lab("openstack");
-    let t = lab.topology().clone();
     let snap = lab.maas_snapshot();
     // Every machine's interfaces exist with the snapshot's MAC, MTU and address, and are up.
     for m in snap["machines"].as_array().expect("machines") {
