@@ -29,6 +29,14 @@ pub enum LabError {
         "the lab needs root and iproute2 (network namespaces); run as root, e.g. `sudo ./demo.sh`"
     )]
     NotPermitted,
+    /// Interfaces did not come up in time.
+    #[error("host {host}: {interfaces} did not come up")]
+    NotUp {
+        /// Host name.
+        host: String,
+        /// The interfaces still down.
+        interfaces: String,
+    },
     /// A namespace operation failed.
     #[error("{context}: {source}")]
     Netns {
@@ -174,7 +182,48 @@ impl Lab {
         lab.build_switches()?;
         lab.build_hosts()?;
         lab.build_routers()?;
+        lab.wait_until_up(std::time::Duration::from_secs(10))?;
         Ok(lab)
+    }
+
+    /// Waits until the kernel reports every host interface (and `mgmt0`) operationally up.
+    /// Carrier changes reach `operstate` through the kernel's link watch, up to a second
+    /// later; an agent that observes before that would see a link that is about to come up
+    /// as down.
+    fn wait_until_up(&self, limit: std::time::Duration) -> Result<(), LabError> {
+        let start = std::time::Instant::now();
+        for (h, lh) in self.topology.hosts.iter().zip(&self.hosts) {
+            let mut wanted: Vec<&str> = h.interfaces.iter().map(|i| i.name.as_str()).collect();
+            wanted.push("mgmt0");
+            loop {
+                let out = lh
+                    .ns
+                    .ip(["-j", "link", "show"])
+                    .map_err(ctx(format!("reading the links of host {}", h.name)))?;
+                let links: Vec<serde_json::Value> =
+                    serde_json::from_slice(&out.stdout).unwrap_or_default();
+                let down: Vec<&str> = wanted
+                    .iter()
+                    .copied()
+                    .filter(|w| {
+                        !links
+                            .iter()
+                            .any(|l| l["ifname"] == *w && l["operstate"] == "UP")
+                    })
+                    .collect();
+                if down.is_empty() {
+                    break;
+                }
+                if start.elapsed() > limit {
+                    return Err(LabError::NotUp {
+                        host: h.name.clone(),
+                        interfaces: down.join(", "),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Ok(())
     }
 
     fn build_switches(&mut self) -> Result<(), LabError> {
