@@ -314,7 +314,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         lab.namespaces().len(),
         topology.interface_count()
     ));
-    let work = WorkDir::new()?;
+    let mut work = WorkDir::new()?;
+    work.keep = args.keep;
     let result = tokio::select! {
         r = drive(&args, &topology, &mut lab, &work, &progress) => r,
         _ = stop.notified() => {
@@ -327,6 +328,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         for n in lab.namespaces() {
             eprintln!("  {n}");
         }
+        eprintln!(
+            "snapshot, report and agent logs are in {} (kept)",
+            work.path.display()
+        );
         eprintln!("look around with `ip netns exec NAME ...`; press Ctrl-C to remove the lab");
         stop.notified().await;
     }
