@@ -70,6 +70,10 @@ pub struct Args {
     /// Milliseconds to wait for each echo reply.
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub timeout_ms: u64,
+    /// Seconds the coordinator waits for probe results once plans are out; agents that take
+    /// longer are reported without their results.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub probe_deadline: u64,
 }
 
 /// Prints a progress line unless quiet.
@@ -116,6 +120,31 @@ impl Drop for WorkDir {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// Removes `preflight-demo-<pid>` work dirs of processes that are gone.
+fn remove_stale_work_dirs() -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return removed;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("preflight-demo-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if std::fs::remove_dir_all(e.path()).is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed
 }
 
 fn random_hex(bytes: usize) -> anyhow::Result<String> {
@@ -253,8 +282,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.cleanup {
         let removed = netns::cleanup_stale().context("cannot clean up")?;
-        if removed.is_empty() {
+        let dirs = remove_stale_work_dirs();
+        if removed.is_empty() && dirs.is_empty() {
             println!("nothing to clean up");
+        }
+        for d in dirs {
+            println!("removed {}", d.display());
         }
         for n in removed {
             println!("removed namespace {n}");
@@ -269,22 +302,29 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // Ctrl-C / SIGTERM: from here on they end the run through the normal drop path.
     let stop = Arc::new(tokio::sync::Notify::new());
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let stop = stop.clone();
+        let interrupted = interrupted.clone();
         tokio::spawn(async move {
-            let term = async {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(mut s) => {
-                        s.recv().await;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                let term_recv = async {
+                    match term.as_mut() {
+                        Some(s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
                     }
-                    Err(_) => std::future::pending::<()>().await,
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term_recv => {}
                 }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term => {}
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                stop.notify_one();
             }
-            stop.notify_one();
         });
     }
 
@@ -323,7 +363,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(130))
         }
     };
-    if args.keep && result.is_ok() {
+    if args.keep && result.is_ok() && !interrupted.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!("lab kept. Namespaces:");
         for n in lab.namespaces() {
             eprintln!("  {n}");
@@ -402,6 +442,7 @@ async fn drive(
         // not know, and one whose agent a `no-agent` fault keeps away).
         .args(["--expect", &topology.hosts.len().to_string()])
         .args(["--deadline", &deadline.to_string()])
+        .args(["--probe-deadline", &args.probe_deadline.to_string()])
         .args(["--count", &args.count.to_string()])
         .args(["--timeout-ms", &args.timeout_ms.to_string()])
         .args(["--format", "json", "-o"])
