@@ -411,9 +411,15 @@ impl Lab {
                 interface,
                 mtu,
             } => {
+                // A switch drops frames larger than its port MTU silently ("giants"), in both
+                // directions; lowering the veth's own MTU would instead hand the sending host
+                // ENOBUFS, which no real switch does. So: a bridge filter in the switch.
                 let (hi, ii, _) = target(host, interface)?;
                 let sw = self.switch_of(hi, ii).ok_or_else(unknown)?;
-                sw.ip(["link", "set", &port_name(hi, ii), "mtu", &mtu.to_string()])?;
+                let port = port_name(hi, ii);
+                sw.nft(&format!(
+                    "table bridge pf_fault{n} {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    iifname \"{port}\" meta length > {mtu} drop\n    oifname \"{port}\" meta length > {mtu} drop\n  }}\n}}\n"
+                ))?;
             }
             Fault::VlanMissing { host, interface } => {
                 let (hi, ii, _) = target(host, interface)?;
