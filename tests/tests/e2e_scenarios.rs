@@ -97,11 +97,7 @@ fn scenario(name: &str) -> Report {
     if let Err(m) = expect::compare(&topology, &report.findings) {
         panic!("{name}: findings differ from the scenario's expectations:\n{m}");
     }
-    let expected_status = if topology.expect.is_empty() {
-        Status::Pass
-    } else {
-        Status::Fail
-    };
+    let expected_status = expect::expected_status(&topology);
     assert_eq!(report.summary.status, expected_status, "{name}");
     assert_eq!(
         code,

@@ -17,7 +17,8 @@ use super::common::{write_output, ReportFormat};
 
 /// Flags of `preflight demo`.
 #[derive(clap::Args, Debug)]
-#[command(long_about = "Build a MAAS-shaped lab in network namespaces and run the whole check on it.
+#[command(
+    long_about = "Build a MAAS-shaped lab in network namespaces and run the whole check on it.
 
 The lab comes from one topology file (a scenario): the intended network becomes a MAAS
 snapshot, served by the MAAS API stand-in; then the scenario's faults are applied to the
@@ -38,7 +39,8 @@ Examples:
   preflight demo --scenario my-lab.toml --format html -o report.html
   preflight demo --cleanup               # remove namespaces left by killed runs
 
-Exit code: the check's (0 pass, 1 error findings, 2 usage or input error).")]
+Exit code: the check's (0 pass, 1 error findings, 2 usage or input error)."
+)]
 pub struct Args {
     /// Shipped scenario name (see --list) or a topology file (TOML, see docs/lab.md).
     #[arg(long, value_name = "NAME|FILE", default_value = scenarios::DEFAULT)]
@@ -192,6 +194,21 @@ fn in_ns(ns: &netns::Netns, program: &Path) -> Command {
     c
 }
 
+/// A command run as host `hostname`: inside its network namespace and in a new UTS
+/// namespace with that hostname (so the agent reports the lab's hostname, not the real
+/// machine's), killed when dropped.
+fn as_host(ns: &netns::Netns, hostname: &str, program: &Path) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns.name(), "unshare", "--uts", "--", "sh", "-c"])
+        .arg(r#"hostname "$1" && shift && exec "$@""#)
+        .arg("sh")
+        .arg(hostname)
+        .arg(program)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    c
+}
+
 /// Waits for a line containing `marker` on a child's stream; returns the rest of the line
 /// after the marker and the reader for further lines. Lines before it are kept in `seen`.
 async fn wait_for_line<R: tokio::io::AsyncRead + Unpin>(
@@ -231,7 +248,14 @@ async fn start_maas(
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();
-    match wait_for_line(&mut lines, "listening on ", &mut seen, Duration::from_secs(10)).await {
+    match wait_for_line(
+        &mut lines,
+        "listening on ",
+        &mut seen,
+        Duration::from_secs(10),
+    )
+    .await
+    {
         Some(url) => {
             // Keep draining stdout so the server never blocks on a full pipe.
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -242,8 +266,8 @@ async fn start_maas(
             let mut err = String::new();
             if let Some(mut e) = child.stderr.take() {
                 use tokio::io::AsyncReadExt;
-                let _ = tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err))
-                    .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
             }
             anyhow::bail!(
                 "`preflight maas serve` did not say where it listens: {}",
@@ -461,7 +485,13 @@ async fn drive(
     let stderr = coordinator.stderr.take().context("no stderr")?;
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = Vec::new();
-    let url = wait_for_line(&mut lines, "listening on ", &mut seen, Duration::from_secs(30)).await;
+    let url = wait_for_line(
+        &mut lines,
+        "listening on ",
+        &mut seen,
+        Duration::from_secs(30),
+    )
+    .await;
     let Some(url) = url else {
         let status = coordinator.wait().await.ok();
         anyhow::bail!(
@@ -490,7 +520,7 @@ async fn drive(
             continue;
         };
         let log = std::fs::File::create(work.path.join(format!("agent-{}.log", h.name)))?;
-        let child = in_ns(lh.ns(), &agent)
+        let child = as_host(lh.ns(), &h.name, &agent)
             .args(["run", "--coordinator", &url, "--token-file"])
             .arg(&token_file)
             .args(["--machine-id", &h.system_id])
@@ -552,7 +582,10 @@ async fn drive(
     let code = status.code().unwrap_or(2);
     progress.say(format!("coordinator finished (exit {code})"));
     if code == 2 || !report_json.exists() {
-        let log = coordinator_log.lock().map(|l| l.join("\n")).unwrap_or_default();
+        let log = coordinator_log
+            .lock()
+            .map(|l| l.join("\n"))
+            .unwrap_or_default();
         anyhow::bail!("the check failed to produce a report (exit {code}):\n{log}");
     }
 
@@ -573,10 +606,7 @@ async fn drive(
     // What the scenario meant to show.
     let verdict = match report.summary.status {
         Status::Pass => "PASSED".to_string(),
-        Status::Fail => format!(
-            "FAILED with {} error finding(s)",
-            report.summary.errors
-        ),
+        Status::Fail => format!("FAILED with {} error finding(s)", report.summary.errors),
     };
     if !args.quiet {
         eprintln!();
@@ -595,9 +625,7 @@ async fn drive(
                 "demo: the findings are exactly the ones the scenario expects ({}).",
                 topology.expect.len()
             ),
-            Err(m) => eprintln!(
-                "demo: the findings differ from what the scenario expects:\n{m}"
-            ),
+            Err(m) => eprintln!("demo: the findings differ from what the scenario expects:\n{m}"),
         }
     }
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)))

@@ -67,7 +67,7 @@ pub fn refers_to(t: &Topology, value: &str, host: &str) -> bool {
 }
 
 fn matches(t: &Topology, e: &ExpectedFinding, f: &Finding) -> bool {
-    if e.code != f.code {
+    if e.code != f.code || e.severity != f.severity {
         return false;
     }
     let s = &f.subject;
@@ -99,6 +99,15 @@ fn matches(t: &Topology, e: &ExpectedFinding, f: &Finding) -> bool {
         }
     }
     true
+}
+
+/// The verdict the scenario expects: fail when it expects any error finding.
+pub fn expected_status(t: &Topology) -> preflight_model::report::Status {
+    if t.expect.iter().any(|e| e.severity == Severity::Error) {
+        preflight_model::report::Status::Fail
+    } else {
+        preflight_model::report::Status::Pass
+    }
 }
 
 /// Compares findings with the topology's expectations; `Ok` when they agree exactly.
@@ -172,6 +181,10 @@ mod tests {
         assert_eq!(m.unexpected.len(), 1);
         // host1 must not match host10-like tokens.
         assert!(!refers_to(&t, "host10", "host1"));
+        // The severity must match too.
+        let mut warning = good.clone();
+        warning.severity = Severity::Warning;
+        assert!(compare(&t, &[warning]).is_err());
         // An extra finding makes it inexact; info findings are ignored.
         let extra = finding("agent.missing", Subject::default());
         assert!(compare(&t, &[good.clone(), extra]).is_err());

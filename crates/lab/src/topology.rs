@@ -334,6 +334,13 @@ pub struct ExpectedFinding {
     /// Probe target (machine or address), when it matters.
     #[serde(default)]
     pub target: Option<String>,
+    /// Severity the finding must have (default: error).
+    #[serde(default = "default_severity")]
+    pub severity: preflight_model::report::Severity,
+}
+
+fn default_severity() -> preflight_model::report::Severity {
+    preflight_model::report::Severity::Error
 }
 
 /// Settings the demo passes to `preflight check`.
