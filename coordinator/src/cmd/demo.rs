@@ -63,6 +63,10 @@ pub struct Args {
     /// Also write the JSON report to FILE (whatever --format is).
     #[arg(long, value_name = "FILE")]
     pub json_output: Option<PathBuf>,
+    /// Keep the run's files (MAAS snapshot, coordinator state dir, report.json, agent logs)
+    /// in DIR instead of a temporary directory that is removed.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -162,6 +166,7 @@ fn write_secret(path: &Path, value: &str) -> anyhow::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -378,8 +383,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         lab.namespaces().len(),
         topology.interface_count()
     ));
-    let mut work = WorkDir::new()?;
-    work.keep = args.keep;
+    let mut work = match &args.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            WorkDir {
+                path: dir.clone(),
+                keep: true,
+            }
+        }
+        None => WorkDir::new()?,
+    };
+    work.keep |= args.keep;
     let result = tokio::select! {
         r = drive(&args, &topology, &mut lab, &work, &progress) => r,
         _ = stop.notified() => {
