@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 cargo build --release --quiet --bins
-bin=target/release/preflight
+bin="${CARGO_TARGET_DIR:-target}/release/preflight"
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
