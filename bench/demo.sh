@@ -27,7 +27,7 @@ for i in $(seq "$runs"); do
   code=$?
   set -e
   [ "$code" = 1 ] || { echo "unexpected exit $code (the default scenario must fail)"; exit 1; }
-  read -r wall rss < "$tmp/t"
+  read -r wall rss < <(tail -1 "$tmp/t")
   echo "$wall" >> "$tmp/wall"; echo "$rss" >> "$tmp/rss"
   echo "  run $i: ${wall} s, peak RSS ${rss} KiB, exit $code"
 done
@@ -42,7 +42,7 @@ for i in $(seq "$runs"); do
     --work-dir "$dir" -o /dev/null --probe-deadline 300 2> "$tmp/err"
   code=$?
   set -e
-  read -r wall rss < "$tmp/t"
+  read -r wall rss < <(tail -1 "$tmp/t")
   [ "$code" = 0 ] || { echo "  run $i: exit $code"; tail -5 "$tmp/err"; }
   python3 - "$dir" "$wall" "$rss" "$code" >> "$tmp/lines" <<'PY'
 import json, os, sys, glob
