@@ -52,6 +52,10 @@ regs = [m(p) for p in glob.glob(f"{d}/state/agents/*.json")]
 res = [m(p) for p in glob.glob(f"{d}/state/results/*.json")]
 rep = m(f"{d}/report.json")
 r = json.load(open(f"{d}/report.json"))["summary"]
+if not regs or not res:
+    print(f"nan nan {wall} nan agents={len(regs)} results={len(res)} "
+          f"probes={r.get('probes_done')}/{r.get('probes_planned')} exit={code}")
+    sys.exit(0)
 print(f"{rep - max(regs):.3f} {rep - max(res):.3f} {wall} {max(res) - max(regs):.3f} "
       f"agents={len(regs)} results={len(res)} probes={r.get('probes_done')}/{r.get('probes_planned')} "
       f"findings={r['errors']}+{r['warnings']} rss={rss}KiB exit={code}")
