@@ -312,6 +312,9 @@ impl Lab {
                 lines.push(format!("link set {} up", i.name));
             }
             lines.extend(route_lines(t, h));
+            if t.static_neighbours {
+                lines.extend(neighbour_lines(t, hi));
+            }
             batch(&lh.ns, &lines).map_err(ctx(format!("configuring host {}", h.name)))?;
         }
         Ok(())
@@ -619,6 +622,30 @@ fn route_lines(t: &Topology, h: &Host) -> Vec<String> {
                     "route add {} via {via} dev {}",
                     t.subnets[*s].cidr, i.name
                 ));
+            }
+        }
+    }
+    lines
+}
+
+/// Permanent neighbour entries for every peer address in the host's subnets.
+fn neighbour_lines(t: &Topology, hi: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in &t.hosts[hi].interfaces {
+        if i.address.is_none() {
+            continue;
+        }
+        for (pi, peer) in t.hosts.iter().enumerate() {
+            if pi == hi {
+                continue;
+            }
+            for p in peer.interfaces.iter().filter(|p| p.subnet == i.subnet) {
+                if let Some(a) = p.address {
+                    lines.push(format!(
+                        "neigh replace {a} lladdr {} dev {} nud permanent",
+                        p.mac, i.name
+                    ));
+                }
             }
         }
     }

@@ -46,6 +46,8 @@ struct FileTopology {
     #[serde(default)]
     management: FileManagement,
     #[serde(default)]
+    lab: FileLab,
+    #[serde(default)]
     spaces: Vec<FileSpace>,
     #[serde(default)]
     fabrics: Vec<FileFabric>,
@@ -70,6 +72,13 @@ struct FileCheck {
     deadline_secs: Option<u64>,
     #[serde(default)]
     isolate: Vec<[String; 2]>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLab {
+    #[serde(default)]
+    static_neighbours: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -462,6 +471,9 @@ pub struct Topology {
     pub check: CheckSettings,
     /// Management network (coordinator on its first address, hosts on the next).
     pub management: ipnet::Ipv4Net,
+    /// Seed every host's neighbour table with its peers' MACs (no ARP storm when a hundred
+    /// hosts sharing one kernel start probing at once).
+    pub static_neighbours: bool,
     /// Spaces.
     pub spaces: Vec<Space>,
     /// Fabrics.
@@ -1008,6 +1020,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             isolate,
         },
         management: mgmt,
+        static_neighbours: file.lab.static_neighbours,
         spaces,
         fabrics,
         vlans,
