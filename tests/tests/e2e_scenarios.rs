@@ -3,7 +3,6 @@
 //! and one `preflight-agent run` per host. Each finding-code scenario must produce exactly the
 //! findings its `[[expect]]` lists (codes and subjects), the healthy ones none at all.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -251,7 +250,7 @@ fn demo_tears_down_on_sigterm() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     assert_eq!(listed(), 0, "namespaces left after SIGTERM");
-    let work = PathBuf::from(std::env::temp_dir())
-        .join(format!("preflight-demo-{}", &prefix[2..prefix.len() - 1]));
+    let work =
+        std::env::temp_dir().join(format!("preflight-demo-{}", &prefix[2..prefix.len() - 1]));
     assert!(!work.exists(), "work dir left: {}", work.display());
 }

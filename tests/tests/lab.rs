@@ -293,3 +293,42 @@ fn a_failed_build_leaves_nothing_behind() {
         "{after}"
     );
 }
+
+#[test]
+fn static_neighbours_seed_peers_macs() {
+    let mut t = scenarios::load("healthy").expect("scenario");
+    t.static_neighbours = true;
+    let lab = Lab::build(&t).expect("build");
+    let out = lab
+        .host("a")
+        .expect("a")
+        .ns()
+        .ip(["-j", "neigh", "show", "dev", "eth2"])
+        .expect("ip neigh");
+    let neigh: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    for peer in ["b", "c"] {
+        let h = t.host(peer).expect("peer");
+        let i = h
+            .interfaces
+            .iter()
+            .find(|i| i.name == "eth2")
+            .expect("eth2");
+        let a = i.address.expect("address").to_string();
+        let entry = neigh
+            .iter()
+            .find(|n| n["dst"] == a.as_str())
+            .unwrap_or_else(|| panic!("no entry for {a}: {neigh:?}"));
+        assert_eq!(entry["lladdr"], i.mac.as_str());
+        assert!(entry["state"].to_string().contains("PERMANENT"), "{entry}");
+    }
+    // Only peers in the host's own subnets: c's internal subnet differs from a's.
+    let out = lab
+        .host("a")
+        .expect("a")
+        .ns()
+        .ip(["-j", "neigh", "show", "dev", "eth1"])
+        .expect("ip neigh");
+    let neigh: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(neigh.iter().all(|n| n["dst"] != "10.11.0.13"), "{neigh:?}");
+    assert!(neigh.iter().any(|n| n["dst"] == "10.10.0.12"));
+}
