@@ -254,3 +254,18 @@ fn demo_tears_down_on_sigterm() {
         std::env::temp_dir().join(format!("preflight-demo-{}", &prefix[2..prefix.len() - 1]));
     assert!(!work.exists(), "work dir left: {}", work.display());
 }
+
+#[test]
+fn demo_without_root_says_so() {
+    let bin = preflight_e2e::binary("preflight");
+    // Run as nobody: no namespaces, a clear message, exit 2.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(["demo", "--scenario", "healthy"])
+        .output()
+        .expect("setpriv");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs root"), "{stderr}");
+}

@@ -204,13 +204,22 @@ fn in_ns(ns: &netns::Netns, program: &Path) -> Command {
 /// machine's), killed when dropped.
 fn as_host(ns: &netns::Netns, hostname: &str, program: &Path) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns.name(), "unshare", "--uts", "--", "sh", "-c"])
-        .arg(r#"hostname "$1" && shift && exec "$@""#)
-        .arg("sh")
-        .arg(hostname)
-        .arg(program)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+    c.args([
+        "netns",
+        "exec",
+        ns.name(),
+        "unshare",
+        "--uts",
+        "--",
+        "sh",
+        "-c",
+    ])
+    .arg(r#"hostname "$1" && shift && exec "$@""#)
+    .arg("sh")
+    .arg(hostname)
+    .arg(program)
+    .stdin(Stdio::null())
+    .kill_on_drop(true);
     c
 }
 
@@ -562,6 +571,7 @@ async fn drive(
     let mut failed_agents = Vec::new();
     let mut agents = std::mem::take(&mut run.agents);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let (mut last_said, mut last_time) = (0usize, Instant::now());
     let status = loop {
         tick.tick().await;
         let mut still = Vec::new();
@@ -572,13 +582,20 @@ async fn drive(
                     if !s.success() {
                         failed_agents.push((name.clone(), s.to_string()));
                     }
-                    progress.say(format!("agent {name} done ({finished}/{total})"));
+                    if total <= 12 {
+                        progress.say(format!("agent {name} done ({finished}/{total})"));
+                    }
                 }
                 Ok(None) => still.push((name, child)),
                 Err(_) => finished += 1,
             }
         }
         agents = still;
+        if total > 12 && finished != last_said && last_time.elapsed() >= Duration::from_secs(1) {
+            progress.say(format!("agents done: {finished}/{total}"));
+            last_said = finished;
+            last_time = Instant::now();
+        }
         let coordinator = run.coordinator.as_mut().context("no coordinator")?;
         if let Some(s) = coordinator.try_wait()? {
             break s;
