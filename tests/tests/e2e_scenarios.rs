@@ -269,3 +269,65 @@ fn demo_without_root_says_so() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs root"), "{stderr}");
 }
+
+#[test]
+fn demo_writes_html_and_json_reports() {
+    let dir = std::env::temp_dir().join(format!("preflight-e2e-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let html = dir.join("report.html");
+    let json = dir.join("report.json");
+    let status = Command::new(preflight_e2e::binary("preflight"))
+        .args([
+            "demo",
+            "--scenario",
+            "probe-unreachable",
+            "--quiet",
+            "--format",
+            "html",
+        ])
+        .args(["--count", "3", "--timeout-ms", "300", "-o"])
+        .arg(&html)
+        .arg("--json-output")
+        .arg(&json)
+        .stdin(Stdio::null())
+        .status()
+        .expect("run");
+    assert_eq!(status.code(), Some(1));
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.contains("<html") && page.contains("probe.unreachable"));
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("report");
+    assert!(report
+        .findings
+        .iter()
+        .all(|f| f.code == "probe.unreachable"));
+    assert!(!report.findings.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_cleanup_removes_only_dead_runs_leftovers() {
+    // A namespace named as a lab of a pid that cannot exist (pid_max is at most 2^22).
+    let stale = format!("pf4194305-0-e2e{}", std::process::id());
+    let ok = Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()
+        .expect("ip");
+    assert!(ok.success());
+    let live = preflight_lab::netns::Netns::new("e2e-live").expect("live");
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["demo", "--cleanup"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&stale), "{text}");
+    assert!(!text.contains(live.name()), "{text}");
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(!list.contains(&stale));
+    assert!(list.contains(live.name()));
+}
