@@ -70,9 +70,9 @@ pub struct Args {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
-    /// Echo requests per probe.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub count: u32,
+    /// Echo requests per probe (default: the scenario's `[check] count`, else 3).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
     /// Milliseconds to wait for each echo reply.
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub timeout_ms: u64,
@@ -491,7 +491,10 @@ async fn drive(
         .args(["--expect", &topology.hosts.len().to_string()])
         .args(["--deadline", &deadline.to_string()])
         .args(["--probe-deadline", &args.probe_deadline.to_string()])
-        .args(["--count", &args.count.to_string()])
+        .args([
+            "--count",
+            &args.count.or(topology.check.count).unwrap_or(3).to_string(),
+        ])
         .args(["--timeout-ms", &args.timeout_ms.to_string()])
         .args(["--format", "json", "-o"])
         .arg(&report_json)

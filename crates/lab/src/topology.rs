@@ -71,6 +71,8 @@ struct FileCheck {
     #[serde(default)]
     deadline_secs: Option<u64>,
     #[serde(default)]
+    count: Option<u32>,
+    #[serde(default)]
     isolate: Vec<[String; 2]>,
 }
 
@@ -357,6 +359,8 @@ fn default_severity() -> preflight_model::report::Severity {
 pub struct CheckSettings {
     /// `--deadline`, seconds.
     pub deadline_secs: Option<u64>,
+    /// `--count` (echo requests per probe), when the scenario needs a particular one.
+    pub count: Option<u32>,
     /// `--isolate A:B` pairs.
     pub isolate: Vec<(String, String)>,
 }
@@ -1007,6 +1011,11 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
         }
         isolate.push((a.clone(), b.clone()));
     }
+    if let Some(c) = file.check.count {
+        if !(1..=1000).contains(&c) {
+            return Err(format!("check.count {c}: must be 1–1000"));
+        }
+    }
     for e in &file.expect {
         if !e.code.contains('.') {
             return Err(format!("expect: {:?} is not a finding code", e.code));
@@ -1017,6 +1026,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
         description: file.description,
         check: CheckSettings {
             deadline_secs: file.check.deadline_secs,
+            count: file.check.count,
             isolate,
         },
         management: mgmt,
