@@ -285,7 +285,7 @@ fn demo_writes_html_and_json_reports() {
             "--format",
             "html",
         ])
-        .args(["--count", "3", "--timeout-ms", "300", "-o"])
+        .args(["--timeout-ms", "1000", "-o"])
         .arg(&html)
         .arg("--json-output")
         .arg(&json)

@@ -48,7 +48,7 @@ impl Default for PingOptions {
             payload: 56,
             dont_fragment: false,
             interval_ms: 20,
-            timeout_ms: 300,
+            timeout_ms: 1000,
         }
     }
 }
