@@ -94,7 +94,40 @@ fn scenario(name: &str) -> Report {
     let topology = scenarios::load(name).expect("scenario");
     let (code, report) = demo(name, &[]);
     if let Err(m) = expect::compare(&topology, &report.findings) {
-        panic!("{name}: findings differ from the scenario's expectations:\n{m}");
+        let all: Vec<String> = report
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "  {:?} {} {:?}: {}",
+                    f.severity, f.code, f.subject, f.message
+                )
+            })
+            .collect();
+        let pairs: Vec<String> = report
+            .spaces
+            .iter()
+            .flat_map(|s| {
+                s.pairs.iter().map(move |p| {
+                    format!(
+                        "  {} {} -> {}: {}/{} {:?} {:?}",
+                        s.name,
+                        p.source_machine,
+                        p.target_machine,
+                        p.received,
+                        p.sent,
+                        p.failure,
+                        p.mtu.map(|m| m.verdict)
+                    )
+                })
+            })
+            .collect();
+        panic!(
+            "{name}: findings differ from the scenario's expectations:\n{m}all findings:\n{}\npairs:\n{}\nsummary: {:?}",
+            all.join("\n"),
+            pairs.join("\n"),
+            report.summary
+        );
     }
     let expected_status = expect::expected_status(&topology);
     assert_eq!(report.summary.status, expected_status, "{name}");
