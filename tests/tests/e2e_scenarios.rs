@@ -283,9 +283,13 @@ fn demo_tears_down_on_sigterm() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     assert_eq!(listed(), 0, "namespaces left after SIGTERM");
-    let work =
-        std::env::temp_dir().join(format!("preflight-demo-{}", &prefix[2..prefix.len() - 1]));
-    assert!(!work.exists(), "work dir left: {}", work.display());
+    let dir_prefix = format!("preflight-demo-{}-", &prefix[2..prefix.len() - 1]);
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("tmp")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&dir_prefix))
+        .collect();
+    assert!(left.is_empty(), "work dir left: {left:?}");
 }
 
 #[test]

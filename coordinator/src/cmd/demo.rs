@@ -108,9 +108,14 @@ struct WorkDir {
 
 impl WorkDir {
     fn new() -> anyhow::Result<WorkDir> {
-        let path = std::env::temp_dir().join(format!("preflight-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+        // A fresh directory every run: a leftover of an earlier run whose pid we now have
+        // would otherwise hand the coordinator that run's state dir to resume from.
+        let path = std::env::temp_dir().join(format!(
+            "preflight-demo-{}-{}",
+            std::process::id(),
+            random_hex(4)?
+        ));
+        std::fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -139,6 +144,7 @@ fn remove_stale_work_dirs() -> Vec<PathBuf> {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix("preflight-demo-"))
+            .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -396,6 +402,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
+            // The coordinator resumes from a state dir it finds: never mix two runs.
+            if std::fs::read_dir(dir)?.next().is_some() {
+                anyhow::bail!(
+                    "--work-dir {}: not empty (the coordinator would resume an earlier run); give an empty or new directory",
+                    dir.display()
+                );
+            }
             WorkDir {
                 path: dir.clone(),
                 keep: true,
