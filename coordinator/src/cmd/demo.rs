@@ -344,27 +344,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         start: Instant::now(),
     };
 
-    // Ctrl-C / SIGTERM: from here on they end the run through the normal drop path.
+    // Ctrl-C / SIGTERM: from here on they end the run through the normal drop path. The
+    // handlers are installed now (not when a task first runs), and replace an inherited
+    // "ignore" (background jobs of a non-interactive shell ignore SIGINT).
     let stop = Arc::new(tokio::sync::Notify::new());
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
         let stop = stop.clone();
         let interrupted = interrupted.clone();
         tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             loop {
-                let term_recv = async {
-                    match term.as_mut() {
-                        Some(s) => {
-                            s.recv().await;
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term_recv => {}
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
                 }
                 interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
                 stop.notify_one();
@@ -381,15 +376,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         topology.faults.len(),
         topology.description
     ));
-    let built = {
+    let mut built = {
         let t = topology.clone();
         tokio::task::spawn_blocking(move || Lab::build(&t))
     };
     let mut lab = tokio::select! {
-        r = built => r.context("the lab builder crashed")??,
+        r = &mut built => r.context("the lab builder crashed")??,
         _ = stop.notified() => {
-            eprintln!("preflight demo: interrupted; removing the lab");
-            // The blocking build finishes and its Lab is dropped (torn down) by the runtime.
+            eprintln!("preflight demo: interrupted; removing the lab once its build stops");
+            // The build cannot be cut short; wait for it and drop what it made.
+            if let Ok(Ok(lab)) = built.await {
+                drop(lab);
+            }
             return Ok(ExitCode::from(130));
         }
     };
