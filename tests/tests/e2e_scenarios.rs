@@ -368,3 +368,38 @@ fn demo_cleanup_removes_only_dead_runs_leftovers() {
     assert!(!list.contains(&stale));
     assert!(list.contains(live.name()));
 }
+
+#[test]
+fn demo_interrupted_while_building_removes_the_lab() {
+    let bin = preflight_e2e::binary("preflight");
+    // A hundred hosts take long enough to build that SIGINT lands during the build.
+    let mut child = Command::new(&bin)
+        .args(["demo", "--scenario", "large-100", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let prefix = format!("pf{}-", child.id());
+    let listed = || {
+        let out = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .count()
+    };
+    let start = Instant::now();
+    while listed() == 0 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(listed() > 0, "the build never started");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(listed(), 0, "namespaces left after SIGINT during the build");
+}
