@@ -4,11 +4,11 @@
 #   bench/demo.sh [RUNS]        (default 3 runs of each)
 #
 # 1. The default demo (4-node OpenStack, 7 spaces, 2 faults): wall time from start to
-#    verdict, and the demo process tree's peak RSS.
+#    verdict, and peak RSS (GNU time %M: the largest process of the demo's tree).
 # 2. large-100: 100 hosts x 3 spaces, full mesh = 3 * 100 * 99 = 29,700 probes. From the
 #    coordinator's state dir (files are written as things arrive): last registration ->
-#    plan -> last results -> report, lab build time, and wall time. Target: report within
-#    3 s of the last registration.
+#    plan -> last results -> report, and wall time (build, run, teardown). Target: report
+#    within 3 s of the last registration.
 # Prints medians. Builds release binaries first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
