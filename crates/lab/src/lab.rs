@@ -137,8 +137,11 @@ fn batch(ns: &Netns, lines: &[String]) -> Result<(), NetnsError> {
     }
 }
 
+/// Sets a `net.*` sysctl inside the namespace by writing `/proc/sys` (which shows the writer's
+/// network namespace), so the lab needs no `sysctl` binary (procps is not in slim images).
 fn sysctl(ns: &Netns, key: &str, value: &str) -> Result<(), NetnsError> {
-    ns.exec("sysctl", ["-qw", &format!("{key}={value}")])
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    ns.exec("sh", ["-c", r#"printf '%s\n' "$1" > "$2""#, "sh", value, &path])
         .map(|_| ())
 }
 
