@@ -141,8 +141,11 @@ fn batch(ns: &Netns, lines: &[String]) -> Result<(), NetnsError> {
 /// network namespace), so the lab needs no `sysctl` binary (procps is not in slim images).
 fn sysctl(ns: &Netns, key: &str, value: &str) -> Result<(), NetnsError> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    ns.exec("sh", ["-c", r#"printf '%s\n' "$1" > "$2""#, "sh", value, &path])
-        .map(|_| ())
+    ns.exec(
+        "sh",
+        ["-c", r#"printf '%s\n' "$1" > "$2""#, "sh", value, &path],
+    )
+    .map(|_| ())
 }
 
 /// Name of the switch port of host `h`'s interface `i`.
