@@ -18,9 +18,7 @@ use super::common::{write_output, ReportFormat};
 /// Flags of `preflight demo`.
 #[derive(clap::Args, Debug)]
 #[command(
-    long_about = "Build a MAAS-shaped lab in network namespaces and run the whole check on it.
-
-The lab comes from one topology file (a scenario): the intended network becomes a MAAS
+    after_long_help = "How it works: the lab comes from one topology file (a scenario): the intended network becomes a MAAS
 snapshot, served by the MAAS API stand-in; then the scenario's faults are applied to the
 namespaces, so reality drifts from intent. The coordinator runs in the lab's management
 namespace, one agent runs in each host namespace, and the report is printed. Everything is
