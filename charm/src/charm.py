@@ -252,6 +252,7 @@ class PreflightCharm(ops.CharmBase):
             on.upgrade_charm,
             on.config_changed,
             on.leader_elected,
+            on[PEER].relation_created,
             on[PEER].relation_joined,
             on[PEER].relation_changed,
             on[PEER].relation_departed,
