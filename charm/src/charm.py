@@ -414,6 +414,7 @@ class PreflightCharm(ops.CharmBase):
                 continue
             seen.add(key)
             label = self.space_label(binding, own)
+            own_set = {a.address for addrs in mine.values() for a in addrs}
             targets: list[dict[str, Any]] = []
             for peer in peers:
                 for kind, target_binding, expect in [("", binding, "reachable")] + [
@@ -422,6 +423,8 @@ class PreflightCharm(ops.CharmBase):
                     if binding in (a, b)
                 ]:
                     for tgt in peer.addresses.get(target_binding, []):
+                        if tgt.address in own_set:
+                            continue  # a peer claiming our own address: nothing to prove
                         src = source_for(own, tgt)
                         if src is None:
                             continue

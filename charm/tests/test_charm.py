@@ -525,3 +525,14 @@ def test_run_action_with_binary_missing_fails(tmp_path, monkeypatch):
     with pytest.raises(testing.ActionFailed) as e:
         ctx.run(ctx.on.action("run"), state(mesh(1)))
     assert e.value.message == f"no probe ran: preflight-agent not found at {tmp_path}/preflight-agent"
+
+
+def test_peer_claiming_our_own_address_is_not_probed(fake_bin):
+    rel = testing.PeerRelation(
+        "mesh",
+        peers_data={1: peer_data(probe_0=["10.0.0.1|10.0.0.0/24"]),
+                    2: peer_data(probe_0=["10.0.0.3|10.0.0.0/24"])},
+    )
+    ctx = context()
+    ctx.run(ctx.on.relation_changed(rel, remote_unit=1), state(rel))
+    assert [t["target"] for t in probe_calls(fake_bin)[0]["plan"]["targets"]] == ["10.0.0.3"]
