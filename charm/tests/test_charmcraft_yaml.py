@@ -66,3 +66,25 @@ def test_config_options_have_types_defaults_and_docs():
         re.findall(r'cfg\.get\("([a-z-]+)"', source)
     )
     assert used and used <= set(options), used - set(options)
+
+
+def test_readme_overlay_and_deploy_command_match_the_charm():
+    """The README's overlay and --bind use real endpoints and options that parse."""
+    from charm import parse_assignments, parse_isolate, parse_mtu, parse_tcp_ports
+
+    readme = (CHARM_DIR / "README.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
+    app = yaml.safe_load(block)["applications"]["preflight"]
+    endpoints = {""} | set(META["extra-bindings"]) | set(META["peers"])
+    assert set(app["bindings"]) <= endpoints
+    assert app["num_units"] == len(app["to"]) == 4
+    options = app["options"]
+    assert set(options) <= set(META["config"]["options"])
+    spaces = parse_assignments(options["spaces"], "spaces")
+    assert spaces == {b: s for b, s in app["bindings"].items() if b}
+    parse_mtu(options["mtu"])
+    parse_tcp_ports(options["tcp-ports"])
+    parse_isolate(options["isolate"])
+    bind = re.search(r'--bind "([^"]+)"', readme).group(1)
+    assert set(parse_assignments(bind, "bind")) <= set(META["extra-bindings"])
+    assert "juju run preflight/leader report format=text" in readme
