@@ -387,6 +387,11 @@ class PreflightCharm(ops.CharmBase):
             "retries": int(cfg.get("retries", 1)),
             "rate": None,
         }
+        for key in ("count", "interval_ms", "timeout_ms"):
+            if settings[key] < 1:
+                raise ConfigError(f"{key.replace('_', '-')}: must be at least 1, not {settings[key]}")
+        if settings["retries"] < 0:
+            raise ConfigError(f"retries: must be 0 or more, not {settings['retries']}")
         links = (observed or {}).get("links") or {}
 
         def mtu_for(binding: str, source: PeerAddress) -> int | None:

@@ -243,6 +243,9 @@ def test_config_shapes_the_plan(fake_bin):
         ({"tcp-ports": "ssh"}, "bad config: tcp-ports: 'ssh' is not a port"),
         ({"isolate": "probe-0"}, "bad config: isolate: 'probe-0' is not two different bindings 'probe-N:probe-M'"),
         ({"spaces": "probe-9=x"}, "bad config: spaces: 'probe-9' is not one of probe-0 … probe-7"),
+        ({"count": 0}, "bad config: count: must be at least 1, not 0"),
+        ({"timeout-ms": -5}, "bad config: timeout-ms: must be at least 1, not -5"),
+        ({"retries": -1}, "bad config: retries: must be 0 or more, not -1"),
         ({"bindings": "probe-0 public"}, "bad config: bindings: 'public' is not one of probe-0 … probe-7"),
     ],
 )
@@ -361,6 +364,16 @@ def test_malformed_peer_data_is_skipped_and_named(fake_bin):
         ("preflight/3", "10.0.0.4"), ("preflight/6", "10.0.0.7"),
     ]
     assert out.unit_status.message.startswith("2/2 probes ok to 7/7 peers; preflight/1: addresses data is not JSON")
+    logged = [line.message for line in ctx.juju_log if line.message.startswith("peer data: ")]
+    assert logged == [
+        "peer data: preflight/1: addresses data is not JSON (Expecting property name enclosed in "
+        "double quotes: line 1 column 2 (char 1))",
+        "peer data: preflight/2: addresses.probe-0 is not a list",
+        "peer data: preflight/3: addresses.probe-0[0]: '10.0.0.999' is not an IP address",
+        "peer data: preflight/3: addresses.probe-0[1] has no address string",
+        "peer data: preflight/4: addresses data is not a JSON object",
+        "peer data: preflight/5: addresses data is 20000 bytes, over 16384",
+    ]
 
 
 def test_parse_peer_addresses_hostile_inputs():
@@ -536,3 +549,17 @@ def test_peer_claiming_our_own_address_is_not_probed(fake_bin):
     ctx = context()
     ctx.run(ctx.on.relation_changed(rel, remote_unit=1), state(rel))
     assert [t["target"] for t in probe_calls(fake_bin)[0]["plan"]["targets"]] == ["10.0.0.3"]
+
+
+def test_report_binary_missing_on_leader(fake_bin):
+    (fake_bin.parent / "bin" / "preflight").unlink()
+    ctx = context()
+    rel = mesh(1)
+    out = ctx.run(ctx.on.relation_changed(rel, remote_unit=1), state(rel, leader=True))
+    # The unit still probes (preflight-agent is there); the app says why there is no report.
+    assert out.unit_status.name == "active"
+    missing = f"preflight not found at {fake_bin.parent / 'bin' / 'preflight'}"
+    assert out.app_status == testing.WaitingStatus(f"report: {missing}")
+    with pytest.raises(testing.ActionFailed) as e:
+        ctx.run(ctx.on.action("report"), out)
+    assert e.value.message == missing
