@@ -25,6 +25,10 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+echo "charm/test.sh: ruff check, ruff format --check"
+"$venv/bin/ruff" check src tests tools
+"$venv/bin/ruff" format --check src tests tools
+
 set +e
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider "$@"
 rc=$?

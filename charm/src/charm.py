@@ -153,7 +153,9 @@ def parse_peer_addresses(unit: str, raw: str | None) -> PeerInfo:
     if not raw:
         return info
     if len(raw) > MAX_ADDRESSES_BYTES:
-        info.problems.append(f"{unit}: addresses data is {len(raw)} bytes, over {MAX_ADDRESSES_BYTES}")
+        info.problems.append(
+            f"{unit}: addresses data is {len(raw)} bytes, over {MAX_ADDRESSES_BYTES}"
+        )
         return info
     try:
         doc = json.loads(raw)
@@ -312,7 +314,10 @@ class PreflightCharm(ops.CharmBase):
     def observe_summary(self) -> dict[str, Any]:
         """A compact summary of `preflight-agent observe`: hostname and links with MTU/state."""
         _, doc = self._exec_json(
-            "preflight-agent", ["observe", "--format", "json"], QUICK_TIMEOUT, (0,),
+            "preflight-agent",
+            ["observe", "--format", "json"],
+            QUICK_TIMEOUT,
+            (0,),
             "preflight.observed/v1",
         )
         identity = doc.get("identity") if isinstance(doc.get("identity"), dict) else {}
@@ -389,7 +394,9 @@ class PreflightCharm(ops.CharmBase):
         }
         for key in ("count", "interval_ms", "timeout_ms"):
             if settings[key] < 1:
-                raise ConfigError(f"{key.replace('_', '-')}: must be at least 1, not {settings[key]}")
+                raise ConfigError(
+                    f"{key.replace('_', '-')}: must be at least 1, not {settings[key]}"
+                )
         if settings["retries"] < 0:
             raise ConfigError(f"retries: must be 0 or more, not {settings['retries']}")
         links = (observed or {}).get("links") or {}
@@ -442,9 +449,7 @@ class PreflightCharm(ops.CharmBase):
                                 "target": tgt.address,
                                 "device": None,
                                 "mtu": mtu_for(binding, src) if reachable else None,
-                                "tcp_ports": sorted(
-                                    {p for b, p in ports if b in (None, binding)}
-                                )
+                                "tcp_ports": sorted({p for b, p in ports if b in (None, binding)})
                                 if reachable
                                 else [],
                                 "target_machine": peer.unit,
@@ -542,9 +547,7 @@ class PreflightCharm(ops.CharmBase):
             self._leader_status(rel)
             return None
 
-        digest = hashlib.sha256(
-            json.dumps(plans, sort_keys=True).encode()
-        ).hexdigest()
+        digest = hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest()
         merged: dict[str, Any] | None = None
         if force or digest != self._stored.plan_digest:
             try:

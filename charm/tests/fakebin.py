@@ -41,12 +41,30 @@ def agent(args):
                     "schema": "preflight.observed/v1",
                     "identity": {"hostname": "node-1", "machine_id": "abc"},
                     "links": [
-                        {"name": "lo", "kind": "loopback", "mac": "", "mtu": 65536,
-                         "admin_up": True, "oper_state": "unknown"},
-                        {"name": "eth1", "kind": "physical", "mac": "52:54:00:00:00:01",
-                         "mtu": 9000, "admin_up": True, "oper_state": "up"},
-                        {"name": "eth2", "kind": "physical", "mac": "52:54:00:00:00:02",
-                         "mtu": 1500, "admin_up": True, "oper_state": "up"},
+                        {
+                            "name": "lo",
+                            "kind": "loopback",
+                            "mac": "",
+                            "mtu": 65536,
+                            "admin_up": True,
+                            "oper_state": "unknown",
+                        },
+                        {
+                            "name": "eth1",
+                            "kind": "physical",
+                            "mac": "52:54:00:00:00:01",
+                            "mtu": 9000,
+                            "admin_up": True,
+                            "oper_state": "up",
+                        },
+                        {
+                            "name": "eth2",
+                            "kind": "physical",
+                            "mac": "52:54:00:00:00:02",
+                            "mtu": 1500,
+                            "admin_up": True,
+                            "oper_state": "up",
+                        },
                     ],
                     "addresses": [],
                     "routes": [],
@@ -76,13 +94,21 @@ def agent(args):
         for t in plan["targets"]:
             answered = (t["target"] not in down) == (t["expect"] == "reachable")
             r = {
-                "id": t["id"], "space": t["space"], "source": t["source"], "target": t["target"],
-                "expect": t["expect"], "sent": count, "received": count if answered else 0,
-                "duplicates": 0, "loss_pct": 0.0 if answered else 100.0,
+                "id": t["id"],
+                "space": t["space"],
+                "source": t["source"],
+                "target": t["target"],
+                "expect": t["expect"],
+                "sent": count,
+                "received": count if answered else 0,
+                "duplicates": 0,
+                "loss_pct": 0.0 if answered else 100.0,
                 "rtt": {"min_ms": 0.1, "avg_ms": 0.2, "max_ms": 0.3, "mdev_ms": 0.05}
-                if answered else None,
+                if answered
+                else None,
                 "failure": None if answered else {"cause": "timeout"},
-                "mtu": None, "tcp": [],
+                "mtu": None,
+                "tcp": [],
             }
             if big:
                 r["failure"] = {"cause": "other", "message": "x" * big}
@@ -90,10 +116,13 @@ def agent(args):
         print(
             json.dumps(
                 {
-                    "schema": "preflight.probe/v1", "agent": plan.get("agent"),
-                    "sockets": [{"kind": "raw", "source": None, "device": None,
-                                 "recv_buffer_bytes": 212992}],
-                    "started_at": "2026-11-21T05:00:00Z", "duration_ms": 7,
+                    "schema": "preflight.probe/v1",
+                    "agent": plan.get("agent"),
+                    "sockets": [
+                        {"kind": "raw", "source": None, "device": None, "recv_buffer_bytes": 212992}
+                    ],
+                    "started_at": "2026-11-21T05:00:00Z",
+                    "duration_ms": 7,
                     "targets": results,
                 }
             )
@@ -109,7 +138,7 @@ def report(args):
     if os.environ.get("FAKE_REPORT") == "error":
         print("error: probes: bad input", file=sys.stderr)
         return 2
-    files = args[args.index("--probes") + 1: args.index("--format")]
+    files = args[args.index("--probes") + 1 : args.index("--format")]
     fmt = args[args.index("--format") + 1]
     errors = 0
     agents = []
@@ -121,9 +150,15 @@ def report(args):
                 errors += 1
     status = "pass" if errors == 0 else "fail"
     if fmt == "json":
-        print(json.dumps({"schema": "preflight.report/v1", "agents": agents,
-                          "summary": {"status": status, "errors": errors, "warnings": 0,
-                                      "infos": 0}}))
+        print(
+            json.dumps(
+                {
+                    "schema": "preflight.report/v1",
+                    "agents": agents,
+                    "summary": {"status": status, "errors": errors, "warnings": 0, "infos": 0},
+                }
+            )
+        )
     else:
         print(f"{status.upper()}: {errors} errors from {len(files)} agents")
     return 0 if errors == 0 else 1

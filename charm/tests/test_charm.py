@@ -12,7 +12,7 @@ from charm import compact_results, parse_peer_addresses
 
 
 def mesh(n_peers: int, base: int = 2, **extra) -> testing.PeerRelation:
-    """A mesh relation with n_peers peers (units 1..n), each with a probe-0 address 10.0.0.<base+i>."""
+    """A mesh relation with n_peers peers (units 1..n), probe-0 address 10.0.0.<base+i> each."""
     data = {
         i + 1: peer_data(probe_0=[f"10.0.0.{base + i}|10.0.0.0/24"], **extra)
         for i in range(n_peers)
@@ -138,8 +138,9 @@ def test_network_get_multi_address_and_empty_fields(fake_bin):
     rel = testing.PeerRelation(
         "mesh",
         peers_data={
-            1: peer_data(probe_0=["10.0.0.2|10.0.0.0/24", "fd00::2|fd00::/64"],
-                         probe_1=["172.16.0.2|"]),
+            1: peer_data(
+                probe_0=["10.0.0.2|10.0.0.0/24", "fd00::2|fd00::/64"], probe_1=["172.16.0.2|"]
+            ),
         },
     )
     ctx = context()
@@ -153,7 +154,10 @@ def test_network_get_multi_address_and_empty_fields(fake_bin):
     plans = {c["plan"]["targets"][0]["space"]: c["plan"] for c in probe_calls(fake_bin)}
     v = plans["probe-0 10.0.0.0/24 fd00::/64"]["targets"]
     # Each peer address is probed from this unit's address of the same family.
-    assert [(t["source"], t["target"]) for t in v] == [("10.0.0.1", "10.0.0.2"), ("fd00::1", "fd00::2")]
+    assert [(t["source"], t["target"]) for t in v] == [
+        ("10.0.0.1", "10.0.0.2"),
+        ("fd00::1", "fd00::2"),
+    ]
     # No CIDR known: the binding name alone labels the space.
     assert plans["probe-1"]["targets"][0]["source"] == "172.16.0.1"
 
@@ -173,8 +177,10 @@ def test_unbound_bindings_sharing_addresses_are_probed_once(fake_bin):
 
 
 def test_no_address_on_any_binding_blocks(fake_bin):
-    networks = [testing.Network(f"probe-{i}", bind_addresses=[], ingress_addresses=[],
-                                egress_subnets=[]) for i in range(8)]
+    networks = [
+        testing.Network(f"probe-{i}", bind_addresses=[], ingress_addresses=[], egress_subnets=[])
+        for i in range(8)
+    ]
     ctx = context()
     rel = mesh(1)
     out = ctx.run(ctx.on.relation_changed(rel, remote_unit=1), state(rel, networks=networks))
@@ -193,8 +199,11 @@ def test_config_shapes_the_plan(fake_bin):
     rel = testing.PeerRelation(
         "mesh",
         peers_data={
-            1: peer_data(probe_0=["10.0.0.2|10.0.0.0/24"], probe_1=["10.1.0.2|10.1.0.0/24"],
-                         probe_2=["10.2.0.2|10.2.0.0/24"]),
+            1: peer_data(
+                probe_0=["10.0.0.2|10.0.0.0/24"],
+                probe_1=["10.1.0.2|10.1.0.0/24"],
+                probe_2=["10.2.0.2|10.2.0.0/24"],
+            ),
         },
     )
     config = {
@@ -215,9 +224,15 @@ def test_config_shapes_the_plan(fake_bin):
     # probe-0: reachable to the peer's probe-0 (MTU from eth1 = 9000 via observe), and the
     # isolated probe to the peer's probe-2 address from our probe-0 address.
     assert t0[0] == {
-        "id": "probe-0:preflight/0>preflight/1:10.0.0.2", "space": "internal-api",
-        "source": "10.0.0.1", "target": "10.0.0.2", "device": None, "mtu": 9000,
-        "tcp_ports": [22], "target_machine": "preflight/1", "expect": "reachable",
+        "id": "probe-0:preflight/0>preflight/1:10.0.0.2",
+        "space": "internal-api",
+        "source": "10.0.0.1",
+        "target": "10.0.0.2",
+        "device": None,
+        "mtu": 9000,
+        "tcp_ports": [22],
+        "target_machine": "preflight/1",
+        "expect": "reachable",
     }
     assert t0[1]["expect"] == "isolated"
     assert (t0[1]["source"], t0[1]["target"]) == ("10.0.0.1", "10.2.0.2")
@@ -237,16 +252,25 @@ def test_config_shapes_the_plan(fake_bin):
     [
         ({"mtu": "probe-0:9000"}, "bad config: mtu: 'probe-0:9000' is not BINDING=VALUE"),
         ({"mtu": "probe-0=big"}, "bad config: mtu: 'probe-0=big' is not a number"),
-        ({"mtu": "probe-0=70000"}, "bad config: mtu: 'probe-0=70000' is outside 68–65535 (0 turns it off)"),
+        (
+            {"mtu": "probe-0=70000"},
+            "bad config: mtu: 'probe-0=70000' is outside 68–65535 (0 turns it off)",
+        ),
         ({"mtu": "eth0=1500"}, "bad config: mtu: 'eth0' is not one of probe-0 … probe-7"),
         ({"tcp-ports": "99999"}, "bad config: tcp-ports: '99999' is outside 1–65535"),
         ({"tcp-ports": "ssh"}, "bad config: tcp-ports: 'ssh' is not a port"),
-        ({"isolate": "probe-0"}, "bad config: isolate: 'probe-0' is not two different bindings 'probe-N:probe-M'"),
+        (
+            {"isolate": "probe-0"},
+            "bad config: isolate: 'probe-0' is not two different bindings 'probe-N:probe-M'",
+        ),
         ({"spaces": "probe-9=x"}, "bad config: spaces: 'probe-9' is not one of probe-0 … probe-7"),
         ({"count": 0}, "bad config: count: must be at least 1, not 0"),
         ({"timeout-ms": -5}, "bad config: timeout-ms: must be at least 1, not -5"),
         ({"retries": -1}, "bad config: retries: must be 0 or more, not -1"),
-        ({"bindings": "probe-0 public"}, "bad config: bindings: 'public' is not one of probe-0 … probe-7"),
+        (
+            {"bindings": "probe-0 public"},
+            "bad config: bindings: 'public' is not one of probe-0 … probe-7",
+        ),
     ],
 )
 def test_bad_config_blocks_with_the_option_named(fake_bin, config, message):
@@ -274,10 +298,20 @@ def test_unreachable_peer_fails_the_unit(fake_bin, monkeypatch):
 @pytest.mark.parametrize(
     "mode, message",
     [
-        ("error", "probe failed: preflight-agent probe exited 2: error: plan: targets[0].source "
-                  "10.9.9.9 is not a local address"),
-        ("garbage", "probe failed: preflight-agent probe printed no JSON (Expecting value: "
-                    "line 1 column 1 (char 0))"),
+        (
+            "error",
+            (
+                "probe failed: preflight-agent probe exited 2: error: plan: targets[0].source "
+                "10.9.9.9 is not a local address"
+            ),
+        ),
+        (
+            "garbage",
+            (
+                "probe failed: preflight-agent probe printed no JSON (Expecting value: "
+                "line 1 column 1 (char 0))"
+            ),
+        ),
     ],
 )
 def test_probe_errors_block_and_publish_nothing(fake_bin, monkeypatch, mode, message):
@@ -293,8 +327,12 @@ def test_probe_timeout_is_bounded(fake_bin, monkeypatch):
     monkeypatch.setenv("FAKE_PROBE", "hang")
     ctx = context()
     rel = mesh(1)
-    out = ctx.run(ctx.on.relation_changed(rel, remote_unit=1), state(rel, config={"run-timeout": 1}))
-    assert out.unit_status == testing.BlockedStatus("probe failed: preflight-agent probe timed out after 1s")
+    out = ctx.run(
+        ctx.on.relation_changed(rel, remote_unit=1), state(rel, config={"run-timeout": 1})
+    )
+    assert out.unit_status == testing.BlockedStatus(
+        "probe failed: preflight-agent probe timed out after 1s"
+    )
 
 
 def test_probe_after_failure_retries_on_next_event(fake_bin, monkeypatch):
@@ -306,8 +344,12 @@ def test_probe_after_failure_retries_on_next_event(fake_bin, monkeypatch):
     monkeypatch.setenv("FAKE_PROBE", "ok")
     out = ctx.run(
         ctx.on.update_status(),
-        testing.State(relations=[rel], networks=[net("probe-0", "10.0.0.1|10.0.0.0/24")],
-                      planned_units=4, stored_states=out.stored_states),
+        testing.State(
+            relations=[rel],
+            networks=[net("probe-0", "10.0.0.1|10.0.0.0/24")],
+            planned_units=4,
+            stored_states=out.stored_states,
+        ),
     )
     assert len(probe_calls(fake_bin)) == 2
     assert out.unit_status == testing.ActiveStatus("1/1 probes ok to 1/3 peers")
@@ -319,7 +361,9 @@ def test_observe_failure_still_probes(fake_bin, monkeypatch):
     rel = mesh(1)
     out = ctx.run(ctx.on.relation_changed(rel, remote_unit=1), state(rel))
     observed = json.loads(unit_data(out, rel)["observed"])
-    assert observed == {"error": "preflight-agent observe exited 2: error: netlink: permission denied"}
+    assert observed == {
+        "error": "preflight-agent observe exited 2: error: netlink: permission denied"
+    }
     # Without observe there is no interface MTU to default to.
     assert probe_calls(fake_bin)[0]["plan"]["targets"][0]["mtu"] is None
     assert out.unit_status.name == "active"
@@ -348,8 +392,17 @@ def test_malformed_peer_data_is_skipped_and_named(fake_bin):
         peers_data={
             1: {"addresses": "{not json"},
             2: {"addresses": json.dumps({"probe-0": "10.0.0.3"})},
-            3: {"addresses": json.dumps({"probe-0": [{"address": "10.0.0.999"}, {"cidr": "x"},
-                                                     {"address": "10.0.0.4", "cidr": 7}]})},
+            3: {
+                "addresses": json.dumps(
+                    {
+                        "probe-0": [
+                            {"address": "10.0.0.999"},
+                            {"cidr": "x"},
+                            {"address": "10.0.0.4", "cidr": 7},
+                        ]
+                    }
+                )
+            },
             4: {"addresses": json.dumps(["10.0.0.5"])},
             5: {"addresses": "x" * 20000},
             6: peer_data(probe_0=["10.0.0.7|10.0.0.0/24"]),
@@ -361,13 +414,18 @@ def test_malformed_peer_data_is_skipped_and_named(fake_bin):
     targets = probe_calls(fake_bin)[0]["plan"]["targets"]
     # Only the valid addresses: unit 3's one good entry (bad cidr type ignored) and unit 6.
     assert [(t["target_machine"], t["target"]) for t in targets] == [
-        ("preflight/3", "10.0.0.4"), ("preflight/6", "10.0.0.7"),
+        ("preflight/3", "10.0.0.4"),
+        ("preflight/6", "10.0.0.7"),
     ]
-    assert out.unit_status.message.startswith("2/2 probes ok to 7/7 peers; preflight/1: addresses data is not JSON")
+    assert out.unit_status.message.startswith(
+        "2/2 probes ok to 7/7 peers; preflight/1: addresses data is not JSON"
+    )
     logged = [line.message for line in ctx.juju_log if line.message.startswith("peer data: ")]
     assert logged == [
-        "peer data: preflight/1: addresses data is not JSON (Expecting property name enclosed in "
-        "double quotes: line 1 column 2 (char 1))",
+        (
+            "peer data: preflight/1: addresses data is not JSON (Expecting property name "
+            "enclosed in double quotes: line 1 column 2 (char 1))"
+        ),
         "peer data: preflight/2: addresses.probe-0 is not a list",
         "peer data: preflight/3: addresses.probe-0[0]: '10.0.0.999' is not an IP address",
         "peer data: preflight/3: addresses.probe-0[1] has no address string",
@@ -378,11 +436,17 @@ def test_malformed_peer_data_is_skipped_and_named(fake_bin):
 
 def test_parse_peer_addresses_hostile_inputs():
     assert parse_peer_addresses("u/1", None).addresses == {}
-    assert parse_peer_addresses("u/1", "null").problems == ["u/1: addresses data is not a JSON object"]
-    assert parse_peer_addresses("u/1", '{"probe-0": 5}').problems == ["u/1: addresses.probe-0 is not a list"]
+    assert parse_peer_addresses("u/1", "null").problems == [
+        "u/1: addresses data is not a JSON object"
+    ]
+    assert parse_peer_addresses("u/1", '{"probe-0": 5}').problems == [
+        "u/1: addresses.probe-0 is not a list"
+    ]
     info = parse_peer_addresses("u/1", '{"probe-0": [null, {"address": 1}]}')
-    assert info.problems == ["u/1: addresses.probe-0[0] has no address string",
-                             "u/1: addresses.probe-0[1] has no address string"]
+    assert info.problems == [
+        "u/1: addresses.probe-0[0] has no address string",
+        "u/1: addresses.probe-0[1] has no address string",
+    ]
     # Unknown bindings (a newer charm) and unknown fields are ignored, not errors.
     info = parse_peer_addresses("u/1", '{"probe-9": [], "probe-1": [{"address": "::1", "x": 1}]}')
     assert info.problems == [] and [a.address for a in info.addresses["probe-1"]] == ["::1"]
@@ -413,20 +477,37 @@ def test_own_results_over_size_are_cut_failures_first(fake_bin, monkeypatch):
 
 
 def test_compact_results_fits_without_cutting_when_small():
-    report = {"schema": "preflight.probe/v1", "agent": "a/0", "sockets": [{"kind": "raw"}],
-              "started_at": "t", "duration_ms": 1,
-              "targets": [{"target": "10.0.0.2", "sent": 1, "received": 1, "rtt": None, "tcp": []}]}
+    report = {
+        "schema": "preflight.probe/v1",
+        "agent": "a/0",
+        "sockets": [{"kind": "raw"}],
+        "started_at": "t",
+        "duration_ms": 1,
+        "targets": [{"target": "10.0.0.2", "sent": 1, "received": 1, "rtt": None, "tcp": []}],
+    }
     text, note = compact_results(report, 10_000)
     assert note == ""
-    assert json.loads(text) == {"schema": "preflight.probe/v1", "agent": "a/0", "started_at": "t",
-                                "duration_ms": 1,
-                                "targets": [{"target": "10.0.0.2", "sent": 1, "received": 1}]}
+    assert json.loads(text) == {
+        "schema": "preflight.probe/v1",
+        "agent": "a/0",
+        "started_at": "t",
+        "duration_ms": 1,
+        "targets": [{"target": "10.0.0.2", "sent": 1, "received": 1}],
+    }
 
 
 def test_leader_refuses_peer_results_over_size(fake_bin):
-    ok = json.dumps({"schema": "preflight.probe/v1", "agent": "preflight/1", "started_at": "t",
-                     "duration_ms": 1, "targets": [{"target": "10.0.0.1", "sent": 1, "received": 1,
-                                                     "duplicates": 0, "loss_pct": 0.0}]})
+    ok = json.dumps(
+        {
+            "schema": "preflight.probe/v1",
+            "agent": "preflight/1",
+            "started_at": "t",
+            "duration_ms": 1,
+            "targets": [
+                {"target": "10.0.0.1", "sent": 1, "received": 1, "duplicates": 0, "loss_pct": 0.0}
+            ],
+        }
+    )
     rel = testing.PeerRelation(
         "mesh",
         peers_data={
@@ -441,8 +522,10 @@ def test_leader_refuses_peer_results_over_size(fake_bin):
     res = ctx.action_results
     assert res["status"] == "pass"
     assert res["units"] == 1  # only preflight/1: this unit has not probed yet in this state
-    assert res["refused"] == ("preflight/2: results are 5000 bytes, over 4096\n"
-                              "preflight/3: results are not a preflight.probe/v1 document")
+    assert res["refused"] == (
+        "preflight/2: results are 5000 bytes, over 4096\n"
+        "preflight/3: results are not a preflight.probe/v1 document"
+    )
     report_calls = [c for c in calls(fake_bin) if c["argv"][0] == "--probes"]
     assert len(report_calls) == 1 and len(report_calls[0]["argv"]) == 4  # --probes F --format json
 
@@ -455,7 +538,9 @@ def test_leader_sets_app_status_from_report(fake_bin, monkeypatch):
     ctx = context()
     rel = mesh(2)
     out = ctx.run(ctx.on.relation_changed(rel, remote_unit=1), state(rel, leader=True, planned=3))
-    assert out.app_status == testing.BlockedStatus("report: fail (1 errors, 0 warnings) from 1/3 units")
+    assert out.app_status == testing.BlockedStatus(
+        "report: fail (1 errors, 0 warnings) from 1/3 units"
+    )
 
 
 def test_non_leader_leaves_app_status(fake_bin):
@@ -485,7 +570,9 @@ def test_report_action_fails_on_non_leader(fake_bin):
     ctx = context()
     with pytest.raises(testing.ActionFailed) as e:
         ctx.run(ctx.on.action("report"), state(mesh(1)))
-    assert e.value.message == "the report is assembled on the leader: juju run preflight/leader report"
+    assert (
+        e.value.message == "the report is assembled on the leader: juju run preflight/leader report"
+    )
 
 
 def test_report_action_without_results_fails(fake_bin):
@@ -537,14 +624,18 @@ def test_run_action_with_binary_missing_fails(tmp_path, monkeypatch):
     ctx = context()
     with pytest.raises(testing.ActionFailed) as e:
         ctx.run(ctx.on.action("run"), state(mesh(1)))
-    assert e.value.message == f"no probe ran: preflight-agent not found at {tmp_path}/preflight-agent"
+    assert (
+        e.value.message == f"no probe ran: preflight-agent not found at {tmp_path}/preflight-agent"
+    )
 
 
 def test_peer_claiming_our_own_address_is_not_probed(fake_bin):
     rel = testing.PeerRelation(
         "mesh",
-        peers_data={1: peer_data(probe_0=["10.0.0.1|10.0.0.0/24"]),
-                    2: peer_data(probe_0=["10.0.0.3|10.0.0.0/24"])},
+        peers_data={
+            1: peer_data(probe_0=["10.0.0.1|10.0.0.0/24"]),
+            2: peer_data(probe_0=["10.0.0.3|10.0.0.0/24"]),
+        },
     )
     ctx = context()
     ctx.run(ctx.on.relation_changed(rel, remote_unit=1), state(rel))

@@ -30,7 +30,9 @@ def test_parts_ship_the_charm_and_both_binaries():
     bins = parts["preflight-binaries"]
     assert bins["plugin"] == "dump" and bins["source"] == "bin"
     assert sorted(bins["prime"]) == ["bin/preflight", "bin/preflight-agent"]
-    assert "preflight-agent" in bins["override-build"] and "craftctl default" in bins["override-build"]
+    assert (
+        "preflight-agent" in bins["override-build"] and "craftctl default" in bins["override-build"]
+    )
 
 
 def test_endpoints():
@@ -50,9 +52,17 @@ def test_actions():
 def test_config_options_have_types_defaults_and_docs():
     options = META["config"]["options"]
     expected = {
-        "count": "int", "interval-ms": "int", "timeout-ms": "int", "retries": "int",
-        "mtu": "string", "tcp-ports": "string", "isolate": "string", "spaces": "string",
-        "bindings": "string", "bin-dir": "string", "run-timeout": "int",
+        "count": "int",
+        "interval-ms": "int",
+        "timeout-ms": "int",
+        "retries": "int",
+        "mtu": "string",
+        "tcp-ports": "string",
+        "isolate": "string",
+        "spaces": "string",
+        "bindings": "string",
+        "bin-dir": "string",
+        "run-timeout": "int",
         "max-relation-bytes": "int",
     }
     assert {k: v["type"] for k, v in options.items()} == expected
@@ -73,7 +83,7 @@ def test_readme_overlay_and_deploy_command_match_the_charm():
     from charm import parse_assignments, parse_isolate, parse_mtu, parse_tcp_ports
 
     readme = (CHARM_DIR / "README.md").read_text()
-    block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
+    block = re.search(r"```yaml\n(.*?)```", readme, re.DOTALL).group(1)
     app = yaml.safe_load(block)["applications"]["preflight"]
     endpoints = {""} | set(META["extra-bindings"]) | set(META["peers"])
     assert set(app["bindings"]) <= endpoints

@@ -104,7 +104,10 @@ def run_mesh(config: dict) -> dict[int, testing.State]:
             "mesh", id=7, peers_data={o: published[o] for o in UNITS if o != u}
         )
         st = testing.State(
-            relations=[rel], networks=networks(u), planned_units=3, config=config,
+            relations=[rel],
+            networks=networks(u),
+            planned_units=3,
+            config=config,
             leader=(u == 0),
         )
         after[u] = ctx.run(ctx.on.relation_changed(rel, remote_unit=(u + 1) % 3), st)
@@ -120,7 +123,11 @@ def leader_state(after: dict[int, testing.State], config: dict) -> testing.State
         peers_data={u: dict(after[u].get_relation(7).local_unit_data) for u in (1, 2)},
     )
     return testing.State(
-        relations=[rel], networks=networks(0), planned_units=3, config=config, leader=True,
+        relations=[rel],
+        networks=networks(0),
+        planned_units=3,
+        config=config,
+        leader=True,
         stored_states=after[0].stored_states,
     )
 
@@ -131,7 +138,9 @@ def test_phase1_publishes_addresses_and_real_observe_summary(real_bin):
     out = ctx.run(ctx.on.install(), testing.State(relations=[rel], networks=networks(0)))
     data = out.get_relation(7).local_unit_data
     addresses = json.loads(data["addresses"])
-    assert addresses["probe-0"] == [{"address": "127.0.10.1", "cidr": "127.0.0.0/8", "interface": "lo"}]
+    assert addresses["probe-0"] == [
+        {"address": "127.0.10.1", "cidr": "127.0.0.0/8", "interface": "lo"}
+    ]
     assert addresses["probe-7"] == [{"address": "127.0.30.1", "cidr": "", "interface": ""}]
     assert out.unit_status == testing.WaitingStatus("waiting for peers (0/0)")
     observed = json.loads(data["observed"])
@@ -143,8 +152,12 @@ def test_phase1_publishes_addresses_and_real_observe_summary(real_bin):
 def test_whole_mesh_flow_with_real_binaries(real_bin, listeners):
     port = listeners
     config = {
-        "count": 2, "interval-ms": 20, "timeout-ms": 500, "retries": 0,
-        "mtu": "probe-0=1500", "tcp-ports": f"probe-0:{port}",
+        "count": 2,
+        "interval-ms": 20,
+        "timeout-ms": 500,
+        "retries": 0,
+        "mtu": "probe-0=1500",
+        "tcp-ports": f"probe-0:{port}",
         "spaces": "probe-0=internal-api",
     }
     after = run_mesh(config)
@@ -168,7 +181,9 @@ def test_whole_mesh_flow_with_real_binaries(real_bin, listeners):
                 assert t["rtt"]["min_ms"] >= 0
         for t in by_space["internal-api"]:
             assert t["mtu"]["expected_mtu"] == 1500 and t["mtu"]["verdict"] == "ok", t
-            assert t["tcp"] == [{"port": port, "outcome": "open", "connect_ms": t["tcp"][0]["connect_ms"]}]
+            assert t["tcp"] == [
+                {"port": port, "outcome": "open", "connect_ms": t["tcp"][0]["connect_ms"]}
+            ]
         for t in by_space["probe-1 127.0.0.0/8"]:
             # No MTU configured and lo's 65536 is no path MTU: no MTU probe; no TCP ports.
             assert "mtu" not in t and "tcp" not in t
@@ -202,8 +217,14 @@ def test_whole_mesh_flow_with_real_binaries(real_bin, listeners):
 
 def test_isolation_breach_on_loopback_fails_with_real_report(real_bin):
     """probe-0 and probe-1 are declared isolated, but loopback reaches everything: a breach."""
-    config = {"count": 1, "interval-ms": 20, "timeout-ms": 300, "retries": 0,
-              "isolate": "probe-0:probe-1", "bindings": "probe-0 probe-1"}
+    config = {
+        "count": 1,
+        "interval-ms": 20,
+        "timeout-ms": 300,
+        "retries": 0,
+        "isolate": "probe-0:probe-1",
+        "bindings": "probe-0 probe-1",
+    }
     after = run_mesh(config)
     for u in UNITS:
         assert after[u].unit_status.name == "blocked"
@@ -220,8 +241,7 @@ def test_isolation_breach_on_loopback_fails_with_real_report(real_bin):
 
 
 def test_run_action_with_real_agent(real_bin):
-    config = {"count": 1, "interval-ms": 20, "timeout-ms": 300, "retries": 0,
-              "bindings": "probe-1"}
+    config = {"count": 1, "interval-ms": 20, "timeout-ms": 300, "retries": 0, "bindings": "probe-1"}
     after = run_mesh(config)
     ctx = context(1)
     ctx.run(ctx.on.action("run"), after[1])

@@ -48,11 +48,19 @@ def main(argv):
     # (what, mutation, must charmcraft reject it). The False ones charmcraft 4.x does not
     # check; they are listed so the note can say what charmcraft leaves to Juju / our tests.
     mutations = [
-        ("unknown platform key", lambda d: d["platforms"]["ubuntu-22.04-amd64"].update(bogus=1), True),
+        (
+            "unknown platform key",
+            lambda d: d["platforms"]["ubuntu-22.04-amd64"].update(bogus=1),
+            True,
+        ),
         ("unknown part plugin", lambda d: d["parts"]["charm"].update(plugin="nonesuch"), True),
         ("unknown top-level key", lambda d: d.update(bogus=1), True),
         ("type rock", lambda d: d.update(type="rock"), True),
-        ("config option of unknown type", lambda d: d["config"]["options"]["count"].update(type="bogus"), False),
+        (
+            "config option of unknown type",
+            lambda d: d["config"]["options"]["count"].update(type="bogus"),
+            False,
+        ),
         ("peers interface not a string", lambda d: d["peers"]["mesh"].update(interface=5), False),
         ("action name in capitals", lambda d: d["actions"].update(RUN={"description": "x"}), False),
     ]
@@ -65,7 +73,8 @@ def main(argv):
             rejected = False
         except Exception:
             rejected = True
-        print(f"  self-test: {what}: {'rejected' if rejected else 'ACCEPTED (not checked by charmcraft)'}")
+        verdict = "rejected" if rejected else "ACCEPTED (not checked by charmcraft)"
+        print(f"  self-test: {what}: {verdict}")
         if must_reject and not rejected:
             failed += 1
     return 1 if failed else 0
