@@ -558,7 +558,7 @@ class PreflightCharm(ops.CharmBase):
             except BinaryError as e:
                 unit.status = ops.BlockedStatus(f"probe failed: {e}")
                 return None
-            limit = int(self.config.get("max-relation-bytes", 16384))
+            limit = int(self.config.get("max-relation-bytes", 65536))
             text, note = compact_results(merged, limit)
             databag[KEY_RESULTS] = text
             databag[KEY_RESULTS_NOTE] = note
@@ -624,7 +624,7 @@ class PreflightCharm(ops.CharmBase):
 
     def collect_results(self, rel: ops.Relation) -> tuple[dict[str, str], list[str]]:
         """Every unit's published results ({unit: json}) and what was refused, with why."""
-        limit = int(self.config.get("max-relation-bytes", 16384))
+        limit = int(self.config.get("max-relation-bytes", 65536))
         results: dict[str, str] = {}
         refused: list[str] = []
         units = sorted([self.unit, *[u for u in rel.units if u != self.unit]], key=lambda u: u.name)

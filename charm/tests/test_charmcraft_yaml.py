@@ -70,6 +70,8 @@ def test_config_options_have_types_defaults_and_docs():
         assert isinstance(opt["default"], TYPES[opt["type"]]), name
         assert opt["description"].strip(), name
     assert options["count"]["default"] >= 1
+    # Room for ~150 compact results (a result with RTT, MTU and one TCP port is ~400 bytes).
+    assert options["max-relation-bytes"]["default"] == 65536
     # Every option the charm reads exists (a typo would read the default silently).
     source = (CHARM_DIR / "src" / "charm.py").read_text()
     used = set(re.findall(r'config\.get\("([a-z-]+)"', source)) | set(
