@@ -329,6 +329,9 @@ class PreflightCharm(ops.CharmBase):
                     "up": link.get("admin_up"),
                     "state": link.get("oper_state"),
                 }
+        version = identity.get("agent_version")
+        if isinstance(version, str) and version:
+            self.unit.set_workload_version(version[:64])
         return {"hostname": identity.get("hostname"), "links": links}
 
     # ----------------------------------------------------------------- own addresses

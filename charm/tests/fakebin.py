@@ -39,7 +39,11 @@ def agent(args):
             json.dumps(
                 {
                     "schema": "preflight.observed/v1",
-                    "identity": {"hostname": "node-1", "machine_id": "abc"},
+                    "identity": {
+                        "hostname": "node-1",
+                        "machine_id": "abc",
+                        "agent_version": "0.1.0",
+                    },
                     "links": [
                         {
                             "name": "lo",

@@ -381,6 +381,7 @@ def test_observe_summary_is_compact(fake_bin):
             "eth2": {"mtu": 1500, "up": True, "state": "up"},
         },
     }
+    assert out.workload_version == "0.1.0"
 
 
 # ------------------------------------------------------------------ malformed peer data
