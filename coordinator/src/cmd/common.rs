@@ -9,7 +9,7 @@ use preflight_maas::ProviderSource;
 /// Where provider (MAAS) data comes from: a snapshot file or a live MAAS.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ProviderArgs {
-    /// Snapshot file written by `preflight maas snapshot`.
+    /// Snapshot file written by `preflight maas snapshot` (or a directory laid out like the MAAS fixtures).
     #[arg(long, value_name = "FILE", conflicts_with = "maas_url")]
     pub provider: Option<PathBuf>,
     /// URL of a live MAAS, e.g. http://maas.example:5240/MAAS

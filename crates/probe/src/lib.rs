@@ -1,18 +1,560 @@
 //! Step 5 of the data line: probe targets (ICMP echo, DF-bit MTU, TCP connect) from a
 //! bound source address and report a [`preflight_model::probe::ProbeReport`].
+//!
+//! [`run_plan`] runs a wire-model plan; [`run_targets`] runs targets with explicit
+//! [`EngineOptions`]. The ICMP part is one thread driving few sockets (see [`engine`]); the
+//! TCP part runs on the async runtime at the same time.
 
-use preflight_model::plan::ProbePlan;
-use preflight_model::probe::ProbeReport;
+pub mod engine;
+pub mod icmp;
+mod mtu;
+pub mod plan;
+pub mod sock;
+pub mod stats;
+pub mod targets;
+mod tcp;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use preflight_model::plan::{Expectation, PlannedTarget, ProbePlan, ProbeSettings};
+use preflight_model::probe::{
+    FailureCause, ProbeReport, SocketInfo, SocketKind, TargetResult, TcpResult, PROBE_SCHEMA,
+};
+
+pub use plan::{parse_plan, validate_plan};
+
+/// ICMP payload of a plain echo request when nothing else is asked (as ping).
+pub const DEFAULT_SIZE: usize = 56;
+/// Largest ICMP payload of an IPv4 echo request.
+pub const MAX_SIZE: usize = 65_507;
+/// Default number of requests in flight at once.
+pub const DEFAULT_WINDOW: usize = 8_192;
+/// Receive buffer asked for each socket.
+pub const DEFAULT_RECV_BUFFER: usize = 8 << 20;
+/// TCP connects in flight at once.
+const TCP_CONCURRENCY: usize = 256;
 
 /// Errors of a probe run that stop it as a whole (per-target failures are results, not errors).
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    /// Not implemented yet.
-    #[error("probing is not implemented yet")]
-    Unimplemented,
+    /// An option is out of range.
+    #[error("invalid {option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: String,
+        /// Why.
+        reason: String,
+    },
+    /// A device does not exist.
+    #[error("unknown interface `{name}`: {message}")]
+    Interface {
+        /// The device name.
+        name: String,
+        /// The OS error.
+        message: String,
+    },
+    /// A source address cannot be bound (not an address of this machine).
+    #[error("cannot use source address {addr}: {message}")]
+    Source {
+        /// The address.
+        addr: IpAddr,
+        /// The OS error.
+        message: String,
+    },
+    /// A plan is unreadable or invalid.
+    #[error("{origin}: {field}: {message}")]
+    Plan {
+        /// File (or other origin) of the plan.
+        origin: String,
+        /// Path of the offending field (`targets[2].mtu`), or `(document)`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The probe thread failed.
+    #[error("probe run failed: {0}")]
+    Runtime(String),
+}
+
+/// One target with everything needed to probe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// The plan's probe id, when any.
+    pub id: Option<String>,
+    /// The space the probe proves, when known.
+    pub space: Option<String>,
+    /// Source address to bind, when any.
+    pub source: Option<IpAddr>,
+    /// Device to bind, when any (also the scope of link-local addresses).
+    pub device: Option<String>,
+    /// Address to probe.
+    pub addr: IpAddr,
+    /// Expected path MTU: run the MTU probe.
+    pub mtu: Option<u32>,
+    /// TCP ports to connect to.
+    pub tcp_ports: Vec<u16>,
+    /// What is expected.
+    pub expect: Expectation,
+}
+
+impl Target {
+    /// A bare address, probed from wherever the routing table says.
+    pub fn new(addr: IpAddr) -> Target {
+        Target {
+            id: None,
+            space: None,
+            source: None,
+            device: None,
+            addr,
+            mtu: None,
+            tcp_ports: Vec::new(),
+            expect: Expectation::Reachable,
+        }
+    }
+}
+
+impl From<&PlannedTarget> for Target {
+    fn from(p: &PlannedTarget) -> Target {
+        Target {
+            id: Some(p.id.clone()),
+            space: Some(p.space.clone()),
+            source: Some(p.source),
+            device: p.device.clone(),
+            addr: p.target,
+            mtu: p.mtu,
+            tcp_ports: p.tcp_ports.clone(),
+            expect: p.expect,
+        }
+    }
+}
+
+/// How a run probes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineOptions {
+    /// Echo requests per target.
+    pub count: u32,
+    /// Between requests to one target.
+    pub interval: Duration,
+    /// Wait for each reply (and each TCP connect).
+    pub timeout: Duration,
+    /// Extra requests for a target that answered none.
+    pub retries: u32,
+    /// ICMP payload bytes (raised to 16, the size of our matching token).
+    pub size: usize,
+    /// Set DF on the plain echo requests.
+    pub df: bool,
+    /// Global cap, packets per second.
+    pub rate: Option<u32>,
+    /// Requests in flight at most.
+    pub window: usize,
+    /// Force a socket kind (default: datagram when allowed, else raw).
+    pub socket_kind: Option<SocketKind>,
+    /// Receive buffer to ask for, bytes.
+    pub recv_buffer: usize,
+    /// Agent id to put in the report.
+    pub agent: Option<String>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions::from_settings(&ProbeSettings::default())
+    }
+}
+
+impl EngineOptions {
+    /// Options from a plan's settings, the rest at their defaults.
+    pub fn from_settings(s: &ProbeSettings) -> EngineOptions {
+        EngineOptions {
+            count: s.count,
+            interval: Duration::from_millis(s.interval_ms),
+            timeout: Duration::from_millis(s.timeout_ms),
+            retries: s.retries,
+            size: DEFAULT_SIZE,
+            df: false,
+            rate: s.rate,
+            window: DEFAULT_WINDOW,
+            socket_kind: None,
+            recv_buffer: DEFAULT_RECV_BUFFER,
+            agent: None,
+        }
+    }
+
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), ProbeError> {
+        let bad = |option: &str, reason: &str| {
+            Err(ProbeError::InvalidOption {
+                option: option.into(),
+                reason: reason.into(),
+            })
+        };
+        if self.count == 0 || self.count > 100_000 {
+            return bad("count", "must be 1 to 100000");
+        }
+        if self.retries > 100 {
+            return bad("retries", "must be at most 100");
+        }
+        if self.timeout.is_zero() || self.timeout > Duration::from_secs(3600) {
+            return bad("timeout", "must be 1 ms to 1 hour");
+        }
+        if self.interval > Duration::from_secs(3600) {
+            return bad("interval", "must be at most 1 hour");
+        }
+        if self.size > MAX_SIZE {
+            return bad("size", "must be at most 65507 bytes");
+        }
+        if self.rate == Some(0) {
+            return bad("rate", "must be at least 1 packet/s");
+        }
+        if self.window == 0 || self.window > engine::MAX_WINDOW {
+            return bad("window", "must be 1 to 60000");
+        }
+        Ok(())
+    }
+}
+
+/// Checks that a device exists.
+pub fn check_interface(name: &str) -> Result<u32, ProbeError> {
+    sock::if_index(name).map_err(|e| ProbeError::Interface {
+        name: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Checks that an address belongs to this machine (it can be bound).
+pub fn check_source(addr: IpAddr, device: Option<&str>) -> Result<(), ProbeError> {
+    let scope = match device {
+        Some(d) => check_interface(d)?,
+        None => 0,
+    };
+    let sa = match sock::sockaddr(addr, scope).as_socket() {
+        Some(sa) => sa,
+        None => SocketAddr::new(addr, 0),
+    };
+    UdpSocket::bind(sa)
+        .map(|_| ())
+        .map_err(|e| ProbeError::Source {
+            addr,
+            message: e.to_string(),
+        })
 }
 
 /// Runs every target of a plan and returns one result per target.
-pub async fn run_plan(_plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
-    Err(ProbeError::Unimplemented)
+pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
+    validate_plan(plan, "plan")?;
+    let mut opts = EngineOptions::from_settings(&plan.settings);
+    opts.agent = plan.agent.clone();
+    let targets: Vec<Target> = plan.targets.iter().map(Target::from).collect();
+    run_targets(targets, &opts).await
+}
+
+/// What the ICMP phase needs beyond the report skeleton: devices and expected MTUs, kept
+/// in side tables so that 65k targets cost little more than their results.
+pub(crate) struct View<'a> {
+    results: &'a [TargetResult],
+    /// 0 = no device, else index + 1 into `names`.
+    devices: &'a [u32],
+    names: &'a [String],
+    /// 0 = no MTU probe.
+    mtus: &'a [u32],
+}
+
+impl View<'_> {
+    fn len(&self) -> usize {
+        self.results.len()
+    }
+    fn addr(&self, i: usize) -> IpAddr {
+        self.results[i].target
+    }
+    fn source(&self, i: usize) -> Option<IpAddr> {
+        self.results[i].source
+    }
+    fn device(&self, i: usize) -> Option<&str> {
+        match self.devices[i] {
+            0 => None,
+            d => self.names.get(d as usize - 1).map(String::as_str),
+        }
+    }
+    fn mtu(&self, i: usize) -> Option<u32> {
+        Some(self.mtus[i]).filter(|&m| m != 0)
+    }
+}
+
+struct TcpJob {
+    index: usize,
+    addr: IpAddr,
+    source: Option<IpAddr>,
+    device: Option<String>,
+    port: u16,
+}
+
+/// Probes `targets` (ICMP, MTU when asked, TCP ports) and returns the report.
+pub async fn run_targets(
+    targets: Vec<Target>,
+    opts: &EngineOptions,
+) -> Result<ProbeReport, ProbeError> {
+    opts.validate()?;
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let start = Instant::now();
+    // Turn the targets into the report's skeleton plus small side tables, consuming them.
+    let n = targets.len();
+    let mut results = Vec::with_capacity(n);
+    let mut devices = Vec::with_capacity(n);
+    let mut mtus = Vec::with_capacity(n);
+    let mut names: Vec<String> = Vec::new();
+    let mut tcp_jobs = Vec::new();
+    for (index, t) in targets.into_iter().enumerate() {
+        let dev = match &t.device {
+            None => 0,
+            Some(d) => match names.iter().position(|x| x == d) {
+                Some(p) => p as u32 + 1,
+                None => {
+                    names.push(d.clone());
+                    names.len() as u32
+                }
+            },
+        };
+        for &port in &t.tcp_ports {
+            tcp_jobs.push(TcpJob {
+                index,
+                addr: t.addr,
+                source: t.source,
+                device: t.device.clone(),
+                port,
+            });
+        }
+        devices.push(dev);
+        mtus.push(t.mtu.unwrap_or(0));
+        results.push(TargetResult {
+            id: t.id,
+            space: t.space,
+            source: t.source,
+            target: t.addr,
+            expect: t.expect,
+            sent: 0,
+            received: 0,
+            duplicates: 0,
+            loss_pct: 100.0,
+            rtt: None,
+            failure: None,
+            mtu: None,
+            tcp: Vec::new(),
+        });
+    }
+    let icmp = {
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || {
+            let sockets = run_icmp(&mut results, &devices, &names, &mtus, &opts);
+            (sockets, results)
+        })
+    };
+    let tcp = run_tcp(tcp_jobs, opts.timeout);
+    let (icmp, tcp) = tokio::join!(icmp, tcp);
+    let (sockets, mut results) = icmp.map_err(|e| ProbeError::Runtime(e.to_string()))?;
+    for (i, r) in tcp {
+        results[i].tcp.push(r);
+    }
+    for r in &mut results {
+        r.tcp.sort_by_key(|t| t.port);
+    }
+    Ok(ProbeReport {
+        schema: PROBE_SCHEMA.to_string(),
+        agent: opts.agent.clone(),
+        sockets,
+        started_at,
+        duration_ms: start.elapsed().as_millis() as u64,
+        targets: results,
+    })
+}
+
+async fn run_tcp(jobs: Vec<TcpJob>, timeout: Duration) -> Vec<(usize, TcpResult)> {
+    futures::stream::iter(jobs)
+        .map(|j| async move {
+            let scope = j
+                .device
+                .as_deref()
+                .and_then(|d| sock::if_index(d).ok())
+                .unwrap_or(0);
+            let outcome = tcp::connect(
+                j.source,
+                j.device.as_deref(),
+                scope,
+                j.addr,
+                j.port,
+                timeout,
+            )
+            .await;
+            (
+                j.index,
+                TcpResult {
+                    port: j.port,
+                    outcome,
+                },
+            )
+        })
+        .buffer_unordered(TCP_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// The sockets of a run, opened on demand, one per family, source, device and DF.
+pub(crate) struct SocketSet {
+    pub socks: Vec<sock::IcmpSocket>,
+    index: BTreeMap<sock::SockKey, Result<u16, String>>,
+    force: Option<SocketKind>,
+    recv_buffer: usize,
+}
+
+impl SocketSet {
+    fn new(opts: &EngineOptions) -> SocketSet {
+        SocketSet {
+            socks: Vec::new(),
+            index: BTreeMap::new(),
+            force: opts.socket_kind,
+            recv_buffer: opts.recv_buffer,
+        }
+    }
+
+    /// The socket for probing `addr` from `source` through `device` (opened on first
+    /// use), or why it cannot be opened.
+    pub fn get(
+        &mut self,
+        addr: IpAddr,
+        source: Option<IpAddr>,
+        device: Option<&str>,
+        df: bool,
+    ) -> Result<u16, String> {
+        let key = sock::SockKey {
+            v6: addr.is_ipv6(),
+            source,
+            device: device.map(str::to_string),
+            df,
+        };
+        if let Some(r) = self.index.get(&key) {
+            return r.clone();
+        }
+        let r = if source.is_some_and(|s| s.is_ipv6() != addr.is_ipv6()) {
+            Err(format!(
+                "source {} and target {addr} are of different families",
+                source.map(|s| s.to_string()).unwrap_or_default()
+            ))
+        } else if self.socks.len() >= usize::from(u16::MAX) {
+            Err("too many distinct sources and devices".to_string())
+        } else {
+            let id: u16 = rand::random();
+            match sock::open(&key, self.force, self.recv_buffer, id) {
+                Ok(s) => {
+                    self.socks.push(s);
+                    Ok((self.socks.len() - 1) as u16)
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        self.index.insert(key, r.clone());
+        r
+    }
+
+    fn infos(&self) -> Vec<SocketInfo> {
+        let mut by_index: Vec<(u16, SocketInfo)> = self
+            .index
+            .iter()
+            .filter_map(|(k, r)| r.as_ref().ok().map(|&i| (i, k)))
+            .map(|(i, k)| {
+                let s = &self.socks[usize::from(i)];
+                (
+                    i,
+                    SocketInfo {
+                        kind: s.kind,
+                        source: k.source,
+                        device: k.device.clone(),
+                        recv_buffer_bytes: s.rcvbuf,
+                    },
+                )
+            })
+            .collect();
+        by_index.sort_by_key(|x| x.0);
+        by_index.into_iter().map(|x| x.1).collect()
+    }
+}
+
+/// Runs the ICMP part (echo, then MTU search) of every target, filling `results`.
+fn run_icmp(
+    results: &mut [TargetResult],
+    devices: &[u32],
+    names: &[String],
+    mtus: &[u32],
+    opts: &EngineOptions,
+) -> Vec<SocketInfo> {
+    let mut set = SocketSet::new(opts);
+    let nonce: u32 = rand::random();
+    let params = engine::Params {
+        interval: opts.interval,
+        timeout: opts.timeout,
+        rate: opts.rate,
+        window: opts.window,
+    };
+    let view = View {
+        results,
+        devices,
+        names,
+        mtus,
+    };
+    // Phase 1: the echo job of every target, plus the small and full-size DF jobs of
+    // targets with an expected MTU, all in one engine run.
+    let mut jobs = Vec::with_capacity(view.len());
+    let mut owners: Vec<(u32, mtu::Role)> = Vec::with_capacity(view.len());
+    let mut local_errors: Vec<(usize, String)> = Vec::new();
+    let payload = opts.size.clamp(icmp::TOKEN_LEN, MAX_SIZE) as u16;
+    let retries = opts.retries.min(u32::from(u16::MAX)) as u16;
+    for i in 0..view.len() {
+        match set.get(view.addr(i), view.source(i), view.device(i), opts.df) {
+            Ok(s) => {
+                jobs.push(engine::Job {
+                    dest: view.addr(i),
+                    sock: s,
+                    payload,
+                    retries,
+                    count: opts.count,
+                });
+                owners.push((i as u32, mtu::Role::Echo));
+            }
+            Err(message) => local_errors.push((i, message)),
+        }
+    }
+    let (mtu_state, mut mtu_results) =
+        mtu::plan_jobs(&view, &mut set, opts, &mut jobs, &mut owners);
+    let stats = engine::run(&set.socks, &jobs, params, nonce);
+    drop(jobs);
+    let mut mtu_state = mtu_state;
+    for ((i, role), r) in owners.into_iter().zip(stats) {
+        let i = i as usize;
+        match role {
+            mtu::Role::Echo => {
+                let t = &mut results[i];
+                t.sent = r.sent;
+                t.received = r.received;
+                t.duplicates = r.duplicates;
+                t.loss_pct = stats::loss_pct(r.sent, r.received);
+                t.rtt = r.rtt.stats();
+                t.failure = r.failure();
+            }
+            _ => mtu_state.record(i, role, &r),
+        }
+    }
+    for (i, message) in local_errors {
+        results[i].failure = Some(FailureCause::LocalError { message });
+    }
+    let view = View {
+        results,
+        devices,
+        names,
+        mtus,
+    };
+    mtu_state.search(&view, &set, params, nonce, &mut mtu_results);
+    for (i, m) in mtu_results {
+        results[i].mtu = Some(m);
+    }
+    set.infos()
 }

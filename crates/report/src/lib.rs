@@ -1,7 +1,23 @@
 //! Step 6 of the data line: render a [`preflight_model::report::Report`] as text, JSON,
-//! JUnit XML or a self-contained HTML page.
+//! JUnit XML or a self-contained HTML page, and read a saved report back.
+//!
+//! All four renderings come from the same model: the text matrix and the HTML heatmap share
+//! one per-space grid ([`grid`]), JUnit and text share the subject matching ([`subject`]).
 
-use preflight_model::report::Report;
+pub mod grid;
+mod html;
+mod junit;
+mod parse;
+pub mod subject;
+mod text;
+
+use preflight_model::probe::{ProbeReport, PROBE_SCHEMA};
+use preflight_model::report::{Report, REPORT_SCHEMA};
+
+pub use html::{html_escape, HEATMAP_MAX};
+pub use junit::xml_escape;
+pub use parse::MAX_DOCUMENT_BYTES;
+pub use text::TEXT_MATRIX_MAX;
 
 /// Output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,10 +32,105 @@ pub enum Format {
     Html,
 }
 
-/// Renders a report in the given format.
-pub fn render(report: &Report, format: Format) -> String {
-    match format {
-        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default(),
-        _ => format!("{:?}\n", report.summary),
+/// Errors reading a saved document.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The document is empty.
+    #[error("the document is empty")]
+    Empty,
+    /// The document is larger than [`MAX_DOCUMENT_BYTES`].
+    #[error("the document is {bytes} bytes, more than the {limit}-byte limit")]
+    TooLarge {
+        /// Size of the document.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The document's schema string is not the one expected.
+    #[error("field `schema`: {0}")]
+    Schema(preflight_model::SchemaError),
+    /// The JSON is malformed or a field has the wrong type or value.
+    #[error("{}{message}{}", path_prefix(path), position(*line, *column))]
+    Invalid {
+        /// JSON path of the offending field (`findings[2].severity`), `.` for the document.
+        path: String,
+        /// What is wrong.
+        message: String,
+        /// 1-based line of the error, 0 when unknown.
+        line: usize,
+        /// 1-based column of the error, 0 when unknown.
+        column: usize,
+    },
+}
+
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() || path == "." || path == "?" {
+        String::new()
+    } else {
+        format!("field `{path}`: ")
     }
+}
+
+fn position(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" (line {line}, column {column})")
+    }
+}
+
+/// Renders a report in the given format, without colour.
+pub fn render(report: &Report, format: Format) -> String {
+    render_with(report, format, false)
+}
+
+/// Renders a report in the given format; `color` adds ANSI colours to the text format
+/// (the other formats ignore it).
+pub fn render_with(report: &Report, format: Format, color: bool) -> String {
+    match format {
+        Format::Text => text::render(report, color),
+        Format::Json => {
+            // Serialising the model cannot fail (no non-string map keys, no failing Serialize
+            // impls); non-finite floats become null. Keep a fallback rather than panic anyway.
+            let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| {
+                format!("{{\"schema\":\"{REPORT_SCHEMA}\",\"error\":\"{e}\"}}")
+            });
+            s.push('\n');
+            s
+        }
+        Format::Junit => junit::render(report),
+        Format::Html => html::render(report),
+    }
+}
+
+/// Writes a report in the given format to `w`. JSON is streamed (no copy of the document is
+/// held in memory, which matters for a 200-agent full mesh: ~140 MB pretty-printed); the other
+/// formats are rendered, then written.
+pub fn write_to(
+    report: &Report,
+    format: Format,
+    color: bool,
+    w: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            let mut buf = std::io::BufWriter::new(w);
+            serde_json::to_writer_pretty(&mut buf, report).map_err(std::io::Error::other)?;
+            std::io::Write::write_all(&mut buf, b"\n")?;
+            std::io::Write::flush(&mut buf)
+        }
+        other => w.write_all(render_with(report, other, color).as_bytes()),
+    }
+}
+
+/// Parses a saved report (schema `preflight.report/v1`); errors name the JSON path of the bad
+/// field. Unknown fields are ignored, so newer reports with additive fields still read.
+pub fn parse_report(text: &str) -> Result<Report, ReportError> {
+    parse::parse_document(text, REPORT_SCHEMA)
+}
+
+/// Parses a probe result (schema `preflight.probe/v1`, as `preflight-agent probe --format json`
+/// writes it), with the same path-naming errors as [`parse_report`].
+pub fn parse_probe_report(text: &str) -> Result<ProbeReport, ReportError> {
+    parse::parse_document(text, PROBE_SCHEMA)
 }

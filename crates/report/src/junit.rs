@@ -1,0 +1,343 @@
+//! The JUnit XML rendering: a testsuite per check kind and per space, a testcase per checked
+//! (check, subject) and per probed pair; error findings become failures.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use preflight_model::report::{codes, Finding, Report, ReportKind, Severity, Subject};
+
+use crate::grid::{classify, pair_detail, CellState};
+use crate::subject::{covers, describe, PairFindings};
+
+/// Escapes text for XML content and attribute values. Characters XML 1.0 cannot carry at
+/// all (control characters other than tab, newline, carriage return; U+FFFE, U+FFFF) are
+/// written as a visible `\u{..}` escape instead.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_xml(&mut out, s);
+    out
+}
+
+/// Appends `s` to `out`, XML-escaped as [`xml_escape`] does; runs of plain text are copied whole.
+pub fn push_xml(out: &mut String, s: &str) {
+    push_escaped(out, s, true);
+}
+
+/// Like [`push_xml`] for element content: newlines and tabs stay literal (readable in a CI log).
+fn push_xml_text(out: &mut String, s: &str) {
+    push_escaped(out, s, false);
+}
+
+fn push_escaped(out: &mut String, s: &str, attribute: bool) {
+    let mut plain = 0;
+    for (i, c) in s.char_indices() {
+        let rep = match c {
+            '\n' | '\t' if !attribute => continue,
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&apos;",
+            // Newlines and tabs survive in content; in attributes they would be normalised,
+            // so encode them as character references there too (harmless in content).
+            '\n' => "&#10;",
+            '\r' => "&#13;",
+            '\t' => "&#9;",
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+                out.push_str(&s[plain..i]);
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                plain = i + c.len_utf8();
+                continue;
+            }
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        out.push_str(rep);
+        plain = i + c.len_utf8();
+    }
+    out.push_str(&s[plain..]);
+}
+
+/// Findings indexed by code, and within a code by application and by (source, target), so a
+/// checked entry only compares itself with findings that can match it.
+struct CodeIndex<'a> {
+    all: HashMap<&'a str, Vec<usize>>,
+    by_app: HashMap<(&'a str, &'a str), Vec<usize>>,
+    by_ends: HashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
+}
+
+impl<'a> CodeIndex<'a> {
+    fn new(findings: &'a [Finding]) -> CodeIndex<'a> {
+        let mut idx = CodeIndex {
+            all: HashMap::new(),
+            by_app: HashMap::new(),
+            by_ends: HashMap::new(),
+        };
+        for (i, f) in findings.iter().enumerate() {
+            let code = f.code.as_str();
+            idx.all.entry(code).or_default().push(i);
+            if let Some(a) = &f.subject.application {
+                idx.by_app.entry((code, a)).or_default().push(i);
+            }
+            if let (Some(s), Some(t)) = (&f.subject.source, &f.subject.target) {
+                idx.by_ends.entry((code, s, t)).or_default().push(i);
+            }
+        }
+        idx
+    }
+
+    /// Findings of this code that may fall under this subject (a superset; filter with `covers`).
+    fn candidates(&self, code: &'a str, subject: &'a Subject) -> &[usize] {
+        let found = match (&subject.source, &subject.target, &subject.application) {
+            (Some(s), Some(t), _) => self.by_ends.get(&(code, s.as_str(), t.as_str())),
+            (_, _, Some(a)) => self.by_app.get(&(code, a.as_str())),
+            _ => self.all.get(code),
+        };
+        found.map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// One testcase before it is written.
+struct Case {
+    classname: Rc<str>,
+    name: String,
+    /// `type` of the failure element: the first failing finding's code.
+    failure_type: Option<String>,
+    failures: Vec<String>,
+    /// Warnings and infos: recorded in system-out, do not fail the case.
+    notes: Vec<String>,
+    skipped: Option<String>,
+}
+
+/// One testsuite before it is written.
+struct Suite {
+    name: String,
+    cases: Vec<Case>,
+}
+
+fn finding_text(f: &Finding) -> String {
+    let mut s = format!(
+        "[{}] {} ({}): {}",
+        crate::subject::severity_label(f.severity),
+        f.code,
+        describe(&f.subject),
+        f.message
+    );
+    if let Some(h) = &f.hint {
+        s.push_str("\nhint: ");
+        s.push_str(h);
+    }
+    s
+}
+
+fn case_from_findings<'a>(
+    classname: Rc<str>,
+    name: String,
+    findings: impl IntoIterator<Item = &'a Finding>,
+) -> Case {
+    let mut case = Case {
+        classname,
+        name,
+        failure_type: None,
+        failures: Vec::new(),
+        notes: Vec::new(),
+        skipped: None,
+    };
+    for f in findings {
+        if f.severity == Severity::Error {
+            case.failure_type.get_or_insert_with(|| f.code.clone());
+            case.failures.push(finding_text(f));
+        } else {
+            case.notes.push(finding_text(f));
+        }
+    }
+    case
+}
+
+/// Renders the report as JUnit XML.
+pub fn render(report: &Report) -> String {
+    let mut suites: Vec<Suite> = Vec::new();
+    let mut used = vec![false; report.findings.len()];
+
+    // Per space: a testcase per probed pair.
+    let index = PairFindings::new(&report.findings);
+    for space in &report.spaces {
+        let classname: Rc<str> = Rc::from(format!("space.{}", space.name));
+        let mut cases = Vec::new();
+        for pair in &space.pairs {
+            let matched: Vec<&Finding> = index
+                .about(&space.name, pair)
+                .into_iter()
+                .map(|i| {
+                    used[i] = true;
+                    &report.findings[i]
+                })
+                .collect();
+            let name = format!(
+                "{} ({}) → {} ({})",
+                pair.source_machine, pair.source, pair.target_machine, pair.target
+            );
+            let mut case = case_from_findings(classname.clone(), name, matched.iter().copied());
+            let state = classify(pair);
+            match state {
+                CellState::Pending => case.skipped = Some("no result arrived".to_string()),
+                CellState::Unreachable | CellState::Breach | CellState::Mtu
+                    if case.failures.is_empty() =>
+                {
+                    // No error finding says so, but the measurement itself is a failure.
+                    let code = match state {
+                        CellState::Unreachable => codes::PROBE_UNREACHABLE,
+                        CellState::Breach => codes::PROBE_ISOLATION_BREACH,
+                        _ => codes::PROBE_MTU_BLACKHOLE,
+                    };
+                    case.failure_type = Some(code.to_string());
+                    case.failures
+                        .push(format!("{}: {}", state.label(), pair_detail(pair)));
+                }
+                _ => {}
+            }
+            let detail = pair_detail(pair);
+            if !detail.is_empty() {
+                case.notes.push(detail);
+            }
+            cases.push(case);
+        }
+        suites.push(Suite {
+            name: format!("space {}", space.name),
+            cases,
+        });
+    }
+
+    // Per check kind: a testcase per checked (check, subject).
+    let mut kinds: Vec<&str> = report.checked.iter().map(|c| c.check.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let by_code = CodeIndex::new(&report.findings);
+    for kind in kinds {
+        let classname: Rc<str> = Rc::from(kind);
+        let mut cases = Vec::new();
+        for checked in report.checked.iter().filter(|c| c.check == kind) {
+            let matched: Vec<&Finding> = by_code
+                .candidates(&checked.check, &checked.subject)
+                .iter()
+                .copied()
+                .filter(|&i| covers(&checked.subject, &report.findings[i].subject))
+                .map(|i| {
+                    used[i] = true;
+                    &report.findings[i]
+                })
+                .collect();
+            cases.push(case_from_findings(
+                classname.clone(),
+                describe(&checked.subject),
+                matched,
+            ));
+        }
+        suites.push(Suite {
+            name: kind.to_string(),
+            cases,
+        });
+    }
+
+    // Findings that matched no checked entry and no pair still get a testcase each,
+    // in their code's suite, so nothing is lost.
+    for (i, f) in report.findings.iter().enumerate() {
+        if used[i] {
+            continue;
+        }
+        let case = case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f]);
+        match suites.iter_mut().find(|s| s.name == f.code) {
+            Some(suite) => suite.cases.push(case),
+            None => suites.push(Suite {
+                name: f.code.clone(),
+                cases: vec![case],
+            }),
+        }
+    }
+
+    let kind = match report.kind {
+        ReportKind::Validate => "validate",
+        ReportKind::Check => "check",
+    };
+    let total = |f: &dyn Fn(&Case) -> bool| -> usize {
+        suites
+            .iter()
+            .flat_map(|s| &s.cases)
+            .filter(|c| f(c))
+            .count()
+    };
+    let tests = total(&|_| true);
+    let failures = total(&|c| !c.failures.is_empty());
+    let skipped = total(&|c| c.skipped.is_some());
+
+    let mut out = String::new();
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"preflight {kind}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" timestamp=\"{}\">",
+        xml_escape(&report.generated_at)
+    );
+    for suite in &suites {
+        let failures = suite
+            .cases
+            .iter()
+            .filter(|c| !c.failures.is_empty())
+            .count();
+        let skipped = suite.cases.iter().filter(|c| c.skipped.is_some()).count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
+            xml_escape(&suite.name),
+            suite.cases.len()
+        );
+        for case in &suite.cases {
+            out.push_str("    <testcase classname=\"");
+            push_xml(&mut out, &case.classname);
+            out.push_str("\" name=\"");
+            push_xml(&mut out, &case.name);
+            out.push('"');
+            if case.failures.is_empty() && case.notes.is_empty() && case.skipped.is_none() {
+                out.push_str("/>\n");
+                continue;
+            }
+            out.push_str(">\n");
+            if let Some(reason) = &case.skipped {
+                out.push_str("      <skipped message=\"");
+                push_xml(&mut out, reason);
+                out.push_str("\"/>\n");
+            }
+            if let Some(first) = case.failures.first() {
+                out.push_str("      <failure type=\"");
+                push_xml(
+                    &mut out,
+                    case.failure_type.as_deref().unwrap_or(&case.classname),
+                );
+                out.push_str("\" message=\"");
+                push_xml(&mut out, first.lines().next().unwrap_or_default());
+                out.push_str("\">");
+                for (i, f) in case.failures.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    push_xml_text(&mut out, f);
+                }
+                out.push_str("</failure>\n");
+            }
+            if !case.notes.is_empty() {
+                out.push_str("      <system-out>");
+                for (i, n) in case.notes.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    push_xml_text(&mut out, n);
+                }
+                out.push_str("</system-out>\n");
+            }
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}

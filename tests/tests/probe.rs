@@ -1,0 +1,523 @@
+//! `preflight-agent probe` on real namespaces: reachability, failure causes from the error
+//! queue, MTU blackholes, source binding, IPv6, TCP, and bad input.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use preflight_lab::netns::{veth_between, Netns};
+use preflight_model::probe::{FailureCause, MtuVerdict, ProbeReport, SocketKind, TcpOutcome};
+use serde_json::Value;
+
+fn agent() -> std::path::PathBuf {
+    preflight_e2e::binary("preflight-agent")
+}
+
+fn run_in(ns: &Netns, args: &[&str]) -> Output {
+    ns.command(agent().to_str().unwrap())
+        .arg("probe")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run preflight-agent")
+}
+
+/// Runs `probe --format json ARGS` in `ns`; returns the exit code and the report.
+fn json_in(ns: &Netns, args: &[&str]) -> (i32, ProbeReport) {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    let t = Instant::now();
+    let out = run_in(ns, &all);
+    eprintln!("probe {args:?}: {:?}", t.elapsed());
+    let code = out.status.code().unwrap_or(-1);
+    let report: ProbeReport = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "exit {code}, bad JSON ({e}): stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(report.schema, "preflight.probe/v1");
+    (code, report)
+}
+
+/// Two namespaces on one veth: a (10.10.0.1, fd10::1, fe80::a) and b (.2, ::2, fe80::b).
+fn pair() -> (Netns, Netns) {
+    let a = Netns::new("pa").unwrap();
+    let b = Netns::new("pb").unwrap();
+    veth_between(&a, "va", &b, "vb").unwrap();
+    a.ip_line("addr add 10.10.0.1/24 dev va").unwrap();
+    b.ip_line("addr add 10.10.0.2/24 dev vb").unwrap();
+    a.ip_line("addr add fd10::1/64 dev va nodad").unwrap();
+    b.ip_line("addr add fd10::2/64 dev vb nodad").unwrap();
+    a.ip_line("addr add fe80::a/64 dev va nodad").unwrap();
+    b.ip_line("addr add fe80::b/64 dev vb nodad").unwrap();
+    (a, b)
+}
+
+const FAST: [&str; 6] = ["--count", "2", "--interval", "20", "--timeout", "300"];
+
+fn fast(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut v = FAST.to_vec();
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn reachable_target_answers_every_request_over_a_raw_socket() {
+    let (a, _b) = pair();
+    let (code, r) = json_in(&a, &fast(&["10.10.0.2"]));
+    assert_eq!(code, 0, "{r:?}");
+    let t = &r.targets[0];
+    assert_eq!((t.sent, t.received, t.duplicates), (2, 2, 0));
+    assert_eq!(t.loss_pct, 0.0);
+    assert!(t.failure.is_none());
+    let rtt = t.rtt.expect("rtt");
+    assert!(rtt.min_ms > 0.0 && rtt.min_ms <= rtt.avg_ms && rtt.avg_ms <= rtt.max_ms);
+    // ping_group_range is "1 0" in a fresh namespace: raw socket, with an enlarged buffer.
+    assert_eq!(r.sockets.len(), 1);
+    assert_eq!(r.sockets[0].kind, SocketKind::Raw);
+    assert!(
+        r.sockets[0].recv_buffer_bytes.unwrap_or(0) >= 1 << 20,
+        "{:?}",
+        r.sockets
+    );
+}
+
+#[test]
+fn datagram_socket_is_used_when_ping_group_range_allows() {
+    let (a, b) = pair();
+    a.exec("sysctl", ["-qw", "net.ipv4.ping_group_range=0 2147483647"])
+        .unwrap();
+    let (code, r) = json_in(&a, &fast(&["10.10.0.2", "fd10::2"]));
+    assert_eq!(code, 0, "{r:?}");
+    assert!(
+        r.sockets.iter().all(|s| s.kind == SocketKind::Dgram),
+        "{:?}",
+        r.sockets
+    );
+    assert!(r.targets.iter().all(|t| t.received == 2));
+    // ICMP errors come through the datagram socket's error queue too
+    b.nft(
+        "table ip t { chain c { type filter hook input priority 0;
+           icmp type echo-request reject with icmp type admin-prohibited; }; }",
+    )
+    .unwrap();
+    let (code, r) = json_in(&a, &fast(&["10.10.0.2"]));
+    assert_eq!(code, 1);
+    assert_eq!(r.sockets[0].kind, SocketKind::Dgram);
+    assert_eq!(
+        r.targets[0].failure,
+        Some(FailureCause::AdminProhibited),
+        "{r:?}"
+    );
+    b.exec("nft", ["delete", "table", "ip", "t"]).unwrap();
+    // the forced raw path still works in the same namespace
+    let (code, r) = json_in(&a, &fast(&["--socket", "raw", "10.10.0.2"]));
+    assert_eq!(code, 0);
+    assert_eq!(r.sockets[0].kind, SocketKind::Raw);
+}
+
+#[test]
+fn no_route_is_network_unreachable_not_timeout() {
+    let (a, _b) = pair();
+    let (code, r) = json_in(&a, &fast(&["10.99.0.1"]));
+    assert_eq!(code, 1);
+    let t = &r.targets[0];
+    assert_eq!(t.received, 0);
+    assert_eq!(t.failure, Some(FailureCause::NetworkUnreachable), "{t:?}");
+    assert_eq!(t.loss_pct, 100.0);
+}
+
+#[test]
+fn nftables_drop_is_a_timeout_and_reject_is_admin_prohibited() {
+    let (a, b) = pair();
+    b.nft(
+        "table inet t { chain c { type filter hook input priority 0;
+           ip saddr 10.10.0.1 icmp type echo-request drop
+           ip6 saddr fd10::1 icmpv6 type echo-request reject with icmpv6 type admin-prohibited; }; }",
+    )
+    .unwrap();
+    let (code, r) = json_in(&a, &fast(&["--retries", "1", "10.10.0.2", "fd10::2"]));
+    assert_eq!(code, 1);
+    let v4 = &r.targets[0];
+    assert_eq!(v4.failure, Some(FailureCause::Timeout), "{v4:?}");
+    assert_eq!((v4.sent, v4.received), (3, 0), "count 2 + 1 retry");
+    let v6 = &r.targets[1];
+    assert_eq!(v6.failure, Some(FailureCause::AdminProhibited), "{v6:?}");
+    assert_eq!(v6.received, 0);
+    // the reject came back fast: the run did not wait for a timeout on it
+    assert!(r.duration_ms < 3_000);
+}
+
+#[test]
+fn asymmetric_filter_fails_one_direction_only() {
+    let (a, b) = pair();
+    // b drops echo requests coming from a; replies to b's own requests still pass.
+    b.nft(
+        "table ip t { chain c { type filter hook input priority 0;
+           ip saddr 10.10.0.1 icmp type echo-request counter drop; }; }",
+    )
+    .unwrap();
+    let (code_ab, ab) = json_in(&a, &fast(&["10.10.0.2"]));
+    let (code_ba, ba) = json_in(&b, &fast(&["10.10.0.1"]));
+    assert_eq!(code_ab, 1);
+    assert_eq!(ab.targets[0].failure, Some(FailureCause::Timeout));
+    assert_eq!(code_ba, 0);
+    assert_eq!(ba.targets[0].received, 2);
+}
+
+#[test]
+fn ipv6_global_and_link_local_with_interface() {
+    let (a, _b) = pair();
+    let (code, r) = json_in(&a, &fast(&["fd10::2"]));
+    assert_eq!(code, 0, "{r:?}");
+    assert_eq!(r.targets[0].received, 2);
+    // link-local: scope from --interface, or from ADDR%IFACE
+    let (code, r) = json_in(&a, &fast(&["--interface", "va", "fe80::b"]));
+    assert_eq!(code, 0, "{r:?}");
+    assert_eq!(r.targets[0].received, 2);
+    assert_eq!(r.sockets[0].device.as_deref(), Some("va"));
+    let (code, r) = json_in(&a, &fast(&["fe80::b%va"]));
+    assert_eq!(code, 0, "{r:?}");
+    assert_eq!(r.targets[0].target.to_string(), "fe80::b");
+}
+
+/// a(9000) — bridge — b(1500): jumbo frames from a are dropped silently by the bridge.
+fn mtu_lab() -> (Netns, Netns, Netns) {
+    let a = Netns::new("ma").unwrap();
+    let br = Netns::new("mbr").unwrap();
+    let b = Netns::new("mb").unwrap();
+    veth_between(&a, "va", &br, "pa").unwrap();
+    veth_between(&b, "vb", &br, "pb").unwrap();
+    br.ip_line("link add br0 type bridge").unwrap();
+    br.ip_line("link set pa mtu 9000").unwrap();
+    br.ip_line("link set pa master br0").unwrap();
+    br.ip_line("link set pb master br0").unwrap();
+    br.ip_line("link set br0 up").unwrap();
+    a.ip_line("link set va mtu 9000").unwrap();
+    a.ip_line("addr add 10.20.0.1/24 dev va").unwrap();
+    b.ip_line("addr add 10.20.0.2/24 dev vb").unwrap();
+    a.ip_line("addr add fd20::1/64 dev va nodad").unwrap();
+    b.ip_line("addr add fd20::2/64 dev vb nodad").unwrap();
+    (a, br, b)
+}
+
+#[test]
+fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
+    let (a, _br, b) = mtu_lab();
+    let args = [
+        "--count",
+        "1",
+        "--timeout",
+        "300",
+        "--retries",
+        "0",
+        "--mtu",
+        "9000",
+        "10.20.0.2",
+    ];
+    let (code, r) = json_in(&a, &args);
+    assert_eq!(code, 1, "{r:?}");
+    let t = &r.targets[0];
+    assert!(t.answered(), "small echo passes: {t:?}");
+    let m = t.mtu.expect("mtu result");
+    assert_eq!(m.expected_mtu, 9000);
+    assert!(m.small_ok && !m.large_ok, "{m:?}");
+    assert_eq!(m.verdict, MtuVerdict::Blackhole);
+    let largest = m.largest_ok.expect("largest_ok");
+    assert!((1450..=1500).contains(&largest), "largest_ok {largest}");
+    // The PROBE mode left no learnt PMTU behind on the host.
+    let cache = a.ip_line("route get 10.20.0.2").unwrap();
+    assert!(!String::from_utf8_lossy(&cache.stdout).contains("mtu"));
+
+    // From the 1500 side, a 9000 expectation is refused locally: fragmentation needed.
+    let args = [
+        "--count",
+        "1",
+        "--timeout",
+        "300",
+        "--retries",
+        "0",
+        "--mtu",
+        "9000",
+        "10.20.0.1",
+    ];
+    let (code, r) = json_in(&b, &args);
+    assert_eq!(code, 1);
+    let m = r.targets[0].mtu.expect("mtu result");
+    assert_eq!(m.verdict, MtuVerdict::FragmentationNeeded, "{m:?}");
+    assert_eq!(m.largest_ok, Some(1500));
+
+    // IPv6 over the same bridge: the same silence, found the same way (packet too big is
+    // never sent by a bridge).
+    let args = [
+        "--count",
+        "1",
+        "--timeout",
+        "300",
+        "--retries",
+        "0",
+        "--mtu",
+        "9000",
+        "fd20::2",
+    ];
+    let (code, r) = json_in(&a, &args);
+    assert_eq!(code, 1);
+    let m = r.targets[0].mtu.expect("mtu result");
+    assert_eq!(m.verdict, MtuVerdict::Blackhole, "{m:?}");
+    assert_eq!(m.largest_ok, Some(1500));
+
+    // An expectation of 1500 passes from both sides.
+    let (code, r) = json_in(
+        &a,
+        &[
+            "--count",
+            "1",
+            "--timeout",
+            "300",
+            "--mtu",
+            "1500",
+            "10.20.0.2",
+        ],
+    );
+    assert_eq!(code, 0, "{r:?}");
+    assert_eq!(r.targets[0].mtu.unwrap().verdict, MtuVerdict::Ok);
+}
+
+fn counter(ns: &Netns, table: &str) -> u64 {
+    let out = ns
+        .exec("nft", ["-j", "list", "table", "inet", table])
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.get("rule"))
+        .flat_map(|r| r["expr"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.get("counter").map(|c| c["packets"].as_u64().unwrap_or(0)))
+        .sum()
+}
+
+#[test]
+fn probes_for_a_space_leave_from_that_space() {
+    // h has link A (10.1.0.1 → pa) and link B (10.2.0.1 → pb); 10.9.0.1 lives behind both.
+    // The default route points at A, whose router drops ICMP; B's answers.
+    let h = Netns::new("sh").unwrap();
+    let pa = Netns::new("spa").unwrap();
+    let pb = Netns::new("spb").unwrap();
+    veth_between(&h, "ha", &pa, "a0").unwrap();
+    veth_between(&h, "hb", &pb, "b0").unwrap();
+    h.ip_line("addr add 10.1.0.1/24 dev ha").unwrap();
+    h.ip_line("addr add 10.2.0.1/24 dev hb").unwrap();
+    pa.ip_line("addr add 10.1.0.2/24 dev a0").unwrap();
+    pb.ip_line("addr add 10.2.0.2/24 dev b0").unwrap();
+    pa.ip_line("addr add 10.9.0.1/32 dev lo").unwrap();
+    pb.ip_line("addr add 10.9.0.1/32 dev lo").unwrap();
+    h.ip_line("route add default via 10.1.0.2 metric 100")
+        .unwrap();
+    h.ip_line("route add default via 10.2.0.2 dev hb metric 200")
+        .unwrap();
+    pa.ip_line("route add default via 10.1.0.1").unwrap();
+    pa.nft("table inet t { chain c { type filter hook input priority 0; icmp type echo-request counter drop; }; }")
+        .unwrap();
+    pb.nft("table inet t { chain c { type filter hook input priority 0; ip saddr 10.2.0.1 icmp type echo-request counter accept; }; }")
+        .unwrap();
+
+    // Unbound: the default route takes it to A, which drops it.
+    let (code, r) = json_in(&h, &fast(&["10.9.0.1"]));
+    assert_eq!(code, 1);
+    assert_eq!(r.targets[0].received, 0);
+    let a_before = counter(&pa, "t");
+    assert_eq!(a_before, 3, "count 2 + 1 retry");
+    assert_eq!(counter(&pb, "t"), 0);
+
+    // A plan: space B from 10.2.0.1 on hb must answer; space A from 10.1.0.1 is expected
+    // isolated (its router drops ICMP) and that is what the exit status accepts.
+    let plan = serde_json::json!({
+        "schema": "preflight.plan/v1",
+        "agent": "h",
+        "settings": {"count": 2, "interval_ms": 20, "timeout_ms": 300, "retries": 0},
+        "targets": [
+            {"id": "b", "space": "space-b", "source": "10.2.0.1", "target": "10.9.0.1", "device": "hb"},
+            {"id": "a", "space": "space-a", "source": "10.1.0.1", "target": "10.9.0.1", "device": "ha",
+             "expect": "isolated"}
+        ]
+    });
+    let dir = tempdir();
+    let path = dir.join("plan.json");
+    std::fs::write(&path, plan.to_string()).unwrap();
+    let (code, r) = json_in(&h, &["--plan", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{r:?}");
+    assert_eq!(r.agent.as_deref(), Some("h"));
+    let b = r
+        .targets
+        .iter()
+        .find(|t| t.id.as_deref() == Some("b"))
+        .unwrap();
+    assert_eq!(b.received, 2, "{b:?}");
+    assert_eq!(b.space.as_deref(), Some("space-b"));
+    assert_eq!(b.source.map(|s| s.to_string()).as_deref(), Some("10.2.0.1"));
+    let a = r
+        .targets
+        .iter()
+        .find(|t| t.id.as_deref() == Some("a"))
+        .unwrap();
+    assert_eq!(a.received, 0);
+    assert_eq!(
+        counter(&pb, "t"),
+        2,
+        "B's router saw exactly the space-B probes"
+    );
+    assert_eq!(
+        counter(&pa, "t"),
+        a_before + 2,
+        "A's router saw only the space-A probes"
+    );
+    assert!(r.sockets.iter().any(|s| s.device.as_deref() == Some("hb")));
+
+    // Address binding alone, with source-based policy routing on the host.
+    h.ip_line("route add default via 10.2.0.2 dev hb table 100")
+        .unwrap();
+    h.ip_line("rule add from 10.2.0.1 lookup 100").unwrap();
+    let (code, r) = json_in(&h, &fast(&["--source", "10.2.0.1", "10.9.0.1"]));
+    assert_eq!(code, 0, "{r:?}");
+    assert_eq!(counter(&pb, "t"), 4);
+    assert_eq!(counter(&pa, "t"), a_before + 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "pf-probe-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A TCP listener created inside `ns` (from a thread that joined the namespace; the socket
+/// stays in it). The kernel completes handshakes from the backlog; nothing needs to accept.
+fn listen(ns: &Netns, addr: &str) -> std::net::TcpListener {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{}", ns.name());
+    let addr = addr.to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).expect("open netns");
+        // SAFETY: setns on a valid namespace fd only changes this (short-lived) thread.
+        let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        std::net::TcpListener::bind(addr).expect("bind listener")
+    })
+    .join()
+    .expect("listener thread")
+}
+
+#[test]
+fn tcp_open_refused_and_timeout() {
+    let (a, b) = pair();
+    let _l = listen(&b, "10.10.0.2:8080");
+    b.nft("table inet t { chain c { type filter hook input priority 0; tcp dport 8082 drop; }; }")
+        .unwrap();
+    let (code, r) = json_in(
+        &a,
+        &fast(&["--tcp", "8080,8081", "--tcp", "8082", "10.10.0.2"]),
+    );
+    assert_eq!(code, 1, "a refused port fails the run");
+    let t = &r.targets[0];
+    assert_eq!(t.received, 2);
+    let ports: Vec<_> = t.tcp.iter().map(|p| (p.port, p.outcome.clone())).collect();
+    assert_eq!(ports.len(), 3);
+    assert!(
+        matches!(ports[0], (8080, TcpOutcome::Open { connect_ms }) if connect_ms >= 0.0),
+        "{ports:?}"
+    );
+    assert_eq!(ports[1], (8081, TcpOutcome::Refused));
+    assert_eq!(ports[2], (8082, TcpOutcome::Timeout));
+    // Only the open port: exit 0.
+    let (code, _) = json_in(&a, &fast(&["--tcp", "8080", "10.10.0.2"]));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn text_output_has_table_and_summary() {
+    let (a, _b) = pair();
+    let out = run_in(&a, &fast(&["10.10.0.2", "10.99.0.1"]));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("TARGET"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("10.10.0.2") && l.ends_with("ok")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("10.99.0.1") && l.ends_with("network unreachable")),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 targets") && text.contains("1 alive") && text.contains("1 unreachable"),
+        "{text}"
+    );
+    assert!(text.contains("socket: raw"), "{text}");
+}
+
+fn bad(args: &[&str]) -> String {
+    let out = Command::new(agent())
+        .arg("probe")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    assert!(out.stdout.is_empty());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    let e = bad(&["10.0.0.0/33"]);
+    assert!(e.contains("`10.0.0.0/33`") && e.contains("CIDR"), "{e}");
+    let e = bad(&["not-an-address"]);
+    assert!(e.contains("not-an-address"), "{e}");
+    let e = bad(&["10.0.0.0/8"]);
+    assert!(e.contains("16777214") && e.contains("--max-targets"), "{e}");
+    let e = bad(&["--interface", "nosuch0", "127.0.0.1"]);
+    assert!(e.contains("nosuch0"), "{e}");
+    let e = bad(&["127.0.0.1%nosuch1"]);
+    assert!(e.contains("nosuch1"), "{e}");
+    let e = bad(&["--source", "192.0.2.77", "127.0.0.1"]);
+    assert!(e.contains("192.0.2.77"), "{e}");
+    let e = bad(&["--count", "0", "127.0.0.1"]);
+    assert!(e.contains("count"), "{e}");
+    let e = bad(&["--plan", "/nonexistent/plan.json"]);
+    assert!(e.contains("/nonexistent/plan.json"), "{e}");
+    let dir = tempdir();
+    let p = dir.join("p.json");
+    std::fs::write(
+        &p,
+        r#"{"schema":"preflight.plan/v1","targets":[{"id":"x","space":"s","source":"127.0.0.1","target":"127.0.0.2","mtu":"big"}]}"#,
+    )
+    .unwrap();
+    let e = bad(&["--plan", p.to_str().unwrap()]);
+    assert!(e.contains("p.json") && e.contains("targets[0].mtu"), "{e}");
+    let e = bad(&[]);
+    assert!(e.contains("TARGET") || e.contains("plan"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_whole_cidr_on_loopback_answers_without_loss() {
+    let ns = Netns::new("lo").unwrap();
+    let start = Instant::now();
+    let (code, r) = json_in(&ns, &["--count", "1", "--timeout", "1000", "127.3.0.0/22"]);
+    assert_eq!(code, 0);
+    assert_eq!(r.targets.len(), 1022);
+    assert!(r
+        .targets
+        .iter()
+        .all(|t| t.received == 1 && t.duplicates == 0));
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
