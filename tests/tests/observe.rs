@@ -507,3 +507,51 @@ fn links_changing_during_the_dumps_never_break_observe() {
     assert!(rounds > 0, "the links did change during the test");
     assert!(ok > 0, "at least one observation succeeded under churn");
 }
+
+#[test]
+fn non_utf8_interface_name_is_reported_lossily() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let ns = Netns::new("utf8").expect("namespace");
+    let odd = OsStr::from_bytes(b"v\xff\xfe0");
+    let args: Vec<&OsStr> = [
+        b"link".as_slice(),
+        b"add",
+        b"x",
+        b"type",
+        b"veth",
+        b"peer",
+        b"name",
+    ]
+    .iter()
+    .map(|a| OsStr::from_bytes(a))
+    .chain([odd])
+    .collect();
+    // `ip link add x type veth peer name <odd>`, then an IPv4 address (whose IFA_LABEL is the
+    // name's raw bytes) on it.
+    ns.ip(args).expect("veth with a non-UTF-8 name");
+    ns.ip([
+        OsStr::new("addr"),
+        OsStr::new("add"),
+        OsStr::new("10.7.0.1/24"),
+        OsStr::new("dev"),
+        odd,
+    ])
+    .expect("address");
+    ns.ip([OsStr::new("link"), OsStr::new("set"), odd, OsStr::new("up")])
+        .expect("up");
+    let got = observe(&ns, &[]);
+    let link = got["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "v\u{fffd}\u{fffd}0")
+        .unwrap_or_else(|| panic!("no lossy name in {got:#}"));
+    assert_eq!(link["kind"], "veth");
+    assert_eq!(link["parent"], "x");
+    assert!(got["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["address"] == "10.7.0.1" && a["link"] == "v\u{fffd}\u{fffd}0"));
+}

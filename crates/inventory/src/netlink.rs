@@ -21,6 +21,9 @@ const RECV_BUFFER: usize = 256 * 1024;
 /// Requested socket receive buffer (best effort; capped by net.core.rmem_max).
 const SOCKET_RCVBUF: libc::c_int = 4 * 1024 * 1024;
 
+/// A dump that stops answering for this long is an error rather than a hang.
+const RECEIVE_TIMEOUT_SECS: libc::time_t = 10;
+
 const RTM_NEWLINK: u16 = 16;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
@@ -42,6 +45,7 @@ impl RouteSocket {
             .map_err(InventoryError::Socket)?;
         // Best effort: a bigger buffer only lets the kernel queue more before we read.
         let _ = socket.set_rx_buf_sz(SOCKET_RCVBUF);
+        set_receive_timeout(&socket, RECEIVE_TIMEOUT_SECS).map_err(InventoryError::Socket)?;
         Ok(RouteSocket {
             socket,
             sequence: 0,
@@ -86,6 +90,17 @@ impl RouteSocket {
                 match self.socket.recv(&mut self.buffer, libc::MSG_TRUNC) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Err(InventoryError::Io {
+                            dump,
+                            source: io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                format!(
+                                    "no answer from the kernel within {RECEIVE_TIMEOUT_SECS} s"
+                                ),
+                            ),
+                        })
+                    }
                     Err(e) => return Err(os_error(dump, e)),
                 }
             };
@@ -141,6 +156,29 @@ impl RouteSocket {
                 data = data.get(advance..).unwrap_or(&[]);
             }
         }
+    }
+}
+
+fn set_receive_timeout(socket: &Socket, secs: libc::time_t) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let tv = libc::timeval {
+        tv_sec: secs,
+        tv_usec: 0,
+    };
+    // SAFETY: the fd is the open socket we own; the option value is a timeval of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
