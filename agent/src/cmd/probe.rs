@@ -143,13 +143,27 @@ pub struct ProbeArgs {
     format: Format,
 }
 
+/// Largest plan file read (65,536 targets fit in a fraction of it).
+const MAX_PLAN_BYTES: u64 = 64 << 20;
+
+fn read_limited(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_PLAN_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_PLAN_BYTES {
+        bail!("larger than {} MiB", MAX_PLAN_BYTES >> 20);
+    }
+    Ok(text)
+}
+
 fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Vec<Target>, EngineOptions)> {
     let mut opts = EngineOptions::default();
     let mut targets = Vec::new();
     if let Some(path) = &args.plan {
         let origin = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read plan {origin}"))?;
+        let text = read_limited(path).with_context(|| format!("cannot read plan {origin}"))?;
         let plan = preflight_probe::parse_plan(&text, &origin)?;
         opts = EngineOptions::from_settings(&plan.settings);
         opts.agent = plan.agent.clone();
@@ -184,6 +198,13 @@ fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Vec<Target>, EngineOptions
             }
             let before = addrs.len();
             expand_into(spec, args.max_targets, &mut addrs)?;
+            if dev.is_none() {
+                if let Some(IpAddr::V6(a)) = addrs[before..].iter().find(
+                    |a| matches!(a, IpAddr::V6(v6) if preflight_probe::sock::is_link_local(v6)),
+                ) {
+                    bail!("link-local target {a} needs an interface: --interface NAME or {a}%NAME");
+                }
+            }
             for a in addrs.drain(before..) {
                 let mut t = Target::new(a);
                 t.source = args.source;

@@ -1,5 +1,14 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
+//!
+//! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`].
+
+pub mod findings;
+pub mod merge;
+pub mod plan;
+pub mod report;
+pub mod server;
+pub mod state;
 
 use preflight_model::probe::ProbeReport;
 use preflight_model::report::Report;
@@ -7,14 +16,17 @@ use preflight_model::report::Report;
 /// Errors of the check.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    /// Not implemented yet.
-    #[error("not implemented yet")]
-    Unimplemented,
+    /// Bad input (names the file or document at fault).
+    #[error("{0}")]
+    Input(String),
+    /// The state dir could not be read or written.
+    #[error("state dir: {0}")]
+    State(String),
 }
 
 /// Builds a check report from probe results alone (no provider, no plan): spaces are the
 /// results' `space` fields (binding names in the charm), pairs come from source → target.
 /// Used by `preflight report --probes` (the charm's leader).
-pub fn report_from_probes(_results: &[ProbeReport]) -> Result<Report, CheckError> {
-    Err(CheckError::Unimplemented)
+pub fn report_from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
+    report::from_probes(results)
 }

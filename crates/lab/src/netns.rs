@@ -231,6 +231,34 @@ pub fn cleanup_leftovers(prefix: &str) -> Result<Vec<String>, NetnsError> {
     Ok(removed)
 }
 
+/// The pid encoded in a lab namespace name (`pf<pid>-<n>-<tag>`), when it is one.
+pub fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(NAME_PREFIX)?;
+    let (pid, _) = rest.split_once('-')?;
+    pid.parse().ok()
+}
+
+/// Deletes the lab namespaces whose creating process is gone (leftovers of killed runs),
+/// leaving those of running processes alone. Returns the names removed.
+pub fn cleanup_stale() -> Result<Vec<String>, NetnsError> {
+    let out = run("ip", ["netns", "list"])?;
+    let mut removed = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = owner_pid(name) else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        run("ip", ["netns", "del", name])?;
+        removed.push(name.to_string());
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +279,22 @@ mod tests {
         }
         let list = run("ip", ["netns", "list"]).expect("list");
         assert!(!String::from_utf8_lossy(&list.stdout).contains(&name));
+    }
+
+    #[test]
+    fn stale_cleanup_removes_dead_owners_only() {
+        assert_eq!(owner_pid("pf123-4-node1"), Some(123));
+        assert_eq!(owner_pid("other"), None);
+        assert_eq!(owner_pid("pfx-1-a"), None);
+        let live = Netns::new("live").expect("live");
+        // A namespace named as if made by a process that no longer exists (pid_max < 2^22+1).
+        let dead = format!("{NAME_PREFIX}4194305-0-dead{}", std::process::id());
+        run("ip", ["netns", "add", &dead]).expect("add dead");
+        let removed = cleanup_stale().expect("cleanup");
+        assert!(removed.contains(&dead), "{removed:?}");
+        assert!(!removed.iter().any(|n| n == live.name()));
+        let list = run("ip", ["netns", "list"]).expect("list");
+        let list = String::from_utf8_lossy(&list.stdout);
+        assert!(list.contains(live.name()) && !list.contains(&dead));
     }
 }

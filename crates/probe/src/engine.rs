@@ -640,6 +640,8 @@ impl Engine<'_> {
             self.ss[s].slots[echo.seq as usize].live = false;
             self.resolve(slot.job, Some(cause_of_queued(&q)));
         }
+        // Clear a pending socket error that had no queue entry, so POLLERR cannot spin.
+        let _ = so.sock.take_error();
     }
 }
 

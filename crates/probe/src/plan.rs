@@ -246,6 +246,24 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_and_oversized_values_fail_without_crashing() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_plan(&deep, "plan.json").is_err());
+        let nested_target = GOOD.replace(
+            r#""device": "eth1""#,
+            &format!(r#""device": {}1{}"#, "[".repeat(5000), "]".repeat(5000)),
+        );
+        assert!(parse_plan(&nested_target, "plan.json").is_err());
+        let long_dev = GOOD.replace("eth1", &"x".repeat(1 << 20));
+        assert_eq!(
+            field_of(parse_plan(&long_dev, "plan.json").unwrap_err()),
+            "targets[0].device"
+        );
+        let big_num = GOOD.replace(r#""count": 2"#, r#""count": 1e400"#);
+        assert!(parse_plan(&big_num, "plan.json").is_err());
+    }
+
+    #[test]
     fn huge_plan_is_refused() {
         let t = r#"{"id":"x","space":"s","source":"10.0.0.1","target":"10.0.0.2"}"#;
         let mut doc = String::from(r#"{"schema":"preflight.plan/v1","targets":["#);

@@ -158,9 +158,17 @@ pub fn open(
         setsockopt(fd, libc::SOL_IP, libc::IP_RECVERR, &one)?;
     }
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &one)?;
-    // PMTUDISC_PROBE sets DF but neither obeys nor updates the route's cached path MTU, so an
-    // MTU test cannot shrink the host's PMTU for real traffic (PMTUDISC_DO would learn from
-    // the frag-needed errors it provokes, and refuse later probes above the learnt value).
+    // DF: PMTUDISC_PROBE sets DF but sends ignore the route's cached path MTU, so the probe
+    // measures the path itself: an MTU learnt earlier (or during this test) can neither make
+    // a later, larger probe fail locally with EMSGSIZE nor hide a blackhole. PMTUDISC_DO
+    // would obey the cache: after the first frag-needed every larger probe would be refused
+    // by our own kernel and the search would measure the cache, not the network. Neither
+    // mode lets the kernel fragment (sizes above the interface MTU get EMSGSIZE). Caveat,
+    // measured on Linux 6.x: a *router's* frag-needed still updates the route cache, exactly
+    // as it would for any DF traffic to that destination. IP_PMTUDISC_INTERFACE is meant to
+    // refuse such updates but clears DF; an experiment with IP_HDRINCL (our own DF header) +
+    // INTERFACE still saw the cache updated, so it was not kept. A silent blackhole (the
+    // switched-segment case) teaches the kernel nothing.
     // Without --df we say DONT: the kernel may fragment, like plain ping.
     let pmtu: i32 = if key.v6 {
         if key.df {

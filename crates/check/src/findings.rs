@@ -1,0 +1,358 @@
+//! Probe finding rules, shared by `preflight check` and `preflight report --probes`.
+//!
+//! They read the report's own [`PairResult`]s, so both paths judge the same data the same way.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use preflight_model::plan::Expectation;
+use preflight_model::probe::{FailureCause, MtuVerdict};
+use preflight_model::report::{codes, Checked, Finding, PairResult, Severity, Subject};
+
+fn subject(space: &str, p: &PairResult) -> Subject {
+    Subject {
+        space: Some(space.to_string()),
+        source: Some(p.source_machine.clone()),
+        target: Some(p.target_machine.clone()),
+        ..Subject::default()
+    }
+}
+
+fn cause(f: &Option<FailureCause>) -> String {
+    match f {
+        None | Some(FailureCause::Timeout) => "no reply within the timeout".into(),
+        Some(FailureCause::HostUnreachable) => "host unreachable".into(),
+        Some(FailureCause::NetworkUnreachable) => "network unreachable (no route)".into(),
+        Some(FailureCause::AdminProhibited) => {
+            "administratively prohibited (firewall reject)".into()
+        }
+        Some(FailureCause::FragmentationNeeded { mtu }) => match mtu {
+            Some(m) => format!("fragmentation needed (next-hop MTU {m})"),
+            None => "fragmentation needed".into(),
+        },
+        Some(FailureCause::LocalError { message }) => format!("local error: {message}"),
+        Some(FailureCause::Other { message }) => message.clone(),
+    }
+}
+
+/// Findings and evaluated checks for the probed pairs of one space.
+pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<Checked>) {
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    let by_addr: HashMap<(IpAddr, IpAddr), &PairResult> = pairs
+        .iter()
+        .filter(|p| p.done)
+        .map(|p| ((p.source, p.target), p))
+        .collect();
+    // Checks are recorded once per (code, space): a checked subject without source/target
+    // covers every pair of the space, and the report lists each pair on its own anyway.
+    let mut evaluated: Vec<&str> = Vec::new();
+    for p in pairs.iter().filter(|p| p.done) {
+        let subj = subject(space, p);
+        let mut check = |code: &'static str| {
+            if !evaluated.contains(&code) {
+                evaluated.push(code);
+            }
+        };
+        let what = format!(
+            "{} ({}) → {} ({}) in {space}",
+            p.source_machine, p.source, p.target_machine, p.target
+        );
+        match p.expect {
+            Expectation::Isolated => {
+                check(codes::PROBE_ISOLATION_BREACH);
+                if p.received > 0 {
+                    findings.push(Finding {
+                        code: codes::PROBE_ISOLATION_BREACH.into(),
+                        severity: Severity::Error,
+                        subject: subj.clone(),
+                        message: format!(
+                            "{what}: {} of {} echo requests answered, but these spaces must be isolated",
+                            p.received, p.sent
+                        ),
+                        hint: Some("find the router or firewall rule that forwards between the two spaces".into()),
+                    });
+                }
+            }
+            Expectation::Reachable => {
+                check(codes::PROBE_UNREACHABLE);
+                check(codes::PROBE_ASYMMETRIC);
+                check(codes::PROBE_PACKET_LOSS);
+                if p.mtu.is_some() {
+                    check(codes::PROBE_MTU_BLACKHOLE);
+                }
+                if p.received == 0 {
+                    let reverse = by_addr
+                        .get(&(p.target, p.source))
+                        .filter(|r| r.expect == Expectation::Reachable);
+                    if reverse.is_some_and(|r| r.received > 0) {
+                        findings.push(Finding {
+                            code: codes::PROBE_ASYMMETRIC.into(),
+                            severity: Severity::Error,
+                            subject: subj.clone(),
+                            message: format!(
+                                "{what} fails ({}) while the reverse direction passes",
+                                cause(&p.failure)
+                            ),
+                            hint: Some("look for a one-way firewall rule, reverse-path filtering or an asymmetric route".into()),
+                        });
+                    } else {
+                        findings.push(Finding {
+                            code: codes::PROBE_UNREACHABLE.into(),
+                            severity: Severity::Error,
+                            subject: subj.clone(),
+                            message: format!(
+                                "{what}: no answer to {} echo requests ({})",
+                                p.sent,
+                                cause(&p.failure)
+                            ),
+                            hint: Some("check the link, VLAN tagging, addressing and firewalls on both machines".into()),
+                        });
+                    }
+                    continue;
+                }
+                if p.received < p.sent {
+                    findings.push(Finding {
+                        code: codes::PROBE_PACKET_LOSS.into(),
+                        severity: Severity::Error,
+                        subject: subj.clone(),
+                        message: format!(
+                            "{what}: {:.0}% loss ({} of {} answered)",
+                            p.loss_pct, p.received, p.sent
+                        ),
+                        hint: Some("check for errors on the ports, duplex, congestion or rate-limiting firewalls".into()),
+                    });
+                }
+                if let Some(m) = &p.mtu {
+                    if m.small_ok
+                        && matches!(
+                            m.verdict,
+                            MtuVerdict::Blackhole | MtuVerdict::FragmentationNeeded
+                        )
+                    {
+                        let largest = m
+                            .largest_ok
+                            .map(|l| format!("; the largest packet that passed was {l} bytes"))
+                            .unwrap_or_default();
+                        findings.push(Finding {
+                            code: codes::PROBE_MTU_BLACKHOLE.into(),
+                            severity: Severity::Error,
+                            subject: subj.clone(),
+                            message: format!(
+                                "{what}: small packets pass but {}-byte packets with DF {}{largest}",
+                                m.expected_mtu,
+                                if m.verdict == MtuVerdict::Blackhole {
+                                    "vanish"
+                                } else {
+                                    "need fragmentation"
+                                }
+                            ),
+                            hint: Some(format!(
+                                "set MTU {} on every interface and switch port of the path",
+                                m.expected_mtu
+                            )),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for code in evaluated {
+        checked.push(Checked {
+            check: code.to_string(),
+            subject: Subject {
+                space: Some(space.to_string()),
+                ..Subject::default()
+            },
+        });
+    }
+    (findings, checked)
+}
+
+/// `agent.missing` findings: one per named agent that never delivered, plus one for agents
+/// that never registered at all.
+pub fn missing_agents(expected: usize, registered: usize, silent: &[String]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if registered < expected {
+        let n = expected - registered;
+        out.push(Finding {
+            code: codes::AGENT_MISSING.into(),
+            severity: Severity::Error,
+            subject: Subject::default(),
+            message: format!(
+                "{n} of {expected} expected agents never registered before the deadline ({registered} did)"
+            ),
+            hint: Some("start `preflight-agent run` on every machine, and check it can reach the coordinator".into()),
+        });
+    }
+    for name in silent {
+        out.push(Finding {
+            code: codes::AGENT_MISSING.into(),
+            severity: Severity::Error,
+            subject: Subject {
+                machine: Some(name.clone()),
+                ..Subject::default()
+            },
+            message: format!(
+                "agent {name} registered but never sent its probe results before the deadline"
+            ),
+            hint: Some("see the agent's output on that machine".into()),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use preflight_model::probe::MtuResult;
+
+    pub fn pair(src: &str, dst: &str, sent: u32, received: u32) -> PairResult {
+        PairResult {
+            id: format!("s/{src}>{dst}"),
+            source_machine: format!("m-{src}"),
+            target_machine: format!("m-{dst}"),
+            source: src.parse().unwrap(),
+            target: dst.parse().unwrap(),
+            expect: Expectation::Reachable,
+            done: true,
+            sent,
+            received,
+            loss_pct: if sent == 0 {
+                0.0
+            } else {
+                100.0 * f64::from(sent - received) / f64::from(sent)
+            },
+            rtt: None,
+            failure: if received == 0 {
+                Some(FailureCause::Timeout)
+            } else {
+                None
+            },
+            mtu: Some(MtuResult {
+                expected_mtu: 1500,
+                small_ok: received > 0,
+                large_ok: received > 0,
+                largest_ok: None,
+                verdict: if received > 0 {
+                    MtuVerdict::Ok
+                } else {
+                    MtuVerdict::Unknown
+                },
+            }),
+            tcp: vec![],
+        }
+    }
+
+    fn codes_of(f: &[Finding]) -> Vec<&str> {
+        let mut v: Vec<&str> = f.iter().map(|f| f.code.as_str()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn healthy_pairs_give_no_findings_but_record_checks() {
+        let pairs = vec![
+            pair("10.0.0.1", "10.0.0.2", 3, 3),
+            pair("10.0.0.2", "10.0.0.1", 3, 3),
+        ];
+        let (f, c) = probe_findings("s", &pairs);
+        assert!(f.is_empty());
+        assert_eq!(c.len(), 4, "one per code and space");
+        assert!(c
+            .iter()
+            .all(|c| c.subject.space.as_deref() == Some("s") && c.subject.source.is_none()));
+    }
+
+    #[test]
+    fn unreachable_both_ways() {
+        let pairs = vec![
+            pair("10.0.0.1", "10.0.0.2", 3, 0),
+            pair("10.0.0.2", "10.0.0.1", 3, 0),
+        ];
+        let (f, _) = probe_findings("s", &pairs);
+        assert_eq!(codes_of(&f), vec![codes::PROBE_UNREACHABLE; 2]);
+        assert_eq!(f[0].subject.space.as_deref(), Some("s"));
+        assert!(f[0].message.contains("no reply"));
+    }
+
+    #[test]
+    fn one_way_failure_is_asymmetric_not_unreachable() {
+        let pairs = vec![
+            pair("10.0.0.1", "10.0.0.2", 3, 0),
+            pair("10.0.0.2", "10.0.0.1", 3, 3),
+        ];
+        let (f, _) = probe_findings("s", &pairs);
+        assert_eq!(codes_of(&f), vec![codes::PROBE_ASYMMETRIC]);
+        assert_eq!(f[0].subject.source.as_deref(), Some("m-10.0.0.1"));
+        assert_eq!(f[0].subject.target.as_deref(), Some("m-10.0.0.2"));
+    }
+
+    #[test]
+    fn partial_loss_is_packet_loss() {
+        let (f, _) = probe_findings("s", &[pair("10.0.0.1", "10.0.0.2", 10, 7)]);
+        assert_eq!(codes_of(&f), vec![codes::PROBE_PACKET_LOSS]);
+        assert!(f[0].message.contains("30%"));
+    }
+
+    #[test]
+    fn mtu_blackhole_names_the_largest_size_that_passed() {
+        let mut p = pair("10.0.0.1", "10.0.0.2", 3, 3);
+        p.mtu = Some(MtuResult {
+            expected_mtu: 9000,
+            small_ok: true,
+            large_ok: false,
+            largest_ok: Some(1500),
+            verdict: MtuVerdict::Blackhole,
+        });
+        let (f, _) = probe_findings("s", &[p.clone()]);
+        assert_eq!(codes_of(&f), vec![codes::PROBE_MTU_BLACKHOLE]);
+        assert!(
+            f[0].message.contains("1500 bytes") && f[0].message.contains("9000"),
+            "{}",
+            f[0].message
+        );
+        // unknown verdict (small failed too) is not a blackhole
+        p.mtu = Some(MtuResult {
+            expected_mtu: 9000,
+            small_ok: false,
+            large_ok: false,
+            largest_ok: None,
+            verdict: MtuVerdict::Unknown,
+        });
+        assert!(probe_findings("s", &[p]).0.is_empty());
+    }
+
+    #[test]
+    fn isolation_breach_only_when_isolated_traffic_passes() {
+        let mut p = pair("10.0.0.1", "10.9.0.2", 3, 3);
+        p.expect = Expectation::Isolated;
+        p.mtu = None;
+        let (f, c) = probe_findings("iso", &[p.clone()]);
+        assert_eq!(codes_of(&f), vec![codes::PROBE_ISOLATION_BREACH]);
+        assert_eq!(c.len(), 1);
+        p.received = 0;
+        p.loss_pct = 100.0;
+        assert!(
+            probe_findings("iso", &[p]).0.is_empty(),
+            "isolated and silent is the pass"
+        );
+    }
+
+    #[test]
+    fn pairs_without_results_give_no_probe_findings() {
+        let mut p = pair("10.0.0.1", "10.0.0.2", 0, 0);
+        p.done = false;
+        let (f, c) = probe_findings("s", &[p]);
+        assert!(f.is_empty() && c.is_empty());
+    }
+
+    #[test]
+    fn missing_agents_rule() {
+        assert!(missing_agents(3, 3, &[]).is_empty());
+        let f = missing_agents(3, 2, &["node7".into()]);
+        assert_eq!(codes_of(&f), vec![codes::AGENT_MISSING; 2]);
+        assert!(f[0].message.contains("1 of 3"));
+        assert_eq!(f[1].subject.machine.as_deref(), Some("node7"));
+    }
+}

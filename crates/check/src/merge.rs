@@ -1,0 +1,962 @@
+//! Merge: match each agent to its MAAS machine, each observed link to its MAAS interface and
+//! each observed address to a MAAS subnet (hence a space), and report drift between the two.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use preflight_model::observed::{Link, LinkKind, ObservedConfig};
+use preflight_model::provider::{Interface, Machine, ProviderModel, Subnet};
+use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
+
+/// One registered agent as the merge sees it.
+#[derive(Debug, Clone)]
+pub struct AgentInput {
+    /// Id the coordinator gave the agent.
+    pub agent_id: String,
+    /// What the agent observed.
+    pub observed: ObservedConfig,
+}
+
+/// One of an agent's addresses, resolved to a MAAS subnet and space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentAddress {
+    /// The address.
+    pub address: IpAddr,
+    /// Observed link (interface) name holding it.
+    pub link: String,
+    /// MAAS subnet id.
+    pub subnet_id: i64,
+    /// MAAS space id.
+    pub space_id: i64,
+    /// MTU of the subnet's VLAN.
+    pub vlan_mtu: u32,
+}
+
+/// An agent after the merge.
+#[derive(Debug, Clone)]
+pub struct MergedAgent {
+    /// Coordinator's agent id.
+    pub agent_id: String,
+    /// Name shown in the report: the MAAS hostname when matched, else the observed hostname.
+    pub name: String,
+    /// MAAS system_id, when the agent matched exactly one machine.
+    pub system_id: Option<String>,
+    /// Addresses that resolved to a subnet in a real space, ordered by subnet then address.
+    pub addresses: Vec<AgentAddress>,
+}
+
+/// Result of the merge.
+#[derive(Debug, Clone, Default)]
+pub struct Merged {
+    /// One entry per agent, in input order.
+    pub agents: Vec<MergedAgent>,
+    /// Drift findings.
+    pub findings: Vec<Finding>,
+    /// Every drift check evaluated, per machine.
+    pub checked: Vec<Checked>,
+}
+
+/// How an agent matched a MAAS machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MachineMatch<'a> {
+    /// Exactly one machine.
+    One(&'a Machine),
+    /// No machine.
+    None(String),
+    /// Several machines.
+    Ambiguous(Vec<String>),
+}
+
+/// Matches an observed config to a MAAS machine: by system_id, else hostname, else MAC overlap.
+pub fn match_machine<'a>(
+    provider: &'a ProviderModel,
+    observed: &ObservedConfig,
+) -> MachineMatch<'a> {
+    let id = &observed.identity;
+    if let Some(sid) = id.system_id.as_deref().filter(|s| !s.is_empty()) {
+        return match provider.machine(sid) {
+            Some(m) => MachineMatch::One(m),
+            None => MachineMatch::None(format!("MAAS has no machine with system_id {sid:?}")),
+        };
+    }
+    let host = id.hostname.trim();
+    let short = host.split('.').next().unwrap_or(host);
+    if !short.is_empty() {
+        let by_name: Vec<&Machine> = provider
+            .machines
+            .iter()
+            .filter(|m| {
+                m.hostname.eq_ignore_ascii_case(short)
+                    || m.fqdn
+                        .as_deref()
+                        .is_some_and(|f| f.eq_ignore_ascii_case(host))
+            })
+            .collect();
+        match by_name.len() {
+            1 => return MachineMatch::One(by_name[0]),
+            0 => {}
+            _ => {
+                return MachineMatch::Ambiguous(
+                    by_name.iter().map(|m| m.system_id.clone()).collect(),
+                )
+            }
+        }
+    }
+    let macs: BTreeSet<String> = observed
+        .links
+        .iter()
+        .filter(|l| l.kind != LinkKind::Loopback)
+        .filter_map(|l| l.mac.as_deref().map(normalize_mac))
+        .filter(|m| m != "00:00:00:00:00:00")
+        .collect();
+    let by_mac: Vec<&Machine> = provider
+        .machines
+        .iter()
+        .filter(|m| {
+            m.interfaces
+                .iter()
+                .filter_map(|i| i.mac.as_deref())
+                .any(|mac| macs.contains(&normalize_mac(mac)))
+        })
+        .collect();
+    match by_mac.len() {
+        1 => MachineMatch::One(by_mac[0]),
+        0 => MachineMatch::None(format!(
+            "no MAAS machine has hostname {host:?} or any of its MAC addresses"
+        )),
+        _ => MachineMatch::Ambiguous(by_mac.iter().map(|m| m.system_id.clone()).collect()),
+    }
+}
+
+/// Lower-case, colon-separated form of a MAC address.
+pub fn normalize_mac(mac: &str) -> String {
+    mac.trim().to_ascii_lowercase().replace('-', ":")
+}
+
+/// Whether a link counts as up (admin up and not operationally down).
+fn link_is_up(link: &Link) -> bool {
+    link.admin_up
+        && !matches!(
+            link.oper_state.as_str(),
+            "down" | "lowerlayerdown" | "notpresent"
+        )
+}
+
+/// The MAAS interface an observed link is, by MAC (name and VLAN tag break ties).
+fn interface_for_link<'a>(
+    machine: &'a Machine,
+    provider: &ProviderModel,
+    link: &Link,
+) -> Option<&'a Interface> {
+    let mac = normalize_mac(link.mac.as_deref()?);
+    let cands: Vec<&Interface> = machine
+        .interfaces
+        .iter()
+        .filter(|i| i.mac.as_deref().map(normalize_mac).as_deref() == Some(mac.as_str()))
+        .collect();
+    if cands.len() <= 1 {
+        return cands.first().copied();
+    }
+    if let Some(i) = cands.iter().find(|i| i.name == link.name) {
+        return Some(i);
+    }
+    let vid = link.vlan_id.unwrap_or(0);
+    let by_vid: Vec<&&Interface> = cands
+        .iter()
+        .filter(|i| {
+            i.vlan_id
+                .and_then(|v| provider.vlans.get(&v))
+                .map(|v| v.vid)
+                .unwrap_or(0)
+                == vid
+        })
+        .collect();
+    if by_vid.len() == 1 {
+        return Some(by_vid[0]);
+    }
+    // Same MAC, same tag: the link's kind decides (a kernel bond is MAAS's bond, and so on).
+    cands
+        .iter()
+        .find(|i| {
+            matches!(
+                (&link.kind, &i.kind),
+                (
+                    LinkKind::Bond,
+                    preflight_model::provider::InterfaceKind::Bond
+                ) | (
+                    LinkKind::Bridge,
+                    preflight_model::provider::InterfaceKind::Bridge
+                ) | (
+                    LinkKind::Vlan,
+                    preflight_model::provider::InterfaceKind::Vlan
+                )
+            )
+        })
+        .or_else(|| cands.first())
+        .copied()
+}
+
+/// The MAAS subnet an address is in: the interface's own MAAS link for that IP first, then the
+/// subnets whose CIDR contains it, narrowed by the interface's VLAN, then by its fabric.
+pub fn subnet_for_address<'a>(
+    provider: &'a ProviderModel,
+    iface: Option<&Interface>,
+    addr: IpAddr,
+) -> Option<&'a Subnet> {
+    if let Some(iface) = iface {
+        if let Some(s) = iface
+            .links
+            .iter()
+            .filter(|l| l.ip == Some(addr))
+            .filter_map(|l| l.subnet_id)
+            .find_map(|id| provider.subnets.get(&id))
+        {
+            if s.cidr.contains(&addr) {
+                return Some(s);
+            }
+        }
+    }
+    let cands: Vec<&Subnet> = provider
+        .subnets
+        .values()
+        .filter(|s| s.cidr.contains(&addr))
+        .collect();
+    if cands.len() <= 1 {
+        return cands.first().copied();
+    }
+    let vlan_id = iface.and_then(|i| i.vlan_id);
+    if let Some(v) = vlan_id {
+        let on_vlan: Vec<&&Subnet> = cands.iter().filter(|s| s.vlan_id == v).collect();
+        if on_vlan.len() == 1 {
+            return Some(on_vlan[0]);
+        }
+        if let Some(fabric) = provider.vlans.get(&v).map(|v| v.fabric_id) {
+            let on_fabric: Vec<&&Subnet> = cands
+                .iter()
+                .filter(|s| provider.vlans.get(&s.vlan_id).map(|x| x.fabric_id) == Some(fabric))
+                .collect();
+            if on_fabric.len() == 1 {
+                return Some(on_fabric[0]);
+            }
+        }
+    }
+    None
+}
+
+fn finding(
+    code: &str,
+    severity: Severity,
+    subject: Subject,
+    message: String,
+    hint: Option<&str>,
+) -> Finding {
+    Finding {
+        code: code.to_string(),
+        severity,
+        subject,
+        message,
+        hint: hint.map(str::to_string),
+    }
+}
+
+const DRIFT_CHECKS: [&str; 6] = [
+    codes::DRIFT_MACHINE_UNKNOWN,
+    codes::DRIFT_INTERFACE_MISSING,
+    codes::DRIFT_ADDRESS_MISSING,
+    codes::DRIFT_ADDRESS_UNEXPECTED,
+    codes::DRIFT_MTU_MISMATCH,
+    codes::DRIFT_LINK_DOWN,
+];
+
+/// Whether an observed address takes part (global scope, not loopback, DAD not failed).
+fn usable_address(a: &preflight_model::observed::Address) -> bool {
+    !a.address.is_loopback()
+        && !a.flags.dadfailed
+        && !a.flags.tentative
+        && (a.scope == "global" || a.scope == "site")
+        && !matches!(a.address, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
+}
+
+/// Merges every agent with the provider model.
+pub fn merge(provider: &ProviderModel, agents: &[AgentInput]) -> Merged {
+    let mut out = Merged::default();
+    // An agent claiming a machine another agent already matched is ambiguous too.
+    let mut claimed: BTreeMap<String, String> = BTreeMap::new();
+    for agent in agents {
+        let obs = &agent.observed;
+        let m = match_machine(provider, obs);
+        let (machine, name) = match m {
+            MachineMatch::One(m) => {
+                if let Some(other) = claimed.get(&m.system_id) {
+                    out.findings.push(finding(
+                        codes::DRIFT_MACHINE_UNKNOWN,
+                        Severity::Error,
+                        Subject {
+                            machine: Some(obs.identity.hostname.clone()),
+                            ..Subject::default()
+                        },
+                        format!(
+                            "agent {} matches MAAS machine {} ({}), which agent {other} already matched",
+                            agent.agent_id, m.hostname, m.system_id
+                        ),
+                        Some("give each agent its own --machine-id SYSTEM_ID"),
+                    ));
+                    (None, obs.identity.hostname.clone())
+                } else {
+                    claimed.insert(m.system_id.clone(), agent.agent_id.clone());
+                    (Some(m), m.hostname.clone())
+                }
+            }
+            MachineMatch::None(why) => {
+                out.findings.push(finding(
+                    codes::DRIFT_MACHINE_UNKNOWN,
+                    Severity::Error,
+                    Subject {
+                        machine: Some(obs.identity.hostname.clone()),
+                        ..Subject::default()
+                    },
+                    format!("agent {} matches no MAAS machine: {why}", agent.agent_id),
+                    Some("run the agent with --machine-id SYSTEM_ID, or fix the hostname/MACs in MAAS"),
+                ));
+                (None, obs.identity.hostname.clone())
+            }
+            MachineMatch::Ambiguous(ids) => {
+                out.findings.push(finding(
+                    codes::DRIFT_MACHINE_UNKNOWN,
+                    Severity::Error,
+                    Subject {
+                        machine: Some(obs.identity.hostname.clone()),
+                        ..Subject::default()
+                    },
+                    format!(
+                        "agent {} matches several MAAS machines: {}",
+                        agent.agent_id,
+                        ids.join(", ")
+                    ),
+                    Some("run the agent with --machine-id SYSTEM_ID"),
+                ));
+                (None, obs.identity.hostname.clone())
+            }
+        };
+        for check in DRIFT_CHECKS {
+            out.checked.push(Checked {
+                check: check.to_string(),
+                subject: Subject {
+                    machine: Some(name.clone()),
+                    ..Subject::default()
+                },
+            });
+        }
+        let merged = merge_one(provider, agent, machine, &name, &mut out.findings);
+        out.agents.push(merged);
+    }
+    out
+}
+
+fn merge_one(
+    provider: &ProviderModel,
+    agent: &AgentInput,
+    machine: Option<&Machine>,
+    name: &str,
+    findings: &mut Vec<Finding>,
+) -> MergedAgent {
+    let obs = &agent.observed;
+    let subject = |iface: Option<&str>| Subject {
+        machine: Some(name.to_string()),
+        interface: iface.map(str::to_string),
+        ..Subject::default()
+    };
+    // observed ifindex → (link, MAAS interface)
+    let mut link_iface: BTreeMap<u32, (&Link, Option<&Interface>)> = BTreeMap::new();
+    for link in &obs.links {
+        let iface = machine.and_then(|m| interface_for_link(m, provider, link));
+        link_iface.insert(link.ifindex, (link, iface));
+    }
+    let mut addresses = Vec::new();
+    let observed_ips: BTreeSet<IpAddr> = obs.addresses.iter().map(|a| a.address).collect();
+    for a in obs.addresses.iter().filter(|a| usable_address(a)) {
+        let (link, iface) = match link_iface.get(&a.ifindex) {
+            Some((l, i)) => (Some(*l), *i),
+            None => (None, None),
+        };
+        let Some(subnet) = subnet_for_address(provider, iface, a.address) else {
+            continue;
+        };
+        if let Some(m) = machine {
+            let listed = m.ip_addresses.contains(&a.address)
+                || m.interfaces
+                    .iter()
+                    .flat_map(|i| &i.links)
+                    .any(|l| l.ip == Some(a.address));
+            if !listed {
+                findings.push(finding(
+                    codes::DRIFT_ADDRESS_UNEXPECTED,
+                    Severity::Warning,
+                    Subject {
+                        subnet: Some(subnet.cidr.to_string()),
+                        ..subject(Some(&a.link))
+                    },
+                    format!(
+                        "{name} has {} on {} in subnet {}, which MAAS does not list for this machine",
+                        a.address, a.link, subnet.cidr
+                    ),
+                    Some("remove the address, or record it in MAAS"),
+                ));
+            }
+        }
+        let Some(space_id) = subnet.space_id else {
+            continue;
+        };
+        let vlan_mtu = provider
+            .vlans
+            .get(&subnet.vlan_id)
+            .map(|v| v.mtu)
+            .unwrap_or(1500);
+        addresses.push(AgentAddress {
+            address: a.address,
+            link: link
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| a.link.clone()),
+            subnet_id: subnet.id,
+            space_id,
+            vlan_mtu,
+        });
+    }
+    addresses.sort_by_key(|a| (a.subnet_id, a.address));
+    addresses.dedup();
+
+    if let Some(m) = machine {
+        let matched: BTreeMap<i64, &Link> = link_iface
+            .values()
+            .filter_map(|(l, i)| i.map(|i| (i.id, *l)))
+            .collect();
+        for iface in m.interfaces.iter().filter(|i| i.enabled) {
+            let linked = iface.links.iter().any(|l| l.subnet_id.is_some());
+            let Some(link) = matched.get(&iface.id) else {
+                if iface.mac.is_some() || linked {
+                    findings.push(finding(
+                        codes::DRIFT_INTERFACE_MISSING,
+                        if linked { Severity::Error } else { Severity::Warning },
+                        subject(Some(&iface.name)),
+                        format!(
+                            "MAAS has interface {} ({}) on {name}, but the machine has no link with that MAC",
+                            iface.name,
+                            iface.mac.as_deref().unwrap_or("no MAC")
+                        ),
+                        Some("check cabling and the netplan configuration, or update MAAS"),
+                    ));
+                }
+                continue;
+            };
+            if linked && !link_is_up(link) {
+                findings.push(finding(
+                    codes::DRIFT_LINK_DOWN,
+                    Severity::Error,
+                    subject(Some(&link.name)),
+                    format!(
+                        "{} on {name} (MAAS interface {}) is {} (admin {})",
+                        link.name,
+                        iface.name,
+                        link.oper_state,
+                        if link.admin_up { "up" } else { "down" }
+                    ),
+                    Some("bring the link up and check the switch port"),
+                ));
+            }
+            if let Some(vlan) = iface.vlan_id.and_then(|v| provider.vlans.get(&v)) {
+                if link.mtu < vlan.mtu {
+                    findings.push(finding(
+                        codes::DRIFT_MTU_MISMATCH,
+                        Severity::Error,
+                        subject(Some(&link.name)),
+                        format!(
+                            "{} on {name} has MTU {}, below the MTU {} of its VLAN (vid {})",
+                            link.name, link.mtu, vlan.mtu, vlan.vid
+                        ),
+                        Some("raise the interface MTU (netplan `mtu:`) to the VLAN's MTU"),
+                    ));
+                }
+            }
+            // Only sticky assignments (static, auto) must be present; DHCP and discovered
+            // leases may legitimately change.
+            for l in iface
+                .links
+                .iter()
+                .filter(|l| l.mode == "static" || l.mode == "auto")
+            {
+                let Some(ip) = l.ip else { continue };
+                if !observed_ips.contains(&ip) {
+                    let cidr = l
+                        .subnet_id
+                        .and_then(|s| provider.subnets.get(&s))
+                        .map(|s| s.cidr.to_string());
+                    findings.push(finding(
+                        codes::DRIFT_ADDRESS_MISSING,
+                        Severity::Error,
+                        Subject {
+                            subnet: cidr,
+                            ..subject(Some(&iface.name))
+                        },
+                        format!(
+                            "MAAS assigns {ip} to {} on {name}, but the machine does not have it",
+                            iface.name
+                        ),
+                        Some("configure the address (netplan) or release it in MAAS"),
+                    ));
+                }
+            }
+        }
+    }
+    MergedAgent {
+        agent_id: agent.agent_id.clone(),
+        name: name.to_string(),
+        system_id: machine.map(|m| m.system_id.clone()),
+        addresses,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use preflight_model::observed::{Address, AddressFlags, Family, Identity, OBSERVED_SCHEMA};
+    use preflight_model::provider::{Fabric, InterfaceKind, InterfaceLink, Space, Vlan};
+
+    pub fn link(ifindex: u32, name: &str, mac: &str, mtu: u32, up: bool) -> Link {
+        Link {
+            ifindex,
+            name: name.into(),
+            kind: LinkKind::Veth,
+            mac: Some(mac.into()),
+            mtu,
+            admin_up: up,
+            oper_state: if up { "up" } else { "down" }.into(),
+            carrier: Some(up),
+            master: None,
+            master_ifindex: None,
+            parent: None,
+            parent_ifindex: None,
+            vlan_id: None,
+            vxlan_id: None,
+            bond: None,
+            bridge_ports: vec![],
+        }
+    }
+
+    pub fn addr(ifindex: u32, link: &str, ip: &str, prefix: u8) -> Address {
+        let address: IpAddr = ip.parse().unwrap();
+        Address {
+            ifindex,
+            link: link.into(),
+            address,
+            prefix_len: prefix,
+            family: Family::of(&address),
+            scope: "global".into(),
+            flags: AddressFlags::default(),
+        }
+    }
+
+    pub fn observed(
+        host: &str,
+        system_id: Option<&str>,
+        links: Vec<Link>,
+        addrs: Vec<Address>,
+    ) -> ObservedConfig {
+        ObservedConfig {
+            schema: OBSERVED_SCHEMA.into(),
+            identity: Identity {
+                hostname: host.into(),
+                machine_id: None,
+                system_id: system_id.map(str::to_string),
+                agent_version: "test".into(),
+                observed_at: "2026-01-01T00:00:00Z".into(),
+            },
+            links,
+            addresses: addrs,
+            routes: vec![],
+            default_gateways: vec![],
+        }
+    }
+
+    /// Two fabrics carrying the same CIDR 10.0.0.0/24 in different spaces, plus a jumbo VLAN.
+    pub fn provider() -> ProviderModel {
+        let mut p = ProviderModel::default();
+        for (id, name) in [(1, "alpha"), (2, "beta"), (3, "storage")] {
+            p.spaces.insert(
+                id,
+                Space {
+                    id,
+                    name: name.into(),
+                    description: None,
+                },
+            );
+        }
+        for id in [0, 1] {
+            p.fabrics.insert(
+                id,
+                Fabric {
+                    id,
+                    name: format!("fabric-{id}"),
+                },
+            );
+        }
+        for (id, fabric_id, vid, mtu, space) in [
+            (10, 0, 0, 1500, 1),
+            (11, 1, 0, 1500, 2),
+            (12, 0, 30, 9000, 3),
+        ] {
+            p.vlans.insert(
+                id,
+                Vlan {
+                    id,
+                    fabric_id,
+                    vid,
+                    name: None,
+                    mtu,
+                    space_id: Some(space),
+                },
+            );
+        }
+        for (id, cidr, vlan, space) in [
+            (100, "10.0.0.0/24", 10, 1),
+            (101, "10.0.0.0/24", 11, 2),
+            (102, "10.30.0.0/24", 12, 3),
+        ] {
+            p.subnets.insert(
+                id,
+                Subnet {
+                    id,
+                    name: cidr.into(),
+                    cidr: cidr.parse().unwrap(),
+                    vlan_id: vlan,
+                    space_id: Some(space),
+                    gateway: None,
+                    managed: true,
+                },
+            );
+        }
+        for (n, sid, host) in [(1, "aaa111", "node1"), (2, "bbb222", "node2")] {
+            let iface =
+                |id: i64, name: &str, mac: String, vlan: i64, subnet: i64, ip: String| Interface {
+                    id,
+                    name: name.into(),
+                    kind: InterfaceKind::Physical,
+                    mac: Some(mac),
+                    enabled: true,
+                    vlan_id: Some(vlan),
+                    effective_mtu: 1500,
+                    parents: vec![],
+                    children: vec![],
+                    bond_mode: None,
+                    links: vec![InterfaceLink {
+                        id: id * 10,
+                        mode: "static".into(),
+                        subnet_id: Some(subnet),
+                        ip: Some(ip.parse().unwrap()),
+                    }],
+                };
+            p.machines.push(Machine {
+                system_id: sid.into(),
+                hostname: host.into(),
+                fqdn: None,
+                status: "Deployed".into(),
+                architecture: None,
+                cpu_count: None,
+                cpu_speed_mhz: None,
+                memory_mib: None,
+                root_disk_mib: None,
+                zone: None,
+                pool: None,
+                tags: vec![],
+                interfaces: vec![
+                    iface(
+                        n * 10,
+                        "eth0",
+                        format!("52:54:00:00:0{n}:00"),
+                        10,
+                        100,
+                        format!("10.0.0.{n}"),
+                    ),
+                    iface(
+                        n * 10 + 1,
+                        "eth1",
+                        format!("52:54:00:00:0{n}:01"),
+                        11,
+                        101,
+                        format!("10.0.0.{}", n + 100),
+                    ),
+                    iface(
+                        n * 10 + 2,
+                        "eth2",
+                        format!("52:54:00:00:0{n}:02"),
+                        12,
+                        102,
+                        format!("10.30.0.{n}"),
+                    ),
+                ],
+                ip_addresses: vec![],
+            });
+        }
+        p
+    }
+
+    pub fn healthy(n: u32, system_id: Option<&str>, host: &str) -> ObservedConfig {
+        observed(
+            host,
+            system_id,
+            vec![
+                link(2, "eth0", &format!("52:54:00:00:0{n}:00"), 1500, true),
+                link(3, "eth1", &format!("52:54:00:00:0{n}:01"), 1500, true),
+                link(4, "eth2", &format!("52:54:00:00:0{n}:02"), 9000, true),
+            ],
+            vec![
+                addr(2, "eth0", &format!("10.0.0.{n}"), 24),
+                addr(3, "eth1", &format!("10.0.0.{}", n + 100), 24),
+                addr(4, "eth2", &format!("10.30.0.{n}"), 24),
+            ],
+        )
+    }
+
+    fn input(id: &str, o: ObservedConfig) -> AgentInput {
+        AgentInput {
+            agent_id: id.into(),
+            observed: o,
+        }
+    }
+
+    fn codes_of(m: &Merged) -> Vec<&str> {
+        m.findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn healthy_machines_merge_without_findings_and_resolve_overlapping_cidrs_by_vlan() {
+        let p = provider();
+        let m = merge(
+            &p,
+            &[
+                input("a", healthy(1, None, "node1")),
+                input("b", healthy(2, None, "node2")),
+            ],
+        );
+        assert!(m.findings.is_empty(), "{:?}", m.findings);
+        let a = &m.agents[0];
+        assert_eq!(a.system_id.as_deref(), Some("aaa111"));
+        assert_eq!(a.name, "node1");
+        // 10.0.0.1 on eth0 (VLAN 10, fabric 0) → subnet 100 in alpha; 10.0.0.101 on eth1 → 101 in beta.
+        let by_ip: BTreeMap<String, (i64, i64, u32)> = a
+            .addresses
+            .iter()
+            .map(|x| (x.address.to_string(), (x.subnet_id, x.space_id, x.vlan_mtu)))
+            .collect();
+        assert_eq!(by_ip["10.0.0.1"], (100, 1, 1500));
+        assert_eq!(by_ip["10.0.0.101"], (101, 2, 1500));
+        assert_eq!(by_ip["10.30.0.1"], (102, 3, 9000));
+        assert_eq!(m.checked.len(), 2 * DRIFT_CHECKS.len());
+    }
+
+    #[test]
+    fn overlapping_cidr_without_maas_link_is_resolved_by_the_interfaces_vlan() {
+        let mut p = provider();
+        // MAAS lists the address only at machine level: the subnet must come from the VLAN.
+        p.machines[0].interfaces[1].links[0].ip = None;
+        p.machines[0]
+            .ip_addresses
+            .push("10.0.0.101".parse().unwrap());
+        let iface = p.machines[0].interfaces[1].clone();
+        let s = subnet_for_address(&p, Some(&iface), "10.0.0.101".parse().unwrap()).unwrap();
+        assert_eq!(s.id, 101);
+        let iface0 = p.machines[0].interfaces[0].clone();
+        let s = subnet_for_address(&p, Some(&iface0), "10.0.0.77".parse().unwrap()).unwrap();
+        assert_eq!(s.id, 100);
+        // Without an interface the overlap cannot be resolved.
+        assert!(subnet_for_address(&p, None, "10.0.0.77".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn machine_matching_by_system_id_hostname_and_mac() {
+        let p = provider();
+        assert!(
+            matches!(match_machine(&p, &healthy(1, Some("bbb222"), "whatever")), MachineMatch::One(m) if m.system_id == "bbb222")
+        );
+        assert!(
+            matches!(match_machine(&p, &healthy(1, None, "node2.maas")), MachineMatch::One(m) if m.system_id == "bbb222")
+        );
+        assert!(
+            matches!(match_machine(&p, &healthy(1, None, "unknown-host")), MachineMatch::One(m) if m.system_id == "aaa111")
+        );
+        assert!(matches!(
+            match_machine(&p, &healthy(1, Some("nope"), "node1")),
+            MachineMatch::None(_)
+        ));
+        // MACs of both machines → ambiguous.
+        let mut o = healthy(1, None, "x");
+        o.links
+            .push(link(9, "eth9", "52:54:00:00:02:00", 1500, true));
+        assert!(matches!(match_machine(&p, &o), MachineMatch::Ambiguous(v) if v.len() == 2));
+        let m = merge(&p, &[input("x", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_MACHINE_UNKNOWN]);
+    }
+
+    #[test]
+    fn two_agents_on_one_machine_is_machine_unknown() {
+        let p = provider();
+        let m = merge(
+            &p,
+            &[
+                input("a", healthy(1, None, "node1")),
+                input("b", healthy(1, Some("aaa111"), "other")),
+            ],
+        );
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_MACHINE_UNKNOWN]);
+        assert_eq!(m.findings[0].subject.machine.as_deref(), Some("other"));
+    }
+
+    /// What a healthy machine would observe, built from its MAAS interfaces.
+    fn observed_from_maas(p: &ProviderModel, m: &Machine) -> ObservedConfig {
+        let mut links = Vec::new();
+        let mut addrs = Vec::new();
+        for (i, iface) in m.interfaces.iter().enumerate() {
+            let ifindex = i as u32 + 2;
+            let mut l = link(
+                ifindex,
+                &iface.name,
+                iface.mac.as_deref().unwrap_or("00:00:00:00:00:00"),
+                iface.effective_mtu,
+                true,
+            );
+            l.kind = match iface.kind {
+                InterfaceKind::Bond => LinkKind::Bond,
+                InterfaceKind::Vlan => LinkKind::Vlan,
+                InterfaceKind::Bridge => LinkKind::Bridge,
+                _ => LinkKind::Ethernet,
+            };
+            if iface.kind == InterfaceKind::Vlan {
+                l.vlan_id = iface.vlan_id.and_then(|v| p.vlans.get(&v)).map(|v| v.vid);
+            }
+            links.push(l);
+            for il in &iface.links {
+                if let (Some(ip), Some(s)) = (il.ip, il.subnet_id.and_then(|s| p.subnets.get(&s))) {
+                    addrs.push(addr(
+                        ifindex,
+                        &iface.name,
+                        &ip.to_string(),
+                        s.cidr.prefix_len(),
+                    ));
+                }
+            }
+        }
+        observed(&m.hostname, None, links, addrs)
+    }
+
+    fn fixtures() -> ProviderModel {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/maas");
+        preflight_maas::model_from_path(std::path::Path::new(dir)).unwrap()
+    }
+
+    #[test]
+    fn maas_fixture_machines_merge_cleanly_when_reality_matches() {
+        let p = fixtures();
+        let agents: Vec<AgentInput> = p
+            .machines
+            .iter()
+            .map(|m| input(&m.system_id, observed_from_maas(&p, m)))
+            .collect();
+        let m = merge(&p, &agents);
+        assert!(m.findings.is_empty(), "{:#?}", m.findings);
+        for (a, machine) in m.agents.iter().zip(&p.machines) {
+            assert_eq!(
+                a.system_id.as_deref(),
+                Some(machine.system_id.as_str()),
+                "matched by hostname"
+            );
+        }
+        let g = m
+            .agents
+            .iter()
+            .find(|a| a.system_id.as_deref() == Some("g8xyqs"))
+            .unwrap();
+        let storage = g
+            .addresses
+            .iter()
+            .find(|x| x.address.to_string() == "10.30.0.11")
+            .unwrap();
+        assert_eq!(
+            (storage.subnet_id, storage.space_id, storage.vlan_mtu),
+            (8, 2, 9000)
+        );
+        assert_eq!(storage.link, "bond0.30");
+    }
+
+    #[test]
+    fn maas_fixture_faults_are_found_on_the_right_interface() {
+        let p = fixtures();
+        let g = p.machine("g8xyqs").unwrap();
+        let mut o = observed_from_maas(&p, g);
+        o.links
+            .iter_mut()
+            .find(|l| l.name == "bond0.30")
+            .unwrap()
+            .mtu = 1500;
+        let m = merge(&p, &[input("g", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_MTU_MISMATCH]);
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("bond0.30"));
+        assert_eq!(
+            m.findings[0].subject.machine.as_deref(),
+            Some(g.hostname.as_str())
+        );
+
+        let r = p.machine("recrwg").unwrap();
+        let mut o = observed_from_maas(&p, r);
+        o.links.retain(|l| l.name != "eno2.10");
+        let m = merge(&p, &[input("r", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_INTERFACE_MISSING]);
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eno2.10"));
+    }
+
+    #[test]
+    fn each_drift_fault_gives_its_code() {
+        let p = provider();
+        // interface missing: one finding, not one more per address it would have carried
+        let mut o = healthy(1, None, "node1");
+        o.links.retain(|l| l.name != "eth2");
+        o.addresses.retain(|a| a.link != "eth2");
+        let m = merge(&p, &[input("a", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_INTERFACE_MISSING]);
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eth2"));
+
+        // address missing only
+        let mut o = healthy(1, None, "node1");
+        o.addresses.retain(|a| a.address.to_string() != "10.30.0.1");
+        let m = merge(&p, &[input("a", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_ADDRESS_MISSING]);
+        assert_eq!(
+            m.findings[0].subject.subnet.as_deref(),
+            Some("10.30.0.0/24")
+        );
+
+        // address unexpected (extra address in a known subnet)
+        let mut o = healthy(1, None, "node1");
+        o.addresses.push(addr(4, "eth2", "10.30.0.55", 24));
+        let m = merge(&p, &[input("a", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_ADDRESS_UNEXPECTED]);
+        assert_eq!(m.findings[0].severity, Severity::Warning);
+
+        // mtu mismatch (jumbo VLAN, 1500 on the host)
+        let mut o = healthy(1, None, "node1");
+        o.links[2].mtu = 1500;
+        let m = merge(&p, &[input("a", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_MTU_MISMATCH]);
+        assert!(m.findings[0].message.contains("9000"));
+
+        // link down
+        let mut o = healthy(1, None, "node1");
+        o.links[0].oper_state = "lowerlayerdown".into();
+        let m = merge(&p, &[input("a", o)]);
+        assert_eq!(codes_of(&m), vec![codes::DRIFT_LINK_DOWN]);
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eth0"));
+
+        // an address outside every subnet is ignored, not unexpected
+        let mut o = healthy(1, None, "node1");
+        o.addresses.push(addr(2, "eth0", "192.168.77.1", 24));
+        assert!(merge(&p, &[input("a", o)]).findings.is_empty());
+    }
+}

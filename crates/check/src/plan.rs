@@ -1,0 +1,776 @@
+//! Plan: which agent probes which address, from which of its own addresses.
+//!
+//! Per space, every agent with an address in it probes every other such agent from its own
+//! address in that space, in both directions, with the MTU probe at the path's VLAN MTU
+//! (the smaller of the two VLANs). Subnets of one space are treated as equal in routing, so
+//! pairs across subnets of a space are probed too.
+//!
+//! Up to [`PlanOptions::full_mesh_max`] endpoints per space the plan is the full mesh
+//! (n·(n−1) probes). Above it the plan is sparse and deterministic:
+//! * endpoints are ordered on a ring by a 64-bit FNV-1a hash of `(space, agent id, address)`
+//!   (consistent hashing: adding or removing one machine changes only its neighbours' probes);
+//! * each endpoint probes its `k` ring successors, and every such pair is also probed in the
+//!   reverse direction, so every endpoint has at least `k` probes out and `k` in, and every
+//!   probed pair is probed both ways (asymmetry still shows);
+//! * for every ordered pair of subnets (S, T) of the space (S = T included when S has two or
+//!   more endpoints) with fewer than `k` probes so far, extra pairs are added by walking both
+//!   subnets' ring orders, until `min(k, |S|·|T| less self-pairs)` probes go each way.
+//!
+//! Bound: a sparse space with n endpoints and s subnets gets at most `2·k·n + 2·k·s²` probes
+//! (and at least `k·n`), i.e. O(k·n) instead of O(n²). Building it costs O(n log n) per space.
+//!
+//! `--isolate A:B` adds probes from A addresses to B addresses and back (between different
+//! machines), expected to fail; the same full-mesh/sparse rule applies to the pair of spaces.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::IpAddr;
+
+use preflight_model::plan::{Expectation, PlannedTarget, ProbePlan, ProbeSettings, PLAN_SCHEMA};
+use preflight_model::provider::ProviderModel;
+
+use crate::merge::MergedAgent;
+
+/// Options of the plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Largest number of endpoints in a space for which the full mesh is planned.
+    pub full_mesh_max: usize,
+    /// Minimum probes per endpoint and per subnet pair, each direction, in a sparse plan.
+    pub k: usize,
+    /// Pairs of space names that must be isolated from each other.
+    pub isolate: Vec<(String, String)>,
+    /// Probe settings handed to every agent.
+    pub settings: ProbeSettings,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            full_mesh_max: 128,
+            k: 3,
+            isolate: Vec::new(),
+            settings: ProbeSettings::default(),
+        }
+    }
+}
+
+/// One address of one agent in one space: a probe source and target.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Index of the agent in the merge's list.
+    pub agent: usize,
+    /// The address as text (probe ids are made of it).
+    pub addr_text: String,
+    /// Agent id.
+    pub agent_id: String,
+    /// Agent display name.
+    pub name: String,
+    /// The address.
+    pub address: IpAddr,
+    /// MAAS subnet id.
+    pub subnet_id: i64,
+    /// VLAN MTU.
+    pub mtu: u32,
+}
+
+/// The whole check's plan.
+#[derive(Debug, Clone, Default)]
+pub struct CheckPlan {
+    /// One plan per agent id (agents with nothing to probe get an empty plan).
+    pub per_agent: BTreeMap<String, ProbePlan>,
+    /// Total probes.
+    pub probes: usize,
+}
+
+/// 64-bit FNV-1a, stable across builds and platforms.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in *p {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Endpoints per space name, from the merged agents; ordered by agent id then address.
+pub fn endpoints_by_space(
+    provider: &ProviderModel,
+    agents: &[MergedAgent],
+) -> BTreeMap<String, Vec<Endpoint>> {
+    let mut out: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
+    for (ai, a) in agents.iter().enumerate() {
+        for addr in &a.addresses {
+            let space = provider
+                .spaces
+                .get(&addr.space_id)
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| format!("space-{}", addr.space_id));
+            out.entry(space).or_default().push(Endpoint {
+                agent: ai,
+                addr_text: addr.address.to_string(),
+                agent_id: a.agent_id.clone(),
+                name: a.name.clone(),
+                address: addr.address,
+                subnet_id: addr.subnet_id,
+                mtu: addr.vlan_mtu,
+            });
+        }
+    }
+    for eps in out.values_mut() {
+        eps.sort_by(|x, y| (&x.agent_id, x.address).cmp(&(&y.agent_id, y.address)));
+    }
+    out
+}
+
+/// Name of the pseudo-space that holds the probes of `--isolate A:B`.
+pub fn isolation_space(a: &str, b: &str) -> String {
+    format!("isolate:{a}:{b}")
+}
+
+/// Builds the plan for every agent.
+pub fn build_plan(
+    provider: &ProviderModel,
+    agents: &[MergedAgent],
+    opts: &PlanOptions,
+) -> CheckPlan {
+    let spaces = endpoints_by_space(provider, agents);
+    // Work items: (space name, source endpoints, target endpoints, expectation, pairs fn).
+    let mut jobs: Vec<(String, &[Endpoint], &[Endpoint], Expectation)> = spaces
+        .iter()
+        .map(|(name, eps)| {
+            (
+                name.clone(),
+                eps.as_slice(),
+                eps.as_slice(),
+                Expectation::Reachable,
+            )
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    let empty: Vec<Endpoint> = Vec::new();
+    for (a, b) in &opts.isolate {
+        let key = if a <= b { (a, b) } else { (b, a) };
+        if a == b || !seen.insert(key) {
+            continue;
+        }
+        let ea = spaces.get(a).unwrap_or(&empty);
+        let eb = spaces.get(b).unwrap_or(&empty);
+        jobs.push((
+            isolation_space(a, b),
+            ea.as_slice(),
+            eb.as_slice(),
+            Expectation::Isolated,
+        ));
+    }
+    // Spaces are independent: plan them on every core, then hand the probes to their agents.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, jobs.len().max(1));
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    let produced: Vec<Vec<(usize, PlannedTarget)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .flat_map(|j| plan_job(j, opts))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut per_agent: Vec<Vec<PlannedTarget>> = vec![Vec::new(); agents.len()];
+    let mut probes = 0;
+    for part in produced {
+        for (agent, t) in part {
+            per_agent[agent].push(t);
+            probes += 1;
+        }
+    }
+    let per_agent = agents
+        .iter()
+        .zip(per_agent)
+        .map(|(a, targets)| {
+            (
+                a.agent_id.clone(),
+                ProbePlan {
+                    schema: PLAN_SCHEMA.to_string(),
+                    agent: Some(a.agent_id.clone()),
+                    settings: opts.settings.clone(),
+                    targets,
+                },
+            )
+        })
+        .collect();
+    CheckPlan { per_agent, probes }
+}
+
+/// The probes of one space (or one isolated pair of spaces), tagged with the source agent.
+fn plan_job(
+    (space, ea, eb, expect): &(String, &[Endpoint], &[Endpoint], Expectation),
+    opts: &PlanOptions,
+) -> Vec<(usize, PlannedTarget)> {
+    let make = |s: &Endpoint, t: &Endpoint| {
+        let mut id = String::with_capacity(space.len() + s.addr_text.len() + t.addr_text.len() + 2);
+        id.push_str(space);
+        id.push('/');
+        id.push_str(&s.addr_text);
+        id.push('>');
+        id.push_str(&t.addr_text);
+        (
+            s.agent,
+            PlannedTarget {
+                id,
+                space: space.clone(),
+                source: s.address,
+                target: t.address,
+                device: None,
+                mtu: match expect {
+                    Expectation::Reachable => Some(s.mtu.min(t.mtu)),
+                    Expectation::Isolated => None,
+                },
+                tcp_ports: Vec::new(),
+                target_machine: Some(t.name.clone()),
+                expect: *expect,
+            },
+        )
+    };
+    match expect {
+        Expectation::Reachable => space_pairs(space, ea, eb, opts)
+            .into_iter()
+            .map(|(s, t)| make(&ea[s], &ea[t]))
+            .collect(),
+        Expectation::Isolated => cross_pairs(space, ea, eb, opts)
+            .into_iter()
+            .map(|(s, t, forward)| {
+                if forward {
+                    make(&ea[s], &eb[t])
+                } else {
+                    make(&eb[t], &ea[s])
+                }
+            })
+            .collect(),
+    }
+}
+
+/// A hasher for index pairs (a multiply-shift mix; the keys are small integers, not input).
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl std::hash::Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (self.0.rotate_left(32) ^ i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PairSet = HashSet<(usize, usize), std::hash::BuildHasherDefault<PairHasher>>;
+
+fn same_family(a: &Endpoint, b: &Endpoint) -> bool {
+    a.address.is_ipv4() == b.address.is_ipv4()
+}
+
+/// Ordered (source, target) index pairs within one space.
+fn space_pairs(
+    space: &str,
+    eps: &[Endpoint],
+    _: &[Endpoint],
+    opts: &PlanOptions,
+) -> Vec<(usize, usize)> {
+    let n = eps.len();
+    let mut out = Vec::new();
+    if n <= opts.full_mesh_max {
+        for s in 0..n {
+            for t in 0..n {
+                if eps[s].agent_id != eps[t].agent_id && same_family(&eps[s], &eps[t]) {
+                    out.push((s, t));
+                }
+            }
+        }
+        return out;
+    }
+    let k = opts.k.max(1);
+    let ring = ring_order(space, eps);
+    let mut chosen: PairSet = PairSet::with_capacity_and_hasher(4 * k * n, Default::default());
+    let push = |chosen: &mut PairSet, out: &mut Vec<(usize, usize)>, s: usize, t: usize| {
+        if chosen.insert((s, t)) {
+            out.push((s, t));
+        }
+        if chosen.insert((t, s)) {
+            out.push((t, s));
+        }
+    };
+    for (pos, &s) in ring.iter().enumerate() {
+        let mut taken = 0;
+        let mut step = 1;
+        while taken < k && step < n {
+            let t = ring[(pos + step) % n];
+            step += 1;
+            if eps[s].agent_id == eps[t].agent_id || !same_family(&eps[s], &eps[t]) {
+                continue;
+            }
+            push(&mut chosen, &mut out, s, t);
+            taken += 1;
+        }
+    }
+    // Subnet-pair coverage.
+    let mut by_subnet: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for &i in &ring {
+        by_subnet.entry(eps[i].subnet_id).or_default().push(i);
+    }
+    let mut count: BTreeMap<(i64, i64), usize> = BTreeMap::new();
+    for &(s, t) in &out {
+        *count
+            .entry((eps[s].subnet_id, eps[t].subnet_id))
+            .or_default() += 1;
+    }
+    for (&si, sm) in &by_subnet {
+        for (&ti, tm) in &by_subnet {
+            let have = count.get(&(si, ti)).copied().unwrap_or(0);
+            if have >= k {
+                continue;
+            }
+            let mut need = k - have;
+            // Walk S × T by diagonals so the extra probes spread over both subnets.
+            'walk: for d in 0..tm.len() {
+                for (j, &s) in sm.iter().enumerate() {
+                    if need == 0 {
+                        break 'walk;
+                    }
+                    let t = tm[(j + d) % tm.len()];
+                    if s == t
+                        || eps[s].agent_id == eps[t].agent_id
+                        || !same_family(&eps[s], &eps[t])
+                    {
+                        continue;
+                    }
+                    if !chosen.contains(&(s, t)) {
+                        push(&mut chosen, &mut out, s, t);
+                        *count.entry((si, ti)).or_default() += 1;
+                        if si != ti {
+                            *count.entry((ti, si)).or_default() += 1;
+                        }
+                        need -= 1;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Ring order of endpoints: indices sorted by hash of (space, agent, address).
+fn ring_order(space: &str, eps: &[Endpoint]) -> Vec<usize> {
+    let mut keyed: Vec<(u64, usize)> = eps
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            (
+                fnv1a(&[
+                    space.as_bytes(),
+                    e.agent_id.as_bytes(),
+                    e.addr_text.as_bytes(),
+                ]),
+                i,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Pairs between two spaces for isolation probes: (index in a, index in b, a→b?).
+fn cross_pairs(
+    name: &str,
+    ea: &[Endpoint],
+    eb: &[Endpoint],
+    opts: &PlanOptions,
+) -> Vec<(usize, usize, bool)> {
+    let mut out = Vec::new();
+    let ok = |s: &Endpoint, t: &Endpoint| s.agent_id != t.agent_id && same_family(s, t);
+    if ea.len().max(eb.len()) <= opts.full_mesh_max {
+        for (s, se) in ea.iter().enumerate() {
+            for (t, te) in eb.iter().enumerate() {
+                if ok(se, te) {
+                    out.push((s, t, true));
+                    out.push((s, t, false));
+                }
+            }
+        }
+        return out;
+    }
+    let k = opts.k.max(1);
+    let ra = ring_order(name, ea);
+    let rb = ring_order(name, eb);
+    let mut chosen = HashSet::new();
+    for (pos, &s) in ra.iter().enumerate() {
+        let mut taken = 0;
+        let mut step = 0;
+        while taken < k && step < rb.len() {
+            let t = rb[(pos + step) % rb.len()];
+            step += 1;
+            if ok(&ea[s], &eb[t]) && chosen.insert((s, t)) {
+                out.push((s, t, true));
+                out.push((s, t, false));
+                taken += 1;
+            }
+        }
+    }
+    for (pos, &t) in rb.iter().enumerate() {
+        let mut taken = 0;
+        let mut step = 0;
+        while taken < k && step < ra.len() {
+            let s = ra[(pos + step) % ra.len()];
+            step += 1;
+            if !ok(&ea[s], &eb[t]) {
+                continue;
+            }
+            if chosen.insert((s, t)) {
+                out.push((s, t, true));
+                out.push((s, t, false));
+            }
+            taken += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::merge::AgentAddress;
+    use preflight_model::provider::Space;
+
+    pub fn agent(id: usize, addrs: &[(i64, i64, &str)]) -> MergedAgent {
+        MergedAgent {
+            agent_id: format!("a{id:05}"),
+            name: format!("node{id}"),
+            system_id: None,
+            addresses: addrs
+                .iter()
+                .map(|(space, subnet, ip)| AgentAddress {
+                    address: ip.parse().unwrap(),
+                    link: "eth0".into(),
+                    subnet_id: *subnet,
+                    space_id: *space,
+                    vlan_mtu: if *space == 2 { 9000 } else { 1500 },
+                })
+                .collect(),
+        }
+    }
+
+    pub fn spaces(n: i64) -> ProviderModel {
+        let mut p = ProviderModel::default();
+        for id in 1..=n {
+            p.spaces.insert(
+                id,
+                Space {
+                    id,
+                    name: format!("sp{id}"),
+                    description: None,
+                },
+            );
+        }
+        p
+    }
+
+    /// `n` agents, each in `spaces` spaces, spread over `subnets` subnets per space.
+    pub fn many(n: usize, nspaces: i64, subnets: i64) -> Vec<MergedAgent> {
+        (0..n)
+            .map(|i| {
+                let addrs: Vec<(i64, i64, String)> = (1..=nspaces)
+                    .map(|s| {
+                        let sub = s * 100 + (i as i64 % subnets);
+                        (s, sub, format!("10.{}.{}.{}", s, i / 250, i % 250 + 1))
+                    })
+                    .collect();
+                let refs: Vec<(i64, i64, &str)> =
+                    addrs.iter().map(|(a, b, c)| (*a, *b, c.as_str())).collect();
+                agent(i, &refs)
+            })
+            .collect()
+    }
+
+    fn all_targets(p: &CheckPlan) -> Vec<PlannedTarget> {
+        p.per_agent
+            .values()
+            .flat_map(|x| x.targets.clone())
+            .collect()
+    }
+
+    #[test]
+    fn full_mesh_both_directions_from_own_space_address_with_vlan_mtu() {
+        let p = spaces(2);
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.1"), (2, 20, "10.2.0.1")]),
+            agent(2, &[(1, 11, "10.1.1.2"), (2, 20, "10.2.0.2")]),
+            agent(3, &[(1, 10, "10.1.0.3")]),
+        ];
+        let plan = build_plan(&p, &agents, &PlanOptions::default());
+        // sp1: 3 agents → 6 probes (across subnets 10 and 11 too); sp2: 2 agents → 2 probes.
+        assert_eq!(plan.probes, 8);
+        let t = all_targets(&plan);
+        let ids: HashSet<&str> = t.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids.len(), 8, "ids are unique");
+        let a1 = &plan.per_agent["a00001"];
+        assert!(a1.targets.iter().any(|x| x.space == "sp1"
+            && x.source.to_string() == "10.1.0.1"
+            && x.target.to_string() == "10.1.1.2"
+            && x.mtu == Some(1500)));
+        assert!(a1.targets.iter().any(|x| x.space == "sp2"
+            && x.source.to_string() == "10.2.0.1"
+            && x.target.to_string() == "10.2.0.2"
+            && x.mtu == Some(9000)));
+        let a2 = &plan.per_agent["a00002"];
+        assert!(a2
+            .targets
+            .iter()
+            .any(|x| x.source.to_string() == "10.1.1.2" && x.target.to_string() == "10.1.0.1"));
+        // every probe's source is an address of the probing agent in that space
+        for (id, pp) in &plan.per_agent {
+            let ag = agents.iter().find(|a| &a.agent_id == id).unwrap();
+            for x in &pp.targets {
+                assert!(ag.addresses.iter().any(|a| a.address == x.source));
+                assert_eq!(x.expect, Expectation::Reachable);
+            }
+        }
+    }
+
+    #[test]
+    fn isolation_probes_both_directions_expected_isolated() {
+        let p = spaces(2);
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.1")]),
+            agent(2, &[(2, 20, "10.2.0.2")]),
+            agent(3, &[(1, 10, "10.1.0.3"), (2, 20, "10.2.0.3")]),
+        ];
+        let opts = PlanOptions {
+            isolate: vec![("sp1".into(), "sp2".into()), ("sp2".into(), "sp1".into())],
+            ..PlanOptions::default()
+        };
+        let plan = build_plan(&p, &agents, &opts);
+        let iso: Vec<PlannedTarget> = all_targets(&plan)
+            .into_iter()
+            .filter(|t| t.expect == Expectation::Isolated)
+            .collect();
+        let pairs: BTreeSet<(String, String)> = iso
+            .iter()
+            .map(|t| (t.source.to_string(), t.target.to_string()))
+            .collect();
+        // sp1 {1, 3} × sp2 {2, 3}, minus same-machine (3,3): (1,2), (1,3), (3,2), each both ways; duplicate flag ignored
+        let want: BTreeSet<(String, String)> = [
+            ("10.1.0.1", "10.2.0.2"),
+            ("10.2.0.2", "10.1.0.1"),
+            ("10.1.0.1", "10.2.0.3"),
+            ("10.2.0.3", "10.1.0.1"),
+            ("10.1.0.3", "10.2.0.2"),
+            ("10.2.0.2", "10.1.0.3"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(pairs, want);
+        assert_eq!(iso.len(), 6);
+        assert!(iso
+            .iter()
+            .all(|t| t.space == "isolate:sp1:sp2" && t.mtu.is_none()));
+    }
+
+    fn check_sparse_coverage(
+        agents: &[MergedAgent],
+        p: &ProviderModel,
+        opts: &PlanOptions,
+    ) -> CheckPlan {
+        let plan = build_plan(p, agents, opts);
+        let k = opts.k;
+        let mut out_deg: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut in_deg: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut subnet_pairs: BTreeMap<(String, i64, i64), usize> = BTreeMap::new();
+        let subnet_of: BTreeMap<IpAddr, i64> = agents
+            .iter()
+            .flat_map(|a| a.addresses.iter().map(|x| (x.address, x.subnet_id)))
+            .collect();
+        let mut directed: HashSet<(IpAddr, IpAddr)> = HashSet::new();
+        for (id, pp) in &plan.per_agent {
+            for t in &pp.targets {
+                *out_deg.entry((t.space.clone(), id.clone())).or_default() += 1;
+                *in_deg
+                    .entry((t.space.clone(), t.target_machine.clone().unwrap()))
+                    .or_default() += 1;
+                *subnet_pairs
+                    .entry((t.space.clone(), subnet_of[&t.source], subnet_of[&t.target]))
+                    .or_default() += 1;
+                assert!(directed.insert((t.source, t.target)), "no duplicate probe");
+            }
+        }
+        for (s, t) in &directed {
+            assert!(directed.contains(&(*t, *s)), "every pair probed both ways");
+        }
+        let eps = endpoints_by_space(p, agents);
+        let mut per_space_probes: BTreeMap<&str, usize> = BTreeMap::new();
+        for (id, pp) in &plan.per_agent {
+            let _ = id;
+            for t in &pp.targets {
+                *per_space_probes.entry(t.space.as_str()).or_default() += 1;
+            }
+        }
+        for (space, e) in &eps {
+            let subnets: BTreeSet<i64> = e.iter().map(|x| x.subnet_id).collect();
+            for x in e {
+                assert!(
+                    out_deg
+                        .get(&(space.clone(), x.agent_id.clone()))
+                        .copied()
+                        .unwrap_or(0)
+                        >= k,
+                    "{} out",
+                    x.agent_id
+                );
+                assert!(
+                    in_deg
+                        .get(&(space.clone(), x.name.clone()))
+                        .copied()
+                        .unwrap_or(0)
+                        >= k,
+                    "{} in",
+                    x.name
+                );
+            }
+            for s in &subnets {
+                for t in &subnets {
+                    let possible = e
+                        .iter()
+                        .filter(|x| x.subnet_id == *s)
+                        .flat_map(|x| {
+                            e.iter()
+                                .filter(move |y| y.subnet_id == *t && y.agent_id != x.agent_id)
+                        })
+                        .count();
+                    assert!(
+                        subnet_pairs
+                            .get(&(space.clone(), *s, *t))
+                            .copied()
+                            .unwrap_or(0)
+                            >= k.min(possible),
+                        "subnet pair {s}->{t}"
+                    );
+                }
+            }
+            let n = e.len();
+            let sn = subnets.len();
+            let probes = per_space_probes[space.as_str()];
+            assert!(
+                probes <= 2 * k * n + 2 * k * sn * sn,
+                "bound: {probes} for n={n}"
+            );
+            assert!(probes >= k * n);
+        }
+        plan
+    }
+
+    #[test]
+    fn sparse_plan_covers_every_machine_and_subnet_pair_within_the_bound() {
+        let p = spaces(3);
+        let agents = many(300, 3, 4);
+        let opts = PlanOptions {
+            full_mesh_max: 50,
+            k: 3,
+            ..PlanOptions::default()
+        };
+        let plan = check_sparse_coverage(&agents, &p, &opts);
+        assert!(
+            plan.probes < 300 * 299 * 3 / 10,
+            "sparse is much smaller than the mesh"
+        );
+    }
+
+    #[test]
+    fn sparse_plan_covers_a_small_subnet_among_a_big_one() {
+        let p = spaces(1);
+        let mut agents = many(200, 1, 1);
+        // two agents alone in subnet 999 of the same space
+        agents.push(agent(1000, &[(1, 999, "10.9.0.1")]));
+        agents.push(agent(1001, &[(1, 999, "10.9.0.2")]));
+        let opts = PlanOptions {
+            full_mesh_max: 20,
+            k: 4,
+            ..PlanOptions::default()
+        };
+        check_sparse_coverage(&agents, &p, &opts);
+    }
+
+    #[test]
+    fn plan_is_deterministic_and_independent_of_input_order() {
+        let p = spaces(2);
+        let agents = many(120, 2, 3);
+        let opts = PlanOptions {
+            full_mesh_max: 10,
+            ..PlanOptions::default()
+        };
+        let a = build_plan(&p, &agents, &opts);
+        let mut rev = agents.clone();
+        rev.reverse();
+        let b = build_plan(&p, &rev, &opts);
+        for (id, pa) in &a.per_agent {
+            let mut x: Vec<&str> = pa.targets.iter().map(|t| t.id.as_str()).collect();
+            let mut y: Vec<&str> = b.per_agent[id]
+                .targets
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect();
+            x.sort();
+            y.sort();
+            assert_eq!(x, y);
+        }
+    }
+
+    #[test]
+    fn sparse_isolation_covers_both_spaces() {
+        let p = spaces(2);
+        let agents: Vec<MergedAgent> = (0..80)
+            .map(|i| {
+                let ip = format!("10.{}.0.{}", 1 + i % 2, i + 1);
+                agent(i, &[((1 + i % 2) as i64, (1 + i % 2) as i64, ip.as_str())])
+            })
+            .collect();
+        let opts = PlanOptions {
+            full_mesh_max: 10,
+            k: 2,
+            isolate: vec![("sp1".into(), "sp2".into())],
+            ..PlanOptions::default()
+        };
+        let plan = build_plan(&p, &agents, &opts);
+        let mut out: BTreeMap<String, usize> = BTreeMap::new();
+        for (id, pp) in &plan.per_agent {
+            for _ in pp
+                .targets
+                .iter()
+                .filter(|t| t.expect == Expectation::Isolated)
+            {
+                *out.entry(id.clone()).or_default() += 1;
+            }
+        }
+        assert_eq!(
+            out.len(),
+            80,
+            "every machine probes across the isolation boundary"
+        );
+        assert!(out.values().all(|&c| c >= 2));
+    }
+}

@@ -1,0 +1,359 @@
+//! `preflight-agent run` against the real `preflight check`: the whole register → plan →
+//! results → report line over HTTP (agents without probe targets, so no namespaces needed),
+//! and an agent whose coordinator never answers.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use preflight_model::observed::{Identity, ObservedConfig, OBSERVED_SCHEMA};
+use preflight_model::report::Report;
+
+const TOKEN: &str = "agent-test-token-42";
+
+fn tempdir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let d = std::env::temp_dir().join(format!("preflight-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn observed_file(dir: &std::path::Path, host: &str) -> PathBuf {
+    let o = ObservedConfig {
+        schema: OBSERVED_SCHEMA.into(),
+        identity: Identity {
+            hostname: host.into(),
+            machine_id: None,
+            system_id: None,
+            agent_version: "test".into(),
+            observed_at: "2026-01-01T00:00:00Z".into(),
+        },
+        links: vec![],
+        addresses: vec![],
+        routes: vec![],
+        default_gateways: vec![],
+    };
+    let p = dir.join(format!("{host}.json"));
+    std::fs::write(&p, serde_json::to_string(&o).unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn agent_gives_up_with_exit_2_when_the_coordinator_never_answers() {
+    let dir = tempdir("giveup");
+    let obs = observed_file(&dir, "lonely");
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = Instant::now();
+    let out = Command::new(preflight_e2e::binary("preflight-agent"))
+        .args([
+            "run",
+            "--coordinator",
+            &format!("http://127.0.0.1:{port}"),
+            "--give-up-after",
+            "2",
+            "--observed",
+        ])
+        .arg(&obs)
+        .env("PREFLIGHT_TOKEN", TOKEN)
+        .env("PREFLIGHT_LOG", "debug")
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("did not answer within 2 s"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "the token is never printed");
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn agents_register_get_plans_send_results_and_the_report_comes() {
+    let dir = tempdir("agents");
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let mut coord = Command::new(preflight_e2e::binary("preflight"))
+        .args(["check", "--provider"])
+        .arg(preflight_e2e::fixtures().join("maas"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--expect",
+            "3",
+            "--deadline",
+            "5",
+            "--format",
+            "json",
+            "--token-file",
+        ])
+        .arg(dir.join("token"))
+        .arg("-o")
+        .arg(dir.join("report.json"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(coord.stderr.take().unwrap()));
+    let url = loop {
+        let line = lines.next().expect("address line").unwrap();
+        if let Some(u) = line.strip_prefix("preflight: listening on ") {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    // Two agents come (one by hostname, one by --machine-id); the third never does.
+    let agents: Vec<_> = [("aware-elk", None), ("whatever", Some("g8xyqs"))]
+        .iter()
+        .map(|(host, sid)| {
+            let mut c = Command::new(preflight_e2e::binary("preflight-agent"));
+            c.args(["run", "--coordinator", &url, "--token-file"])
+                .arg(dir.join("token"))
+                .arg("--observed")
+                .arg(observed_file(&dir, host));
+            if let Some(sid) = sid {
+                c.args(["--machine-id", sid]);
+            }
+            c.stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    for a in agents {
+        let out = a.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("results sent"), "{stderr}");
+        assert!(!stderr.contains(TOKEN));
+    }
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = coord.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "coordinator did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(1));
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report.summary.agents_expected, Some(3));
+    let missing: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == "agent.missing")
+        .collect();
+    assert_eq!(missing.len(), 1, "{:#?}", report.findings);
+    assert!(
+        missing[0].message.contains("1 of 3"),
+        "{}",
+        missing[0].message
+    );
+    // Both agents matched their MAAS machines (no machine-unknown); they lack every MAAS
+    // interface, which is drift the report names per machine.
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.code != "drift.machine-unknown"),
+        "{:#?}",
+        report.findings
+    );
+    for host in ["aware-elk", "causal-quagga"] {
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.code == "drift.interface-missing"
+                    && f.subject.machine.as_deref() == Some(host)),
+            "{host}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn with_a_bundle_the_validate_checks_join_the_check_report() {
+    let dir = tempdir("bundle");
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let bundles = preflight_e2e::fixtures().join("bundles/openstack-base");
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["check", "--provider"])
+        .arg(preflight_e2e::fixtures().join("maas"))
+        .arg("--bundle")
+        .arg(bundles.join("bundle.yaml"))
+        .arg("--overlay")
+        .arg(bundles.join("openstack-base-spaces-overlay.yaml"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--expect",
+            "1",
+            "--deadline",
+            "1",
+            "--probe-deadline",
+            "1",
+            "--quiet",
+            "--format",
+            "json",
+            "--token-file",
+        ])
+        .arg(dir.join("token"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Report = serde_json::from_slice(&out.stdout).unwrap();
+    let checks: std::collections::BTreeSet<&str> =
+        report.checked.iter().map(|c| c.check.as_str()).collect();
+    for code in ["binding.unknown-space", "subnet.overlap", "agent.missing"] {
+        assert!(checks.contains(code), "{code} in {checks:?}");
+    }
+    assert!(
+        report
+            .inputs
+            .iter()
+            .any(|i| i.ends_with("openstack-base-spaces-overlay.yaml")),
+        "{:?}",
+        report.inputs
+    );
+    assert!(report.findings.iter().any(|f| f.code == "agent.missing"));
+    // A missing bundle is bad input: exit 2, before anything listens.
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["check", "--provider"])
+        .arg(preflight_e2e::fixtures().join("maas"))
+        .args([
+            "--bundle",
+            "/nonexistent/bundle.yaml",
+            "--listen",
+            "127.0.0.1:0",
+            "--expect",
+            "1",
+            "--token-file",
+        ])
+        .arg(dir.join("token"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("listening"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn report_from_probe_files_applies_the_check_rules() {
+    use preflight_model::plan::Expectation;
+    use preflight_model::probe::{ProbeReport, TargetResult, PROBE_SCHEMA};
+    let dir = tempdir("probes");
+    let result = |space: &str, src: &str, dst: &str, received: u32| TargetResult {
+        id: None,
+        space: Some(space.into()),
+        source: Some(src.parse().unwrap()),
+        target: dst.parse().unwrap(),
+        expect: Expectation::Reachable,
+        sent: 3,
+        received,
+        duplicates: 0,
+        loss_pct: f64::from(3 - received) * 100.0 / 3.0,
+        rtt: None,
+        failure: None,
+        mtu: None,
+        tcp: vec![],
+    };
+    let files: Vec<PathBuf> = [
+        (
+            "mysql/0",
+            vec![
+                result("db", "10.1.0.1", "10.1.0.2", 3),
+                result("db", "10.1.0.1", "10.1.0.3", 0),
+            ],
+        ),
+        (
+            "mysql/1",
+            vec![
+                result("db", "10.1.0.2", "10.1.0.1", 3),
+                result("db", "10.1.0.2", "10.1.0.3", 2),
+            ],
+        ),
+        (
+            "mysql/2",
+            vec![
+                result("db", "10.1.0.3", "10.1.0.1", 3),
+                result("db", "10.1.0.3", "10.1.0.2", 3),
+            ],
+        ),
+    ]
+    .into_iter()
+    .map(|(unit, targets)| {
+        let p = dir.join(format!("{}.json", unit.replace('/', "-")));
+        let r = ProbeReport {
+            schema: PROBE_SCHEMA.into(),
+            agent: Some(unit.into()),
+            sockets: vec![],
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_ms: 1,
+            targets,
+        };
+        std::fs::write(&p, serde_json::to_string(&r).unwrap()).unwrap();
+        p
+    })
+    .collect();
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["report", "--format", "json", "--probes"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Report = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<(String, String, String)> = report
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.code.clone(),
+                f.subject.source.clone().unwrap(),
+                f.subject.target.clone().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "probe.asymmetric".to_string(),
+                "mysql/0".to_string(),
+                "mysql/2".to_string()
+            ),
+            (
+                "probe.packet-loss".to_string(),
+                "mysql/1".to_string(),
+                "mysql/2".to_string()
+            ),
+        ]
+    );
+    assert_eq!(report.spaces.len(), 1);
+    assert_eq!(
+        report.spaces[0].machines,
+        vec!["mysql/0", "mysql/1", "mysql/2"]
+    );
+    assert_eq!(report.spaces[0].pairs.len(), 6);
+    std::fs::remove_dir_all(&dir).ok();
+}

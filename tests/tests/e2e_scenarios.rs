@@ -1,0 +1,405 @@
+//! End to end on real namespaces with the real binaries: `preflight demo --scenario NAME`
+//! builds the lab, serves its MAAS snapshot with `preflight maas serve`, runs `preflight check`
+//! and one `preflight-agent run` per host. Each finding-code scenario must produce exactly the
+//! findings its `[[expect]]` lists (codes and subjects), the healthy ones none at all.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use preflight_lab::{expect, scenarios};
+use preflight_model::report::{Report, Status};
+
+/// Runs `preflight demo` on a scenario and returns its exit code and JSON report.
+fn demo(name: &str, extra: &[&str]) -> (i32, Report) {
+    assert!(
+        preflight_lab::netns::can_create(),
+        "end-to-end tests need root and iproute2"
+    );
+    let out =
+        std::env::temp_dir().join(format!("preflight-e2e-{}-{name}.json", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let bin = preflight_e2e::binary("preflight");
+    assert!(bin.exists(), "build the binaries first: {}", bin.display());
+    let mut child = Command::new(&bin)
+        .args([
+            "demo",
+            "--scenario",
+            name,
+            "--quiet",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(&out)
+        .args([
+            "--count",
+            "3",
+            "--timeout-ms",
+            "300",
+            "--probe-deadline",
+            "60",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn preflight demo");
+    let pid = child.id();
+    let limit = Duration::from_secs(240);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            // SIGTERM first, so the demo tears its lab down.
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            std::thread::sleep(Duration::from_secs(5));
+            let _ = child.kill();
+            panic!("preflight demo --scenario {name} took longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = child
+        .stderr
+        .take()
+        .map(|mut e| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).ok();
+            s
+        })
+        .unwrap_or_default();
+    // The demo removed every namespace it made.
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let list = String::from_utf8_lossy(&list.stdout);
+    let prefix = format!("pf{pid}-");
+    assert!(
+        !list.lines().any(|l| l.starts_with(&prefix)),
+        "{name}: namespaces left behind:\n{list}"
+    );
+    let code = status.code().unwrap_or(-1);
+    let text = std::fs::read_to_string(&out)
+        .unwrap_or_else(|e| panic!("{name}: no report ({e}); exit {code}; stderr:\n{stderr}"));
+    let _ = std::fs::remove_file(&out);
+    let report: Report = serde_json::from_str(&text).expect("report JSON");
+    (code, report)
+}
+
+/// Runs a scenario and asserts exactly its expected findings and the matching exit code.
+fn scenario(name: &str) -> Report {
+    let topology = scenarios::load(name).expect("scenario");
+    let (code, report) = demo(name, &[]);
+    if let Err(m) = expect::compare(&topology, &report.findings) {
+        let all: Vec<String> = report
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "  {:?} {} {:?}: {}",
+                    f.severity, f.code, f.subject, f.message
+                )
+            })
+            .collect();
+        let pairs: Vec<String> = report
+            .spaces
+            .iter()
+            .flat_map(|s| {
+                s.pairs.iter().map(move |p| {
+                    format!(
+                        "  {} {} -> {}: {}/{} {:?} {:?}",
+                        s.name,
+                        p.source_machine,
+                        p.target_machine,
+                        p.received,
+                        p.sent,
+                        p.failure,
+                        p.mtu.map(|m| m.verdict)
+                    )
+                })
+            })
+            .collect();
+        panic!(
+            "{name}: findings differ from the scenario's expectations:\n{m}all findings:\n{}\npairs:\n{}\nsummary: {:?}",
+            all.join("\n"),
+            pairs.join("\n"),
+            report.summary
+        );
+    }
+    let expected_status = expect::expected_status(&topology);
+    assert_eq!(report.summary.status, expected_status, "{name}");
+    assert_eq!(
+        code,
+        if expected_status == Status::Pass {
+            0
+        } else {
+            1
+        },
+        "{name}: exit code"
+    );
+    report
+}
+
+#[test]
+fn healthy_lab_has_zero_findings() {
+    let r = scenario("healthy");
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.summary.agents_reported, Some(5));
+    // Every planned probe came back.
+    assert_eq!(r.summary.probes_planned, r.summary.probes_done);
+    assert!(r.summary.probes_done.unwrap_or(0) > 0);
+}
+
+#[test]
+fn openstack_default_demo_fails_with_its_two_faults() {
+    let r = scenario("openstack");
+    let codes: std::collections::BTreeSet<&str> =
+        r.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(
+        codes.into_iter().collect::<Vec<_>>(),
+        ["probe.mtu-blackhole", "probe.unreachable"]
+    );
+}
+
+#[test]
+fn drift_machine_unknown() {
+    scenario("drift-machine-unknown");
+}
+
+#[test]
+fn drift_interface_missing() {
+    scenario("drift-interface-missing");
+}
+
+#[test]
+fn drift_address_missing() {
+    scenario("drift-address-missing");
+}
+
+#[test]
+fn drift_address_unexpected() {
+    scenario("drift-address-unexpected");
+}
+
+#[test]
+fn drift_mtu_mismatch() {
+    scenario("drift-mtu-mismatch");
+}
+
+#[test]
+fn drift_link_down() {
+    scenario("drift-link-down");
+}
+
+#[test]
+fn probe_unreachable() {
+    scenario("probe-unreachable");
+}
+
+#[test]
+fn probe_packet_loss() {
+    scenario("probe-packet-loss");
+}
+
+#[test]
+fn probe_mtu_blackhole() {
+    scenario("probe-mtu-blackhole");
+}
+
+#[test]
+fn probe_asymmetric() {
+    scenario("probe-asymmetric");
+}
+
+#[test]
+fn probe_isolation_breach() {
+    scenario("probe-isolation-breach");
+}
+
+#[test]
+fn agent_missing() {
+    scenario("agent-missing");
+}
+
+#[test]
+fn thirty_hosts_three_spaces_full_mesh() {
+    let r = scenario("large-30");
+    assert!(r.findings.is_empty());
+    assert_eq!(r.summary.agents_reported, Some(30));
+    assert_eq!(r.summary.probes_done, Some(3 * 30 * 29));
+}
+
+#[test]
+fn demo_lists_scenarios_and_rejects_unknown_ones() {
+    let bin = preflight_e2e::binary("preflight");
+    let out = Command::new(&bin)
+        .args(["demo", "--list"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), scenarios::SHIPPED.len());
+    assert!(text.contains("openstack") && text.contains("(default)"));
+    let out = Command::new(&bin)
+        .args(["demo", "--scenario", "no-such-scenario"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such scenario"));
+}
+
+#[test]
+fn demo_tears_down_on_sigterm() {
+    let bin = preflight_e2e::binary("preflight");
+    // agent-missing waits for an agent that never comes: long enough to interrupt.
+    let mut child = Command::new(&bin)
+        .args(["demo", "--scenario", "agent-missing", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let prefix = format!("pf{}-", child.id());
+    let listed = || {
+        let out = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .count()
+    };
+    let start = Instant::now();
+    while listed() < 4 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(listed() >= 4, "the lab never came up");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(listed(), 0, "namespaces left after SIGTERM");
+    let dir_prefix = format!("preflight-demo-{}-", &prefix[2..prefix.len() - 1]);
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("tmp")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&dir_prefix))
+        .collect();
+    assert!(left.is_empty(), "work dir left: {left:?}");
+}
+
+#[test]
+fn demo_without_root_says_so() {
+    let bin = preflight_e2e::binary("preflight");
+    // Run as nobody: no namespaces, a clear message, exit 2.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(["demo", "--scenario", "healthy"])
+        .output()
+        .expect("setpriv");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs root"), "{stderr}");
+}
+
+#[test]
+fn demo_writes_html_and_json_reports() {
+    let dir = std::env::temp_dir().join(format!("preflight-e2e-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let html = dir.join("report.html");
+    let json = dir.join("report.json");
+    let status = Command::new(preflight_e2e::binary("preflight"))
+        .args([
+            "demo",
+            "--scenario",
+            "probe-unreachable",
+            "--quiet",
+            "--format",
+            "html",
+        ])
+        .args(["--timeout-ms", "1000", "-o"])
+        .arg(&html)
+        .arg("--json-output")
+        .arg(&json)
+        .stdin(Stdio::null())
+        .status()
+        .expect("run");
+    assert_eq!(status.code(), Some(1));
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.contains("<html") && page.contains("probe.unreachable"));
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("report");
+    assert!(report
+        .findings
+        .iter()
+        .all(|f| f.code == "probe.unreachable"));
+    assert!(!report.findings.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_cleanup_removes_only_dead_runs_leftovers() {
+    // A namespace named as a lab of a pid that cannot exist (pid_max is at most 2^22).
+    let stale = format!("pf4194305-0-e2e{}", std::process::id());
+    let ok = Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()
+        .expect("ip");
+    assert!(ok.success());
+    let live = preflight_lab::netns::Netns::new("e2e-live").expect("live");
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["demo", "--cleanup"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&stale), "{text}");
+    assert!(!text.contains(live.name()), "{text}");
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(!list.contains(&stale));
+    assert!(list.contains(live.name()));
+}
+
+#[test]
+fn demo_interrupted_while_building_removes_the_lab() {
+    let bin = preflight_e2e::binary("preflight");
+    // A hundred hosts take long enough to build that SIGINT lands during the build.
+    let mut child = Command::new(&bin)
+        .args(["demo", "--scenario", "large-100", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let prefix = format!("pf{}-", child.id());
+    let listed = || {
+        let out = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .count()
+    };
+    let start = Instant::now();
+    while listed() == 0 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(listed() > 0, "the build never started");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(listed(), 0, "namespaces left after SIGINT during the build");
+}
