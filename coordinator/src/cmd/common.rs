@@ -1,5 +1,4 @@
 //! Flags and helpers shared by several subcommands.
-#![allow(dead_code)] // TEMP: used by the subcommands as they land; removed at integration.
 
 use std::path::{Path, PathBuf};
 
