@@ -218,6 +218,54 @@ fn nftables_drop_is_a_timeout_and_reject_is_admin_prohibited() {
     assert!(r.duration_ms < 4_000, "{}", r.duration_ms);
 }
 
+/// A local drop (the qdisc refuses the packet, so the raw socket's send fails with ENOBUFS)
+/// is a lost request, not "try again": the engine once resent the same batch forever here.
+#[test]
+fn a_local_drop_enobufs_is_counted_as_loss_and_the_run_ends() {
+    let (a, _b) = pair();
+    // Resolve the neighbour first, so the qdisc drops the echo requests themselves.
+    let (code, _) = json_in(&a, &fast(&["10.10.0.2"]));
+    assert_eq!(code, 0);
+    // pfifo with limit 0 drops every packet at enqueue: NET_XMIT_DROP → ENOBUFS to the sender.
+    a.exec(
+        "tc",
+        ["qdisc", "add", "dev", "va", "root", "pfifo", "limit", "0"],
+    )
+    .expect("tc qdisc (iproute2)");
+    let out = a
+        .command("timeout")
+        .arg("60")
+        .arg(agent())
+        .args([
+            "probe",
+            "--format",
+            "json",
+            "--count",
+            "2",
+            "--interval",
+            "20",
+            "--timeout",
+            "500",
+            "--retries",
+            "1",
+            "10.10.0.2",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run preflight-agent");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit 1 (target lost), not a hang killed by timeout (124): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: ProbeReport = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    let t = &r.targets[0];
+    assert_eq!((t.sent, t.received), (3, 0), "count 2 + 1 retry: {t:?}");
+    assert_eq!(t.loss_pct, 100.0);
+    assert_eq!(t.failure, Some(FailureCause::Timeout), "{t:?}");
+}
+
 #[test]
 fn asymmetric_filter_fails_one_direction_only() {
     let (a, b) = pair();

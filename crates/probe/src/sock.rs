@@ -458,8 +458,8 @@ impl Default for SendBatch {
 }
 
 /// Sends `packets[..n]` to `dests[..n]`; calls `done(i, result)` for each message that was
-/// sent or failed, and returns how many were consumed (fewer than `n` only when the socket
-/// would block: the rest must be retried later).
+/// sent or failed, and returns how many were consumed (fewer than `n` when the socket would
+/// block, or right after a local drop (ENOBUFS): the rest must be retried later).
 pub fn send_batch(
     sock: &IcmpSocket,
     b: &mut SendBatch,
@@ -497,7 +497,17 @@ pub fn send_batch(
         if r < 0 {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => return start,
+                Some(libc::EAGAIN) => return start,
+                Some(libc::ENOBUFS) => {
+                    // ENOBUFS is not "try later": the device or qdisc dropped this packet
+                    // (e.g. a veth whose peer backlog is full returns NET_XMIT_DROP). The
+                    // socket stays writable, so waiting for POLLOUT and resending spins
+                    // forever. The request is gone: count it as sent (its reply never comes,
+                    // so it shows as loss), and hand the rest back so the engine yields once
+                    // before trying again.
+                    done(start, Ok(()));
+                    return start + 1;
+                }
                 Some(libc::EINTR) => continue,
                 _ => {
                     done(start, Err(e));
