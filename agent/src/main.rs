@@ -16,11 +16,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print this machine's links, addresses and routes (read through netlink).
+    #[command(about = "Print this machine's links, addresses and routes (read through netlink).")]
     Observe(cmd::observe::Args),
-    /// Probe targets (addresses, CIDRs or a plan) with ICMP, DF-bit MTU and TCP probes.
+    #[command(
+        about = "Probe targets (addresses, CIDRs or a plan) with ICMP, DF-bit MTU and TCP probes."
+    )]
     Probe(cmd::probe::Args),
-    /// Register with a coordinator, run the plan it gives, and send back the results.
+    #[command(
+        about = "Register with a coordinator, run the plan it gives, and send back the results."
+    )]
     Run(cmd::run::Args),
 }
 

@@ -10,7 +10,21 @@ mod cmd;
 ///
 /// Exit codes: 0 all checks passed, 1 checks failed, 2 usage or input error.
 #[derive(Parser, Debug)]
-#[command(name = "preflight", version, about, long_about)]
+#[command(
+    name = "preflight",
+    version,
+    about,
+    long_about,
+    after_long_help = "Where to start:
+  sudo preflight demo                       the whole check on a namespace lab (no MAAS needed)
+  preflight maas snapshot --url URL --api-key-file KEY -o maas.json
+  preflight spaces --provider maas.json     what MAAS says: spaces, subnets, VLANs, MTUs, machines
+  preflight validate --bundle bundle.yaml --overlay spaces.yaml --provider maas.json
+  preflight check --provider maas.json --listen 0.0.0.0:7700 --token-file token --expect 4
+      (and on every machine: preflight-agent run --coordinator http://COORD:7700 --token-file token)
+
+Secrets (MAAS API key, agent token) are read from a file or the environment, never from a flag."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,20 +32,24 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Read MAAS: take a snapshot, or serve one as a MAAS API stand-in.
+    #[command(about = "Read MAAS: take a snapshot, or serve one as a MAAS API stand-in.")]
     #[command(subcommand)]
     Maas(cmd::maas::Command),
-    /// List spaces with their subnets, VLANs, MTUs and machines (like `juju spaces`).
+    #[command(
+        about = "List spaces with their subnets, VLANs, MTUs and machines (like `juju spaces`)."
+    )]
     Spaces(cmd::listing::SpacesArgs),
-    /// List subnets with space, fabric, VLAN and MTU (like `juju subnets`).
+    #[command(about = "List subnets with space, fabric, VLAN and MTU (like `juju subnets`).")]
     Subnets(cmd::listing::SubnetsArgs),
-    /// Check a bundle's bindings and constraints against MAAS, before deploying.
+    #[command(about = "Check a bundle's bindings and constraints against MAAS, before deploying.")]
     Validate(cmd::validate::Args),
-    /// Run the connectivity check: gather agents, probe every space, report.
+    #[command(about = "Run the connectivity check: gather agents, probe every space, report.")]
     Check(cmd::check::Args),
-    /// Re-render a saved JSON report as text, JSON, JUnit XML or HTML.
+    #[command(about = "Re-render a saved JSON report as text, JSON, JUnit XML or HTML.")]
     Report(cmd::report::Args),
-    /// Build a MAAS-shaped lab in network namespaces and run the whole check on it.
+    #[command(
+        about = "Build a MAAS-shaped lab in network namespaces and run the whole check on it."
+    )]
     Demo(cmd::demo::Args),
 }
 
