@@ -169,21 +169,72 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
     (findings, checked)
 }
 
-/// `agent.missing` findings: one per named agent that never delivered, plus one for agents
-/// that never registered at all.
-pub fn missing_agents(expected: usize, registered: usize, silent: &[String]) -> Vec<Finding> {
+/// A MAAS machine of the deployment (Deployed, Deploying or Allocated) that no registered
+/// agent matched: `(hostname, system_id)`.
+pub type UnheardMachine = (String, String);
+
+/// Most unheard machines named in one aggregated `agent.missing` message.
+const MAX_NAMED: usize = 10;
+
+/// `agent.missing` findings: one per named agent that never delivered, plus, for agents that
+/// never registered, one per MAAS machine no agent matched when those machines account for
+/// exactly the missing agents, else one finding that names the likely candidates.
+pub fn missing_agents(
+    expected: usize,
+    registered: usize,
+    silent: &[String],
+    unheard: &[UnheardMachine],
+) -> Vec<Finding> {
     let mut out = Vec::new();
+    let hint = || {
+        Some(
+            "start `preflight-agent run` on every machine, and check it can reach the coordinator"
+                .to_string(),
+        )
+    };
     if registered < expected {
         let n = expected - registered;
-        out.push(Finding {
-            code: codes::AGENT_MISSING.into(),
-            severity: Severity::Error,
-            subject: Subject::default(),
-            message: format!(
+        if unheard.len() == n {
+            for (hostname, system_id) in unheard {
+                out.push(Finding {
+                    code: codes::AGENT_MISSING.into(),
+                    severity: Severity::Error,
+                    subject: Subject {
+                        machine: Some(hostname.clone()),
+                        ..Subject::default()
+                    },
+                    message: format!(
+                        "no agent registered for MAAS machine {hostname} ({system_id}) before the deadline"
+                    ),
+                    hint: hint(),
+                });
+            }
+        } else {
+            let mut message = format!(
                 "{n} of {expected} expected agents never registered before the deadline ({registered} did)"
-            ),
-            hint: Some("start `preflight-agent run` on every machine, and check it can reach the coordinator".into()),
-        });
+            );
+            if !unheard.is_empty() {
+                let names: Vec<String> = unheard
+                    .iter()
+                    .take(MAX_NAMED)
+                    .map(|(h, id)| format!("{h} ({id})"))
+                    .collect();
+                message.push_str(&format!(
+                    "; MAAS machines no agent matched: {}",
+                    names.join(", ")
+                ));
+                if unheard.len() > MAX_NAMED {
+                    message.push_str(&format!(" and {} more", unheard.len() - MAX_NAMED));
+                }
+            }
+            out.push(Finding {
+                code: codes::AGENT_MISSING.into(),
+                severity: Severity::Error,
+                subject: Subject::default(),
+                message,
+                hint: hint(),
+            });
+        }
     }
     for name in silent {
         out.push(Finding {
@@ -349,10 +400,35 @@ pub(crate) mod tests {
 
     #[test]
     fn missing_agents_rule() {
-        assert!(missing_agents(3, 3, &[]).is_empty());
-        let f = missing_agents(3, 2, &["node7".into()]);
+        assert!(missing_agents(3, 3, &[], &[]).is_empty());
+        let f = missing_agents(3, 2, &["node7".into()], &[]);
         assert_eq!(codes_of(&f), vec![codes::AGENT_MISSING; 2]);
         assert!(f[0].message.contains("1 of 3"));
         assert_eq!(f[1].subject.machine.as_deref(), Some("node7"));
+    }
+
+    #[test]
+    fn missing_agents_are_named_by_the_maas_machines_no_agent_matched() {
+        let unheard = |n: usize| -> Vec<UnheardMachine> {
+            (0..n)
+                .map(|i| (format!("host{i}"), format!("sid{i}")))
+                .collect()
+        };
+        // Exactly the missing count: one finding per machine, with the machine as subject.
+        let f = missing_agents(4, 2, &[], &unheard(2));
+        assert_eq!(codes_of(&f), vec![codes::AGENT_MISSING; 2]);
+        assert_eq!(f[0].subject.machine.as_deref(), Some("host0"));
+        assert_eq!(f[1].subject.machine.as_deref(), Some("host1"));
+        assert!(f[1].message.contains("host1 (sid1)"), "{}", f[1].message);
+        // More candidates than missing agents: one finding naming at most ten of them.
+        let f = missing_agents(4, 3, &[], &unheard(12));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].subject.machine, None);
+        assert!(f[0].message.contains("1 of 4"), "{}", f[0].message);
+        assert!(f[0].message.contains("host9 (sid9)"), "{}", f[0].message);
+        assert!(!f[0].message.contains("host10"), "{}", f[0].message);
+        assert!(f[0].message.ends_with("and 2 more"), "{}", f[0].message);
+        // Nobody missing: unheard machines alone are no finding (MAAS may hold spare machines).
+        assert!(missing_agents(2, 2, &[], &unheard(3)).is_empty());
     }
 }

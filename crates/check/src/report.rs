@@ -173,7 +173,26 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
         checked.extend(c);
     }
     let registered = input.merged.agents.len();
-    findings.extend(missing_agents(input.expected, registered, &silent));
+    let heard: std::collections::HashSet<&str> = input
+        .merged
+        .agents
+        .iter()
+        .filter_map(|a| a.system_id.as_deref())
+        .collect();
+    let unheard: Vec<(String, String)> = input
+        .provider
+        .machines
+        .iter()
+        .filter(|m| matches!(m.status.as_str(), "Deployed" | "Deploying" | "Allocated"))
+        .filter(|m| !heard.contains(m.system_id.as_str()))
+        .map(|m| (m.hostname.clone(), m.system_id.clone()))
+        .collect();
+    findings.extend(missing_agents(
+        input.expected,
+        registered,
+        &silent,
+        &unheard,
+    ));
     checked.push(Checked {
         check: preflight_model::report::codes::AGENT_MISSING.into(),
         subject: Default::default(),
