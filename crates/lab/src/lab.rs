@@ -14,11 +14,10 @@
 //! Faults are applied by [`Lab::apply_faults`], after the MAAS snapshot has been taken.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::netns::{Netns, NetnsError};
+use crate::netns::{run_with_stdin, Netns, NetnsError};
 use crate::topology::{nth_address, Fault, Host, Interface, Topology};
 
 /// Errors of building or changing a lab.
@@ -90,50 +89,32 @@ fn batch(ns: &Netns, lines: &[String]) -> Result<(), NetnsError> {
         return Ok(());
     }
     let command = format!("ip -n {} -batch - ({} commands)", ns.name(), lines.len());
-    let mut child = Command::new("ip")
-        .args(["-n", ns.name(), "-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| NetnsError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let text = lines.join("\n") + "\n";
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|source| NetnsError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|source| NetnsError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        // ip reports "Command failed -:LINE"; show the failing command too.
-        let line = stderr
-            .lines()
-            .find_map(|l| {
-                l.rsplit_once("-:")
-                    .and_then(|(_, n)| n.trim().parse::<usize>().ok())
-            })
-            .and_then(|n| lines.get(n.wrapping_sub(1)))
-            .map(|l| format!(" (at `ip {l}`)"))
-            .unwrap_or_default();
+    let mut cmd = Command::new("ip");
+    cmd.args(["-n", ns.name(), "-batch", "-"]);
+    match run_with_stdin(cmd, command, &(lines.join("\n") + "\n")) {
+        Ok(_) => Ok(()),
         Err(NetnsError::Failed {
             command,
-            status: out.status.to_string(),
-            stderr: format!("{}{line}", stderr.trim()),
-        })
+            status,
+            stderr,
+        }) => {
+            // ip reports "Command failed -:LINE"; show the failing command too.
+            let line = stderr
+                .lines()
+                .find_map(|l| {
+                    l.rsplit_once("-:")
+                        .and_then(|(_, n)| n.trim().parse::<usize>().ok())
+                })
+                .and_then(|n| lines.get(n.wrapping_sub(1)))
+                .map(|l| format!(" (at `ip {l}`)"))
+                .unwrap_or_default();
+            Err(NetnsError::Failed {
+                command,
+                status,
+                stderr: format!("{stderr}{line}"),
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -133,42 +133,45 @@ impl Netns {
 
     /// Applies an nftables ruleset (text, as `nft -f -` reads it) inside the namespace.
     pub fn nft(&self, ruleset: &str) -> Result<(), NetnsError> {
-        use std::io::Write;
+        let mut cmd = self.command("nft");
+        cmd.args(["-f", "-"]);
         let command = format!("ip netns exec {} nft -f -", self.name);
-        let mut child = self
-            .command("nft")
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| NetnsError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(ruleset.as_bytes())
-                .map_err(|source| NetnsError::Spawn {
-                    command: command.clone(),
-                    source,
-                })?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|source| NetnsError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(NetnsError::Failed {
-                command,
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            })
-        }
+        run_with_stdin(cmd, command, ruleset).map(|_| ())
+    }
+}
+
+/// Runs `cmd` with `input` on its standard input and waits for it; its output when it exits
+/// 0, else an error that names it as `command` and carries its stderr.
+pub fn run_with_stdin(
+    mut cmd: Command,
+    command: String,
+    input: &str,
+) -> Result<Output, NetnsError> {
+    use std::io::Write;
+    let spawn_err = |command: &String| {
+        let command = command.clone();
+        move |source| NetnsError::Spawn { command, source }
+    };
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_err(&command))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(spawn_err(&command))?;
+    }
+    let out = child.wait_with_output().map_err(spawn_err(&command))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(NetnsError::Failed {
+            command,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
