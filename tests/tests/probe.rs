@@ -322,6 +322,55 @@ fn mtu_lab() -> (Netns, Netns, Netns) {
     (a, br, b)
 }
 
+/// An MTU check on a healthy path sends `count` plain echoes and `count` full-size DF echoes
+/// and nothing else: the plain echoes already answer "do small packets pass", so the MTU probe
+/// sends no small echoes of its own (a third fewer packets in a mesh check). With `--size`
+/// above the small probe's, the small DF echoes are sent again.
+#[test]
+fn mtu_check_reuses_the_plain_echoes_as_its_small_probe() {
+    let (a, br, b) = mtu_lab();
+    b.ip_line("link set vb mtu 9000").unwrap();
+    b.nft(
+        "table inet cnt { chain c { type filter hook input priority 0;
+           icmp type echo-request counter; }; }",
+    )
+    .unwrap();
+    br.ip_line("link set pb mtu 9000").unwrap();
+    wait_up(&b, &["vb"]);
+    let args = [
+        "--count",
+        "3",
+        "--interval",
+        "20",
+        "--timeout",
+        "3000",
+        "--retries",
+        "0",
+        "--mtu",
+        "9000",
+        "10.20.0.2",
+    ];
+    let (code, r) = json_in(&a, &args);
+    assert_eq!(code, 0, "{r:?}");
+    let t = &r.targets[0];
+    assert_eq!((t.sent, t.received), (3, 3), "{t:?}");
+    let m = t.mtu.expect("mtu result");
+    assert!(m.small_ok && m.large_ok, "{m:?}");
+    assert_eq!(m.verdict, MtuVerdict::Ok);
+    assert_eq!(counter(&b, "cnt"), 6, "3 plain + 3 full-size DF echoes");
+    // Larger plain echoes say nothing about small packets: the small DF probe is sent.
+    let mut big = vec!["--size", "1000"];
+    big.extend_from_slice(&args);
+    let (code, r) = json_in(&a, &big);
+    assert_eq!(code, 0, "{r:?}");
+    assert!(r.targets[0].mtu.expect("mtu").small_ok);
+    assert_eq!(
+        counter(&b, "cnt"),
+        6 + 9,
+        "3 plain + 3 small DF + 3 full-size DF"
+    );
+}
+
 #[test]
 fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
     let (a, _br, b) = mtu_lab();

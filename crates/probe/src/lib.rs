@@ -523,8 +523,11 @@ fn run_icmp(
             Err(message) => local_errors.push((i, message)),
         }
     }
+    // Echo requests no larger than the MTU probe's small one also tell whether small packets
+    // pass, so the MTU probe sends no small echoes of its own then.
+    let echo_is_small = payload <= DEFAULT_SIZE as u16;
     let (mtu_state, mut mtu_results) =
-        mtu::plan_jobs(&view, &mut set, opts, &mut jobs, &mut owners);
+        mtu::plan_jobs(&view, &mut set, opts, echo_is_small, &mut jobs, &mut owners);
     let stats = engine::run(&set.socks, &jobs, params, nonce);
     drop(jobs);
     let mut mtu_state = mtu_state;
@@ -539,6 +542,9 @@ fn run_icmp(
                 t.loss_pct = stats::loss_pct(r.sent, r.received);
                 t.rtt = r.rtt.stats();
                 t.failure = r.failure();
+                if echo_is_small {
+                    mtu_state.record(i, mtu::Role::Small, &r);
+                }
             }
             _ => mtu_state.record(i, role, &r),
         }
