@@ -19,7 +19,11 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# Clippy gets its own target dir: run with no standard input, a clippy run can leave a failed
+# rustc target probe in target/.rustc_info.json under the plain build's key, and every later
+# cargo build/test then fails with "failed to run rustc to learn about target-specific
+# information" (seen on a fresh clone with stdin at /dev/null).
+CARGO_TARGET_DIR=target/clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo build (binaries the end-to-end tests run)"
 cargo build --workspace --bins --quiet
 echo "== cargo test"
