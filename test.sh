@@ -16,18 +16,40 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# cargo asks rustc about the target once per target dir (`rustc - --print=cfg ...`, cached in
+# target/.rustc_info.json). On this machine, run with no standard input, that probe has read stray
+# bytes on its stdin and failed ("failed to run `rustc` to learn about target-specific
+# information"), and the failure is cached. That is cargo's probe, not our code: on exactly that
+# error, clear the cache and run the step once more; any other failure fails at once.
+cargo_step() {
+  local log
+  log=$(mktemp)
+  if "$@" 2> >(tee "$log" >&2); then
+    rm -f "$log"
+    return 0
+  fi
+  sleep 1 # let tee finish writing the log
+  if grep -q "to learn about target-specific information" "$log"; then
+    rm -f "$log"
+    echo "test.sh: cargo's rustc target probe failed; clearing its cache and retrying once" >&2
+    find target -name .rustc_info.json -delete 2>/dev/null || true
+    "$@"
+    return $?
+  fi
+  rm -f "$log"
+  return 1
+}
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
-# Clippy gets its own target dir: run with no standard input, a clippy run can leave a failed
-# rustc target probe in target/.rustc_info.json under the plain build's key, and every later
-# cargo build/test then fails with "failed to run rustc to learn about target-specific
-# information" (seen on a fresh clone with stdin at /dev/null).
-CARGO_TARGET_DIR=target/clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo build (binaries the end-to-end tests run)"
-cargo build --workspace --bins --quiet
+cargo_step cargo build --workspace --bins --quiet
+echo "== cargo clippy"
+# Clippy gets its own target dir, so its rustc probes and the build's never share a cache.
+cargo_step env CARGO_TARGET_DIR=target/clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test --workspace --no-fail-fast 2>&1 | tee target/cargo-test.log
+mkdir -p target
+cargo_step cargo test --workspace --no-fail-fast 2>&1 | tee target/cargo-test.log
 if [ -x charm/test.sh ]; then
   echo "== charm tests"
   charm/test.sh
