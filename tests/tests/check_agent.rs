@@ -153,8 +153,16 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
         .filter(|f| f.code == "agent.missing")
         .collect();
     assert_eq!(missing.len(), 1, "{:#?}", report.findings);
+    // Of the fixture MAAS's deployed machines, only node2 (e8xa8m) matched no agent, so the
+    // finding names it as its subject.
+    assert_eq!(
+        missing[0].subject.machine.as_deref(),
+        Some("node2"),
+        "{:#?}",
+        missing[0]
+    );
     assert!(
-        missing[0].message.contains("1 of 3"),
+        missing[0].message.contains("node2 (e8xa8m)"),
         "{}",
         missing[0].message
     );
