@@ -371,21 +371,28 @@ fn mtu_check_reuses_the_plain_echoes_as_its_small_probe() {
     );
 }
 
+/// One MTU-9000 check of `target` from `ns`: a single request, no retries, a 1 s timeout.
+fn check_jumbo(ns: &Netns, target: &str) -> (i32, ProbeReport) {
+    json_in(
+        ns,
+        &[
+            "--count",
+            "1",
+            "--timeout",
+            "1000",
+            "--retries",
+            "0",
+            "--mtu",
+            "9000",
+            target,
+        ],
+    )
+}
+
 #[test]
 fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
     let (a, _br, b) = mtu_lab();
-    let args = [
-        "--count",
-        "1",
-        "--timeout",
-        "1000",
-        "--retries",
-        "0",
-        "--mtu",
-        "9000",
-        "10.20.0.2",
-    ];
-    let (code, r) = json_in(&a, &args);
+    let (code, r) = check_jumbo(&a, "10.20.0.2");
     assert_eq!(code, 1, "{r:?}");
     let t = &r.targets[0];
     assert!(t.answered(), "small echo passes: {t:?}");
@@ -400,18 +407,7 @@ fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
     assert!(!String::from_utf8_lossy(&cache.stdout).contains("mtu"));
 
     // From the 1500 side, a 9000 expectation is refused locally: fragmentation needed.
-    let args = [
-        "--count",
-        "1",
-        "--timeout",
-        "1000",
-        "--retries",
-        "0",
-        "--mtu",
-        "9000",
-        "10.20.0.1",
-    ];
-    let (code, r) = json_in(&b, &args);
+    let (code, r) = check_jumbo(&b, "10.20.0.1");
     assert_eq!(code, 1);
     let m = r.targets[0].mtu.expect("mtu result");
     assert_eq!(m.verdict, MtuVerdict::FragmentationNeeded, "{m:?}");
@@ -453,18 +449,7 @@ fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
 
     // IPv6 over the same bridge: the same silence, found the same way (packet too big is
     // never sent by a bridge).
-    let args = [
-        "--count",
-        "1",
-        "--timeout",
-        "1000",
-        "--retries",
-        "0",
-        "--mtu",
-        "9000",
-        "fd20::2",
-    ];
-    let (code, r) = json_in(&a, &args);
+    let (code, r) = check_jumbo(&a, "fd20::2");
     assert_eq!(code, 1);
     let m = r.targets[0].mtu.expect("mtu result");
     assert_eq!(m.verdict, MtuVerdict::Blackhole, "{m:?}");
