@@ -71,16 +71,8 @@ fn demo(name: &str, extra: &[&str]) -> (i32, Report) {
         })
         .unwrap_or_default();
     // The demo removed every namespace it made.
-    let list = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    let list = String::from_utf8_lossy(&list.stdout);
-    let prefix = format!("pf{pid}-");
-    assert!(
-        !list.lines().any(|l| l.starts_with(&prefix)),
-        "{name}: namespaces left behind:\n{list}"
-    );
+    let left = namespaces_of(pid);
+    assert!(left.is_empty(), "{name}: namespaces left behind: {left:?}");
     let code = status.code().unwrap_or(-1);
     let text = std::fs::read_to_string(&out)
         .unwrap_or_else(|e| panic!("{name}: no report ({e}); exit {code}; stderr:\n{stderr}"));
@@ -251,28 +243,37 @@ fn demo_lists_scenarios_and_rejects_unknown_ones() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such scenario"));
 }
 
-#[test]
-fn demo_tears_down_on_sigterm() {
-    let bin = preflight_e2e::binary("preflight");
-    // agent-missing waits for an agent that never comes: long enough to interrupt.
-    let mut child = Command::new(&bin)
-        .args(["demo", "--scenario", "agent-missing", "--quiet"])
+/// The network namespaces of the `preflight demo` process with this pid (named `pf<pid>-…`).
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let prefix = format!("pf{pid}-");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| l.split_whitespace().next().unwrap_or(l).to_string())
+        .collect()
+}
+
+/// Starts `preflight demo --scenario NAME --quiet` with no input or output.
+fn spawn_quiet_demo(scenario: &str) -> std::process::Child {
+    Command::new(preflight_e2e::binary("preflight"))
+        .args(["demo", "--scenario", scenario, "--quiet"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn");
-    let prefix = format!("pf{}-", child.id());
-    let listed = || {
-        let out = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .expect("ip");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with(&prefix))
-            .count()
-    };
+        .expect("spawn")
+}
+
+#[test]
+fn demo_tears_down_on_sigterm() {
+    // agent-missing waits for an agent that never comes: long enough to interrupt.
+    let mut child = spawn_quiet_demo("agent-missing");
+    let pid = child.id();
+    let listed = || namespaces_of(pid).len();
     let start = Instant::now();
     while listed() < 4 && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(100));
@@ -283,7 +284,7 @@ fn demo_tears_down_on_sigterm() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     assert_eq!(listed(), 0, "namespaces left after SIGTERM");
-    let dir_prefix = format!("preflight-demo-{}-", &prefix[2..prefix.len() - 1]);
+    let dir_prefix = format!("preflight-demo-{pid}-");
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .expect("tmp")
         .flatten()
@@ -371,26 +372,10 @@ fn demo_cleanup_removes_only_dead_runs_leftovers() {
 
 #[test]
 fn demo_interrupted_while_building_removes_the_lab() {
-    let bin = preflight_e2e::binary("preflight");
     // A hundred hosts take long enough to build that SIGINT lands during the build.
-    let mut child = Command::new(&bin)
-        .args(["demo", "--scenario", "large-100", "--quiet"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let prefix = format!("pf{}-", child.id());
-    let listed = || {
-        let out = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .expect("ip");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with(&prefix))
-            .count()
-    };
+    let mut child = spawn_quiet_demo("large-100");
+    let pid = child.id();
+    let listed = || namespaces_of(pid).len();
     let start = Instant::now();
     while listed() == 0 && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
