@@ -1,13 +1,15 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
-//! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`].
+//! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`];
+//! [`session`] runs them in order as one check.
 
 pub mod findings;
 pub mod merge;
 pub mod plan;
 pub mod report;
 pub mod server;
+pub mod session;
 pub mod state;
 
 use preflight_model::probe::ProbeReport;

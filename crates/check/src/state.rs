@@ -50,17 +50,17 @@ pub enum Phase {
 
 /// In-memory state.
 #[derive(Debug)]
-pub struct Inner {
+pub(crate) struct Inner {
     /// Registrations by agent id.
-    pub agents: BTreeMap<String, Registration>,
+    pub(crate) agents: BTreeMap<String, Registration>,
     /// The merge, once planned.
-    pub merged: Option<Merged>,
+    pub(crate) merged: Option<Merged>,
     /// The plan, once planned.
-    pub plan: Option<CheckPlan>,
+    pub(crate) plan: Option<CheckPlan>,
     /// Results by agent id.
-    pub results: BTreeMap<String, ProbeReport>,
+    pub(crate) results: BTreeMap<String, ProbeReport>,
     /// The phase.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
 }
 
 /// How a result upload was taken.
@@ -85,6 +85,34 @@ pub enum Refusal {
     Invalid(String, Option<String>),
     /// Storage failed (500).
     Storage(String),
+}
+
+/// How far the check has come (see [`CheckState::counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Agents registered.
+    pub registered: usize,
+    /// Agents with a plan.
+    pub agents_planned: usize,
+    /// Of them, those whose results are in.
+    pub agents_reported: usize,
+    /// Probes planned.
+    pub probes_planned: usize,
+    /// Probes with results.
+    pub probes_done: usize,
+}
+
+/// What the report is built from, borrowed from the state.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    /// Agents registered.
+    pub agents: usize,
+    /// The merge (empty when nothing was planned).
+    pub merged: &'a Merged,
+    /// The plan (empty when nothing was planned).
+    pub plan: &'a CheckPlan,
+    /// Results by agent id.
+    pub results: &'a BTreeMap<String, ProbeReport>,
 }
 
 /// The coordinator's shared state.
@@ -225,7 +253,7 @@ impl CheckState {
     }
 
     /// Locks the in-memory state (a poisoned lock is taken over: every write is complete).
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -335,23 +363,58 @@ impl CheckState {
         self.bump();
     }
 
-    /// (agents with a plan, of them those whose results are in, probes planned, probes with results).
-    pub fn progress(&self) -> (usize, usize, usize, usize) {
+    /// How far the check has come.
+    pub fn counts(&self) -> Counts {
         let inner = self.lock();
-        let Some(plan) = &inner.plan else {
-            return (0, 0, 0, 0);
+        let mut c = Counts {
+            registered: inner.agents.len(),
+            ..Counts::default()
         };
-        let mut want = 0;
-        let mut have = 0;
-        let mut done = 0;
+        let Some(plan) = &inner.plan else {
+            return c;
+        };
+        c.probes_planned = plan.probes;
         for id in plan.per_agent.keys() {
-            want += 1;
+            c.agents_planned += 1;
             if let Some(r) = inner.results.get(id) {
-                have += 1;
-                done += r.targets.len();
+                c.agents_reported += 1;
+                c.probes_done += r.targets.len();
             }
         }
-        (want, have, plan.probes, done)
+        c
+    }
+
+    /// Whether a plan is there (handed out, or reloaded from the state dir).
+    pub fn is_planned(&self) -> bool {
+        self.lock().plan.is_some()
+    }
+
+    /// The phase of the check.
+    pub fn phase(&self) -> Phase {
+        self.lock().phase
+    }
+
+    /// Replaces the plan with one built elsewhere (tests, and tools that plan by hand) and
+    /// opens the probing phase. Not persisted.
+    pub fn install_plan(&self, plan: CheckPlan) {
+        let mut inner = self.lock();
+        inner.plan = Some(plan);
+        inner.phase = Phase::Probing;
+        drop(inner);
+        self.bump();
+    }
+
+    /// Calls `f` with what the report is built from (an empty merge or plan when there is none).
+    pub fn with_outcome<T>(&self, f: impl FnOnce(Outcome<'_>) -> T) -> T {
+        let inner = self.lock();
+        let no_merge = Merged::default();
+        let no_plan = CheckPlan::default();
+        f(Outcome {
+            agents: inner.agents.len(),
+            merged: inner.merged.as_ref().unwrap_or(&no_merge),
+            plan: inner.plan.as_ref().unwrap_or(&no_plan),
+            results: &inner.results,
+        })
     }
 
     /// The plan answer for an agent: `None` while waiting, the plan when ready.
@@ -524,7 +587,16 @@ mod tests {
             s.submit("node2", report_for(&plan2)).unwrap(),
             Accepted::New(3)
         );
-        assert_eq!(s.progress(), (2, 2, 6, 6));
+        assert_eq!(
+            s.counts(),
+            Counts {
+                registered: 2,
+                agents_planned: 2,
+                agents_reported: 2,
+                probes_planned: 6,
+                probes_done: 6
+            }
+        );
         // re-registration of a known machine after planning keeps its id; a new one is refused
         assert_eq!(s.register(healthy(1, None, "node1")).unwrap(), "node1");
         assert!(matches!(
