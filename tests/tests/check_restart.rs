@@ -1,11 +1,13 @@
 //! `preflight check` killed with SIGKILL mid-run and restarted on the same state dir: nothing
 //! already reported is lost, nothing is duplicated, and the run finishes with one report.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use preflight_lab::supervise::Supervised;
 
 use preflight_model::api::{PlanResponse, RegisterResponse, ResultsAck};
 use preflight_model::observed::{
@@ -93,15 +95,17 @@ fn results_for(plan: &ProbePlan) -> String {
     .unwrap()
 }
 
-fn start(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(preflight_e2e::binary("preflight"))
-        .args(["check", "--provider"])
+/// Starts the coordinator on the state dir, waiting for `expect` agents; returns it and its
+/// address (read from its ready file).
+fn start(dir: &Path, expect: usize) -> (Supervised, String) {
+    let mut cmd = Command::new(preflight_e2e::binary("preflight"));
+    cmd.args(["check", "--provider"])
         .arg(preflight_e2e::fixtures().join("maas"))
         .args([
             "--listen",
             "127.0.0.1:0",
             "--expect",
-            "3",
+            &expect.to_string(),
             "--quiet",
             "--format",
             "json",
@@ -111,22 +115,16 @@ fn start(dir: &Path) -> (Child, String) {
         .arg("--state-dir")
         .arg(dir.join("state"))
         .arg("-o")
-        .arg(dir.join("report.json"))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("coordinator printed its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("preflight: listening on http://") {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+        .arg(dir.join("report.json"));
+    let mut child = Supervised::spawn(
+        "preflight check",
+        cmd,
+        Some(&dir.join("coordinator.log")),
+        Some(&dir.join("ready")),
+    )
+    .unwrap();
+    let url = child.wait_ready(Duration::from_secs(30)).unwrap();
+    let addr = url.trim_start_matches("http://").to_string();
     (child, addr)
 }
 
@@ -197,7 +195,7 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         observed("above-robin", "172.16.1.203"),
     ];
 
-    let (mut first, addr) = start(&dir);
+    let (mut first, addr) = start(&dir, 3);
     // Two register, one result arrives... then the coordinator dies.
     let ids: Vec<String> = agents.iter().map(|o| register(&addr, o)).collect();
     let plans: Vec<ProbePlan> = ids.iter().map(|id| wait_plan(&addr, id)).collect();
@@ -213,11 +211,10 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
             duplicate: false
         }
     );
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
+    first.kill(); // SIGKILL, reaped
     assert!(!dir.join("report.json").exists());
 
-    let (mut second, addr) = start(&dir);
+    let (mut second, addr) = start(&dir, 3);
     // The same machines get the same ids and the same plans back.
     let ids2: Vec<String> = agents.iter().map(|o| register(&addr, o)).collect();
     assert_eq!(ids, ids2);
@@ -241,17 +238,10 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
             }
         );
     }
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = second.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "coordinator did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = second
+        .wait_timeout(Duration::from_secs(30))
+        .unwrap()
+        .expect("coordinator did not finish");
     // Drift findings (these made-up machines do not match MAAS) fail the check, so exit 1.
     assert_eq!(status.code(), Some(1));
     let report: Report =
