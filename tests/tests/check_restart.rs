@@ -268,17 +268,157 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         "{:#?}",
         report.findings
     );
-    assert_eq!(
-        std::fs::read_dir(dir.join("state/results"))
-            .unwrap()
-            .filter(|e| !e
-                .as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with('.'))
-            .count(),
-        3
+    // Three uploads stored, once each, in the group-committed journal.
+    let journal = std::fs::read_to_string(dir.join("state/journal.jsonl")).unwrap();
+    assert_eq!(journal.matches("{\"results\":").count(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Like [`http`], but `None` when the connection fails or breaks (the coordinator was killed).
+fn try_http(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.get(9..12)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// Sends every request at once from its own thread; SIGKILLs the coordinator as soon as
+/// `kill_after` of them were answered 200 (mid-burst, while batches are in flight). Returns
+/// which requests got a 200, with the answer.
+fn burst_then_kill(
+    coord: &mut Supervised,
+    addr: &str,
+    requests: Vec<(String, String)>,
+    kill_after: usize,
+) -> Vec<Option<String>> {
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = std::sync::Arc::new(std::sync::Barrier::new(requests.len() + 1));
+    let threads: Vec<_> = requests
+        .into_iter()
+        .map(|(path, body)| {
+            let (addr, acked, start) = (addr.to_string(), acked.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                match try_http(&addr, "POST", &path, &body) {
+                    Some((200, b)) => {
+                        acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Some(b)
+                    }
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    let t = Instant::now();
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < kill_after {
+        assert!(t.elapsed() < Duration::from_secs(30), "no answers");
+        std::thread::yield_now();
+    }
+    coord.kill();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn kill_9_mid_batch_loses_no_acknowledged_registration_or_upload() {
+    let n = 150;
+    let dir = tempdir();
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let agents: Vec<ObservedConfig> = (0..n)
+        .map(|i| observed(&format!("burst-{i}"), &format!("172.16.1.{}", 10 + i)))
+        .collect();
+    let register_req = |o: &ObservedConfig| {
+        (
+            "/v1/register".to_string(),
+            serde_json::json!({ "observed": o }).to_string(),
+        )
+    };
+
+    // 1. All register at once; killed mid-burst.
+    let (mut first, addr) = start(&dir, n);
+    let answers = burst_then_kill(
+        &mut first,
+        &addr,
+        agents.iter().map(register_req).collect(),
+        10,
     );
+    let acked: Vec<String> = answers
+        .iter()
+        .flatten()
+        .map(|b| {
+            serde_json::from_str::<RegisterResponse>(b)
+                .unwrap()
+                .agent_id
+        })
+        .collect();
+    eprintln!(
+        "{} of {n} registrations acknowledged before the kill",
+        acked.len()
+    );
+    assert!(acked.len() >= 10);
+
+    // Every acknowledged registration survived: the restarted coordinator knows the agent
+    // (a plan poll is 200, not 404) before it registers again.
+    let (mut second, addr) = start(&dir, n);
+    for id in &acked {
+        let (st, body) = http(&addr, "GET", &format!("/v1/agents/{id}/plan"), None);
+        assert_eq!(st, 200, "{id} was acknowledged, then lost: {body}");
+    }
+    // 2. The rest register (the acknowledged ones again: same ids), plans are handed out,
+    // and all upload at once; killed mid-burst.
+    let ids: Vec<String> = agents.iter().map(|o| register(&addr, o)).collect();
+    for id in &acked {
+        assert!(ids.contains(id));
+    }
+    let plans: Vec<ProbePlan> = ids.iter().map(|id| wait_plan(&addr, id)).collect();
+    let bodies: Vec<String> = plans.iter().map(results_for).collect();
+    let uploads = ids
+        .iter()
+        .zip(&bodies)
+        .map(|(id, b)| (format!("/v1/agents/{id}/results"), b.clone()))
+        .collect();
+    let answers = burst_then_kill(&mut second, &addr, uploads, 10);
+    let uploaded: Vec<usize> = (0..n).filter(|&i| answers[i].is_some()).collect();
+    eprintln!(
+        "{} of {n} uploads acknowledged before the kill",
+        uploaded.len()
+    );
+
+    // 3. Restarted again: every acknowledged upload is there (a re-send is a duplicate), the
+    // others go in now, and the report has every probe exactly once.
+    let (mut third, addr) = start(&dir, n);
+    for i in 0..n {
+        let ack = send(&addr, &ids[i], &bodies[i]);
+        if uploaded.contains(&i) {
+            assert!(
+                ack.duplicate,
+                "upload of {} was acknowledged, then lost",
+                ids[i]
+            );
+        }
+        assert_eq!(ack.accepted, plans[i].targets.len());
+    }
+    let status = third
+        .wait_timeout(Duration::from_secs(60))
+        .unwrap()
+        .expect("coordinator did not finish");
+    assert_eq!(status.code(), Some(1), "drift findings fail the check");
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let planned: usize = plans.iter().map(|p| p.targets.len()).sum();
+    assert_eq!(report.summary.agents_reported, Some(n));
+    assert_eq!(report.summary.probes_planned, Some(planned));
+    assert_eq!(report.summary.probes_done, Some(planned));
+    let pairs: usize = report.spaces.iter().map(|s| s.pairs.len()).sum();
+    assert_eq!(pairs, planned, "each probe once");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -5,6 +5,7 @@
 //! [`session`] runs them in order as one check.
 
 pub mod findings;
+mod journal;
 pub mod merge;
 pub mod plan;
 pub mod report;

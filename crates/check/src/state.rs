@@ -1,12 +1,15 @@
 //! The coordinator's state: registrations, the plan and results, in memory and (with a state
-//! dir) on disk, each written atomically (temp file, fsync, rename, fsync dir) as it arrives.
+//! dir) on disk.
 //!
-//! Layout of a state dir: `agents/<id>.json` (id + observed config), `plan.json` (every
-//! agent's plan), `results/<id>.json` (the agent's probe report). A coordinator restarted on
-//! the same dir reloads all of it, so nothing already reported is lost, and since agent ids and
-//! result uploads are idempotent, nothing is duplicated either.
+//! Layout of a state dir: `journal.jsonl` (registrations and result uploads, one record a
+//! line, group-committed: see [`crate::journal`]), `plan.json` (every agent's plan, written
+//! atomically: temp file, fsync, rename, fsync dir). State dirs of earlier versions
+//! (`agents/<id>.json`, `results/<id>.json`) are still read. A request is answered only once
+//! what it changed is durable, so a coordinator killed at any point and restarted on the same
+//! dir has everything it acknowledged; since agent ids and result uploads are idempotent,
+//! nothing is duplicated either. Merging and planning run outside the lock the handlers take.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -17,6 +20,7 @@ use preflight_model::probe::ProbeReport;
 use preflight_model::provider::ProviderModel;
 use serde::{Deserialize, Serialize};
 
+use crate::journal::Journal;
 use crate::merge::{merge, AgentInput, Merged};
 use crate::plan::{build_plan, CheckPlan, PlanOptions};
 use crate::CheckError;
@@ -37,11 +41,20 @@ struct StoredPlan {
     per_agent: BTreeMap<String, ProbePlan>,
 }
 
+/// The stored plan, as written (borrowing the plan instead of copying it).
+#[derive(Serialize)]
+struct StoredPlanRef<'a> {
+    probes: usize,
+    per_agent: &'a BTreeMap<String, ProbePlan>,
+}
+
 /// Phase of the check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Accepting registrations.
     Registering,
+    /// Registration closed; the merge and the plan are being built.
+    Planning,
     /// Plans handed out; gathering results.
     Probing,
     /// Report written; agents are told the check is over.
@@ -61,6 +74,10 @@ pub(crate) struct Inner {
     pub(crate) results: BTreeMap<String, ProbeReport>,
     /// The phase.
     pub(crate) phase: Phase,
+    /// Journal sequence number of each agent's registration (wait for it before answering).
+    pub(crate) reg_seq: HashMap<String, u64>,
+    /// Journal sequence number of each agent's results.
+    pub(crate) result_seq: HashMap<String, u64>,
 }
 
 /// How a result upload was taken.
@@ -120,7 +137,30 @@ pub struct Outcome<'a> {
 pub struct CheckState {
     inner: Mutex<Inner>,
     dir: Option<PathBuf>,
+    journal: Option<Journal>,
     changed: tokio::sync::watch::Sender<u64>,
+}
+
+/// A journal record, as written.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum RecordOut<'a> {
+    Registration(&'a Registration),
+    Results {
+        agent_id: &'a str,
+        report: &'a ProbeReport,
+    },
+}
+
+/// A journal record, as read back.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RecordIn {
+    Registration(Registration),
+    Results {
+        agent_id: String,
+        report: ProbeReport,
+    },
 }
 
 /// Writes a file atomically: temp file in the same dir, fsync, rename, fsync the dir.
@@ -215,7 +255,10 @@ impl CheckState {
             plan: None,
             results: BTreeMap::new(),
             phase: Phase::Registering,
+            reg_seq: HashMap::new(),
+            result_seq: HashMap::new(),
         };
+        let mut journal = None;
         if let Some(dir) = dir {
             for sub in ["agents", "results"] {
                 std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
@@ -243,11 +286,24 @@ impl CheckState {
                     .unwrap_or_default();
                 inner.results.insert(id, r);
             }
+            // Registrations and results since the files above: the group-committed journal.
+            journal = Some(Journal::open(dir, |line| {
+                match serde_json::from_slice::<RecordIn>(line).map_err(|e| e.to_string())? {
+                    RecordIn::Registration(r) => {
+                        inner.agents.insert(r.agent_id.clone(), r);
+                    }
+                    RecordIn::Results { agent_id, report } => {
+                        inner.results.insert(agent_id, report);
+                    }
+                }
+                Ok(())
+            })?);
         }
         let (changed, _) = tokio::sync::watch::channel(0);
         Ok(CheckState {
             inner: Mutex::new(inner),
             dir: dir.map(Path::to_path_buf),
+            journal,
             changed,
         })
     }
@@ -264,6 +320,29 @@ impl CheckState {
 
     fn bump(&self) {
         self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Queues a journal record (under the state lock, so the journal's order is the order
+    /// the state changed in); `None` without a state dir.
+    fn journal_append(&self, record: &RecordOut<'_>) -> Result<Option<u64>, Refusal> {
+        let Some(j) = &self.journal else {
+            return Ok(None);
+        };
+        let bytes = serde_json::to_vec(record).map_err(|e| Refusal::Storage(e.to_string()))?;
+        Ok(Some(j.append(&bytes)))
+    }
+
+    /// Waits (outside the state lock) until journal record `seq` is durable.
+    fn journal_wait(&self, seq: Option<u64>) -> Result<(), Refusal> {
+        match (&self.journal, seq) {
+            (Some(j), Some(seq)) => j.wait(seq).map_err(Refusal::Storage),
+            _ => Ok(()),
+        }
+    }
+
+    /// Batches the journal has written so far (one fsync each); 0 without a state dir.
+    pub fn journal_batches(&self) -> u64 {
+        self.journal.as_ref().map(Journal::batches).unwrap_or(0)
     }
 
     fn persist(&self, rel: &str, value: &impl Serialize) -> Result<(), Refusal> {
@@ -299,25 +378,42 @@ impl CheckState {
             }
         };
         let existing = inner.agents.get(&id);
-        if existing.is_some_and(|r| r.observed == observed) {
-            return Ok(id);
-        }
-        if inner.phase != Phase::Registering {
-            if existing.is_some() {
-                // Same machine, re-registering after the plan: keep the planned view.
-                return Ok(id);
+        let known = existing.is_some();
+        if existing.is_some_and(|r| r.observed == observed) || inner.phase != Phase::Registering {
+            if !known {
+                return Err(Refusal::Conflict(
+                    "registration is closed: the plan was already handed out".into(),
+                ));
             }
-            return Err(Refusal::Conflict(
-                "registration is closed: the plan was already handed out".into(),
-            ));
+            // The same registration again, or the same machine re-registering after the plan
+            // (which keeps the planned view): answer once the first one is durable.
+            let seq = inner.reg_seq.get(&id).copied();
+            drop(inner);
+            self.journal_wait(seq)?;
+            return Ok(id);
         }
         let reg = Registration {
             agent_id: id.clone(),
             observed,
         };
-        self.persist(&format!("agents/{id}.json"), &reg)?;
-        inner.agents.insert(id.clone(), reg);
+        let seq = self.journal_append(&RecordOut::Registration(&reg))?;
+        let previous = inner.agents.insert(id.clone(), reg);
+        if let Some(seq) = seq {
+            inner.reg_seq.insert(id.clone(), seq);
+        }
         drop(inner);
+        if let Err(e) = self.journal_wait(seq) {
+            // Not durable, so not registered: the agent will retry.
+            let mut inner = self.lock();
+            if inner.reg_seq.get(&id) == seq.as_ref() {
+                match previous {
+                    Some(p) => inner.agents.insert(id.clone(), p),
+                    None => inner.agents.remove(&id),
+                };
+                inner.reg_seq.remove(&id);
+            }
+            return Err(e);
+        }
         self.bump();
         Ok(id)
     }
@@ -330,28 +426,49 @@ impl CheckState {
     /// Merges the registered agents with the provider and builds the plan (or, when a plan
     /// was already stored, keeps that one and only redoes the merge). Closes registration.
     pub fn plan(&self, provider: &ProviderModel, opts: &PlanOptions) -> Result<(), CheckError> {
-        let mut inner = self.lock();
-        let inputs: Vec<AgentInput> = inner
-            .agents
-            .values()
-            .map(|r| AgentInput {
-                agent_id: r.agent_id.clone(),
-                observed: r.observed.clone(),
-            })
-            .collect();
+        // Close registration and take the inputs; merge and plan without the lock, so the
+        // handlers (plan polls, late re-registrations) are answered meanwhile.
+        let (inputs, planned) = {
+            let mut inner = self.lock();
+            if inner.phase == Phase::Registering {
+                inner.phase = Phase::Planning;
+            }
+            let inputs: Vec<AgentInput> = inner
+                .agents
+                .values()
+                .map(|r| AgentInput {
+                    agent_id: r.agent_id.clone(),
+                    observed: r.observed.clone(),
+                })
+                .collect();
+            (inputs, inner.plan.is_some())
+        };
+        // Every registration the plan is built from is durable before the plan is.
+        if let Some(j) = &self.journal {
+            j.wait(j.last()).map_err(CheckError::State)?;
+        }
         let merged = merge(provider, &inputs);
-        if inner.plan.is_none() {
+        drop(inputs);
+        let plan = if planned {
+            None
+        } else {
             let plan = build_plan(provider, &merged.agents, opts);
-            let stored = StoredPlan {
+            let stored = StoredPlanRef {
                 probes: plan.probes,
-                per_agent: plan.per_agent.clone(),
+                per_agent: &plan.per_agent,
             };
             self.persist("plan.json", &stored)
                 .map_err(|r| CheckError::State(format!("{r:?}")))?;
+            Some(plan)
+        };
+        let mut inner = self.lock();
+        if let Some(plan) = plan {
             inner.plan = Some(plan);
         }
         inner.merged = Some(merged);
-        inner.phase = Phase::Probing;
+        if inner.phase != Phase::Done {
+            inner.phase = Phase::Probing;
+        }
         drop(inner);
         self.bump();
         Ok(())
@@ -485,7 +602,12 @@ impl CheckState {
         }
         if let Some(prev) = inner.results.get(agent_id) {
             if *prev == report {
-                return Ok(Accepted::Duplicate(prev.targets.len()));
+                let n = prev.targets.len();
+                // Answer the re-send only once the first upload is durable.
+                let seq = inner.result_seq.get(agent_id).copied();
+                drop(inner);
+                self.journal_wait(seq)?;
+                return Ok(Accepted::Duplicate(n));
             }
             return Err(Refusal::Conflict(
                 "different results for this agent were already stored".into(),
@@ -496,10 +618,25 @@ impl CheckState {
                 "the check is over: the report was written".into(),
             ));
         }
-        self.persist(&format!("results/{agent_id}.json"), &report)?;
+        let seq = self.journal_append(&RecordOut::Results {
+            agent_id,
+            report: &report,
+        })?;
         let n = report.targets.len();
         inner.results.insert(agent_id.to_string(), report);
+        if let Some(seq) = seq {
+            inner.result_seq.insert(agent_id.to_string(), seq);
+        }
         drop(inner);
+        if let Err(e) = self.journal_wait(seq) {
+            // Not durable, so not taken: the agent will retry.
+            let mut inner = self.lock();
+            if inner.result_seq.get(agent_id) == seq.as_ref() {
+                inner.results.remove(agent_id);
+                inner.result_seq.remove(agent_id);
+            }
+            return Err(e);
+        }
         self.bump();
         Ok(Accepted::New(n))
     }
@@ -603,10 +740,61 @@ mod tests {
             s.register(healthy(3, None, "node3")),
             Err(Refusal::Conflict(_))
         ));
-        let files = std::fs::read_dir(dir.path().join("results"))
-            .unwrap()
-            .count();
-        assert_eq!(files, 2);
+        // Both uploads (not the duplicate) and three registrations are in the journal.
+        let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+        assert_eq!(journal.matches("{\"results\":").count(), 2);
+        assert_eq!(journal.matches("{\"registration\":").count(), 2);
+    }
+
+    #[test]
+    fn concurrent_registrations_share_fsyncs_and_all_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 64;
+        {
+            let s = std::sync::Arc::new(CheckState::open(Some(dir.path())).unwrap());
+            let threads: Vec<_> = (0..n)
+                .map(|i| {
+                    let s = s.clone();
+                    std::thread::spawn(move || s.register(healthy(i, None, &format!("n{i}"))))
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap().unwrap();
+            }
+            assert_eq!(s.registered(), n as usize);
+            let batches = s.journal_batches();
+            assert!(batches >= 1 && batches <= n as u64, "{batches}");
+        }
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        assert_eq!(s.registered(), n as usize);
+    }
+
+    #[test]
+    fn a_torn_last_journal_line_is_dropped_and_the_next_record_starts_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = CheckState::open(Some(dir.path())).unwrap();
+            s.register(healthy(1, None, "node1")).unwrap();
+        }
+        let path = dir.path().join("journal.jsonl");
+        let mut text = std::fs::read(&path).unwrap();
+        let whole = text.len();
+        text.extend_from_slice(b"{\"registration\":{\"agent_id\":\"node2\",\"obs");
+        std::fs::write(&path, &text).unwrap();
+        {
+            let s = CheckState::open(Some(dir.path())).unwrap();
+            assert_eq!(s.registered(), 1);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), whole as u64);
+            s.register(healthy(3, None, "node3")).unwrap();
+        }
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        assert_eq!(s.registered(), 2);
+        // A bad line that is not the last is an error naming the line.
+        let mut text = std::fs::read(&path).unwrap();
+        text.splice(0..0, b"not json\n".iter().copied());
+        std::fs::write(&path, &text).unwrap();
+        let err = CheckState::open(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("journal.jsonl line 1"), "{err}");
     }
 
     #[test]
