@@ -11,7 +11,7 @@ use preflight_check::server::ServerConfig;
 use preflight_check::session::{self, CheckConfig, Progress};
 use preflight_model::plan::ProbeSettings;
 
-use super::common::{read_secret, write_output, ProviderArgs, ReportFormat};
+use super::common::{read_secret, write_output, write_report, ProviderArgs, ReportFormat};
 
 /// Flags of `preflight check`.
 #[derive(clap::Args, Debug)]
@@ -217,9 +217,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
     .await?;
     pb.finish_and_clear();
-    write_output(
-        args.output.as_deref(),
-        &preflight_report::render(&report, args.format.into()),
-    )?;
+    write_report(args.output.as_deref(), &report, args.format)?;
     Ok(ExitCode::from(report.exit_code()))
 }

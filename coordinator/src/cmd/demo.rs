@@ -15,7 +15,7 @@ use preflight_lab::supervise::{
 use preflight_lab::{netns, scenarios, Lab, Topology};
 use preflight_model::report::{Report, Status};
 
-use super::common::{write_output, ReportFormat};
+use super::common::{write_output, write_report, ReportFormat};
 
 /// Work dirs of the demo are `<tmp>/preflight-demo-<pid>-<random>`.
 const WORK_PREFIX: &str = "preflight-demo";
@@ -438,8 +438,7 @@ async fn drive(
     if let Some(path) = &args.json_output {
         write_output(Some(path), &text)?;
     }
-    let rendered = preflight_report::render(&report, args.format.into());
-    write_output(args.output.as_deref(), &rendered)?;
+    write_report(args.output.as_deref(), &report, args.format)?;
     if let Some(path) = &args.output {
         progress.say(format!("report written to {}", path.display()));
     }

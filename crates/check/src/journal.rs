@@ -1,11 +1,11 @@
 //! Group commit for the state dir: an append-only journal (`journal.jsonl`, one JSON record a
 //! line) that many requests share one `fdatasync` for.
 //!
-//! A request [`Journal::append`]s its record (cheap: a copy into the queue, in the order the
-//! in-memory state changed) and then [`Journal::wait`]s until the batch holding it is durable.
-//! The first waiter to find no write in flight becomes the leader: it takes the whole queue,
-//! writes it with one `write` and one `fdatasync`, and wakes everyone whose record it covered.
-//! Records queued meanwhile form the next batch. So N concurrent registrations cost about
+//! A request [`Journal::append`]s its record (written to the file at once, in the order the
+//! in-memory state changed, so nothing is queued in memory) and then [`Journal::wait`]s until
+//! the batch holding it is durable. The first waiter to find no sync in flight becomes the
+//! leader: one `fdatasync` covers every record written so far, and it wakes everyone whose
+//! record that covered. Records written meanwhile form the next batch. So N concurrent registrations cost about
 //! N / batch fsyncs instead of N, and no request is answered before its record is on disk.
 //!
 //! A torn last line (a crash mid-write: never acknowledged) is dropped on replay.
@@ -13,25 +13,23 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::CheckError;
 
 #[derive(Debug)]
 struct Queue {
-    /// Records queued, not yet taken by a leader.
-    buf: Vec<u8>,
-    /// Sequence number of the last record queued.
+    /// Sequence number of the last record written (not necessarily durable yet).
     queued: u64,
     /// Sequence number up to which every record is durable (or failed).
     settled: u64,
-    /// A leader is writing.
-    writing: bool,
-    /// Batches that failed: (first seq, last seq, error).
+    /// A leader is syncing.
+    syncing: bool,
+    /// Batches whose sync failed: (first seq, last seq, error).
     failed: Vec<(u64, u64, String)>,
-    /// The journal file and its length when no write is in flight (taken by the leader).
-    file: Option<(File, u64)>,
-    /// Batches written (fsyncs), for the benchmark and tests.
+    /// Length of the file after the last complete record.
+    len: u64,
+    /// Batches synced (fsyncs), for the benchmark and tests.
     batches: u64,
 }
 
@@ -39,6 +37,7 @@ struct Queue {
 #[derive(Debug)]
 pub(crate) struct Journal {
     path: PathBuf,
+    file: Arc<File>,
     queue: Mutex<Queue>,
     settled: Condvar,
 }
@@ -64,7 +63,7 @@ impl Journal {
             .map_err(state)?;
         let mut good: u64 = 0;
         {
-            let mut reader = BufReader::new(&mut file);
+            let mut reader = BufReader::with_capacity(1 << 16, &mut file);
             let mut line = Vec::new();
             let mut n = 0usize;
             loop {
@@ -92,39 +91,46 @@ impl Journal {
         File::open(dir).and_then(|d| d.sync_all()).map_err(state)?;
         Ok(Journal {
             path,
+            file: Arc::new(file),
             queue: Mutex::new(Queue {
-                buf: Vec::new(),
                 queued: 0,
                 settled: 0,
-                writing: false,
+                syncing: false,
                 failed: Vec::new(),
-                file: Some((file, good)),
+                len: good,
                 batches: 0,
             }),
             settled: Condvar::new(),
         })
     }
 
-    /// Queues one record (without its newline); returns its sequence number for [`Journal::wait`].
-    pub(crate) fn append(&self, record: &[u8]) -> u64 {
+    /// Writes one record (without its newline) to the journal — not yet synced — and returns
+    /// its sequence number for [`Journal::wait`]. Nothing is held in memory for it.
+    pub(crate) fn append(&self, record: &[u8]) -> Result<u64, String> {
         let mut q = self.lock();
-        q.buf.extend_from_slice(record);
-        q.buf.push(b'\n');
+        let mut f = &*self.file;
+        let written = f.write_all(record).and_then(|()| f.write_all(b"\n"));
+        if let Err(e) = written {
+            // Cut off the part that reached the file: the next record starts on a clean line.
+            let _ = self.file.set_len(q.len);
+            return Err(format!("cannot write {}: {e}", self.path.display()));
+        }
+        q.len += record.len() as u64 + 1;
         q.queued += 1;
-        q.queued
+        Ok(q.queued)
     }
 
-    /// Sequence number of the last record queued (wait for it to flush everything so far).
+    /// Sequence number of the last record written (wait for it to flush everything so far).
     pub(crate) fn last(&self) -> u64 {
         self.lock().queued
     }
 
-    /// Batches written so far (one fsync each).
+    /// Batches synced so far (one fsync each).
     pub(crate) fn batches(&self) -> u64 {
         self.lock().batches
     }
 
-    /// Blocks until record `seq` is durable; an error when its batch could not be written.
+    /// Blocks until record `seq` is durable; an error when its batch could not be synced.
     pub(crate) fn wait(&self, seq: u64) -> Result<(), String> {
         let mut q = self.lock();
         loop {
@@ -134,39 +140,24 @@ impl Journal {
                     None => Ok(()),
                 };
             }
-            if q.writing {
+            if q.syncing {
                 q = self.settled.wait(q).unwrap_or_else(|e| e.into_inner());
                 continue;
             }
-            // Lead: take everything queued and write it as one batch.
-            let Some((mut file, len)) = q.file.take() else {
-                return Err("the journal is not open".into());
-            };
-            q.writing = true;
-            let buf = std::mem::take(&mut q.buf);
+            // Lead: one fdatasync covers every record written so far.
+            q.syncing = true;
             let (first, upto) = (q.settled + 1, q.queued);
             drop(q);
-            let written = file.write_all(&buf).and_then(|()| file.sync_data());
-            let len = match &written {
-                Ok(()) => len + buf.len() as u64,
-                Err(_) => {
-                    // Cut off whatever part of the batch reached the file: none of it is
-                    // acknowledged, and the next batch must start on a clean line.
-                    let _ = file.set_len(len);
-                    let _ = file.sync_data();
-                    len
-                }
-            };
+            let synced = self.file.sync_data();
             q = self.lock();
-            q.file = Some((file, len));
-            q.writing = false;
+            q.syncing = false;
             q.settled = upto;
             q.batches += 1;
-            if let Err(e) = written {
+            if let Err(e) = synced {
                 q.failed.push((
                     first,
                     upto,
-                    format!("cannot write {}: {e}", self.path.display()),
+                    format!("cannot sync {}: {e}", self.path.display()),
                 ));
             }
             self.settled.notify_all();
@@ -184,14 +175,14 @@ mod tests {
         let j = Journal::open(dir.path(), |_| Ok(())).unwrap();
         let seqs: Vec<u64> = ["a", "b", "c"]
             .iter()
-            .map(|r| j.append(format!("\"{r}\"").as_bytes()))
+            .map(|r| j.append(format!("\"{r}\"").as_bytes()).unwrap())
             .collect();
         assert_eq!(seqs, vec![1, 2, 3]);
         // The last waiter leads: one batch covers all three, and earlier ones are settled too.
         j.wait(3).unwrap();
         j.wait(1).unwrap();
         assert_eq!(j.batches(), 1);
-        let d = j.append(b"\"d\"");
+        let d = j.append(b"\"d\"").unwrap();
         j.wait(d).unwrap();
         assert_eq!(j.batches(), 2);
         drop(j);

@@ -329,7 +329,7 @@ impl CheckState {
             return Ok(None);
         };
         let bytes = serde_json::to_vec(record).map_err(|e| Refusal::Storage(e.to_string()))?;
-        Ok(Some(j.append(&bytes)))
+        j.append(&bytes).map(Some).map_err(Refusal::Storage)
     }
 
     /// Waits (outside the state lock) until journal record `seq` is durable.
