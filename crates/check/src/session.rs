@@ -12,9 +12,8 @@ use preflight_model::report::{Checked, Finding, Report};
 use tokio::time::Instant;
 
 use crate::plan::PlanOptions;
-use crate::report::{build_report, ReportInput};
 use crate::server::{serve, ServerConfig};
-use crate::state::CheckState;
+use crate::state::{CheckState, ReportExtras};
 use crate::CheckError;
 
 /// Everything a check session needs, resolved from the flags by the binary.
@@ -203,20 +202,15 @@ pub async fn run(
     state.finish();
     progress(&snapshot(&state, Stage::Reporting, expect, Duration::ZERO));
 
-    let mut inputs = config.inputs;
-    let report = state.with_outcome(|o| {
-        inputs.push(format!("agents: {} of {expect} expected", o.agents));
-        build_report(ReportInput {
-            provider: &provider,
-            merged: o.merged,
-            plan: o.plan,
-            results: o.results,
+    let report = state.report(
+        &provider,
+        ReportExtras {
             expected: expect,
             extra_findings: config.extra_findings,
             extra_checked: config.extra_checked,
-            inputs,
-        })
-    });
+            inputs: config.inputs,
+        },
+    );
     // Let agents still polling hear that the check is over, then stop serving.
     tokio::time::sleep(config.linger).await;
     let _ = stop_tx.send(());

@@ -18,11 +18,13 @@ use preflight_model::observed::{LinkKind, ObservedConfig};
 use preflight_model::plan::ProbePlan;
 use preflight_model::probe::ProbeReport;
 use preflight_model::provider::ProviderModel;
+use preflight_model::report::{Checked, Finding, Report};
 use serde::{Deserialize, Serialize};
 
 use crate::journal::Journal;
 use crate::merge::{merge, AgentInput, Merged};
-use crate::plan::{build_plan, CheckPlan, PlanOptions};
+use crate::plan::{build_plan, fnv1a, CheckPlan, PlanOptions};
+use crate::report::{Finish, PairFold};
 use crate::CheckError;
 
 /// One registration as stored.
@@ -70,8 +72,13 @@ pub(crate) struct Inner {
     pub(crate) merged: Option<Merged>,
     /// The plan, once planned.
     pub(crate) plan: Option<CheckPlan>,
-    /// Results by agent id.
+    /// Results not folded yet (reloaded before the plan's pairs exist), by agent id.
     pub(crate) results: BTreeMap<String, ProbeReport>,
+    /// The report's pairs, once planned; every accepted upload is folded in and dropped.
+    pub(crate) fold: Option<PairFold>,
+    /// Per agent whose results were accepted: a digest of them (to tell a re-send from a
+    /// different upload) and how many target results they held.
+    pub(crate) digests: HashMap<String, (u64, usize)>,
     /// The phase.
     pub(crate) phase: Phase,
     /// Journal sequence number of each agent's registration (wait for it before answering).
@@ -128,8 +135,25 @@ pub struct Outcome<'a> {
     pub merged: &'a Merged,
     /// The plan (empty when nothing was planned).
     pub plan: &'a CheckPlan,
-    /// Results by agent id.
-    pub results: &'a BTreeMap<String, ProbeReport>,
+}
+
+/// What the report takes besides the state (see [`CheckState::report`]).
+#[derive(Debug)]
+pub struct ReportExtras {
+    /// Agents expected (`--expect`).
+    pub expected: usize,
+    /// Findings from other steps (bundle validation).
+    pub extra_findings: Vec<Finding>,
+    /// Checks evaluated by other steps.
+    pub extra_checked: Vec<Checked>,
+    /// Inputs, for the reader.
+    pub inputs: Vec<String>,
+}
+
+/// A digest of an upload and its number of target results.
+fn digest(r: &ProbeReport) -> (u64, usize) {
+    let body = serde_json::to_vec(r).unwrap_or_default();
+    (fnv1a(&[&body]), r.targets.len())
 }
 
 /// The coordinator's shared state.
@@ -141,15 +165,12 @@ pub struct CheckState {
     changed: tokio::sync::watch::Sender<u64>,
 }
 
-/// A journal record, as written.
+/// A journal record, as written (a results record, `{"results":{"agent_id":…,"report":…}}`,
+/// is assembled from the upload's bytes in [`CheckState::submit`]).
 #[derive(Serialize)]
 #[serde(rename_all = "snake_case")]
 enum RecordOut<'a> {
     Registration(&'a Registration),
-    Results {
-        agent_id: &'a str,
-        report: &'a ProbeReport,
-    },
 }
 
 /// A journal record, as read back.
@@ -254,6 +275,8 @@ impl CheckState {
             merged: None,
             plan: None,
             results: BTreeMap::new(),
+            fold: None,
+            digests: HashMap::new(),
             phase: Phase::Registering,
             reg_seq: HashMap::new(),
             result_seq: HashMap::new(),
@@ -284,6 +307,7 @@ impl CheckState {
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default();
+                inner.digests.insert(id.clone(), digest(&r));
                 inner.results.insert(id, r);
             }
             // Registrations and results since the files above: the group-committed journal.
@@ -293,6 +317,7 @@ impl CheckState {
                         inner.agents.insert(r.agent_id.clone(), r);
                     }
                     RecordIn::Results { agent_id, report } => {
+                        inner.digests.insert(agent_id.clone(), digest(&report));
                         inner.results.insert(agent_id, report);
                     }
                 }
@@ -461,10 +486,29 @@ impl CheckState {
                 .map_err(|r| CheckError::State(format!("{r:?}")))?;
             Some(plan)
         };
+        // The report's pairs, built outside the lock from the plan (new, or the stored one).
+        let mut fold = {
+            let stored;
+            let p = match &plan {
+                Some(p) => p,
+                None => {
+                    stored = self.lock().plan.clone().unwrap_or_default();
+                    &stored
+                }
+            };
+            PairFold::new(provider, &merged, p)
+        };
         let mut inner = self.lock();
         if let Some(plan) = plan {
             inner.plan = Some(plan);
         }
+        let inner_ref = &mut *inner;
+        if let Some(p) = &inner_ref.plan {
+            for (id, r) in std::mem::take(&mut inner_ref.results) {
+                fold.add(p, &id, &r);
+            }
+        }
+        inner.fold = Some(fold);
         inner.merged = Some(merged);
         if inner.phase != Phase::Done {
             inner.phase = Phase::Probing;
@@ -493,9 +537,9 @@ impl CheckState {
         c.probes_planned = plan.probes;
         for id in plan.per_agent.keys() {
             c.agents_planned += 1;
-            if let Some(r) = inner.results.get(id) {
+            if let Some((_, n)) = inner.digests.get(id) {
                 c.agents_reported += 1;
-                c.probes_done += r.targets.len();
+                c.probes_done += n;
             }
         }
         c
@@ -521,6 +565,39 @@ impl CheckState {
         self.bump();
     }
 
+    /// Builds the report from the folded pairs (taking them: call once, after
+    /// [`CheckState::finish`]), with an empty merge or plan when there is none.
+    pub fn report(&self, provider: &ProviderModel, finish: ReportExtras) -> Report {
+        let mut inner = self.lock();
+        let no_merge = Merged::default();
+        let no_plan = CheckPlan::default();
+        let inner = &mut *inner;
+        let merged = inner.merged.as_ref().unwrap_or(&no_merge);
+        let plan = inner.plan.as_ref().unwrap_or(&no_plan);
+        let mut fold = inner
+            .fold
+            .take()
+            .unwrap_or_else(|| PairFold::new(provider, merged, plan));
+        for (id, r) in std::mem::take(&mut inner.results) {
+            fold.add(plan, &id, &r);
+        }
+        let mut inputs = finish.inputs;
+        inputs.push(format!(
+            "agents: {} of {} expected",
+            inner.agents.len(),
+            finish.expected
+        ));
+        fold.finish(Finish {
+            provider,
+            merged,
+            plan,
+            expected: finish.expected,
+            extra_findings: finish.extra_findings,
+            extra_checked: finish.extra_checked,
+            inputs,
+        })
+    }
+
     /// Calls `f` with what the report is built from (an empty merge or plan when there is none).
     pub fn with_outcome<T>(&self, f: impl FnOnce(Outcome<'_>) -> T) -> T {
         let inner = self.lock();
@@ -530,7 +607,6 @@ impl CheckState {
             agents: inner.agents.len(),
             merged: inner.merged.as_ref().unwrap_or(&no_merge),
             plan: inner.plan.as_ref().unwrap_or(&no_plan),
-            results: &inner.results,
         })
     }
 
@@ -600,9 +676,10 @@ impl CheckState {
                 ));
             }
         }
-        if let Some(prev) = inner.results.get(agent_id) {
-            if *prev == report {
-                let n = prev.targets.len();
+        let body = serde_json::to_vec(&report).map_err(|e| Refusal::Storage(e.to_string()))?;
+        let d = fnv1a(&[&body]);
+        if let Some(&(prev, n)) = inner.digests.get(agent_id) {
+            if prev == d {
                 // Answer the re-send only once the first upload is durable.
                 let seq = inner.result_seq.get(agent_id).copied();
                 drop(inner);
@@ -618,12 +695,30 @@ impl CheckState {
                 "the check is over: the report was written".into(),
             ));
         }
-        let seq = self.journal_append(&RecordOut::Results {
-            agent_id,
-            report: &report,
-        })?;
+        let seq = match &self.journal {
+            None => None,
+            Some(j) => {
+                let id =
+                    serde_json::to_string(agent_id).map_err(|e| Refusal::Storage(e.to_string()))?;
+                let mut record = Vec::with_capacity(body.len() + id.len() + 40);
+                record.extend_from_slice(b"{\"results\":{\"agent_id\":");
+                record.extend_from_slice(id.as_bytes());
+                record.extend_from_slice(b",\"report\":");
+                record.extend_from_slice(&body);
+                record.extend_from_slice(b"}}");
+                drop(body);
+                Some(j.append(&record).map_err(Refusal::Storage)?)
+            }
+        };
         let n = report.targets.len();
-        inner.results.insert(agent_id.to_string(), report);
+        inner.digests.insert(agent_id.to_string(), (d, n));
+        let inner_ref = &mut *inner;
+        match (&mut inner_ref.fold, &inner_ref.plan) {
+            (Some(fold), Some(plan)) => fold.add(plan, agent_id, &report),
+            _ => {
+                inner_ref.results.insert(agent_id.to_string(), report);
+            }
+        }
         if let Some(seq) = seq {
             inner.result_seq.insert(agent_id.to_string(), seq);
         }
@@ -631,8 +726,11 @@ impl CheckState {
         if let Err(e) = self.journal_wait(seq) {
             // Not durable, so not taken: the agent will retry.
             let mut inner = self.lock();
+            // Forget it so the agent's retry is journaled again. (Its pairs stay folded, and
+            // are the same when the retry is the same upload, as agents send it.)
             if inner.result_seq.get(agent_id) == seq.as_ref() {
                 inner.results.remove(agent_id);
+                inner.digests.remove(agent_id);
                 inner.result_seq.remove(agent_id);
             }
             return Err(e);

@@ -351,7 +351,6 @@ async fn results_only_for_own_plan_and_resends_are_idempotent() {
     let mut other = good.clone();
     other.targets[0].received = 1;
     assert_eq!(send(a.clone(), other).await.unwrap().status(), 409);
-    assert_eq!(state.with_outcome(|o| o.results.len()), 1);
     let c = state.counts();
     assert_eq!(
         (
