@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use preflight_lab::lab::describe_fault;
 use preflight_lab::supervise::{
-    command, random_hex, remove_stale_work_dirs, sibling_binary, write_secret, Place, Supervised,
-    WorkDir,
+    remove_stale_work_dirs, sibling_binary, CheckRun, CheckRunSpec, RunEvent, WorkDir,
 };
 use preflight_lab::{netns, scenarios, Lab, Topology};
 use preflight_model::report::{Report, Status};
@@ -101,32 +100,6 @@ impl Progress {
             );
         }
     }
-}
-
-/// Waits for a supervised child's ready file (its URL), polling without blocking the runtime.
-async fn ready(child: &mut Supervised, limit: Duration) -> anyhow::Result<String> {
-    let start = Instant::now();
-    loop {
-        if let Some(url) = child.poll_ready()? {
-            return Ok(url);
-        }
-        if start.elapsed() >= limit {
-            anyhow::bail!(
-                "{} was not ready after {} s:\n{}",
-                child.name(),
-                limit.as_secs(),
-                child.log_tail(20)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Everything the run needs, in drop order: children first, then the lab, then the files.
-struct Run {
-    agents: Vec<Supervised>,
-    coordinator: Option<Supervised>,
-    maas: Option<Supervised>,
 }
 
 /// Runs the subcommand.
@@ -261,19 +234,10 @@ async fn drive(
     work: &WorkDir,
     progress: &Progress,
 ) -> anyhow::Result<ExitCode> {
-    let preflight = sibling_binary("preflight");
-    let agent = sibling_binary("preflight-agent");
-    let mut run = Run {
-        agents: Vec::new(),
-        coordinator: None,
-        maas: None,
-    };
-
     // Intent: the MAAS snapshot, written before the faults.
     let snapshot = work.join("maas-snapshot.json");
     let text = serde_json::to_string_pretty(&lab.maas_snapshot())?;
-    std::fs::write(&snapshot, text)
-        .with_context(|| format!("cannot write {}", snapshot.display()))?;
+    write_output(Some(&snapshot), &text)?;
     progress.say(format!(
         "MAAS snapshot written ({} machines)",
         topology.maas_machines()
@@ -284,149 +248,75 @@ async fn drive(
         progress.say(format!("fault: {}", describe_fault(f)));
     }
 
-    // The MAAS API stand-in, in the management namespace.
-    let key_file = work.join("maas-api-key");
-    write_secret(
-        &key_file,
-        &format!(
-            "{}:{}:{}",
-            &random_hex(9)?,
-            &random_hex(9)?,
-            &random_hex(16)?
-        ),
-    )?;
-    let mut cmd = command(Place::Netns(lab.mgmt()), &preflight);
-    cmd.args(["maas", "serve"])
-        .arg(&snapshot)
-        .args(["--listen", "127.0.0.1:0", "--api-key-file"])
-        .arg(&key_file);
-    let maas = run.maas.insert(Supervised::spawn(
-        "`preflight maas serve`",
-        cmd,
-        Some(&work.join("maas.log")),
-        Some(&work.join("maas.ready")),
-    )?);
-    let maas_url = ready(maas, Duration::from_secs(10)).await?;
-    progress.say(format!("MAAS API stand-in at {maas_url}"));
-
-    // The coordinator, in the management namespace.
-    let token_file = work.join("agent-token");
-    write_secret(&token_file, &random_hex(24)?)?;
-    let report_json = work.join("report.json");
+    // The MAAS stand-in and the coordinator in the management namespace, an agent per host.
     let deadline = topology.check.deadline_secs.unwrap_or(60);
-    let mut cmd = command(Place::Netns(lab.mgmt()), &preflight);
-    cmd.arg("check")
-        .args(["--maas-url", &maas_url, "--api-key-file"])
-        .arg(&key_file)
-        .args(["--listen", &format!("{}:0", lab.mgmt_address())])
-        .arg("--token-file")
-        .arg(&token_file)
-        // Every host of the lab is a machine that should run an agent (also one MAAS does
-        // not know, and one whose agent a `no-agent` fault keeps away).
-        .args(["--expect", &topology.hosts.len().to_string()])
-        .args(["--deadline", &deadline.to_string()])
-        .args(["--probe-deadline", &args.probe_deadline.to_string()])
-        .args([
-            "--count",
-            &args.count.or(topology.check.count).unwrap_or(3).to_string(),
-        ])
-        .args(["--timeout-ms", &args.timeout_ms.to_string()])
-        .args(["--format", "json", "-o"])
-        .arg(&report_json)
-        .arg("--state-dir")
-        .arg(work.join("state"))
-        .arg("--quiet");
-    for (a, b) in &topology.check.isolate {
-        cmd.args(["--isolate", &format!("{a}:{b}")]);
-    }
-    let coordinator = run.coordinator.insert(Supervised::spawn(
-        "the coordinator (`preflight check`)",
-        cmd,
-        Some(&work.join("coordinator.log")),
-        Some(&work.join("coordinator.ready")),
-    )?);
-    let url = ready(coordinator, Duration::from_secs(30)).await?;
-    progress.say(format!("coordinator at {url} (management network)"));
-
-    // One agent per host namespace.
-    for h in topology.agent_hosts() {
-        let Some(lh) = lab.host(&h.name) else {
-            continue;
-        };
-        let mut cmd = command(Place::Host(lh.ns(), &h.name), &agent);
-        cmd.args(["run", "--coordinator", &url, "--token-file"])
-            .arg(&token_file)
-            .args(["--machine-id", &h.system_id]);
-        run.agents.push(Supervised::spawn(
-            &h.name,
-            cmd,
-            Some(&work.join(&format!("agent-{}.log", h.name))),
-            None,
-        )?);
-    }
-    let skipped = topology.hosts.len() - run.agents.len();
-    progress.say(format!(
-        "{} agents started{}; probing (deadline {deadline} s)",
-        run.agents.len(),
-        if skipped > 0 {
-            format!(", {skipped} host(s) without agent")
-        } else {
-            String::new()
-        }
-    ));
+    let spec = CheckRunSpec {
+        preflight: sibling_binary("preflight"),
+        agent: sibling_binary("preflight-agent"),
+        snapshot,
+        count: args.count.or(topology.check.count).unwrap_or(3),
+        timeout_ms: args.timeout_ms,
+        deadline,
+        probe_deadline: args.probe_deadline,
+    };
+    let lab: &Lab = lab;
+    let mut run = tokio::task::block_in_place(|| {
+        CheckRun::start(lab, topology, work, &spec, |e| match e {
+            RunEvent::Maas(url) => progress.say(format!("MAAS API stand-in at {url}")),
+            RunEvent::Coordinator(url) => {
+                progress.say(format!("coordinator at {url} (management network)"))
+            }
+            RunEvent::AgentsStarted { started, without } => progress.say(format!(
+                "{started} agents started{}; probing (deadline {deadline} s)",
+                if without > 0 {
+                    format!(", {without} host(s) without agent")
+                } else {
+                    String::new()
+                }
+            )),
+        })
+    })?;
 
     // Wait for the agents and the coordinator, reporting agents as they finish.
-    let total = run.agents.len();
+    let total = run.agents_started;
     let mut finished = 0usize;
     let mut failed_agents = Vec::new();
-    let mut agents = std::mem::take(&mut run.agents);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let (mut last_said, mut last_time) = (0usize, Instant::now());
     let status = loop {
         tick.tick().await;
-        let mut still = Vec::new();
-        for mut child in agents {
-            match child.try_wait() {
-                Ok(Some(s)) => {
-                    finished += 1;
-                    let name = child.name();
-                    if !s.success() {
-                        failed_agents.push((name.to_string(), s.to_string(), child.log_tail(3)));
-                    }
-                    if total <= 12 {
-                        progress.say(format!("agent {name} done ({finished}/{total})"));
-                    }
-                }
-                Ok(None) => still.push(child),
-                Err(_) => finished += 1,
+        let (exited, coordinator) = run.poll()?;
+        for a in exited {
+            finished += 1;
+            if total <= 12 {
+                progress.say(format!("agent {} done ({finished}/{total})", a.name));
+            }
+            if !a.success {
+                failed_agents.push(a);
             }
         }
-        agents = still;
         if total > 12 && finished != last_said && last_time.elapsed() >= Duration::from_secs(1) {
             progress.say(format!("agents done: {finished}/{total}"));
             last_said = finished;
             last_time = Instant::now();
         }
-        let coordinator = run.coordinator.as_mut().context("no coordinator")?;
-        if let Some(s) = coordinator.try_wait()? {
+        if let Some(s) = coordinator {
             break s;
         }
     };
-    run.agents = agents; // killed on drop if any are still running
-    for (name, s, tail) in &failed_agents {
+    for a in &failed_agents {
         progress.say(format!(
-            "agent {name} exited with {s}: {}",
-            tail.lines().collect::<Vec<_>>().join(" | ")
+            "agent {} exited with {}: {}",
+            a.name,
+            a.status,
+            a.log_tail.lines().collect::<Vec<_>>().join(" | ")
         ));
     }
+    let report_json = run.report_json.clone();
     let code = status.code().unwrap_or(2);
     progress.say(format!("coordinator finished (exit {code})"));
     if code == 2 || !report_json.exists() {
-        let log = run
-            .coordinator
-            .as_ref()
-            .map(|c| c.log_tail(40))
-            .unwrap_or_default();
+        let log = run.coordinator_log(40);
         anyhow::bail!("the check failed to produce a report (exit {code}):\n{log}");
     }
 

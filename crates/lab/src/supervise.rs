@@ -413,3 +413,200 @@ impl Drop for Supervised {
         self.kill();
     }
 }
+
+/// Settings of a whole check run on a lab (see [`CheckRun::start`]).
+#[derive(Debug, Clone)]
+pub struct CheckRunSpec {
+    /// The `preflight` binary.
+    pub preflight: PathBuf,
+    /// The `preflight-agent` binary.
+    pub agent: PathBuf,
+    /// The MAAS snapshot the stand-in serves (the lab's intent).
+    pub snapshot: PathBuf,
+    /// `--count`: echo requests per probe.
+    pub count: u32,
+    /// `--timeout-ms`: wait for each echo reply.
+    pub timeout_ms: u64,
+    /// `--deadline`: seconds to wait for agents to register.
+    pub deadline: u64,
+    /// `--probe-deadline`: seconds to wait for results.
+    pub probe_deadline: u64,
+}
+
+/// A step of a check run, for the caller's progress lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The MAAS API stand-in answers at this URL.
+    Maas(String),
+    /// The coordinator answers at this URL.
+    Coordinator(String),
+    /// This many agents were started; so many hosts have none (a `no-agent` fault).
+    AgentsStarted {
+        /// Agents started.
+        started: usize,
+        /// Hosts without an agent.
+        without: usize,
+    },
+}
+
+/// An agent that exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentExit {
+    /// Its host.
+    pub name: String,
+    /// Whether it exited 0.
+    pub success: bool,
+    /// How it exited.
+    pub status: String,
+    /// The last lines of its log.
+    pub log_tail: String,
+}
+
+/// The whole check running on a lab: the MAAS API stand-in and the coordinator in the
+/// management namespace, one agent per host namespace (as that host), every file in the work
+/// dir. Dropping it kills and reaps whatever still runs.
+#[derive(Debug)]
+pub struct CheckRun {
+    agents: Vec<Supervised>,
+    coordinator: Supervised,
+    #[allow(dead_code)] // kept to be killed last, on drop
+    maas: Supervised,
+    /// Where the coordinator writes its JSON report.
+    pub report_json: PathBuf,
+    /// Agents started.
+    pub agents_started: usize,
+}
+
+impl CheckRun {
+    /// Writes the secrets, starts the MAAS stand-in and the coordinator (each waited for
+    /// through its ready file), then the agents.
+    pub fn start(
+        lab: &crate::Lab,
+        topology: &crate::Topology,
+        work: &WorkDir,
+        spec: &CheckRunSpec,
+        mut event: impl FnMut(RunEvent),
+    ) -> Result<CheckRun, SuperviseError> {
+        let key_file = work.join("maas-api-key");
+        write_secret(
+            &key_file,
+            &format!(
+                "{}:{}:{}",
+                &random_hex(9)?,
+                &random_hex(9)?,
+                &random_hex(16)?
+            ),
+        )?;
+        let mut cmd = command(Place::Netns(lab.mgmt()), &spec.preflight);
+        cmd.args(["maas", "serve"])
+            .arg(&spec.snapshot)
+            .args(["--listen", "127.0.0.1:0", "--api-key-file"])
+            .arg(&key_file);
+        let mut maas = Supervised::spawn(
+            "`preflight maas serve`",
+            cmd,
+            Some(&work.join("maas.log")),
+            Some(&work.join("maas.ready")),
+        )?;
+        let maas_url = maas.wait_ready(Duration::from_secs(10))?;
+        event(RunEvent::Maas(maas_url.clone()));
+
+        let token_file = work.join("agent-token");
+        write_secret(&token_file, &random_hex(24)?)?;
+        let report_json = work.join("report.json");
+        let mut cmd = command(Place::Netns(lab.mgmt()), &spec.preflight);
+        cmd.arg("check")
+            .args(["--maas-url", &maas_url, "--api-key-file"])
+            .arg(&key_file)
+            .args(["--listen", &format!("{}:0", lab.mgmt_address())])
+            .arg("--token-file")
+            .arg(&token_file)
+            // Every host of the lab is a machine that should run an agent (also one MAAS does
+            // not know, and one whose agent a `no-agent` fault keeps away).
+            .args(["--expect", &topology.hosts.len().to_string()])
+            .args(["--deadline", &spec.deadline.to_string()])
+            .args(["--probe-deadline", &spec.probe_deadline.to_string()])
+            .args(["--count", &spec.count.to_string()])
+            .args(["--timeout-ms", &spec.timeout_ms.to_string()])
+            .args(["--format", "json", "-o"])
+            .arg(&report_json)
+            .arg("--state-dir")
+            .arg(work.join("state"))
+            .arg("--quiet");
+        for (a, b) in &topology.check.isolate {
+            cmd.args(["--isolate", &format!("{a}:{b}")]);
+        }
+        let mut coordinator = Supervised::spawn(
+            "the coordinator (`preflight check`)",
+            cmd,
+            Some(&work.join("coordinator.log")),
+            Some(&work.join("coordinator.ready")),
+        )?;
+        let url = coordinator.wait_ready(Duration::from_secs(30))?;
+        event(RunEvent::Coordinator(url.clone()));
+
+        let mut agents = Vec::new();
+        for h in topology.agent_hosts() {
+            let Some(lh) = lab.host(&h.name) else {
+                continue;
+            };
+            let mut cmd = command(Place::Host(lh.ns(), &h.name), &spec.agent);
+            cmd.args(["run", "--coordinator", &url, "--token-file"])
+                .arg(&token_file)
+                .args(["--machine-id", &h.system_id]);
+            agents.push(Supervised::spawn(
+                &h.name,
+                cmd,
+                Some(&work.join(&format!("agent-{}.log", h.name))),
+                None,
+            )?);
+        }
+        let started = agents.len();
+        event(RunEvent::AgentsStarted {
+            started,
+            without: topology.hosts.len() - started,
+        });
+        Ok(CheckRun {
+            agents,
+            coordinator,
+            maas,
+            report_json,
+            agents_started: started,
+        })
+    }
+
+    /// One look, without waiting: the agents that exited since the last look, and the
+    /// coordinator's exit status once it has exited.
+    pub fn poll(&mut self) -> Result<(Vec<AgentExit>, Option<ExitStatus>), SuperviseError> {
+        let mut exited = Vec::new();
+        let mut still = Vec::new();
+        for mut child in std::mem::take(&mut self.agents) {
+            match child.try_wait() {
+                Ok(Some(s)) => exited.push(AgentExit {
+                    name: child.name().to_string(),
+                    success: s.success(),
+                    status: s.to_string(),
+                    log_tail: if s.success() {
+                        String::new()
+                    } else {
+                        child.log_tail(3)
+                    },
+                }),
+                Ok(None) => still.push(child),
+                Err(_) => exited.push(AgentExit {
+                    name: child.name().to_string(),
+                    success: false,
+                    status: "unknown".into(),
+                    log_tail: String::new(),
+                }),
+            }
+        }
+        self.agents = still;
+        Ok((exited, self.coordinator.try_wait()?))
+    }
+
+    /// The last `n` lines of the coordinator's log.
+    pub fn coordinator_log(&self, n: usize) -> String {
+        self.coordinator.log_tail(n)
+    }
+}
