@@ -845,6 +845,53 @@ mod tests {
     }
 
     #[test]
+    fn results_folded_as_they_arrive_give_the_report_built_at_once() {
+        let p = provider();
+        let s = CheckState::open(None).unwrap();
+        s.register(healthy(1, None, "node1")).unwrap();
+        s.register(healthy(2, None, "node2")).unwrap();
+        s.plan(&p, &PlanOptions::default()).unwrap();
+        let mut results = BTreeMap::new();
+        // node1 reports with one probe failing; node2 never does.
+        let mut r = report_for(&s.plan_for("node1").unwrap().1.unwrap());
+        r.targets[0].received = 0;
+        r.targets[0].loss_pct = 100.0;
+        s.submit("node1", r.clone()).unwrap();
+        results.insert("node1".to_string(), r);
+        s.finish();
+        let extras = || ReportExtras {
+            expected: 3,
+            extra_findings: vec![],
+            extra_checked: vec![],
+            inputs: vec!["x".into()],
+        };
+        let folded = s.report(&p, extras());
+        let at_once = s.with_outcome(|o| {
+            crate::report::build_report(crate::report::ReportInput {
+                provider: &p,
+                merged: o.merged,
+                plan: o.plan,
+                results: &results,
+                expected: 3,
+                extra_findings: vec![],
+                extra_checked: vec![],
+                inputs: vec!["x".into(), "agents: 2 of 3 expected".into()],
+            })
+        });
+        assert_eq!(folded.spaces, at_once.spaces);
+        assert_eq!(folded.findings, at_once.findings);
+        assert_eq!(folded.summary, at_once.summary);
+        assert_eq!(folded.inputs, at_once.inputs);
+        assert_eq!(folded.summary.agents_reported, Some(1));
+        assert_eq!(folded.summary.probes_done, Some(3));
+        assert!(folded
+            .spaces
+            .iter()
+            .any(|sp| sp.pairs.iter().any(|p| p.done && p.received == 0)));
+        assert!(folded.findings.iter().any(|f| f.code == "agent.missing"));
+    }
+
+    #[test]
     fn concurrent_registrations_share_fsyncs_and_all_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let n = 64;
