@@ -104,8 +104,8 @@ pub fn render_with(report: &Report, format: Format, color: bool) -> String {
 }
 
 /// Writes a report in the given format to `w`. JSON is streamed (no copy of the document is
-/// held in memory, which matters for a 200-agent full mesh: ~140 MB pretty-printed); the other
-/// formats are rendered, then written.
+/// held in memory, which matters for a 200-agent full mesh: ~140 MB pretty-printed), HTML is
+/// written a space section at a time; text and JUnit are rendered, then written.
 pub fn write_to(
     report: &Report,
     format: Format,
@@ -117,6 +117,11 @@ pub fn write_to(
             let mut buf = std::io::BufWriter::new(w);
             serde_json::to_writer_pretty(&mut buf, report).map_err(std::io::Error::other)?;
             std::io::Write::write_all(&mut buf, b"\n")?;
+            std::io::Write::flush(&mut buf)
+        }
+        Format::Html => {
+            let mut buf = std::io::BufWriter::new(w);
+            html::write(report, &mut buf)?;
             std::io::Write::flush(&mut buf)
         }
         other => w.write_all(render_with(report, other, color).as_bytes()),
