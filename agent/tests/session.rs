@@ -258,6 +258,8 @@ async fn no_plan_within_the_plan_wait_is_an_error_and_a_finished_check_is_not() 
 async fn the_check_session_with_agent_sessions_reports_a_missing_agent_at_the_deadline() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let report_file = dir.path().join("report.json");
     let check = CheckConfig {
         provider: ProviderModel::default(),
         server: ServerConfig::new(TOKEN.into()),
@@ -269,6 +271,7 @@ async fn the_check_session_with_agent_sessions_reports_a_missing_agent_at_the_de
         extra_findings: vec![],
         extra_checked: vec![],
         inputs: vec!["test".into()],
+        output: Some((report_file.clone(), preflight_report::Format::Json)),
         linger: Duration::from_millis(300),
     };
     let stages = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -193,6 +193,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         extra_findings,
         extra_checked,
         inputs,
+        output: args
+            .output
+            .as_ref()
+            .map(|p| (p.clone(), preflight_report::Format::from(args.format))),
         linger: Duration::from_millis(300),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -217,6 +221,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
     .await?;
     pb.finish_and_clear();
-    write_report(args.output.as_deref(), &report, args.format)?;
+    if args.output.is_none() {
+        write_report(None, &report, args.format)?;
+    }
     Ok(ExitCode::from(report.exit_code()))
 }

@@ -25,6 +25,14 @@ pub enum CheckError {
     /// The state dir could not be read or written.
     #[error("state dir: {0}")]
     State(String),
+    /// The report could not be written.
+    #[error("cannot write the report to {path}: {error}")]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
 }
 
 /// Builds a check report from probe results alone (no provider, no plan): spaces are the

@@ -39,7 +39,10 @@ pub struct CheckConfig {
     pub extra_checked: Vec<Checked>,
     /// The inputs, named for the report's reader (bundle files, MAAS URL or snapshot).
     pub inputs: Vec<String>,
-    /// How long to keep answering after the report is built, so polling agents hear
+    /// Where the session writes the report (streamed, atomically and durably) before it
+    /// stops serving, and in which format; `None` leaves writing it to the caller.
+    pub output: Option<(PathBuf, preflight_report::Format)>,
+    /// How long to keep answering after the report is written, so polling agents hear
     /// that the check is over.
     pub linger: Duration,
 }
@@ -143,7 +146,8 @@ async fn wait_until(
 
 /// Runs one check: serves the agents' API on `listener`, waits for `expect` agents (or the
 /// registration deadline), plans, waits for their results (or the probe deadline), and
-/// returns the report. `progress` is called on every change (and a few times a second);
+/// returns the report (written to [`CheckConfig::output`] first, when given, so the report
+/// is on disk before the server's linger). `progress` is called on every change (and a few times a second);
 /// `shutdown` completing ends both waits early (the report is built from what came).
 pub async fn run(
     config: CheckConfig,
@@ -211,6 +215,14 @@ pub async fn run(
             inputs: config.inputs,
         },
     );
+    if let Some((path, format)) = &config.output {
+        preflight_report::write_file(&report, *format, false, path).map_err(|error| {
+            CheckError::Output {
+                path: path.clone(),
+                error,
+            }
+        })?;
+    }
     // Let agents still polling hear that the check is over, then stop serving.
     tokio::time::sleep(config.linger).await;
     let _ = stop_tx.send(());
