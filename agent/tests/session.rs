@@ -316,7 +316,7 @@ async fn the_check_session_with_agent_sessions_reports_a_missing_agent_at_the_de
     let missing: Vec<_> = report
         .findings
         .iter()
-        .filter(|f| f.code == "agent.missing")
+        .filter(|f| f.code == preflight_model::report::Code::AgentMissing)
         .collect();
     assert!(!missing.is_empty(), "{:?}", report.findings);
     assert!(report.inputs.iter().any(|i| i == "agents: 2 of 3 expected"));

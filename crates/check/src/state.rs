@@ -888,7 +888,10 @@ mod tests {
             .spaces
             .iter()
             .any(|sp| sp.pairs.iter().any(|p| p.done && p.received == 0)));
-        assert!(folded.findings.iter().any(|f| f.code == "agent.missing"));
+        assert!(folded
+            .findings
+            .iter()
+            .any(|f| f.code == preflight_model::report::Code::AgentMissing));
     }
 
     #[test]
