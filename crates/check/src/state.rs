@@ -372,9 +372,11 @@ impl CheckState {
 
     fn persist(&self, rel: &str, value: &impl Serialize) -> Result<(), Refusal> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        let bytes = serde_json::to_vec(value).map_err(|e| Refusal::Storage(e.to_string()))?;
-        write_atomic(&dir.join(rel), &bytes)
-            .map_err(|e| Refusal::Storage(format!("cannot write {rel}: {e}")))
+        // Streamed into the temp file: a full mesh's plan is tens of MB of JSON.
+        preflight_report::write_atomic(&dir.join(rel), |w| {
+            serde_json::to_writer(w, value).map_err(std::io::Error::other)
+        })
+        .map_err(|e| Refusal::Storage(format!("cannot write {rel}: {e}")))
     }
 
     /// Registers an agent (or recognises a re-registration) and returns its id.
