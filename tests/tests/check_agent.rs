@@ -335,7 +335,7 @@ fn report_from_probe_files_applies_the_check_rules() {
         .iter()
         .map(|f| {
             (
-                f.code.clone(),
+                f.code.to_string(),
                 f.subject.source.clone().unwrap(),
                 f.subject.target.clone().unwrap(),
             )

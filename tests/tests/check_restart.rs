@@ -270,7 +270,7 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         report
             .findings
             .iter()
-            .all(|f| !f.code.starts_with("probe.") && f.code != "agent.missing"),
+            .all(|f| !f.code.as_str().starts_with("probe.") && f.code != "agent.missing"),
         "{:#?}",
         report.findings
     );
