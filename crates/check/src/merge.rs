@@ -848,7 +848,7 @@ pub(crate) mod tests {
     }
 
     fn fixtures() -> ProviderModel {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/maas");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/maas");
         preflight_maas::model_from_path(std::path::Path::new(dir)).unwrap()
     }
 
@@ -872,44 +872,44 @@ pub(crate) mod tests {
         let g = m
             .agents
             .iter()
-            .find(|a| a.system_id.as_deref() == Some("g8xyqs"))
+            .find(|a| a.system_id.as_deref() == Some("m2q9cd"))
             .unwrap();
         let storage = g
             .addresses
             .iter()
-            .find(|x| x.address.to_string() == "10.30.0.11")
+            .find(|x| x.address.to_string() == "10.40.0.31")
             .unwrap();
         assert_eq!(
             (storage.subnet_id, storage.space_id, storage.vlan_mtu),
-            (8, 2, 9000)
+            (16, 2, 9000)
         );
-        assert_eq!(storage.link, "bond0.30");
+        assert_eq!(storage.link, "bond0.40");
     }
 
     #[test]
     fn maas_fixture_faults_are_found_on_the_right_interface() {
         let p = fixtures();
-        let g = p.machine("g8xyqs").unwrap();
+        let g = p.machine("m2q9cd").unwrap();
         let mut o = observed_from_maas(&p, g);
         o.links
             .iter_mut()
-            .find(|l| l.name == "bond0.30")
+            .find(|l| l.name == "bond0.40")
             .unwrap()
             .mtu = 1500;
         let m = merge(&p, &[input("g", o)]);
         assert_eq!(codes_of(&m), vec![Code::DriftMtuMismatch]);
-        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("bond0.30"));
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("bond0.40"));
         assert_eq!(
             m.findings[0].subject.machine.as_deref(),
             Some(g.hostname.as_str())
         );
 
-        let r = p.machine("recrwg").unwrap();
+        let r = p.machine("k4p7ab").unwrap();
         let mut o = observed_from_maas(&p, r);
-        o.links.retain(|l| l.name != "eno2.10");
+        o.links.retain(|l| l.name != "eno2.20");
         let m = merge(&p, &[input("r", o)]);
         assert_eq!(codes_of(&m), vec![Code::DriftInterfaceMissing]);
-        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eno2.10"));
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eno2.20"));
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! The real bundles of `shared/fixtures/bundles` against the MAAS fixtures and against
-//! generated MAAS models made to fit or to fail.
+//! Real-fixture tier: the public bundles (`$PREFLIGHT_FIXTURES/bundles`, default
+//! `../shared/fixtures`; never copied into the repository) against the public MAAS samples and
+//! against generated MAAS models made to fit or to fail.
 
 mod common;
+#[path = "../../../tests/fixtures/paths.rs"]
+mod fixture_paths;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -12,11 +15,7 @@ use preflight_model::report::{Code, Severity};
 use preflight_validate::{validate, ValidateOutcome};
 
 fn fx(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
-    .join(rel)
+    fixture_paths::real(rel)
 }
 
 fn maas_fixture() -> ProviderModel {
@@ -80,7 +79,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 const NO_SPACE_10_100: (&str, &str, &str) = ("subnet.no-space", "-", "-");
 
 #[test]
-fn fixture_maas_openstack_base_alone_fits_with_one_network_warning() {
+fn real_fixture_maas_openstack_base_alone_fits_with_one_network_warning() {
     let out = run(&bundle(&[OS_BASE]), &maas_fixture());
     let k = keys(&out);
     assert_eq!(k.len(), 1, "{:#?}", out.findings);
@@ -96,7 +95,7 @@ fn fixture_maas_openstack_base_alone_fits_with_one_network_warning() {
 }
 
 #[test]
-fn fixture_maas_openstack_base_spaces_overlay_binds_a_space_maas_lacks() {
+fn real_fixture_maas_openstack_base_spaces_overlay_binds_a_space_maas_lacks() {
     let out = run(&bundle(&[OS_BASE, OS_SPACES]), &maas_fixture());
     let overlay_apps = set(&[
         "ceph-mon",
@@ -128,7 +127,7 @@ fn fixture_maas_openstack_base_spaces_overlay_binds_a_space_maas_lacks() {
 }
 
 #[test]
-fn fixture_maas_openstack_base_virt_overlay_needs_more_machines() {
+fn real_fixture_maas_openstack_base_virt_overlay_needs_more_machines() {
     let out = run(&bundle(&[OS_BASE, OS_VIRT]), &maas_fixture());
     assert_eq!(
         codes_set(&out),
@@ -148,7 +147,7 @@ fn fixture_maas_openstack_base_virt_overlay_needs_more_machines() {
 }
 
 #[test]
-fn fixture_maas_converged_networking_three_spaces() {
+fn real_fixture_maas_converged_networking_three_spaces() {
     let out = run(&bundle(&[CN, CN_SPACES]), &maas_fixture());
     // MAAS has `internal`, not `public` or `admin`.
     let unknown: BTreeSet<String> = out
@@ -198,7 +197,7 @@ fn fixture_maas_converged_networking_three_spaces() {
 }
 
 #[test]
-fn fixture_maas_charmed_kubernetes_is_short_of_machines() {
+fn real_fixture_maas_charmed_kubernetes_is_short_of_machines() {
     let out = run(&bundle(&[CK8S]), &maas_fixture());
     assert_eq!(
         codes_set(&out),
@@ -218,7 +217,7 @@ fn fixture_maas_charmed_kubernetes_is_short_of_machines() {
 }
 
 #[test]
-fn juju_testdata_with_charm_metadata() {
+fn real_fixture_juju_testdata_with_charm_metadata() {
     let b = bundle(&["juju-charm-testdata/wordpress-with-logging.yaml"]);
     let charms = CharmSet::load_dirs(&[fx("charms/juju-charm-testdata")]).unwrap();
     let out = validate(&b, Some(&charms), &maas_fixture(), &BTreeMap::new());
@@ -255,7 +254,7 @@ fn juju_testdata_with_charm_metadata() {
 }
 
 #[test]
-fn charm_fixtures_catch_a_misspelt_endpoint() {
+fn real_fixture_charm_fixtures_catch_a_misspelt_endpoint() {
     let mut b = bundle(&[CN, CN_SPACES]);
     b.applications
         .get_mut("keystone")
@@ -293,7 +292,7 @@ fn charm_fixtures_catch_a_misspelt_endpoint() {
 }
 
 #[test]
-fn generated_maas_that_fits_gives_no_findings() {
+fn real_fixture_generated_maas_that_fits_gives_no_findings() {
     for (files, spaces, n) in [
         (&[OS_BASE][..], &["x"][..], 8),
         (&[OS_BASE, OS_SPACES][..], &["public-space"][..], 8),
@@ -312,7 +311,7 @@ fn generated_maas_that_fits_gives_no_findings() {
 }
 
 #[test]
-fn generated_maas_made_to_fail() {
+fn real_fixture_generated_maas_made_to_fail() {
     // No `admin` space: exactly the applications that bind something to admin.
     let out = run(
         &bundle(&[CN, CN_SPACES]),
@@ -368,7 +367,7 @@ fn generated_maas_made_to_fail() {
 }
 
 #[test]
-fn reactive_charm_source_metadata_is_the_truth_and_the_hint_says_so() {
+fn real_fixture_reactive_charm_source_metadata_is_the_truth_and_the_hint_says_so() {
     // certificates comes from layer:openstack at build time; the source metadata lacks it.
     let mut b = bundle(&[OS_BASE]);
     b.applications
