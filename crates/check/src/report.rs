@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use preflight_model::probe::{ProbeReport, TargetResult};
 use preflight_model::provider::ProviderModel;
 use preflight_model::report::{
-    Checked, Finding, PairResult, Report, ReportKind, SpaceReport, SubnetRef,
+    judge, Checked, Finding, Measurement, PairResult, Report, ReportKind, SpaceReport, SubnetRef,
 };
 
 use crate::findings::{missing_agents, probe_findings};
@@ -61,6 +61,8 @@ fn pair_from(
         failure: r.and_then(|r| r.failure.clone()),
         mtu: r.and_then(|r| r.mtu),
         tcp: r.map(|r| r.tcp.clone()).unwrap_or_default(),
+        // Judged here, once: the findings, renderers and exit code all follow this.
+        state: judge(t.expect, r.map(Measurement::from)),
     }
 }
 
