@@ -3,6 +3,7 @@
 //!
 //! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`].
 
+pub mod drift;
 pub mod findings;
 pub mod merge;
 pub mod plan;
