@@ -1,6 +1,6 @@
 //! Renders constructed reports in every format and checks what they say.
 
-mod common;
+use crate::common;
 
 use preflight_report::{parse_report, render, render_with, Format};
 use quick_xml::events::Event;
@@ -536,4 +536,27 @@ fn html_heatmap_turns_compact_past_two_dozen_machines() {
     assert!(html.contains("<th title=\"5 n4\">5</th>"));
     assert!(html.contains("<th title=\"6 n5\"></th>"));
     assert!(html.matches("<td class=\"ok\"").count() >= n);
+}
+
+#[test]
+fn written_to_a_file_every_format_is_exactly_the_rendering() {
+    let r = common::check_report();
+    let dir = std::env::temp_dir().join(format!("preflight-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for format in [Format::Text, Format::Json, Format::Junit, Format::Html] {
+        let path = dir.join("report.out");
+        std::fs::write(&path, "an older report").unwrap();
+        preflight_report::write_file(&r, format, false, &path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            render(&r, format),
+            "{format:?}"
+        );
+        // Nothing is left beside it (the temp file was renamed over it).
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    }
+    // A directory that does not exist: an error, not a panic, and no temp file anywhere.
+    let err = preflight_report::write_file(&r, Format::Json, false, &dir.join("no/such/file"));
+    assert!(err.is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
