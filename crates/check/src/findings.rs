@@ -18,7 +18,7 @@ fn subject(space: &str, p: &PairResult) -> Subject {
     }
 }
 
-fn cause(f: &Option<FailureCause>) -> String {
+pub(crate) fn cause(f: &Option<FailureCause>) -> String {
     match f {
         None | Some(FailureCause::Timeout) => "no reply within the timeout".into(),
         Some(FailureCause::HostUnreachable) => "host unreachable".into(),

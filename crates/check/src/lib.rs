@@ -1,8 +1,10 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
-//! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`].
+//! One module per step: [`merge`], [`plan`] (with [`cross_space`] for the probes between
+//! spaces), [`findings`], [`report`], [`server`], [`state`].
 
+pub mod cross_space;
 pub mod findings;
 pub mod merge;
 pub mod plan;

@@ -35,6 +35,9 @@ pub struct Registration {
 struct StoredPlan {
     probes: usize,
     per_agent: BTreeMap<String, ProbePlan>,
+    /// The cross-space pairs (so a resumed check judges them the same way).
+    #[serde(default)]
+    cross: Vec<crate::cross_space::CrossPair>,
 }
 
 /// Phase of the check.
@@ -204,6 +207,7 @@ impl CheckState {
                 inner.plan = Some(CheckPlan {
                     per_agent: sp.per_agent,
                     probes: sp.probes,
+                    cross: sp.cross,
                 });
                 inner.phase = Phase::Probing;
             }
@@ -317,6 +321,7 @@ impl CheckState {
             let stored = StoredPlan {
                 probes: plan.probes,
                 per_agent: plan.per_agent.clone(),
+                cross: plan.cross.clone(),
             };
             self.persist("plan.json", &stored)
                 .map_err(|r| CheckError::State(format!("{r:?}")))?;

@@ -8,7 +8,9 @@
 //!   metadata), `constraint.space-conflict`, `constraint.unsatisfiable` and `binding.capacity`
 //!   (units on new machines), `placement.missing-space` (units placed on bundle machines);
 //! * per bundle machine: `constraint.unsatisfiable` when no MAAS machine fits its constraints;
-//! * on the network: `subnet.no-space`, `subnet.overlap`, and `space.empty` for bound spaces.
+//! * on the network: `subnet.no-space`, `subnet.overlap`, and `space.empty` for bound spaces;
+//! * per relation ([`relations`]): `relation.cross-space` for every space pair relations need,
+//!   `relation.unroutable` when MAAS shows such a pair cannot route.
 //!
 //! Juju's default space `alpha` (where endpoints without a binding go) is not a MAAS space:
 //! it holds the subnets MAAS has in no space, Juju adds no space constraint for it, and a
@@ -21,6 +23,7 @@ use preflight_model::provider::{Machine, ProviderModel};
 use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
 
 mod capacity;
+pub mod relations;
 
 /// MAAS machine statuses that count as candidates (Juju can use them, or already does).
 pub const CANDIDATE_STATUSES: &[&str] = &["Ready", "Allocated", "Deployed"];
@@ -812,6 +815,14 @@ pub fn validate(
     }
 
     network_checks(&mut cx, &bound_spaces);
+    let map = relations::relation_map(bundle, charms);
+    for (f, c) in [
+        relations::cross_space_findings(&map),
+        relations::unroutable_findings(&map, provider),
+    ] {
+        cx.out.findings.extend(f);
+        cx.out.checked.extend(c);
+    }
     cx.out
 }
 

@@ -1,0 +1,442 @@
+//! Cross-space probes: what the bundle's relations need between spaces, and what must stay
+//! apart.
+//!
+//! With a bundle, every pair of spaces a relation joins ([`preflight_validate::relations`])
+//! gets probes from the machines that can host the relation's applications on one side to
+//! those on the other, both directions. With `--isolation bundle`, every other pair of spaces
+//! gets probes that must fail (except pairs `--allow A:B` exempts, and pairs `--isolate A:B`
+//! already covers).
+//!
+//! Sampling (all subnets of a space are equal in routing, so probing every machine pair adds
+//! nothing): on each side, endpoints sit on a ring (FNV-1a of section, agent, address); the
+//! i-th endpoint of A probes the i-th endpoint of B's ring (mod |B|), and the j-th of B
+//! probes the j-th of A's ring; then every ordered subnet pair (S of A, T of B, and T → S)
+//! without a probe gets one. Bound per space pair: `|A| + |B| + 2·sA·sB` probes (s = subnets),
+//! linear in machines. Isolation probes only use machines that are not in both spaces: a
+//! machine with an address in each would answer on-link and say nothing about the router.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use preflight_model::plan::{Expectation, PlannedTarget};
+use preflight_model::report::{
+    codes, Checked, Finding, PairPolicy, PairResult, Severity, SpacePair, SpaceReport, Subject,
+};
+use preflight_validate::relations::{ordered, SpaceNeed};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{fnv1a, Endpoint};
+
+/// What the check knows of the bundle's topology and the isolation policy.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    /// Space pairs the bundle's relations need.
+    pub needs: Vec<SpaceNeed>,
+    /// Per application, the spaces its bindings use (a machine hosting it is in all of them).
+    pub application_spaces: BTreeMap<String, BTreeSet<String>>,
+    /// `--isolation bundle`: every pair no relation needs must be isolated.
+    pub isolate_unrelated: bool,
+    /// `--allow A:B`: pairs exempt from the bundle-derived isolation.
+    pub allow: Vec<(String, String)>,
+    /// Whether a bundle was given (the space × space matrix is only made then, or with
+    /// `--isolation bundle`).
+    pub bundle: bool,
+}
+
+/// One space pair the plan knows about (stored with the plan, so a resumed check judges the
+/// same way).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossPair {
+    /// First space (alphabetically).
+    pub a: String,
+    /// Second space.
+    pub b: String,
+    /// What the intent says.
+    pub policy: PairPolicy,
+    /// Relations that need the pair.
+    #[serde(default)]
+    pub relations: Vec<String>,
+    /// Report section (pseudo-space) of its probes, when probed.
+    #[serde(default)]
+    pub section: Option<String>,
+    /// Why it was not probed, when it was not.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Section name of the probes a relation needs between two spaces.
+pub fn relation_section(a: &str, b: &str) -> String {
+    format!("relation:{a}:{b}")
+}
+
+/// Section name of the probes of a pair no relation needs (`--isolation bundle`).
+pub fn unrelated_section(a: &str, b: &str) -> String {
+    format!("unrelated:{a}:{b}")
+}
+
+/// The cross-space probes of the plan, tagged with the source agent's index, and the pairs.
+pub(crate) fn plan(
+    spaces: &BTreeMap<String, Vec<Endpoint>>,
+    topo: &Topology,
+    explicit_isolate: &[(String, String)],
+) -> (Vec<(usize, PlannedTarget)>, Vec<CrossPair>) {
+    let mut probes = Vec::new();
+    let mut pairs = Vec::new();
+    if !topo.bundle && !topo.isolate_unrelated {
+        return (probes, pairs);
+    }
+    // Spaces each agent has an address in.
+    let mut agent_spaces: HashMap<usize, BTreeSet<&str>> = HashMap::new();
+    for (name, eps) in spaces {
+        for e in eps {
+            agent_spaces
+                .entry(e.agent)
+                .or_default()
+                .insert(name.as_str());
+        }
+    }
+    let explicit: BTreeSet<(&str, &str)> = explicit_isolate
+        .iter()
+        .map(|(a, b)| ordered(a, b))
+        .collect();
+    let allowed: BTreeSet<(&str, &str)> = topo.allow.iter().map(|(a, b)| ordered(a, b)).collect();
+    let names: Vec<&String> = spaces.keys().collect();
+    let mut all_pairs: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for (i, a) in names.iter().enumerate() {
+        for b in &names[i + 1..] {
+            all_pairs.insert(ordered(a, b));
+        }
+    }
+    for n in &topo.needs {
+        all_pairs.insert(ordered(&n.a, &n.b));
+    }
+    let empty: Vec<Endpoint> = Vec::new();
+    for (a, b) in all_pairs {
+        let ea = spaces.get(a).unwrap_or(&empty);
+        let eb = spaces.get(b).unwrap_or(&empty);
+        let need = topo.needs.iter().find(|n| n.a == a && n.b == b);
+        let mut pair = CrossPair {
+            a: a.to_string(),
+            b: b.to_string(),
+            policy: PairPolicy::Unconstrained,
+            relations: Vec::new(),
+            section: None,
+            note: None,
+        };
+        if let Some(need) = need {
+            pair.policy = PairPolicy::Needed;
+            pair.relations = need.relations.clone();
+            let hosts = |eps: &[Endpoint], apps: &BTreeSet<String>| -> Vec<Endpoint> {
+                let fit: Vec<Endpoint> = eps
+                    .iter()
+                    .filter(|e| {
+                        apps.iter().any(|app| {
+                            let have = agent_spaces.get(&e.agent);
+                            topo.application_spaces.get(app).is_none_or(|want| {
+                                want.iter()
+                                    .all(|w| have.is_some_and(|h| h.contains(w.as_str())))
+                            })
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                // No machine fits every bound space: any machine of the space stands in.
+                if fit.is_empty() {
+                    eps.to_vec()
+                } else {
+                    fit
+                }
+            };
+            let sa = hosts(ea, &need.applications_a);
+            let sb = hosts(eb, &need.applications_b);
+            let section = relation_section(a, b);
+            let got = sampled(&section, &sa, &sb, Expectation::Reachable);
+            if got.is_empty() {
+                pair.note = Some(format!(
+                    "no agent has an address in {}",
+                    if sa.is_empty() { a } else { b }
+                ));
+            } else {
+                pair.section = Some(section);
+            }
+            probes.extend(got);
+        } else if explicit.contains(&(a, b)) {
+            pair.policy = PairPolicy::IsolatedExplicit;
+            pair.section = Some(crate::plan::isolation_space(a, b));
+            for (x, y) in explicit_isolate {
+                if ordered(x, y) == (a, b) {
+                    pair.section = Some(crate::plan::isolation_space(x, y));
+                    break;
+                }
+            }
+        } else if allowed.contains(&(a, b)) {
+            pair.policy = PairPolicy::Allowed;
+        } else if topo.isolate_unrelated {
+            pair.policy = PairPolicy::Isolated;
+            // Only machines outside the other space say anything about the path between them.
+            let only = |eps: &[Endpoint], other: &str| -> Vec<Endpoint> {
+                eps.iter()
+                    .filter(|e| {
+                        !agent_spaces
+                            .get(&e.agent)
+                            .is_some_and(|s| s.contains(other))
+                    })
+                    .cloned()
+                    .collect()
+            };
+            let sa = only(ea, b);
+            let sb = only(eb, a);
+            let section = unrelated_section(a, b);
+            let got = sampled(&section, &sa, &sb, Expectation::Isolated);
+            if got.is_empty() {
+                pair.note = Some(if ea.is_empty() || eb.is_empty() {
+                    format!(
+                        "no agent has an address in {}",
+                        if ea.is_empty() { a } else { b }
+                    )
+                } else {
+                    format!(
+                        "every machine of {} is also in the other space: an on-link answer would say nothing about the path",
+                        if sa.is_empty() { a } else { b }
+                    )
+                });
+            } else {
+                pair.section = Some(section);
+            }
+            probes.extend(got);
+        }
+        pairs.push(pair);
+    }
+    (probes, pairs)
+}
+
+/// Ring order of endpoints by hash of (section, agent, address).
+fn ring(section: &str, eps: &[Endpoint]) -> Vec<usize> {
+    let mut keyed: Vec<(u64, usize)> = eps
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            (
+                fnv1a(&[
+                    section.as_bytes(),
+                    e.agent_id.as_bytes(),
+                    e.addr_text.as_bytes(),
+                ]),
+                i,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Sampled probes between two endpoint sets, both directions: see the module docs.
+fn sampled(
+    section: &str,
+    ea: &[Endpoint],
+    eb: &[Endpoint],
+    expect: Expectation,
+) -> Vec<(usize, PlannedTarget)> {
+    let ok = |s: &Endpoint, t: &Endpoint| {
+        s.agent_id != t.agent_id && s.address.is_ipv4() == t.address.is_ipv4()
+    };
+    let mut chosen: HashSet<(bool, usize, usize)> = HashSet::new();
+    // (a→b?, index in a, index in b)
+    let mut order: Vec<(bool, usize, usize)> = Vec::new();
+    let (ra, rb) = (ring(section, ea), ring(section, eb));
+    // Each endpoint probes once across, in ring step.
+    for (forward, from, to) in [(true, &ra, &rb), (false, &rb, &ra)] {
+        for (pos, &s) in from.iter().enumerate() {
+            for step in 0..to.len() {
+                let t = to[(pos + step) % to.len()];
+                let (ia, ib) = if forward { (s, t) } else { (t, s) };
+                let (src, dst) = if forward {
+                    (&ea[ia], &eb[ib])
+                } else {
+                    (&eb[ib], &ea[ia])
+                };
+                if ok(src, dst) {
+                    if chosen.insert((forward, ia, ib)) {
+                        order.push((forward, ia, ib));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    // Every ordered subnet pair gets at least one probe when one is possible.
+    let mut covered: HashSet<(bool, i64, i64)> = order
+        .iter()
+        .map(|&(f, ia, ib)| (f, ea[ia].subnet_id, eb[ib].subnet_id))
+        .collect();
+    let mut by_subnet_a: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for &i in &ra {
+        by_subnet_a.entry(ea[i].subnet_id).or_default().push(i);
+    }
+    let mut by_subnet_b: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for &i in &rb {
+        by_subnet_b.entry(eb[i].subnet_id).or_default().push(i);
+    }
+    for (&sa, ma) in &by_subnet_a {
+        for (&sb, mb) in &by_subnet_b {
+            for forward in [true, false] {
+                if covered.contains(&(forward, sa, sb)) {
+                    continue;
+                }
+                'find: for &ia in ma {
+                    for &ib in mb {
+                        let (src, dst) = if forward {
+                            (&ea[ia], &eb[ib])
+                        } else {
+                            (&eb[ib], &ea[ia])
+                        };
+                        if ok(src, dst) && chosen.insert((forward, ia, ib)) {
+                            order.push((forward, ia, ib));
+                            covered.insert((forward, sa, sb));
+                            break 'find;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|(forward, ia, ib)| {
+            let (s, t) = if forward {
+                (&ea[ia], &eb[ib])
+            } else {
+                (&eb[ib], &ea[ia])
+            };
+            (
+                s.agent,
+                PlannedTarget {
+                    id: format!("{section}/{}>{}", s.addr_text, t.addr_text),
+                    space: section.to_string(),
+                    source: s.address,
+                    target: t.address,
+                    device: None,
+                    mtu: None,
+                    tcp_ports: Vec::new(),
+                    target_machine: Some(t.name.clone()),
+                    expect,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The cross pair a report section belongs to, when it is a relation or unrelated section.
+fn pair_of<'a>(pairs: &'a [CrossPair], section: &str) -> Option<&'a CrossPair> {
+    pairs.iter().find(|p| {
+        p.section.as_deref() == Some(section)
+            && matches!(p.policy, PairPolicy::Needed | PairPolicy::Isolated)
+    })
+}
+
+fn subject(pair: &CrossPair, p: &PairResult) -> Subject {
+    Subject {
+        space: Some(format!("{}:{}", pair.a, pair.b)),
+        source: Some(p.source_machine.clone()),
+        target: Some(p.target_machine.clone()),
+        ..Subject::default()
+    }
+}
+
+/// Findings of a cross-space section, or `None` when `section` is not one (the per-space
+/// rules of [`crate::findings`] judge it then).
+pub fn section_findings(
+    pairs: &[CrossPair],
+    section: &SpaceReport,
+) -> Option<(Vec<Finding>, Vec<Checked>)> {
+    let pair = pair_of(pairs, &section.name)?;
+    let mut findings = Vec::new();
+    let check = match pair.policy {
+        PairPolicy::Needed => codes::RELATION_UNREACHABLE,
+        _ => codes::PROBE_ISOLATION_BREACH,
+    };
+    let checked = vec![Checked {
+        check: check.into(),
+        subject: Subject {
+            space: Some(format!("{}:{}", pair.a, pair.b)),
+            ..Subject::default()
+        },
+    }];
+    for p in section.pairs.iter().filter(|p| p.done) {
+        let what = format!(
+            "{} ({}) → {} ({})",
+            p.source_machine, p.source, p.target_machine, p.target
+        );
+        match pair.policy {
+            PairPolicy::Needed if p.received == 0 => findings.push(relation_unreachable(pair, p, &what)),
+            PairPolicy::Isolated if p.received > 0 => findings.push(Finding {
+                code: codes::PROBE_ISOLATION_BREACH.into(),
+                severity: Severity::Error,
+                subject: subject(pair, p),
+                message: format!(
+                    "{what}: {} of {} echo requests answered between {} and {}, a pair not needed by any relation in the bundle",
+                    p.received, p.sent, pair.a, pair.b
+                ),
+                hint: Some(format!(
+                    "find the router or firewall rule that forwards between {} and {}; if the traffic is meant (e.g. a management space), say --allow {}:{}",
+                    pair.a, pair.b, pair.a, pair.b
+                )),
+            }),
+            _ => {}
+        }
+    }
+    Some((findings, checked))
+}
+
+/// `relation.unreachable`: a probe between two spaces a relation needs got no answer.
+fn relation_unreachable(pair: &CrossPair, p: &PairResult, what: &str) -> Finding {
+    Finding {
+        code: codes::RELATION_UNREACHABLE.into(),
+        severity: Severity::Error,
+        subject: subject(pair, p),
+        message: format!(
+            "{what}: no answer to {} echo requests ({}), yet {} need {}↔{}",
+            p.sent,
+            crate::findings::cause(&p.failure),
+            pair.relations.join("; "),
+            pair.a,
+            pair.b
+        ),
+        hint: Some(format!(
+            "route between {} and {} (gateways, router, firewall), or bind both ends of those relations to one space",
+            pair.a, pair.b
+        )),
+    }
+}
+
+/// The space × space matrix of the report: every pair with its policy and what its probes saw.
+pub fn space_pairs(pairs: &[CrossPair], sections: &[SpaceReport]) -> Vec<SpacePair> {
+    pairs
+        .iter()
+        .map(|c| {
+            let sec = c
+                .section
+                .as_deref()
+                .and_then(|s| sections.iter().find(|x| x.name == s));
+            let (probes, done, answered) = sec
+                .map(|s| {
+                    (
+                        s.pairs.len(),
+                        s.pairs.iter().filter(|p| p.done).count(),
+                        s.pairs.iter().filter(|p| p.done && p.received > 0).count(),
+                    )
+                })
+                .unwrap_or((0, 0, 0));
+            SpacePair {
+                a: c.a.clone(),
+                b: c.b.clone(),
+                policy: c.policy,
+                relations: c.relations.clone(),
+                section: c.section.clone(),
+                probes,
+                done,
+                answered,
+                note: c.note.clone(),
+            }
+        })
+        .collect()
+}
