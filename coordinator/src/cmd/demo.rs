@@ -513,6 +513,18 @@ async fn drive(
     for (a, b) in &topology.check.isolate {
         cmd.args(["--isolate", &format!("{a}:{b}")]);
     }
+    if let Some(bundle) = &topology.check.bundle {
+        let path = work.path.join("bundle.yaml");
+        std::fs::write(&path, bundle)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        cmd.arg("--bundle").arg(&path);
+        if let Some(i) = &topology.check.isolation {
+            cmd.args(["--isolation", i]);
+        }
+        for (a, b) in &topology.check.allow {
+            cmd.args(["--allow", &format!("{a}:{b}")]);
+        }
+    }
     let mut coordinator = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -74,6 +74,15 @@ struct FileCheck {
     count: Option<u32>,
     #[serde(default)]
     isolate: Vec<[String; 2]>,
+    /// The Juju bundle the check validates and probes the relations of (YAML text).
+    #[serde(default)]
+    bundle: Option<String>,
+    /// `--isolation` (`none` or `bundle`).
+    #[serde(default)]
+    isolation: Option<String>,
+    /// `--allow A:B` pairs.
+    #[serde(default)]
+    allow: Vec<[String; 2]>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +217,9 @@ struct FileRouter {
     #[serde(default = "yes")]
     forwarding: bool,
     interfaces: Vec<FileRouterInterface>,
+    /// Subnet pairs the router must not forward between (both directions).
+    #[serde(default)]
+    deny: Vec<[IpNet; 2]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,6 +329,22 @@ pub enum Fault {
         /// Router name.
         router: String,
     },
+    /// The router drops what it forwards from subnet `from` to subnet `to` (a forgotten
+    /// route or firewall opening, one direction; replies the other way die with it).
+    RouterDrop {
+        /// Router name.
+        router: String,
+        /// Source subnet CIDR (one of the router's legs).
+        from: IpNet,
+        /// Destination subnet CIDR (one of the router's legs).
+        to: IpNet,
+    },
+    /// The router's `deny` filter is missing: it forwards between the subnets it should keep
+    /// apart.
+    RouterDenyMissing {
+        /// Router name.
+        router: String,
+    },
     /// No agent runs on this host (the demo skips it): the coordinator waits for it in vain.
     NoAgent {
         /// Host name.
@@ -363,6 +391,12 @@ pub struct CheckSettings {
     pub count: Option<u32>,
     /// `--isolate A:B` pairs.
     pub isolate: Vec<(String, String)>,
+    /// The bundle to pass as `--bundle` (YAML text), when any.
+    pub bundle: Option<String>,
+    /// `--isolation` value, when any (`none` or `bundle`).
+    pub isolation: Option<String>,
+    /// `--allow A:B` pairs.
+    pub allow: Vec<(String, String)>,
 }
 
 /// A space.
@@ -462,6 +496,8 @@ pub struct Router {
     pub forwarding: bool,
     /// Legs: (subnet index, address).
     pub legs: Vec<(usize, IpAddr)>,
+    /// Subnet index pairs it must not forward between (both directions).
+    pub deny: Vec<(usize, usize)>,
 }
 
 /// A validated topology with every reference resolved and every id assigned.
@@ -991,10 +1027,25 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             }
             legs.push((s, address));
         }
+        let mut deny = Vec::new();
+        for [x, y] in &r.deny {
+            let what = format!("router {:?} deny", r.name);
+            let (sx, sy) = (subnet_index(x, &what)?, subnet_index(y, &what)?);
+            for s in [sx, sy] {
+                if !legs.iter().any(|(l, _)| *l == s) {
+                    return Err(format!(
+                        "{what}: {} is not one of the router's subnets",
+                        subnets[s].cidr
+                    ));
+                }
+            }
+            deny.push((sx, sy));
+        }
         routers.push(Router {
             name: r.name.clone(),
             forwarding: r.forwarding,
             legs,
+            deny,
         });
     }
     // Faults.
@@ -1010,6 +1061,25 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             }
         }
         isolate.push((a.clone(), b.clone()));
+    }
+    let mut allow = Vec::new();
+    for [a, b] in &file.check.allow {
+        for s in [a, b] {
+            if !spaces.iter().any(|x| x.name == *s) {
+                return Err(format!("check.allow: unknown space {s:?}"));
+            }
+        }
+        allow.push((a.clone(), b.clone()));
+    }
+    if let Some(i) = &file.check.isolation {
+        if i != "none" && i != "bundle" {
+            return Err(format!(
+                "check.isolation {i:?}: expected \"none\" or \"bundle\""
+            ));
+        }
+        if file.check.bundle.is_none() && i == "bundle" {
+            return Err("check.isolation = \"bundle\" needs check.bundle".into());
+        }
     }
     if let Some(c) = file.check.count {
         if !(1..=1000).contains(&c) {
@@ -1028,6 +1098,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             deadline_secs: file.check.deadline_secs,
             count: file.check.count,
             isolate,
+            bundle: file.check.bundle,
+            isolation: file.check.isolation,
+            allow,
         },
         management: mgmt,
         static_neighbours: file.lab.static_neighbours,
@@ -1154,6 +1227,30 @@ fn check_fault(
             if r.forwarding {
                 return Err(format!(
                     "fault {f:?}: router {router:?} already forwards in the intent"
+                ));
+            }
+        }
+        Fault::RouterDrop { router, from, to } => {
+            let r = routers
+                .iter()
+                .find(|r| r.name == *router)
+                .ok_or_else(|| format!("fault {f:?}: unknown router {router:?}"))?;
+            for cidr in [from, to] {
+                if !r.legs.iter().any(|(s, _)| subnets[*s].cidr == *cidr) {
+                    return Err(format!(
+                        "fault {f:?}: {cidr} is not one of router {router:?}'s subnets"
+                    ));
+                }
+            }
+        }
+        Fault::RouterDenyMissing { router } => {
+            let r = routers
+                .iter()
+                .find(|r| r.name == *router)
+                .ok_or_else(|| format!("fault {f:?}: unknown router {router:?}"))?;
+            if r.deny.is_empty() {
+                return Err(format!(
+                    "fault {f:?}: router {router:?} has no deny filter to lose"
                 ));
             }
         }
