@@ -348,3 +348,242 @@ pub fn unroutable_findings(
     }
     (findings, checked)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use preflight_bundle::{load_str, CharmMeta, Relation};
+    use preflight_model::provider::{Space, Vlan};
+
+    const BUNDLE: &str = r#"
+applications:
+  haproxy:
+    charm: haproxy
+    num_units: 1
+    bindings:
+      "": dmz
+      website: public
+  mediawiki:
+    charm: mediawiki
+    num_units: 1
+    bindings:
+      "": cms
+  mysql:
+    charm: mysql
+    num_units: 1
+    bindings:
+      db: db
+  telegraf:
+    charm: telegraf
+    bindings:
+      "": cms
+relations:
+  - [haproxy:reverseproxy, mediawiki:website]
+  - [mediawiki:db, mysql:db]
+  - [mediawiki:db, mysql:db]
+  - [mysql:cluster, mediawiki:juju-info]
+  - [telegraf:juju-info, mediawiki:juju-info]
+  - [haproxy:juju-info, telegraf:juju-info]
+"#;
+
+    fn bundle() -> Bundle {
+        load_str(&[("bundle.yaml", BUNDLE)]).expect("bundle")
+    }
+
+    /// Spaces by name with one VLAN and subnet each: (name, cidr, gateway?).
+    fn provider(spaces: &[(&str, &str, Option<&str>)]) -> ProviderModel {
+        let mut p = ProviderModel::default();
+        for (i, (name, cidr, gw)) in spaces.iter().enumerate() {
+            let id = i as i64 + 1;
+            p.spaces.insert(
+                id,
+                Space {
+                    id,
+                    name: name.to_string(),
+                    description: None,
+                },
+            );
+            p.vlans.insert(
+                id,
+                Vlan {
+                    id,
+                    fabric_id: 0,
+                    vid: id as u16,
+                    name: None,
+                    mtu: 1500,
+                    space_id: Some(id),
+                },
+            );
+            p.subnets.insert(
+                id,
+                Subnet {
+                    id,
+                    name: cidr.to_string(),
+                    cidr: cidr.parse().unwrap(),
+                    vlan_id: id,
+                    space_id: Some(id),
+                    gateway: gw.map(|g| g.parse().unwrap()),
+                    managed: true,
+                },
+            );
+        }
+        p
+    }
+
+    #[test]
+    fn ends_resolve_to_binding_default_or_model_default() {
+        let m = relation_map(&bundle(), None);
+        let r = &m.relations[0];
+        assert_eq!(r.label, "haproxy:reverseproxy ↔ mediawiki:website");
+        assert_eq!((r.a.space.as_deref(), r.a.via), (Some("dmz"), Via::Default));
+        assert_eq!((r.b.space.as_deref(), r.b.via), (Some("cms"), Via::Default));
+        // mysql binds db explicitly and nothing else: cluster goes to alpha.
+        let r = &m.relations[1];
+        assert_eq!((r.b.space.as_deref(), r.b.via), (Some("db"), Via::Binding));
+        let r = &m.relations[3];
+        assert_eq!(
+            (r.a.space.as_deref(), r.a.via),
+            (Some(ALPHA_SPACE), Via::ModelDefault)
+        );
+        assert_eq!(
+            m.application_spaces["haproxy"],
+            ["dmz", "public"].map(String::from).into()
+        );
+        assert!(m.application_spaces["mysql"].contains("db"));
+        assert!(!m.application_spaces["mysql"].contains(ALPHA_SPACE));
+    }
+
+    #[test]
+    fn needs_are_unordered_pairs_naming_each_relation_once() {
+        let m = relation_map(&bundle(), None);
+        let pairs: Vec<(&str, &str, usize)> = m
+            .needs
+            .iter()
+            .map(|n| (n.a.as_str(), n.b.as_str(), n.relations.len()))
+            .collect();
+        // cms:db once although listed twice; the subordinate telegraf (cms) joins dmz via
+        // haproxy's juju-info; telegraf ↔ mediawiki is within cms and needs nothing.
+        assert_eq!(
+            pairs,
+            [("alpha", "cms", 1), ("cms", "db", 1), ("cms", "dmz", 2)]
+        );
+        let n = m.need("dmz", "cms").expect("either order");
+        assert_eq!(
+            n.relations,
+            [
+                "haproxy:reverseproxy ↔ mediawiki:website",
+                "haproxy:juju-info ↔ telegraf:juju-info"
+            ]
+        );
+        assert_eq!(
+            n.applications_a,
+            ["mediawiki", "telegraf"].map(String::from).into()
+        );
+        assert_eq!(n.applications_b, ["haproxy".to_string()].into());
+        let (f, c) = cross_space_findings(&m);
+        assert_eq!(f.len(), 3);
+        assert!(f.iter().all(|f| f.severity == Severity::Info));
+        assert_eq!(f[2].subject.space.as_deref(), Some("cms:dmz"));
+        assert!(f[2].message.contains("2 relation(s)"), "{}", f[2].message);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn an_offer_of_another_model_is_reported_with_the_local_space_only() {
+        let mut b = bundle();
+        b.relations.push(Relation {
+            a: ("mediawiki".into(), Some("db".into())),
+            b: ("remote-db".into(), None),
+        });
+        let m = relation_map(&b, None);
+        let r = m.relations.last().unwrap();
+        assert_eq!(r.b.via, Via::Offer);
+        assert_eq!(r.b.space, None);
+        assert_eq!(m.needs.len(), 3, "an offer adds no local space pair");
+        let (f, _) = cross_space_findings(&m);
+        let offer = f
+            .iter()
+            .find(|f| f.subject.application.as_deref() == Some("mediawiki"))
+            .expect("offer finding");
+        assert_eq!(offer.subject.space.as_deref(), Some("cms"));
+        assert!(
+            offer.message.contains("offer remote-db"),
+            "{}",
+            offer.message
+        );
+    }
+
+    #[test]
+    fn unnamed_endpoints_are_inferred_from_charm_metadata_when_unambiguous() {
+        let text = r#"
+applications:
+  a: {charm: ca, num_units: 1, bindings: {"": s1, web: s2}}
+  b: {charm: cb, num_units: 1, bindings: {"": s3}}
+relations:
+  - [a, b]
+"#;
+        let b = load_str(&[("b.yaml", text)]).expect("bundle");
+        // Without metadata: the default bindings.
+        let m = relation_map(&b, None);
+        assert_eq!(m.needs[0].a, "s1");
+        let mut charms = CharmSet::default();
+        charms.insert(CharmMeta {
+            name: "ca".into(),
+            relations: [
+                ("web".to_string(), "http".to_string()),
+                ("db".into(), "mysql".into()),
+            ]
+            .into(),
+            ..CharmMeta::default()
+        });
+        charms.insert(CharmMeta {
+            name: "cb".into(),
+            relations: [("website".to_string(), "http".to_string())].into(),
+            ..CharmMeta::default()
+        });
+        let m = relation_map(&b, Some(&charms));
+        assert_eq!(m.relations[0].label, "a:web ↔ b:website");
+        assert_eq!((m.needs[0].a.as_str(), m.needs[0].b.as_str()), ("s2", "s3"));
+    }
+
+    #[test]
+    fn unroutable_when_one_side_has_no_gateway_and_no_shared_vlan() {
+        let m = relation_map(&bundle(), None);
+        let routed = provider(&[
+            ("dmz", "10.1.0.0/24", Some("10.1.0.1")),
+            ("cms", "10.2.0.0/24", Some("10.2.0.1")),
+            ("db", "10.3.0.0/24", Some("10.3.0.1")),
+        ]);
+        let (f, c) = unroutable_findings(&m, &routed);
+        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(
+            c.len(),
+            2,
+            "alpha is no MAAS space: cms:db and cms:dmz only"
+        );
+        let isolated_db = provider(&[
+            ("dmz", "10.1.0.0/24", Some("10.1.0.1")),
+            ("cms", "10.2.0.0/24", Some("10.2.0.1")),
+            ("db", "10.3.0.0/24", None),
+        ]);
+        let (f, _) = unroutable_findings(&m, &isolated_db);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, codes::RELATION_UNROUTABLE);
+        assert_eq!(f[0].severity, Severity::Error);
+        assert_eq!(f[0].subject.space.as_deref(), Some("cms:db"));
+        assert!(
+            f[0].message.contains("space db (10.3.0.0/24)"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].message.contains("mediawiki:db ↔ mysql:db"),
+            "{}",
+            f[0].message
+        );
+        // The same spaces sharing a VLAN (MAAS 2.x: subnets carry the space) route on-link.
+        let mut shared = isolated_db.clone();
+        shared.subnets.get_mut(&3).unwrap().vlan_id = 2;
+        assert!(unroutable_findings(&m, &shared).0.is_empty());
+    }
+}
