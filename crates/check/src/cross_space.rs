@@ -440,3 +440,317 @@ pub fn space_pairs(pairs: &[CrossPair], sections: &[SpaceReport]) -> Vec<SpacePa
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::tests::pair;
+    use crate::plan::tests::{agent, many, spaces};
+    use crate::plan::{build_plan, CheckPlan, PlanOptions};
+
+    fn need(a: &str, b: &str, apps_a: &[&str], apps_b: &[&str]) -> SpaceNeed {
+        SpaceNeed {
+            a: a.into(),
+            b: b.into(),
+            relations: vec![format!("x:{a} ↔ y:{b}")],
+            applications_a: apps_a.iter().map(|s| s.to_string()).collect(),
+            applications_b: apps_b.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn opts(topology: Topology) -> PlanOptions {
+        PlanOptions {
+            topology,
+            ..PlanOptions::default()
+        }
+    }
+
+    fn section<'a>(plan: &'a CheckPlan, name: &str) -> Vec<&'a PlannedTarget> {
+        plan.per_agent
+            .values()
+            .flat_map(|p| &p.targets)
+            .filter(|t| t.space == name)
+            .collect()
+    }
+
+    #[test]
+    fn needed_pairs_are_sampled_once_per_machine_and_cover_every_subnet_pair() {
+        let p = spaces(2);
+        // 40 agents, each in sp1 and sp2, over 3 subnets per space.
+        let agents = many(40, 2, 3);
+        let topo = Topology {
+            needs: vec![need("sp1", "sp2", &[], &[])],
+            bundle: true,
+            ..Topology::default()
+        };
+        let plan = build_plan(&p, &agents, &opts(topo));
+        let t = section(&plan, "relation:sp1:sp2");
+        // Bound: |A| + |B| + 2·sA·sB.
+        assert!(t.len() >= 80 && t.len() <= 80 + 2 * 3 * 3, "{}", t.len());
+        let subnet_of: BTreeMap<std::net::IpAddr, (i64, i64)> = agents
+            .iter()
+            .flat_map(|a| {
+                a.addresses
+                    .iter()
+                    .map(|x| (x.address, (x.space_id, x.subnet_id)))
+            })
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut out_per_source: BTreeMap<std::net::IpAddr, usize> = BTreeMap::new();
+        for x in &t {
+            assert!(seen.insert((x.source, x.target)), "no duplicates");
+            assert_eq!(x.expect, Expectation::Reachable);
+            assert_ne!(
+                subnet_of[&x.source].0, subnet_of[&x.target].0,
+                "across spaces"
+            );
+            *out_per_source.entry(x.source).or_default() += 1;
+        }
+        assert_eq!(
+            out_per_source.len(),
+            80,
+            "every endpoint of both spaces probes across"
+        );
+        for sa in 200..203 {
+            for sb in 100..103 {
+                for (from, to) in [(sa, sb), (sb, sa)] {
+                    assert!(
+                        t.iter().any(|x| subnet_of[&x.source].1 == from
+                            && subnet_of[&x.target].1 == to),
+                        "subnet pair {from}->{to}"
+                    );
+                }
+            }
+        }
+        assert_eq!(plan.cross.len(), 1);
+        assert_eq!(plan.cross[0].policy, PairPolicy::Needed);
+        // Deterministic.
+        let again = build_plan(
+            &p,
+            &agents,
+            &opts(Topology {
+                needs: vec![need("sp1", "sp2", &[], &[])],
+                bundle: true,
+                ..Topology::default()
+            }),
+        );
+        let ids = |pl: &CheckPlan| {
+            let mut v: Vec<String> = section(pl, "relation:sp1:sp2")
+                .iter()
+                .map(|x| x.id.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&plan), ids(&again));
+    }
+
+    #[test]
+    fn probes_come_from_machines_that_can_host_the_relations_applications() {
+        let p = spaces(3);
+        // node1, node2: sp1 only; node3: sp1 + sp3 (the only host for "app", bound to both);
+        // node4, node5: sp2.
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.1")]),
+            agent(2, &[(1, 10, "10.1.0.2")]),
+            agent(3, &[(1, 10, "10.1.0.3"), (3, 30, "10.3.0.3")]),
+            agent(4, &[(2, 20, "10.2.0.4")]),
+            agent(5, &[(2, 20, "10.2.0.5")]),
+        ];
+        let topo = Topology {
+            needs: vec![need("sp1", "sp2", &["app"], &["other"])],
+            application_spaces: [
+                ("app".to_string(), ["sp1", "sp3"].map(String::from).into()),
+                ("other".to_string(), ["sp2".to_string()].into()),
+            ]
+            .into(),
+            bundle: true,
+            ..Topology::default()
+        };
+        let plan = build_plan(&p, &agents, &opts(topo));
+        let t = section(&plan, "relation:sp1:sp2");
+        let sp1: BTreeSet<String> = t
+            .iter()
+            .flat_map(|x| [x.source.to_string(), x.target.to_string()])
+            .filter(|a| a.starts_with("10.1."))
+            .collect();
+        assert_eq!(sp1, ["10.1.0.3".to_string()].into(), "only node3 hosts app");
+        assert_eq!(t.len(), 3, "node3 → one of sp2, each sp2 machine → node3");
+    }
+
+    #[test]
+    fn bundle_isolation_covers_unrelated_pairs_except_allowed_and_explicit_ones() {
+        let p = spaces(4);
+        let agents: Vec<_> = (1..=8)
+            .map(|i| {
+                let s = 1 + (i - 1) % 4;
+                agent(i as usize, &[(s, s * 10, format!("10.{s}.0.{i}").as_str())])
+            })
+            .collect();
+        let topo = Topology {
+            needs: vec![need("sp1", "sp2", &[], &[])],
+            isolate_unrelated: true,
+            allow: vec![("sp4".into(), "sp3".into())],
+            bundle: true,
+            ..Topology::default()
+        };
+        let o = PlanOptions {
+            isolate: vec![("sp2".into(), "sp1".into()), ("sp3".into(), "sp1".into())],
+            topology: topo,
+            ..PlanOptions::default()
+        };
+        let plan = build_plan(&p, &agents, &o);
+        let policy: BTreeMap<(String, String), (PairPolicy, Option<String>)> = plan
+            .cross
+            .iter()
+            .map(|c| ((c.a.clone(), c.b.clone()), (c.policy, c.section.clone())))
+            .collect();
+        let k = |a: &str, b: &str| (a.to_string(), b.to_string());
+        // A need wins over an --isolate naming the same pair (the coordinator refuses that
+        // combination before planning; the plan still never probes a needed pair as isolated).
+        assert_eq!(policy[&k("sp1", "sp2")].0, PairPolicy::Needed);
+        assert_eq!(
+            policy[&k("sp1", "sp3")],
+            (PairPolicy::IsolatedExplicit, Some("isolate:sp3:sp1".into()))
+        );
+        assert_eq!(policy[&k("sp3", "sp4")].0, PairPolicy::Allowed);
+        for (a, b) in [("sp1", "sp4"), ("sp2", "sp3"), ("sp2", "sp4")] {
+            assert_eq!(policy[&k(a, b)].0, PairPolicy::Isolated, "{a}:{b}");
+            let t = section(&plan, &unrelated_section(a, b));
+            assert_eq!(t.len(), 4, "2 machines a side, each once across: {a}:{b}");
+            assert!(t
+                .iter()
+                .all(|x| x.expect == Expectation::Isolated && x.mtu.is_none()));
+        }
+        assert!(section(&plan, "unrelated:sp3:sp4").is_empty());
+    }
+
+    #[test]
+    fn isolation_skips_machines_in_both_spaces() {
+        let p = spaces(2);
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.1"), (2, 20, "10.2.0.1")]),
+            agent(2, &[(1, 10, "10.1.0.2"), (2, 20, "10.2.0.2")]),
+        ];
+        let topo = Topology {
+            isolate_unrelated: true,
+            bundle: true,
+            ..Topology::default()
+        };
+        let plan = build_plan(&p, &agents, &opts(topo));
+        assert!(section(&plan, "unrelated:sp1:sp2").is_empty());
+        assert_eq!(plan.cross[0].section, None);
+        assert!(plan.cross[0]
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("also in the other space"));
+    }
+
+    #[test]
+    fn without_bundle_or_isolation_policy_the_plan_has_no_cross_pairs() {
+        let p = spaces(2);
+        let agents = many(6, 2, 1);
+        let plan = build_plan(&p, &agents, &PlanOptions::default());
+        assert!(plan.cross.is_empty());
+        assert_eq!(plan.probes, 2 * 6 * 5);
+    }
+
+    #[test]
+    fn plan_stays_linear_in_machines_with_every_pair_probed() {
+        // 5 spaces, every pair either needed or isolated (machines single-homed so isolation
+        // probes are possible): extra probes grow linearly with the machines.
+        let extra = |n: usize| {
+            let p = spaces(5);
+            let agents: Vec<_> = (0..n)
+                .map(|i| {
+                    let s = 1 + (i % 5) as i64;
+                    let ip = format!("10.{s}.{}.{}", i / 250, i % 250 + 1);
+                    agent(i, &[(s, s * 100 + (i as i64 / 5) % 2, ip.as_str())])
+                })
+                .collect();
+            let topo = Topology {
+                needs: vec![need("sp1", "sp2", &[], &[]), need("sp2", "sp3", &[], &[])],
+                isolate_unrelated: true,
+                bundle: true,
+                ..Topology::default()
+            };
+            let with = build_plan(&p, &agents, &opts(topo)).probes;
+            let without = build_plan(&p, &agents, &PlanOptions::default()).probes;
+            with - without
+        };
+        let (e100, e200, e400) = (extra(100), extra(200), extra(400));
+        // Each of the 10 pairs: |A| + |B| (+ at most 2·2·2 for subnet pairs).
+        for (n, e) in [(100, e100), (200, e200), (400, e400)] {
+            assert!(e >= 10 * 2 * n / 5 && e <= 10 * (2 * n / 5 + 8), "{n}: {e}");
+        }
+        assert!(e400 <= 2 * e200 + 80 && e200 <= 2 * e100 + 80);
+    }
+
+    #[test]
+    fn failing_needed_probes_are_relation_unreachable_and_answered_isolated_ones_breaches() {
+        let cross = vec![
+            CrossPair {
+                a: "cms".into(),
+                b: "db".into(),
+                policy: PairPolicy::Needed,
+                relations: vec!["mediawiki:db ↔ mysql:db".into()],
+                section: Some(relation_section("cms", "db")),
+                note: None,
+            },
+            CrossPair {
+                a: "db".into(),
+                b: "dmz".into(),
+                policy: PairPolicy::Isolated,
+                relations: vec![],
+                section: Some(unrelated_section("db", "dmz")),
+                note: None,
+            },
+        ];
+        let sec = |name: &str, pairs| SpaceReport {
+            name: name.into(),
+            id: None,
+            subnets: vec![],
+            machines: vec![],
+            pairs,
+        };
+        let needed = sec(
+            "relation:cms:db",
+            vec![
+                pair("10.2.0.1", "10.3.0.1", 3, 0),
+                pair("10.3.0.1", "10.2.0.1", 3, 3),
+            ],
+        );
+        let (f, c) = section_findings(&cross, &needed).expect("a cross section");
+        assert_eq!(f.len(), 1, "one-way failures are relation.unreachable too");
+        assert_eq!(f[0].code, codes::RELATION_UNREACHABLE);
+        assert_eq!(f[0].subject.space.as_deref(), Some("cms:db"));
+        assert_eq!(f[0].subject.source.as_deref(), Some("m-10.2.0.1"));
+        assert!(
+            f[0].message.contains("mediawiki:db ↔ mysql:db"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(c[0].check, codes::RELATION_UNREACHABLE);
+        let mut answered = pair("10.3.0.1", "10.1.0.1", 3, 2);
+        answered.expect = Expectation::Isolated;
+        let mut silent = pair("10.1.0.1", "10.3.0.1", 3, 0);
+        silent.expect = Expectation::Isolated;
+        let iso = sec("unrelated:db:dmz", vec![answered, silent]);
+        let (f, _) = section_findings(&cross, &iso).expect("a cross section");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, codes::PROBE_ISOLATION_BREACH);
+        assert!(f[0]
+            .message
+            .contains("not needed by any relation in the bundle"));
+        assert!(section_findings(&cross, &sec("cms", vec![])).is_none());
+        let matrix = space_pairs(&cross, &[needed, iso]);
+        assert_eq!(
+            matrix
+                .iter()
+                .map(|m| (m.probes, m.done, m.answered))
+                .collect::<Vec<_>>(),
+            [(2, 2, 1), (2, 2, 1)]
+        );
+    }
+}
