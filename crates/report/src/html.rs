@@ -164,6 +164,7 @@ pub fn render(report: &Report) -> String {
                 spaces_overview(report, &grids, &mut out);
                 legend(&mut out);
             }
+            crate::pairs::html(report, &mut out);
             for (i, (space, grid)) in report.spaces.iter().zip(&grids).enumerate() {
                 render_space(i, space, grid, &mut out);
             }

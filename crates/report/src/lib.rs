@@ -7,6 +7,7 @@
 pub mod grid;
 mod html;
 mod junit;
+mod pairs;
 mod parse;
 pub mod subject;
 mod text;
