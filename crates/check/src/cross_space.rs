@@ -397,7 +397,7 @@ fn relation_unreachable(pair: &CrossPair, p: &PairResult, what: &str) -> Finding
             "{what}: no answer to {} echo requests ({}), yet {} need {}↔{}",
             p.sent,
             crate::findings::cause(&p.failure),
-            pair.relations.join("; "),
+            preflight_validate::relations::some(&pair.relations, "; "),
             pair.a,
             pair.b
         ),

@@ -136,17 +136,17 @@ pub(crate) fn text(report: &Report, out: &mut String) {
         out,
         "\nSpace × space (needed by the bundle's relations / isolated; ✓ holds, ✗ unreachable, ! breach, ? no result)"
     );
-    let _ = write!(out, "  {:w$}", "");
+    let mut line = format!("  {:w$}", "");
     for n in &names {
-        let _ = write!(out, "  {n:w$}");
+        let _ = write!(line, "  {n:w$}");
     }
-    out.push('\n');
+    let _ = writeln!(out, "{}", line.trim_end());
     for x in &names {
-        let _ = write!(out, "  {x:w$}");
+        let mut line = format!("  {x:w$}");
         for y in &names {
-            let _ = write!(out, "  {:w$}", cell(x, y));
+            let _ = write!(line, "  {:w$}", cell(x, y));
         }
-        out.push('\n');
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     for p in &report.space_pairs {
         if p.policy == PairPolicy::Unconstrained {

@@ -13,6 +13,7 @@
 //! cannot route: one side's subnets have no gateway at all and the two spaces share no VLAN).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
 
 use preflight_bundle::{Bundle, CharmSet, ALPHA_SPACE};
 use preflight_model::provider::{ProviderModel, Subnet};
@@ -217,6 +218,23 @@ fn infer_endpoints(
     }
 }
 
+/// Most names one message lists.
+const MAX_NAMED: usize = 8;
+
+/// The first [`MAX_NAMED`] items joined, with "and N more" after them.
+pub fn some(items: &[String], sep: &str) -> String {
+    let mut s = items
+        .iter()
+        .take(MAX_NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(sep);
+    if items.len() > MAX_NAMED {
+        let _ = write!(s, " and {} more", items.len() - MAX_NAMED);
+    }
+    s
+}
+
 /// `relation.cross-space` (info): one finding per space pair relations need, and one per
 /// relation to an offer of another model.
 pub fn cross_space_findings(map: &RelationMap) -> (Vec<Finding>, Vec<Checked>) {
@@ -238,18 +256,20 @@ pub fn cross_space_findings(map: &RelationMap) -> (Vec<Finding>, Vec<Checked>) {
                 n.a,
                 n.b,
                 n.relations.len(),
-                n.relations.join("; ")
+                some(&n.relations, "; ")
             ),
             hint: Some(format!(
                 "`preflight check --bundle` probes {}↔{} from the machines of {}",
                 n.a,
                 n.b,
-                n.applications_a
-                    .iter()
-                    .chain(&n.applications_b)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                some(
+                    &n.applications_a
+                        .iter()
+                        .chain(&n.applications_b)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    ", "
+                )
             )),
         });
     }
@@ -338,7 +358,7 @@ pub fn unroutable_findings(
                 n.a,
                 n.b,
                 sides.join(" or "),
-                n.relations.join("; ")
+                some(&n.relations, "; ")
             ),
             hint: Some(format!(
                 "set a gateway on the subnets of {} in MAAS (and route between the spaces), or bind both ends of those relations to one space",
