@@ -509,3 +509,119 @@ fn live_maas_url_gives_the_same_answer_as_the_snapshot() {
     let o = run(&["--provider", &maas_dir(), "--maas-url", &url]);
     assert_eq!(code(&o), 2);
 }
+
+/// The mediawiki scenario's MAAS snapshot and bundle written to a fresh dir; `edit` changes
+/// the topology text first. Returns (dir, snapshot path, bundle path).
+fn mediawiki_inputs(tag: &str, edit: impl Fn(String) -> String) -> (PathBuf, PathBuf, PathBuf) {
+    let text = preflight_lab::scenarios::SHIPPED
+        .iter()
+        .find(|(n, _)| *n == "mediawiki-healthy")
+        .map(|(_, t)| edit(t.to_string()))
+        .expect("scenario");
+    let t = preflight_lab::Topology::parse(&text, "mediawiki").expect("topology");
+    let dir = std::env::temp_dir().join(format!("preflight-topology-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let snapshot = dir.join("maas.json");
+    std::fs::write(&snapshot, preflight_lab::snapshot::snapshot(&t).to_string()).unwrap();
+    let bundle = dir.join("bundle.yaml");
+    std::fs::write(&bundle, t.check.bundle.as_deref().expect("bundle")).unwrap();
+    (dir, snapshot, bundle)
+}
+
+fn relation_findings(out: &Output) -> Vec<(String, String, String, String)> {
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let mut v: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"].as_str().unwrap_or("").starts_with("relation."))
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["subject"]["space"].as_str().unwrap_or("").to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn validate_lists_the_space_pairs_the_relations_need() {
+    let (dir, snapshot, bundle) = mediawiki_inputs("routed", |t| t);
+    let out = preflight(&[
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--provider",
+        snapshot.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = relation_findings(&out);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(
+        (f[0].0.as_str(), f[0].1.as_str(), f[0].2.as_str()),
+        ("relation.cross-space", "info", "cms:db")
+    );
+    assert!(f[0].3.contains("mediawiki:db ↔ mysql:db"), "{}", f[0].3);
+    assert_eq!(f[1].2, "cms:dmz");
+    assert!(
+        f[1].3.contains("haproxy:reverseproxy ↔ mediawiki:website"),
+        "{}",
+        f[1].3
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn validate_says_a_needed_pair_cannot_route_when_maas_gives_db_no_gateway() {
+    // The db subnet without a gateway (and the router leg given an address of its own).
+    let (dir, snapshot, bundle) = mediawiki_inputs("no-gateway", |t| {
+        t.replace("gateway = \"10.33.0.1\"\n", "").replace(
+            "{ subnet = \"10.33.0.0/24\" }]",
+            "{ subnet = \"10.33.0.0/24\", address = \"10.33.0.1\" }]",
+        )
+    });
+    let out = preflight(&[
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--provider",
+        snapshot.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = relation_findings(&out);
+    let unroutable: Vec<_> = f.iter().filter(|x| x.0 == "relation.unroutable").collect();
+    assert_eq!(unroutable.len(), 1, "{f:?}");
+    assert_eq!(unroutable[0].1, "error");
+    assert_eq!(unroutable[0].2, "cms:db");
+    assert!(
+        unroutable[0].3.contains("space db (10.33.0.0/24)"),
+        "{}",
+        unroutable[0].3
+    );
+    assert!(
+        unroutable[0].3.contains("mediawiki:db ↔ mysql:db"),
+        "{}",
+        unroutable[0].3
+    );
+    // dmz↔cms still routes: both have gateways.
+    assert!(!f
+        .iter()
+        .any(|x| x.0 == "relation.unroutable" && x.2 == "cms:dmz"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
