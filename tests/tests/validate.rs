@@ -625,3 +625,41 @@ fn validate_says_a_needed_pair_cannot_route_when_maas_gives_db_no_gateway() {
         .any(|x| x.0 == "relation.unroutable" && x.2 == "cms:dmz"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_refuses_an_isolate_the_bundle_contradicts_and_unknown_allow_spaces() {
+    let (dir, snapshot, bundle) = mediawiki_inputs("check-flags", |t| t);
+    let token = dir.join("token");
+    std::fs::write(&token, "t0ken").unwrap();
+    let check = |extra: &[&str]| {
+        Command::new(preflight_e2e::binary("preflight"))
+            .arg("check")
+            .args(["--provider", snapshot.to_str().unwrap()])
+            .args(["--bundle", bundle.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--expect", "1", "--token-file"])
+            .arg(&token)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = check(&["--isolate", "db:cms"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--isolate db:cms contradicts the bundle")
+            && err.contains("mediawiki:db ↔ mysql:db"),
+        "{err}"
+    );
+    let out = check(&["--isolation", "bundle", "--allow", "dmz:nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--allow: MAAS has no space named \"nowhere\""),
+        "{err}"
+    );
+    let out = check(&["--allow", "dmz"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--allow \"dmz\": expected two different space names"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
