@@ -119,7 +119,11 @@ fn fixture_maas_openstack_base_spaces_overlay_binds_a_space_maas_lacks() {
         .all(|f| f.subject.space.as_deref() == Some("public-space")));
     assert_eq!(
         codes_set(&out),
-        set(&[codes::BINDING_UNKNOWN_SPACE, codes::SUBNET_NO_SPACE])
+        set(&[
+            codes::BINDING_UNKNOWN_SPACE,
+            codes::SUBNET_NO_SPACE,
+            codes::RELATION_CROSS_SPACE
+        ])
     );
 }
 
@@ -188,7 +192,8 @@ fn fixture_maas_converged_networking_three_spaces() {
         set(&[
             codes::BINDING_UNKNOWN_SPACE,
             codes::PLACEMENT_MISSING_SPACE,
-            codes::SUBNET_NO_SPACE
+            codes::SUBNET_NO_SPACE,
+            codes::RELATION_CROSS_SPACE
         ])
     );
 }
@@ -302,7 +307,14 @@ fn generated_maas_that_fits_gives_no_findings() {
         (&[CK8S][..], &["x"][..], 20),
     ] {
         let out = run(&bundle(files), &common::generated(n, spaces));
-        assert!(out.findings.is_empty(), "{files:?}: {:#?}", out.findings);
+        // Only the relation space map's infos (the pairs the relations need).
+        assert!(
+            out.findings
+                .iter()
+                .all(|f| f.code == codes::RELATION_CROSS_SPACE && f.severity == Severity::Info),
+            "{files:?}: {:#?}",
+            out.findings
+        );
         assert!(!out.checked.is_empty());
     }
 }
@@ -327,7 +339,10 @@ fn generated_maas_made_to_fail() {
             "placement"
         ])
     );
-    assert_eq!(codes_set(&out), set(&[codes::BINDING_UNKNOWN_SPACE]));
+    assert_eq!(
+        codes_set(&out),
+        set(&[codes::BINDING_UNKNOWN_SPACE, codes::RELATION_CROSS_SPACE])
+    );
 
     // Too little memory everywhere: the mem=8G applications (etcd, control plane, workers)
     // cannot be hosted, and mem is named; the mem=4G ones still fit.
@@ -356,8 +371,14 @@ fn generated_maas_made_to_fail() {
             .retain(|i| i.links.iter().all(|l| l.subnet_id != Some(ps_subnet)));
     }
     let out = run(&bundle(&[OS_BASE, OS_SPACES]), &partial);
-    assert_eq!(codes_set(&out), set(&[codes::PLACEMENT_MISSING_SPACE]));
-    assert!(out.findings.iter().all(|f| f.severity == Severity::Warning));
+    assert_eq!(
+        codes_set(&out),
+        set(&[codes::PLACEMENT_MISSING_SPACE, codes::RELATION_CROSS_SPACE])
+    );
+    assert!(out
+        .findings
+        .iter()
+        .all(|f| f.severity == Severity::Warning || f.code == codes::RELATION_CROSS_SPACE));
     // ntp is a subordinate (no units): never placement-checked.
     assert!(!apps_with(&out, codes::PLACEMENT_MISSING_SPACE).contains("ntp"));
     assert!(apps_with(&out, codes::PLACEMENT_MISSING_SPACE).contains("keystone"));
