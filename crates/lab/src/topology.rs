@@ -1396,6 +1396,57 @@ interface = "eth1"
     }
 
     #[test]
+    fn router_deny_filters_router_faults_and_the_checks_bundle_are_read_and_checked() {
+        let t = crate::scenarios::load("mediawiki-cms-db-forgotten").unwrap();
+        assert_eq!(t.routers[0].deny.len(), 1);
+        let (x, y) = t.routers[0].deny[0];
+        assert_eq!(t.subnets[x].cidr.to_string(), "10.31.0.0/24");
+        assert_eq!(t.subnets[y].cidr.to_string(), "10.33.0.0/24");
+        assert_eq!(t.check.isolation.as_deref(), Some("bundle"));
+        assert!(t.check.bundle.as_deref().unwrap_or("").contains("mysql"));
+        assert!(matches!(&t.faults[0], Fault::RouterDrop { router, .. } if router == "core"));
+        let text = crate::scenarios::SHIPPED
+            .iter()
+            .find(|(n, _)| *n == "mediawiki-cms-db-forgotten")
+            .map(|(_, t)| t.to_string())
+            .unwrap();
+        let err = |t: &str| Topology::parse(t, "t.toml").unwrap_err().to_string();
+        // A deny pair or a fault naming a subnet the router has no leg on.
+        let e = err(&text.replace(
+            "deny = [[\"10.31.0.0/24\", \"10.33.0.0/24\"]]",
+            "deny = [[\"10.31.0.0/24\", \"10.99.0.0/24\"]]",
+        ));
+        assert!(e.contains("10.99.0.0/24"), "{e}");
+        let e = err(&text.replace("to = \"10.33.0.0/24\"", "to = \"10.98.0.0/24\""));
+        assert!(e.contains("not one of router \"core\"'s subnets"), "{e}");
+        // Losing a deny filter the router does not have.
+        let e = err(&text
+            .replace("deny = [[\"10.31.0.0/24\", \"10.33.0.0/24\"]]\n", "")
+            .replace("kind = \"router-drop\"", "kind = \"router-deny-missing\"")
+            .replace("from = \"10.32.0.0/24\"\nto = \"10.33.0.0/24\"\n", ""));
+        assert!(e.contains("no deny filter"), "{e}");
+        // Isolation values, and bundle isolation without a bundle.
+        assert!(
+            err(&text.replace("isolation = \"bundle\"", "isolation = \"all\""))
+                .contains("expected \"none\" or \"bundle\"")
+        );
+        let no_bundle = text.replace("bundle = \"\"\"", "unused = \"\"\"");
+        assert!(
+            err(&no_bundle).contains("unused"),
+            "unknown keys stay errors"
+        );
+        let start = text.find("bundle = \"\"\"").unwrap();
+        let end = start + text[start..].find("\"\"\"\n\n").unwrap() + 4;
+        let mut without = text.clone();
+        without.replace_range(start..end, "");
+        assert!(err(&without).contains("needs check.bundle"));
+        assert!(
+            err(&text.replace("isolation = \"bundle\"", "allow = [[\"dmz\", \"nope\"]]"))
+                .contains("check.allow: unknown space \"nope\"")
+        );
+    }
+
+    #[test]
     fn host_groups_expand_with_consecutive_addresses() {
         let text = format!(
             "{}\n[[host_groups]]\nprefix = \"n\"\ncount = 3\ninterfaces = [{{ name = \"eth0\", subnet = \"10.1.0.0/24\", first = 100 }}]\n",
