@@ -543,6 +543,39 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_check_keeps_the_cross_space_pairs_of_its_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = provider();
+        let opts = PlanOptions {
+            topology: crate::cross_space::Topology {
+                needs: vec![preflight_validate::relations::SpaceNeed {
+                    a: "alpha".into(),
+                    b: "beta".into(),
+                    relations: vec!["x:a ↔ y:b".into()],
+                    ..Default::default()
+                }],
+                isolate_unrelated: true,
+                bundle: true,
+                ..Default::default()
+            },
+            ..PlanOptions::default()
+        };
+        let first = {
+            let s = CheckState::open(Some(dir.path())).unwrap();
+            s.register(healthy(1, None, "node1")).unwrap();
+            s.register(healthy(2, None, "node2")).unwrap();
+            s.plan(&p, &opts).unwrap();
+            let cross = s.lock().plan.as_ref().unwrap().cross.clone();
+            cross
+        };
+        assert!(first.iter().any(|c| c.relations == ["x:a ↔ y:b"]));
+        // Restarted without the bundle: the stored plan, pairs included, is what counts.
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        s.plan(&p, &PlanOptions::default()).unwrap();
+        assert_eq!(s.lock().plan.as_ref().unwrap().cross, first);
+    }
+
+    #[test]
     fn results_only_for_own_plan() {
         let s = CheckState::open(None).unwrap();
         s.register(healthy(1, None, "node1")).unwrap();
