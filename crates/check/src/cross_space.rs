@@ -229,16 +229,38 @@ fn ring(section: &str, eps: &[Endpoint]) -> Vec<usize> {
     keyed.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Sampled probes between two endpoint sets, both directions: see the module docs.
+/// Sampled probes between two endpoint sets, both directions, per address family (a v6
+/// endpoint never scans the v4 side for a partner): see the module docs.
 fn sampled(
     section: &str,
     ea: &[Endpoint],
     eb: &[Endpoint],
     expect: Expectation,
 ) -> Vec<(usize, PlannedTarget)> {
-    let ok = |s: &Endpoint, t: &Endpoint| {
-        s.agent_id != t.agent_id && s.address.is_ipv4() == t.address.is_ipv4()
-    };
+    let mut out = Vec::new();
+    for v4 in [true, false] {
+        let of = |eps: &[Endpoint]| -> Vec<Endpoint> {
+            eps.iter()
+                .filter(|e| e.address.is_ipv4() == v4)
+                .cloned()
+                .collect()
+        };
+        let (fa, fb) = (of(ea), of(eb));
+        if !fa.is_empty() && !fb.is_empty() {
+            out.extend(sampled_one_family(section, &fa, &fb, expect));
+        }
+    }
+    out
+}
+
+/// [`sampled`] for endpoints of one address family.
+fn sampled_one_family(
+    section: &str,
+    ea: &[Endpoint],
+    eb: &[Endpoint],
+    expect: Expectation,
+) -> Vec<(usize, PlannedTarget)> {
+    let ok = |s: &Endpoint, t: &Endpoint| s.agent_id != t.agent_id;
     let mut chosen: HashSet<(bool, usize, usize)> = HashSet::new();
     // (a→b?, index in a, index in b)
     let mut order: Vec<(bool, usize, usize)> = Vec::new();
@@ -623,6 +645,27 @@ mod tests {
                 .all(|x| x.expect == Expectation::Isolated && x.mtu.is_none()));
         }
         assert!(section(&plan, "unrelated:sp3:sp4").is_empty());
+    }
+
+    #[test]
+    fn dual_stack_spaces_are_probed_per_family() {
+        let p = spaces(2);
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.1"), (1, 11, "fd01::1")]),
+            agent(2, &[(1, 10, "10.1.0.2"), (1, 11, "fd01::2")]),
+            agent(3, &[(2, 20, "10.2.0.3"), (2, 21, "fd02::3")]),
+        ];
+        let topo = Topology {
+            needs: vec![need("sp1", "sp2", &[], &[])],
+            bundle: true,
+            ..Topology::default()
+        };
+        let plan = build_plan(&p, &agents, &opts(topo));
+        let t = section(&plan, "relation:sp1:sp2");
+        assert!(t.iter().all(|x| x.source.is_ipv4() == x.target.is_ipv4()));
+        // Per family: 2 (sp1 → node3) + 1 (node3 → sp1), each way covering its subnet pair.
+        assert_eq!(t.iter().filter(|x| x.source.is_ipv4()).count(), 3);
+        assert_eq!(t.iter().filter(|x| x.source.is_ipv6()).count(), 3);
     }
 
     #[test]
