@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use preflight_model::plan::{Expectation, PlannedTarget};
 use preflight_model::report::{
-    codes, Checked, Finding, PairPolicy, PairResult, Severity, SpacePair, SpaceReport, Subject,
+    Checked, Code, Finding, PairPolicy, PairResult, Severity, SpacePair, SpaceReport, Subject,
 };
 use preflight_validate::relations::{ordered, SpaceNeed};
 use serde::{Deserialize, Serialize};
@@ -373,11 +373,11 @@ pub fn section_findings(
     let pair = pair_of(pairs, &section.name)?;
     let mut findings = Vec::new();
     let check = match pair.policy {
-        PairPolicy::Needed => codes::RELATION_UNREACHABLE,
-        _ => codes::PROBE_ISOLATION_BREACH,
+        PairPolicy::Needed => Code::RelationUnreachable,
+        _ => Code::ProbeIsolationBreach,
     };
     let checked = vec![Checked {
-        check: check.into(),
+        check,
         subject: Subject {
             space: Some(format!("{}:{}", pair.a, pair.b)),
             ..Subject::default()
@@ -391,7 +391,7 @@ pub fn section_findings(
         match pair.policy {
             PairPolicy::Needed if p.received == 0 => findings.push(relation_unreachable(pair, p, &what)),
             PairPolicy::Isolated if p.received > 0 => findings.push(Finding {
-                code: codes::PROBE_ISOLATION_BREACH.into(),
+                code: Code::ProbeIsolationBreach,
                 severity: Severity::Error,
                 subject: subject(pair, p),
                 message: format!(
@@ -412,7 +412,7 @@ pub fn section_findings(
 /// `relation.unreachable`: a probe between two spaces a relation needs got no answer.
 fn relation_unreachable(pair: &CrossPair, p: &PairResult, what: &str) -> Finding {
     Finding {
-        code: codes::RELATION_UNREACHABLE.into(),
+        code: Code::RelationUnreachable,
         severity: Severity::Error,
         subject: subject(pair, p),
         message: format!(
@@ -766,7 +766,7 @@ mod tests {
         );
         let (f, c) = section_findings(&cross, &needed).expect("a cross section");
         assert_eq!(f.len(), 1, "one-way failures are relation.unreachable too");
-        assert_eq!(f[0].code, codes::RELATION_UNREACHABLE);
+        assert_eq!(f[0].code, Code::RelationUnreachable);
         assert_eq!(f[0].subject.space.as_deref(), Some("cms:db"));
         assert_eq!(f[0].subject.source.as_deref(), Some("m-10.2.0.1"));
         assert!(
@@ -774,7 +774,7 @@ mod tests {
             "{}",
             f[0].message
         );
-        assert_eq!(c[0].check, codes::RELATION_UNREACHABLE);
+        assert_eq!(c[0].check, Code::RelationUnreachable);
         let mut answered = pair("10.3.0.1", "10.1.0.1", 3, 2);
         answered.expect = Expectation::Isolated;
         let mut silent = pair("10.1.0.1", "10.3.0.1", 3, 0);
@@ -782,7 +782,7 @@ mod tests {
         let iso = sec("unrelated:db:dmz", vec![answered, silent]);
         let (f, _) = section_findings(&cross, &iso).expect("a cross section");
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].code, codes::PROBE_ISOLATION_BREACH);
+        assert_eq!(f[0].code, Code::ProbeIsolationBreach);
         assert!(f[0]
             .message
             .contains("not needed by any relation in the bundle"));

@@ -17,7 +17,7 @@ use std::fmt::Write;
 
 use preflight_bundle::{Bundle, CharmSet, ALPHA_SPACE};
 use preflight_model::provider::{ProviderModel, Subnet};
-use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
+use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
 
 /// One end of a relation, resolved to a space.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,12 +240,12 @@ pub fn some(items: &[String], sep: &str) -> String {
 pub fn cross_space_findings(map: &RelationMap) -> (Vec<Finding>, Vec<Checked>) {
     let mut findings = Vec::new();
     let checked = vec![Checked {
-        check: codes::RELATION_CROSS_SPACE.into(),
+        check: Code::RelationCrossSpace,
         subject: Subject::default(),
     }];
     for n in &map.needs {
         findings.push(Finding {
-            code: codes::RELATION_CROSS_SPACE.into(),
+            code: Code::RelationCrossSpace,
             severity: Severity::Info,
             subject: Subject {
                 space: Some(format!("{}:{}", n.a, n.b)),
@@ -282,7 +282,7 @@ pub fn cross_space_findings(map: &RelationMap) -> (Vec<Finding>, Vec<Checked>) {
         };
         let space = local.space.clone().unwrap_or_default();
         findings.push(Finding {
-            code: codes::RELATION_CROSS_SPACE.into(),
+            code: Code::RelationCrossSpace,
             severity: Severity::Info,
             subject: Subject {
                 application: Some(local.application.clone()),
@@ -321,7 +321,7 @@ pub fn unroutable_findings(
             ..Subject::default()
         };
         checked.push(Checked {
-            check: codes::RELATION_UNROUTABLE.into(),
+            check: Code::RelationUnroutable,
             subject: subject.clone(),
         });
         let na: Vec<&Subnet> = provider.subnets_in_space(sa.id).collect();
@@ -350,7 +350,7 @@ pub fn unroutable_findings(
             continue;
         }
         findings.push(Finding {
-            code: codes::RELATION_UNROUTABLE.into(),
+            code: Code::RelationUnroutable,
             severity: Severity::Error,
             subject,
             message: format!(
@@ -588,7 +588,7 @@ relations:
         ]);
         let (f, _) = unroutable_findings(&m, &isolated_db);
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(f[0].code, codes::RELATION_UNROUTABLE);
+        assert_eq!(f[0].code, Code::RelationUnroutable);
         assert_eq!(f[0].severity, Severity::Error);
         assert_eq!(f[0].subject.space.as_deref(), Some("cms:db"));
         assert!(
