@@ -59,7 +59,7 @@ fn snapshot(n: usize, spaces: &[&str]) -> Value {
     let mut subnets = Vec::new();
     for (i, s) in spaces.iter().enumerate() {
         let vlan = json!({"id": 5000 + i, "vid": 10 + i, "name": null, "mtu": 1500, "fabric_id": 0, "fabric": "fabric-0", "space": s});
-        subnets.push(json!({"id": i + 1, "name": format!("net-{s}"), "cidr": format!("10.{}.0.0/16", 10 + i), "vlan": vlan, "space": s, "managed": true}));
+        subnets.push(json!({"id": i + 1, "name": format!("net-{s}"), "cidr": format!("10.{}.0.0/16", 10 + i), "gateway_ip": format!("10.{}.0.1", 10 + i), "vlan": vlan, "space": s, "managed": true}));
         vlans.push(vlan);
     }
     let machines: Vec<Value> = (0..n)
@@ -124,7 +124,15 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
         .map(|f| f["code"].as_str().unwrap())
         .collect();
     codes.sort();
-    assert_eq!(codes, ["subnet.no-space", "subnet.overlap"]);
+    assert_eq!(
+        codes,
+        [
+            "relation.cross-space",
+            "relation.cross-space",
+            "subnet.no-space",
+            "subnet.overlap"
+        ]
+    );
     let no_space = r["findings"]
         .as_array()
         .unwrap()
@@ -230,13 +238,19 @@ fn generated_maas_that_has_the_space_passes_and_machine_map_pins() {
     };
     let o = run(&[]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
-    // Only the relation space map's info: the unbound endpoints (alpha) relate to public-space.
+    // Only the relation space map's infos: the subordinate logger (unbound: alpha) relates to
+    // its principals in oam, and the overlay binds database's db to public-api.
     let r = json_of(&o);
     let f = r["findings"].as_array().unwrap();
-    assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0]["code"], "relation.cross-space");
-    assert_eq!(f[0]["severity"], "info");
-    assert_eq!(f[0]["subject"]["space"], "alpha:public-space");
+    let pairs: Vec<&str> = f
+        .iter()
+        .map(|f| {
+            assert_eq!(f["code"], "relation.cross-space", "{f}");
+            assert_eq!(f["severity"], "info");
+            f["subject"]["space"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(pairs, ["alpha:oam", "oam:public-api"]);
     let o = run(&["--machine-map", "0=s00000", "--machine-map", "1=s00001"]);
     assert_eq!(code(&o), 0);
     // Bad mappings are input errors.
