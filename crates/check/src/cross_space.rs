@@ -601,6 +601,35 @@ mod tests {
     }
 
     #[test]
+    fn without_a_machine_fitting_every_bound_space_any_machine_of_the_space_probes() {
+        let p = spaces(3);
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.1")]),
+            agent(2, &[(1, 10, "10.1.0.2")]),
+            agent(3, &[(2, 20, "10.2.0.3")]),
+        ];
+        // "app" binds sp1 and sp3, but no agent is in sp3.
+        let topo = Topology {
+            needs: vec![need("sp1", "sp2", &["app"], &[])],
+            application_spaces: [("app".to_string(), ["sp1", "sp3"].map(String::from).into())]
+                .into(),
+            bundle: true,
+            ..Topology::default()
+        };
+        let plan = build_plan(&p, &agents, &opts(topo));
+        let sources: BTreeSet<String> = section(&plan, "relation:sp1:sp2")
+            .iter()
+            .map(|x| x.source.to_string())
+            .collect();
+        assert_eq!(
+            sources,
+            ["10.1.0.1", "10.1.0.2", "10.2.0.3"]
+                .map(String::from)
+                .into()
+        );
+    }
+
+    #[test]
     fn bundle_isolation_covers_unrelated_pairs_except_allowed_and_explicit_ones() {
         let p = spaces(4);
         let agents: Vec<_> = (1..=8)
