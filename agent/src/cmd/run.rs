@@ -5,14 +5,19 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use preflight_agent::client::{Client, ClientError};
+use preflight_agent::client::{Client, ClientError, ClientOptions};
+use preflight_agent::guard::{GuardRails, MAX_DISTINCT_TCP_PORTS, MAX_TCP_PORTS_PER_TARGET};
 use preflight_model::api::PlanResponse;
+use preflight_model::limits::{
+    printable, read_bounded_text, DEFAULT_RATE_CAP, MAX_COUNT, MAX_INPUT_FILE, MAX_PLAN_PACKETS,
+    MAX_RETRIES, MAX_SECRET_FILE, MAX_TIMEOUT_MS,
+};
 use preflight_model::observed::ObservedConfig;
 
-/// Flags of `preflight-agent run`.
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Register with a coordinator, run the plan it gives, and send back the results.
+/// The long help, with the guard rails' limits filled in.
+fn long_about() -> String {
+    format!(
+        "Register with a coordinator, run the plan it gives, and send back the results.
 
 The agent observes this machine's links, addresses and routes, registers with the
 coordinator (`preflight check`), waits for its probe plan, probes its peers from its own
@@ -20,9 +25,35 @@ address in every space, sends the results and exits 0. Transient errors are retr
 jittered backoff; if the coordinator never answers within --give-up-after seconds the agent
 says so and exits 2.
 
+Guard rails (a coordinator cannot lift them): a target must be in one of this machine's
+on-link subnets, in a subnet it has a specific route to, or inside an --allow CIDR; never
+multicast, broadcast, unspecified or loopback; sources must be this machine's addresses;
+TCP only to the ports the plan lists (at most {ports} per target, {distinct} distinct per
+plan, never port 0); at most --max-rate packets/s (default {rate}) and --max-packets echo
+requests per plan (default {packets}); count is capped at {count}, retries at {retries},
+the reply timeout at {timeout} ms. A refused target is reported back as refused; the rest of
+the plan still runs.
+
+Over https:// pin the coordinator's certificate with --fingerprint SHA256:... (printed by
+`preflight check --tls` and written to its --fingerprint-file). Plain http:// works for labs
+but sends the token and results unencrypted (said on stderr).
+
 Example:
-  PREFLIGHT_TOKEN=... preflight-agent run --coordinator http://10.0.0.1:7700 --machine-id abc123"
-)]
+  PREFLIGHT_TOKEN=... preflight-agent run --coordinator https://10.0.0.1:7700 \\
+      --fingerprint SHA256:3f5a... --machine-id abc123",
+        ports = MAX_TCP_PORTS_PER_TARGET,
+        distinct = MAX_DISTINCT_TCP_PORTS,
+        rate = DEFAULT_RATE_CAP,
+        packets = MAX_PLAN_PACKETS,
+        count = MAX_COUNT,
+        retries = MAX_RETRIES,
+        timeout = MAX_TIMEOUT_MS,
+    )
+}
+
+/// Flags of `preflight-agent run`.
+#[derive(clap::Args, Debug)]
+#[command(long_about = long_about())]
 pub struct Args {
     /// URL of the coordinator, e.g. http://10.0.0.1:7700
     #[arg(long, value_name = "URL")]
@@ -43,14 +74,36 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 900)]
     pub probe_timeout: u64,
     /// Send this observed config (JSON from `preflight-agent observe`) instead of observing.
+    /// (The guard rails still use what netlink shows of this machine.)
     #[arg(long, value_name = "FILE")]
     pub observed: Option<PathBuf>,
+    /// Accept only this coordinator certificate (https:// only): SHA256: and 64 hex digits.
+    #[arg(long, value_name = "SHA256:HEX", conflicts_with = "fingerprint_file")]
+    pub fingerprint: Option<String>,
+    /// Read the --fingerprint from this file (as `preflight check --fingerprint-file` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub fingerprint_file: Option<PathBuf>,
+    /// Also allow targets inside this network (repeatable), beyond this machine's on-link and
+    /// routed subnets.
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<ipnet::IpNet>,
+    /// Packets per second at most, whatever the plan asks.
+    #[arg(long, value_name = "PPS", default_value_t = DEFAULT_RATE_CAP,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rate: u32,
+    /// Echo requests per plan at most (count × (1 + retries) × targets); targets past it are
+    /// refused.
+    #[arg(long, value_name = "N", default_value_t = MAX_PLAN_PACKETS)]
+    pub max_packets: u64,
 }
 
 fn read_token(file: Option<&std::path::Path>) -> anyhow::Result<String> {
     let value = match file {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read token file {}", p.display()))?,
+        Some(p) => {
+            let v = read_bounded_text(p, MAX_SECRET_FILE).context("cannot read the token file")?;
+            warn_if_readable_by_others(p);
+            v
+        }
         None => std::env::var("PREFLIGHT_TOKEN")
             .context("no --token-file given and PREFLIGHT_TOKEN is not set")?,
     };
@@ -64,8 +117,7 @@ fn read_token(file: Option<&std::path::Path>) -> anyhow::Result<String> {
 async fn observe(args: &Args) -> anyhow::Result<ObservedConfig> {
     let mut obs = match &args.observed {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
+            let text = read_bounded_text(p, MAX_INPUT_FILE)?;
             serde_json::from_str::<ObservedConfig>(&text)
                 .with_context(|| format!("{} is not an observed config", p.display()))?
         }
@@ -81,6 +133,59 @@ async fn observe(args: &Args) -> anyhow::Result<ObservedConfig> {
     Ok(obs)
 }
 
+/// Says so on stderr when a secret file can be read by group or others.
+fn warn_if_readable_by_others(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(p) {
+        if m.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "preflight-agent: warning: {} is readable by others (mode {:o}); chmod 600 it",
+                p.display(),
+                m.permissions().mode() & 0o777
+            );
+        }
+    }
+}
+
+fn client_options(args: &Args) -> anyhow::Result<ClientOptions> {
+    let raw = match (&args.fingerprint, &args.fingerprint_file) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(p)) => Some(read_bounded_text(p, MAX_SECRET_FILE)?),
+        (None, None) => None,
+    };
+    let fingerprint = raw
+        .map(|r| preflight_model::limits::parse_fingerprint(&r))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--fingerprint: {e}"))?;
+    if args.coordinator.starts_with("http://") {
+        eprintln!(
+            "preflight-agent: warning: plain HTTP to {}: the token and results travel unencrypted (labs only; use https:// with --fingerprint)",
+            printable(&args.coordinator, 200)
+        );
+    } else if fingerprint.is_none() {
+        eprintln!(
+            "preflight-agent: note: no --fingerprint: the coordinator's certificate must be signed by a public CA"
+        );
+    }
+    Ok(ClientOptions { fingerprint })
+}
+
+/// This machine as the guard rails see it: netlink, even when --observed replays a file.
+async fn guard_view(args: &Args, registered: &ObservedConfig) -> ObservedConfig {
+    if args.observed.is_none() {
+        return registered.clone();
+    }
+    match preflight_inventory::observe(&preflight_inventory::ObserveOptions { system_id: None })
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("preflight-agent: warning: cannot observe this machine ({e}); the guard rails use the --observed file");
+            registered.clone()
+        }
+    }
+}
+
 fn fail(e: ClientError) -> anyhow::Result<ExitCode> {
     eprintln!("preflight-agent: error: {e}");
     Ok(ExitCode::from(2))
@@ -89,10 +194,11 @@ fn fail(e: ClientError) -> anyhow::Result<ExitCode> {
 /// Runs the subcommand.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let token = read_token(args.token_file.as_deref())?;
-    let client = Client::new(
+    let client = Client::with_options(
         &args.coordinator,
         token,
         Duration::from_secs(args.give_up_after.max(1)),
+        &client_options(&args)?,
     )?;
     let observed = observe(&args).await?;
     let mut agent_id = match client.register(&observed).await {
@@ -130,6 +236,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => return fail(e),
         }
     };
+    let mut plan = plan;
+    let rails = GuardRails {
+        allow: args.allow.clone(),
+        max_rate: args.max_rate,
+        max_packets: args.max_packets,
+    };
+    let applied = preflight_agent::guard::apply(&mut plan, &guard_view(&args, &observed).await, &rails);
+    for c in &applied.clamped {
+        eprintln!("preflight-agent: plan settings: {c}");
+    }
+    for r in &applied.refused {
+        eprintln!(
+            "preflight-agent: refused target {} ({}): {}",
+            printable(&r.target.id, 120),
+            r.target.target,
+            r.reason
+        );
+    }
     eprintln!("preflight-agent: probing {} targets", plan.targets.len());
     let mut report = if plan.targets.is_empty() {
         // Nothing to probe (no address in any space): report that without opening sockets.
@@ -142,14 +266,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             targets: Vec::new(),
         }
     } else {
+        let budget = Duration::from_secs(args.probe_timeout.max(1));
+        let deadline = Instant::now() + budget;
+        // The engine itself stops at the deadline (its thread ends, nothing more is sent);
+        // the outer timeout is only a backstop.
         match tokio::time::timeout(
-            Duration::from_secs(args.probe_timeout.max(1)),
-            preflight_probe::run_plan(&plan),
+            budget + Duration::from_secs(5),
+            preflight_probe::run_plan_until(&plan, Some(deadline)),
         )
         .await
         {
-            Ok(r) => r.context("the probe run failed")?,
-            Err(_) => {
+            Ok(r) if Instant::now() < deadline => r.context("the probe run failed")?,
+            _ => {
                 eprintln!(
                     "preflight-agent: error: probing {} targets did not finish within {} s",
                     plan.targets.len(),
@@ -159,6 +287,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    report
+        .targets
+        .extend(applied.refused.iter().map(|r| r.result()));
     report.agent = Some(agent_id.clone());
     match client.results(&agent_id, &report).await {
         Ok(ack) => {

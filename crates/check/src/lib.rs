@@ -1,14 +1,17 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
-//! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`].
+//! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`];
+//! serving: [`conn`] (connection caps) and [`tls`] (certificates and fingerprints).
 
+pub mod conn;
 pub mod findings;
 pub mod merge;
 pub mod plan;
 pub mod report;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 use preflight_model::probe::ProbeReport;
 use preflight_model::report::Report;

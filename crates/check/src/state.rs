@@ -6,7 +6,7 @@
 //! the same dir reloads all of it, so nothing already reported is lost, and since agent ids and
 //! result uploads are idempotent, nothing is duplicated either.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -17,7 +17,7 @@ use preflight_model::probe::ProbeReport;
 use preflight_model::provider::ProviderModel;
 use serde::{Deserialize, Serialize};
 
-use crate::merge::{merge, AgentInput, Merged};
+use crate::merge::{match_machine, merge, AgentInput, MachineMatch, Merged};
 use crate::plan::{build_plan, CheckPlan, PlanOptions};
 use crate::CheckError;
 
@@ -28,6 +28,10 @@ pub struct Registration {
     pub agent_id: String,
     /// Its observed configuration.
     pub observed: ObservedConfig,
+    /// SHA-256 (hex) of the agent's key; plan and results requests must present the key.
+    /// Absent in state dirs written before keys existed: such agents need no key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_sha256: Option<String>,
 }
 
 /// The stored plan.
@@ -61,7 +65,29 @@ pub struct Inner {
     pub results: BTreeMap<String, ProbeReport>,
     /// The phase.
     pub phase: Phase,
+    /// Agent id by machine fingerprint (MACs, machine-id, system_id).
+    by_fingerprint: HashMap<Fingerprint, String>,
+    /// Next free numeric suffix per base id.
+    next_suffix: HashMap<String, usize>,
+    /// Who may register and how many (set by [`CheckState::set_admission`]).
+    admission: Option<Admission>,
+    /// The first failure to write the state dir; from then on resume is off.
+    storage_warning: Option<String>,
 }
+
+/// Registration limits: `expect` agents that match a MAAS machine, and at most as many that
+/// match none.
+#[derive(Debug)]
+struct Admission {
+    expect: usize,
+    provider: ProviderModel,
+    known: BTreeSet<String>,
+    unknown: BTreeSet<String>,
+}
+
+/// What identifies a machine across re-registrations: its base id (from system_id or
+/// hostname), non-loopback MACs, machine-id and system_id.
+type Fingerprint = (String, BTreeSet<String>, Option<String>, Option<String>);
 
 /// How a result upload was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,14 +129,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // Disk full or the like: leave no half-written temp file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+/// Whether an id is one [`sanitize_id`] could have made (and so safe as a file name).
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty() && sanitize_id(id) == id
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CheckError> {
@@ -163,8 +199,25 @@ pub fn sanitize_id(raw: &str) -> String {
     }
 }
 
+fn key_hash(key: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, key.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn new_key() -> Result<String, Refusal> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Refusal::Storage("no randomness for an agent key".into()))?;
+    Ok(b.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// What identifies a machine across re-registrations: its non-loopback MACs and machine-id.
-fn fingerprint(o: &ObservedConfig) -> (BTreeSet<String>, Option<String>, Option<String>) {
+fn fingerprint(o: &ObservedConfig) -> Fingerprint {
     let macs = o
         .links
         .iter()
@@ -172,10 +225,29 @@ fn fingerprint(o: &ObservedConfig) -> (BTreeSet<String>, Option<String>, Option<
         .filter_map(|l| l.mac.clone())
         .collect();
     (
+        base_id(o),
         macs,
         o.identity.machine_id.clone(),
         o.identity.system_id.clone(),
     )
+}
+
+/// The id an agent gets when no other machine has it: its system_id, else its hostname.
+fn base_id(o: &ObservedConfig) -> String {
+    sanitize_id(
+        o.identity
+            .system_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&o.identity.hostname),
+    )
+}
+
+impl Inner {
+    fn index(&mut self, r: &Registration) {
+        self.by_fingerprint
+            .insert(fingerprint(&r.observed), r.agent_id.clone());
+    }
 }
 
 impl CheckState {
@@ -187,6 +259,10 @@ impl CheckState {
             plan: None,
             results: BTreeMap::new(),
             phase: Phase::Registering,
+            by_fingerprint: HashMap::new(),
+            next_suffix: HashMap::new(),
+            admission: None,
+            storage_warning: None,
         };
         if let Some(dir) = dir {
             for sub in ["agents", "results"] {
@@ -196,6 +272,17 @@ impl CheckState {
             }
             for p in json_files(&dir.join("agents"))? {
                 let r: Registration = read_json(&p)?;
+                // The id becomes a file name again (results/<id>.json): a crafted file must
+                // not lead a write outside the state dir.
+                let stem = p.file_stem().map(|s| s.to_string_lossy().to_string());
+                if !is_safe_id(&r.agent_id) || stem.as_deref() != Some(r.agent_id.as_str()) {
+                    return Err(CheckError::State(format!(
+                        "{}: agent_id {:?} is not a safe id or does not match the file name",
+                        p.display(),
+                        preflight_model::limits::printable(&r.agent_id, 80)
+                    )));
+                }
+                inner.index(&r);
                 inner.agents.insert(r.agent_id.clone(), r);
             }
             let plan_path = dir.join("plan.json");
@@ -213,6 +300,12 @@ impl CheckState {
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default();
+                if !inner.agents.contains_key(&id) {
+                    return Err(CheckError::State(format!(
+                        "{}: results of an agent that never registered",
+                        p.display()
+                    )));
+                }
                 inner.results.insert(id, r);
             }
         }
@@ -238,65 +331,199 @@ impl CheckState {
         self.changed.send_modify(|v| *v += 1);
     }
 
-    fn persist(&self, rel: &str, value: &impl Serialize) -> Result<(), Refusal> {
-        let Some(dir) = &self.dir else { return Ok(()) };
-        let bytes = serde_json::to_vec(value).map_err(|e| Refusal::Storage(e.to_string()))?;
-        write_atomic(&dir.join(rel), &bytes)
-            .map_err(|e| Refusal::Storage(format!("cannot write {rel}: {e}")))
+    /// Writes `rel` under the state dir. A failure (disk full) does not refuse the agent: the
+    /// value stays in memory, the temp file is removed, and the first failure is kept as
+    /// [`CheckState::storage_warning`] (resume is off from then on).
+    fn persist(&self, inner: &mut Inner, rel: &str, value: &impl Serialize) {
+        let Some(dir) = &self.dir else { return };
+        let r = serde_json::to_vec(value)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| write_atomic(&dir.join(rel), &bytes).map_err(|e| e.to_string()));
+        if let Err(e) = r {
+            tracing::warn!("cannot write {rel} in the state dir: {e}; resume is off");
+            inner.storage_warning.get_or_insert_with(|| {
+                format!(
+                    "cannot write {} in the state dir: {e}; the check goes on in memory, but a restart cannot resume it",
+                    rel
+                )
+            });
+        }
     }
 
-    /// Registers an agent (or recognises a re-registration) and returns its id.
-    pub fn register(&self, observed: ObservedConfig) -> Result<String, Refusal> {
+    /// The first failure to write the state dir, when any (resume is off from then on).
+    pub fn storage_warning(&self) -> Option<String> {
+        self.lock().storage_warning.clone()
+    }
+
+    /// Limits registration to `expect` agents that match a machine of `provider`, and at most
+    /// as many that match none; [`CheckState::registered_known`] counts the first kind.
+    pub fn set_admission(&self, expect: usize, provider: &ProviderModel) {
         let mut inner = self.lock();
-        let base = sanitize_id(
-            observed
-                .identity
-                .system_id
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .unwrap_or(&observed.identity.hostname),
-        );
+        let mut a = Admission {
+            expect,
+            provider: provider.clone(),
+            known: BTreeSet::new(),
+            unknown: BTreeSet::new(),
+        };
+        for r in inner.agents.values() {
+            if matches!(match_machine(&a.provider, &r.observed), MachineMatch::One(_)) {
+                a.known.insert(r.agent_id.clone());
+            } else {
+                a.unknown.insert(r.agent_id.clone());
+            }
+        }
+        inner.admission = Some(a);
+    }
+
+    /// Registers an agent (or recognises a re-registration of the same machine) and returns
+    /// its id and key. A machine already registered must present the key it registered with.
+    pub fn register(
+        &self,
+        observed: ObservedConfig,
+        key: Option<String>,
+    ) -> Result<(String, String), Refusal> {
+        let mut inner = self.lock();
         let fp = fingerprint(&observed);
-        let mut n = 1;
+        if let Some(id) = inner.by_fingerprint.get(&fp).cloned() {
+            let existing = inner.agents.get(&id).cloned();
+            if let Some(existing) = existing {
+                let key = match (&existing.key_sha256, key) {
+                    (Some(h), Some(k)) if bool::from(subtle::ConstantTimeEq::ct_eq(
+                        key_hash(&k).as_bytes(),
+                        h.as_bytes(),
+                    )) =>
+                    {
+                        k
+                    }
+                    (Some(_), _) => {
+                        return Err(Refusal::Conflict(format!(
+                            "agent {id} is already registered: registering it again needs the agent key it registered with"
+                        )))
+                    }
+                    // A registration from before agent keys: take the key offered now.
+                    (None, k) => match k {
+                        Some(k) => k,
+                        None => new_key()?,
+                    },
+                };
+                if existing.observed == observed && existing.key_sha256.is_some() {
+                    return Ok((id, key));
+                }
+                if inner.phase != Phase::Registering {
+                    // Same machine, re-registering after the plan: keep the planned view.
+                    return Ok((id, key));
+                }
+                let reg = Registration {
+                    agent_id: id.clone(),
+                    observed,
+                    key_sha256: Some(key_hash(&key)),
+                };
+                self.persist(&mut inner, &format!("agents/{id}.json"), &reg);
+                inner.agents.insert(id.clone(), reg);
+                drop(inner);
+                self.bump();
+                return Ok((id, key));
+            }
+        }
+        if inner.phase != Phase::Registering {
+            return Err(Refusal::Conflict(
+                "registration is closed: the plan was already handed out".into(),
+            ));
+        }
+        let known = match &inner.admission {
+            None => None,
+            Some(a) => {
+                let known = matches!(match_machine(&a.provider, &observed), MachineMatch::One(_));
+                let (have, kind) = if known {
+                    (a.known.len(), "that match a MAAS machine")
+                } else {
+                    (a.unknown.len(), "that match no MAAS machine")
+                };
+                if have >= a.expect {
+                    return Err(Refusal::Conflict(format!(
+                        "the check expects {} agents and already has {have} {kind}",
+                        a.expect
+                    )));
+                }
+                Some(known)
+            }
+        };
+        let base = fp.0.clone();
+        let mut n = inner.next_suffix.get(&base).copied().unwrap_or(1);
         let id = loop {
             let id = if n == 1 {
                 base.clone()
             } else {
                 format!("{base}-{n}")
             };
-            match inner.agents.get(&id) {
-                None => break id,
-                Some(r) if fingerprint(&r.observed) == fp => break id,
-                Some(_) => n += 1,
+            n += 1;
+            if !inner.agents.contains_key(&id) {
+                break id;
             }
         };
-        let existing = inner.agents.get(&id);
-        if existing.is_some_and(|r| r.observed == observed) {
-            return Ok(id);
-        }
-        if inner.phase != Phase::Registering {
-            if existing.is_some() {
-                // Same machine, re-registering after the plan: keep the planned view.
-                return Ok(id);
-            }
-            return Err(Refusal::Conflict(
-                "registration is closed: the plan was already handed out".into(),
-            ));
-        }
+        inner.next_suffix.insert(base, n);
+        let key = match key {
+            Some(k) => k,
+            None => new_key()?,
+        };
         let reg = Registration {
             agent_id: id.clone(),
             observed,
+            key_sha256: Some(key_hash(&key)),
         };
-        self.persist(&format!("agents/{id}.json"), &reg)?;
+        self.persist(&mut inner, &format!("agents/{id}.json"), &reg);
+        inner.index(&reg);
+        if let (Some(a), Some(known)) = (inner.admission.as_mut(), known) {
+            if known {
+                a.known.insert(id.clone());
+            } else {
+                a.unknown.insert(id.clone());
+            }
+        }
         inner.agents.insert(id.clone(), reg);
         drop(inner);
         self.bump();
-        Ok(id)
+        Ok((id, key))
+    }
+
+    /// Checks the key a plan or results request presents for `agent_id`.
+    pub fn check_key(&self, agent_id: &str, presented: Option<&str>) -> Result<(), Refusal> {
+        let inner = self.lock();
+        let Some(r) = inner.agents.get(agent_id) else {
+            return Err(Refusal::UnknownAgent);
+        };
+        let Some(h) = &r.key_sha256 else {
+            return Ok(());
+        };
+        let ok = presented.is_some_and(|k| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                key_hash(k).as_bytes(),
+                h.as_bytes(),
+            ))
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(Refusal::Forbidden(
+                format!("missing or wrong agent key for agent {agent_id}"),
+                Some(preflight_model::api::AGENT_KEY_HEADER.into()),
+            ))
+        }
     }
 
     /// Number of registered agents.
     pub fn registered(&self) -> usize {
         self.lock().agents.len()
+    }
+
+    /// Number of registered agents that match a MAAS machine (all of them when no admission
+    /// was set): what `--expect` counts.
+    pub fn registered_known(&self) -> usize {
+        let inner = self.lock();
+        match &inner.admission {
+            Some(a) => a.known.len(),
+            None => inner.agents.len(),
+        }
     }
 
     /// Merges the registered agents with the provider and builds the plan (or, when a plan
@@ -318,8 +545,7 @@ impl CheckState {
                 probes: plan.probes,
                 per_agent: plan.per_agent.clone(),
             };
-            self.persist("plan.json", &stored)
-                .map_err(|r| CheckError::State(format!("{r:?}")))?;
+            self.persist(&mut inner, "plan.json", &stored);
             inner.plan = Some(plan);
         }
         inner.merged = Some(merged);
@@ -433,7 +659,13 @@ impl CheckState {
                 "the check is over: the report was written".into(),
             ));
         }
-        self.persist(&format!("results/{agent_id}.json"), &report)?;
+        if !is_safe_id(agent_id) {
+            return Err(Refusal::Invalid(
+                "not a valid agent id".into(),
+                Some("id".into()),
+            ));
+        }
+        self.persist(&mut inner, &format!("results/{agent_id}.json"), &report);
         let n = report.targets.len();
         inner.results.insert(agent_id.to_string(), report);
         drop(inner);
@@ -448,6 +680,16 @@ mod tests {
     use crate::merge::tests::healthy;
     use crate::merge::tests::provider;
     use preflight_model::probe::{TargetResult, PROBE_SCHEMA};
+
+    /// A key derived from the machine, so the same machine re-registers with the same key.
+    fn key_of(o: &ObservedConfig) -> String {
+        key_hash(&format!("{:?}", fingerprint(o)))
+    }
+
+    fn reg(s: &CheckState, o: ObservedConfig) -> String {
+        let k = key_of(&o);
+        s.register(o, Some(k)).unwrap().0
+    }
 
     fn report_for(plan: &ProbePlan) -> ProbeReport {
         ProbeReport {
@@ -481,15 +723,15 @@ mod tests {
     #[test]
     fn ids_are_stable_and_distinct_machines_with_one_hostname_get_distinct_ids() {
         let s = CheckState::open(None).unwrap();
-        let a = s.register(healthy(1, None, "host")).unwrap();
-        let b = s.register(healthy(2, None, "host")).unwrap();
-        let a2 = s.register(healthy(1, None, "host")).unwrap();
+        let a = reg(&s, healthy(1, None, "host"));
+        let b = reg(&s, healthy(2, None, "host"));
+        let a2 = reg(&s, healthy(1, None, "host"));
         assert_eq!(a, "host");
         assert_eq!(b, "host-2");
         assert_eq!(a, a2);
         assert_eq!(s.registered(), 2);
         assert_eq!(
-            s.register(healthy(1, Some("aaa/../x"), "h")).unwrap(),
+            reg(&s, healthy(1, Some("aaa/../x"), "h")),
             "aaa-..-x"
         );
     }
@@ -500,8 +742,8 @@ mod tests {
         let p = provider();
         {
             let s = CheckState::open(Some(dir.path())).unwrap();
-            s.register(healthy(1, None, "node1")).unwrap();
-            s.register(healthy(2, None, "node2")).unwrap();
+            reg(&s, healthy(1, None, "node1"));
+            reg(&s, healthy(2, None, "node2"));
             s.plan(&p, &PlanOptions::default()).unwrap();
             let plan = s.plan_for("node1").unwrap().1.unwrap();
             assert_eq!(
@@ -526,9 +768,9 @@ mod tests {
         );
         assert_eq!(s.progress(), (2, 2, 6, 6));
         // re-registration of a known machine after planning keeps its id; a new one is refused
-        assert_eq!(s.register(healthy(1, None, "node1")).unwrap(), "node1");
+        assert_eq!(reg(&s, healthy(1, None, "node1")), "node1");
         assert!(matches!(
-            s.register(healthy(3, None, "node3")),
+            s.register(healthy(3, None, "node3"), None),
             Err(Refusal::Conflict(_))
         ));
         let files = std::fs::read_dir(dir.path().join("results"))
@@ -540,8 +782,8 @@ mod tests {
     #[test]
     fn results_only_for_own_plan() {
         let s = CheckState::open(None).unwrap();
-        s.register(healthy(1, None, "node1")).unwrap();
-        s.register(healthy(2, None, "node2")).unwrap();
+        reg(&s, healthy(1, None, "node1"));
+        reg(&s, healthy(2, None, "node2"));
         let early = report_for(&ProbePlan {
             schema: "x".into(),
             agent: Some("node1".into()),

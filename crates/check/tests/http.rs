@@ -71,11 +71,16 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The agent key the test agent named `host` registers with.
+fn key(host: &str) -> String {
+    format!("{host:_<40}")
+}
+
 async fn register(addr: SocketAddr, host: &str) -> String {
     let r = client()
         .post(format!("http://{addr}/v1/register"))
         .bearer_auth(TOKEN)
-        .json(&json!({ "observed": observed(host) }))
+        .json(&json!({ "observed": observed(host), "agent_key": key(host) }))
         .send()
         .await
         .unwrap();
@@ -259,6 +264,7 @@ async fn plan_waits_then_is_ready_and_unknown_agents_get_404() {
         client()
             .get(format!("http://{addr}/v1/agents/{id}/plan"))
             .bearer_auth(TOKEN)
+            .header("x-preflight-agent-key", key(&id))
             .send()
     };
     let p: PlanResponse = get(a.clone()).await.unwrap().json().await.unwrap();
@@ -294,6 +300,7 @@ async fn results_only_for_own_plan_and_resends_are_idempotent() {
         client()
             .post(url(&id))
             .bearer_auth(TOKEN)
+            .header("x-preflight-agent-key", key(&id))
             .json(&body)
             .send()
     };
