@@ -6,7 +6,9 @@
 //! * the target must not be multicast, broadcast, unspecified or loopback;
 //! * the target must be in one of this machine's on-link subnets, in a subnet it has a
 //!   specific (non-default) route to — how routed spaces are configured — or inside an
-//!   `--allow CIDR`;
+//!   `--allow CIDR`; the one exception is an isolation probe (a target that must NOT answer,
+//!   in another space by design): ICMP only, to a private address (RFC 1918, 100.64/10,
+//!   fc00::/7);
 //! * TCP only to the ports the plan lists: at most [`MAX_TCP_PORTS_PER_TARGET`] per target and
 //!   [`MAX_DISTINCT_TCP_PORTS`] distinct ports per plan, never port 0;
 //! * the packets of the whole plan (count × (1 + retries) × targets) stay within
@@ -25,7 +27,7 @@ use preflight_model::limits::{
     DEFAULT_RATE_CAP, MAX_COUNT, MAX_PLAN_PACKETS, MAX_RETRIES, MAX_TIMEOUT_MS, MIN_INTERVAL_MS,
 };
 use preflight_model::observed::ObservedConfig;
-use preflight_model::plan::{PlannedTarget, ProbePlan};
+use preflight_model::plan::{Expectation, PlannedTarget, ProbePlan};
 use preflight_model::probe::{FailureCause, TargetResult};
 
 /// Most TCP ports one target may be probed on.
@@ -133,6 +135,16 @@ pub fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// Private addresses: RFC 1918, shared (100.64/10), IPv6 unique-local (fc00::/7).
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private() || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
 /// Whether `ip` is the broadcast address of one of `nets` (IPv4, prefix shorter than /31).
 fn subnet_broadcast(ip: IpAddr, nets: &[IpNet]) -> bool {
     nets.iter().any(|n| match n {
@@ -149,7 +161,10 @@ fn check_target(
     ports: &mut BTreeSet<u16>,
 ) -> Result<(), String> {
     if !own.contains(&t.source) {
-        return Err(format!("source {} is not an address of this machine", t.source));
+        return Err(format!(
+            "source {} is not an address of this machine",
+            t.source
+        ));
     }
     if let Some(kind) = forbidden_kind(t.target) {
         return Err(format!("target {} is {kind}", t.target));
@@ -159,7 +174,16 @@ fn check_target(
     }
     let inside = nets.iter().any(|n| n.contains(&t.target))
         || rails.allow.iter().any(|n| n.contains(&t.target));
-    if !inside {
+    // An isolation probe proves that another space does NOT answer, so its target is off-link
+    // by design: allowed as ICMP only, and only to private addresses.
+    let isolation = t.expect == Expectation::Isolated && is_private(t.target);
+    if isolation && !inside && !t.tcp_ports.is_empty() {
+        return Err(format!(
+            "isolation probe to {} outside this machine's subnets asks for TCP ports; only ICMP is allowed there",
+            t.target
+        ));
+    }
+    if !inside && !isolation {
         return Err(format!(
             "target {} is in none of this machine's subnets or routes (add --allow CIDR to probe it)",
             t.target
@@ -207,7 +231,11 @@ pub fn apply(plan: &mut ProbePlan, observed: &ObservedConfig, rails: &GuardRails
         s.retries = MAX_RETRIES;
     }
     if s.timeout_ms > MAX_TIMEOUT_MS {
-        clamp("timeout_ms", s.timeout_ms.to_string(), MAX_TIMEOUT_MS.to_string());
+        clamp(
+            "timeout_ms",
+            s.timeout_ms.to_string(),
+            MAX_TIMEOUT_MS.to_string(),
+        );
         s.timeout_ms = MAX_TIMEOUT_MS;
     }
     if s.interval_ms < MIN_INTERVAL_MS {
@@ -360,14 +388,47 @@ mod tests {
         let refused: Vec<&str> = a.refused.iter().map(|r| r.target.id.as_str()).collect();
         assert_eq!(
             refused,
-            ["internet", "mcast", "bcast", "subnet-bcast", "zero", "lo", "src"]
+            [
+                "internet",
+                "mcast",
+                "bcast",
+                "subnet-bcast",
+                "zero",
+                "lo",
+                "src"
+            ]
         );
-        assert!(a.refused[0].reason.contains("--allow"), "{:?}", a.refused[0]);
+        assert!(
+            a.refused[0].reason.contains("--allow"),
+            "{:?}",
+            a.refused[0]
+        );
         let r = a.refused[0].result();
         assert_eq!(r.sent, 0);
         assert_eq!(r.id.as_deref(), Some("internet"));
+        // Isolation probes may leave the subnets, ICMP only and to private addresses only.
+        let iso = |id: &str, to: &str, ports: Vec<u16>| PlannedTarget {
+            expect: Expectation::Isolated,
+            ..target(id, to, ports)
+        };
+        let mut p = plan(
+            vec![
+                iso("iso", "10.50.0.21", vec![]),
+                iso("iso-tcp", "10.50.0.22", vec![22]),
+                iso("iso-public", "8.8.4.4", vec![]),
+            ],
+            ProbeSettings::default(),
+        );
+        let a = apply(&mut p, &me(), &GuardRails::default());
+        assert_eq!(p.targets.len(), 1);
+        assert_eq!(p.targets[0].id, "iso");
+        let refused: Vec<&str> = a.refused.iter().map(|r| r.target.id.as_str()).collect();
+        assert_eq!(refused, ["iso-tcp", "iso-public"]);
         // --allow lets the operator widen it, never the coordinator.
-        let mut p = plan(vec![target("internet", "8.8.8.8", vec![])], ProbeSettings::default());
+        let mut p = plan(
+            vec![target("internet", "8.8.8.8", vec![])],
+            ProbeSettings::default(),
+        );
         let rails = GuardRails {
             allow: vec!["8.8.8.0/24".parse().unwrap()],
             ..GuardRails::default()

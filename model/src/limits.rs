@@ -86,8 +86,16 @@ pub fn check_observed(o: &ObservedConfig) -> Result<(), LimitError> {
     let id = &o.identity;
     text(|| "schema".into(), &o.schema, MAX_SHORT_TEXT)?;
     text(|| "identity.hostname".into(), &id.hostname, MAX_HOSTNAME)?;
-    opt(|| "identity.machine_id".into(), &id.machine_id, MAX_MACHINE_ID)?;
-    opt(|| "identity.system_id".into(), &id.system_id, MAX_MACHINE_ID)?;
+    opt(
+        || "identity.machine_id".into(),
+        &id.machine_id,
+        MAX_MACHINE_ID,
+    )?;
+    opt(
+        || "identity.system_id".into(),
+        &id.system_id,
+        MAX_MACHINE_ID,
+    )?;
     text(
         || "identity.agent_version".into(),
         &id.agent_version,
@@ -101,16 +109,20 @@ pub fn check_observed(o: &ObservedConfig) -> Result<(), LimitError> {
     list("links", o.links.len(), MAX_LINKS)?;
     list("addresses", o.addresses.len(), MAX_ADDRESSES)?;
     list("routes", o.routes.len(), MAX_ROUTES)?;
-    list(
-        "default_gateways",
-        o.default_gateways.len(),
-        MAX_ROUTES,
-    )?;
+    list("default_gateways", o.default_gateways.len(), MAX_ROUTES)?;
     for (i, l) in o.links.iter().enumerate() {
         text(|| format!("links[{i}].name"), &l.name, MAX_IFNAME)?;
-        text(|| format!("links[{i}].kind"), &l.kind.to_string(), MAX_SHORT_TEXT)?;
+        text(
+            || format!("links[{i}].kind"),
+            &l.kind.to_string(),
+            MAX_SHORT_TEXT,
+        )?;
         opt(|| format!("links[{i}].mac"), &l.mac, MAX_SHORT_TEXT)?;
-        text(|| format!("links[{i}].oper_state"), &l.oper_state, MAX_SHORT_TEXT)?;
+        text(
+            || format!("links[{i}].oper_state"),
+            &l.oper_state,
+            MAX_SHORT_TEXT,
+        )?;
         opt(|| format!("links[{i}].master"), &l.master, MAX_IFNAME)?;
         opt(|| format!("links[{i}].parent"), &l.parent, MAX_IFNAME)?;
         list(
@@ -123,7 +135,11 @@ pub fn check_observed(o: &ObservedConfig) -> Result<(), LimitError> {
         }
         if let Some(b) = &l.bond {
             text(|| format!("links[{i}].bond.mode"), &b.mode, MAX_SHORT_TEXT)?;
-            list(&format!("links[{i}].bond.slaves"), b.slaves.len(), MAX_MEMBERS)?;
+            list(
+                &format!("links[{i}].bond.slaves"),
+                b.slaves.len(),
+                MAX_MEMBERS,
+            )?;
             for (j, s) in b.slaves.iter().enumerate() {
                 text(|| format!("links[{i}].bond.slaves[{j}]"), s, MAX_IFNAME)?;
             }
@@ -134,9 +150,17 @@ pub fn check_observed(o: &ObservedConfig) -> Result<(), LimitError> {
         text(|| format!("addresses[{i}].scope"), &a.scope, MAX_SHORT_TEXT)?;
     }
     for (i, r) in o.routes.iter().enumerate() {
-        text(|| format!("routes[{i}].route_type"), &r.route_type, MAX_SHORT_TEXT)?;
+        text(
+            || format!("routes[{i}].route_type"),
+            &r.route_type,
+            MAX_SHORT_TEXT,
+        )?;
         opt(|| format!("routes[{i}].oif"), &r.oif, MAX_IFNAME)?;
-        text(|| format!("routes[{i}].protocol"), &r.protocol, MAX_SHORT_TEXT)?;
+        text(
+            || format!("routes[{i}].protocol"),
+            &r.protocol,
+            MAX_SHORT_TEXT,
+        )?;
         text(|| format!("routes[{i}].scope"), &r.scope, MAX_SHORT_TEXT)?;
     }
     for (i, g) in o.default_gateways.iter().enumerate() {

@@ -26,8 +26,9 @@ jittered backoff; if the coordinator never answers within --give-up-after second
 says so and exits 2.
 
 Guard rails (a coordinator cannot lift them): a target must be in one of this machine's
-on-link subnets, in a subnet it has a specific route to, or inside an --allow CIDR; never
-multicast, broadcast, unspecified or loopback; sources must be this machine's addresses;
+on-link subnets, in a subnet it has a specific route to, or inside an --allow CIDR (an
+isolation probe, which must NOT be answered, may leave them: ICMP only, private addresses
+only); never multicast, broadcast, unspecified or loopback; sources must be this machine's addresses;
 TCP only to the ports the plan lists (at most {ports} per target, {distinct} distinct per
 plan, never port 0); at most --max-rate packets/s (default {rate}) and --max-packets echo
 requests per plan (default {packets}); count is capped at {count}, retries at {retries},
@@ -242,7 +243,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_rate: args.max_rate,
         max_packets: args.max_packets,
     };
-    let applied = preflight_agent::guard::apply(&mut plan, &guard_view(&args, &observed).await, &rails);
+    let applied =
+        preflight_agent::guard::apply(&mut plan, &guard_view(&args, &observed).await, &rails);
     for c in &applied.clamped {
         eprintln!("preflight-agent: plan settings: {c}");
     }

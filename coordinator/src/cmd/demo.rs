@@ -78,6 +78,10 @@ pub struct Args {
     /// longer are reported without their results.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub probe_deadline: u64,
+    /// Run the agent API over TLS: the coordinator makes a self-signed certificate and the
+    /// agents pin its fingerprint (`--tls` / `--fingerprint-file`).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Prints a progress line unless quiet.
@@ -510,6 +514,12 @@ async fn drive(
         .arg("--state-dir")
         .arg(work.path.join("state"))
         .arg("--quiet");
+    let fingerprint_file = work.path.join("coordinator-fingerprint");
+    if args.tls {
+        cmd.arg("--tls")
+            .arg("--fingerprint-file")
+            .arg(&fingerprint_file);
+    }
     for (a, b) in &topology.check.isolate {
         cmd.args(["--isolate", &format!("{a}:{b}")]);
     }
@@ -556,8 +566,16 @@ async fn drive(
             continue;
         };
         let log = std::fs::File::create(work.path.join(format!("agent-{}.log", h.name)))?;
-        let child = as_host(lh.ns(), &h.name, &agent)
-            .args(["run", "--coordinator", &url, "--token-file"])
+        let mut cmd = as_host(lh.ns(), &h.name, &agent);
+        if args.tls {
+            cmd.arg("run")
+                .arg("--fingerprint-file")
+                .arg(&fingerprint_file);
+        } else {
+            cmd.arg("run");
+        }
+        let child = cmd
+            .args(["--coordinator", &url, "--token-file"])
             .arg(&token_file)
             .args(["--machine-id", &h.system_id])
             .stdout(Stdio::null())

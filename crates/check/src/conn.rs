@@ -241,7 +241,9 @@ where
     let idle_check = async {
         loop {
             tokio::time::sleep(limits.idle_timeout / 4).await;
-            if c.idle_since().is_some_and(|t| t.elapsed() >= limits.idle_timeout) {
+            if c.idle_since()
+                .is_some_and(|t| t.elapsed() >= limits.idle_timeout)
+            {
                 return;
             }
         }

@@ -210,8 +210,12 @@ async fn budget(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large", None)
-            .into_response();
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+            None,
+        )
+        .into_response();
     }
     let want = declared
         .unwrap_or(limit)
@@ -282,9 +286,7 @@ async fn register(
     let (agent_id, agent_key) =
         tokio::task::spawn_blocking(move || state.register(req.observed, req.agent_key))
             .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None)
-            })??;
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None))??;
     Ok(Json(RegisterResponse {
         agent_id,
         agent_key,

@@ -366,7 +366,10 @@ impl CheckState {
             unknown: BTreeSet::new(),
         };
         for r in inner.agents.values() {
-            if matches!(match_machine(&a.provider, &r.observed), MachineMatch::One(_)) {
+            if matches!(
+                match_machine(&a.provider, &r.observed),
+                MachineMatch::One(_)
+            ) {
                 a.known.insert(r.agent_id.clone());
             } else {
                 a.unknown.insert(r.agent_id.clone());
@@ -730,10 +733,7 @@ mod tests {
         assert_eq!(b, "host-2");
         assert_eq!(a, a2);
         assert_eq!(s.registered(), 2);
-        assert_eq!(
-            reg(&s, healthy(1, Some("aaa/../x"), "h")),
-            "aaa-..-x"
-        );
+        assert_eq!(reg(&s, healthy(1, Some("aaa/../x"), "h")), "aaa-..-x");
     }
 
     #[test]
