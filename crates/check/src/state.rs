@@ -682,6 +682,7 @@ mod tests {
     use super::*;
     use crate::merge::tests::healthy;
     use crate::merge::tests::provider;
+    use crate::plan::PlanOptions;
     use preflight_model::probe::{TargetResult, PROBE_SCHEMA};
 
     /// A key derived from the machine, so the same machine re-registers with the same key.
@@ -812,5 +813,140 @@ mod tests {
             s.submit("node1", changed),
             Err(Refusal::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn a_crafted_agent_file_cannot_lead_a_write_outside_the_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        {
+            let s = CheckState::open(Some(&state)).unwrap();
+            reg(&s, healthy(1, None, "node1"));
+        }
+        // Someone edits the agent file so its id climbs out of results/.
+        let f = state.join("agents/node1.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        v["agent_id"] = "../../escaped".into();
+        std::fs::write(&f, v.to_string()).unwrap();
+        let e = CheckState::open(Some(&state)).unwrap_err().to_string();
+        assert!(
+            e.contains("node1.json") && e.contains("not a safe id"),
+            "{e}"
+        );
+        // And a file whose name and id agree but whose id is unsafe is refused the same way.
+        std::fs::remove_file(&f).unwrap();
+        v["agent_id"] = "a/b".into();
+        std::fs::write(state.join("agents/a\\b.json"), v.to_string()).unwrap();
+        assert!(CheckState::open(Some(&state)).is_err());
+        assert!(!dir.path().join("escaped.json").exists());
+    }
+
+    #[test]
+    fn re_registering_needs_the_key_and_plan_and_results_check_it() {
+        let s = CheckState::open(None).unwrap();
+        let (id, key) = s.register(healthy(1, None, "node1"), None).unwrap();
+        assert!(preflight_model::api::valid_agent_key(&key));
+        // Another token holder replaying node1's identity is refused.
+        assert!(matches!(
+            s.register(healthy(1, None, "node1"), None),
+            Err(Refusal::Conflict(_))
+        ));
+        let other = "x".repeat(40);
+        assert!(matches!(
+            s.register(healthy(1, None, "node1"), Some(other.clone())),
+            Err(Refusal::Conflict(_))
+        ));
+        // The agent itself (retrying after a lost answer) gets the same id back.
+        assert_eq!(
+            s.register(healthy(1, None, "node1"), Some(key.clone()))
+                .unwrap(),
+            (id.clone(), key.clone())
+        );
+        assert_eq!(s.check_key(&id, Some(&key)), Ok(()));
+        assert!(matches!(
+            s.check_key(&id, None),
+            Err(Refusal::Forbidden(..))
+        ));
+        assert!(matches!(
+            s.check_key(&id, Some(&other)),
+            Err(Refusal::Forbidden(..))
+        ));
+        assert_eq!(
+            s.check_key("nobody", Some(&key)),
+            Err(Refusal::UnknownAgent)
+        );
+    }
+
+    #[test]
+    fn registrations_beyond_expect_are_refused_and_unknown_machines_do_not_count() {
+        let s = CheckState::open(None).unwrap();
+        // The test provider has node1 (aaa111) and node2 (bbb222).
+        s.set_admission(1, &provider());
+        reg(&s, healthy(1, None, "node1"));
+        assert_eq!(s.registered_known(), 1);
+        let e = s.register(healthy(2, None, "node2"), None).unwrap_err();
+        assert!(
+            matches!(&e, Refusal::Conflict(m) if m.contains("expects 1")),
+            "{e:?}"
+        );
+        // One machine MAAS does not know is taken (and not counted), a second is not.
+        reg(&s, healthy(3, None, "stranger"));
+        assert_eq!((s.registered(), s.registered_known()), (2, 1));
+        assert!(matches!(
+            s.register(healthy(4, None, "stranger-2"), None),
+            Err(Refusal::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn many_machines_sharing_a_hostname_get_distinct_stable_ids() {
+        let s = CheckState::open(None).unwrap();
+        let mk = |i: u32| {
+            let mut o = healthy(1, None, "same");
+            for l in &mut o.links {
+                l.mac = Some(format!(
+                    "02:{:02x}:{:02x}:00:00:{:02x}",
+                    i >> 8,
+                    i & 0xff,
+                    l.ifindex
+                ));
+            }
+            o
+        };
+        let ids: Vec<String> = (0..2000).map(|i| reg(&s, mk(i))).collect();
+        assert_eq!(ids[0], "same");
+        assert_eq!(ids[1], "same-2");
+        assert_eq!(ids[1999], "same-2000");
+        assert_eq!(reg(&s, mk(1234)), ids[1234]);
+        assert_eq!(s.registered(), 2000);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temp_file_and_the_check_goes_on_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        // results/ replaced by a file: every write under it fails, as on a full disk.
+        std::fs::remove_dir(dir.path().join("agents")).unwrap();
+        std::fs::write(dir.path().join("agents"), "not a dir").unwrap();
+        let id = reg(&s, healthy(1, None, "node1"));
+        assert_eq!(s.registered(), 1);
+        let w = s.storage_warning().unwrap();
+        assert!(
+            w.contains("agents/node1.json") && w.contains("resume"),
+            "{w}"
+        );
+        s.plan(&provider(), &PlanOptions::default()).unwrap();
+        assert!(s.plan_for(&id).unwrap().1.is_some());
+        // write_atomic cleans up after itself when the rename fails.
+        std::fs::create_dir(dir.path().join("target")).unwrap();
+        std::fs::write(dir.path().join("target/x"), "").unwrap();
+        assert!(write_atomic(&dir.path().join("target"), b"{}").is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
