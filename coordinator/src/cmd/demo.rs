@@ -499,9 +499,9 @@ async fn drive(
         .args(["--listen", &format!("{}:0", lab.mgmt_address())])
         .arg("--token-file")
         .arg(&token_file)
-        // Every host of the lab is a machine that should run an agent (also one MAAS does
-        // not know, and one whose agent a `no-agent` fault keeps away).
-        .args(["--expect", &topology.hosts.len().to_string()])
+        // Every host MAAS knows should run an agent (also one whose agent a `no-agent`
+        // fault keeps away); a host MAAS does not know is not one of the expected agents.
+        .args(["--expect", &topology.maas_machines().max(1).to_string()])
         .args(["--deadline", &deadline.to_string()])
         .args(["--probe-deadline", &args.probe_deadline.to_string()])
         .args([

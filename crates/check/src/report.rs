@@ -172,7 +172,14 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
         findings.extend(f);
         checked.extend(c);
     }
-    let registered = input.merged.agents.len();
+    // What `--expect` counts: agents that matched a MAAS machine (an unknown one is
+    // drift.machine-unknown, not one of the expected agents).
+    let registered = input
+        .merged
+        .agents
+        .iter()
+        .filter(|a| a.system_id.is_some())
+        .count();
     let heard: std::collections::HashSet<&str> = input
         .merged
         .agents
