@@ -384,6 +384,20 @@ fn first_line(s: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_non_utf8_file_names_line_and_column_and_a_fifo_is_refused() {
+        let dir = std::env::temp_dir().join(format!("pf-yaml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("b.yaml");
+        std::fs::write(&f, b"applications:\n  caf\xe9: {}\n").unwrap();
+        let e = parse_file(&f).unwrap_err().to_string();
+        assert!(e.contains("b.yaml:2:6"), "{e}");
+        assert!(e.contains("offset 19"), "{e}");
+        let e = parse_file(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     fn p(text: &str) -> Result<Node, BundleError> {
         parse_str(Path::new("t.yaml"), text)
     }

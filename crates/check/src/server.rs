@@ -313,10 +313,33 @@ async fn results(
     State(app): State<App>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    b: Result<Bytes, BytesRejection>,
+    raw: axum::body::Body,
 ) -> Result<Json<ResultsAck>, ApiError> {
+    // The key first: a token holder without it gets nothing buffered.
     app.state.check_key(&id, agent_key(&headers))?;
-    let bytes = body(b)?;
+    let bytes = axum::body::to_bytes(raw, app.config.results_limit)
+        .await
+        .map_err(|e| {
+            let mut too_large = false;
+            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = src {
+                too_large |= s.to_string().contains("length limit");
+                src = s.source();
+            }
+            if too_large {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                    None,
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}"),
+                    None,
+                )
+            }
+        })?;
     let report: ProbeReport = parse(&bytes)?;
     if report.schema != PROBE_SCHEMA {
         return Err(ApiError::new(

@@ -581,3 +581,35 @@ async fn concurrent_uploads_share_one_budget() {
     assert_eq!(r.status(), 200);
     assert!(waited >= Duration::from_millis(1500), "{waited:?}");
 }
+
+#[tokio::test]
+async fn results_without_the_key_are_refused_before_the_body_is_read() {
+    let (addr, _state, _tx, a, _b) = planned().await;
+    // Declares 30 MiB, sends only the head: the 403 comes at once, not after a body.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("POST /v1/agents/{a}/results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{", 30 << 20).as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::io::AsyncReadExt::read(&mut s, &mut buf),
+    )
+    .await
+    .expect("answered without the body")
+    .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    // Too large with the key: 413.
+    let r = client()
+        .post(format!("http://{addr}/v1/agents/{a}/results"))
+        .bearer_auth(TOKEN)
+        .header("x-preflight-agent-key", key(&a))
+        .body(vec![b' '; (32 << 20) + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
