@@ -295,6 +295,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     };
     state.plan(&provider, &opts)?;
+    if let Some(plan) = &state.lock().plan {
+        for w in plan.over_agent_caps() {
+            eprintln!("preflight: warning: {w}");
+        }
+    }
     if let Some(w) = state.storage_warning() {
         eprintln!("preflight: warning: {w}");
     }
