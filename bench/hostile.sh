@@ -11,4 +11,9 @@ profile=${PROFILE:-release}
 if [ "$profile" = release ]; then
   cargo build --release --quiet -p preflight -p preflight-agent
 fi
-exec python3 bench/hostile.py "${CARGO_TARGET_DIR:-target}/$profile" "$@"
+# One interpreter per scenario: a child's peak RSS includes its parent's size at fork.
+scenarios=("$@")
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(flood identity uploads plan maas fifo hostname)
+for s in "${scenarios[@]}"; do
+  python3 bench/hostile.py "${CARGO_TARGET_DIR:-target}/$profile" "$s"
+done
