@@ -305,8 +305,7 @@ mod tests {
         let f = format_fingerprint(&d);
         assert!(f.starts_with("SHA256:000102"));
         assert_eq!(parse_fingerprint(&f).unwrap().to_vec(), d);
-        let colons = f[7..]
-            .as_bytes()
+        let colons = f.as_bytes()[7..]
             .chunks(2)
             .map(|c| std::str::from_utf8(c).unwrap().to_uppercase())
             .collect::<Vec<_>>()
