@@ -14,7 +14,9 @@
 //! registration goes with every plan and results request.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use preflight_model::api::{
     ErrorBody, PlanResponse, RegisterRequest, RegisterResponse, ResultsAck, AGENT_KEY_HEADER,
@@ -77,6 +79,9 @@ pub struct ClientOptions {
     /// SHA-256 of the coordinator's certificate (DER): over `https://`, only a certificate
     /// with this fingerprint is accepted (self-signed is fine); host names are not checked.
     pub fingerprint: Option<[u8; 32]>,
+    /// The per-agent key to register with (an agent that restarts keeps its key this way);
+    /// a random one when `None`.
+    pub agent_key: Option<String>,
 }
 
 /// Client of one coordinator.
@@ -218,7 +223,9 @@ impl Client {
             token,
             http,
             give_up_after,
-            key: Arc::new(Mutex::new(random_key())),
+            key: Arc::new(Mutex::new(
+                options.agent_key.clone().unwrap_or_else(random_key),
+            )),
         })
     }
 

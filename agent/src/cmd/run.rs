@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use preflight_agent::client::{Client, ClientError, ClientOptions};
+use preflight_agent::client::ClientOptions;
 use preflight_agent::guard::{GuardRails, MAX_DISTINCT_TCP_PORTS, MAX_TCP_PORTS_PER_TARGET};
-use preflight_model::api::PlanResponse;
+use preflight_agent::session::{self, AgentConfig, Event, Outcome, SessionError};
 use preflight_model::limits::{
     printable, read_bounded_text, DEFAULT_RATE_CAP, MAX_COUNT, MAX_INPUT_FILE, MAX_PLAN_PACKETS,
     MAX_RETRIES, MAX_SECRET_FILE, MAX_TIMEOUT_MS,
@@ -75,12 +75,15 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 900)]
     pub probe_timeout: u64,
     /// Send this observed config (JSON from `preflight-agent observe`) instead of observing.
-    /// (The guard rails still use what netlink shows of this machine.)
     #[arg(long, value_name = "FILE")]
     pub observed: Option<PathBuf>,
     /// Accept only this coordinator certificate (https:// only): SHA256: and 64 hex digits.
     #[arg(long, value_name = "SHA256:HEX", conflicts_with = "fingerprint_file")]
     pub fingerprint: Option<String>,
+    /// Keep this agent's key in FILE (made, mode 0600, when missing), so that an agent that
+    /// restarts is still the agent that registered; without it each run makes a new key.
+    #[arg(long, value_name = "FILE")]
+    pub agent_key_file: Option<PathBuf>,
     /// Read the --fingerprint from this file (as `preflight check --fingerprint-file` writes it).
     #[arg(long, value_name = "FILE")]
     pub fingerprint_file: Option<PathBuf>,
@@ -168,7 +171,34 @@ fn client_options(args: &Args) -> anyhow::Result<ClientOptions> {
             "preflight-agent: note: no --fingerprint: the coordinator's certificate must be signed by a public CA"
         );
     }
-    Ok(ClientOptions { fingerprint })
+    let agent_key = match &args.agent_key_file {
+        None => None,
+        Some(p) if p.exists() => Some(read_bounded_text(p, MAX_SECRET_FILE)?.trim().to_string()),
+        Some(p) => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let b: [u8; 32] = rand::random();
+            let k: String = b.iter().map(|b| format!("{b:02x}")).collect();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
+            f.write_all(k.as_bytes())?;
+            Some(k)
+        }
+    };
+    if agent_key
+        .as_deref()
+        .is_some_and(|k| !preflight_model::api::valid_agent_key(k))
+    {
+        anyhow::bail!("--agent-key-file: a key is 32 to 128 characters of A-Z, a-z, 0-9, - and _");
+    }
+    Ok(ClientOptions {
+        fingerprint,
+        agent_key,
+    })
 }
 
 /// This machine as the guard rails see it: netlink, even when --observed replays a file.
@@ -187,125 +217,80 @@ async fn guard_view(args: &Args, registered: &ObservedConfig) -> ObservedConfig 
     }
 }
 
-fn fail(e: ClientError) -> anyhow::Result<ExitCode> {
-    eprintln!("preflight-agent: error: {e}");
-    Ok(ExitCode::from(2))
-}
-
 /// Runs the subcommand.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let token = read_token(args.token_file.as_deref())?;
-    let client = Client::with_options(
-        &args.coordinator,
-        token,
-        Duration::from_secs(args.give_up_after.max(1)),
-        &client_options(&args)?,
-    )?;
+    let config = AgentConfig {
+        coordinator: args.coordinator.clone(),
+        token: read_token(args.token_file.as_deref())?,
+        give_up_after: Duration::from_secs(args.give_up_after),
+        plan_wait: Duration::from_secs(args.plan_wait),
+        probe_timeout: Duration::from_secs(args.probe_timeout),
+        client: client_options(&args)?,
+        rails: GuardRails {
+            allow: args.allow.clone(),
+            max_rate: args.max_rate,
+            max_packets: args.max_packets,
+        },
+        guard_view: None,
+    };
     let observed = observe(&args).await?;
-    let mut agent_id = match client.register(&observed).await {
-        Ok(id) => id,
-        Err(e) => return fail(e),
-    };
-    eprintln!("preflight-agent: registered as {agent_id}");
-    let start = Instant::now();
-    let mut reregistered = false;
-    let plan = loop {
-        match client.plan(&agent_id).await {
-            Ok(PlanResponse::Ready { plan }) => break plan,
-            Ok(PlanResponse::Done) => {
-                eprintln!("preflight-agent: the coordinator says the check is over");
-                return Ok(ExitCode::SUCCESS);
-            }
-            Ok(PlanResponse::Waiting { retry_after_ms }) => {
-                if start.elapsed() > Duration::from_secs(args.plan_wait) {
-                    eprintln!(
-                        "preflight-agent: error: no plan after {} s of waiting",
-                        args.plan_wait
-                    );
-                    return Ok(ExitCode::from(2));
-                }
-                tokio::time::sleep(Duration::from_millis(retry_after_ms.clamp(50, 30_000))).await;
-            }
-            // A coordinator restarted without its state forgot us: register again, once.
-            Err(ClientError::Refused { status: 404, .. }) if !reregistered => {
-                reregistered = true;
-                agent_id = match client.register(&observed).await {
-                    Ok(id) => id,
-                    Err(e) => return fail(e),
-                };
-            }
-            Err(e) => return fail(e),
-        }
-    };
-    let mut plan = plan;
-    let rails = GuardRails {
-        allow: args.allow.clone(),
-        max_rate: args.max_rate,
-        max_packets: args.max_packets,
-    };
-    let applied =
-        preflight_agent::guard::apply(&mut plan, &guard_view(&args, &observed).await, &rails);
-    for c in &applied.clamped {
-        eprintln!("preflight-agent: plan settings: {c}");
+    let mut config = config;
+    if args.observed.is_some() {
+        config.guard_view = Some(guard_view(&args, &observed).await);
     }
-    for r in &applied.refused {
-        eprintln!(
-            "preflight-agent: refused target {} ({}): {}",
-            printable(&r.target.id, 120),
-            r.target.target,
-            r.reason
-        );
-    }
-    eprintln!("preflight-agent: probing {} targets", plan.targets.len());
-    let mut report = if plan.targets.is_empty() {
-        // Nothing to probe (no address in any space): report that without opening sockets.
-        preflight_model::probe::ProbeReport {
-            schema: preflight_model::probe::PROBE_SCHEMA.to_string(),
-            agent: None,
-            sockets: Vec::new(),
-            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            duration_ms: 0,
-            targets: Vec::new(),
-        }
-    } else {
-        let budget = Duration::from_secs(args.probe_timeout.max(1));
-        let deadline = Instant::now() + budget;
-        // The engine itself stops at the deadline (its thread ends, nothing more is sent);
-        // the outer timeout is only a backstop.
-        match tokio::time::timeout(
-            budget + Duration::from_secs(5),
-            preflight_probe::run_plan_until(&plan, Some(deadline)),
-        )
-        .await
-        {
-            Ok(r) if Instant::now() < deadline => r.context("the probe run failed")?,
-            _ => {
-                eprintln!(
-                    "preflight-agent: error: probing {} targets did not finish within {} s",
-                    plan.targets.len(),
-                    args.probe_timeout
-                );
-                return Ok(ExitCode::from(2));
-            }
-        }
-    };
-    report
-        .targets
-        .extend(applied.refused.iter().map(|r| r.result()));
-    report.agent = Some(agent_id.clone());
-    match client.results(&agent_id, &report).await {
-        Ok(ack) => {
+    let events = |e: Event| match e {
+        Event::Registered(id) => eprintln!("preflight-agent: registered as {id}"),
+        Event::Reregistered(id) => {
             eprintln!(
-                "preflight-agent: results sent ({} accepted{})",
-                ack.accepted,
-                if ack.duplicate {
-                    ", already stored"
-                } else {
-                    ""
-                }
+                "preflight-agent: the coordinator forgot this agent; registered again as {id}"
+            )
+        }
+        Event::Probing(n) => eprintln!("preflight-agent: probing {n} targets"),
+        Event::Clamped(c) => eprintln!("preflight-agent: plan settings: {c}"),
+        Event::Refused(id, target, reason) => {
+            eprintln!("preflight-agent: refused target {id} ({target}): {reason}")
+        }
+    };
+    match session::run(&config, &observed, events, shutdown_signal()).await {
+        Ok(Outcome::Sent {
+            accepted,
+            duplicate,
+            ..
+        }) => {
+            eprintln!(
+                "preflight-agent: results sent ({accepted} accepted{})",
+                if duplicate { ", already stored" } else { "" }
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => fail(e),
+        Ok(Outcome::CheckOver { .. }) => {
+            eprintln!("preflight-agent: the coordinator says the check is over");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(SessionError::Cancelled) => {
+            eprintln!("preflight-agent: interrupted");
+            Ok(ExitCode::from(130))
+        }
+        Err(e) => {
+            eprintln!("preflight-agent: error: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM (never, if the handlers cannot be installed).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
     }
 }

@@ -3,14 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use preflight_check::plan::PlanOptions;
-use preflight_check::report::{build_report, ReportInput};
-use preflight_check::server::{serve, ServerConfig};
-use preflight_check::state::CheckState;
+use preflight_check::server::ServerConfig;
+use preflight_check::session::{self, CheckConfig, Progress};
 use preflight_check::tls::TlsIdentity;
 use preflight_model::limits::{MAX_COUNT, MAX_TIMEOUT_MS};
 use preflight_model::plan::ProbeSettings;
@@ -18,7 +16,7 @@ use preflight_model::plan::ProbeSettings;
 /// Longest --deadline or --probe-deadline: a week.
 const MAX_DEADLINE_SECS: u64 = 7 * 24 * 3600;
 
-use super::common::{read_secret, write_output, ProviderArgs, ReportFormat};
+use super::common::{read_secret, write_output, write_report, ProviderArgs, ReportFormat};
 
 /// Flags of `preflight check`.
 #[derive(clap::Args, Debug)]
@@ -104,6 +102,10 @@ pub struct Args {
     /// Keep registrations, the plan and results here; restarting with the same dir resumes.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Once listening, write the coordinator's URL to FILE (atomically: a supervisor waiting
+    /// for the file never reads half of it).
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
     /// No progress display.
     #[arg(long)]
     pub quiet: bool,
@@ -149,29 +151,6 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     pb
-}
-
-/// Waits until `done()` or the deadline, updating the progress line; true when done.
-async fn wait_until(
-    state: &CheckState,
-    deadline: Instant,
-    pb: &indicatif::ProgressBar,
-    mut done: impl FnMut() -> (bool, String),
-) -> bool {
-    let mut rx = state.subscribe();
-    loop {
-        let (ok, msg) = done();
-        let left = deadline.saturating_duration_since(Instant::now());
-        pb.set_message(format!("{msg}, {} s left", left.as_secs()));
-        pb.tick();
-        if ok {
-            return true;
-        }
-        if left.is_zero() {
-            return false;
-        }
-        let _ = tokio::time::timeout(left.min(Duration::from_millis(250)), rx.changed()).await;
-    }
 }
 
 /// The TLS certificate to serve, when TLS is asked for.
@@ -239,17 +218,45 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             (outcome.findings, outcome.checked)
         }
     };
-    let state = Arc::new(CheckState::open(args.state_dir.as_deref())?);
-    state.set_admission(args.expect, &provider);
+    inputs.push(match &source {
+        preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
+        preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
+    });
+    let config = CheckConfig {
+        provider,
+        server: ServerConfig::new(token),
+        expect: args.expect,
+        register_deadline: Duration::from_secs(args.deadline),
+        probe_deadline: Duration::from_secs(args.probe_deadline),
+        plan: PlanOptions {
+            full_mesh_max: args.full_mesh_max,
+            k: args.sparse_k.max(1),
+            isolate,
+            settings: ProbeSettings {
+                count: args.count.clamp(1, MAX_COUNT),
+                timeout_ms: args.timeout_ms.clamp(1, MAX_TIMEOUT_MS),
+                ..ProbeSettings::default()
+            },
+        },
+        state_dir: args.state_dir.clone(),
+        extra_findings,
+        extra_checked,
+        inputs,
+        output: args
+            .output
+            .as_ref()
+            .map(|p| (p.clone(), preflight_report::Format::from(args.format))),
+        linger: Duration::from_millis(300),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    let mut config = ServerConfig::new(token);
+    let mut config = config;
     let scheme = match tls_identity(&args, local)? {
         Some(id) => {
             let fp = id.fingerprint();
-            config.tls = Some(id.server_config()?);
+            config.server.tls = Some(id.server_config()?);
             if let Some(f) = &args.fingerprint_file {
                 std::fs::write(f, format!("{fp}\n"))
                     .with_context(|| format!("cannot write {}", f.display()))?;
@@ -268,88 +275,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     eprintln!("preflight: listening on {scheme}://{local}");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state.clone(), config, async {
-        let _ = stop_rx.await;
-    }));
+    if let Some(path) = &args.ready_file {
+        write_output(Some(path), &format!("{scheme}://{local}\n"))?;
+    }
 
     let pb = progress_bar(args.quiet);
     pb.enable_steady_tick(Duration::from_millis(200));
-    let expect = args.expect;
-    if state.lock().plan.is_none() {
-        let deadline = Instant::now() + Duration::from_secs(args.deadline);
-        wait_until(&state, deadline, &pb, || {
-            let n = state.registered_known();
-            (n >= expect, format!("agents registered {n}/{expect}"))
-        })
-        .await;
-    }
-    let opts = PlanOptions {
-        full_mesh_max: args.full_mesh_max,
-        k: args.sparse_k.max(1),
-        isolate,
-        settings: ProbeSettings {
-            count: args.count.clamp(1, MAX_COUNT),
-            timeout_ms: args.timeout_ms.clamp(1, MAX_TIMEOUT_MS),
-            ..ProbeSettings::default()
+    let report = session::run(
+        config,
+        listener,
+        |p: &Progress| {
+            pb.set_message(p.message());
+            pb.tick();
         },
-    };
-    state.plan(&provider, &opts)?;
-    if let Some(plan) = &state.lock().plan {
-        for w in plan.over_agent_caps() {
-            eprintln!("preflight: warning: {w}");
-        }
-    }
-    if let Some(w) = state.storage_warning() {
-        eprintln!("preflight: warning: {w}");
-    }
-    let deadline = Instant::now() + Duration::from_secs(args.probe_deadline);
-    wait_until(&state, deadline, &pb, || {
-        let (want, have, planned, done) = state.progress();
-        (
-            have >= want,
-            format!("probes done {done}/{planned}, agents reported {have}/{want}"),
-        )
-    })
-    .await;
-    state.finish();
+        std::future::pending(),
+    )
+    .await?;
     pb.finish_and_clear();
-    if let Some(w) = state.storage_warning() {
-        eprintln!("preflight: warning: {w}");
+    if args.output.is_none() {
+        write_report(None, &report, args.format)?;
     }
-
-    let report = {
-        let inner = state.lock();
-        let no_merge = Default::default();
-        let no_plan = Default::default();
-        let merged = inner.merged.as_ref().unwrap_or(&no_merge);
-        let plan = inner.plan.as_ref().unwrap_or(&no_plan);
-        inputs.push(match &source {
-            preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
-            preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
-        });
-        inputs.push(format!(
-            "agents: {} of {expect} expected",
-            inner.agents.len()
-        ));
-        build_report(ReportInput {
-            provider: &provider,
-            merged,
-            plan,
-            results: &inner.results,
-            expected: expect,
-            extra_findings,
-            extra_checked,
-            inputs,
-        })
-    };
-    write_output(
-        args.output.as_deref(),
-        &preflight_report::render(&report, args.format.into()),
-    )?;
-    // Let agents still polling hear that the check is over, then stop serving.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(ExitCode::from(report.exit_code()))
 }

@@ -2,14 +2,17 @@
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
 //! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`];
-//! serving: [`conn`] (connection caps) and [`tls`] (certificates and fingerprints).
+//! [`session`] runs them in order as one check; serving: [`conn`] (connection caps) and
+//! [`tls`] (certificates and fingerprints).
 
 pub mod conn;
 pub mod findings;
+mod journal;
 pub mod merge;
 pub mod plan;
 pub mod report;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod tls;
 
@@ -25,6 +28,14 @@ pub enum CheckError {
     /// The state dir could not be read or written.
     #[error("state dir: {0}")]
     State(String),
+    /// The report could not be written.
+    #[error("cannot write the report to {path}: {error}")]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
 }
 
 /// Builds a check report from probe results alone (no provider, no plan): spaces are the

@@ -104,8 +104,7 @@ async fn planned() -> (
         .plan(&ProviderModel::default(), &PlanOptions::default())
         .unwrap();
     {
-        let mut inner = state.lock();
-        let plan = inner.plan.as_mut().unwrap();
+        let mut plan = state.with_outcome(|o| o.plan.clone());
         for (id, other) in [(&a, "10.0.0.2"), (&b, "10.0.0.1")] {
             let p = plan.per_agent.get_mut(id).unwrap();
             p.targets.push(preflight_model::plan::PlannedTarget {
@@ -121,6 +120,7 @@ async fn planned() -> (
             });
             plan.probes += 1;
         }
+        state.install_plan(plan);
     }
     (addr, state, tx, a, b)
 }
@@ -358,8 +358,16 @@ async fn results_only_for_own_plan_and_resends_are_idempotent() {
     let mut other = good.clone();
     other.targets[0].received = 1;
     assert_eq!(send(a.clone(), other).await.unwrap().status(), 409);
-    assert_eq!(state.lock().results.len(), 1);
-    assert_eq!(state.progress(), (2, 1, 2, 1));
+    let c = state.counts();
+    assert_eq!(
+        (
+            c.agents_planned,
+            c.agents_reported,
+            c.probes_planned,
+            c.probes_done
+        ),
+        (2, 1, 2, 1)
+    );
 }
 
 #[tokio::test]
@@ -467,7 +475,7 @@ async fn plan_and_results_need_the_agents_own_key() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    assert!(state.lock().results.is_empty());
+    assert_eq!(state.counts().agents_reported, 0);
     // Re-registering a's machine with another key is refused.
     let r = client()
         .post(format!("http://{addr}/v1/register"))
