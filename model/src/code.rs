@@ -235,6 +235,22 @@ registry! {
         detection: "Every bound space is checked for subnets and for machines with an interface in it.",
         fix: "Add a subnet (VLAN) to the space in MAAS, or link machines' interfaces to a subnet of the space.",
     }
+    RelationCrossSpace = "relation.cross-space" {
+        severity: Info,
+        step: Validate,
+        description: "A relation joins endpoints bound to two different spaces: the pair must route.",
+        meaning: "Two endpoints of a relation are bound to different spaces (each end's explicit binding, else its application's \"\" default, else Juju's model default alpha), so the units on either side talk across spaces: those spaces must route to each other. Juju does not check this. For a relation to an offer of another model (saas), only the local end's space is known and the finding names the local application.",
+        detection: "validate resolves every relation end of the bundle (inferring an unnamed endpoint from charm metadata when exactly one interface matches) and reports each unordered space pair once, naming the relations that need it. preflight check --bundle probes the same pairs.",
+        fix: "Nothing, if the spaces are meant to route: preflight check --bundle proves they do. Otherwise bind both ends of the relation to one space.",
+    }
+    RelationUnroutable = "relation.unroutable" {
+        severity: Error,
+        step: Validate,
+        description: "MAAS shows that two spaces a relation needs cannot route to each other.",
+        meaning: "A relation needs two spaces to reach each other, but as MAAS describes them they cannot: the subnets of one space (or both) have no gateway at all, so their machines have no route off their own subnets, and no subnet of one space shares a VLAN with a subnet of the other.",
+        detection: "validate, for each space pair the relations need: every subnet of a side has no gateway, and no subnet of one side is on the VLAN of a subnet of the other. Pairs with Juju's alpha or an unknown space are not judged (binding.unknown-space says so).",
+        fix: "Set the gateway of the subnets in MAAS (and route between the spaces), or bind both ends of the relations to one space.",
+    }
     DriftMachineUnknown = "drift.machine-unknown" {
         severity: Error,
         step: Merge,
@@ -319,9 +335,17 @@ registry! {
         severity: Error,
         step: Probe,
         description: "Traffic passed between spaces meant to be isolated.",
-        meaning: "Probes between two spaces that must be isolated (`--isolate A:B`) were answered: something forwards between them.",
+        meaning: "Probes between two spaces that must be isolated (`--isolate A:B`, or with `--isolation bundle` any pair no relation of the bundle joins: the message then says \"not needed by any relation in the bundle\") were answered: something forwards between them.",
         detection: "Echo requests from each machine in one space to machines in the other; any reply is a breach.",
         fix: "Find the router or firewall rule that forwards between the two spaces.",
+    }
+    RelationUnreachable = "relation.unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A probe between two spaces a relation needs got no answer.",
+        meaning: "A relation of the bundle joins endpoints bound to two spaces, and a machine that can host one side's application got no answer from a machine of the other side: the relation will not work across that path. The message names the relations that need the pair.",
+        detection: "preflight check --bundle plans, for each space pair the relations need, probes from the machines whose spaces cover the applications' bindings, both directions, sampled (each machine once across, every subnet pair at least once each way). A probe without any reply is this finding, also when the reverse direction passes.",
+        fix: "Route between the two spaces (gateways, router, firewall rules both ways), or bind both ends of the relations to one space.",
     }
     AgentMissing = "agent.missing" {
         severity: Error,

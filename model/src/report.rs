@@ -333,6 +333,52 @@ pub struct Report {
     /// Every (check, subject) pair that was evaluated, so JUnit can list the passing cases too.
     #[serde(default)]
     pub checked: Vec<Checked>,
+    /// Space × space: which pairs the bundle's relations need, which must stay isolated, and
+    /// what the probes between them saw (empty without a bundle or isolation policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub space_pairs: Vec<SpacePair>,
+}
+
+/// What the intent says about traffic between two spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PairPolicy {
+    /// A relation of the bundle joins the two spaces: they must reach each other.
+    Needed,
+    /// No relation joins them and `--isolation bundle` is on: they must not reach each other.
+    Isolated,
+    /// `--isolate A:B`: the operator says they must not reach each other.
+    IsolatedExplicit,
+    /// `--allow A:B`: exempt from the bundle-derived isolation.
+    Allowed,
+    /// No relation joins them and no policy applies: not probed.
+    Unconstrained,
+}
+
+/// One unordered pair of spaces (`a` < `b`) and what the probes between them saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpacePair {
+    /// First space (alphabetically).
+    pub a: String,
+    /// Second space.
+    pub b: String,
+    /// What the intent says.
+    pub policy: PairPolicy,
+    /// The relations that need the pair (`app:endpoint ↔ app:endpoint`), when any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relations: Vec<String>,
+    /// Name of the report section holding the pair's probes, when probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// Probes planned between the two spaces (both directions).
+    pub probes: usize,
+    /// Probes with a result.
+    pub done: usize,
+    /// Probes that got at least one answer.
+    pub answered: usize,
+    /// Why the pair was not probed, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One check evaluated on one subject (e.g. `binding.unknown-space` on application `keystone`).
@@ -360,6 +406,7 @@ impl Report {
             spaces: Vec::new(),
             inputs: Vec::new(),
             checked: Vec::new(),
+            space_pairs: Vec::new(),
         }
     }
 

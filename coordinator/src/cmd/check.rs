@@ -33,6 +33,13 @@ Examples:
       --bundle bundle.yaml --overlay spaces.yaml \\
       --listen 10.0.0.1:7700 --token-file token --expect 30 --isolate storage:public \\
       --format json -o report.json --state-dir /var/lib/preflight
+  preflight check --provider maas.json --bundle mediawiki.yaml --isolation bundle \\
+      --allow dmz:mgmt --listen 0.0.0.0:7700 --token-file token --expect 6
+
+With --bundle, every pair of spaces a relation joins (an endpoint bound to one space related
+to an endpoint bound to another) is probed both ways from the machines that can host the
+relation's applications (`relation.unreachable` when no answer comes); --isolation bundle
+makes every other pair of spaces expected-isolated.
 
 TLS: --tls serves the agent API over HTTPS with a self-signed certificate made at start (kept
 in the --state-dir, so a resumed check keeps it), or --tls-cert/--tls-key. The certificate's
@@ -93,6 +100,15 @@ pub struct Args {
     /// get through are `probe.isolation-breach`.
     #[arg(long, value_name = "SPACE_A:SPACE_B")]
     pub isolate: Vec<String>,
+    /// Isolation policy beyond --isolate: `bundle` makes every pair of spaces that no relation
+    /// of --bundle joins expected-isolated (probes that get through are
+    /// `probe.isolation-breach`, "not needed by any relation in the bundle").
+    #[arg(long, value_enum, default_value_t = Isolation::None, requires = "bundle")]
+    pub isolation: Isolation,
+    /// Exempt a pair of spaces from `--isolation bundle`, as SPACE_A:SPACE_B (repeatable),
+    /// e.g. a management space every machine is reached from.
+    #[arg(long, value_name = "SPACE_A:SPACE_B", requires = "bundle")]
+    pub allow: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -127,14 +143,23 @@ pub struct Args {
     pub timeout_ms: u64,
 }
 
-fn parse_isolate(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+/// `--isolation`: which space pairs must not reach each other beyond `--isolate`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Only the `--isolate` pairs.
+    None,
+    /// Every pair of spaces no relation of the bundle joins (less `--allow` pairs).
+    Bundle,
+}
+
+fn parse_pairs(flag: &str, raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     raw.iter()
         .map(|s| match s.split_once(':') {
             Some((a, b)) if !a.is_empty() && !b.is_empty() && a != b => {
                 Ok((a.to_string(), b.to_string()))
             }
             _ => anyhow::bail!(
-                "--isolate {s:?}: expected two different space names as SPACE_A:SPACE_B"
+                "--{flag} {s:?}: expected two different space names as SPACE_A:SPACE_B"
             ),
         })
         .collect()
@@ -180,18 +205,27 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.expect == 0 {
         anyhow::bail!("--expect must be at least 1");
     }
-    let isolate = parse_isolate(&args.isolate)?;
+    let isolate = parse_pairs("isolate", &args.isolate)?;
+    let allow = parse_pairs("allow", &args.allow)?;
     let source = args.provider.source()?;
     let provider = preflight_maas::load_provider(&source)
         .await
         .context("cannot load the provider (MAAS) model")?;
-    for (a, b) in &isolate {
-        for s in [a, b] {
-            if provider.space_by_name(s).is_none() {
-                anyhow::bail!("--isolate: MAAS has no space named {s:?}");
+    for (flag, pairs) in [("isolate", &isolate), ("allow", &allow)] {
+        for (a, b) in pairs {
+            for s in [a, b] {
+                if provider.space_by_name(s).is_none() {
+                    anyhow::bail!("--{flag}: MAAS has no space named {s:?}");
+                }
             }
         }
     }
+    let mut topology = preflight_check::cross_space::Topology {
+        isolate_unrelated: args.isolation == Isolation::Bundle,
+        allow,
+        bundle: args.bundle.is_some(),
+        ..Default::default()
+    };
     // Bundle validation first: bad input stops the check before any agent is kept waiting.
     let mut inputs = Vec::new();
     let (extra_findings, extra_checked) = match &args.bundle {
@@ -209,6 +243,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let map = preflight_validate::parse_machine_map(&args.machine_map)?;
             preflight_validate::check_machine_map(&bundle, &provider, &map)?;
             let outcome = preflight_validate::validate(&bundle, charms.as_ref(), &provider, &map);
+            let relations = preflight_validate::relations::relation_map(&bundle, charms.as_ref());
+            for (a, b) in &isolate {
+                if let Some(need) = relations.need(a, b) {
+                    anyhow::bail!(
+                        "--isolate {a}:{b} contradicts the bundle: {} need {a} and {b} to reach each other",
+                        need.relations.join("; ")
+                    );
+                }
+            }
+            topology.needs = relations.needs;
+            topology.application_spaces = relations.application_spaces;
             inputs.extend(bundle.sources.iter().map(|p| p.display().to_string()));
             inputs.extend(
                 args.charm_dir
@@ -232,6 +277,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             full_mesh_max: args.full_mesh_max,
             k: args.sparse_k.max(1),
             isolate,
+            topology,
             settings: ProbeSettings {
                 count: args.count.clamp(1, MAX_COUNT),
                 timeout_ms: args.timeout_ms.clamp(1, MAX_TIMEOUT_MS),

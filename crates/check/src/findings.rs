@@ -20,7 +20,7 @@ fn subject(space: &str, p: &PairResult) -> Subject {
 }
 
 /// The failure cause as findings word it (`None`: no cause was reported, i.e. a timeout).
-fn cause(f: &Option<FailureCause>) -> String {
+pub(crate) fn cause(f: &Option<FailureCause>) -> String {
     f.as_ref().unwrap_or(&FailureCause::Timeout).to_string()
 }
 

@@ -1,11 +1,12 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
-//! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`];
-//! [`session`] runs them in order as one check; serving: [`conn`] (connection caps) and
-//! [`tls`] (certificates and fingerprints).
+//! One module per step: [`merge`], [`plan`] (with [`cross_space`] for the probes between
+//! spaces), [`findings`], [`report`], [`server`], [`state`]; [`session`] runs them in order as
+//! one check; serving: [`conn`] (connection caps) and [`tls`] (certificates and fingerprints).
 
 pub mod conn;
+pub mod cross_space;
 pub mod findings;
 mod journal;
 pub mod merge;

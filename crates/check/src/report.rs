@@ -272,10 +272,12 @@ impl PairFold {
         for sec in &mut spaces {
             sec.machines.sort();
             sec.pairs.sort_by(|a, b| a.id.cmp(&b.id));
-            let (f, c) = probe_findings(&sec.name, &sec.pairs);
+            let (f, c) = crate::cross_space::section_findings(&input.plan.cross, sec)
+                .unwrap_or_else(|| probe_findings(&sec.name, &sec.pairs));
             findings.extend(f);
             checked.extend(c);
         }
+        let space_pairs = crate::cross_space::space_pairs(&input.plan.cross, &spaces);
         let registered = input.merged.agents.len();
         let heard: std::collections::HashSet<&str> = input
             .merged
@@ -307,6 +309,7 @@ impl PairFold {
         report.summary.probes_planned = Some(input.plan.probes);
         report.summary.probes_done = Some(self.probes_done);
         report.spaces = spaces;
+        report.space_pairs = space_pairs;
         report.inputs = input.inputs;
         report.checked = checked;
         report

@@ -45,6 +45,9 @@ pub struct Registration {
 struct StoredPlan {
     probes: usize,
     per_agent: BTreeMap<String, ProbePlan>,
+    /// The cross-space pairs (so a resumed check judges them the same way).
+    #[serde(default)]
+    cross: Vec<crate::cross_space::CrossPair>,
 }
 
 /// The stored plan, as written (borrowing the plan instead of copying it).
@@ -52,6 +55,7 @@ struct StoredPlan {
 struct StoredPlanRef<'a> {
     probes: usize,
     per_agent: &'a BTreeMap<String, ProbePlan>,
+    cross: &'a [crate::cross_space::CrossPair],
 }
 
 /// Phase of the check.
@@ -359,6 +363,7 @@ impl CheckState {
                 inner.plan = Some(CheckPlan {
                     per_agent: sp.per_agent,
                     probes: sp.probes,
+                    cross: sp.cross,
                 });
                 inner.phase = Phase::Probing;
             }
@@ -648,6 +653,7 @@ impl CheckState {
             let stored = StoredPlanRef {
                 probes: plan.probes,
                 per_agent: &plan.per_agent,
+                cross: &plan.cross,
             };
             self.persist("plan.json", &stored)
                 .map_err(|r| CheckError::State(format!("{r:?}")))?;
@@ -1116,6 +1122,39 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let err = CheckState::open(Some(dir.path())).unwrap_err().to_string();
         assert!(err.contains("journal.jsonl line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_resumed_check_keeps_the_cross_space_pairs_of_its_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = provider();
+        let opts = PlanOptions {
+            topology: crate::cross_space::Topology {
+                needs: vec![preflight_validate::relations::SpaceNeed {
+                    a: "alpha".into(),
+                    b: "beta".into(),
+                    relations: vec!["x:a ↔ y:b".into()],
+                    ..Default::default()
+                }],
+                isolate_unrelated: true,
+                bundle: true,
+                ..Default::default()
+            },
+            ..PlanOptions::default()
+        };
+        let first = {
+            let s = CheckState::open(Some(dir.path())).unwrap();
+            s.register(healthy(1, None, "node1")).unwrap();
+            s.register(healthy(2, None, "node2")).unwrap();
+            s.plan(&p, &opts).unwrap();
+            let cross = s.lock().plan.as_ref().unwrap().cross.clone();
+            cross
+        };
+        assert!(first.iter().any(|c| c.relations == ["x:a ↔ y:b"]));
+        // Restarted without the bundle: the stored plan, pairs included, is what counts.
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        s.plan(&p, &PlanOptions::default()).unwrap();
+        assert_eq!(s.lock().plan.as_ref().unwrap().cross, first);
     }
 
     #[test]

@@ -544,6 +544,17 @@ impl CheckRun {
         for (a, b) in &topology.check.isolate {
             cmd.args(["--isolate", &format!("{a}:{b}")]);
         }
+        if let Some(bundle) = &topology.check.bundle {
+            let path = work.join("bundle.yaml");
+            std::fs::write(&path, bundle).map_err(io(&path))?;
+            cmd.arg("--bundle").arg(&path);
+            if let Some(i) = &topology.check.isolation {
+                cmd.args(["--isolation", i]);
+            }
+            for (a, b) in &topology.check.allow {
+                cmd.args(["--allow", &format!("{a}:{b}")]);
+            }
+        }
         let mut coordinator = Supervised::spawn(
             "the coordinator (`preflight check`)",
             cmd,

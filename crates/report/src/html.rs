@@ -188,6 +188,7 @@ fn render_in_chunks(
                 spaces_overview(report, &grids, &mut out);
                 legend(&mut out);
             }
+            crate::pairs::html(report, &mut out);
             flush(&mut out)?;
             for (i, (space, grid)) in report.spaces.iter().zip(&grids).enumerate() {
                 render_space(i, space, grid, &mut out);

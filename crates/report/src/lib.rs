@@ -8,6 +8,7 @@ pub mod codes;
 pub mod grid;
 mod html;
 mod junit;
+mod pairs;
 mod parse;
 pub mod subject;
 mod text;
