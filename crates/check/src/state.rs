@@ -1144,8 +1144,8 @@ mod tests {
         };
         let first = {
             let s = CheckState::open(Some(dir.path())).unwrap();
-            s.register(healthy(1, None, "node1")).unwrap();
-            s.register(healthy(2, None, "node2")).unwrap();
+            reg(&s, healthy(1, None, "node1"));
+            reg(&s, healthy(2, None, "node2"));
             s.plan(&p, &opts).unwrap();
             let cross = s.lock().plan.as_ref().unwrap().cross.clone();
             cross
