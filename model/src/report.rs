@@ -54,6 +54,20 @@ pub mod codes {
     pub const PROBE_ISOLATION_BREACH: &str = "probe.isolation-breach";
     /// An expected agent never reported.
     pub const AGENT_MISSING: &str = "agent.missing";
+    /// Cause: one machine's interface on one VLAN (its port's VLAN membership, tagging, MTU).
+    pub const CAUSE_INTERFACE: &str = "cause.interface";
+    /// Cause: a physical NIC or bond (or its switch port): every VLAN on it fails.
+    pub const CAUSE_NIC: &str = "cause.nic";
+    /// Cause: a machine itself: every NIC of it fails.
+    pub const CAUSE_MACHINE: &str = "cause.machine";
+    /// Cause: a VLAN (L2 domain) of a space: every pair on it fails.
+    pub const CAUSE_VLAN: &str = "cause.vlan";
+    /// Cause: the router between two subnets of a space.
+    pub const CAUSE_ROUTER: &str = "cause.router";
+    /// Cause: a one-way policy (firewall, rp_filter, return route) at one end of a pair.
+    pub const CAUSE_POLICY: &str = "cause.policy";
+    /// Cause: failing pairs the probes cannot pin on one machine (e.g. a two-machine space).
+    pub const CAUSE_UNLOCALIZED: &str = "cause.unlocalized";
 }
 
 /// How bad a finding is.
@@ -271,6 +285,43 @@ pub struct Report {
     /// Every (check, subject) pair that was evaluated, so JUnit can list the passing cases too.
     #[serde(default)]
     pub checked: Vec<Checked>,
+    /// The causes that explain the failing pairs (check only; absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+}
+
+/// The localization of a check's failing pairs: the fewest independent faults explaining them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// Probed pairs that failed (unreachable, one-way, loss or MTU), counted once each.
+    pub failing_pairs: usize,
+    /// Failing pairs some cause explains.
+    pub explained_pairs: usize,
+    /// One per independent fault, problem spaces first.
+    pub causes: Vec<Cause>,
+}
+
+/// One independent fault and the failing pairs it explains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// Finding code (`cause.*`); the same cause is also in the report's findings.
+    pub code: String,
+    /// The culprit: machine, interface and space (the VLAN) when they apply.
+    pub subject: Subject,
+    /// Symptoms explained: `unreachable`, `one-way`, `loss`, `mtu`.
+    pub symptoms: Vec<String>,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+    /// Spaces whose pairs it explains.
+    pub spaces: Vec<String>,
+    /// Ids of the failing pairs it explains (`spaces[].pairs[].id`).
+    pub pairs: Vec<String>,
+    /// Why this component and not another (passing paths, drift, the reverse direction).
+    pub evidence: Vec<String>,
+    /// Components the probes cannot tell apart from the culprit (empty: pinned down).
+    pub indistinguishable: Vec<String>,
 }
 
 /// One check evaluated on one subject (e.g. `binding.unknown-space` on application `keystone`).
@@ -298,6 +349,7 @@ impl Report {
             spaces: Vec::new(),
             inputs: Vec::new(),
             checked: Vec::new(),
+            diagnosis: None,
         }
     }
 
