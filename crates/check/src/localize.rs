@@ -858,8 +858,10 @@ impl Ctx<'_> {
         let n = pairs.len();
         let sym = r.symptom;
         let space_list = spaces.iter().cloned().collect::<Vec<_>>().join(", ");
+        let physical_machines: BTreeSet<&str> =
+            physical.iter().filter_map(|c| c.machine()).collect();
         let unlocalized = !by_drift
-            && (machines.len() > 1
+            && (physical_machines.len() > 1
                 || (physical.iter().any(|c| matches!(c, Comp::Vlan { .. } | Comp::Router { .. }))
                     && physical.iter().any(|c| c.machine().is_some())));
         let others: Vec<String> = members
