@@ -91,16 +91,18 @@ impl EndpointModel {
             let machine = a.system_id.as_deref().and_then(|s| provider.machine(s));
             for addr in &a.addresses {
                 let subnet = provider.subnets.get(&addr.subnet_id);
-                let vlan = subnet.and_then(|s| provider.vlans.get(&s.vlan_id)).map(|v| VlanInfo {
-                    id: v.id,
-                    vid: v.vid,
-                    fabric: provider
-                        .fabrics
-                        .get(&v.fabric_id)
-                        .map(|f| f.name.clone())
-                        .unwrap_or_else(|| format!("fabric-{}", v.fabric_id)),
-                    mtu: v.mtu,
-                });
+                let vlan = subnet
+                    .and_then(|s| provider.vlans.get(&s.vlan_id))
+                    .map(|v| VlanInfo {
+                        id: v.id,
+                        vid: v.vid,
+                        fabric: provider
+                            .fabrics
+                            .get(&v.fabric_id)
+                            .map(|f| f.name.clone())
+                            .unwrap_or_else(|| format!("fabric-{}", v.fabric_id)),
+                        mtu: v.mtu,
+                    });
                 let iface = machine.and_then(|m| {
                     m.interfaces
                         .iter()
@@ -686,11 +688,7 @@ fn search(
 }
 
 /// Greedy cover (beyond [`EXACT_MAX`] faults): the class covering most uncovered paths first.
-fn greedy(
-    classes: &[(Vec<u32>, Vec<u32>)],
-    n: usize,
-    rank: &dyn Fn(usize) -> u32,
-) -> Vec<usize> {
+fn greedy(classes: &[(Vec<u32>, Vec<u32>)], n: usize, rank: &dyn Fn(usize) -> u32) -> Vec<usize> {
     let mut covered = vec![false; n];
     let mut left = n;
     let mut out = Vec::new();
@@ -796,7 +794,8 @@ impl Ctx<'_> {
             spaces.insert(sec.name.clone());
             if let Some(m) = &p.mtu {
                 if r.symptom == Symptom::Mtu {
-                    expected_mtu = Some(expected_mtu.map_or(m.expected_mtu, |e| e.max(m.expected_mtu)));
+                    expected_mtu =
+                        Some(expected_mtu.map_or(m.expected_mtu, |e| e.max(m.expected_mtu)));
                     if let Some(l) = m.largest_ok {
                         largest_ok = Some(largest_ok.map_or(l, |x| x.min(l)));
                     }
@@ -804,11 +803,9 @@ impl Ctx<'_> {
             }
             if self.comps[r.comps[0] as usize].is_policy()
                 && sec.pairs.iter().any(|q| {
-                q.done
-                    && q.source == p.target
-                    && q.target == p.source
-                    && q.received > 0
-            }) {
+                    q.done && q.source == p.target && q.target == p.source && q.received > 0
+                })
+            {
                 reverse_passes += 1;
             }
         }
@@ -821,9 +818,9 @@ impl Ctx<'_> {
             .iter()
             .copied()
             .filter(|c| match c {
-                Comp::Iface { machine, iface, .. } => members.iter().any(|o| {
-                    matches!(o, Comp::Nic { machine: m, nic } if m == machine && nic == iface)
-                }),
+                Comp::Iface { machine, iface, .. } => members.iter().any(
+                    |o| matches!(o, Comp::Nic { machine: m, nic } if m == machine && nic == iface),
+                ),
                 _ => false,
             })
             .collect();
@@ -862,7 +859,9 @@ impl Ctx<'_> {
             physical.iter().filter_map(|c| c.machine()).collect();
         let unlocalized = !by_drift
             && (physical_machines.len() > 1
-                || (physical.iter().any(|c| matches!(c, Comp::Vlan { .. } | Comp::Router { .. }))
+                || (physical
+                    .iter()
+                    .any(|c| matches!(c, Comp::Vlan { .. } | Comp::Router { .. }))
                     && physical.iter().any(|c| c.machine().is_some())));
         let others: Vec<String> = members
             .iter()
@@ -901,7 +900,11 @@ impl Ctx<'_> {
             } else {
                 format!(
                     "{n} pairs in {space_list} {what}{mtu_note}, and the probes cannot separate {}",
-                    members.iter().map(|c| c.describe()).collect::<Vec<_>>().join(", ")
+                    members
+                        .iter()
+                        .map(|c| c.describe())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             };
             evidence.push(
@@ -989,7 +992,9 @@ impl Ctx<'_> {
             } => {
                 let ep = self.nic_of(machine, iface);
                 let vlan = ep.and_then(|e| e.vlan.as_ref());
-                let vid = vlan.map(|v| format!("VLAN {}", v.vid)).unwrap_or_else(|| "its VLAN".into());
+                let vid = vlan
+                    .map(|v| format!("VLAN {}", v.vid))
+                    .unwrap_or_else(|| "its VLAN".into());
                 let nic = ep.and_then(|e| e.nic.clone());
                 if let Some(nic) = &nic {
                     let sib = self.siblings(machine, nic, iface);
@@ -1001,7 +1006,9 @@ impl Ctx<'_> {
                     }
                 }
                 if cleared(&Comp::Machine(machine.clone())) {
-                    evidence.push(format!("{machine}'s probes in other spaces pass: not the host"));
+                    evidence.push(format!(
+                        "{machine}'s probes in other spaces pass: not the host"
+                    ));
                 }
                 let on = match &nic {
                     Some(nic) if nic != iface => format!("{iface} on {nic}"),
@@ -1041,7 +1048,9 @@ impl Ctx<'_> {
             }
             Comp::Nic { machine, nic } => {
                 if cleared(&Comp::Machine(machine.clone())) {
-                    evidence.push(format!("{machine}'s probes through its other NICs pass: not the host"));
+                    evidence.push(format!(
+                        "{machine}'s probes through its other NICs pass: not the host"
+                    ));
                 }
                 evidence.push(format!("every probed VLAN on {nic} fails ({space_list})"));
                 (
@@ -1086,7 +1095,9 @@ impl Ctx<'_> {
                             "set MTU {} for {key} on every switch of the fabric",
                             expected_mtu.unwrap_or(0)
                         ),
-                        _ => format!("check that {key} exists and is forwarded on the fabric's switches"),
+                        _ => format!(
+                            "check that {key} exists and is forwarded on the fabric's switches"
+                        ),
                     },
                 )
             }
@@ -1125,7 +1136,9 @@ impl Ctx<'_> {
             }
             Comp::PolicyIn { machine, space } => {
                 if reverse_passes > 0 {
-                    evidence.push(format!("{machine}'s own probes in {space} pass: a policy, not a link"));
+                    evidence.push(format!(
+                        "{machine}'s own probes in {space} pass: a policy, not a link"
+                    ));
                 }
                 (
                     codes::CAUSE_POLICY,
@@ -1140,7 +1153,9 @@ impl Ctx<'_> {
             }
             Comp::PolicyOut { machine, space } => {
                 if reverse_passes > 0 {
-                    evidence.push(format!("probes towards {machine} in {space} pass: a policy, not a link"));
+                    evidence.push(format!(
+                        "probes towards {machine} in {space} pass: a policy, not a link"
+                    ));
                 }
                 (
                     codes::CAUSE_POLICY,
@@ -1292,7 +1307,11 @@ mod tests {
                             expected_mtu: expected,
                             small_ok: true,
                             large_ok,
-                            largest_ok: Some(if large_ok { expected } else { short.unwrap_or(0) }),
+                            largest_ok: Some(if large_ok {
+                                expected
+                            } else {
+                                short.unwrap_or(0)
+                            }),
                             verdict: if large_ok {
                                 MtuVerdict::Ok
                             } else {
@@ -1369,7 +1388,9 @@ mod tests {
         assert_eq!((d.failing_pairs, d.explained_pairs), (6, 6));
         assert!(c.indistinguishable.is_empty(), "{c:#?}");
         assert!(
-            c.evidence.iter().any(|e| e.contains("other interfaces on eno1 (eno1) pass")),
+            c.evidence
+                .iter()
+                .any(|e| e.contains("other interfaces on eno1 (eno1) pass")),
             "{c:#?}"
         );
         assert!(c.fix.contains("VLAN 201"), "{}", c.fix);
@@ -1383,7 +1404,10 @@ mod tests {
         assert_eq!(culprit(c), ("cause.nic".into(), s("node2"), s("eno1")));
         assert_eq!(c.pairs.len(), 12);
         assert_eq!(c.spaces, vec!["a", "x"]);
-        assert!(c.evidence.iter().any(|e| e.contains("not the host")), "{c:#?}");
+        assert!(
+            c.evidence.iter().any(|e| e.contains("not the host")),
+            "{c:#?}"
+        );
     }
 
     #[test]
@@ -1407,7 +1431,10 @@ mod tests {
         let d = diagnose(
             6,
             6,
-            &[F::DeadIface("node1", "eno1.201"), F::DeadNic("node5", "eno2")],
+            &[
+                F::DeadIface("node1", "eno1.201"),
+                F::DeadNic("node5", "eno2"),
+            ],
             &[],
         );
         let mut got: Vec<_> = d.causes.iter().map(culprit).collect();
@@ -1431,7 +1458,12 @@ mod tests {
         assert_eq!(c.subject.source.as_deref(), Some("node1"));
         assert_eq!(c.subject.target.as_deref(), Some("node3"));
         assert_eq!(c.symptoms, vec!["one-way"]);
-        assert!(c.evidence.iter().any(|e| e.contains("node3 → node1 passes")), "{c:#?}");
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.contains("node3 → node1 passes")),
+            "{c:#?}"
+        );
     }
 
     #[test]

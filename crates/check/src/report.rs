@@ -312,11 +312,8 @@ pub fn from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
         findings.extend(f);
         checked.extend(c);
     }
-    let diagnosis = crate::localize::localize(
-        &spaces,
-        &crate::localize::EndpointModel::default(),
-        &[],
-    );
+    let diagnosis =
+        crate::localize::localize(&spaces, &crate::localize::EndpointModel::default(), &[]);
     findings.extend(crate::localize::cause_findings(&diagnosis));
     let mut report = Report::new(ReportKind::Check, now(), findings);
     report.diagnosis = Some(diagnosis);
