@@ -152,7 +152,72 @@ fn openstack_default_demo_fails_with_its_two_faults() {
         r.findings.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(
         codes.into_iter().collect::<Vec<_>>(),
-        ["probe.mtu-blackhole", "probe.unreachable"]
+        [
+            "cause.interface",
+            "probe.mtu-blackhole",
+            "probe.unreachable"
+        ]
+    );
+    // Two faults, two causes, explaining every failing pair.
+    let d = r.diagnosis.as_ref().expect("diagnosis");
+    assert_eq!(d.causes.len(), 2, "{d:#?}");
+    assert_eq!(d.explained_pairs, d.failing_pairs);
+}
+
+/// Runs a diagnosis scenario: exactly its findings (pair findings and causes), and causes that
+/// explain every failing pair; returns the causes.
+fn causes(name: &str) -> Vec<preflight_model::report::Cause> {
+    let r = scenario(name);
+    let d = r.diagnosis.expect("a check report carries its diagnosis");
+    assert_eq!(d.explained_pairs, d.failing_pairs, "{name}: {d:#?}");
+    assert!(d.failing_pairs > 0, "{name}");
+    for c in &d.causes {
+        assert!(!c.pairs.is_empty() && !c.fix.is_empty(), "{c:#?}");
+    }
+    d.causes
+}
+
+#[test]
+fn cause_vlan_missing_on_one_trunk() {
+    let c = causes("cause-vlan-missing");
+    assert_eq!(c.len(), 1);
+    assert!(c[0].indistinguishable.is_empty(), "{c:#?}");
+}
+
+#[test]
+fn cause_whole_nic_dead() {
+    let c = causes("cause-nic-dead");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].spaces, ["internal", "oam", "storage"]);
+}
+
+#[test]
+fn cause_mtu_short_switch_port() {
+    let c = causes("cause-mtu-port");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].symptoms, ["mtu"]);
+}
+
+#[test]
+fn cause_two_independent_faults() {
+    assert_eq!(causes("cause-two-faults").len(), 2);
+}
+
+#[test]
+fn cause_firewall_dropping_one_direction() {
+    let c = causes("cause-one-way");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].symptoms, ["one-way"]);
+}
+
+#[test]
+fn cause_two_machine_space_is_not_localized() {
+    let c = causes("cause-two-machines");
+    assert_eq!(c.len(), 1);
+    assert!(
+        c[0].message.contains("only two machines"),
+        "{}",
+        c[0].message
     );
 }
 

@@ -832,6 +832,7 @@ impl Ctx<'_> {
         let mut evidence: Vec<String> = Vec::new();
         let mut primary: &Comp = members[0];
         let mut by_drift = false;
+        let mut drift_lead: Option<&Finding> = None;
         for c in &members {
             let hits = match c {
                 Comp::Iface { machine, iface, .. } => self.drift_on(machine, &[iface.as_str()]),
@@ -842,6 +843,7 @@ impl Ctx<'_> {
                 if !by_drift {
                     primary = c;
                     by_drift = true;
+                    drift_lead = Some(hits[0]);
                 }
                 for f in hits {
                     let e = format!("{}: {}", f.code, f.message);
@@ -936,6 +938,14 @@ impl Ctx<'_> {
                 expected_mtu,
             )
         };
+        // Drift that names the culprit leads the message and gives the fix.
+        let (message, fix) = match drift_lead {
+            Some(f) => (
+                format!("{message}: {}", f.message),
+                f.hint.clone().unwrap_or(fix),
+            ),
+            None => (message, fix),
+        };
         let indistinguishable = if unlocalized { Vec::new() } else { others };
         if !unlocalized && !indistinguishable.is_empty() && !by_drift {
             evidence.push(format!(
@@ -977,13 +987,18 @@ impl Ctx<'_> {
         evidence: &mut Vec<String>,
         expected_mtu: Option<u32>,
     ) -> (&'static str, Subject, String, String) {
-        // Cleared for reachability: some path through it had every reply back.
-        let cleared = |c: &Comp| -> bool {
-            self.comps
-                .iter()
-                .position(|x| x == c)
-                .is_some_and(|i| self.clear[0].get(&(i as u32)).copied().unwrap_or(0) > 0)
+        // Cleared for this symptom: some path through it passed (at this MTU, for mtu).
+        let k = Self::symptom_index(sym);
+        let need = match sym {
+            Symptom::Mtu => expected_mtu.unwrap_or(1),
+            _ => 1,
         };
+        let cleared_where = |pred: &dyn Fn(&Comp) -> bool| -> bool {
+            self.comps.iter().enumerate().any(|(i, x)| {
+                pred(x) && self.clear[k].get(&(i as u32)).copied().unwrap_or(0) >= need
+            })
+        };
+        let cleared = |c: &Comp| cleared_where(&|x: &Comp| x == c);
         match primary {
             Comp::Iface {
                 machine,
@@ -997,11 +1012,32 @@ impl Ctx<'_> {
                     .unwrap_or_else(|| "its VLAN".into());
                 let nic = ep.and_then(|e| e.nic.clone());
                 if let Some(nic) = &nic {
-                    let sib = self.siblings(machine, nic, iface);
-                    if !sib.is_empty() {
+                    let (pass, fail): (Vec<String>, Vec<String>) =
+                        self.siblings(machine, nic, iface).into_iter().partition(|sib| {
+                            cleared_where(&|x: &Comp| {
+                                matches!(x, Comp::Iface { machine: m, iface: i, .. } if m == machine && i == sib)
+                            })
+                        });
+                    if !pass.is_empty() {
                         evidence.push(format!(
-                            "{machine}'s other interfaces on {nic} ({}) pass: the NIC and its port work, so the fault is {vid} on that port or {iface} itself",
-                            sib.into_iter().collect::<Vec<_>>().join(", ")
+                            "{machine}'s other interfaces on {nic} ({}) pass{}: the NIC and its port work, so the fault is {vid} on that port or {iface} itself",
+                            pass.join(", "),
+                            if sym == Symptom::Mtu { format!(" at {need} bytes") } else { String::new() }
+                        ));
+                    } else if !fail.is_empty() || sym == Symptom::Mtu {
+                        evidence.push(format!(
+                            "no other interface on {nic} was proven at this size{}: the probes cannot clear the NIC",
+                            if fail.is_empty() { String::new() } else { format!(" ({} fail or were not tested)", fail.join(", ")) }
+                        ));
+                    }
+                    if sym == Symptom::Mtu
+                        && !self.drift.iter().any(|f| {
+                            f.code == codes::DRIFT_MTU_MISMATCH
+                                && f.subject.machine.as_deref() == Some(machine.as_str())
+                        })
+                    {
+                        evidence.push(format!(
+                            "{machine} reports no MTU below the VLAN's on {iface} or {nic}: the host is configured right, the frames die beyond it (switch port)"
                         ));
                     }
                 }
@@ -1130,7 +1166,7 @@ impl Ctx<'_> {
                         target: Some(target.clone()),
                         ..Subject::default()
                     },
-                    format!("{source} → {target} in {space} {what}{mtu_note} while every other path of both machines works"),
+                    format!("probes from {source} to {target} in {space} {what}{mtu_note}, while every other path of both machines works"),
                     format!("look for a firewall rule on {target} (or {source}) dropping {source}'s packets, reverse-path filtering, or a missing return route"),
                 )
             }
