@@ -398,13 +398,32 @@ fn demo_writes_html_and_json_reports() {
     assert_eq!(status.code(), Some(1));
     let page = std::fs::read_to_string(&html).expect("html");
     assert!(page.contains("<html") && page.contains("probe.unreachable"));
+    // The page opens with the diagnosis and outlines the culprit's row in the heatmap.
+    assert!(
+        page.contains("1 cause explains 4 of 4 failing pairs"),
+        "no diagnosis headline"
+    );
+    assert!(
+        page.contains("class=\"row culprit\""),
+        "culprit row not outlined"
+    );
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("report");
     assert!(report
         .findings
         .iter()
-        .all(|f| f.code == "probe.unreachable"));
+        .all(|f| f.code == "probe.unreachable" || f.code.starts_with("cause.")));
     assert!(!report.findings.is_empty());
+    // JSON links the cause to the pairs it explains, by their ids.
+    let d = report.diagnosis.as_ref().expect("diagnosis");
+    let ids: Vec<&str> = report
+        .spaces
+        .iter()
+        .flat_map(|s| &s.pairs)
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(d.causes.len(), 1);
+    assert!(d.causes[0].pairs.iter().all(|p| ids.contains(&p.as_str())));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
