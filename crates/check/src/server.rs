@@ -39,10 +39,14 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// What `Waiting` answers suggest as the wait before asking again.
     pub retry_after_ms: u64,
+    /// How long a plan request is held open waiting for the plan before `Waiting` is answered
+    /// (a long poll: agents get their plan the moment it exists, not on their next poll).
+    pub plan_hold: Duration,
 }
 
 impl ServerConfig {
-    /// Defaults: 4 MiB registrations, 32 MiB results, 30 s per request, retry after 500 ms.
+    /// Defaults: 4 MiB registrations, 32 MiB results, 30 s per request, retry after 500 ms,
+    /// plan requests held up to 10 s.
     pub fn new(token: String) -> ServerConfig {
         ServerConfig {
             token,
@@ -50,6 +54,7 @@ impl ServerConfig {
             results_limit: 32 << 20,
             request_timeout: Duration::from_secs(30),
             retry_after_ms: 500,
+            plan_hold: Duration::from_secs(10),
         }
     }
 }
@@ -207,14 +212,26 @@ async fn plan(
     State(app): State<App>,
     Path(id): Path<String>,
 ) -> Result<Json<PlanResponse>, ApiError> {
-    let (phase, plan) = app.state.plan_for(&id)?;
-    Ok(Json(match (phase, plan) {
-        (Phase::Done, _) => PlanResponse::Done,
-        (_, Some(plan)) => PlanResponse::Ready { plan },
-        (_, None) => PlanResponse::Waiting {
-            retry_after_ms: app.config.retry_after_ms,
-        },
-    }))
+    // Subscribed before the first look, so a plan made in between is not missed.
+    let mut phase = app.state.subscribe_phase();
+    let until = tokio::time::Instant::now() + app.config.plan_hold;
+    loop {
+        let (now, plan) = app.state.plan_for(&id)?;
+        match (now, plan) {
+            (Phase::Done, _) => return Ok(Json(PlanResponse::Done)),
+            (_, Some(plan)) => return Ok(Json(PlanResponse::Ready { plan })),
+            (_, None) => {}
+        }
+        // Held open until the phase moves on (the plan is ready) or the hold runs out.
+        match tokio::time::timeout_at(until, phase.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => {
+                return Ok(Json(PlanResponse::Waiting {
+                    retry_after_ms: app.config.retry_after_ms,
+                }))
+            }
+        }
+    }
 }
 
 async fn results(

@@ -93,6 +93,8 @@ pub struct CheckState {
     inner: Mutex<Inner>,
     dir: Option<PathBuf>,
     changed: tokio::sync::watch::Sender<u64>,
+    /// Bumped when the phase moves on (plan ready, check over): what plan requests wait for.
+    phase_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// Writes a file atomically: temp file in the same dir, fsync, rename, fsync the dir.
@@ -217,10 +219,12 @@ impl CheckState {
             }
         }
         let (changed, _) = tokio::sync::watch::channel(0);
+        let (phase_changed, _) = tokio::sync::watch::channel(0);
         Ok(CheckState {
             inner: Mutex::new(inner),
             dir: dir.map(Path::to_path_buf),
             changed,
+            phase_changed,
         })
     }
 
@@ -236,6 +240,16 @@ impl CheckState {
 
     fn bump(&self) {
         self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// A receiver that sees a new value when the phase moves on (not on every registration).
+    pub fn subscribe_phase(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.phase_changed.subscribe()
+    }
+
+    fn bump_phase(&self) {
+        self.phase_changed.send_modify(|v| *v += 1);
+        self.bump();
     }
 
     fn persist(&self, rel: &str, value: &impl Serialize) -> Result<(), Refusal> {
@@ -325,14 +339,14 @@ impl CheckState {
         inner.merged = Some(merged);
         inner.phase = Phase::Probing;
         drop(inner);
-        self.bump();
+        self.bump_phase();
         Ok(())
     }
 
     /// Marks the check as over: agents asking for plans are told so.
     pub fn finish(&self) {
         self.lock().phase = Phase::Done;
-        self.bump();
+        self.bump_phase();
     }
 
     /// (agents with a plan, of them those whose results are in, probes planned, probes with results).
