@@ -1089,6 +1089,19 @@ impl Ctx<'_> {
                     ));
                 }
                 evidence.push(format!("every probed VLAN on {nic} fails ({space_list})"));
+                let members = self
+                    .model
+                    .endpoints
+                    .iter()
+                    .find(|((m, _), e)| m == machine && e.nic.as_deref() == Some(nic.as_str()))
+                    .map(|(_, e)| e.bond_members.clone())
+                    .unwrap_or_default();
+                if !members.is_empty() {
+                    evidence.push(format!(
+                        "{nic} is a bond of {}: all its members or the bond's switch-side LAG",
+                        members.join(" and ")
+                    ));
+                }
                 (
                     codes::CAUSE_NIC,
                     Subject {
@@ -1401,6 +1414,98 @@ mod tests {
 
     fn s(x: &str) -> Option<String> {
         Some(x.to_string())
+    }
+
+    #[test]
+    fn maas_model_walks_vlan_interfaces_down_to_their_bond() {
+        use crate::merge::{AgentAddress, MergedAgent};
+        use preflight_model::provider::{
+            Fabric, Interface, InterfaceLink, Machine, Subnet, Vlan,
+        };
+        let iface = |id: i64, name: &str, kind: InterfaceKind, parents: &[&str], ip: Option<&str>| {
+            Interface {
+                id,
+                name: name.into(),
+                kind,
+                mac: Some("52:54:00:00:00:01".into()),
+                enabled: true,
+                vlan_id: Some(if ip.is_some() { 2 } else { 1 }),
+                effective_mtu: 1500,
+                parents: parents.iter().map(|p| p.to_string()).collect(),
+                children: vec![],
+                bond_mode: None,
+                links: ip
+                    .map(|ip| InterfaceLink {
+                        id,
+                        mode: "static".into(),
+                        subnet_id: Some(7),
+                        ip: Some(ip.parse().unwrap()),
+                    })
+                    .into_iter()
+                    .collect(),
+            }
+        };
+        let mut p = ProviderModel::default();
+        p.fabrics.insert(0, Fabric { id: 0, name: "fabric-0".into() });
+        p.vlans.insert(
+            2,
+            Vlan { id: 2, fabric_id: 0, vid: 100, name: None, mtu: 9000, space_id: Some(1) },
+        );
+        p.subnets.insert(
+            7,
+            Subnet {
+                id: 7,
+                name: "s".into(),
+                cidr: "10.1.0.0/24".parse().unwrap(),
+                vlan_id: 2,
+                space_id: Some(1),
+                gateway: None,
+                managed: true,
+            },
+        );
+        p.machines.push(Machine {
+            system_id: "abc".into(),
+            hostname: "node1".into(),
+            fqdn: None,
+            status: "Deployed".into(),
+            architecture: None,
+            cpu_count: None,
+            cpu_speed_mhz: None,
+            memory_mib: None,
+            root_disk_mib: None,
+            zone: None,
+            pool: None,
+            tags: vec![],
+            interfaces: vec![
+                iface(1, "eno1", InterfaceKind::Physical, &[], None),
+                iface(2, "eno2", InterfaceKind::Physical, &[], None),
+                iface(3, "bond0", InterfaceKind::Bond, &["eno1", "eno2"], None),
+                iface(4, "bond0.100", InterfaceKind::Vlan, &["bond0"], Some("10.1.0.5")),
+            ],
+            ip_addresses: vec![],
+        });
+        let merged = Merged {
+            agents: vec![MergedAgent {
+                agent_id: "a1".into(),
+                name: "node1".into(),
+                system_id: Some("abc".into()),
+                addresses: vec![AgentAddress {
+                    address: "10.1.0.5".parse().unwrap(),
+                    link: "bond0.100".into(),
+                    subnet_id: 7,
+                    space_id: 1,
+                    vlan_mtu: 9000,
+                }],
+            }],
+            ..Merged::default()
+        };
+        let m = EndpointModel::from_maas(&p, &merged);
+        let e = &m.endpoints[&("node1".to_string(), "10.1.0.5".parse().unwrap())];
+        assert_eq!(e.interface, "bond0.100");
+        assert_eq!(e.nic.as_deref(), Some("bond0"));
+        assert_eq!(e.bond_members, ["eno1", "eno2"]);
+        assert_eq!(e.vlan.as_ref().map(|v| (v.vid, v.mtu)), Some((100, 9000)));
+        assert_eq!(e.subnet.as_deref(), Some("10.1.0.0/24"));
     }
 
     #[test]
