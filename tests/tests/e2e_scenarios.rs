@@ -412,7 +412,7 @@ fn demo_writes_html_and_json_reports() {
     assert!(report
         .findings
         .iter()
-        .all(|f| f.code == "probe.unreachable" || f.code.starts_with("cause.")));
+        .all(|f| f.code == "probe.unreachable" || f.code.as_str().starts_with("cause.")));
     assert!(!report.findings.is_empty());
     // JSON links the cause to the pairs it explains, by their ids.
     let d = report.diagnosis.as_ref().expect("diagnosis");

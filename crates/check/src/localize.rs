@@ -36,7 +36,7 @@ use std::net::IpAddr;
 use preflight_model::plan::Expectation;
 use preflight_model::probe::MtuVerdict;
 use preflight_model::provider::{InterfaceKind, ProviderModel};
-use preflight_model::report::{codes, Cause, Diagnosis, Finding, PairResult, SpaceReport, Subject};
+use preflight_model::report::{Cause, Code, Diagnosis, Finding, PairResult, SpaceReport, Subject};
 
 use crate::merge::Merged;
 
@@ -727,11 +727,11 @@ struct Ctx<'a> {
     clear: &'a [HashMap<u32, u32>],
 }
 
-const DRIFT_EVIDENCE: [&str; 4] = [
-    codes::DRIFT_LINK_DOWN,
-    codes::DRIFT_MTU_MISMATCH,
-    codes::DRIFT_INTERFACE_MISSING,
-    codes::DRIFT_ADDRESS_MISSING,
+const DRIFT_EVIDENCE: [Code; 4] = [
+    Code::DriftLinkDown,
+    Code::DriftMtuMismatch,
+    Code::DriftInterfaceMissing,
+    Code::DriftAddressMissing,
 ];
 
 impl Ctx<'_> {
@@ -747,7 +747,7 @@ impl Ctx<'_> {
     fn drift_on(&self, machine: &str, ifaces: &[&str]) -> Vec<&Finding> {
         self.drift
             .iter()
-            .filter(|f| DRIFT_EVIDENCE.contains(&f.code.as_str()))
+            .filter(|f| DRIFT_EVIDENCE.contains(&f.code))
             .filter(|f| f.subject.machine.as_deref() == Some(machine))
             .filter(|f| {
                 f.subject
@@ -913,7 +913,7 @@ impl Ctx<'_> {
                 "no passing path separates these components; a third machine in the space, LLDP or port counters would".into(),
             );
             (
-                codes::CAUSE_UNLOCALIZED,
+                Code::CauseUnlocalized,
                 Subject {
                     space: (nspaces == 1).then(|| space_list.clone()),
                     ..Subject::default()
@@ -961,7 +961,7 @@ impl Ctx<'_> {
         (
             primary.clone(),
             Cause {
-                code: code.to_string(),
+                code,
                 subject,
                 symptoms: vec![symptom_name.to_string()],
                 message,
@@ -986,7 +986,7 @@ impl Ctx<'_> {
         reverse_passes: usize,
         evidence: &mut Vec<String>,
         expected_mtu: Option<u32>,
-    ) -> (&'static str, Subject, String, String) {
+    ) -> (Code, Subject, String, String) {
         // Cleared for this symptom: some path through it passed (at this MTU, for mtu).
         let k = Self::symptom_index(sym);
         let need = match sym {
@@ -1032,7 +1032,7 @@ impl Ctx<'_> {
                     }
                     if sym == Symptom::Mtu
                         && !self.drift.iter().any(|f| {
-                            f.code == codes::DRIFT_MTU_MISMATCH
+                            f.code == Code::DriftMtuMismatch
                                 && f.subject.machine.as_deref() == Some(machine.as_str())
                         })
                     {
@@ -1071,7 +1071,7 @@ impl Ctx<'_> {
                     ),
                 };
                 (
-                    codes::CAUSE_INTERFACE,
+                    Code::CauseInterface,
                     Subject {
                         machine: Some(machine.clone()),
                         interface: Some(iface.clone()),
@@ -1103,7 +1103,7 @@ impl Ctx<'_> {
                     ));
                 }
                 (
-                    codes::CAUSE_NIC,
+                    Code::CauseNic,
                     Subject {
                         machine: Some(machine.clone()),
                         interface: Some(nic.clone()),
@@ -1120,7 +1120,7 @@ impl Ctx<'_> {
                 )
             }
             Comp::Machine(machine) => (
-                codes::CAUSE_MACHINE,
+                Code::CauseMachine,
                 Subject {
                     machine: Some(machine.clone()),
                     ..Subject::default()
@@ -1133,7 +1133,7 @@ impl Ctx<'_> {
                     "every probed pair in {space} fails, and the machines' other spaces pass"
                 ));
                 (
-                    codes::CAUSE_VLAN,
+                    Code::CauseVlan,
                     Subject {
                         space: Some(space.clone()),
                         ..Subject::default()
@@ -1151,7 +1151,7 @@ impl Ctx<'_> {
                 )
             }
             Comp::Router { a, b } => (
-                codes::CAUSE_ROUTER,
+                Code::CauseRouter,
                 Subject {
                     space: Some(space_list.to_string()),
                     subnet: Some(format!("{a} {b}")),
@@ -1171,7 +1171,7 @@ impl Ctx<'_> {
                     ));
                 }
                 (
-                    codes::CAUSE_POLICY,
+                    Code::CausePolicy,
                     Subject {
                         machine: Some(target.clone()),
                         space: Some(space.clone()),
@@ -1190,7 +1190,7 @@ impl Ctx<'_> {
                     ));
                 }
                 (
-                    codes::CAUSE_POLICY,
+                    Code::CausePolicy,
                     Subject {
                         machine: Some(machine.clone()),
                         space: Some(space.clone()),
@@ -1207,7 +1207,7 @@ impl Ctx<'_> {
                     ));
                 }
                 (
-                    codes::CAUSE_POLICY,
+                    Code::CausePolicy,
                     Subject {
                         machine: Some(machine.clone()),
                         space: Some(space.clone()),
@@ -1406,7 +1406,7 @@ mod tests {
 
     fn culprit(c: &Cause) -> (String, Option<String>, Option<String>) {
         (
-            c.code.clone(),
+            c.code.as_str().to_string(),
             c.subject.machine.clone(),
             c.subject.interface.clone(),
         )
@@ -1419,37 +1419,49 @@ mod tests {
     #[test]
     fn maas_model_walks_vlan_interfaces_down_to_their_bond() {
         use crate::merge::{AgentAddress, MergedAgent};
-        use preflight_model::provider::{
-            Fabric, Interface, InterfaceLink, Machine, Subnet, Vlan,
-        };
-        let iface = |id: i64, name: &str, kind: InterfaceKind, parents: &[&str], ip: Option<&str>| {
-            Interface {
-                id,
-                name: name.into(),
-                kind,
-                mac: Some("52:54:00:00:00:01".into()),
-                enabled: true,
-                vlan_id: Some(if ip.is_some() { 2 } else { 1 }),
-                effective_mtu: 1500,
-                parents: parents.iter().map(|p| p.to_string()).collect(),
-                children: vec![],
-                bond_mode: None,
-                links: ip
-                    .map(|ip| InterfaceLink {
-                        id,
-                        mode: "static".into(),
-                        subnet_id: Some(7),
-                        ip: Some(ip.parse().unwrap()),
-                    })
-                    .into_iter()
-                    .collect(),
-            }
-        };
+        use preflight_model::provider::{Fabric, Interface, InterfaceLink, Machine, Subnet, Vlan};
+        let iface =
+            |id: i64, name: &str, kind: InterfaceKind, parents: &[&str], ip: Option<&str>| {
+                Interface {
+                    id,
+                    name: name.into(),
+                    kind,
+                    mac: Some("52:54:00:00:00:01".into()),
+                    enabled: true,
+                    vlan_id: Some(if ip.is_some() { 2 } else { 1 }),
+                    effective_mtu: 1500,
+                    parents: parents.iter().map(|p| p.to_string()).collect(),
+                    children: vec![],
+                    bond_mode: None,
+                    links: ip
+                        .map(|ip| InterfaceLink {
+                            id,
+                            mode: "static".into(),
+                            subnet_id: Some(7),
+                            ip: Some(ip.parse().unwrap()),
+                        })
+                        .into_iter()
+                        .collect(),
+                }
+            };
         let mut p = ProviderModel::default();
-        p.fabrics.insert(0, Fabric { id: 0, name: "fabric-0".into() });
+        p.fabrics.insert(
+            0,
+            Fabric {
+                id: 0,
+                name: "fabric-0".into(),
+            },
+        );
         p.vlans.insert(
             2,
-            Vlan { id: 2, fabric_id: 0, vid: 100, name: None, mtu: 9000, space_id: Some(1) },
+            Vlan {
+                id: 2,
+                fabric_id: 0,
+                vid: 100,
+                name: None,
+                mtu: 9000,
+                space_id: Some(1),
+            },
         );
         p.subnets.insert(
             7,
@@ -1480,7 +1492,13 @@ mod tests {
                 iface(1, "eno1", InterfaceKind::Physical, &[], None),
                 iface(2, "eno2", InterfaceKind::Physical, &[], None),
                 iface(3, "bond0", InterfaceKind::Bond, &["eno1", "eno2"], None),
-                iface(4, "bond0.100", InterfaceKind::Vlan, &["bond0"], Some("10.1.0.5")),
+                iface(
+                    4,
+                    "bond0.100",
+                    InterfaceKind::Vlan,
+                    &["bond0"],
+                    Some("10.1.0.5"),
+                ),
             ],
             ip_addresses: vec![],
         });
@@ -1620,7 +1638,7 @@ mod tests {
     #[test]
     fn drift_names_the_culprit_a_two_machine_space_cannot() {
         let drift = vec![Finding {
-            code: codes::DRIFT_LINK_DOWN.into(),
+            code: Code::DriftLinkDown.into(),
             severity: preflight_model::report::Severity::Error,
             subject: Subject {
                 machine: s("node2"),

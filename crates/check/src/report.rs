@@ -197,7 +197,7 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
         &unheard,
     ));
     checked.push(Checked {
-        check: preflight_model::report::codes::AGENT_MISSING.into(),
+        check: preflight_model::report::Code::AgentMissing,
         subject: Default::default(),
     });
     let mut report = Report::new(ReportKind::Check, now(), findings);
@@ -331,7 +331,7 @@ mod tests {
     use super::*;
     use preflight_model::plan::Expectation;
     use preflight_model::probe::PROBE_SCHEMA;
-    use preflight_model::report::codes;
+    use preflight_model::report::Code;
 
     fn tr(space: &str, src: &str, dst: &str, received: u32) -> TargetResult {
         TargetResult {
@@ -391,16 +391,16 @@ mod tests {
         let asym = r
             .findings
             .iter()
-            .find(|f| f.code == codes::PROBE_ASYMMETRIC)
+            .find(|f| f.code == Code::ProbeAsymmetric)
             .unwrap();
         assert_eq!(asym.subject.source.as_deref(), Some("keystone/0"));
         assert_eq!(asym.subject.target.as_deref(), Some("keystone/1"));
         let d = r.diagnosis.as_ref().unwrap();
         assert_eq!((d.failing_pairs, d.explained_pairs), (1, 1));
         assert_eq!(d.causes.len(), 1);
-        assert_eq!(d.causes[0].code, codes::CAUSE_POLICY);
+        assert_eq!(d.causes[0].code, Code::CausePolicy);
         assert_eq!(d.causes[0].subject.target.as_deref(), Some("keystone/1"));
-        assert!(r.findings.iter().any(|f| f.code == codes::CAUSE_POLICY));
+        assert!(r.findings.iter().any(|f| f.code == Code::CausePolicy));
         assert_eq!(r.summary.probes_done, Some(4));
         assert_eq!(r.exit_code(), 1);
     }

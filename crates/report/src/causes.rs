@@ -1,14 +1,14 @@
 //! The diagnosis as every rendering leads with it: the headline ("N causes explain M of M
 //! failing pairs"), the spaces in problem-first order, and each space's culprit machines.
 
-use preflight_model::report::{Cause, Diagnosis, Report, SpaceReport};
+use preflight_model::report::{Cause, Code, Diagnosis, Report, SpaceReport, Step};
 
 use crate::grid::classify;
 use crate::subject::count;
 
 /// Whether a finding code is a cause (rendered in the diagnosis, not again among findings).
-pub fn is_cause_code(code: &str) -> bool {
-    code.starts_with("cause.")
+pub fn is_cause_code(code: &Code) -> bool {
+    code.info().is_some_and(|i| i.step == Step::Diagnose) || code.as_str().starts_with("cause.")
 }
 
 /// "2 causes explain 12 of 12 failing pairs", when there is anything to diagnose.

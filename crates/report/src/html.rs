@@ -251,7 +251,7 @@ fn diagnosis(report: &Report, out: &mut String) {
         let _ = write!(
             out,
             "<li><span class=\"sev error\">{}</span> <b>{}</b><div>{}</div><div class=\"fix\">fix: {}</div>",
-            html_escape(&c.code),
+            html_escape(c.code.as_str()),
             html_escape(&describe(&c.subject)),
             html_escape(&c.message),
             html_escape(&c.fix)
@@ -536,7 +536,7 @@ fn findings_table(findings: &[&Finding], out: &mut String) {
             out,
             "<tr><td><span class=\"sev {sev}\">{}</span></td><td><code>{}</code></td><td>{}</td><td>{}{hint}</td></tr>",
             severity_label(f.severity),
-            html_escape(&f.code),
+            html_escape(f.code.as_str()),
             html_escape(&describe(&f.subject)),
             html_escape(&f.message)
         );

@@ -5,6 +5,7 @@
 //! one per-space grid ([`grid`]), JUnit and text share the subject matching ([`subject`]).
 
 pub mod causes;
+pub mod codes;
 pub mod grid;
 mod html;
 mod junit;

@@ -179,7 +179,7 @@ fn render_diagnosis(report: &Report, p: &Painter, out: &mut String) {
             out,
             "  {}. {}  {}",
             i + 1,
-            p.severity(Severity::Error, &clean(&c.code)),
+            p.severity(Severity::Error, &clean(c.code.as_str())),
             clean(&describe(&c.subject))
         );
         let _ = writeln!(out, "     {}", clean(&c.message));
@@ -405,7 +405,11 @@ fn machine_summary(space: &SpaceReport, grid: &Grid, out: &mut String) {
 
 /// Writes findings: `LABEL code  subject`, then message and hint indented below.
 fn render_findings(findings: &[&Finding], with_label: bool, p: &Painter, out: &mut String) {
-    let code_w = findings.iter().map(|f| width(&f.code)).max().unwrap_or(0);
+    let code_w = findings
+        .iter()
+        .map(|f| width(f.code.as_str()))
+        .max()
+        .unwrap_or(0);
     let label_w = if with_label { 8 } else { 0 };
     // Message and hint line up under the code column (or two further in without labels).
     let indent = if with_label { 2 + label_w } else { 4 };
@@ -418,7 +422,7 @@ fn render_findings(findings: &[&Finding], with_label: bool, p: &Painter, out: &m
         let _ = writeln!(
             out,
             "  {label}{}  {}",
-            pad(&clean(&f.code), code_w),
+            pad(&clean(f.code.as_str()), code_w),
             clean(&describe(&f.subject))
         );
         let _ = writeln!(out, "{:indent$}{}", "", clean(&f.message));
