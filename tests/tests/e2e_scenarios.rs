@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use preflight_lab::{expect, scenarios};
 use preflight_model::report::{Report, Status};
 
+/// Echo requests per probe for a scenario: its `[check] count`, else 3.
+fn scenario_count(name: &str) -> u32 {
+    scenarios::load(name)
+        .ok()
+        .and_then(|t| t.check.count)
+        .unwrap_or(3)
+}
+
 /// Runs `preflight demo` on a scenario and returns its exit code and JSON report.
 fn demo(name: &str, extra: &[&str]) -> (i32, Report) {
     assert!(
@@ -31,14 +39,10 @@ fn demo(name: &str, extra: &[&str]) -> (i32, Report) {
             "-o",
         ])
         .arg(&out)
-        .args([
-            "--count",
-            "3",
-            "--timeout-ms",
-            "300",
-            "--probe-deadline",
-            "60",
-        ])
+        // Three echo requests per probe (fast), unless the scenario needs its own count (the
+        // loss scenario: with 3 a lossy port often looks clean, which no diagnosis can see).
+        .args(["--count", &scenario_count(name).to_string()])
+        .args(["--timeout-ms", "300", "--probe-deadline", "60"])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -9,7 +9,9 @@
 //!
 //! Three symptoms are localized separately, each with its own passing set:
 //! * **unreachable** — no reply at all; a path with every reply back clears its components;
-//! * **loss** — some replies missing; a clean path clears its components;
+//! * **loss** — some replies missing; a clean path clears its components (so a lossy port
+//!   is only localized when its paths all show loss: enough echo requests per probe, e.g.
+//!   `--count 30` at 20 % loss, make a clean path through it unlikely);
 //! * **mtu** — small packets pass, full-size DF packets do not; a path whose full-size probe
 //!   passed at MTU `m` clears its components up to `m` only.
 //!
