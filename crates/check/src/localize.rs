@@ -278,8 +278,8 @@ impl Interner {
     }
 }
 
-/// An endpoint's components, computed once per (machine, address, space).
-#[derive(Clone)]
+/// An endpoint's components, computed once per (space, machine, address).
+#[derive(Clone, Copy)]
 struct EndComps {
     machine: u32,
     nic: Option<u32>,
@@ -287,7 +287,63 @@ struct EndComps {
     vlan: u32,
     policy_in: u32,
     policy_out: u32,
-    subnet: Option<String>,
+    /// Interned subnet CIDR, when known.
+    subnet: Option<u32>,
+}
+
+/// The components of one endpoint (interned on first sight).
+fn end_comps(
+    int: &mut Interner,
+    subnets: &mut HashMap<String, u32>,
+    model: &EndpointModel,
+    space: &str,
+    machine: &str,
+    addr: IpAddr,
+) -> EndComps {
+    let ep = model.endpoints.get(&(machine.to_string(), addr));
+    let m = int.id(Comp::Machine(machine.to_string()));
+    let nic = ep.and_then(|e| e.nic.clone()).map(|nic| {
+        int.id(Comp::Nic {
+            machine: machine.to_string(),
+            nic,
+        })
+    });
+    let iface = int.id(Comp::Iface {
+        machine: machine.to_string(),
+        iface: ep
+            .map(|e| e.interface.clone())
+            .unwrap_or_else(|| format!("interface in {space}")),
+        space: space.to_string(),
+    });
+    let vlan_key = ep
+        .and_then(|e| e.vlan.as_ref())
+        .map(|v| format!("vid {} on {}", v.vid, v.fabric))
+        .unwrap_or_else(|| "its L2 domain".to_string());
+    let vlan = int.id(Comp::Vlan {
+        key: vlan_key,
+        space: space.to_string(),
+    });
+    let policy_in = int.id(Comp::PolicyIn {
+        machine: machine.to_string(),
+        space: space.to_string(),
+    });
+    let policy_out = int.id(Comp::PolicyOut {
+        machine: machine.to_string(),
+        space: space.to_string(),
+    });
+    let subnet = ep.and_then(|e| e.subnet.as_ref()).map(|cidr| {
+        let n = subnets.len() as u32;
+        *subnets.entry(cidr.clone()).or_insert(n)
+    });
+    EndComps {
+        machine: m,
+        nic,
+        iface,
+        vlan,
+        policy_in,
+        policy_out,
+        subnet,
+    }
 }
 
 /// Outcome of one path for one symptom: `Some(level)` clears components up to `level`.
@@ -353,88 +409,80 @@ struct RawCause {
 /// Localizes the failing pairs of `spaces`; `drift` are the merge's findings (evidence).
 pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]) -> Diagnosis {
     let mut int = Interner::default();
-    let mut end_cache: HashMap<(usize, String, IpAddr), EndComps> = HashMap::new();
-    let mut router_cache: HashMap<(String, String), u32> = HashMap::new();
-    let mut end = |int: &mut Interner, si: usize, space: &str, machine: &str, addr: IpAddr| {
-        if let Some(e) = end_cache.get(&(si, machine.to_string(), addr)) {
-            return e.clone();
-        }
-        let ep = model.endpoints.get(&(machine.to_string(), addr));
-        let m = int.id(Comp::Machine(machine.to_string()));
-        let nic = ep.and_then(|e| e.nic.clone()).map(|nic| {
-            int.id(Comp::Nic {
-                machine: machine.to_string(),
-                nic,
-            })
-        });
-        let iface = int.id(Comp::Iface {
-            machine: machine.to_string(),
-            iface: ep
-                .map(|e| e.interface.clone())
-                .unwrap_or_else(|| format!("interface in {space}")),
-            space: space.to_string(),
-        });
-        let vlan_key = ep
-            .and_then(|e| e.vlan.as_ref())
-            .map(|v| format!("vid {} on {}", v.vid, v.fabric))
-            .unwrap_or_else(|| "its L2 domain".to_string());
-        let vlan = int.id(Comp::Vlan {
-            key: vlan_key,
-            space: space.to_string(),
-        });
-        let policy_in = int.id(Comp::PolicyIn {
-            machine: machine.to_string(),
-            space: space.to_string(),
-        });
-        let policy_out = int.id(Comp::PolicyOut {
-            machine: machine.to_string(),
-            space: space.to_string(),
-        });
-        let e = EndComps {
-            machine: m,
-            nic,
-            iface,
-            vlan,
-            policy_in,
-            policy_out,
-            subnet: ep.and_then(|e| e.subnet.clone()),
-        };
-        end_cache.insert((si, machine.to_string(), addr), e.clone());
-        e
+    let mut end_cache: HashMap<(usize, &str, IpAddr), EndComps> = HashMap::new();
+    let mut subnets: HashMap<String, u32> = HashMap::new();
+    let mut routers: HashMap<(u32, u32), u32> = HashMap::new();
+    let subnet_name = |subnets: &HashMap<String, u32>, id: u32| -> String {
+        subnets
+            .iter()
+            .find(|(_, &v)| v == id)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_default()
     };
 
     let symptoms = [Symptom::Unreachable, Symptom::Loss, Symptom::Mtu];
-    // Per symptom: clearing level per component, and the failing paths.
-    let mut clear: Vec<HashMap<u32, u32>> = vec![HashMap::new(); symptoms.len()];
+    // Per symptom: the clearing level of every component (dense, by id), the failing paths.
+    let mut clear: Vec<Vec<u32>> = vec![Vec::new(); symptoms.len()];
     let mut failing: Vec<Vec<(PathRef, u32)>> = (0..symptoms.len()).map(|_| Vec::new()).collect();
     let mut failing_pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut comps: Vec<u32> = Vec::with_capacity(16);
     for (si, sec) in spaces.iter().enumerate() {
         for (pi, p) in sec.pairs.iter().enumerate() {
             if !p.done || p.expect != Expectation::Reachable {
                 continue;
             }
-            let outcomes: Vec<Outcome> = symptoms.iter().map(|s| outcome(p, *s)).collect();
+            let outcomes = symptoms.map(|s| outcome(p, s));
             if outcomes.iter().all(|o| matches!(o, Outcome::Unknown)) {
                 continue;
             }
-            let s = end(&mut int, si, &sec.name, &p.source_machine, p.source);
-            let t = end(&mut int, si, &sec.name, &p.target_machine, p.target);
-            let mut comps = vec![s.machine, s.iface, s.vlan, t.machine, t.iface, t.vlan];
+            let s = match end_cache.get(&(si, p.source_machine.as_str(), p.source)) {
+                Some(e) => *e,
+                None => {
+                    let e = end_comps(
+                        &mut int,
+                        &mut subnets,
+                        model,
+                        &sec.name,
+                        &p.source_machine,
+                        p.source,
+                    );
+                    end_cache.insert((si, p.source_machine.as_str(), p.source), e);
+                    e
+                }
+            };
+            let t = match end_cache.get(&(si, p.target_machine.as_str(), p.target)) {
+                Some(e) => *e,
+                None => {
+                    let e = end_comps(
+                        &mut int,
+                        &mut subnets,
+                        model,
+                        &sec.name,
+                        &p.target_machine,
+                        p.target,
+                    );
+                    end_cache.insert((si, p.target_machine.as_str(), p.target), e);
+                    e
+                }
+            };
+            comps.clear();
+            comps.extend([s.machine, s.iface, s.vlan, t.machine, t.iface, t.vlan]);
             comps.extend(s.nic);
             comps.extend(t.nic);
-            if let (Some(a), Some(b)) = (&s.subnet, &t.subnet) {
+            if let (Some(a), Some(b)) = (s.subnet, t.subnet) {
                 if a != b {
-                    let key = if a < b {
-                        (a.clone(), b.clone())
-                    } else {
-                        (b.clone(), a.clone())
+                    let key = (a.min(b), a.max(b));
+                    let id = match routers.get(&key) {
+                        Some(&id) => id,
+                        None => {
+                            let (x, y) =
+                                (subnet_name(&subnets, key.0), subnet_name(&subnets, key.1));
+                            let (x, y) = if x <= y { (x, y) } else { (y, x) };
+                            let id = int.id(Comp::Router { a: x, b: y });
+                            routers.insert(key, id);
+                            id
+                        }
                     };
-                    let id = *router_cache.entry(key.clone()).or_insert_with(|| {
-                        int.id(Comp::Router {
-                            a: key.0.clone(),
-                            b: key.1.clone(),
-                        })
-                    });
                     comps.push(id);
                 }
             }
@@ -442,22 +490,24 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
             comps.dedup();
             let mut any_fail = false;
             for (k, o) in outcomes.iter().enumerate() {
+                let directional = symptoms[k] == Symptom::Unreachable;
                 match *o {
                     Outcome::Clear(level) => {
-                        let mut all = comps.clone();
-                        if symptoms[k] == Symptom::Unreachable {
-                            all.push(s.policy_out);
-                            all.push(t.policy_in);
+                        let c = &mut clear[k];
+                        if c.len() < int.comps.len() {
+                            c.resize(int.comps.len(), 0);
                         }
-                        for c in all {
-                            let e = clear[k].entry(c).or_insert(0);
+                        let extra = [s.policy_out, t.policy_in];
+                        let more: &[u32] = if directional { &extra } else { &[] };
+                        for &id in comps.iter().chain(more) {
+                            let e = &mut c[id as usize];
                             *e = (*e).max(level);
                         }
                     }
                     Outcome::Fail(level) => {
                         any_fail = true;
                         let mut all = comps.clone();
-                        if symptoms[k] == Symptom::Unreachable {
+                        if directional {
                             all.push(s.policy_out);
                             all.push(t.policy_in);
                         }
@@ -482,6 +532,9 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
                 failing_pairs.insert((si, pi));
             }
         }
+    }
+    for c in &mut clear {
+        c.resize(int.comps.len(), 0);
     }
 
     let mut raw: Vec<RawCause> = Vec::new();
@@ -547,14 +600,14 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
 fn solve(
     symptom: Symptom,
     fails: &[(PathRef, u32)],
-    clear: &HashMap<u32, u32>,
+    clear: &[u32],
     comps: &[Comp],
 ) -> Vec<RawCause> {
     // Candidate components per failing path, and the paths each candidate covers.
     let mut covers: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (fi, (path, level)) in fails.iter().enumerate() {
         for &c in &path.comps {
-            if clear.get(&c).copied().unwrap_or(0) < *level {
+            if clear.get(c as usize).copied().unwrap_or(0) < *level {
                 covers.entry(c).or_default().push(fi as u32);
             }
         }
@@ -726,7 +779,7 @@ struct Ctx<'a> {
     drift: &'a [Finding],
     comps: &'a [Comp],
     failing: &'a [Vec<(PathRef, u32)>],
-    clear: &'a [HashMap<u32, u32>],
+    clear: &'a [Vec<u32>],
 }
 
 const DRIFT_EVIDENCE: [Code; 4] = [
@@ -996,9 +1049,10 @@ impl Ctx<'_> {
             _ => 1,
         };
         let cleared_where = |pred: &dyn Fn(&Comp) -> bool| -> bool {
-            self.comps.iter().enumerate().any(|(i, x)| {
-                pred(x) && self.clear[k].get(&(i as u32)).copied().unwrap_or(0) >= need
-            })
+            self.comps
+                .iter()
+                .enumerate()
+                .any(|(i, x)| pred(x) && self.clear[k].get(i).copied().unwrap_or(0) >= need)
         };
         let cleared = |c: &Comp| cleared_where(&|x: &Comp| x == c);
         match primary {

@@ -277,9 +277,9 @@ fn diagnosis(report: &Report, out: &mut String) {
             .take(MAX_PROBLEMS_LISTED)
             .map(String::as_str)
             .collect();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<li>pairs: <code>{}</code>{}</li></ul></details></li>\n",
+            "<li>pairs: <code>{}</code>{}</li></ul></details></li>",
             html_escape(&shown.join(" ")),
             if c.pairs.len() > shown.len() {
                 format!(" … and {} more", c.pairs.len() - shown.len())
