@@ -1694,7 +1694,7 @@ mod tests {
     #[test]
     fn drift_names_the_culprit_a_two_machine_space_cannot() {
         let drift = vec![Finding {
-            code: Code::DriftLinkDown.into(),
+            code: Code::DriftLinkDown,
             severity: preflight_model::report::Severity::Error,
             subject: Subject {
                 machine: s("node2"),

@@ -593,7 +593,7 @@ fn run_icmp(
             a.received += r.received;
             a.duplicates += r.duplicates;
             if a.rtt.stats().is_none() {
-                a.rtt = r.rtt.clone();
+                a.rtt = r.rtt;
             }
             a.error = r.error.or(a.error);
         }
