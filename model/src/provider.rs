@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub use crate::vocab::{BondMode, LinkMode, MachineStatus};
+
 /// Id MAAS gives the pseudo-space `undefined`.
 pub const UNDEFINED_SPACE_ID: i64 = -1;
 
@@ -129,7 +131,7 @@ pub struct Machine {
     /// Fully qualified domain name, when any.
     pub fqdn: Option<String>,
     /// Status name (Ready, Allocated, Deployed, ...).
-    pub status: String,
+    pub status: MachineStatus,
     /// Architecture, e.g. amd64/generic.
     pub architecture: Option<String>,
     /// CPU cores.
@@ -153,10 +155,20 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// The ids of the spaces this machine has a link into (via its interfaces' subnets or VLANs).
+    /// The ids of the spaces this machine is in: the one definition validate and check share.
+    ///
+    /// MAAS attaches spaces to VLANs: an interface on a VLAN of a space is in it, and so is
+    /// every interface that links to a subnet of it.
     pub fn space_ids(&self, model: &ProviderModel) -> std::collections::BTreeSet<i64> {
         let mut out = std::collections::BTreeSet::new();
         for iface in &self.interfaces {
+            if let Some(sp) = iface
+                .vlan_id
+                .and_then(|v| model.vlans.get(&v))
+                .and_then(|v| v.space_id)
+            {
+                out.insert(sp);
+            }
             for link in &iface.links {
                 if let Some(sp) = link
                     .subnet_id
@@ -168,6 +180,14 @@ impl Machine {
             }
         }
         out
+    }
+
+    /// The names of the (real) spaces this machine is in; see [`Machine::space_ids`].
+    pub fn space_names<'a>(&self, model: &'a ProviderModel) -> std::collections::BTreeSet<&'a str> {
+        self.space_ids(model)
+            .into_iter()
+            .filter_map(|id| model.spaces.get(&id).map(|s| s.name.as_str()))
+            .collect()
     }
 }
 
@@ -209,7 +229,7 @@ pub struct Interface {
     /// Names of child interfaces.
     pub children: Vec<String>,
     /// Bond mode, for bonds.
-    pub bond_mode: Option<String>,
+    pub bond_mode: Option<BondMode>,
     /// Links (address assignments).
     pub links: Vec<InterfaceLink>,
 }
@@ -220,7 +240,7 @@ pub struct InterfaceLink {
     /// MAAS id.
     pub id: i64,
     /// Mode: auto, static, dhcp, link_up, discovered.
-    pub mode: String,
+    pub mode: LinkMode,
     /// Subnet id, when any.
     pub subnet_id: Option<i64>,
     /// Address, when assigned.

@@ -154,6 +154,7 @@ fn main() {
                     verdict: MtuVerdict::Ok,
                 }),
                 tcp: vec![],
+                state: preflight_model::judge::PairState::Ok,
             });
         }
     }

@@ -1439,6 +1439,7 @@ mod tests {
                         failure: None,
                         mtu,
                         tcp: vec![],
+                        state: preflight_model::judge::PairState::Ok,
                     });
                 }
             }

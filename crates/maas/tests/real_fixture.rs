@@ -2,8 +2,7 @@
 //! default `../shared/fixtures/maas`; never copied into the repository). `./test.sh` skips
 //! these by name when the folder is absent and says so; `CI=true` makes that a failure.
 
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::fixture_paths;
 
 use preflight_maas::{model_from_snapshot, snapshot_from_fixture_dir};
 use preflight_model::provider::{InterfaceKind, ProviderModel};
@@ -102,7 +101,7 @@ fn real_fixture_maas_machines() {
 
     let bond = q.interfaces.iter().find(|i| i.name == "bond0").unwrap();
     assert_eq!(bond.kind, InterfaceKind::Bond);
-    assert_eq!(bond.bond_mode.as_deref(), Some("802.3ad"));
+    assert_eq!(bond.bond_mode, Some("802.3ad".into()));
     assert_eq!(bond.effective_mtu, 9000);
     assert_eq!(bond.parents, ["enp1s0f0", "enp1s0f1"]);
     assert_eq!(bond.children, ["bond0.30", "bond0.42"]);

@@ -110,6 +110,30 @@ table.heat td.cu{box-shadow:inset 0 0 0 2px var(--fg)}table.heat th.culprit{font
 
 /// Renders the report as a self-contained HTML page.
 pub fn render(report: &Report) -> String {
+    let mut page = String::new();
+    let _ = render_in_chunks(report, &mut |chunk: &mut String| {
+        page.push_str(chunk);
+        chunk.clear();
+        Ok(())
+    });
+    page
+}
+
+/// Writes the page to `w` a space section at a time, so no copy of the whole page is held.
+pub fn write(report: &Report, w: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
+    render_in_chunks(report, &mut |chunk: &mut String| {
+        w.write_all(chunk.as_bytes())?;
+        chunk.clear();
+        Ok(())
+    })
+}
+
+/// Renders the page, handing each finished part (head, each space, the rest) to `flush`,
+/// which empties it.
+fn render_in_chunks(
+    report: &Report,
+    flush: &mut dyn FnMut(&mut String) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut out = String::new();
     let kind = match report.kind {
         ReportKind::Validate => "validate",
@@ -167,6 +191,8 @@ pub fn render(report: &Report) -> String {
                 spaces_overview(report, &grids, &mut out);
                 legend(&mut out);
             }
+            crate::pairs::html(report, &mut out);
+            flush(&mut out)?;
             // Problem spaces first; anchors keep the report's order.
             let order = crate::causes::spaces_problem_first(report);
             for space in order {
@@ -177,6 +203,7 @@ pub fn render(report: &Report) -> String {
                     .unwrap_or(0);
                 let culprits = crate::causes::culprit_machines(report, &space.name);
                 render_space(i, space, &grids[i], &culprits, &mut out);
+                flush(&mut out)?;
             }
             out.push_str("<h2 id=\"findings\">Findings</h2>\n");
             // Causes are above; the per-pair and drift findings are their evidence.
@@ -197,7 +224,7 @@ pub fn render(report: &Report) -> String {
         html_escape(&format!("preflight {}", report.tool_version)),
         html_escape(&report.schema)
     );
-    out
+    flush(&mut out)
 }
 
 fn legend(out: &mut String) {

@@ -129,6 +129,7 @@ fn render_check(report: &Report, p: &Painter, out: &mut String) {
             legend.join("  ")
         );
     }
+    crate::pairs::text(report, out);
     let _ = writeln!(out, "\nFindings");
     // Causes lead the report (above); here the per-pair and drift findings, their evidence.
     let shown: Vec<&Finding> = report
