@@ -356,9 +356,10 @@ fn mediawiki_router_forgetting_cms_to_db_is_relation_unreachable() {
         .filter(|f| f.severity != preflight_model::report::Severity::Info)
         .map(|f| f.code.as_str())
         .collect();
+    // The pairs, and the one cause the diagnosis names for them: the router between.
     assert_eq!(
         codes.into_iter().collect::<Vec<_>>(),
-        ["relation.unreachable"]
+        ["cause.router", "relation.unreachable"]
     );
     // Every sampled cms↔db probe fails, both directions (the replies die on the way back),
     // and each finding names the relation that needs the pair.

@@ -189,8 +189,10 @@ impl Comp {
             Comp::Iface { .. } => 0,
             Comp::Nic { .. } => 1,
             Comp::Machine(_) => 2,
-            Comp::Vlan { .. } => 3,
-            Comp::Router { .. } => 4,
+            // A class holding the router and both ends' VLANs is the router: one VLAN cannot
+            // fail only across subnets.
+            Comp::Router { .. } => 3,
+            Comp::Vlan { .. } => 4,
             Comp::Pair { .. } => 5,
             Comp::PolicyIn { .. } => 6,
             Comp::PolicyOut { .. } => 7,
