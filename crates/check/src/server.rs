@@ -17,14 +17,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use preflight_model::api::{
-    ErrorBody, PlanResponse, RegisterRequest, RegisterResponse, ResultsAck,
-};
+use preflight_model::api::{ErrorBody, RegisterRequest, RegisterResponse, ResultsAck};
 use preflight_model::observed::OBSERVED_SCHEMA;
 use preflight_model::probe::{ProbeReport, PROBE_SCHEMA};
 use subtle::ConstantTimeEq;
 
-use crate::state::{Accepted, CheckState, Phase, Refusal};
+use crate::state::{Accepted, CheckState, Refusal};
 
 /// Settings of the HTTP server.
 #[derive(Debug, Clone)]
@@ -223,30 +221,30 @@ async fn register(
     Ok(Json(RegisterResponse { agent_id }))
 }
 
-async fn plan(
-    State(app): State<App>,
-    Path(id): Path<String>,
-) -> Result<Json<PlanResponse>, ApiError> {
-    // Subscribed before the first look, so a plan made in between is not missed.
+async fn plan(State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    // Held open until the phase moves on (the plan is ready) or the hold runs out; subscribed
+    // before the first look, so a plan made in between is not missed.
     let mut phase = app.state.subscribe_phase();
     let until = tokio::time::Instant::now() + app.config.plan_hold;
     loop {
         let (now, plan) = app.state.plan_for(&id)?;
-        match (now, plan) {
-            (Phase::Done, _) => return Ok(Json(PlanResponse::Done)),
-            (_, Some(plan)) => return Ok(Json(PlanResponse::Ready { plan })),
-            (_, None) => {}
+        if now == crate::state::Phase::Done || plan.is_some() {
+            break;
         }
-        // Held open until the phase moves on (the plan is ready) or the hold runs out.
         match tokio::time::timeout_at(until, phase.changed()).await {
             Ok(Ok(())) => continue,
-            _ => {
-                return Ok(Json(PlanResponse::Waiting {
-                    retry_after_ms: app.config.retry_after_ms,
-                }))
-            }
+            _ => break,
         }
     }
+    let body = app.state.plan_answer(&id, app.config.retry_after_ms)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 async fn results(
