@@ -52,8 +52,8 @@ way; an answer from it is reported (and makes the exit status 1).
 
 With --mtu N each target also gets a small and a full-size (N − 28 bytes of payload for \
 IPv4, N − 48 for IPv6) echo with DF set, without touching the host's path-MTU cache. When \
-the small one passes and the large one does not, a bounded search (8 steps) finds the \
-largest size that passes; silence is reported as a blackhole, an ICMP error or EMSGSIZE as \
+the small one passes and the large one does not, a bounded search (two rounds, each \
+sending its sizes together) finds the largest size that passes; silence is reported as a blackhole, an ICMP error or EMSGSIZE as \
 fragmentation-needed.
 
 Exit status: 0 when every target behaved as expected (answered, MTU ok, TCP ports open; \
