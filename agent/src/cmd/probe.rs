@@ -16,7 +16,7 @@ use preflight_probe::{EngineOptions, Target};
 
 /// Output format.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// fping-like summary and a per-target table.
     Text,
     /// The ProbeReport document (schema preflight.probe/v1).
@@ -25,7 +25,7 @@ pub enum Format {
 
 /// ICMP socket kind.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SocketArg {
+pub(crate) enum SocketArg {
     /// Datagram ICMP socket when net.ipv4.ping_group_range allows, raw otherwise.
     Auto,
     /// Unprivileged datagram ICMP socket only.
@@ -77,7 +77,7 @@ const LONG_HELP: &str = concat!(long_about!(), "\n\n", examples!());
 
 /// Flags of `preflight-agent probe` (boxed: they are large next to other subcommands').
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     inner: Box<ProbeArgs>,
 }
@@ -85,7 +85,7 @@ pub struct Args {
 /// The flags themselves.
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// Addresses or CIDRs to probe.
     #[arg(
         value_name = "TARGET",
@@ -253,7 +253,7 @@ fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Vec<Target>, EngineOptions
 }
 
 /// Whether a target behaved as expected.
-pub fn as_expected(t: &TargetResult) -> bool {
+pub(crate) fn as_expected(t: &TargetResult) -> bool {
     match t.expect {
         Expectation::Isolated => !t.answered(),
         Expectation::Reachable => {
@@ -267,7 +267,7 @@ pub fn as_expected(t: &TargetResult) -> bool {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let args = args.inner;
     let (targets, opts) = build_targets(&args)?;
     let report = preflight_probe::run_targets(targets, &opts).await?;

@@ -23,7 +23,7 @@ says so and exits 2.
 Example:
   PREFLIGHT_TOKEN=... preflight-agent run --coordinator http://10.0.0.1:7700 --machine-id abc123"
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// URL of the coordinator, e.g. http://10.0.0.1:7700
     #[arg(long, value_name = "URL")]
     pub coordinator: String,
@@ -87,7 +87,7 @@ fn fail(e: ClientError) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let token = read_token(args.token_file.as_deref())?;
     let client = Client::new(
         &args.coordinator,

@@ -32,7 +32,7 @@ Examples:
       --format json -o report.json --state-dir /var/lib/preflight
 
 Exit codes: 0 pass, 1 error findings, 2 usage or input error.")]
-pub struct Args {
+pub(crate) struct Args {
     /// Where MAAS's model comes from.
     #[command(flatten)]
     pub provider: Box<ProviderArgs>,
@@ -146,7 +146,7 @@ async fn wait_until(
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let token = read_secret(args.token_file.as_deref(), "PREFLIGHT_TOKEN")
         .context("the agents' bearer token is needed (--token-file FILE or PREFLIGHT_TOKEN)")?;
     if args.expect == 0 {

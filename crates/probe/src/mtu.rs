@@ -9,10 +9,10 @@ use crate::engine::{self, Job, JobStats, Params};
 use crate::{icmp, EngineOptions, SocketSet, View, DEFAULT_SIZE};
 
 /// At most this many search steps after the full-size probe failed.
-pub const MAX_STEPS: u32 = 8;
+pub(crate) const MAX_STEPS: u32 = 8;
 
 /// IP + ICMP header bytes: an IP packet of size S carries an ICMP payload of S − overhead.
-pub fn overhead(v6: bool) -> u32 {
+pub(crate) fn overhead(v6: bool) -> u32 {
     if v6 {
         48
     } else {
@@ -22,7 +22,7 @@ pub fn overhead(v6: bool) -> u32 {
 
 /// What a job of the first engine run is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// The target's plain echo requests.
     Echo,
     /// The small DF echo of an MTU probe.
@@ -43,7 +43,7 @@ struct Entry {
 
 /// MTU probes of a run.
 #[derive(Debug, Default)]
-pub struct MtuState {
+pub(crate) struct MtuState {
     per: BTreeMap<usize, Entry>,
 }
 
@@ -116,7 +116,11 @@ pub(crate) fn plan_jobs(
 }
 
 /// Verdict of the first two probes.
-pub fn verdict(small_ok: bool, large_ok: bool, large_failure: Option<&FailureCause>) -> MtuVerdict {
+pub(crate) fn verdict(
+    small_ok: bool,
+    large_ok: bool,
+    large_failure: Option<&FailureCause>,
+) -> MtuVerdict {
     match (small_ok, large_ok) {
         (_, true) => MtuVerdict::Ok,
         (false, false) => MtuVerdict::Unknown,
@@ -130,7 +134,7 @@ pub fn verdict(small_ok: bool, large_ok: bool, large_failure: Option<&FailureCau
 
 /// Next size to try between `lo` (passed) and `hi` (failed): a reported next-hop MTU or the
 /// common 1500 first, then halves.
-pub fn next_candidate(lo: u32, hi: u32, hint: Option<u32>, first: bool) -> u32 {
+pub(crate) fn next_candidate(lo: u32, hi: u32, hint: Option<u32>, first: bool) -> u32 {
     if first {
         if let Some(h) = hint.filter(|&h| h > lo && h < hi) {
             return h;
@@ -144,7 +148,7 @@ pub fn next_candidate(lo: u32, hi: u32, hint: Option<u32>, first: bool) -> u32 {
 
 impl MtuState {
     /// Records a first-run job of target `i`.
-    pub fn record(&mut self, i: usize, role: Role, r: &JobStats) {
+    pub(crate) fn record(&mut self, i: usize, role: Role, r: &JobStats) {
         if let Some(e) = self.per.get_mut(&i) {
             match role {
                 Role::Small => e.small_ok = r.received > 0,

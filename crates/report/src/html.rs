@@ -28,7 +28,7 @@ pub fn html_escape(s: &str) -> String {
 
 /// Appends `s` to `out`, HTML-escaped as [`html_escape`] does; runs of plain text are copied
 /// whole.
-pub fn push_html(out: &mut String, s: &str) {
+pub(crate) fn push_html(out: &mut String, s: &str) {
     let mut plain = 0;
     for (i, c) in s.char_indices() {
         let rep = match c {
@@ -107,7 +107,7 @@ footer{color:var(--muted);font-size:.8em;margin-top:32px}
 "#;
 
 /// Renders the report as a self-contained HTML page.
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut out = String::new();
     let kind = match report.kind {
         ReportKind::Validate => "validate",
