@@ -41,6 +41,8 @@ pub struct PlanOptions {
     pub isolate: Vec<(String, String)>,
     /// Probe settings handed to every agent.
     pub settings: ProbeSettings,
+    /// The bundle's space pairs and the isolation policy, for the cross-space probes.
+    pub topology: crate::cross_space::Topology,
 }
 
 impl Default for PlanOptions {
@@ -50,6 +52,7 @@ impl Default for PlanOptions {
             k: 3,
             isolate: Vec::new(),
             settings: ProbeSettings::default(),
+            topology: Default::default(),
         }
     }
 }
@@ -80,6 +83,8 @@ pub struct CheckPlan {
     pub per_agent: BTreeMap<String, ProbePlan>,
     /// Total probes.
     pub probes: usize,
+    /// The space pairs the cross-space probes cover (see [`crate::cross_space`]).
+    pub cross: Vec<crate::cross_space::CrossPair>,
 }
 
 /// 64-bit FNV-1a, stable across builds and platforms.
@@ -190,7 +195,8 @@ pub fn build_plan(
     });
     let mut per_agent: Vec<Vec<PlannedTarget>> = vec![Vec::new(); agents.len()];
     let mut probes = 0;
-    for part in produced {
+    let (cross_probes, cross) = crate::cross_space::plan(&spaces, &opts.topology, &opts.isolate);
+    for part in produced.into_iter().chain(std::iter::once(cross_probes)) {
         for (agent, t) in part {
             per_agent[agent].push(t);
             probes += 1;
@@ -211,7 +217,11 @@ pub fn build_plan(
             )
         })
         .collect();
-    CheckPlan { per_agent, probes }
+    CheckPlan {
+        per_agent,
+        probes,
+        cross,
+    }
 }
 
 /// The probes of one space (or one isolated pair of spaces), tagged with the source agent.

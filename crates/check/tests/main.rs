@@ -5,5 +5,6 @@
 // Tests may unwrap: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod agreement;
 mod golden;
 mod http;
