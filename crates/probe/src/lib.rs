@@ -450,7 +450,7 @@ impl SocketSet {
 
     /// The socket for probing `addr` from `source` through `device` (opened on first
     /// use), or why it cannot be opened.
-    pub fn get(
+    pub(crate) fn get(
         &mut self,
         addr: IpAddr,
         source: Option<IpAddr>,

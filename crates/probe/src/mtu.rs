@@ -25,7 +25,7 @@ pub const ROUND_SIZES: u32 = 16;
 pub const COMMON_MTUS: [u32; 6] = [1280, 1400, 1450, 1480, 1492, 1500];
 
 /// IP + ICMP header bytes: an IP packet of size S carries an ICMP payload of S − overhead.
-pub fn overhead(v6: bool) -> u32 {
+pub(crate) fn overhead(v6: bool) -> u32 {
     if v6 {
         48
     } else {
@@ -35,7 +35,7 @@ pub fn overhead(v6: bool) -> u32 {
 
 /// What a job of the first engine run is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// The target's plain echo requests.
     Echo,
     /// The small DF echo of an MTU probe.
@@ -56,7 +56,7 @@ struct Entry {
 
 /// MTU probes of a run.
 #[derive(Debug, Default)]
-pub struct MtuState {
+pub(crate) struct MtuState {
     per: BTreeMap<usize, Entry>,
 }
 
@@ -129,7 +129,11 @@ pub(crate) fn plan_jobs(
 }
 
 /// Verdict of the first two probes.
-pub fn verdict(small_ok: bool, large_ok: bool, large_failure: Option<&FailureCause>) -> MtuVerdict {
+pub(crate) fn verdict(
+    small_ok: bool,
+    large_ok: bool,
+    large_failure: Option<&FailureCause>,
+) -> MtuVerdict {
     match (small_ok, large_ok) {
         (_, true) => MtuVerdict::Ok,
         (false, false) => MtuVerdict::Unknown,
@@ -185,7 +189,7 @@ pub fn narrow(lo: u32, hi: u32, outcomes: &[(u32, bool)]) -> (u32, u32) {
 
 impl MtuState {
     /// Records a first-run job of target `i`.
-    pub fn record(&mut self, i: usize, role: Role, r: &JobStats) {
+    pub(crate) fn record(&mut self, i: usize, role: Role, r: &JobStats) {
         if let Some(e) = self.per.get_mut(&i) {
             match role {
                 Role::Small => e.small_ok = r.received > 0,

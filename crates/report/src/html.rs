@@ -28,7 +28,7 @@ pub fn html_escape(s: &str) -> String {
 
 /// Appends `s` to `out`, HTML-escaped as [`html_escape`] does; runs of plain text are copied
 /// whole.
-pub fn push_html(out: &mut String, s: &str) {
+pub(crate) fn push_html(out: &mut String, s: &str) {
     let mut plain = 0;
     for (i, c) in s.char_indices() {
         let rep = match c {
@@ -109,7 +109,7 @@ table.heat td.cu{box-shadow:inset 0 0 0 2px var(--fg)}table.heat th.culprit{font
 "#;
 
 /// Renders the report as a self-contained HTML page.
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut page = String::new();
     let _ = render_in_chunks(report, &mut |chunk: &mut String| {
         page.push_str(chunk);
@@ -120,7 +120,10 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Writes the page to `w` a space section at a time, so no copy of the whole page is held.
-pub fn write(report: &Report, w: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
+pub(crate) fn write(
+    report: &Report,
+    w: &mut (impl std::io::Write + ?Sized),
+) -> std::io::Result<()> {
     render_in_chunks(report, &mut |chunk: &mut String| {
         w.write_all(chunk.as_bytes())?;
         chunk.clear();

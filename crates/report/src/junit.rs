@@ -20,7 +20,7 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// Appends `s` to `out`, XML-escaped as [`xml_escape`] does; runs of plain text are copied whole.
-pub fn push_xml(out: &mut String, s: &str) {
+pub(crate) fn push_xml(out: &mut String, s: &str) {
     push_escaped(out, s, true);
 }
 
@@ -156,7 +156,7 @@ fn case_from_findings<'a>(
 }
 
 /// Renders the report as JUnit XML.
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut suites: Vec<Suite> = Vec::new();
     let mut used = vec![false; report.findings.len()];
 

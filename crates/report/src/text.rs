@@ -74,7 +74,7 @@ fn clean(s: &str) -> String {
 }
 
 /// Renders the report as text.
-pub fn render(report: &Report, color: bool) -> String {
+pub(crate) fn render(report: &Report, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
     let kind = match report.kind {
