@@ -221,7 +221,10 @@ pub(crate) fn to_bundle(
         let name = k.scalar_string().unwrap_or_default();
         let url = match &v.kind {
             NodeKind::Null => None,
-            NodeKind::Map(_) => match v.get("url").map(|u| cx.string(u, &format!("saas.{name}.url"))) {
+            NodeKind::Map(_) => match v
+                .get("url")
+                .map(|u| cx.string(u, &format!("saas.{name}.url")))
+            {
                 Some(Ok(u)) => u,
                 Some(Err(e)) => {
                     cx.errors.push(e);
@@ -310,17 +313,19 @@ pub(crate) fn to_bundle(
         }
         for p in &app.to {
             match p {
-                Placement::Machine { machine, .. } => match machine_refs.get_mut(machine.as_str()) {
-                    Some(n) => *n += 1,
-                    None => {
-                        let e = cx.err(
+                Placement::Machine { machine, .. } => {
+                    match machine_refs.get_mut(machine.as_str()) {
+                        Some(n) => *n += 1,
+                        None => {
+                            let e = cx.err(
                             node,
                             &field,
                             format!("placement {p} refers to machine {machine}, which the bundle's `machines:` does not define"),
                         );
-                        cx.errors.push(e);
+                            cx.errors.push(e);
+                        }
                     }
-                },
+                }
                 Placement::Unit {
                     application, unit, ..
                 } => match b.applications.get(application) {

@@ -83,10 +83,7 @@ pub enum BundleError {
 pub const MAX_ERRORS: usize = 50;
 
 fn many_to_string(errors: &[BundleError], more: usize) -> String {
-    let mut s = format!(
-        "{} problems:",
-        errors.len() + more
-    );
+    let mut s = format!("{} problems:", errors.len() + more);
     for e in errors {
         s.push_str("\n  ");
         s.push_str(&e.to_string());
@@ -458,7 +455,8 @@ fn from_nodes(
     let mut merged: Option<merge::Doc> = None;
     for node in files.into_iter().flatten() {
         let overlay = merged.is_some();
-        let doc = merge::Doc::from_node(&sources, node, overlay, options, &mut warnings, &mut errors);
+        let doc =
+            merge::Doc::from_node(&sources, node, overlay, options, &mut warnings, &mut errors);
         match &mut merged {
             None => merged = Some(doc),
             Some(m) => m.apply_overlay(doc),
@@ -477,6 +475,8 @@ fn empty_bundle(sources: &[PathBuf]) -> BundleError {
             column: 1,
         },
         field: "(document)".into(),
-        message: "empty bundle: the file holds no YAML document (Juju refuses it: \"bundle is empty\")".into(),
+        message:
+            "empty bundle: the file holds no YAML document (Juju refuses it: \"bundle is empty\")"
+                .into(),
     }
 }

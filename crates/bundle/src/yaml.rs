@@ -281,10 +281,7 @@ pub struct DuplicateKey {
 /// Parses one YAML document the way Juju reads charm metadata (go-yaml, non-strict): a
 /// duplicate key keeps its last value. Returns the node and the first duplicate found, if any
 /// (the parser stops at the first one in strict mode, so only that one can be named).
-pub fn parse_lenient(
-    file: &Path,
-    text: &str,
-) -> Result<(Node, Option<DuplicateKey>), BundleError> {
+pub fn parse_lenient(file: &Path, text: &str) -> Result<(Node, Option<DuplicateKey>), BundleError> {
     match parse_str(file, text) {
         Ok(n) => Ok((n, None)),
         Err(BundleError::Yaml { pos, message, .. }) if message.contains("duplicate") => {

@@ -54,7 +54,10 @@ fn machines_section_replaces() {
     assert_eq!(b.machines["5"].constraints.cores, Some(8));
     let b = load_str(&[
         ("b.yaml", BASE),
-        ("o.yaml", "machines: {}\napplications:\n  db: {to: []}\n  web: {to: []}\n"),
+        (
+            "o.yaml",
+            "machines: {}\napplications:\n  db: {to: []}\n  web: {to: []}\n",
+        ),
     ])
     .unwrap();
     assert!(b.machines.is_empty());
@@ -260,7 +263,10 @@ fn wrong_types_name_file_line_column_and_field() {
     ] {
         let e = load_str(&[("w.yaml", text)]).unwrap_err();
         let first = e.problems()[0];
-        assert!(matches!(first, BundleError::Invalid { .. }), "{text}: {e:?}");
+        assert!(
+            matches!(first, BundleError::Invalid { .. }),
+            "{text}: {e:?}"
+        );
         let s = first.to_string();
         assert!(s.starts_with(&format!("w.yaml:{line}:")), "{text}: {s}");
         assert!(s.contains(field), "{text}: {s}");
