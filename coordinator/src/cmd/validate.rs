@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use preflight_bundle::CharmSet;
+use preflight_bundle::{CharmSet, JujuVersion, LoadOptions};
 use preflight_maas::ProviderSource;
 use preflight_model::report::{Report, ReportKind};
 
@@ -48,6 +48,10 @@ pub struct Args {
     /// machine that satisfies N's constraints.
     #[arg(long, value_name = "N=SYSTEM_ID")]
     pub machine_map: Vec<String>,
+    /// Read the bundle with this Juju version's rules: 3 (the default) refuses the legacy
+    /// `services:` key and charm store (cs:) URLs and warns about `series`; 2.9 accepts them.
+    #[arg(long, value_name = "VERSION", default_value = "3", value_parser = parse_juju)]
+    pub juju: JujuVersion,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ReportFormat,
@@ -56,9 +60,17 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
+fn parse_juju(s: &str) -> Result<JujuVersion, String> {
+    s.parse()
+}
+
 /// Runs the subcommand.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bundle = preflight_bundle::load(&args.bundle, &args.overlay)?;
+    let bundle = preflight_bundle::load_with(
+        &args.bundle,
+        &args.overlay,
+        &LoadOptions { juju: args.juju },
+    )?;
     for w in &bundle.warnings {
         eprintln!("preflight: warning: {w}");
     }
@@ -67,6 +79,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Some(CharmSet::load_dirs(&args.charm_dir)?)
     };
+    for w in charms.iter().flat_map(|c| c.warnings(&bundle)) {
+        eprintln!("preflight: warning: {w}");
+    }
     let source = args.provider.source()?;
     let provider = preflight_maas::load_provider(&source)
         .await

@@ -61,6 +61,7 @@ impl CharmMeta {
         let mut meta = Self::from_node(file, &node)?;
         meta.duplicate = dup.map(|d| Warning {
             kind: WarningKind::DuplicateKey,
+            application: None,
             file: file.to_path_buf(),
             pos: d.pos,
             message: format!(
@@ -311,6 +312,7 @@ impl CharmSet {
             }
             out.push(Warning {
                 kind: WarningKind::UnusedCharm,
+                application: None,
                 file: m.source.clone(),
                 pos: crate::Pos::default(),
                 message: format!(

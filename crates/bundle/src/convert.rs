@@ -80,6 +80,8 @@ struct Cx {
     warnings: Vec<Warning>,
     errors: Errors,
     juju: JujuVersion,
+    /// The application being read (warnings name it).
+    app: Option<String>,
 }
 
 impl Cx {
@@ -101,6 +103,7 @@ impl Cx {
         let file = self.file(n);
         self.warnings.push(Warning {
             kind,
+            application: self.app.clone(),
             file,
             pos: n.pos,
             message: message.into(),
@@ -167,6 +170,7 @@ pub(crate) fn to_bundle(
         warnings,
         errors,
         juju: options.juju,
+        app: None,
     };
     let mut b = Bundle::default();
 
@@ -274,7 +278,10 @@ pub(crate) fn to_bundle(
             );
             cx.errors.push(e);
         }
-        match application(&mut cx, &name, k, v, check_paths) {
+        cx.app = Some(name.clone());
+        let read = application(&mut cx, &name, k, v, check_paths);
+        cx.app = None;
+        match read {
             Ok(app) => {
                 if b.applications.insert(name.clone(), app).is_some() {
                     let e = cx.err(

@@ -175,6 +175,8 @@ pub enum WarningKind {
 pub struct Warning {
     /// What it is about.
     pub kind: WarningKind,
+    /// The application it is in, when it is in one.
+    pub application: Option<String>,
     /// The file.
     pub file: PathBuf,
     /// Where.
@@ -185,7 +187,11 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.pos, self.message)
+        if self.pos.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.pos, self.message)
+        }
     }
 }
 

@@ -117,6 +117,7 @@ impl Doc {
                         }
                         warnings.push(Warning {
                             kind: WarningKind::Deprecated,
+                            application: None,
                             file: sources
                                 .get(k.pos.file as usize)
                                 .cloned()

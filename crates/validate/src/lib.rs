@@ -520,7 +520,7 @@ pub fn validate(
         }
 
         // binding.unknown-endpoint
-        if let Some(meta) = charms.and_then(|c| c.get(&app.charm_name())) {
+        if let Some(meta) = charms.and_then(|c| c.for_application(app)) {
             cx.checked(codes::BINDING_UNKNOWN_ENDPOINT, subject_app(name));
             for ep in b.endpoints.keys() {
                 if meta.has_endpoint(ep) {
