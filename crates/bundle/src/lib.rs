@@ -14,7 +14,6 @@ pub mod charm;
 pub mod constraints;
 mod convert;
 pub mod merge;
-pub mod spaces;
 pub mod yaml;
 
 pub use charm::{CharmMeta, CharmSet};

@@ -1,8 +1,10 @@
-//! Space names as Juju sees them: Juju renames provider (MAAS) spaces with its
-//! `ConvertSpaceName` (juju `core/network/space.go`) when it discovers them, so a bundle must
-//! bind to the converted name, not the MAAS one.
+//! Names as Juju sees them. Juju renames provider (MAAS) spaces with its `ConvertSpaceName`
+//! (juju `core/network/space.go`) when it discovers them (space reload, and the MAAS provider's
+//! addresses), so a bundle must bind to the converted name, not the MAAS one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::provider::ProviderModel;
 
 /// Juju's `ConvertSpaceName`: spaces become `-`, upper case becomes lower case, every
 /// character outside `[a-z0-9-]` is dropped, leading and trailing dashes are trimmed, runs of
@@ -47,6 +49,16 @@ pub fn juju_space_names<'a>(maas_names: impl IntoIterator<Item = &'a str>) -> Ve
             j
         })
         .collect()
+}
+
+impl ProviderModel {
+    /// The Juju name of every MAAS space, by space id: converted in id order (the order MAAS
+    /// lists spaces in), each against the names converted before it.
+    pub fn juju_space_names(&self) -> BTreeMap<i64, String> {
+        let ids: Vec<i64> = self.spaces.keys().copied().collect();
+        let names = juju_space_names(self.spaces.values().map(|s| s.name.as_str()));
+        ids.into_iter().zip(names).collect()
+    }
 }
 
 #[cfg(test)]
