@@ -30,6 +30,16 @@ pub mod codes {
     pub const SUBNET_OVERLAP: &str = "subnet.overlap";
     /// A bound space has no subnets or no machines.
     pub const SPACE_EMPTY: &str = "space.empty";
+    /// A bundle key Juju does not know (and ignores).
+    pub const BUNDLE_UNKNOWN_KEY: &str = "bundle.unknown-key";
+    /// A bundle form the Juju version deprecates (`services:`, `cs:`, `series`).
+    pub const BUNDLE_DEPRECATED: &str = "bundle.deprecated";
+    /// A mistyped bundle field Juju drops (e.g. a scalar `to:`).
+    pub const BUNDLE_IGNORED_FIELD: &str = "bundle.ignored-field";
+    /// Charm metadata with a duplicate key (Juju keeps the last value).
+    pub const CHARM_DUPLICATE_KEY: &str = "charm.duplicate-key";
+    /// A `--charm-dir` charm no application uses.
+    pub const CHARM_UNUSED: &str = "charm.unused";
     /// An agent matched no MAAS machine, or several.
     pub const DRIFT_MACHINE_UNKNOWN: &str = "drift.machine-unknown";
     /// MAAS has an interface the machine lacks.

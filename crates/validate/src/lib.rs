@@ -20,7 +20,9 @@ use preflight_bundle::{Bundle, CharmSet, Constraints, Placement, ALPHA_SPACE};
 use preflight_model::provider::{Machine, ProviderModel};
 use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
 
+mod bundle_warnings;
 mod capacity;
+mod certain;
 
 /// MAAS machine statuses that count as candidates (Juju can use them, or already does).
 pub const CANDIDATE_STATUSES: &[&str] = &["Ready", "Allocated", "Deployed"];

@@ -1,0 +1,69 @@
+//! `bundle.unknown-key`, `bundle.deprecated`, `bundle.ignored-field`, `charm.duplicate-key`,
+//! `charm.unused`: what reading the bundle and the charm metadata warned about, as findings, so
+//! that every report format carries them (not only stderr).
+
+use preflight_bundle::{Warning, WarningKind};
+use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
+
+/// The finding code of a reading warning.
+pub(crate) fn code_of(kind: WarningKind) -> &'static str {
+    match kind {
+        WarningKind::UnknownKey => codes::BUNDLE_UNKNOWN_KEY,
+        WarningKind::Deprecated => codes::BUNDLE_DEPRECATED,
+        WarningKind::IgnoredField => codes::BUNDLE_IGNORED_FIELD,
+        WarningKind::DuplicateKey => codes::CHARM_DUPLICATE_KEY,
+        WarningKind::UnusedCharm => codes::CHARM_UNUSED,
+    }
+}
+
+fn hint_of(kind: WarningKind) -> &'static str {
+    match kind {
+        WarningKind::UnknownKey => "check the key's spelling: Juju ignores keys it does not know",
+        WarningKind::Deprecated => {
+            "use the current form (applications:, a Charmhub name with a channel, base / default-base)"
+        }
+        WarningKind::IgnoredField => {
+            "give the field the type Juju expects (e.g. `to:` is a list), or remove it"
+        }
+        WarningKind::DuplicateKey => {
+            "remove the earlier duplicate so the metadata says what Juju reads"
+        }
+        WarningKind::UnusedCharm => {
+            "point --charm-dir at the charms the bundle deploys, or check the charm's name"
+        }
+    }
+}
+
+/// The findings for reading warnings (each message names file:line:column), plus a checked
+/// entry per code so that passing reports list these checks too.
+pub(crate) fn findings(warnings: &[Warning], with_charms: bool) -> (Vec<Finding>, Vec<Checked>) {
+    let mut kinds = vec![
+        WarningKind::UnknownKey,
+        WarningKind::Deprecated,
+        WarningKind::IgnoredField,
+    ];
+    if with_charms {
+        kinds.extend([WarningKind::DuplicateKey, WarningKind::UnusedCharm]);
+    }
+    let checked = kinds
+        .into_iter()
+        .map(|k| Checked {
+            check: code_of(k).to_string(),
+            subject: Subject::default(),
+        })
+        .collect();
+    let findings = warnings
+        .iter()
+        .map(|w| Finding {
+            code: code_of(w.kind).to_string(),
+            severity: Severity::Warning,
+            subject: Subject {
+                application: w.application.clone(),
+                ..Subject::default()
+            },
+            message: w.to_string(),
+            hint: Some(hint_of(w.kind).to_string()),
+        })
+        .collect();
+    (findings, checked)
+}
