@@ -16,9 +16,15 @@ use super::common::{write_output, ProviderArgs, ReportFormat};
     after_help = "Tells whether `juju deploy BUNDLE --overlay ...` can bind every endpoint on \
 this MAAS, and exactly why not: bindings to spaces MAAS lacks, endpoints the charm lacks (with \
 --charm-dir), constraints that exclude a bound space, constraints (plus the spaces Juju adds for \
-bindings) that no machine in Ready/Allocated/Deployed satisfies, units placed on bundle machines \
+bindings) that no Ready machine satisfies (MAAS allocates only Ready machines; an owned machine \
+counts only where --machine-map pins a bundle machine to it), units placed on bundle machines \
 whose candidates lack a bound space, more new-machine units than fitting machines, subnets in no \
 space, overlapping subnets and empty bound spaces.
+
+The bundle is read as `juju deploy` reads it (Juju 3 rules; --juju 2.9 for a 2.9 controller): \
+multi-document files (bundle, then overlays), `saas:` offers, Juju's placement rules and space \
+names (MAAS `Public_Space` is `publicspace` to Juju). Every problem Juju would refuse is listed \
+with file:line:column; warnings (unknown keys, deprecated forms, ignored fields) are findings.
 
 Exit codes: 0 no error findings, 1 error findings, 2 bad input.
 
@@ -30,7 +36,7 @@ Examples:
       --machine-map 0=recrwg --format junit -o validate.xml"
 )]
 pub struct Args {
-    /// The bundle file (bundle.yaml).
+    /// The bundle file (bundle.yaml); later YAML documents in it are overlays.
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
     /// An overlay, applied in the order given (repeatable), as `juju deploy --overlay`.

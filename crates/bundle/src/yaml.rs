@@ -21,6 +21,8 @@ pub const MAX_ALIAS_REPLAY: usize = 50_000;
 const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 /// Most alias references accepted in one document.
 pub const MAX_ALIASES: usize = 10_000;
+/// Most YAML documents accepted in one file (a bundle and its in-file overlays).
+pub const MAX_DOCUMENTS: usize = 1_024;
 
 /// A place in a source file (1-based line and column; 0 when unknown).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -228,6 +230,7 @@ fn options(last_wins: bool) -> Options {
     budget.max_aliases = MAX_ALIASES;
     budget.max_total_scalar_bytes = MAX_FILE_BYTES as usize * 2;
     budget.max_events = 2 * MAX_NODES;
+    budget.max_documents = MAX_DOCUMENTS;
     let mut options = Options::default();
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = MAX_ALIAS_REPLAY;
@@ -405,7 +408,7 @@ fn first_line(s: &str) -> String {
     }
     if line.contains("budget breached") || line.contains("recursion limit") {
         return format!(
-            "{line} (preflight refuses YAML nested deeper than {MAX_DEPTH}, with more than {MAX_NODES} nodes, more than {MAX_ALIASES} aliases or more than {MAX_ALIAS_REPLAY} alias-replayed events)"
+            "{line} (preflight refuses YAML nested deeper than {MAX_DEPTH}, with more than {MAX_NODES} nodes, more than {MAX_ALIASES} aliases, more than {MAX_ALIAS_REPLAY} alias-replayed events or more than {MAX_DOCUMENTS} documents)"
         );
     }
     line.to_string()

@@ -229,6 +229,33 @@ fn multi_document_files_are_bundle_then_overlays() {
     )]);
     assert!(e.starts_with("m.yaml:"), "{e}");
     assert!(!e.starts_with("m.yaml:1:"), "{e}");
+    // Hostile: a document-separator storm stops at the document budget, fast.
+    let mut storm = String::from("applications:\n  a: {charm: a, num_units: 1}\n");
+    for i in 0..5000 {
+        storm.push_str(&format!(
+            "---\napplications:\n  a: {{num_units: {}}}\n",
+            i % 5 + 1
+        ));
+    }
+    let t = std::time::Instant::now();
+    let e = err(&[("storm.yaml", &storm)]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(e.starts_with("storm.yaml:"), "{e}");
+    assert!(e.contains("more than 1024 documents"), "{e}");
+    // Up to the budget, every document applies.
+    let mut fine = String::from("applications:\n  a: {charm: a, num_units: 1}\n");
+    for _ in 0..1000 {
+        fine.push_str("---\nrelations: []\n");
+    }
+    fine.push_str("---\napplications:\n  a: {num_units: 7}\n");
+    assert_eq!(
+        load_str(&[("fine.yaml", &fine)]).unwrap().applications["a"].num_units,
+        7
+    );
 }
 
 #[test]

@@ -52,7 +52,11 @@ mod tests {
         // All three need it and all three candidates are taken: certain.
         assert!(missing_space_is_certain(&demands, 3, &[0, 1, 2], |m| m == 2));
         // With a fourth candidate free, nothing is certain.
-        let loose = [d(1, &[0, 1, 2, 3]), d(1, &[0, 1, 2, 3]), d(1, &[0, 1, 2, 3])];
+        let loose = [
+            d(1, &[0, 1, 2, 3]),
+            d(1, &[0, 1, 2, 3]),
+            d(1, &[0, 1, 2, 3]),
+        ];
         assert!(!missing_space_is_certain(&loose, 4, &[0, 1, 2], |m| m == 2));
         // New-machine units competing for the same machines count too.
         let with_units = [d(1, &[0, 1, 2, 3]), d(2, &[2, 3])];

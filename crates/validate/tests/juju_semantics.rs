@@ -85,17 +85,26 @@ fn only_ready_machines_are_free() {
         &[],
     );
     let got: Vec<String> = codes_of(&out).into_iter().map(|c| c.0).collect();
-    assert!(got.iter().all(|c| c == codes::BINDING_CAPACITY) && !got.is_empty(), "{got:?}");
+    assert!(
+        got.iter().all(|c| c == codes::BINDING_CAPACITY) && !got.is_empty(),
+        "{got:?}"
+    );
     // No Ready machine at all: the message says which statuses count.
     let mut none = owned_maas();
     none.machines.retain(|m| m.status != "Ready");
     let out = run("applications:\n  a: {charm: a, num_units: 1}\n", &none, &[]);
     assert_eq!(
         codes_of(&out),
-        vec![(codes::CONSTRAINT_UNSATISFIABLE.into(), Severity::Error, app("a"))]
+        vec![(
+            codes::CONSTRAINT_UNSATISFIABLE.into(),
+            Severity::Error,
+            app("a")
+        )]
     );
     assert!(
-        out.findings[0].message.contains("MAAS has no machine in Ready"),
+        out.findings[0]
+            .message
+            .contains("MAAS has no machine in Ready"),
         "{}",
         out.findings[0].message
     );
@@ -107,7 +116,8 @@ fn tight_maas(extra: usize) -> ProviderModel {
     let mut b = common::Builder::new();
     b.space(1, "public").space(2, "storage");
     b.vlan(11, 0, 0, Some(1)).vlan(12, 0, 20, Some(2));
-    b.subnet(21, "10.0.1.0/24", 11).subnet(22, "10.0.2.0/24", 12);
+    b.subnet(21, "10.0.1.0/24", 11)
+        .subnet(22, "10.0.2.0/24", 12);
     let fast = |b: &mut common::Builder, id: &str, subnets: &[i64]| {
         let m = b.machine(id, "Ready", subnets);
         m.zone = Some("zone2".into());
@@ -139,9 +149,21 @@ fn a_certain_missing_space_is_an_error() {
     assert_eq!(
         codes_of(&out),
         vec![
-            (codes::PLACEMENT_MISSING_SPACE.into(), Severity::Error, m("0")),
-            (codes::PLACEMENT_MISSING_SPACE.into(), Severity::Error, m("1")),
-            (codes::PLACEMENT_MISSING_SPACE.into(), Severity::Error, m("2")),
+            (
+                codes::PLACEMENT_MISSING_SPACE.into(),
+                Severity::Error,
+                m("0")
+            ),
+            (
+                codes::PLACEMENT_MISSING_SPACE.into(),
+                Severity::Error,
+                m("1")
+            ),
+            (
+                codes::PLACEMENT_MISSING_SPACE.into(),
+                Severity::Error,
+                m("2")
+            ),
         ]
     );
     let msg = &out.findings[0].message;
@@ -154,7 +176,9 @@ fn a_certain_missing_space_is_an_error() {
     let out = run(TIGHT, &tight_maas(1), &[]);
     let sev: Vec<Severity> = out.findings.iter().map(|f| f.severity).collect();
     assert_eq!(sev, [Severity::Warning; 3], "{:#?}", out.findings);
-    assert!(out.findings[0].message.contains("Juju may pick one without it"));
+    assert!(out.findings[0]
+        .message
+        .contains("Juju may pick one without it"));
     // Only two of the three machines need the space: the third can take f3.
     let two = TIGHT.replace(
         "  osd: {charm: ch:ceph-osd, num_units: 3, to: ['0', '1', '2'], bindings: {'': storage}}\n",
@@ -170,7 +194,8 @@ fn odd_names() -> ProviderModel {
     let mut b = common::Builder::new();
     b.space(1, "Public-Space").space(2, "public_space");
     b.vlan(11, 0, 0, Some(1)).vlan(12, 0, 20, Some(2));
-    b.subnet(21, "10.0.1.0/24", 11).subnet(22, "10.0.2.0/24", 12);
+    b.subnet(21, "10.0.1.0/24", 11)
+        .subnet(22, "10.0.2.0/24", 12);
     for i in 1..=3 {
         b.machine(&format!("m{i}"), "Ready", &[21, 22]);
     }
@@ -198,8 +223,16 @@ fn spaces_are_named_as_juju_converts_them() {
     assert_eq!(
         codes_of(&out),
         vec![
-            (codes::BINDING_UNKNOWN_SPACE.into(), Severity::Error, sp("b", "public_space")),
-            (codes::BINDING_UNKNOWN_SPACE.into(), Severity::Error, sp("c", "Public-Space")),
+            (
+                codes::BINDING_UNKNOWN_SPACE.into(),
+                Severity::Error,
+                sp("b", "public_space")
+            ),
+            (
+                codes::BINDING_UNKNOWN_SPACE.into(),
+                Severity::Error,
+                sp("c", "Public-Space")
+            ),
         ]
     );
     let hint = out.findings[0].hint.clone().unwrap();
@@ -220,7 +253,11 @@ fn reading_warnings_are_findings() {
     assert_eq!(
         codes_of(&out),
         vec![
-            (codes::BUNDLE_IGNORED_FIELD.into(), Severity::Warning, app("a")),
+            (
+                codes::BUNDLE_IGNORED_FIELD.into(),
+                Severity::Warning,
+                app("a")
+            ),
             (codes::BUNDLE_UNKNOWN_KEY.into(), Severity::Warning, top),
         ]
     );
@@ -229,7 +266,12 @@ fn reading_warnings_are_findings() {
         .iter()
         .find(|f| f.code == codes::BUNDLE_IGNORED_FIELD)
         .unwrap();
-    assert!(f.message.starts_with("t.yaml:6:9: applications.a.to is a string"), "{}", f.message);
+    assert!(
+        f.message
+            .starts_with("t.yaml:6:9: applications.a.to is a string"),
+        "{}",
+        f.message
+    );
     assert!(out
         .checked
         .iter()
