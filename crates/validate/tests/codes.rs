@@ -397,7 +397,7 @@ fn binding_capacity_single_and_competing() {
         f[0].message
     );
     // Bundle machines take machines too: 6 bundle machines + 1 new unit > 6 MAAS machines.
-    let out = run("machines: {'0': , '1': , '2': , '3': , '4': , '5': }\napplications:\n  a: {charm: a, num_units: 1}\n");
+    let out = run("machines: {'0': , '1': , '2': , '3': , '4': , '5': }\napplications:\n  a: {charm: a, num_units: 1}\n  b: {charm: b, num_units: 6, to: ['0', '1', '2', '3', '4', '5']}\n");
     assert_eq!(
         only(&out, codes::BINDING_CAPACITY).len(),
         1,
@@ -406,7 +406,7 @@ fn binding_capacity_single_and_competing() {
     );
     // ... unless one is pinned to a machine (then it leaves the pool but serves itself).
     let out = run_with(
-        "machines: {'0': , '1': , '2': , '3': , '4': }\napplications:\n  a: {charm: a, num_units: 1}\n",
+        "machines: {'0': , '1': , '2': , '3': , '4': }\napplications:\n  a: {charm: a, num_units: 1}\n  b: {charm: b, num_units: 5, to: ['0', '1', '2', '3', '4']}\n",
         &common::reference().build(),
         None,
         &["0=m1"],
@@ -479,7 +479,7 @@ fn subnet_no_space_and_overlap_and_space_empty() {
 fn machine_map_errors() {
     let bundle = load_str(&[(
         "t.yaml",
-        "machines: {'0': }\napplications: {a: {charm: a}}\n",
+        "machines: {'0': }\napplications: {a: {charm: a, num_units: 1, to: ['0']}}\n",
     )])
     .unwrap();
     let model = common::reference().build();
