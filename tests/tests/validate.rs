@@ -352,6 +352,9 @@ fn output_file_and_other_formats_keep_the_exit_code() {
         ),
         "--provider",
         &maas_dir(),
+        // A cs: bundle: Juju 2.9 rules.
+        "--juju",
+        "2.9",
         "--format",
         "json",
         "-o",
