@@ -3,16 +3,16 @@
 //! that every report format carries them (not only stderr).
 
 use preflight_bundle::{Warning, WarningKind};
-use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
+use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
 
 /// The finding code of a reading warning.
-pub(crate) fn code_of(kind: WarningKind) -> &'static str {
+pub(crate) fn code_of(kind: WarningKind) -> Code {
     match kind {
-        WarningKind::UnknownKey => codes::BUNDLE_UNKNOWN_KEY,
-        WarningKind::Deprecated => codes::BUNDLE_DEPRECATED,
-        WarningKind::IgnoredField => codes::BUNDLE_IGNORED_FIELD,
-        WarningKind::DuplicateKey => codes::CHARM_DUPLICATE_KEY,
-        WarningKind::UnusedCharm => codes::CHARM_UNUSED,
+        WarningKind::UnknownKey => Code::BundleUnknownKey,
+        WarningKind::Deprecated => Code::BundleDeprecated,
+        WarningKind::IgnoredField => Code::BundleIgnoredField,
+        WarningKind::DuplicateKey => Code::CharmDuplicateKey,
+        WarningKind::UnusedCharm => Code::CharmUnused,
     }
 }
 
@@ -48,14 +48,14 @@ pub(crate) fn findings(warnings: &[Warning], with_charms: bool) -> (Vec<Finding>
     let checked = kinds
         .into_iter()
         .map(|k| Checked {
-            check: code_of(k).to_string(),
+            check: code_of(k),
             subject: Subject::default(),
         })
         .collect();
     let findings = warnings
         .iter()
         .map(|w| Finding {
-            code: code_of(w.kind).to_string(),
+            code: code_of(w.kind),
             severity: Severity::Warning,
             subject: Subject {
                 application: w.application.clone(),

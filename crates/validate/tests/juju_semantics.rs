@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use preflight_bundle::load_str;
 use preflight_model::provider::ProviderModel;
-use preflight_model::report::{codes, Severity, Subject};
+use preflight_model::report::{Code, Severity, Subject};
 use preflight_validate::{parse_machine_map, validate, ValidateOutcome};
 
 fn run(yaml: &str, model: &ProviderModel, map: &[&str]) -> ValidateOutcome {
@@ -18,7 +18,7 @@ fn run(yaml: &str, model: &ProviderModel, map: &[&str]) -> ValidateOutcome {
     validate(&bundle, None, model, &map)
 }
 
-fn codes_of(out: &ValidateOutcome) -> Vec<(String, Severity, Subject)> {
+fn codes_of(out: &ValidateOutcome) -> Vec<(Code, Severity, Subject)> {
     let mut v: Vec<_> = out
         .findings
         .iter()
@@ -58,7 +58,7 @@ fn only_ready_machines_are_free() {
     );
     assert_eq!(
         codes_of(&out),
-        vec![(codes::BINDING_CAPACITY.into(), Severity::Error, app("a"))]
+        vec![(Code::BindingCapacity, Severity::Error, app("a"))]
     );
     assert_eq!(
         out.findings[0].message,
@@ -84,9 +84,9 @@ fn only_ready_machines_are_free() {
         &owned_maas(),
         &[],
     );
-    let got: Vec<String> = codes_of(&out).into_iter().map(|c| c.0).collect();
+    let got: Vec<Code> = codes_of(&out).into_iter().map(|c| c.0).collect();
     assert!(
-        got.iter().all(|c| c == codes::BINDING_CAPACITY) && !got.is_empty(),
+        got.iter().all(|c| *c == Code::BindingCapacity) && !got.is_empty(),
         "{got:?}"
     );
     // No Ready machine at all: the message says which statuses count.
@@ -95,11 +95,7 @@ fn only_ready_machines_are_free() {
     let out = run("applications:\n  a: {charm: a, num_units: 1}\n", &none, &[]);
     assert_eq!(
         codes_of(&out),
-        vec![(
-            codes::CONSTRAINT_UNSATISFIABLE.into(),
-            Severity::Error,
-            app("a")
-        )]
+        vec![(Code::ConstraintUnsatisfiable, Severity::Error, app("a"))]
     );
     assert!(
         out.findings[0]
@@ -149,21 +145,9 @@ fn a_certain_missing_space_is_an_error() {
     assert_eq!(
         codes_of(&out),
         vec![
-            (
-                codes::PLACEMENT_MISSING_SPACE.into(),
-                Severity::Error,
-                m("0")
-            ),
-            (
-                codes::PLACEMENT_MISSING_SPACE.into(),
-                Severity::Error,
-                m("1")
-            ),
-            (
-                codes::PLACEMENT_MISSING_SPACE.into(),
-                Severity::Error,
-                m("2")
-            ),
+            (Code::PlacementMissingSpace, Severity::Error, m("0")),
+            (Code::PlacementMissingSpace, Severity::Error, m("1")),
+            (Code::PlacementMissingSpace, Severity::Error, m("2")),
         ]
     );
     let msg = &out.findings[0].message;
@@ -224,12 +208,12 @@ fn spaces_are_named_as_juju_converts_them() {
         codes_of(&out),
         vec![
             (
-                codes::BINDING_UNKNOWN_SPACE.into(),
+                Code::BindingUnknownSpace,
                 Severity::Error,
                 sp("b", "public_space")
             ),
             (
-                codes::BINDING_UNKNOWN_SPACE.into(),
+                Code::BindingUnknownSpace,
                 Severity::Error,
                 sp("c", "Public-Space")
             ),
@@ -253,18 +237,14 @@ fn reading_warnings_are_findings() {
     assert_eq!(
         codes_of(&out),
         vec![
-            (
-                codes::BUNDLE_IGNORED_FIELD.into(),
-                Severity::Warning,
-                app("a")
-            ),
-            (codes::BUNDLE_UNKNOWN_KEY.into(), Severity::Warning, top),
+            (Code::BundleIgnoredField, Severity::Warning, app("a")),
+            (Code::BundleUnknownKey, Severity::Warning, top),
         ]
     );
     let f = out
         .findings
         .iter()
-        .find(|f| f.code == codes::BUNDLE_IGNORED_FIELD)
+        .find(|f| f.code == Code::BundleIgnoredField)
         .unwrap();
     assert!(
         f.message
@@ -275,5 +255,5 @@ fn reading_warnings_are_findings() {
     assert!(out
         .checked
         .iter()
-        .any(|c| c.check == codes::BUNDLE_DEPRECATED));
+        .any(|c| c.check == Code::BundleDeprecated));
 }
