@@ -231,9 +231,9 @@ registry! {
         severity: Warning,
         step: Validate,
         description: "A bundle form this Juju version deprecates.",
-        meaning: "The bundle uses a form the Juju version given with --juju accepts but deprecates: the legacy `services:` key and charm store (cs:) URLs with --juju 2.9 (Juju 3 refuses both), `series` with Juju 3 (use base / default-base).",
+        meaning: "The bundle uses a form the Juju version given with --juju accepts but deprecates: the legacy `services:` key and charm store (cs:) URLs with --juju 2.9 (Juju 3, the default, refuses both).",
         detection: "While the bundle is read with the rules of the --juju version (default 3); the message names file:line:column.",
-        fix: "Use the current form: `applications:`, a Charmhub charm name with a channel, `base` / `default-base`.",
+        fix: "Use the current form: `applications:`, and a Charmhub charm name with a channel.",
     }
     BundleIgnoredField = "bundle.ignored-field" {
         severity: Warning,

@@ -55,7 +55,7 @@ pub struct Args {
     #[arg(long, value_name = "N=SYSTEM_ID")]
     pub machine_map: Vec<String>,
     /// Read the bundle with this Juju version's rules: 3 (the default) refuses the legacy
-    /// `services:` key and charm store (cs:) URLs and warns about `series`; 2.9 accepts them.
+    /// `services:` key and charm store (cs:) URLs; 2.9 accepts them with a warning.
     #[arg(long, value_name = "VERSION", default_value = "3", value_parser = parse_juju)]
     pub juju: JujuVersion,
     /// Output format.

@@ -177,19 +177,10 @@ pub(crate) fn to_bundle(
     for (k, v) in &doc.top {
         let key = k.scalar_string().unwrap_or_default();
         match key.as_str() {
-            "series" => {
-                match cx.string(v, "series") {
-                    Ok(s) => b.series = s,
-                    Err(e) => cx.errors.push(e),
-                }
-                if cx.juju >= JujuVersion::V3 && b.series.is_some() {
-                    cx.warn(
-                        WarningKind::Deprecated,
-                        k,
-                        "`series` is deprecated in Juju 3: use `default-base` (e.g. ubuntu@22.04)",
-                    );
-                }
-            }
+            "series" => match cx.string(v, "series") {
+                Ok(s) => b.series = s,
+                Err(e) => cx.errors.push(e),
+            },
             "default-base" => match cx.string(v, "default-base") {
                 Ok(s) => b.default_base = s,
                 Err(e) => cx.errors.push(e),
@@ -450,11 +441,6 @@ fn machine(cx: &mut Cx, k: &Node, v: &Node) -> Result<BundleMachine, BundleError
                         machine.constraints = c;
                         machine.constraints_raw = raw;
                     }
-                    "series" if cx.juju >= JujuVersion::V3 => cx.warn(
-                        WarningKind::Deprecated,
-                        mk,
-                        format!("`series` of machine {id} is deprecated in Juju 3: use `base`"),
-                    ),
                     k2 if MACHINE_KEYS.contains(&k2) => {}
                     other => cx.warn(
                         WarningKind::UnknownKey,
@@ -545,11 +531,6 @@ fn application(
                     app.constraints_raw = raw;
                 }
                 "bindings" => app.bindings = bindings(cx, ev, &f)?,
-                "series" if cx.juju >= JujuVersion::V3 => cx.warn(
-                    WarningKind::Deprecated,
-                    ek,
-                    format!("`series` of application {name} is deprecated in Juju 3: use `base` (e.g. ubuntu@22.04)"),
-                ),
                 "options" | "annotations" | "storage" | "devices" | "resources" | "offers"
                 | "exposed-endpoints" => {
                     if !matches!(ev.kind, NodeKind::Map(_) | NodeKind::Null) {

@@ -115,9 +115,9 @@ impl BundleError {
 /// Which Juju's rules a bundle is read with (`--juju`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum JujuVersion {
-    /// Juju 2.9: accepts the legacy `services:`, charm store (`cs:`) URLs and `series`.
+    /// Juju 2.9: accepts the legacy `services:` and charm store (`cs:`) URLs (with warnings).
     V2_9,
-    /// Juju 3.x (the default): refuses `services:` and `cs:` URLs; `series` is deprecated.
+    /// Juju 3.x (the default): refuses `services:` and `cs:` URLs.
     #[default]
     V3,
 }
@@ -159,7 +159,7 @@ pub struct LoadOptions {
 pub enum WarningKind {
     /// A key Juju does not know, which it ignores.
     UnknownKey,
-    /// A form the Juju version accepts but deprecates (`services:`, `cs:`, `series`).
+    /// A form the Juju version accepts but deprecates (`services:`, `cs:` with Juju 2.9).
     Deprecated,
     /// A field of the wrong type, which Juju's lenient decoder drops (e.g. a scalar `to:`).
     IgnoredField,

@@ -145,9 +145,9 @@ fn services_in_an_overlay_is_refused_by_every_version() {
 }
 
 #[test]
-fn juju_versions_differ_on_services_cs_and_series() {
+fn juju_versions_differ_on_services_and_cs() {
     let text = "series: focal\nservices:\n  a: {charm: cs:~u/foo-3, num_units: 1}\n";
-    // 2.9: accepted, with deprecation warnings.
+    // 2.9: accepted, with deprecation warnings (services, cs:).
     let b = load_str_with(&[("v.yaml", text)], &v29()).unwrap();
     let kinds: Vec<(WarningKind, u64)> = b.warnings.iter().map(|w| (w.kind, w.pos.line)).collect();
     assert_eq!(
@@ -155,7 +155,8 @@ fn juju_versions_differ_on_services_cs_and_series() {
         [(WarningKind::Deprecated, 2), (WarningKind::Deprecated, 3)]
     );
     assert_eq!(b.applications["a"].charm_name(), "foo");
-    // 3.x (the default): `services` and `cs:` refused; `series` is only deprecated.
+    assert_eq!(b.series.as_deref(), Some("focal"));
+    // 3.x (the default): `services` refused (so the bundle has no applications either).
     let e = load_str(&[("v.yaml", text)]).unwrap_err();
     let msgs: Vec<String> = e.problems().iter().map(|p| p.to_string()).collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
@@ -167,6 +168,7 @@ fn juju_versions_differ_on_services_cs_and_series() {
         msgs[1].starts_with("v.yaml:1:1: applications: the bundle has no applications"),
         "{msgs:?}"
     );
+    // 3.x: `cs:` refused.
     let e = err(&[(
         "v.yaml",
         "applications:\n  a: {charm: cs:foo, num_units: 1}\n",
@@ -175,22 +177,12 @@ fn juju_versions_differ_on_services_cs_and_series() {
         e.starts_with("v.yaml:2:14: applications.a.charm: charm URL \"cs:foo\" is a charm store (cs:) URL, which Juju 3 refuses"),
         "{e}"
     );
-    let b = load_str(&[(
-        "v.yaml",
-        "series: jammy\napplications:\n  a: {charm: a, num_units: 1, series: jammy}\n",
-    )])
-    .unwrap();
-    let kinds: Vec<WarningKind> = b.warnings.iter().map(|w| w.kind).collect();
-    assert_eq!(kinds, [WarningKind::Deprecated, WarningKind::Deprecated]);
-    let b = load_str_with(
-        &[(
-            "v.yaml",
-            "series: jammy\napplications:\n  a: {charm: a, num_units: 1}\n",
-        )],
-        &v29(),
-    )
-    .unwrap();
-    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+    // `series` (bundle, application, machine) is read by both, without warnings.
+    for opts in [LoadOptions::default(), v29()] {
+        let b = load_str_with(&[("v.yaml", "series: jammy\nmachines: {'0': {series: jammy}}\napplications:\n  a: {charm: a, num_units: 1, series: jammy, to: ['0']}\n")], &opts).unwrap();
+        assert!(b.warnings.is_empty(), "{opts:?}: {:?}", b.warnings);
+        assert_eq!(b.series.as_deref(), Some("jammy"));
+    }
     assert_eq!("2.9".parse::<JujuVersion>(), Ok(JujuVersion::V2_9));
     assert_eq!("3.6".parse::<JujuVersion>(), Ok(JujuVersion::V3));
     assert!("2.8".parse::<JujuVersion>().is_err());

@@ -24,10 +24,7 @@ fn machine(container: Option<&str>, id: &str) -> Placement {
 #[test]
 fn cloud_bundle_variables_anchors_placements_bindings_constraints() {
     let b = load(&fx("bundles/cloud/bundle.yaml"), &[]).unwrap();
-    // Juju 3 (the default) deprecates `series`; nothing else warns.
-    let warnings: Vec<(WarningKind, u64)> =
-        b.warnings.iter().map(|w| (w.kind, w.pos.line)).collect();
-    assert_eq!(warnings, [(WarningKind::Deprecated, 7)], "{:?}", b.warnings);
+    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
     assert_eq!(b.series.as_deref(), Some("noble"));
     assert_eq!(b.machines.keys().collect::<Vec<_>>(), ["0", "1"]);
     let m0 = &b.machines["0"].constraints;

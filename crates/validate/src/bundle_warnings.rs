@@ -20,7 +20,7 @@ fn hint_of(kind: WarningKind) -> &'static str {
     match kind {
         WarningKind::UnknownKey => "check the key's spelling: Juju ignores keys it does not know",
         WarningKind::Deprecated => {
-            "use the current form (applications:, a Charmhub name with a channel, base / default-base)"
+            "use the current form (applications:, a Charmhub name with a channel)"
         }
         WarningKind::IgnoredField => {
             "give the field the type Juju expects (e.g. `to:` is a list), or remove it"
