@@ -28,13 +28,13 @@ fn charms() -> CharmSet {
 }
 
 /// (code, severity, application or "-", space or "-") of each finding, sorted.
-fn keys(out: &ValidateOutcome) -> Vec<(String, Severity, String, String)> {
+fn keys(out: &ValidateOutcome) -> Vec<(Code, Severity, String, String)> {
     let mut v: Vec<_> = out
         .findings
         .iter()
         .map(|f| {
             (
-                f.code.to_string(),
+                f.code.clone(),
                 f.severity,
                 f.subject.application.clone().unwrap_or("-".into()),
                 f.subject.space.clone().unwrap_or("-".into()),
@@ -45,16 +45,16 @@ fn keys(out: &ValidateOutcome) -> Vec<(String, Severity, String, String)> {
     v
 }
 
-fn k(code: &str, sev: Severity, app: &str, space: &str) -> (String, Severity, String, String) {
-    (code.into(), sev, app.into(), space.into())
+fn k(code: Code, sev: Severity, app: &str, space: &str) -> (Code, Severity, String, String) {
+    (code, sev, app.into(), space.into())
 }
 
 /// The two network warnings the fixture MAAS always gives: the BMC subnet in no space, and
 /// 10.10.0.0/24 on both fabrics.
-fn network_warnings() -> Vec<(String, Severity, String, String)> {
+fn network_warnings() -> Vec<(Code, Severity, String, String)> {
     vec![
-        k(Code::SubnetNoSpace.as_str(), Severity::Warning, "-", "-"),
-        k(Code::SubnetOverlap.as_str(), Severity::Warning, "-", "-"),
+        k(Code::SubnetNoSpace, Severity::Warning, "-", "-"),
+        k(Code::SubnetOverlap, Severity::Warning, "-", "-"),
     ]
 }
 
@@ -91,7 +91,7 @@ fn binding_a_space_machine_0_lacks_is_a_placement_error() {
     );
     let mut want = network_warnings();
     want.push(k(
-        Code::PlacementMissingSpace.as_str(),
+        Code::PlacementMissingSpace,
         Severity::Error,
         "webapp",
         "ipv6-lab",
@@ -117,13 +117,13 @@ fn unknown_space_and_unknown_endpoint_from_an_overlay() {
     );
     let mut want = network_warnings();
     want.push(k(
-        Code::BindingUnknownSpace.as_str(),
+        Code::BindingUnknownSpace,
         Severity::Error,
         "database",
         "public-api",
     ));
     want.push(k(
-        Code::BindingUnknownEndpoint.as_str(),
+        Code::BindingUnknownEndpoint,
         Severity::Error,
         "storage",
         "-",
