@@ -6,9 +6,7 @@ mod fixture_paths;
 
 use std::path::PathBuf;
 
-use preflight_bundle::{
-    load, load_with, CharmSet, JujuVersion, LoadOptions, Placement, WarningKind,
-};
+use preflight_bundle::{load, load_with, CharmSet, JujuVersion, LoadOptions, Placement};
 
 fn fx(rel: &str) -> PathBuf {
     fixture_paths::own(rel)
