@@ -2,7 +2,7 @@
 //! Juju can allocate, when a failed placement is certain, space names as Juju converts them,
 //! and reading warnings as findings.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
