@@ -96,6 +96,11 @@ fn write_snapshot(name: &str, n: usize, spaces: &[&str]) -> PathBuf {
     p
 }
 
+/// The fixture MAAS's deployed amd64 machines (alder, birch): Juju can allocate only its one
+/// Ready machine, so the bundle's machines are pinned to these, as when re-validating.
+const PIN0: &str = "0=k4p7ab";
+const PIN1: &str = "1=m2q9cd";
+
 fn maas_dir() -> String {
     fx("maas").display().to_string()
 }
@@ -107,6 +112,10 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
         &bundles(CLOUD),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--machine-map",
+        PIN1,
         "--format",
         "json",
     ]);
@@ -149,13 +158,16 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    // A legacy bundle: Juju 3 (the default) refuses it; with --juju 2.9 it warns, with file,
-    // line and column, and still passes.
+    // A legacy bundle: Juju 3 (the default) refuses it; with --juju 2.9 it is read, its
+    // legacy forms are warnings with file, line and column, and the one check that fails is
+    // that webapp's new machine needs internal-api, which the only Ready machine lacks.
     let o = preflight(&[
         "--bundle",
         &bundles("legacy/services.yaml"),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
     ]);
     assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
     let o = preflight(&[
@@ -163,15 +175,47 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
         &bundles("legacy/services.yaml"),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
         "--juju",
         "2.9",
+        "--format",
+        "json",
     ]);
-    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("services.yaml:5:1: `services` is the legacy name of `applications`"),
         "{err}"
     );
+    let r = json_of(&o);
+    let mut got: Vec<(String, String)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["subject"]["application"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, String)> = [
+        ("bundle.deprecated", "-"),
+        ("bundle.deprecated", "database"),
+        ("bundle.deprecated", "webapp"),
+        ("constraint.unsatisfiable", "webapp"),
+        ("subnet.no-space", "-"),
+        ("subnet.overlap", "-"),
+    ]
+    .iter()
+    .map(|(c, a)| (c.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -183,6 +227,10 @@ fn unknown_space_exits_1_with_findings_that_say_what_to_do() {
         &bundles(FAULTS),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--machine-map",
+        PIN1,
         "--format",
         "json",
     ]);
@@ -360,6 +408,10 @@ fn charm_dir_enables_the_endpoint_check() {
         b.to_str().unwrap(),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--machine-map",
+        PIN1,
         "--format",
         "json",
         "--charm-dir",
@@ -390,6 +442,10 @@ fn charm_dir_enables_the_endpoint_check() {
         b.to_str().unwrap(),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--machine-map",
+        PIN1,
         "--format",
         "json",
     ]);

@@ -262,3 +262,48 @@ fn scale_out_beyond_listed_machines_needs_new_machines() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+#[test]
+fn reading_warnings_are_report_findings_in_every_format() {
+    let snap = snapshot("w.json", &["Ready", "Ready"], &["public"]);
+    let b = write(
+        "scalar-to.yaml",
+        "applications:\n  a:\n    charm: ch:a\n    num_units: 2\n    to: lxd:0\n",
+    );
+    let o = preflight(&[
+        "--bundle",
+        &s(&b),
+        "--provider",
+        &s(&snap),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        findings(&o),
+        vec![(
+            "bundle.ignored-field".into(),
+            "warning".into(),
+            json!({"application": "a"})
+        )]
+    );
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        r["findings"][0]["message"],
+        format!("{}:5:9: applications.a.to is a string \"lxd:0\", not a list: Juju ignores the field and puts every unit on a new machine (write `to: [lxd:0]` for a placement)", s(&b))
+    );
+    // Two units on new machines: with one Ready machine, one short (the `to:` was dropped).
+    let one = snapshot("w1.json", &["Ready"], &["public"]);
+    let o = preflight(&[
+        "--bundle",
+        &s(&b),
+        "--provider",
+        &s(&one),
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let xml = String::from_utf8_lossy(&o.stdout);
+    assert!(xml.contains("bundle.ignored-field"), "{xml}");
+    assert!(xml.contains("binding.capacity"), "{xml}");
+}

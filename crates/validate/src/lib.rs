@@ -24,8 +24,10 @@ mod bundle_warnings;
 mod capacity;
 mod certain;
 
-/// MAAS machine statuses that count as candidates (Juju can use them, or already does).
-pub const CANDIDATE_STATUSES: &[&str] = &["Ready", "Allocated", "Deployed"];
+/// MAAS machine statuses Juju can allocate a new machine from: MAAS's acquisition filter
+/// (`POST /machines/op-allocate`) only hands out Ready machines. An owned (Allocated, Deployed)
+/// machine counts only where `--machine-map` pins a bundle machine to it.
+pub const CANDIDATE_STATUSES: &[&str] = &["Ready"];
 
 /// What [`validate`] found and what it evaluated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -305,7 +307,10 @@ fn subject_app(app: &str) -> Subject {
 struct Cx<'a> {
     provider: &'a ProviderModel,
     cands: Vec<Cand<'a>>,
+    /// Space names as Juju knows them.
     space_names: BTreeSet<&'a str>,
+    /// MAAS space id by Juju space name.
+    space_ids: BTreeMap<&'a str, i64>,
     out: ValidateOutcome,
 }
 
@@ -362,7 +367,16 @@ fn resolve(bundle: &Bundle, app: &str, p: &Placement, depth: usize) -> Option<Ta
             }
             let target = bundle.applications.get(application)?;
             let ps = target.unit_placements();
-            let tp = ps.get(unit.unwrap_or(0) as usize).or(ps.first())?;
+            // Beside a unit the other application does not have: Juju gives the unit a new
+            // machine instead (`definedUnitForUnit` / `definedApplicationForUnit` in juju's
+            // core/bundle/changes/handlers.go).
+            let Some(tp) = ps.get(unit.unwrap_or(0) as usize) else {
+                return Some(if depth == 0 {
+                    Target::New
+                } else {
+                    Target::NewFor(app.to_string())
+                });
+            };
             match resolve(bundle, application, tp, depth + 1)? {
                 Target::New => Some(Target::NewFor(application.clone())),
                 t => Some(t),
@@ -380,11 +394,10 @@ pub fn validate(
     provider: &ProviderModel,
     machine_map: &BTreeMap<String, String>,
 ) -> ValidateOutcome {
-    let space_by_id: BTreeMap<i64, &str> = provider
-        .spaces
-        .iter()
-        .map(|(id, s)| (*id, s.name.as_str()))
-        .collect();
+    // Spaces by the names Juju gives them (its ConvertSpaceName of the MAAS names).
+    let juju_names = provider.juju_space_names();
+    let space_by_id: BTreeMap<i64, &str> =
+        juju_names.iter().map(|(id, n)| (*id, n.as_str())).collect();
     let cands: Vec<Cand<'_>> = provider
         .machines
         .iter()
@@ -425,8 +438,20 @@ pub fn validate(
         provider,
         cands,
         space_names: space_by_id.values().copied().collect(),
+        space_ids: space_by_id.iter().map(|(id, n)| (*n, *id)).collect(),
         out: ValidateOutcome::default(),
     };
+    let (reading, reading_checked) = bundle_warnings::findings(
+        &bundle
+            .warnings
+            .iter()
+            .cloned()
+            .chain(charms.map(|c| c.warnings(bundle)).unwrap_or_default())
+            .collect::<Vec<_>>(),
+        charms.is_some(),
+    );
+    cx.out.findings.extend(reading);
+    cx.out.checked.extend(reading_checked);
 
     // Bundle machines: their candidates (the mapped machine, or those fitting their constraints).
     let mut machine_cands: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -473,6 +498,9 @@ pub fn validate(
 
     // Per application.
     let mut new_demands: Vec<capacity::Demand> = Vec::new();
+    // placement.missing-space warnings on unpinned bundle machines, which the capacity
+    // matching may show to be certain: (finding index, bundle machine, space).
+    let mut maybe_missing: Vec<(usize, String, String)> = Vec::new();
     let mut new_cands: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut bound_spaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, app) in &bundle.applications {
@@ -493,7 +521,23 @@ pub fn validate(
             if sp == ALPHA_SPACE || cx.space_known(sp) {
                 continue;
             }
-            let known: Vec<&str> = cx.space_names.iter().copied().collect();
+            let known: Vec<String> = cx
+                .space_names
+                .iter()
+                .map(|j| {
+                    let maas = cx
+                        .space_ids
+                        .get(j)
+                        .and_then(|id| cx.provider.spaces.get(id))
+                        .map(|s| s.name.as_str())
+                        .unwrap_or(j);
+                    if maas == *j {
+                        j.to_string()
+                    } else {
+                        format!("{j} (MAAS: {maas})")
+                    }
+                })
+                .collect();
             cx.finding(
                 Code::BindingUnknownSpace,
                 Severity::Error,
@@ -508,7 +552,7 @@ pub fn validate(
                     endpoint_list(eps)
                 ),
                 Some(format!(
-                    "bind to one of the MAAS spaces ({}) or create space {sp:?} in MAAS",
+                    "bind to one of the spaces Juju knows ({}) or create space {sp:?} in MAAS",
                     if known.is_empty() {
                         "MAAS has none".to_string()
                     } else {
@@ -724,6 +768,9 @@ pub fn validate(
                         Some(hint),
                     );
                 } else {
+                    if let (Target::BundleMachine(id), false) = (t, pinned) {
+                        maybe_missing.push((cx.out.findings.len(), id.clone(), sp.clone()));
+                    }
                     cx.finding(
                         Code::PlacementMissingSpace,
                         Severity::Warning,
@@ -767,6 +814,7 @@ pub fn validate(
     for d in &mut new_demands {
         d.candidates.retain(|i| !pinned.contains(i));
     }
+    certain_missing_spaces(&mut cx, &new_demands, &maybe_missing);
     for short in capacity::shortfalls(&new_demands, cx.cands.len()) {
         let d = &new_demands[short.demand];
         let subject = match &d.application {
@@ -812,6 +860,65 @@ pub fn validate(
 
     network_checks(&mut cx, &bound_spaces);
     cx.out
+}
+
+/// Upgrades `placement.missing-space` warnings to errors where the failure is certain: the
+/// bundle machines whose units need a space cannot all get a candidate with it in any
+/// assignment that meets every demand ([`certain::missing_space_is_certain`]).
+fn certain_missing_spaces(
+    cx: &mut Cx<'_>,
+    demands: &[capacity::Demand],
+    maybe: &[(usize, String, String)],
+) {
+    let mut by_space: BTreeMap<&str, Vec<(usize, &str)>> = BTreeMap::new();
+    for (finding, machine, space) in maybe {
+        by_space
+            .entry(space.as_str())
+            .or_default()
+            .push((*finding, machine.as_str()));
+    }
+    for (space, entries) in by_space {
+        let machines: BTreeSet<&str> = entries.iter().map(|(_, m)| *m).collect();
+        let group: Vec<usize> = machines
+            .iter()
+            .filter_map(|m| {
+                let label = format!("bundle machine {m}");
+                demands.iter().position(|d| d.label == label)
+            })
+            .collect();
+        let lacks = |i: usize| !cx.cands[i].spaces.contains(space);
+        if !certain::missing_space_is_certain(demands, cx.cands.len(), &group, lacks) {
+            continue;
+        }
+        let pool: BTreeSet<usize> = group
+            .iter()
+            .flat_map(|&g| demands[g].candidates.iter().copied())
+            .collect();
+        let have = pool.iter().filter(|&&i| !lacks(i)).count();
+        let without: Vec<&str> = pool
+            .iter()
+            .filter(|&&i| lacks(i))
+            .take(5)
+            .map(|&i| cx.cands[i].m.hostname.as_str())
+            .collect();
+        let list: Vec<String> = machines.iter().map(|m| m.to_string()).collect();
+        let ids = endpoint_list(&list);
+        for (finding, machine) in &entries {
+            let Some(f) = cx.out.findings.get_mut(*finding) else {
+                continue;
+            };
+            let app = f.subject.application.clone().unwrap_or_default();
+            f.severity = Severity::Error;
+            f.message = format!(
+                "{app} is placed on machine {machine}, whose units need space {space:?}: bundle machines {ids} need all {} of their candidate MAAS machines (with every other demand on them), and only {have} have the space, so one of them certainly gets a machine without it ({})",
+                pool.len(),
+                without.join(", ")
+            );
+            f.hint = Some(format!(
+                "add spaces={space} to the constraints of bundle machines {ids}, give MAAS more machines that fit them with the space, or pin them with --machine-map"
+            ));
+        }
+    }
 }
 
 fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>) {
@@ -925,10 +1032,10 @@ fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>)
             ..Subject::default()
         };
         cx.checked(Code::SpaceEmpty, subject.clone());
-        let Some(space) = provider.space_by_name(sp) else {
+        let Some(&space_id) = cx.space_ids.get(sp.as_str()) else {
             continue;
         };
-        let n_subnets = provider.subnets_in_space(space.id).count();
+        let n_subnets = provider.subnets_in_space(space_id).count();
         let n_machines = cx
             .cands
             .iter()

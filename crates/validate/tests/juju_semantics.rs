@@ -134,6 +134,26 @@ fn tight_maas(extra: usize) -> ProviderModel {
 const TIGHT: &str = "machines:\n  '0': {constraints: tags=fast zones=zone2}\n  '1': {constraints: tags=fast zones=zone2}\n  '2': {constraints: tags=fast zones=zone2}\napplications:\n  osd: {charm: ch:ceph-osd, num_units: 3, to: ['0', '1', '2'], bindings: {'': storage}}\n";
 
 #[test]
+fn a_repeated_application_placement_beyond_its_units_gets_new_machines() {
+    // b/0 goes beside a/0; b/1 and b/2 find no unit of a left and get new machines.
+    let yaml = "applications:\n  a: {charm: a, num_units: 1, bindings: {'': public}}\n  b: {charm: b, num_units: 3, to: [a], bindings: {'': public}}\n  c: {charm: c, num_units: 3, bindings: {'': public}}\n";
+    let out = run(yaml, &owned_maas(), &[]);
+    // a 1 + b 2 + c 3 = 6 new machines on 5 Ready: short.
+    let got: Vec<Code> = codes_of(&out).into_iter().map(|c| c.0).collect();
+    assert!(
+        !got.is_empty() && got.iter().all(|c| *c == Code::BindingCapacity),
+        "{:#?}",
+        out.findings
+    );
+    let out = run(
+        &yaml.replace("c: {charm: c, num_units: 3", "c: {charm: c, num_units: 2"),
+        &owned_maas(),
+        &[],
+    );
+    assert_eq!(codes_of(&out), vec![]);
+}
+
+#[test]
 fn a_certain_missing_space_is_an_error() {
     let out = run(TIGHT, &tight_maas(0), &[]);
     let m = |id: &str| Subject {
