@@ -149,8 +149,8 @@ pub fn reference() -> Builder {
 }
 
 /// A generated MAAS with `n` machines, in the given spaces (one VLAN and /24..-sized subnet
-/// each, on `fabrics` fabrics), every machine linked into every space; statuses cycle
-/// Ready, Deployed, Allocated, Broken.
+/// each, on `fabrics` fabrics), every machine linked into every space; all Ready (the only
+/// status MAAS allocates from).
 pub fn generated(n: usize, spaces: &[&str]) -> ProviderModel {
     let mut b = Builder::new();
     for (i, name) in spaces.iter().enumerate() {
@@ -160,9 +160,8 @@ pub fn generated(n: usize, spaces: &[&str]) -> ProviderModel {
         b.subnet(1000 + id, &format!("10.{}.0.0/16", 10 + i), 100 + id);
     }
     let subnets: Vec<i64> = (1..=spaces.len() as i64).map(|id| 1000 + id).collect();
-    let statuses = ["Ready", "Deployed", "Allocated", "Broken"];
     for i in 0..n {
-        let m = b.machine(&format!("m{i:05}"), statuses[i % statuses.len()], &subnets);
+        let m = b.machine(&format!("m{i:05}"), "Ready", &subnets);
         m.zone = Some(format!("zone-{}", i % 3));
     }
     b.build()
