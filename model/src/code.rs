@@ -11,6 +11,13 @@
 //! the coverage test — is derived from it. Then regenerate `docs/codes.md`
 //! (`preflight codes --format markdown > docs/codes.md`) and add a unit test and a lab scenario
 //! (or end-to-end test) that produce the code (the coverage test enforces both).
+//!
+//! **Coverage rule** (checked by `every_code_has_a_unit_test_and_a_scenario_or_e2e_test` below):
+//! a code is covered by a unit test when a test of the crate of its step (validate:
+//! `crates/validate`; merge, probe, collect: `crates/check`) names it — `Code::Variant` or
+//! `"area.rule"` in a `#[cfg(test)]` part of `src/` or anywhere in `tests/` — and by a lab
+//! scenario or end-to-end case when a `scenarios/*.toml` expects it (`code = "area.rule"`)
+//! or an end-to-end test in `tests/tests/` names it. A new step must say where its tests live.
 
 use std::fmt;
 
@@ -132,6 +139,15 @@ macro_rules! registry {
                         fix: $fix,
                     }),)*
                     Code::Other(_) => None,
+                }
+            }
+
+            /// The variant's Rust name (`ProbeMtuBlackhole`), for the coverage test.
+            #[cfg(test)]
+            fn rust_name(&self) -> &'static str {
+                match self {
+                    $(Code::$variant => stringify!($variant),)*
+                    Code::Other(_) => "Other",
                 }
             }
 
@@ -510,6 +526,98 @@ mod tests {
             Code::ProbeUnreachable
         );
         assert!(serde_json::from_str::<Code>("3").is_err());
+    }
+
+    /// Where a step's rules live, for the coverage rule (see the module docs).
+    fn crate_of(step: Step) -> &'static str {
+        match step {
+            Step::Validate => "crates/validate",
+            Step::Merge | Step::Probe | Step::Collect => "crates/check",
+        }
+    }
+
+    fn rs_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                rs_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The test parts of a crate's sources: `tests/` whole, `src/` after `#[cfg(test)]`.
+    fn test_text(root: &std::path::Path, krate: &str) -> String {
+        let mut files = Vec::new();
+        rs_files(&root.join(krate).join("tests"), &mut files);
+        let mut text: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        let mut src = Vec::new();
+        rs_files(&root.join(krate).join("src"), &mut src);
+        for f in src {
+            let s = std::fs::read_to_string(&f).unwrap();
+            if let Some(i) = s.find("#[cfg(test)]") {
+                text.push_str(&s[i..]);
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn every_code_has_a_unit_test_and_a_scenario_or_e2e_test() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut scenarios = String::new();
+        for e in std::fs::read_dir(root.join("scenarios")).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "toml") {
+                scenarios.push_str(&std::fs::read_to_string(e.path()).unwrap());
+            }
+        }
+        let e2e = test_text(&root, "tests");
+        let mut missing = Vec::new();
+        for c in Code::ALL {
+            let info = c.info().unwrap();
+            let (quoted, variant) = (
+                format!("\"{}\"", c.as_str()),
+                format!("Code::{}", c.rust_name()),
+            );
+            let names = |t: &str| t.contains(&quoted) || t.contains(&variant);
+            if !names(&test_text(&root, crate_of(info.step))) {
+                missing.push(format!("{c}: no unit test in {}", crate_of(info.step)));
+            }
+            if !scenarios.contains(&format!("code = {quoted}")) && !names(&e2e) {
+                missing.push(format!(
+                    "{c}: no lab scenario (scenarios/*.toml) or e2e test (tests/tests)"
+                ));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "uncovered codes:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    #[test]
+    fn variants_are_named_after_their_codes() {
+        for c in Code::ALL {
+            let camel: String = c
+                .as_str()
+                .split(['.', '-'])
+                .map(|w| {
+                    let mut cs = w.chars();
+                    cs.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + cs.as_str())
+                        .unwrap_or_default()
+                })
+                .collect();
+            assert_eq!(camel, c.rust_name(), "{c}");
+        }
     }
 
     #[test]

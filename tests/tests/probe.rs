@@ -707,7 +707,7 @@ fn text_output_has_table_and_summary() {
     );
     assert!(
         text.lines()
-            .any(|l| l.starts_with("10.99.0.1") && l.ends_with("network unreachable")),
+            .any(|l| l.starts_with("10.99.0.1") && l.ends_with("network unreachable (no route)")),
         "{text}"
     );
     assert!(

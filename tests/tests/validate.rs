@@ -620,3 +620,82 @@ fn live_maas_url_gives_the_same_answer_as_the_snapshot() {
     let o = run(&["--provider", &maas_dir(), "--maas-url", &url]);
     assert_eq!(code(&o), 2);
 }
+
+#[test]
+fn every_validate_rule_fires_end_to_end() {
+    // Three Ready machines in internal and storage, except node-0 (pinned as bundle machine 0)
+    // has no storage interface; MAAS also has a space `empty` with no subnets.
+    let mut snap = snapshot(3, &["internal", "storage"]);
+    snap["machines"][0]["interface_set"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    snap["spaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": 99, "name": "empty"}));
+    let maas = tmp("every-rule-maas.json");
+    std::fs::write(&maas, serde_json::to_vec(&snap).unwrap()).unwrap();
+    let bundle = tmp("every-rule-bundle.yaml");
+    std::fs::write(
+        &bundle,
+        r#"series: noble
+machines:
+  "0": {}
+applications:
+  conflict:
+    charm: ch:conflict
+    num_units: 1
+    constraints: spaces=^internal
+    bindings: {"": internal}
+  huge:
+    charm: ch:huge
+    num_units: 1
+    constraints: mem=1024G
+  many:
+    charm: ch:many
+    num_units: 5
+  pinned:
+    charm: ch:pinned
+    num_units: 1
+    to: ["0"]
+    bindings: {"": storage}
+  lonely:
+    charm: ch:lonely
+    num_units: 1
+    bindings: {"": empty}
+"#,
+    )
+    .unwrap();
+    let o = preflight(&[
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--provider",
+        maas.to_str().unwrap(),
+        "--machine-map",
+        "0=s00000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json_of(&o);
+    let found = |code: &str, app: &str| {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == code && f["subject"]["application"] == app)
+    };
+    assert!(found("constraint.space-conflict", "conflict"), "{r:#}");
+    assert!(found("constraint.unsatisfiable", "huge"), "{r:#}");
+    assert!(found("binding.capacity", "many"), "{r:#}");
+    assert!(found("placement.missing-space", "pinned"), "{r:#}");
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "space.empty" && f["subject"]["space"] == "empty"),
+        "{r:#}"
+    );
+}

@@ -307,3 +307,75 @@ fn reading_warnings_are_report_findings_in_every_format() {
     assert!(xml.contains("bundle.ignored-field"), "{xml}");
     assert!(xml.contains("binding.capacity"), "{xml}");
 }
+
+#[test]
+fn charm_metadata_duplicates_and_unused_charm_dirs_are_warnings() {
+    let snap = snapshot("c.json", &["Ready"], &["public"]);
+    let charms = dir().join("charms");
+    for (d, meta) in [
+        // A duplicate key, last wins (the endpoint bound below is in the second `provides`).
+        (
+            "mon",
+            "name: mon\nprovides:\n  old: {interface: x}\nprovides:\n  admin: {interface: y}\n",
+        ),
+        ("spare", "name: spare\nprovides:\n  x: {interface: x}\n"),
+    ] {
+        std::fs::create_dir_all(charms.join(d)).unwrap();
+        std::fs::write(charms.join(d).join("metadata.yaml"), meta).unwrap();
+    }
+    let b = write(
+        "charms.yaml",
+        "applications:\n  mon: {charm: ch:mon, num_units: 1, bindings: {admin: public}}\n",
+    );
+    let o = preflight(&[
+        "--bundle",
+        &s(&b),
+        "--provider",
+        &s(&snap),
+        "--charm-dir",
+        &s(&charms),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        findings(&o),
+        vec![
+            ("charm.duplicate-key".into(), "warning".into(), json!({})),
+            ("charm.unused".into(), "warning".into(), json!({})),
+        ]
+    );
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dup = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "charm.duplicate-key")
+        .unwrap();
+    assert!(
+        dup["message"].as_str().unwrap().starts_with(&format!(
+            "{}:4:1: charm metadata has a duplicate key",
+            s(&charms.join("mon").join("metadata.yaml"))
+        )),
+        "{dup}"
+    );
+    // The endpoint check used the last `provides`: binding `old` is unknown.
+    let b = write(
+        "charms-old.yaml",
+        "applications:\n  mon: {charm: ch:mon, num_units: 1, bindings: {old: public}}\n",
+    );
+    let o = preflight(&[
+        "--bundle",
+        &s(&b),
+        "--provider",
+        &s(&snap),
+        "--charm-dir",
+        &s(&charms),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(findings(&o)
+        .iter()
+        .any(|f| f.0 == "binding.unknown-endpoint"));
+}

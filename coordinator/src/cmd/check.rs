@@ -3,17 +3,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use preflight_check::plan::PlanOptions;
-use preflight_check::report::{build_report, ReportInput};
-use preflight_check::server::{serve, ServerConfig};
-use preflight_check::state::CheckState;
+use preflight_check::server::ServerConfig;
+use preflight_check::session::{self, CheckConfig, Progress};
 use preflight_model::plan::ProbeSettings;
 
-use super::common::{read_secret, write_output, ProviderArgs, ReportFormat};
+use super::common::{read_secret, write_output, write_report, ProviderArgs, ReportFormat};
 
 /// Flags of `preflight check`.
 #[derive(clap::Args, Debug)]
@@ -77,6 +75,10 @@ pub struct Args {
     /// Keep registrations, the plan and results here; restarting with the same dir resumes.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Once listening, write the coordinator's URL to FILE (atomically: a supervisor waiting
+    /// for the file never reads half of it).
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
     /// No progress display.
     #[arg(long)]
     pub quiet: bool,
@@ -120,29 +122,6 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     pb
-}
-
-/// Waits until `done()` or the deadline, updating the progress line; true when done.
-async fn wait_until(
-    state: &CheckState,
-    deadline: Instant,
-    pb: &indicatif::ProgressBar,
-    mut done: impl FnMut() -> (bool, String),
-) -> bool {
-    let mut rx = state.subscribe();
-    loop {
-        let (ok, msg) = done();
-        let left = deadline.saturating_duration_since(Instant::now());
-        pb.set_message(format!("{msg}, {} s left", left.as_secs()));
-        pb.tick();
-        if ok {
-            return true;
-        }
-        if left.is_zero() {
-            return false;
-        }
-        let _ = tokio::time::timeout(left.min(Duration::from_millis(250)), rx.changed()).await;
-    }
 }
 
 /// Runs the subcommand.
@@ -190,88 +169,60 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             (outcome.findings, outcome.checked)
         }
     };
-    let state = Arc::new(CheckState::open(args.state_dir.as_deref())?);
+    inputs.push(match &source {
+        preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
+        preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
+    });
+    let config = CheckConfig {
+        provider,
+        server: ServerConfig::new(token),
+        expect: args.expect,
+        register_deadline: Duration::from_secs(args.deadline),
+        probe_deadline: Duration::from_secs(args.probe_deadline),
+        plan: PlanOptions {
+            full_mesh_max: args.full_mesh_max,
+            k: args.sparse_k.max(1),
+            isolate,
+            settings: ProbeSettings {
+                count: args.count.max(1),
+                timeout_ms: args.timeout_ms.max(1),
+                ..ProbeSettings::default()
+            },
+        },
+        state_dir: args.state_dir.clone(),
+        extra_findings,
+        extra_checked,
+        inputs,
+        output: args
+            .output
+            .as_ref()
+            .map(|p| (p.clone(), preflight_report::Format::from(args.format))),
+        linger: Duration::from_millis(300),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     eprintln!("preflight: listening on http://{local}");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        state.clone(),
-        ServerConfig::new(token),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    if let Some(path) = &args.ready_file {
+        write_output(Some(path), &format!("http://{local}\n"))?;
+    }
 
     let pb = progress_bar(args.quiet);
     pb.enable_steady_tick(Duration::from_millis(200));
-    let expect = args.expect;
-    if state.lock().plan.is_none() {
-        let deadline = Instant::now() + Duration::from_secs(args.deadline);
-        wait_until(&state, deadline, &pb, || {
-            let n = state.registered();
-            (n >= expect, format!("agents registered {n}/{expect}"))
-        })
-        .await;
-    }
-    let opts = PlanOptions {
-        full_mesh_max: args.full_mesh_max,
-        k: args.sparse_k.max(1),
-        isolate,
-        settings: ProbeSettings {
-            count: args.count.max(1),
-            timeout_ms: args.timeout_ms.max(1),
-            ..ProbeSettings::default()
+    let report = session::run(
+        config,
+        listener,
+        |p: &Progress| {
+            pb.set_message(p.message());
+            pb.tick();
         },
-    };
-    state.plan(&provider, &opts)?;
-    let deadline = Instant::now() + Duration::from_secs(args.probe_deadline);
-    wait_until(&state, deadline, &pb, || {
-        let (want, have, planned, done) = state.progress();
-        (
-            have >= want,
-            format!("probes done {done}/{planned}, agents reported {have}/{want}"),
-        )
-    })
-    .await;
-    state.finish();
+        std::future::pending(),
+    )
+    .await?;
     pb.finish_and_clear();
-
-    let report = {
-        let inner = state.lock();
-        let no_merge = Default::default();
-        let no_plan = Default::default();
-        let merged = inner.merged.as_ref().unwrap_or(&no_merge);
-        let plan = inner.plan.as_ref().unwrap_or(&no_plan);
-        inputs.push(match &source {
-            preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
-            preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
-        });
-        inputs.push(format!(
-            "agents: {} of {expect} expected",
-            inner.agents.len()
-        ));
-        build_report(ReportInput {
-            provider: &provider,
-            merged,
-            plan,
-            results: &inner.results,
-            expected: expect,
-            extra_findings,
-            extra_checked,
-            inputs,
-        })
-    };
-    write_output(
-        args.output.as_deref(),
-        &preflight_report::render(&report, args.format.into()),
-    )?;
-    // Let agents still polling hear that the check is over, then stop serving.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if args.output.is_none() {
+        write_report(None, &report, args.format)?;
+    }
     Ok(ExitCode::from(report.exit_code()))
 }

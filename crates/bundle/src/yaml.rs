@@ -289,14 +289,37 @@ pub fn parse_lenient(file: &Path, text: &str) -> Result<(Node, Option<DuplicateK
         Ok(n) => Ok((n, None)),
         Err(BundleError::Yaml { pos, message, .. }) if message.contains("duplicate") => {
             let mut docs = run_parser(file, text, true)?;
-            let node = if docs.is_empty() {
+            let mut node = if docs.is_empty() {
                 Node::new(NodeKind::Null)
             } else {
                 docs.swap_remove(0)
             };
+            keep_last(&mut node);
             Ok((node, Some(DuplicateKey { pos, message })))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Drops every mapping entry whose key appears again later in the same mapping (the parser may
+/// pass both through), so the last value wins as in go-yaml.
+fn keep_last(node: &mut Node) {
+    match &mut node.kind {
+        NodeKind::Map(entries) => {
+            let keys: Vec<Option<String>> =
+                entries.iter().map(|(k, _)| k.scalar_string()).collect();
+            let mut i = 0;
+            entries.retain(|_| {
+                let k = &keys[i];
+                i += 1;
+                k.is_none() || !keys[i..].contains(k)
+            });
+            for (_, v) in entries.iter_mut() {
+                keep_last(v);
+            }
+        }
+        NodeKind::Seq(items) => items.iter_mut().for_each(keep_last),
+        _ => {}
     }
 }
 

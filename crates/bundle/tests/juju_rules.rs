@@ -400,6 +400,18 @@ fn charm_metadata_duplicate_keys_warn_and_the_last_wins() {
         Some("nrpe-v2")
     );
     assert!(m.relations.contains_key("admin"));
+    // A duplicated section: the last one is the whole section.
+    let m = CharmMeta::parse(
+        Path::new("metadata.yaml"),
+        "name: mon\nprovides:\n  old: {interface: x}\nprovides:\n  admin: {interface: y}\n",
+    )
+    .unwrap();
+    assert_eq!(m.relations.keys().collect::<Vec<_>>(), ["admin"]);
+    let m = CharmMeta::parse(
+        Path::new("metadata.yaml"),
+        "name: ceph-mon\nprovides:\n  nrpe-external-master: {interface: nrpe-external-master}\n  admin: {interface: ceph-admin}\n  nrpe-external-master: {interface: nrpe-v2}\n",
+    )
+    .unwrap();
     let w = m.duplicate.clone().unwrap();
     assert_eq!(w.kind, WarningKind::DuplicateKey);
     assert_eq!((w.pos.line, w.pos.column), (5, 3));

@@ -2,8 +2,23 @@
 //! `charm.unused`: what reading the bundle and the charm metadata warned about, as findings, so
 //! that every report format carries them (not only stderr).
 
-use preflight_bundle::{Warning, WarningKind};
+use preflight_bundle::{Bundle, CharmSet, Warning, WarningKind};
 use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
+
+use crate::cx::Cx;
+
+/// The reading warnings of the bundle (and of the charm metadata, with `charms`) as findings.
+pub(crate) fn reading_warnings(cx: &mut Cx<'_>, bundle: &Bundle, charms: Option<&CharmSet>) {
+    let warnings: Vec<Warning> = bundle
+        .warnings
+        .iter()
+        .cloned()
+        .chain(charms.map(|c| c.warnings(bundle)).unwrap_or_default())
+        .collect();
+    let (found, checked) = findings(&warnings, charms.is_some());
+    cx.out.findings.extend(found);
+    cx.out.checked.extend(checked);
+}
 
 /// The finding code of a reading warning.
 pub(crate) fn code_of(kind: WarningKind) -> Code {
