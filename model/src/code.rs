@@ -37,11 +37,19 @@ pub enum Step {
     Probe,
     /// `preflight check`, gathering agents and their results.
     Collect,
+    /// `preflight check`, localizing the failing pairs to causes.
+    Diagnose,
 }
 
 impl Step {
     /// Every step, in data-line order.
-    pub const ALL: [Step; 4] = [Step::Validate, Step::Merge, Step::Probe, Step::Collect];
+    pub const ALL: [Step; 5] = [
+        Step::Validate,
+        Step::Merge,
+        Step::Probe,
+        Step::Collect,
+        Step::Diagnose,
+    ];
 
     /// Stable lower-case name (as serialized).
     pub fn as_str(self) -> &'static str {
@@ -50,6 +58,7 @@ impl Step {
             Step::Merge => "merge",
             Step::Probe => "probe",
             Step::Collect => "collect",
+            Step::Diagnose => "diagnose",
         }
     }
 
@@ -62,6 +71,9 @@ impl Step {
                 "the network itself (`preflight check`, probes from each machine's own address in each space)"
             }
             Step::Collect => "the agents themselves (`preflight check`, gathering agents and results)",
+            Step::Diagnose => {
+                "the causes: one per independent fault, named to the machine, interface and VLAN (`preflight check`, after the probes)"
+            }
         }
     }
 }
@@ -275,6 +287,22 @@ registry! {
         detection: "An application uses the metadata whose `name:` is its charm URL's name, else the one whose directory has that name; metadata no application uses is reported.",
         fix: "Point --charm-dir at the charms the bundle deploys, or name the charm's directory after its charm URL.",
     }
+    RelationCrossSpace = "relation.cross-space" {
+        severity: Info,
+        step: Validate,
+        description: "A relation joins endpoints bound to two different spaces: the pair must route.",
+        meaning: "Two endpoints of a relation are bound to different spaces (each end's explicit binding, else its application's \"\" default, else Juju's model default alpha), so the units on either side talk across spaces: those spaces must route to each other. Juju does not check this. For a relation to an offer of another model (saas), only the local end's space is known and the finding names the local application.",
+        detection: "validate resolves every relation end of the bundle (inferring an unnamed endpoint from charm metadata when exactly one interface matches) and reports each unordered space pair once, naming the relations that need it. preflight check --bundle probes the same pairs.",
+        fix: "Nothing, if the spaces are meant to route: preflight check --bundle proves they do. Otherwise bind both ends of the relation to one space.",
+    }
+    RelationUnroutable = "relation.unroutable" {
+        severity: Error,
+        step: Validate,
+        description: "MAAS shows that two spaces a relation needs cannot route to each other.",
+        meaning: "A relation needs two spaces to reach each other, but as MAAS describes them they cannot: the subnets of one space (or both) have no gateway at all, so their machines have no route off their own subnets, and no subnet of one space shares a VLAN with a subnet of the other.",
+        detection: "validate, for each space pair the relations need: every subnet of a side has no gateway, and no subnet of one side is on the VLAN of a subnet of the other. Pairs with Juju's alpha or an unknown space are not judged (binding.unknown-space says so).",
+        fix: "Set the gateway of the subnets in MAAS (and route between the spaces), or bind both ends of the relations to one space.",
+    }
     DriftMachineUnknown = "drift.machine-unknown" {
         severity: Error,
         step: Merge,
@@ -359,9 +387,17 @@ registry! {
         severity: Error,
         step: Probe,
         description: "Traffic passed between spaces meant to be isolated.",
-        meaning: "Probes between two spaces that must be isolated (`--isolate A:B`) were answered: something forwards between them.",
+        meaning: "Probes between two spaces that must be isolated (`--isolate A:B`, or with `--isolation bundle` any pair no relation of the bundle joins: the message then says \"not needed by any relation in the bundle\") were answered: something forwards between them.",
         detection: "Echo requests from each machine in one space to machines in the other; any reply is a breach.",
         fix: "Find the router or firewall rule that forwards between the two spaces.",
+    }
+    RelationUnreachable = "relation.unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A probe between two spaces a relation needs got no answer.",
+        meaning: "A relation of the bundle joins endpoints bound to two spaces, and a machine that can host one side's application got no answer from a machine of the other side: the relation will not work across that path. The message names the relations that need the pair.",
+        detection: "preflight check --bundle plans, for each space pair the relations need, probes from the machines whose spaces cover the applications' bindings, both directions, sampled (each machine once across, every subnet pair at least once each way). A probe without any reply is this finding, also when the reverse direction passes.",
+        fix: "Route between the two spaces (gateways, router, firewall rules both ways), or bind both ends of the relations to one space.",
     }
     AgentMissing = "agent.missing" {
         severity: Error,
@@ -370,6 +406,62 @@ registry! {
         meaning: "Fewer agents registered than `--expect` said, or a registered agent never sent its probe results before the deadline: part of the network was not checked.",
         detection: "Registrations are counted at the registration deadline and results at the probe deadline; the MAAS machines of the deployment that no agent matched are named.",
         fix: "Start `preflight-agent run` on every machine, and check it can reach the coordinator; see the agent's output on that machine.",
+    }
+    CauseInterface = "cause.interface" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: one machine's interface on one VLAN (the switch port's VLAN membership, tagging, MTU).",
+        meaning: "Every failing pair explained by this cause runs through one machine's interface on one VLAN, and nothing else they share fails elsewhere: typically the VLAN is missing on that machine's trunk port, the interface is down or mis-tagged, or its switch port's MTU is short.",
+        detection: "Localization after the probes: every component of a passing path (machine, NIC or bond, interface on the VLAN, VLAN, router) is exonerated; this interface is in the smallest set of components explaining every failing path. The machine's other VLANs on the same NIC passing rule out the NIC; drift (link down, MTU below the VLAN's) names the interface itself.",
+        fix: "Add the VLAN to the machine's switch port (trunk allowed VLANs), check the interface's tagging and that it is up, and set the VLAN's MTU on the port and interface; the cause's own fix says which.",
+    }
+    CauseNic = "cause.nic" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: a physical NIC or bond, or its switch port: every VLAN on it fails.",
+        meaning: "Every probed VLAN riding on this NIC or bond (MAAS `parents`) fails on this machine, while its other NICs pass: the NIC, its cable or its switch port is at fault, not one VLAN and not the host.",
+        detection: "Localization after the probes: the NIC is on every failing path of the machine's VLANs on it and on no passing path; the machine itself is exonerated by its other NICs' passing paths.",
+        fix: "Check the NIC's link and cable, and that its switch port (or the bond's LAG) is enabled and forwarding.",
+    }
+    CauseMachine = "cause.machine" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: a machine itself: every NIC of it fails.",
+        meaning: "Every probed path to and from this machine fails, on all of its NICs: the host (its firewall, routing, network configuration or power) rather than one port.",
+        detection: "Localization after the probes: the machine is the one component common to its failing paths that no passing path exonerates, and no smaller set explains them.",
+        fix: "Check the machine itself: host firewall, routing, netplan, and every NIC's link.",
+    }
+    CauseVlan = "cause.vlan" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: a VLAN (L2 domain) of a space: every pair on it fails.",
+        meaning: "All probed pairs of the VLAN fail while the same machines pass in their other spaces: the VLAN itself is not carried (not created or not forwarded on the switches).",
+        detection: "Localization after the probes: the VLAN is on every failing path and covers them all with one component, where per-machine explanations would need several.",
+        fix: "Check that the VLAN exists and is forwarded (and has the right MTU) on every switch of the fabric.",
+    }
+    CauseRouter = "cause.router" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: the router between two subnets of a space.",
+        meaning: "Pairs across two subnets of one space fail while pairs inside each subnet pass: the routing between them (the gateway, its forwarding, routes or MTU) is at fault.",
+        detection: "Localization after the probes: the router component is on the cross-subnet paths only, and the machines and VLANs are exonerated by their passing paths inside each subnet.",
+        fix: "Check the router or gateway between the two subnets: forwarding, routes both ways, MTU.",
+    }
+    CausePolicy = "cause.policy" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: a one-way policy (firewall, rp_filter, return route) at one end of a pair.",
+        meaning: "Probes fail in one direction only while every link they use carries other traffic, often the reverse direction: a policy at one end drops them, not a link.",
+        detection: "Localization after the probes: every physical component of the failing path is exonerated by passing paths, so only what affects that direction alone (the target's inbound policy, the source's outbound policy or return route, the pair) remains.",
+        fix: "Look for a firewall rule on the target (or the source) dropping these packets, reverse-path filtering, or a missing return route.",
+    }
+    CauseUnlocalized = "cause.unlocalized" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: failing pairs the probes cannot pin on one machine (e.g. a space with two machines).",
+        meaning: "The failing pairs look the same whichever of several components is at fault, e.g. in a space with only two machines either end or the VLAN; preflight says so rather than guess.",
+        detection: "Localization after the probes: the smallest explanation is one class of indistinguishable components spanning more than one machine (or a machine and the VLAN), and no drift names one of them.",
+        fix: "Check both ends (switch port VLANs, MTU, link); a third machine in the space, LLDP or port counters would localize it.",
     }
 }
 
@@ -532,7 +624,7 @@ mod tests {
     fn crate_of(step: Step) -> &'static str {
         match step {
             Step::Validate => "crates/validate",
-            Step::Merge | Step::Probe | Step::Collect => "crates/check",
+            Step::Merge | Step::Probe | Step::Collect | Step::Diagnose => "crates/check",
         }
     }
 

@@ -11,11 +11,13 @@ pub mod api;
 pub mod code;
 pub mod judge;
 pub mod juju;
+pub mod limits;
 pub mod observed;
 pub mod plan;
 pub mod probe;
 pub mod provider;
 pub mod report;
+pub mod vocab;
 
 /// Error returned when a document's `schema` field is not the one expected.
 #[derive(Debug, thiserror::Error)]

@@ -333,6 +333,89 @@ pub struct Report {
     /// Every (check, subject) pair that was evaluated, so JUnit can list the passing cases too.
     #[serde(default)]
     pub checked: Vec<Checked>,
+    /// Space × space: which pairs the bundle's relations need, which must stay isolated, and
+    /// what the probes between them saw (empty without a bundle or isolation policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub space_pairs: Vec<SpacePair>,
+    /// The causes that explain the failing pairs (check only; absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+}
+
+/// The localization of a check's failing pairs: the fewest independent faults explaining them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// Probed pairs that failed (unreachable, one-way, loss or MTU), counted once each.
+    pub failing_pairs: usize,
+    /// Failing pairs some cause explains.
+    pub explained_pairs: usize,
+    /// One per independent fault, the most pairs first.
+    pub causes: Vec<Cause>,
+}
+
+/// One independent fault and the failing pairs it explains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// Finding code (`cause.*`); the same cause is also in the report's findings.
+    pub code: Code,
+    /// The culprit: machine, interface and space (the VLAN) when they apply.
+    pub subject: Subject,
+    /// Symptoms explained: `unreachable`, `one-way`, `loss`, `mtu`.
+    pub symptoms: Vec<String>,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+    /// Spaces whose pairs it explains.
+    pub spaces: Vec<String>,
+    /// Ids of the failing pairs it explains (`spaces[].pairs[].id`).
+    pub pairs: Vec<String>,
+    /// Why this component and not another (passing paths, drift, the reverse direction).
+    pub evidence: Vec<String>,
+    /// Components the probes cannot tell apart from the culprit (empty: pinned down).
+    pub indistinguishable: Vec<String>,
+}
+
+/// What the intent says about traffic between two spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PairPolicy {
+    /// A relation of the bundle joins the two spaces: they must reach each other.
+    Needed,
+    /// No relation joins them and `--isolation bundle` is on: they must not reach each other.
+    Isolated,
+    /// `--isolate A:B`: the operator says they must not reach each other.
+    IsolatedExplicit,
+    /// `--allow A:B`: exempt from the bundle-derived isolation.
+    Allowed,
+    /// No relation joins them and no policy applies: not probed.
+    Unconstrained,
+}
+
+/// One unordered pair of spaces (`a` < `b`) and what the probes between them saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpacePair {
+    /// First space (alphabetically).
+    pub a: String,
+    /// Second space.
+    pub b: String,
+    /// What the intent says.
+    pub policy: PairPolicy,
+    /// The relations that need the pair (`app:endpoint ↔ app:endpoint`), when any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relations: Vec<String>,
+    /// Name of the report section holding the pair's probes, when probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// Probes planned between the two spaces (both directions).
+    pub probes: usize,
+    /// Probes with a result.
+    pub done: usize,
+    /// Probes that got at least one answer.
+    pub answered: usize,
+    /// Why the pair was not probed, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One check evaluated on one subject (e.g. `binding.unknown-space` on application `keystone`).
@@ -360,6 +443,8 @@ impl Report {
             spaces: Vec::new(),
             inputs: Vec::new(),
             checked: Vec::new(),
+            diagnosis: None,
+            space_pairs: Vec::new(),
         }
     }
 

@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use preflight_lab::{expect, scenarios};
 use preflight_model::report::{Report, Status};
 
+/// Echo requests per probe for a scenario: its `[check] count`, else 3.
+fn scenario_count(name: &str) -> u32 {
+    scenarios::load(name)
+        .ok()
+        .and_then(|t| t.check.count)
+        .unwrap_or(3)
+}
+
 /// Runs `preflight demo` on a scenario and returns its exit code and JSON report.
 fn demo(name: &str, extra: &[&str]) -> (i32, Report) {
     assert!(
@@ -31,14 +39,10 @@ fn demo(name: &str, extra: &[&str]) -> (i32, Report) {
             "-o",
         ])
         .arg(&out)
-        .args([
-            "--count",
-            "3",
-            "--timeout-ms",
-            "300",
-            "--probe-deadline",
-            "60",
-        ])
+        // Three echo requests per probe (fast), unless the scenario needs its own count (the
+        // loss scenario: with 3 a lossy port often looks clean, which no diagnosis can see).
+        .args(["--count", &scenario_count(name).to_string()])
+        .args(["--timeout-ms", "300", "--probe-deadline", "60"])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -152,7 +156,72 @@ fn openstack_default_demo_fails_with_its_two_faults() {
         r.findings.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(
         codes.into_iter().collect::<Vec<_>>(),
-        ["probe.mtu-blackhole", "probe.unreachable"]
+        [
+            "cause.interface",
+            "probe.mtu-blackhole",
+            "probe.unreachable"
+        ]
+    );
+    // Two faults, two causes, explaining every failing pair.
+    let d = r.diagnosis.as_ref().expect("diagnosis");
+    assert_eq!(d.causes.len(), 2, "{d:#?}");
+    assert_eq!(d.explained_pairs, d.failing_pairs);
+}
+
+/// Runs a diagnosis scenario: exactly its findings (pair findings and causes), and causes that
+/// explain every failing pair; returns the causes.
+fn causes(name: &str) -> Vec<preflight_model::report::Cause> {
+    let r = scenario(name);
+    let d = r.diagnosis.expect("a check report carries its diagnosis");
+    assert_eq!(d.explained_pairs, d.failing_pairs, "{name}: {d:#?}");
+    assert!(d.failing_pairs > 0, "{name}");
+    for c in &d.causes {
+        assert!(!c.pairs.is_empty() && !c.fix.is_empty(), "{c:#?}");
+    }
+    d.causes
+}
+
+#[test]
+fn cause_vlan_missing_on_one_trunk() {
+    let c = causes("cause-vlan-missing");
+    assert_eq!(c.len(), 1);
+    assert!(c[0].indistinguishable.is_empty(), "{c:#?}");
+}
+
+#[test]
+fn cause_whole_nic_dead() {
+    let c = causes("cause-nic-dead");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].spaces, ["internal", "oam", "storage"]);
+}
+
+#[test]
+fn cause_mtu_short_switch_port() {
+    let c = causes("cause-mtu-port");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].symptoms, ["mtu"]);
+}
+
+#[test]
+fn cause_two_independent_faults() {
+    assert_eq!(causes("cause-two-faults").len(), 2);
+}
+
+#[test]
+fn cause_firewall_dropping_one_direction() {
+    let c = causes("cause-one-way");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].symptoms, ["one-way"]);
+}
+
+#[test]
+fn cause_two_machine_space_is_not_localized() {
+    let c = causes("cause-two-machines");
+    assert_eq!(c.len(), 1);
+    assert!(
+        c[0].message.contains("only two machines"),
+        "{}",
+        c[0].message
     );
 }
 
@@ -214,6 +283,138 @@ fn probe_isolation_breach() {
 #[test]
 fn agent_missing() {
     scenario("agent-missing");
+}
+
+/// (source, target) machine pairs of the findings with this code, sorted.
+fn finding_pairs(r: &Report, code: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == code)
+        .map(|f| {
+            (
+                f.subject.source.clone().unwrap_or_default(),
+                f.subject.target.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The space × space matrix entry of a pair.
+fn space_pair<'a>(r: &'a Report, a: &str, b: &str) -> &'a preflight_model::report::SpacePair {
+    r.space_pairs
+        .iter()
+        .find(|p| p.a == a && p.b == b)
+        .unwrap_or_else(|| panic!("no space pair {a}:{b} in {:?}", r.space_pairs))
+}
+
+#[test]
+fn mediawiki_topology_healthy_probes_relations_and_keeps_dmz_from_db() {
+    use preflight_model::report::PairPolicy;
+    let r = scenario("mediawiki-healthy");
+    assert_eq!(r.summary.errors + r.summary.warnings, 0, "{:?}", r.findings);
+    // Validate's relation map: the two needed pairs, naming their relations.
+    let cross: Vec<(&str, &str)> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "relation.cross-space")
+        .map(|f| (f.subject.space.as_deref().unwrap_or(""), f.message.as_str()))
+        .collect();
+    assert_eq!(cross.len(), 2, "{cross:?}");
+    assert!(cross[0].0 == "cms:db" && cross[0].1.contains("mediawiki:db ↔ mysql:db"));
+    assert!(
+        cross[1].0 == "cms:dmz"
+            && cross[1]
+                .1
+                .contains("haproxy:reverseproxy ↔ mediawiki:website")
+    );
+    // The matrix: two needed pairs answered, one isolated pair silent; 2+2 machines a side
+    // give 4 sampled probes per pair (each machine once across), every one done.
+    let needed = space_pair(&r, "cms", "db");
+    assert_eq!(needed.policy, PairPolicy::Needed);
+    assert_eq!((needed.probes, needed.done, needed.answered), (4, 4, 4));
+    assert_eq!(needed.relations, ["mediawiki:db ↔ mysql:db"]);
+    let needed = space_pair(&r, "cms", "dmz");
+    assert_eq!(needed.policy, PairPolicy::Needed);
+    assert_eq!((needed.probes, needed.done, needed.answered), (4, 4, 4));
+    let iso = space_pair(&r, "db", "dmz");
+    assert_eq!(iso.policy, PairPolicy::Isolated);
+    assert_eq!((iso.probes, iso.done, iso.answered), (4, 4, 0));
+    // 3 spaces × 2 machines (2 probes each) + 3 pairs × 4.
+    assert_eq!(r.summary.probes_planned, Some(18));
+    assert_eq!(r.summary.probes_done, Some(18));
+}
+
+#[test]
+fn mediawiki_router_forgetting_cms_to_db_is_relation_unreachable() {
+    let r = scenario("mediawiki-cms-db-forgotten");
+    let codes: std::collections::BTreeSet<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != preflight_model::report::Severity::Info)
+        .map(|f| f.code.as_str())
+        .collect();
+    // The pairs, and the one cause the diagnosis names for them: the router between.
+    assert_eq!(
+        codes.into_iter().collect::<Vec<_>>(),
+        ["cause.router", "relation.unreachable"]
+    );
+    // Every sampled cms↔db probe fails, both directions (the replies die on the way back),
+    // and each finding names the relation that needs the pair.
+    let pairs = finding_pairs(&r, "relation.unreachable");
+    assert_eq!(pairs.len(), 4, "{pairs:?}");
+    assert_eq!(
+        pairs.iter().filter(|(s, _)| s.starts_with("cms")).count(),
+        2,
+        "{pairs:?}"
+    );
+    assert!(pairs
+        .iter()
+        .all(|(s, t)| (s.starts_with("cms") && t.starts_with("db"))
+            || (s.starts_with("db") && t.starts_with("cms"))));
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| f.code == "relation.unreachable")
+    {
+        assert_eq!(f.subject.space.as_deref(), Some("cms:db"));
+        assert!(
+            f.message.contains("mediawiki:db ↔ mysql:db"),
+            "{}",
+            f.message
+        );
+    }
+    // dmz↔cms still passes; the matrix says what the probes saw.
+    assert_eq!(space_pair(&r, "cms", "dmz").answered, 4);
+    assert_eq!(space_pair(&r, "cms", "db").answered, 0);
+}
+
+#[test]
+fn mediawiki_router_letting_dmz_reach_db_is_an_isolation_breach() {
+    let r = scenario("mediawiki-dmz-reaches-db");
+    let errors: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != preflight_model::report::Severity::Info)
+        .map(|f| f.code.as_str())
+        .collect();
+    assert_eq!(errors, ["probe.isolation-breach"; 4]);
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| f.code == "probe.isolation-breach")
+    {
+        assert_eq!(f.subject.space.as_deref(), Some("db:dmz"));
+        assert!(
+            f.message
+                .contains("not needed by any relation in the bundle"),
+            "{}",
+            f.message
+        );
+    }
+    assert_eq!(space_pair(&r, "db", "dmz").answered, 4);
 }
 
 #[test]
@@ -333,13 +534,32 @@ fn demo_writes_html_and_json_reports() {
     assert_eq!(status.code(), Some(1));
     let page = std::fs::read_to_string(&html).expect("html");
     assert!(page.contains("<html") && page.contains("probe.unreachable"));
+    // The page opens with the diagnosis and outlines the culprit's row in the heatmap.
+    assert!(
+        page.contains("1 cause explains 4 of 4 failing pairs"),
+        "no diagnosis headline"
+    );
+    assert!(
+        page.contains("class=\"row culprit\""),
+        "culprit row not outlined"
+    );
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("report");
     assert!(report
         .findings
         .iter()
-        .all(|f| f.code == "probe.unreachable"));
+        .all(|f| f.code == "probe.unreachable" || f.code.as_str().starts_with("cause.")));
     assert!(!report.findings.is_empty());
+    // JSON links the cause to the pairs it explains, by their ids.
+    let d = report.diagnosis.as_ref().expect("diagnosis");
+    let ids: Vec<&str> = report
+        .spaces
+        .iter()
+        .flat_map(|s| &s.pairs)
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(d.causes.len(), 1);
+    assert!(d.causes[0].pairs.iter().all(|p| ids.contains(&p.as_str())));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

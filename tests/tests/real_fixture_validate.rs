@@ -226,14 +226,28 @@ fn real_fixture_generated_maas_that_has_the_space_passes_and_machine_map_pins() 
     };
     let o = run(&[]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
-    // Only the sample's `name:` key warns.
-    let codes: Vec<String> = json_of(&o)["findings"]
-        .as_array()
-        .unwrap()
+    // The sample's `name:` key warns, and the relation space map's info: the unbound
+    // endpoints (alpha) relate to public-space.
+    let r = json_of(&o);
+    let f = r["findings"].as_array().unwrap();
+    let mut codes: Vec<(&str, &str)> = f
         .iter()
-        .map(|f| f["code"].as_str().unwrap().to_string())
+        .map(|f| (f["code"].as_str().unwrap(), f["severity"].as_str().unwrap()))
         .collect();
-    assert_eq!(codes, ["bundle.unknown-key"]);
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            ("bundle.unknown-key", "warning"),
+            ("relation.cross-space", "info")
+        ],
+        "{f:?}"
+    );
+    let cross = f
+        .iter()
+        .find(|f| f["code"] == "relation.cross-space")
+        .unwrap();
+    assert_eq!(cross["subject"]["space"], "alpha:public-space");
     let o = run(&["--machine-map", "0=s00000", "--machine-map", "1=s00001"]);
     assert_eq!(code(&o), 0);
     // Bad mappings are input errors.

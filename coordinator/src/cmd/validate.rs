@@ -35,7 +35,7 @@ Examples:
   preflight validate --bundle bundle.yaml --provider ./maas-fixture-dir \\
       --machine-map 0=k4p7ab --format junit -o validate.xml"
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// The bundle file (bundle.yaml); later YAML documents in it are overlays.
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
@@ -71,7 +71,7 @@ fn parse_juju(s: &str) -> Result<JujuVersion, String> {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bundle = preflight_bundle::load_with(
         &args.bundle,
         &args.overlay,

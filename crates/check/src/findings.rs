@@ -20,7 +20,7 @@ fn subject(space: &str, p: &PairResult) -> Subject {
 }
 
 /// The failure cause as findings word it (`None`: no cause was reported, i.e. a timeout).
-fn cause(f: &Option<FailureCause>) -> String {
+pub(crate) fn cause(f: &Option<FailureCause>) -> String {
     f.as_ref().unwrap_or(&FailureCause::Timeout).to_string()
 }
 
@@ -282,7 +282,7 @@ pub(crate) mod tests {
     use super::*;
     use preflight_model::probe::MtuResult;
 
-    pub fn pair(src: &str, dst: &str, sent: u32, received: u32) -> PairResult {
+    pub(crate) fn pair(src: &str, dst: &str, sent: u32, received: u32) -> PairResult {
         PairResult {
             id: format!("s/{src}>{dst}"),
             source_machine: format!("m-{src}"),

@@ -41,6 +41,8 @@ pub struct PlanOptions {
     pub isolate: Vec<(String, String)>,
     /// Probe settings handed to every agent.
     pub settings: ProbeSettings,
+    /// The bundle's space pairs and the isolation policy, for the cross-space probes.
+    pub topology: crate::cross_space::Topology,
 }
 
 impl Default for PlanOptions {
@@ -50,6 +52,7 @@ impl Default for PlanOptions {
             k: 3,
             isolate: Vec::new(),
             settings: ProbeSettings::default(),
+            topology: Default::default(),
         }
     }
 }
@@ -80,6 +83,29 @@ pub struct CheckPlan {
     pub per_agent: BTreeMap<String, ProbePlan>,
     /// Total probes.
     pub probes: usize,
+    /// The space pairs the cross-space probes cover (see [`crate::cross_space`]).
+    pub cross: Vec<crate::cross_space::CrossPair>,
+}
+
+impl CheckPlan {
+    /// Agents whose plan asks for more echo requests than an agent runs by default
+    /// (`preflight_model::limits::MAX_PLAN_PACKETS`): they would refuse the targets past it.
+    /// One line per agent, for a warning before the plans go out.
+    pub fn over_agent_caps(&self) -> Vec<String> {
+        let cap = preflight_model::limits::MAX_PLAN_PACKETS;
+        self.per_agent
+            .iter()
+            .filter_map(|(id, p)| {
+                let per = u64::from(p.settings.count) * (1 + u64::from(p.settings.retries));
+                let n = per * p.targets.len() as u64;
+                (n > cap).then(|| {
+                    format!(
+                        "the plan for agent {id} asks for {n} echo requests, more than the {cap} an agent runs by default; it will refuse the targets past that (lower --count, or run that agent with --max-packets)"
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 /// 64-bit FNV-1a, stable across builds and platforms.
@@ -190,7 +216,8 @@ pub fn build_plan(
     });
     let mut per_agent: Vec<Vec<PlannedTarget>> = vec![Vec::new(); agents.len()];
     let mut probes = 0;
-    for part in produced {
+    let (cross_probes, cross) = crate::cross_space::plan(&spaces, &opts.topology, &opts.isolate);
+    for part in produced.into_iter().chain(std::iter::once(cross_probes)) {
         for (agent, t) in part {
             per_agent[agent].push(t);
             probes += 1;
@@ -211,7 +238,11 @@ pub fn build_plan(
             )
         })
         .collect();
-    CheckPlan { per_agent, probes }
+    CheckPlan {
+        per_agent,
+        probes,
+        cross,
+    }
 }
 
 /// The probes of one space (or one isolated pair of spaces), tagged with the source agent.
@@ -457,7 +488,7 @@ pub(crate) mod tests {
     use crate::merge::AgentAddress;
     use preflight_model::provider::Space;
 
-    pub fn agent(id: usize, addrs: &[(i64, i64, &str)]) -> MergedAgent {
+    pub(crate) fn agent(id: usize, addrs: &[(i64, i64, &str)]) -> MergedAgent {
         MergedAgent {
             agent_id: format!("a{id:05}"),
             name: format!("node{id}"),
@@ -475,7 +506,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn spaces(n: i64) -> ProviderModel {
+    pub(crate) fn spaces(n: i64) -> ProviderModel {
         let mut p = ProviderModel::default();
         for id in 1..=n {
             p.spaces.insert(
@@ -491,7 +522,7 @@ pub(crate) mod tests {
     }
 
     /// `n` agents, each in `spaces` spaces, spread over `subnets` subnets per space.
-    pub fn many(n: usize, nspaces: i64, subnets: i64) -> Vec<MergedAgent> {
+    pub(crate) fn many(n: usize, nspaces: i64, subnets: i64) -> Vec<MergedAgent> {
         (0..n)
             .map(|i| {
                 let addrs: Vec<(i64, i64, String)> = (1..=nspaces)
@@ -512,6 +543,37 @@ pub(crate) mod tests {
             .values()
             .flat_map(|x| x.targets.clone())
             .collect()
+    }
+
+    #[test]
+    fn plans_past_the_agents_packet_cap_are_named() {
+        let target = |i: u32| PlannedTarget {
+            id: format!("t{i}"),
+            space: "s".into(),
+            source: "10.0.0.1".parse().unwrap(),
+            target: "10.0.0.2".parse().unwrap(),
+            device: None,
+            mtu: None,
+            tcp_ports: vec![],
+            target_machine: None,
+            expect: Default::default(),
+        };
+        let plan = |count: u32, n: u32| ProbePlan {
+            schema: preflight_model::plan::PLAN_SCHEMA.into(),
+            agent: None,
+            settings: ProbeSettings {
+                count,
+                retries: 1,
+                ..ProbeSettings::default()
+            },
+            targets: (0..n).map(target).collect(),
+        };
+        let mut p = CheckPlan::default();
+        p.per_agent.insert("small".into(), plan(3, 100));
+        p.per_agent.insert("big".into(), plan(1000, 1001));
+        let w = p.over_agent_caps();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("agent big asks for 2002000"), "{w:?}");
     }
 
     #[test]

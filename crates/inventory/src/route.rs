@@ -26,7 +26,7 @@ const RTA_TABLE: u16 = 15;
 const RTA_VIA: u16 = 18;
 
 /// Table id of the main table.
-pub const RT_TABLE_MAIN: u32 = 254;
+pub(crate) const RT_TABLE_MAIN: u32 = 254;
 
 /// Decodes the payload of an RTM_NEWROUTE message (rtmsg and attributes), keeping only the
 /// attributes the model uses. Families other than IPv4 and IPv6 (multicast routing, MPLS)
@@ -139,7 +139,7 @@ pub fn map_route(
     };
     Ok(Some(Route {
         family,
-        route_type: route_type(u8::from(h.kind)),
+        route_type: route_type(u8::from(h.kind)).into(),
         destination,
         gateway,
         prefsrc,
@@ -147,8 +147,8 @@ pub fn map_route(
         oif_index: oif,
         table,
         metric,
-        protocol: protocol(u8::from(h.protocol)),
-        scope: scope(u8::from(h.scope)),
+        protocol: protocol(u8::from(h.protocol)).into(),
+        scope: scope(u8::from(h.scope)).into(),
     }))
 }
 

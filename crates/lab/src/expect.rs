@@ -1,7 +1,8 @@
 //! Compares a check report's findings with what a scenario expects (`[[expect]]`).
 //!
-//! Exactly: every expectation must match at least one finding, and every error or warning
-//! finding must match some expectation (info findings are ignored). A `machine`, `source` or
+//! Exactly: every expectation must match at least one finding (info ones included, with
+//! `severity = "info"`), and every error or warning finding must match some expectation
+//! (info findings nobody expects are ignored). A `machine`, `source` or
 //! `target` expectation names a host; a subject value refers to the host when one of its
 //! tokens is the hostname, the system_id or one of the host's addresses.
 
@@ -119,7 +120,9 @@ pub fn compare(t: &Topology, findings: &[Finding]) -> Result<(), Mismatch> {
     let missing: Vec<ExpectedFinding> = t
         .expect
         .iter()
-        .filter(|e| !relevant.iter().any(|f| matches(t, e, f)))
+        // An expectation may name an info finding (severity = "info"); unexpected info
+        // findings are still ignored.
+        .filter(|e| !findings.iter().any(|f| matches(t, e, f)))
         .cloned()
         .collect();
     let unexpected: Vec<Finding> = relevant
@@ -165,7 +168,22 @@ mod tests {
                 ..Subject::default()
             },
         );
-        assert_eq!(compare(&t, std::slice::from_ref(&good)), Ok(()));
+        // The scenario also expects the cause that explains the pair.
+        let cause = finding(
+            "cause.policy",
+            Subject {
+                machine: Some("host2".into()),
+                space: Some("internal".into()),
+                source: Some("host1".into()),
+                target: Some("host2".into()),
+                ..Subject::default()
+            },
+        );
+        assert_eq!(compare(&t, &[good.clone(), cause.clone()]), Ok(()));
+        // Without it, its expectation is missing.
+        let m = compare(&t, std::slice::from_ref(&good)).unwrap_err();
+        assert_eq!(m.missing.len(), 1);
+        assert_eq!(m.missing[0].code, "cause.policy");
         // Wrong direction: the expectation is missing and the finding unexpected.
         let reversed = finding(
             "probe.asymmetric",
@@ -176,7 +194,7 @@ mod tests {
                 ..Subject::default()
             },
         );
-        let m = compare(&t, std::slice::from_ref(&reversed)).unwrap_err();
+        let m = compare(&t, &[reversed, cause.clone()]).unwrap_err();
         assert_eq!(m.missing.len(), 1);
         assert_eq!(m.unexpected.len(), 1);
         // host1 must not match host10-like tokens.
@@ -184,13 +202,13 @@ mod tests {
         // The severity must match too.
         let mut warning = good.clone();
         warning.severity = Severity::Warning;
-        assert!(compare(&t, &[warning]).is_err());
+        assert!(compare(&t, &[warning, cause.clone()]).is_err());
         // An extra finding makes it inexact; info findings are ignored.
         let extra = finding("agent.missing", Subject::default());
-        assert!(compare(&t, &[good.clone(), extra]).is_err());
+        assert!(compare(&t, &[good.clone(), cause.clone(), extra]).is_err());
         let mut info = finding("agent.missing", Subject::default());
         info.severity = Severity::Info;
-        assert_eq!(compare(&t, &[good, info]), Ok(()));
+        assert_eq!(compare(&t, &[good, cause, info]), Ok(()));
         // No findings at all: the expectation is missing.
         assert!(compare(&t, &[]).is_err());
     }

@@ -15,6 +15,30 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/agent-missing.toml"),
     ),
     (
+        "cause-mtu-port",
+        include_str!("../../../scenarios/cause-mtu-port.toml"),
+    ),
+    (
+        "cause-nic-dead",
+        include_str!("../../../scenarios/cause-nic-dead.toml"),
+    ),
+    (
+        "cause-one-way",
+        include_str!("../../../scenarios/cause-one-way.toml"),
+    ),
+    (
+        "cause-two-faults",
+        include_str!("../../../scenarios/cause-two-faults.toml"),
+    ),
+    (
+        "cause-two-machines",
+        include_str!("../../../scenarios/cause-two-machines.toml"),
+    ),
+    (
+        "cause-vlan-missing",
+        include_str!("../../../scenarios/cause-vlan-missing.toml"),
+    ),
+    (
         "drift-address-missing",
         include_str!("../../../scenarios/drift-address-missing.toml"),
     ),
@@ -44,6 +68,18 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/large-100.toml"),
     ),
     ("large-30", include_str!("../../../scenarios/large-30.toml")),
+    (
+        "mediawiki-cms-db-forgotten",
+        include_str!("../../../scenarios/mediawiki-cms-db-forgotten.toml"),
+    ),
+    (
+        "mediawiki-dmz-reaches-db",
+        include_str!("../../../scenarios/mediawiki-dmz-reaches-db.toml"),
+    ),
+    (
+        "mediawiki-healthy",
+        include_str!("../../../scenarios/mediawiki-healthy.toml"),
+    ),
     (
         "openstack",
         include_str!("../../../scenarios/openstack.toml"),

@@ -74,6 +74,15 @@ struct FileCheck {
     count: Option<u32>,
     #[serde(default)]
     isolate: Vec<[String; 2]>,
+    /// The Juju bundle the check validates and probes the relations of (YAML text).
+    #[serde(default)]
+    bundle: Option<String>,
+    /// `--isolation` (`none` or `bundle`).
+    #[serde(default)]
+    isolation: Option<String>,
+    /// `--allow A:B` pairs.
+    #[serde(default)]
+    allow: Vec<[String; 2]>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +186,8 @@ struct FileInterface {
     mac: Option<String>,
     #[serde(default)]
     mtu: Option<u32>,
+    #[serde(default)]
+    parent: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +210,8 @@ struct FileGroupInterface {
     first: u32,
     #[serde(default)]
     mtu: Option<u32>,
+    #[serde(default)]
+    parent: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,6 +221,9 @@ struct FileRouter {
     #[serde(default = "yes")]
     forwarding: bool,
     interfaces: Vec<FileRouterInterface>,
+    /// Subnet pairs the router must not forward between (both directions).
+    #[serde(default)]
+    deny: Vec<[IpNet; 2]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,6 +273,14 @@ pub enum Fault {
         /// Host name.
         host: String,
         /// Interface name.
+        interface: String,
+    },
+    /// The switch port of a NIC forwards nothing (blocked, err-disabled with carrier kept):
+    /// the port of the interface and of every VLAN interface on it leaves its bridge.
+    PortDead {
+        /// Host name.
+        host: String,
+        /// Interface (NIC) name.
         interface: String,
     },
     /// nftables on `to` drops ICMP echo requests from `from` (one direction only), for the
@@ -317,6 +341,22 @@ pub enum Fault {
         /// Router name.
         router: String,
     },
+    /// The router drops what it forwards from subnet `from` to subnet `to` (a forgotten
+    /// route or firewall opening, one direction; replies the other way die with it).
+    RouterDrop {
+        /// Router name.
+        router: String,
+        /// Source subnet CIDR (one of the router's legs).
+        from: IpNet,
+        /// Destination subnet CIDR (one of the router's legs).
+        to: IpNet,
+    },
+    /// The router's `deny` filter is missing: it forwards between the subnets it should keep
+    /// apart.
+    RouterDenyMissing {
+        /// Router name.
+        router: String,
+    },
     /// No agent runs on this host (the demo skips it): the coordinator waits for it in vain.
     NoAgent {
         /// Host name.
@@ -363,6 +403,12 @@ pub struct CheckSettings {
     pub count: Option<u32>,
     /// `--isolate A:B` pairs.
     pub isolate: Vec<(String, String)>,
+    /// The bundle to pass as `--bundle` (YAML text), when any.
+    pub bundle: Option<String>,
+    /// `--isolation` value, when any (`none` or `bundle`).
+    pub isolation: Option<String>,
+    /// `--allow A:B` pairs.
+    pub allow: Vec<(String, String)>,
 }
 
 /// A space.
@@ -436,6 +482,9 @@ pub struct Interface {
     pub address: Option<IpAddr>,
     /// MTU of the interface (the VLAN's unless given).
     pub mtu: u32,
+    /// The NIC this VLAN interface rides on (MAAS `parents`), when it is a VLAN child. The
+    /// lab still gives it its own veth (no 802.1Q here), with the parent's MAC.
+    pub parent: Option<String>,
 }
 
 /// A host: one namespace, one agent, one MAAS machine.
@@ -462,6 +511,8 @@ pub struct Router {
     pub forwarding: bool,
     /// Legs: (subnet index, address).
     pub legs: Vec<(usize, IpAddr)>,
+    /// Subnet index pairs it must not forward between (both directions).
+    pub deny: Vec<(usize, usize)>,
 }
 
 /// A validated topology with every reference resolved and every id assigned.
@@ -602,6 +653,17 @@ impl Topology {
     /// The host with this name.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The names of a host's VLAN interfaces riding on `nic`.
+    pub fn children<'a>(
+        &'a self,
+        host: &'a Host,
+        nic: &'a str,
+    ) -> impl Iterator<Item = &'a Interface> {
+        host.interfaces
+            .iter()
+            .filter(move |i| i.parent.as_deref() == Some(nic))
     }
 
     /// The space of a subnet, when it has one.
@@ -818,6 +880,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                     address: Some(address),
                     mac: None,
                     mtu: gi.mtu,
+                    parent: gi.parent.clone(),
                 });
             }
             pending.push(Pending {
@@ -912,13 +975,35 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                     return Err(format!("{what}: address {a} is already used by {other}"));
                 }
             }
-            let mac = match &fi.mac {
-                Some(m) => {
+            let parent = match &fi.parent {
+                None => None,
+                Some(p) => {
+                    let Some(pi) = interfaces.iter().find(|x| x.name == *p) else {
+                        return Err(format!(
+                            "{what}: parent {p:?} is not an interface declared before it on this host"
+                        ));
+                    };
+                    if pi.parent.is_some() {
+                        return Err(format!(
+                            "{what}: parent {p:?} is itself a VLAN interface (one level only)"
+                        ));
+                    }
+                    if fi.mac.is_some() {
+                        return Err(format!(
+                            "{what}: a VLAN interface has its parent's MAC; drop `mac`"
+                        ));
+                    }
+                    Some(pi.clone())
+                }
+            };
+            let mac = match (&fi.mac, &parent) {
+                (_, Some(p)) => p.mac.clone(),
+                (Some(m), None) => {
                     parse_mac(m).ok_or_else(|| format!("{what}: mac {m:?} is not a unicast MAC"))?
                 }
-                None => generated_mac(hi, ii),
+                (None, None) => generated_mac(hi, ii),
             };
-            if !macs.insert(mac.clone()) {
+            if parent.is_none() && !macs.insert(mac.clone()) {
                 return Err(format!("{what}: mac {mac} is used twice"));
             }
             let vlan_mtu = vlans[subnets[subnet].vlan].mtu;
@@ -934,6 +1019,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 subnet,
                 address: fi.address,
                 mtu,
+                parent: parent.map(|p| p.name),
             });
             next_iface_id += 1;
         }
@@ -991,10 +1077,25 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             }
             legs.push((s, address));
         }
+        let mut deny = Vec::new();
+        for [x, y] in &r.deny {
+            let what = format!("router {:?} deny", r.name);
+            let (sx, sy) = (subnet_index(x, &what)?, subnet_index(y, &what)?);
+            for s in [sx, sy] {
+                if !legs.iter().any(|(l, _)| *l == s) {
+                    return Err(format!(
+                        "{what}: {} is not one of the router's subnets",
+                        subnets[s].cidr
+                    ));
+                }
+            }
+            deny.push((sx, sy));
+        }
         routers.push(Router {
             name: r.name.clone(),
             forwarding: r.forwarding,
             legs,
+            deny,
         });
     }
     // Faults.
@@ -1010,6 +1111,25 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             }
         }
         isolate.push((a.clone(), b.clone()));
+    }
+    let mut allow = Vec::new();
+    for [a, b] in &file.check.allow {
+        for s in [a, b] {
+            if !spaces.iter().any(|x| x.name == *s) {
+                return Err(format!("check.allow: unknown space {s:?}"));
+            }
+        }
+        allow.push((a.clone(), b.clone()));
+    }
+    if let Some(i) = &file.check.isolation {
+        if i != "none" && i != "bundle" {
+            return Err(format!(
+                "check.isolation {i:?}: expected \"none\" or \"bundle\""
+            ));
+        }
+        if file.check.bundle.is_none() && i == "bundle" {
+            return Err("check.isolation = \"bundle\" needs check.bundle".into());
+        }
     }
     if let Some(c) = file.check.count {
         if !(1..=1000).contains(&c) {
@@ -1031,6 +1151,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             deadline_secs: file.check.deadline_secs,
             count: file.check.count,
             isolate,
+            bundle: file.check.bundle,
+            isolation: file.check.isolation,
+            allow,
         },
         management: mgmt,
         static_neighbours: file.lab.static_neighbours,
@@ -1067,6 +1190,7 @@ fn check_fault(
     };
     match f {
         Fault::LinkDown { host, interface }
+        | Fault::PortDead { host, interface }
         | Fault::VlanMissing { host, interface }
         | Fault::MissingInterface { host, interface } => {
             iface(host, interface)?;
@@ -1157,6 +1281,30 @@ fn check_fault(
             if r.forwarding {
                 return Err(format!(
                     "fault {f:?}: router {router:?} already forwards in the intent"
+                ));
+            }
+        }
+        Fault::RouterDrop { router, from, to } => {
+            let r = routers
+                .iter()
+                .find(|r| r.name == *router)
+                .ok_or_else(|| format!("fault {f:?}: unknown router {router:?}"))?;
+            for cidr in [from, to] {
+                if !r.legs.iter().any(|(s, _)| subnets[*s].cidr == *cidr) {
+                    return Err(format!(
+                        "fault {f:?}: {cidr} is not one of router {router:?}'s subnets"
+                    ));
+                }
+            }
+        }
+        Fault::RouterDenyMissing { router } => {
+            let r = routers
+                .iter()
+                .find(|r| r.name == *router)
+                .ok_or_else(|| format!("fault {f:?}: unknown router {router:?}"))?;
+            if r.deny.is_empty() {
+                return Err(format!(
+                    "fault {f:?}: router {router:?} has no deny filter to lose"
                 ));
             }
         }
@@ -1310,6 +1458,57 @@ interface = "eth1"
     }
 
     #[test]
+    fn router_deny_filters_router_faults_and_the_checks_bundle_are_read_and_checked() {
+        let t = crate::scenarios::load("mediawiki-cms-db-forgotten").unwrap();
+        assert_eq!(t.routers[0].deny.len(), 1);
+        let (x, y) = t.routers[0].deny[0];
+        assert_eq!(t.subnets[x].cidr.to_string(), "10.31.0.0/24");
+        assert_eq!(t.subnets[y].cidr.to_string(), "10.33.0.0/24");
+        assert_eq!(t.check.isolation.as_deref(), Some("bundle"));
+        assert!(t.check.bundle.as_deref().unwrap_or("").contains("mysql"));
+        assert!(matches!(&t.faults[0], Fault::RouterDrop { router, .. } if router == "core"));
+        let text = crate::scenarios::SHIPPED
+            .iter()
+            .find(|(n, _)| *n == "mediawiki-cms-db-forgotten")
+            .map(|(_, t)| t.to_string())
+            .unwrap();
+        let err = |t: &str| Topology::parse(t, "t.toml").unwrap_err().to_string();
+        // A deny pair or a fault naming a subnet the router has no leg on.
+        let e = err(&text.replace(
+            "deny = [[\"10.31.0.0/24\", \"10.33.0.0/24\"]]",
+            "deny = [[\"10.31.0.0/24\", \"10.99.0.0/24\"]]",
+        ));
+        assert!(e.contains("10.99.0.0/24"), "{e}");
+        let e = err(&text.replace("to = \"10.33.0.0/24\"", "to = \"10.98.0.0/24\""));
+        assert!(e.contains("not one of router \"core\"'s subnets"), "{e}");
+        // Losing a deny filter the router does not have.
+        let e = err(&text
+            .replace("deny = [[\"10.31.0.0/24\", \"10.33.0.0/24\"]]\n", "")
+            .replace("kind = \"router-drop\"", "kind = \"router-deny-missing\"")
+            .replace("from = \"10.32.0.0/24\"\nto = \"10.33.0.0/24\"\n", ""));
+        assert!(e.contains("no deny filter"), "{e}");
+        // Isolation values, and bundle isolation without a bundle.
+        assert!(
+            err(&text.replace("isolation = \"bundle\"", "isolation = \"all\""))
+                .contains("expected \"none\" or \"bundle\"")
+        );
+        let no_bundle = text.replace("bundle = \"\"\"", "unused = \"\"\"");
+        assert!(
+            err(&no_bundle).contains("unused"),
+            "unknown keys stay errors"
+        );
+        let start = text.find("bundle = \"\"\"").unwrap();
+        let end = start + text[start..].find("\"\"\"\n\n").unwrap() + 4;
+        let mut without = text.clone();
+        without.replace_range(start..end, "");
+        assert!(err(&without).contains("needs check.bundle"));
+        assert!(
+            err(&text.replace("isolation = \"bundle\"", "allow = [[\"dmz\", \"nope\"]]"))
+                .contains("check.allow: unknown space \"nope\"")
+        );
+    }
+
+    #[test]
     fn host_groups_expand_with_consecutive_addresses() {
         let text = format!(
             "{}\n[[host_groups]]\nprefix = \"n\"\ncount = 3\ninterfaces = [{{ name = \"eth0\", subnet = \"10.1.0.0/24\", first = 100 }}]\n",
@@ -1324,6 +1523,36 @@ interface = "eth1"
         );
         let ids: BTreeSet<_> = t.hosts.iter().map(|h| h.system_id.clone()).collect();
         assert_eq!(ids.len(), 5);
+    }
+
+    #[test]
+    fn vlan_children_ride_on_their_nic_with_its_mac() {
+        let text = SMALL.replace(
+            "{ name = \"eth1\", subnet = \"10.30.0.0/24\", address = \"10.30.0.11\" }",
+            "{ name = \"eth0.30\", subnet = \"10.30.0.0/24\", address = \"10.30.0.11\", parent = \"eth0\" }",
+        )
+        .replace("interface = \"eth1\"", "interface = \"eth0.30\"");
+        let t = Topology::parse(&text, "v.toml").unwrap();
+        let a = &t.hosts[0];
+        assert_eq!(a.interfaces[1].parent.as_deref(), Some("eth0"));
+        assert_eq!(a.interfaces[1].mac, a.interfaces[0].mac);
+        let kids: Vec<&str> = t.children(a, "eth0").map(|i| i.name.as_str()).collect();
+        assert_eq!(kids, ["eth0.30"]);
+        let snap = crate::snapshot::snapshot(&t);
+        let ifs = &snap["machines"][0]["interface_set"];
+        assert_eq!(ifs[0]["type"], "physical");
+        assert_eq!(ifs[0]["children"], serde_json::json!(["eth0.30"]));
+        assert_eq!(ifs[1]["type"], "vlan");
+        assert_eq!(ifs[1]["parents"], serde_json::json!(["eth0"]));
+        assert_eq!(ifs[1]["vlan"]["vid"], 30);
+        // The parent must exist before it, be a NIC, and the child has no MAC of its own.
+        let e = err(&text.replace("parent = \"eth0\"", "parent = \"eth9\""));
+        assert!(e.contains("parent \"eth9\""), "{e}");
+        let e = err(&text.replace(
+            "parent = \"eth0\" }",
+            "parent = \"eth0\", mac = \"02:00:00:00:00:09\" }",
+        ));
+        assert!(e.contains("parent's MAC"), "{e}");
     }
 
     #[test]

@@ -257,20 +257,33 @@ pub fn model_from_path(path: &Path) -> Result<ProviderModel, MaasError> {
         let snap = snapshot_from_fixture_dir(path)?;
         return model_from_snapshot_in(&snap, &origin);
     }
-    let bytes = std::fs::read(path).map_err(|source| MaasError::Io {
-        path: origin.clone(),
-        error: source,
-    })?;
+    let bytes = read_input(path)?;
     model_from_slice(&bytes, &origin)
+}
+
+/// Reads an input file: a regular file of at most `MAX_INPUT_FILE` bytes (a FIFO or
+/// `/dev/zero` is refused rather than read until memory runs out).
+fn read_input(path: &Path) -> Result<Vec<u8>, MaasError> {
+    use preflight_model::limits::{read_bounded, ReadError, MAX_INPUT_FILE};
+    read_bounded(path, MAX_INPUT_FILE).map_err(|e| {
+        let path = path.display().to_string();
+        match e {
+            ReadError::Io { source, .. } => MaasError::Io {
+                path,
+                error: source,
+            },
+            other => MaasError::Io {
+                error: std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+                path,
+            },
+        }
+    })
 }
 
 /// Reads a snapshot file into its JSON value (checking only that it is a JSON object).
 pub fn read_snapshot_file(path: &Path) -> Result<Value, MaasError> {
     let origin = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| MaasError::Io {
-        path: origin.clone(),
-        error: source,
-    })?;
+    let bytes = read_input(path)?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| MaasError::Json {
         origin: origin.clone(),
         message: e.to_string(),
@@ -646,7 +659,7 @@ fn machine_from_raw(m: RawMachine, mi: usize, origin: &str) -> Result<Machine, M
         system_id: m.system_id,
         hostname: m.hostname,
         fqdn: m.fqdn.filter(|f| !f.is_empty()),
-        status,
+        status: status.into(),
         architecture: m.architecture.filter(|a| !a.is_empty()),
         cpu_count: m.cpu_count,
         cpu_speed_mhz: m.cpu_speed.filter(|s| *s > 0),
@@ -698,7 +711,7 @@ fn interface_from_raw(
         };
         links.push(InterfaceLink {
             id: l.id,
-            mode: l.mode,
+            mode: l.mode.into(),
             subnet_id: l.subnet.map(|s| s.id),
             ip,
         });
@@ -716,7 +729,7 @@ fn interface_from_raw(
         effective_mtu,
         parents: iface.parents.unwrap_or_default(),
         children: iface.children.unwrap_or_default(),
-        bond_mode,
+        bond_mode: bond_mode.map(Into::into),
         links,
     })
 }

@@ -8,15 +8,18 @@
 //!   metadata), `constraint.space-conflict`, `constraint.unsatisfiable` and `binding.capacity`
 //!   (units on new machines), `placement.missing-space` (units placed on bundle machines);
 //! * per bundle machine: `constraint.unsatisfiable` when no MAAS machine fits its constraints;
-//! * on the network: `subnet.no-space`, `subnet.overlap`, and `space.empty` for bound spaces.
+//! * on the network: `subnet.no-space`, `subnet.overlap`, and `space.empty` for bound spaces;
+//! * per relation ([`relations`]): `relation.cross-space` for every space pair relations need,
+//!   `relation.unroutable` when MAAS shows such a pair cannot route.
 //!
 //! Layout: this file is the driver (it only resolves what the rules need and calls them, in
 //! order); each rule is one function owning its message and hint, in the module named after
 //! its area: [`bindings`] (`binding.unknown-space`, `binding.unknown-endpoint`),
 //! [`constraints`] (`constraint.space-conflict`, `constraint.unsatisfiable`), [`placement`]
 //! (`placement.missing-space`), [`capacity`] (`binding.capacity`) and [`network`]
-//! (`subnet.no-space`, `subnet.overlap`, `space.empty`). The candidate machines and the
-//! constraint filter they share are in [`candidates`].
+//! (`subnet.no-space`, `subnet.overlap`, `space.empty`), [`relations`] (`relation.cross-space`,
+//! `relation.unroutable`). The candidate machines and the constraint filter they share are in
+//! [`candidates`].
 //!
 //! Juju's default space `alpha` (where endpoints without a binding go) is not a MAAS space:
 //! it holds the subnets MAAS has in no space, Juju adds no space constraint for it, and a
@@ -42,6 +45,7 @@ use candidates::{constraint_stages, filter, Stage, Why};
 use constraints::Demand;
 use cx::Cx;
 use placement::{resolve, Pools, Target};
+pub mod relations;
 
 /// MAAS machine statuses Juju can allocate a new machine from: MAAS's acquisition filter
 /// (`POST /machines/op-allocate`) only hands out Ready machines. An owned (Allocated, Deployed)
@@ -269,5 +273,13 @@ pub fn validate(
     network::subnet_no_space(&mut cx);
     network::subnet_overlap(&mut cx);
     network::space_empty(&mut cx, &bound_spaces);
+    let map = relations::relation_map(bundle, charms);
+    for (f, c) in [
+        relations::cross_space_findings(&map),
+        relations::unroutable_findings(&map, provider),
+    ] {
+        cx.out.findings.extend(f);
+        cx.out.checked.extend(c);
+    }
     cx.out
 }

@@ -67,10 +67,20 @@ fn network_warnings() -> Vec<(Code, Severity, String, String)> {
     ]
 }
 
+/// The relation space map's info for a space pair relations need.
+fn cross(pair: &str) -> (Code, Severity, String, String) {
+    k(Code::RelationCrossSpace, Severity::Info, "-", pair)
+}
+
 #[test]
 fn the_cloud_bundle_fits_the_fixture_maas() {
     let out = validate(&bundle(&[]), Some(&charms()), &maas(), &pinned());
-    assert_eq!(keys(&out), network_warnings(), "{:#?}", out.findings);
+    let mut want = network_warnings();
+    // webapp's db (default oam) relates to database's db (internal-api); the subordinate
+    // logger (unbound: alpha) relates to both principals (oam).
+    want.extend([cross("alpha:oam"), cross("internal-api:oam")]);
+    want.sort();
+    assert_eq!(keys(&out), want, "{:#?}", out.findings);
     let overlap = out
         .findings
         .iter()
@@ -131,6 +141,7 @@ fn binding_a_space_machine_0_lacks_is_a_placement_error() {
     ));
     // The overlay removes the logger, so its --charm-dir metadata checks nothing.
     want.push(k(Code::CharmUnused, Severity::Warning, "-", "-"));
+    want.push(cross("internal-api:oam"));
     want.sort();
     assert_eq!(keys(&out), want, "{:#?}", out.findings);
     let f = out
@@ -163,6 +174,7 @@ fn unknown_space_and_unknown_endpoint_from_an_overlay() {
         "storage",
         "-",
     ));
+    want.extend([cross("alpha:oam"), cross("oam:public-api")]);
     want.sort();
     assert_eq!(keys(&out), want, "{:#?}", out.findings);
     let ep = out
