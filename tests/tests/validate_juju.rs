@@ -205,7 +205,13 @@ fn saas_offers_and_multi_document_bundles_validate() {
         "json",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(findings(&o), vec![]);
+    // The relation to the offer is accepted; only its local end's space is known.
+    let offer = (
+        "relation.cross-space".into(),
+        "info".into(),
+        json!({"application": "web", "endpoint": "db", "space": "public"}),
+    );
+    assert_eq!(findings(&o), vec![offer.clone()]);
     // The overlay document asks for 4: one short of the 3 Ready machines.
     let b = write(
         "saas4.yaml",
@@ -224,11 +230,14 @@ fn saas_offers_and_multi_document_bundles_validate() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_eq!(
         findings(&o),
-        vec![(
-            "binding.capacity".into(),
-            "error".into(),
-            json!({"application": "web"})
-        )]
+        vec![
+            (
+                "binding.capacity".into(),
+                "error".into(),
+                json!({"application": "web"})
+            ),
+            offer
+        ]
     );
 }
 

@@ -108,6 +108,8 @@ fn unpinned_the_bundle_machines_find_no_ready_machine() {
     want.extend([
         k(Code::ConstraintUnsatisfiable, Severity::Error, "-", "-"),
         k(Code::ConstraintUnsatisfiable, Severity::Error, "-", "-"),
+        cross("alpha:oam"),
+        cross("internal-api:oam"),
     ]);
     want.sort();
     assert_eq!(keys(&out), want, "{:#?}", out.findings);
