@@ -190,6 +190,69 @@ fn juju_version_decides_on_services_and_charm_store_urls() {
 }
 
 #[test]
+fn juju_version_decides_on_series_and_bases() {
+    let snap = snapshot("series.json", &["Ready"], &["public"]);
+    let b = write(
+        "bionic.yaml",
+        "series: bionic\napplications:\n  a: {charm: ch:a, num_units: 1, bindings: {'': public}}\n",
+    );
+    // Juju 3 (the default) does not deploy bionic: bad input, with the position.
+    let o = preflight(&["--bundle", &s(&b), "--provider", &s(&snap)]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:1:9: series: bundle declares series \"bionic\" (ubuntu@18.04), which Juju 3 does not deploy workloads on",
+            s(&b)
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // Juju 2.9 does (under ESM): the bundle fits, no findings.
+    let o = preflight(&[
+        "--bundle",
+        &s(&b),
+        "--provider",
+        &s(&snap),
+        "--juju",
+        "2.9",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(findings(&o), vec![]);
+    // A base: read by Juju 3; Juju 2.9 has no such field, so it is an unknown-key warning.
+    let b = write(
+        "base.yaml",
+        "default-base: ubuntu@24.04\napplications:\n  a: {charm: ch:a, num_units: 1, bindings: {'': public}}\n",
+    );
+    let o = preflight(&[
+        "--bundle",
+        &s(&b),
+        "--provider",
+        &s(&snap),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(findings(&o), vec![]);
+    let o = preflight(&[
+        "--bundle",
+        &s(&b),
+        "--provider",
+        &s(&snap),
+        "--juju",
+        "2.9",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        findings(&o),
+        vec![("bundle.unknown-key".into(), "warning".into(), json!({}))]
+    );
+}
+
+#[test]
 fn saas_offers_and_multi_document_bundles_validate() {
     let snap = snapshot("s.json", &["Ready", "Ready", "Ready"], &["public"]);
     let b = write(

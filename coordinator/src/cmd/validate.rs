@@ -55,7 +55,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N=SYSTEM_ID")]
     pub machine_map: Vec<String>,
     /// Read the bundle with this Juju version's rules: 3 (the default) refuses the legacy
-    /// `services:` key and charm store (cs:) URLs; 2.9 accepts them with a warning.
+    /// `services:` key, charm store (cs:) URLs and series older than focal; 2.9 accepts them
+    /// (with a warning for the first two) and ignores `base:`/`default-base:`.
     #[arg(long, value_name = "VERSION", default_value = "3", value_parser = parse_juju)]
     pub juju: JujuVersion,
     /// Output format.

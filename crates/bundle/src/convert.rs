@@ -174,17 +174,12 @@ pub(crate) fn to_bundle(
     };
     let mut b = Bundle::default();
 
+    let (mut top_series, mut top_base) = (None, None);
     for (k, v) in &doc.top {
         let key = k.scalar_string().unwrap_or_default();
         match key.as_str() {
-            "series" => match cx.string(v, "series") {
-                Ok(s) => b.series = s,
-                Err(e) => cx.errors.push(e),
-            },
-            "default-base" => match cx.string(v, "default-base") {
-                Ok(s) => b.default_base = s,
-                Err(e) => cx.errors.push(e),
-            },
+            "series" => top_series = Some(v),
+            "default-base" => top_base = Some(v),
             k2 if TOP_KEYS.contains(&k2) => {}
             other => cx.warn(
                 WarningKind::UnknownKey,
@@ -193,6 +188,9 @@ pub(crate) fn to_bundle(
             ),
         }
     }
+
+    (b.series, b.default_base) =
+        os_fields(&mut cx, "bundle", "", "default-base", top_series, top_base);
 
     // Machines, with how many placements refer to each (Juju refuses a machine nothing uses).
     let mut machine_keys: BTreeMap<String, &Node> = BTreeMap::new();
@@ -433,6 +431,7 @@ fn machine(cx: &mut Cx, k: &Node, v: &Node) -> Result<BundleMachine, BundleError
     match &v.kind {
         NodeKind::Null => {}
         NodeKind::Map(entries) => {
+            let (mut series, mut base) = (None, None);
             for (mk, mv) in entries {
                 let mkey = mk.scalar_string().unwrap_or_default();
                 match mkey.as_str() {
@@ -441,6 +440,8 @@ fn machine(cx: &mut Cx, k: &Node, v: &Node) -> Result<BundleMachine, BundleError
                         machine.constraints = c;
                         machine.constraints_raw = raw;
                     }
+                    "series" => series = Some(mv),
+                    "base" => base = Some(mv),
                     k2 if MACHINE_KEYS.contains(&k2) => {}
                     other => cx.warn(
                         WarningKind::UnknownKey,
@@ -449,6 +450,7 @@ fn machine(cx: &mut Cx, k: &Node, v: &Node) -> Result<BundleMachine, BundleError
                     ),
                 }
             }
+            os_fields(cx, &format!("machine {id:?}"), &field, "base", series, base);
         }
         _ => {
             return Err(cx.err(
@@ -459,6 +461,62 @@ fn machine(cx: &mut Cx, k: &Node, v: &Node) -> Result<BundleMachine, BundleError
         }
     }
     Ok(machine)
+}
+
+/// The `series` and `base` (`default-base` at the top) of one level of the bundle, checked
+/// with the rules of `cx.juju` (see [`crate::series`]): problems are errors at the value; with
+/// Juju 2.9, which has no base field, a base is an ignored key. Returns what Juju keeps.
+fn os_fields(
+    cx: &mut Cx,
+    what: &str,
+    prefix: &str,
+    base_key: &str,
+    series: Option<&Node>,
+    base: Option<&Node>,
+) -> (Option<String>, Option<String>) {
+    let dotted = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    let mut read = |n: Option<&Node>, field: &str| match n.map(|n| cx.string(n, field)) {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            cx.errors.push(e);
+            None
+        }
+        None => None,
+    };
+    let series_field = dotted("series");
+    let base_field = dotted(base_key);
+    let s = read(series, &series_field);
+    let b = read(base, &base_field);
+    if let (Some(n), Some(v)) = (series, &s) {
+        if let Err(m) = crate::series::check_series(cx.juju, what, v) {
+            let e = cx.err(n, &series_field, m);
+            cx.errors.push(e);
+        }
+    }
+    let (Some(n), Some(v)) = (base, b) else {
+        return (s, None);
+    };
+    if cx.juju < JujuVersion::V3 {
+        cx.warn(
+            WarningKind::UnknownKey,
+            n,
+            format!(
+                "`{base_key}: {v}` is not a Juju 2.9 bundle field (2.9 reads `series`): ignored"
+            ),
+        );
+        return (s, None);
+    }
+    if let Err(m) = crate::series::check_base(what, base_key, &v, s.as_deref()) {
+        let e = cx.err(n, &base_field, m);
+        cx.errors.push(e);
+    }
+    (s, Some(v))
 }
 
 fn end_string((app, ep): &(String, Option<String>)) -> String {
@@ -500,6 +558,7 @@ fn application(
     };
     let mut charm_node = None;
     let mut revision = None;
+    let (mut series, mut base) = (None, None);
     for (ek, ev) in entries {
         let key = ek.scalar_string().unwrap_or_default();
         let f = format!("{field}.{key}");
@@ -531,6 +590,8 @@ fn application(
                     app.constraints_raw = raw;
                 }
                 "bindings" => app.bindings = bindings(cx, ev, &f)?,
+                "series" => series = Some(ev),
+                "base" => base = Some(ev),
                 "options" | "annotations" | "storage" | "devices" | "resources" | "offers"
                 | "exposed-endpoints" => {
                     if !matches!(ev.kind, NodeKind::Map(_) | NodeKind::Null) {
@@ -554,6 +615,14 @@ fn application(
             cx.errors.push(e);
         }
     }
+    os_fields(
+        cx,
+        &format!("application {name:?}"),
+        &field,
+        "base",
+        series,
+        base,
+    );
     let node = charm_node.unwrap_or(k);
     let cf = format!("{field}.charm");
     if app.charm.trim().is_empty() {

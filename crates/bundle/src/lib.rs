@@ -14,6 +14,7 @@ pub mod charm;
 pub mod constraints;
 mod convert;
 pub mod merge;
+mod series;
 pub mod yaml;
 
 pub use charm::{CharmMeta, CharmSet};

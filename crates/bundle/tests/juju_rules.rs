@@ -188,6 +188,137 @@ fn juju_versions_differ_on_services_and_cs() {
     assert!("2.8".parse::<JujuVersion>().is_err());
 }
 
+/// Each problem of a refused bundle, as printed.
+fn problems(e: &BundleError) -> Vec<String> {
+    e.problems().iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn series_and_bases_follow_each_juju_version() {
+    // bionic at every level: Juju 2.9 deploys it (under ESM), Juju 3 does not.
+    let old = "series: bionic\nmachines: {'0': {series: bionic}}\napplications:\n  a: {charm: a, num_units: 1, series: bionic, to: ['0']}\n";
+    let b = load_str_with(&[("s.yaml", old)], &v29()).unwrap();
+    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+    assert_eq!(b.series.as_deref(), Some("bionic"));
+    let e = load_str(&[("s.yaml", old)]).unwrap_err();
+    let p = problems(&e);
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(
+        p[0].starts_with("s.yaml:1:9: series: bundle declares series \"bionic\" (ubuntu@18.04), which Juju 3 does not deploy workloads on"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with(
+            "s.yaml:2:26: machines.0.series: machine \"0\" declares series \"bionic\""
+        ),
+        "{p:?}"
+    );
+    assert!(
+        p[2].starts_with(
+            "s.yaml:4:39: applications.a.series: application \"a\" declares series \"bionic\""
+        ),
+        "{p:?}"
+    );
+    // Series neither version deploys, and names that are no series, are refused by both.
+    for opts in [LoadOptions::default(), v29()] {
+        let e = load_str_with(
+            &[(
+                "s.yaml",
+                "series: precise\napplications:\n  a: {charm: a, num_units: 1}\n",
+            )],
+            &opts,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.yaml:1:9: series: bundle declares series \"precise\""),
+            "{e}"
+        );
+        let e = load_str_with(
+            &[(
+                "s.yaml",
+                "series: Jammy-22\napplications:\n  a: {charm: a, num_units: 1}\n",
+            )],
+            &opts,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.yaml:1:9: series: bundle declares an invalid series \"Jammy-22\""),
+            "{e}"
+        );
+    }
+    // Bases: Juju 3 reads them, and a series beside a base must name the same release.
+    let based = "default-base: ubuntu@22.04\nmachines: {'0': {base: ubuntu@24.04/stable}}\napplications:\n  a: {charm: a, num_units: 1, base: ubuntu@22.04, to: ['0']}\n";
+    let b = load_str(&[("b.yaml", based)]).unwrap();
+    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+    assert_eq!(b.default_base.as_deref(), Some("ubuntu@22.04"));
+    let e = err(&[(
+        "b.yaml",
+        &based.replace(
+            "default-base: ubuntu@22.04",
+            "series: focal\ndefault-base: ubuntu@22.04",
+        ),
+    )]);
+    assert_eq!(
+        e,
+        "b.yaml:2:15: default-base: bundle series \"focal\" and base \"ubuntu@22.04\" must match if both supplied"
+    );
+    let e = err(&[(
+        "b.yaml",
+        &based.replace("ubuntu@24.04/stable", "ubuntu@18.04"),
+    )]);
+    assert!(
+        e.starts_with("b.yaml:2:24: machines.0.base: machine \"0\" has base \"ubuntu@18.04\" (bionic), which Juju 3 does not deploy"),
+        "{e}"
+    );
+    let e = err(&[(
+        "b.yaml",
+        &based.replace("base: ubuntu@22.04,", "base: jammy,"),
+    )]);
+    assert!(
+        e.starts_with(
+            "b.yaml:4:37: applications.a.base: application \"a\" has an invalid base \"jammy\""
+        ),
+        "{e}"
+    );
+    // Juju 2.9's bundle data has no base fields: ignored, each an unknown-key warning.
+    let b = load_str_with(&[("b.yaml", based)], &v29()).unwrap();
+    let w: Vec<(WarningKind, Option<&str>, u64)> = b
+        .warnings
+        .iter()
+        .map(|w| (w.kind, w.application.as_deref(), w.pos.line))
+        .collect();
+    assert_eq!(
+        w,
+        [
+            (WarningKind::UnknownKey, None, 1),
+            (WarningKind::UnknownKey, None, 2),
+            (WarningKind::UnknownKey, Some("a"), 4)
+        ]
+    );
+    assert!(
+        b.warnings[0]
+            .message
+            .contains("`default-base: ubuntu@22.04` is not a Juju 2.9 bundle field"),
+        "{}",
+        b.warnings[0].message
+    );
+    assert_eq!(b.default_base, None);
+    // Under 2.9 a base is not read, so it cannot conflict with the series.
+    assert!(load_str_with(
+        &[(
+            "b.yaml",
+            &based.replace(
+                "default-base: ubuntu@22.04",
+                "series: focal\ndefault-base: ubuntu@22.04"
+            )
+        )],
+        &v29()
+    )
+    .is_ok());
+}
+
 #[test]
 fn multi_document_files_are_bundle_then_overlays() {
     let text = "applications:\n  a: {charm: a, num_units: 1}\n---\napplications:\n  a: {num_units: 3}\n  b: {charm: b, num_units: 1}\n---\nrelations:\n  - [a, b]\n";
