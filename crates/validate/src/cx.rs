@@ -21,6 +21,8 @@ pub(crate) fn subject_app(app: &str) -> Subject {
 pub(crate) struct Cx<'a> {
     pub provider: &'a ProviderModel,
     pub cands: Vec<Cand<'a>>,
+    /// The MAAS statuses whose machines count (see [`crate::Machines`]).
+    pub statuses: &'static [&'static str],
     /// Space names as Juju knows them (its ConvertSpaceName of the MAAS names).
     pub space_names: BTreeSet<&'a str>,
     /// MAAS space id by Juju space name.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use preflight_bundle::load_str;
 use preflight_model::provider::ProviderModel;
 use preflight_model::report::{Code, Severity, Subject};
-use preflight_validate::{parse_machine_map, validate, ValidateOutcome};
+use preflight_validate::{parse_machine_map, validate, validate_on, Machines, ValidateOutcome};
 
 fn run(yaml: &str, model: &ProviderModel, map: &[&str]) -> ValidateOutcome {
     let bundle = load_str(&[("t.yaml", yaml)]).unwrap();
@@ -101,6 +101,53 @@ fn only_ready_machines_are_free() {
         out.findings[0]
             .message
             .contains("MAAS has no machine in Ready"),
+        "{}",
+        out.findings[0].message
+    );
+}
+
+#[test]
+fn a_deployed_bundle_counts_its_owned_machines() {
+    // `check --bundle` runs on the deployed bundle's machines: Deployed and Allocated count.
+    let yaml = "applications:\n  a: {charm: a, num_units: 7, bindings: {'': public}}\n";
+    let bundle = load_str(&[("t.yaml", yaml)]).unwrap();
+    let free = validate(&bundle, None, &owned_maas(), &BTreeMap::new());
+    assert_eq!(
+        codes_of(&free),
+        vec![(Code::BindingCapacity, Severity::Error, app("a"))]
+    );
+    let deployed = validate_on(
+        &bundle,
+        None,
+        &owned_maas(),
+        &BTreeMap::new(),
+        Machines::Deployed,
+    );
+    assert_eq!(codes_of(&deployed), vec![]);
+    // An eighth unit is one more than MAAS has, deployed or not.
+    let bundle = load_str(&[("t.yaml", &yaml.replace("7", "8"))]).unwrap();
+    let deployed = validate_on(
+        &bundle,
+        None,
+        &owned_maas(),
+        &BTreeMap::new(),
+        Machines::Deployed,
+    );
+    assert_eq!(
+        codes_of(&deployed),
+        vec![(Code::BindingCapacity, Severity::Error, app("a"))]
+    );
+    // Broken machines count in neither; the message names the statuses that count.
+    let mut none = owned_maas();
+    for m in &mut none.machines {
+        m.status = "Broken".into();
+    }
+    let bundle = load_str(&[("t.yaml", "applications:\n  a: {charm: a, num_units: 1}\n")]).unwrap();
+    let out = validate_on(&bundle, None, &none, &BTreeMap::new(), Machines::Deployed);
+    assert!(
+        out.findings[0]
+            .message
+            .contains("MAAS has no machine in Ready, Allocated, Deployed"),
         "{}",
         out.findings[0].message
     );
