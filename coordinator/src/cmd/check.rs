@@ -242,7 +242,15 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let map = preflight_validate::parse_machine_map(&args.machine_map)?;
             preflight_validate::check_machine_map(&bundle, &provider, &map)?;
-            let outcome = preflight_validate::validate(&bundle, charms.as_ref(), &provider, &map);
+            // The agents run on the bundle's machines: it is deployed, so its owned machines
+            // count (validate, before the deploy, counts only Ready ones).
+            let outcome = preflight_validate::validate_on(
+                &bundle,
+                charms.as_ref(),
+                &provider,
+                &map,
+                preflight_validate::Machines::Deployed,
+            );
             let relations = preflight_validate::relations::relation_map(&bundle, charms.as_ref());
             for (a, b) in &isolate {
                 if let Some(need) = relations.need(a, b) {
