@@ -451,3 +451,52 @@ fn charm_metadata_duplicates_and_unused_charm_dirs_are_warnings() {
         .iter()
         .any(|f| f.0 == "binding.unknown-endpoint"));
 }
+
+#[test]
+fn check_reads_its_bundle_with_the_juju_version_given() {
+    let snap = snapshot("check-series.json", &["Deployed"], &["public"]);
+    let b = write(
+        "check-bionic.yaml",
+        "series: bionic\napplications:\n  a: {charm: ch:a, num_units: 1, bindings: {'': public}}\n",
+    );
+    let token = write(
+        "check-token",
+        "a-token-long-enough-for-the-check-0123456789",
+    );
+    let check = |extra: &[&str]| {
+        let mut c = Command::new(preflight_e2e::binary("preflight"));
+        c.args(["check", "--provider", &s(&snap), "--bundle", &s(&b)])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--expect",
+                "1",
+                "--deadline",
+                "1",
+            ])
+            .args(["--probe-deadline", "1", "--quiet", "--format", "json"])
+            .args(["--token-file", &s(&token)])
+            .args(extra);
+        c.output().unwrap()
+    };
+    // Juju 3 (the default): the bundle is bad input before anything listens.
+    let o = check(&[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Juju 3 does not deploy"),
+        "{}",
+        stderr(&o)
+    );
+    // --juju 2.9: the bundle is read, the check runs (no agent comes: exit 1, agent.missing).
+    let o = check(&["--juju", "2.9"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"agent.missing"), "{codes:?}");
+    assert!(!codes.iter().any(|c| c.starts_with("bundle.")), "{codes:?}");
+}

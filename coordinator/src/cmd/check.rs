@@ -65,6 +65,10 @@ pub(crate) struct Args {
     /// Pin bundle machine N to MAAS machine SYSTEM_ID (repeatable), as in `preflight validate`.
     #[arg(long, value_name = "N=SYSTEM_ID", requires = "bundle")]
     pub machine_map: Vec<String>,
+    /// Read --bundle with this Juju version's rules (3, the default, or 2.9), as in
+    /// `preflight validate --juju`.
+    #[arg(long, value_name = "VERSION", default_value = "3", value_parser = crate::cmd::validate::parse_juju, requires = "bundle")]
+    pub juju: preflight_bundle::JujuVersion,
     /// Address and port to listen on for agents (port 0 picks a free port, printed on stderr).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
@@ -231,7 +235,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (extra_findings, extra_checked) = match &args.bundle {
         None => (Vec::new(), Vec::new()),
         Some(path) => {
-            let bundle = preflight_bundle::load(path, &args.overlay)?;
+            let bundle = preflight_bundle::load_with(
+                path,
+                &args.overlay,
+                &preflight_bundle::LoadOptions { juju: args.juju },
+            )?;
             for w in &bundle.warnings {
                 eprintln!("preflight: warning: {w}");
             }

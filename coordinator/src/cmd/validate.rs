@@ -67,7 +67,8 @@ pub(crate) struct Args {
     pub output: Option<PathBuf>,
 }
 
-fn parse_juju(s: &str) -> Result<JujuVersion, String> {
+/// Parses `--juju` (shared with `preflight check`).
+pub(crate) fn parse_juju(s: &str) -> Result<JujuVersion, String> {
     s.parse()
 }
 
