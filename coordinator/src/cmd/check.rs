@@ -270,6 +270,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             topology.needs = relations.needs;
             topology.application_spaces = relations.application_spaces;
+            topology.application_hosts = outcome.hosts.clone();
             inputs.extend(bundle.sources.iter().map(|p| p.display().to_string()));
             inputs.extend(
                 args.charm_dir

@@ -3,7 +3,9 @@
 //!
 //! With a bundle, every pair of spaces a relation joins ([`preflight_validate::relations`])
 //! gets probes from the machines that can host the relation's applications on one side to
-//! those on the other, both directions. With `--isolation bundle`, every other pair of spaces
+//! those on the other, both directions. "Can host": in every space the application's bindings
+//! use, and among the MAAS machines its placements and constraints allow (validate's
+//! candidates); when no machine qualifies, any machine of the space stands in. With `--isolation bundle`, every other pair of spaces
 //! gets probes that must fail (except pairs `--allow A:B` exempts, and pairs `--isolate A:B`
 //! already covers).
 //!
@@ -33,6 +35,10 @@ pub struct Topology {
     pub needs: Vec<SpaceNeed>,
     /// Per application, the spaces its bindings use (a machine hosting it is in all of them).
     pub application_spaces: BTreeMap<String, BTreeSet<String>>,
+    /// Per application, the MAAS machines (hostnames and system_ids) its units can land on,
+    /// from its placements and constraints ([`preflight_validate::ValidateOutcome::hosts`]);
+    /// an application absent here is narrowed by its spaces only.
+    pub application_hosts: BTreeMap<String, BTreeSet<String>>,
     /// `--isolation bundle`: every pair no relation needs must be isolated.
     pub isolate_unrelated: bool,
     /// `--allow A:B`: pairs exempt from the bundle-derived isolation.
@@ -131,10 +137,15 @@ pub(crate) fn plan(
                     .filter(|e| {
                         apps.iter().any(|app| {
                             let have = agent_spaces.get(&e.agent);
-                            topo.application_spaces.get(app).is_none_or(|want| {
+                            let in_spaces = topo.application_spaces.get(app).is_none_or(|want| {
                                 want.iter()
                                     .all(|w| have.is_some_and(|h| h.contains(w.as_str())))
-                            })
+                            });
+                            let candidate = topo
+                                .application_hosts
+                                .get(app)
+                                .is_none_or(|h| h.contains(&e.name) || h.contains(&e.agent_id));
+                            in_spaces && candidate
                         })
                     })
                     .cloned()
@@ -467,6 +478,7 @@ pub fn space_pairs(pairs: &[CrossPair], sections: &[SpaceReport]) -> Vec<SpacePa
 mod tests {
     use super::*;
     use crate::findings::tests::pair;
+    use crate::merge::MergedAgent;
     use crate::plan::tests::{agent, many, spaces};
     use crate::plan::{build_plan, CheckPlan, PlanOptions};
 
@@ -598,6 +610,42 @@ mod tests {
             .collect();
         assert_eq!(sp1, ["10.1.0.3".to_string()].into(), "only node3 hosts app");
         assert_eq!(t.len(), 3, "node3 → one of sp2, each sp2 machine → node3");
+    }
+
+    #[test]
+    fn placements_and_constraints_narrow_the_hosts_further() {
+        let p = spaces(2);
+        // node1-node3 in sp1, node4-node5 in sp2; validate says "app" can only land on node2
+        // (its placement or constraints), "other" on node5 (by system_id here: a00005).
+        let agents: Vec<MergedAgent> = (1..=5)
+            .map(|i| {
+                let (sp, sn) = if i <= 3 { (1, 10) } else { (2, 20) };
+                agent(i, &[(sp, sn, &format!("10.{sp}.0.{i}"))])
+            })
+            .collect();
+        let topo = Topology {
+            needs: vec![need("sp1", "sp2", &["app"], &["other"])],
+            application_hosts: [
+                ("app".to_string(), ["node2".to_string()].into()),
+                ("other".to_string(), ["a00005".to_string()].into()),
+            ]
+            .into(),
+            bundle: true,
+            ..Topology::default()
+        };
+        let plan = build_plan(&p, &agents, &opts(topo));
+        let ends: BTreeSet<(String, String)> = section(&plan, "relation:sp1:sp2")
+            .iter()
+            .map(|x| (x.source.to_string(), x.target.to_string()))
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                ("10.1.0.2".to_string(), "10.2.0.5".to_string()),
+                ("10.2.0.5".to_string(), "10.1.0.2".to_string())
+            ]
+            .into()
+        );
     }
 
     #[test]

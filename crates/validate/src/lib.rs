@@ -84,6 +84,11 @@ pub struct ValidateOutcome {
     pub findings: Vec<Finding>,
     /// Every (check, subject) evaluated, passing or not.
     pub checked: Vec<Checked>,
+    /// Per application, the MAAS machines (hostname and system_id) its units can land on:
+    /// the candidates of the bundle machines it is placed on (`to:`, `lxd:N`, `app/N`), and
+    /// of its new machines (constraints plus bound spaces). An application absent here, or
+    /// with an empty set, could not be narrowed down (any machine of its spaces stands in).
+    pub hosts: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Bad `--machine-map` input.
@@ -225,6 +230,7 @@ pub fn validate_on(
     let mut new_demands: Vec<capacity::Demand> = Vec::new();
     let mut new_cands: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut bound_spaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut targets: BTreeMap<&str, BTreeSet<Target>> = BTreeMap::new();
     for (name, app) in &bundle.applications {
         let b = &app.bindings;
         // Spaces the bindings use, with the endpoints bound to each ("" = the default binding).
@@ -294,6 +300,12 @@ pub fn validate_on(
             new_cands.insert(name.clone(), f.pass);
         }
 
+        let mut all = placed.clone();
+        if n_new > 0 {
+            all.insert(Target::NewFor(name.clone()));
+        }
+        targets.insert(name.as_str(), all);
+
         placement::missing_space(
             &mut cx,
             bundle,
@@ -308,6 +320,7 @@ pub fn validate_on(
         );
     }
 
+    cx.out.hosts = placement::hosts(&cx.cands, &targets, &machine_cands, &new_cands);
     capacity::binding_capacity(&mut cx, new_demands, &machine_cands, machine_map);
     network::subnet_no_space(&mut cx);
     network::subnet_overlap(&mut cx);

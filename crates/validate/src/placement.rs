@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use preflight_bundle::{Bundle, Placement};
 use preflight_model::report::{Code, Severity, Subject};
 
-use crate::candidates::{constraint_stages, endpoint_list, filter};
+use crate::candidates::{constraint_stages, endpoint_list, filter, Cand};
 use crate::cx::{subject_app, Cx};
 
 /// Where a unit ends up, as far as spaces are concerned.
@@ -52,6 +52,42 @@ pub(crate) fn resolve(bundle: &Bundle, app: &str, p: &Placement, depth: usize) -
             }
         }
     }
+}
+
+/// Per application, the hostnames and system_ids of the MAAS machines its units can land on
+/// (see [`crate::ValidateOutcome::hosts`]): the union of its targets' candidate pools. An
+/// application with a target whose pool is unknown or empty gets no entry (it cannot be
+/// narrowed down).
+pub(crate) fn hosts(
+    cands: &[Cand<'_>],
+    targets: &BTreeMap<&str, BTreeSet<Target>>,
+    machine_cands: &BTreeMap<String, Vec<usize>>,
+    new_cands: &BTreeMap<String, Vec<usize>>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    'apps: for (app, ts) in targets {
+        let mut set = BTreeSet::new();
+        for t in ts {
+            let pool = match t {
+                Target::BundleMachine(id) => machine_cands.get(id),
+                Target::NewFor(other) => new_cands.get(other),
+                Target::New => new_cands.get(*app),
+            };
+            match pool.filter(|p| !p.is_empty()) {
+                Some(p) => {
+                    for &i in p {
+                        set.insert(cands[i].m.hostname.clone());
+                        set.insert(cands[i].m.system_id.clone());
+                    }
+                }
+                None => continue 'apps,
+            }
+        }
+        if !set.is_empty() {
+            out.insert(app.to_string(), set);
+        }
+    }
+    out
 }
 
 /// The candidate pools placements can land in.

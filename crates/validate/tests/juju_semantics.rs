@@ -324,3 +324,44 @@ fn reading_warnings_are_findings() {
         .iter()
         .any(|c| c.check == Code::BundleDeprecated));
 }
+
+#[test]
+fn hosts_are_the_machines_placements_and_constraints_allow() {
+    // Two spaces; r1-r3 in both, r4 only in public; r2 and r3 tagged "db".
+    let mut b = common::Builder::new();
+    b.space(1, "public").space(2, "db");
+    b.vlan(11, 0, 0, Some(1)).vlan(12, 0, 20, Some(2));
+    b.subnet(21, "10.0.1.0/24", 11)
+        .subnet(22, "10.0.2.0/24", 12);
+    for i in 1..=3 {
+        let m = b.machine(&format!("r{i}"), "Ready", &[21, 22]);
+        if i > 1 {
+            m.tags.push("db".into());
+        }
+    }
+    b.machine("r4", "Ready", &[21]);
+    let model = b.build();
+    let out = run(
+        "machines: {'0': }\n\
+         applications:\n  \
+           web: {charm: web, num_units: 1, to: ['0'], bindings: {'': public}}\n  \
+           side: {charm: side, num_units: 1, to: ['lxd:0'], bindings: {'': public}}\n  \
+           db: {charm: db, num_units: 2, constraints: tags=db, bindings: {'': db}}\n  \
+           any: {charm: any, num_units: 1, bindings: {'': public}}\n",
+        &model,
+        &["0=r4"],
+    );
+    let set = |names: &[&str]| -> std::collections::BTreeSet<String> {
+        names
+            .iter()
+            .flat_map(|n| [n.to_string(), format!("host-{n}")])
+            .collect()
+    };
+    // Pinned machine 0, and a container on it: exactly r4.
+    assert_eq!(out.hosts["web"], set(&["r4"]));
+    assert_eq!(out.hosts["side"], set(&["r4"]));
+    // New machines: the tag constraint and the bound space (db) leave r2 and r3.
+    assert_eq!(out.hosts["db"], set(&["r2", "r3"]));
+    // No constraint: every Ready machine in public.
+    assert_eq!(out.hosts["any"], set(&["r1", "r2", "r3", "r4"]));
+}
