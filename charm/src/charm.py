@@ -185,7 +185,7 @@ def provider_snapshot(
                         "mac_address": a.get("mac") or None,
                         "enabled": True,
                         "vlan": vlan(label),
-                        "effective_mtu": a.get("mtu") or vlan_mtu.get(label, 1500),
+                        "effective_mtu": vlan_mtu.get(label, 1500),
                         "links": [],
                     },
                 )

@@ -115,55 +115,111 @@ def wait_for(path: Path, seconds: float) -> None:
         time.sleep(0.2)
 
 
-def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, monkeypatch):
-    state_root = tmp_path / "state"
+def ns(u: int) -> str:
+    """Unit u's namespace."""
+    return f"{PREFIX}-u{u}"
+
+
+def stop_all(state_root: Path) -> None:
+    """Stops every coordinator and agent the charm started."""
+    for u in UNITS:
+        for name in (COORDINATOR, AGENT):
+            Supervisor(name, state_root / system_id(f"preflight/{u}")).stop()
+
+
+def charm_run(lab, monkeypatch, state_root, config, agents=UNITS, published_by=UNITS):
+    """Drives the charm of the three units through one run; returns (leader dir, app data,
+    leader secrets, published unit data)."""
     monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(state_root))
     monkeypatch.setenv("PREFLIGHT_SUPERVISOR", "process")
-    config = {"bindings": "probe-0", "spaces": "probe-0=internal", "count": 2, "timeout-ms": 300}
-    try:
-        # Phase 1: every unit publishes its bindings (observe runs in its namespace).
-        published = {}
-        for u in UNITS:
-            rel = testing.PeerRelation("mesh", id=3, peers_data={o: {} for o in UNITS if o != u})
-            out = run_unit(
-                u,
-                lab,
-                monkeypatch,
-                state_root,
-                lambda c, r: c.on.relation_created(r),
-                rel,
-                config=config,
-                leader=False,
-            )
-            published[u] = dict(out.get_relation(3).local_unit_data)
-            b = json.loads(published[u]["bindings"])
-            assert b["probe-0"][0]["address"] == addr(u)
-            assert b["probe-0"][0]["mtu"] == 1500 and b["probe-0"][0]["mac"]
-        # Phase 2: the leader sees everyone and starts the coordinator (and its own agent).
-        rel = testing.PeerRelation(
-            "mesh",
-            id=3,
-            local_unit_data=published[0],
-            peers_data={o: published[o] for o in (1, 2)},
-        )
-        lead = run_unit(
-            0,
+    # Phase 1: every unit publishes its bindings (observe runs in its namespace).
+    published = {u: {} for u in UNITS}
+    for u in published_by:
+        rel = testing.PeerRelation("mesh", id=3, peers_data={o: {} for o in UNITS if o != u})
+        out = run_unit(
+            u,
             lab,
             monkeypatch,
             state_root,
-            lambda c, r: c.on.relation_changed(r, remote_unit=1),
+            lambda c, r: c.on.relation_created(r),
             rel,
             config=config,
-            leader=True,
+            leader=False,
         )
-        app_data = dict(lead.get_relation(3).local_app_data)
+        published[u] = dict(out.get_relation(3).local_unit_data)
+    # Phase 2: the leader starts the coordinator (and its own agent); `run` when not all
+    # units published (the action starts a run regardless).
+    rel = testing.PeerRelation(
+        "mesh", id=3, local_unit_data=published[0], peers_data={o: published[o] for o in (1, 2)}
+    )
+    if set(published_by) == set(UNITS):
+        event = lambda c, r: c.on.relation_changed(r, remote_unit=1)  # noqa: E731
+    else:
+        event = lambda c, r: c.on.action("run")  # noqa: E731
+    lead = run_unit(0, lab, monkeypatch, state_root, event, rel, config=config, leader=True)
+    app_data = dict(lead.get_relation(3).local_app_data)
+    secret = next(iter(lead.secrets))
+    # Phase 3: the other units read the secret and start their agents.
+    for u in agents:
+        if u == 0:
+            continue
+        rel = testing.PeerRelation(
+            "mesh",
+            id=3,
+            local_app_data=app_data,
+            local_unit_data=published[u],
+            peers_data={o: published[o] for o in UNITS if o != u},
+        )
+        shared = testing.Secret(tracked_content=secret.tracked_content, id=secret.id, owner="app")
+        out = run_unit(
+            u,
+            lab,
+            monkeypatch,
+            state_root,
+            lambda c, r: c.on.relation_changed(r, remote_unit=0),
+            rel,
+            config=config,
+            leader=False,
+            secrets=[shared],
+        )
+        assert out.unit_status == testing.MaintenanceStatus("run 1: agent started")
+    return state_root / system_id("preflight/0"), app_data, list(lead.secrets), published
+
+
+def leader_state(app_data, published, config, secrets) -> testing.State:
+    """Unit 0 as leader after the run."""
+    rel = testing.PeerRelation(
+        "mesh",
+        id=3,
+        local_app_data=app_data,
+        local_unit_data=published[0],
+        peers_data={o: published[o] for o in (1, 2)},
+    )
+    return testing.State(
+        relations=[rel],
+        networks=networks(0),
+        planned_units=3,
+        config=config,
+        leader=True,
+        secrets=secrets,
+    )
+
+
+def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, monkeypatch):
+    state_root = tmp_path / "state"
+    config = {"bindings": "probe-0", "spaces": "probe-0=internal", "count": 2, "timeout-ms": 300}
+    try:
+        leader_dir, app_data, secrets, published = charm_run(lab, monkeypatch, state_root, config)
+        for u in UNITS:
+            b = json.loads(published[u]["bindings"])
+            assert b["probe-0"][0]["address"] == addr(u)
+            assert b["probe-0"][0]["mtu"] == 1500 and b["probe-0"][0]["mac"]
         assert app_data["run"] == "1"
         assert app_data["coordinator"] == f"http://{addr(0)}:7700"
-        secret = next(iter(lead.secrets))
+        secret = secrets[0]
         assert app_data["secret-id"] == secret.id
         token = secret.tracked_content["token"]
         assert len(token) >= 32
-        leader_dir = state_root / system_id("preflight/0")
         assert (leader_dir / "token").stat().st_mode & 0o777 == 0o600
         snap = json.loads((leader_dir / "provider.json").read_text())
         assert [s["name"] for s in snap["spaces"]] == ["internal"]
@@ -172,70 +228,137 @@ def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, mon
             "preflight-1",
             "preflight-2",
         ]
-        # Phase 3: the other units read the secret and start their agents.
-        for u in (1, 2):
-            rel = testing.PeerRelation(
-                "mesh",
-                id=3,
-                local_app_data=app_data,
-                local_unit_data=published[u],
-                peers_data={o: published[o] for o in UNITS if o != u},
-            )
-            shared = testing.Secret(
-                tracked_content=secret.tracked_content, id=secret.id, owner="app"
-            )
-            out = run_unit(
-                u,
-                lab,
-                monkeypatch,
-                state_root,
-                lambda c, r: c.on.relation_changed(r, remote_unit=0),
-                rel,
-                config=config,
-                leader=False,
-                secrets=[shared],
-            )
-            assert out.unit_status == testing.MaintenanceStatus("run 1: agent started")
         report = leader_dir / "run-1" / "report.json"
         wait_for(report, 90)
         doc = json.loads(report.read_text())
         assert doc["summary"]["status"] == "pass", doc["findings"]
+        s = doc["summary"]
+        assert (s["agents_expected"], s["agents_reported"]) == (3, 3)
+        assert s["probes_planned"] == s["probes_done"] == 6
+        # The token never reaches a log.
+        for u in UNITS:
+            for log in (state_root / system_id(f"preflight/{u}")).glob("*.log"):
+                assert token not in log.read_text()
         # The leader's status and report action.
-        rel = testing.PeerRelation(
-            "mesh",
-            id=3,
-            local_app_data=app_data,
-            local_unit_data=published[0],
-            peers_data={o: published[o] for o in (1, 2)},
-        )
-        out = run_unit(
-            0,
-            lab,
-            monkeypatch,
-            state_root,
-            lambda c, r: c.on.update_status(),
-            rel,
-            config=config,
-            leader=True,
-            secrets=list(lead.secrets),
-        )
-        assert out.app_status == testing.ActiveStatus("run 1: PASS")
+        st = leader_state(app_data, published, config, secrets)
+        monkeypatch.setenv("PREFLIGHT_BIN_DIR", str(lab[0]))
         ctx = context(0)
-        st = testing.State(
-            relations=[rel],
-            networks=networks(0),
-            planned_units=3,
-            config=config,
-            leader=True,
-            secrets=list(lead.secrets),
-        )
+        out = ctx.run(ctx.on.update_status(), st)
+        assert out.app_status == testing.ActiveStatus("run 1: PASS")
         ctx.run(ctx.on.action("report", params={"format": "html"}), st)
         res = ctx.action_results
         assert res["status"] == "pass"
         assert Path(res["path"]).read_text().lstrip().lower().startswith("<!doctype html")
+        assert res["report"] == Path(res["path"]).read_text()  # small enough to return
+        ctx.run(ctx.on.action("report", params={"format": "junit"}), st)
+        assert "<testsuite" in Path(ctx.action_results["path"]).read_text()
         ctx.run(ctx.on.action("report", params={"format": "text"}), st)
         assert "internal" in ctx.action_results["report"]
     finally:
-        for u in UNITS:
-            for name in (COORDINATOR, AGENT):
-                Supervisor(name, state_root / system_id(f"preflight/{u}")).stop()
+        stop_all(state_root)
+
+
+def findings_and_causes(doc: dict) -> tuple[set, set]:
+    """What two runs on the same network must agree on: (code, subject) and causes."""
+    findings = {(f["code"], json.dumps(f.get("subject"), sort_keys=True)) for f in doc["findings"]}
+    causes = {json.dumps(c, sort_keys=True) for c in doc.get("causes") or []}
+    return findings, causes
+
+
+def test_mtu_fault_gives_the_same_report_as_preflight_check(lab, tmp_path, monkeypatch):
+    """Unit 2's eth1 is at MTU 1400 on a 1500 VLAN: the charm path and a hand-run
+    `preflight check` on the same namespaces give the same findings and causes."""
+    ip("link", "set", "eth1", "mtu", "1400", ns=ns(2))
+    state_root = tmp_path / "state"
+    config = {
+        "bindings": "probe-0",
+        "spaces": "probe-0=internal",
+        "mtu": "probe-0=1500",
+        "count": 2,
+        "timeout-ms": 300,
+    }
+    try:
+        leader_dir, app_data, secrets, published = charm_run(lab, monkeypatch, state_root, config)
+        report = leader_dir / "run-1" / "report.json"
+        wait_for(report, 90)
+        charm_doc = json.loads(report.read_text())
+        st = leader_state(app_data, published, config, secrets)
+        monkeypatch.setenv("PREFLIGHT_BIN_DIR", str(lab[0]))
+        ctx = context(0)
+        out = ctx.run(ctx.on.update_status(), st)
+        assert out.app_status.name == "blocked"
+        assert out.app_status.message.startswith("run 1: FAIL: ")
+    finally:
+        stop_all(state_root)
+    assert charm_doc["summary"]["status"] == "fail"
+    codes = {f["code"] for f in charm_doc["findings"]}
+    assert any(c.startswith("mtu.") or "mtu" in c for c in codes), codes
+
+    # The same check by hand: same provider snapshot, same namespaces, agents started directly.
+    real = real_bin_dir()
+    tok = tmp_path / "direct-token"
+    tok.write_text("direct-token-0123456789abcdef0123456789\n")
+    direct = tmp_path / "direct.json"
+    coord = subprocess.Popen(
+        ["ip", "netns", "exec", ns(0), str(real / "preflight"), "check"]
+        + ["--provider", str(leader_dir / "provider.json"), "--listen", f"{addr(0)}:7701"]
+        + ["--token-file", str(tok), "--expect", "3", "--count", "2", "--timeout-ms", "300"]
+        + ["--format", "json", "-o", str(direct), "--quiet"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(0.5)
+        agents = [
+            subprocess.Popen(
+                ["ip", "netns", "exec", ns(u), str(real / "preflight-agent"), "run"]
+                + ["--coordinator", f"http://{addr(0)}:7701", "--token-file", str(tok)]
+                + ["--machine-id", f"preflight-{u}"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for u in UNITS
+        ]
+        assert coord.wait(timeout=90) == 1, coord.stderr.read() if coord.stderr else ""
+        for a in agents:
+            a.wait(timeout=30)
+    finally:
+        if coord.poll() is None:
+            coord.kill()
+    direct_doc = json.loads(direct.read_text())
+    assert findings_and_causes(charm_doc) == findings_and_causes(direct_doc)
+
+
+def test_unit_that_never_reports_is_agent_missing_by_name(lab, tmp_path, monkeypatch):
+    """planned_units is 3 but preflight/2 never publishes nor runs its agent."""
+    state_root = tmp_path / "state"
+    config = {
+        "bindings": "probe-0",
+        "spaces": "probe-0=internal",
+        "count": 1,
+        "timeout-ms": 300,
+        "deadline": 3,
+    }
+    try:
+        leader_dir, *_ = charm_run(
+            lab, monkeypatch, state_root, config, agents=(0, 1), published_by=(0, 1)
+        )
+        snap = json.loads((leader_dir / "provider.json").read_text())
+        missing = [m for m in snap["machines"] if m["system_id"] == "preflight-2"]
+        assert missing == [
+            {
+                "system_id": "preflight-2",
+                "hostname": "preflight-2",
+                "status_name": "Deployed",
+                "interface_set": [],
+            }
+        ]
+        report = leader_dir / "run-1" / "report.json"
+        wait_for(report, 60)
+        doc = json.loads(report.read_text())
+    finally:
+        stop_all(state_root)
+    assert doc["summary"]["status"] == "fail"
+    missing_findings = [f for f in doc["findings"] if f["code"] == "agent.missing"]
+    assert len(missing_findings) == 1, doc["findings"]
+    assert missing_findings[0]["subject"]["machine"] == "preflight-2"
+    assert "preflight-2" in missing_findings[0]["message"]
