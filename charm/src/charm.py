@@ -216,6 +216,34 @@ def provider_snapshot(
     }
 
 
+def labels_for(
+    units: dict[str, dict[str, Any] | None], named: dict[str, str], wanted: list[str]
+) -> dict[str, str]:
+    """Space name per binding: `named`, else "binding-<first cidr>".
+
+    Unbound extra-bindings all resolve to the same default-space addresses: a binding whose
+    addresses (on every unit) are those of an earlier one is left out unless it is named.
+    """
+    out: dict[str, str] = {}
+    seen: set[tuple[str, ...]] = set()
+    for b in wanted:
+        addrs = [
+            (u, a)
+            for u, doc in units.items()
+            for a in ((doc or {}).get("bindings") or {}).get(b, [])
+        ]
+        key = tuple(sorted(f"{u}={a.get('address')}" for u, a in addrs))
+        duplicate = key in seen
+        seen.add(key)
+        if b in named:
+            out[b] = named[b]
+            continue
+        cidrs = sorted({a["cidr"] for _, a in addrs if a.get("cidr")})
+        if cidrs and not duplicate:
+            out[b] = f"{b}-{cidrs[0].replace('/', '_')}"
+    return out
+
+
 # --------------------------------------------------------------------------- supervision
 
 
@@ -480,38 +508,9 @@ class PreflightCharm(ops.CharmBase):
     # ----------------------------------------------------------------- config to check flags
 
     def labels(self, units: dict[str, dict[str, Any] | None]) -> dict[str, str]:
-        """Space name per binding: the `spaces` option, else "binding-<cidr>" of its first CIDR."""
+        """Space name per binding, from the `spaces` and `bindings` options."""
         named = parse_assignments(str(self.config.get("spaces", "")), "spaces")
-        wanted = parse_bindings(str(self.config.get("bindings", "")))
-        out = {}
-        for b in wanted:
-            if b in named:
-                out[b] = named[b]
-                continue
-            cidrs = sorted(
-                {
-                    a["cidr"]
-                    for doc in units.values()
-                    for a in ((doc or {}).get("bindings") or {}).get(b, [])
-                    if a.get("cidr")
-                }
-            )
-            if cidrs:
-                out[b] = f"{b}-{cidrs[0].replace('/', '_')}"
-        # Unbound extra-bindings share one default-space address set: keep the first binding.
-        seen: set[tuple[str, ...]] = set()
-        for b in list(out):
-            key = tuple(
-                sorted(
-                    f"{u}={a.get('address')}"
-                    for u, doc in units.items()
-                    for a in ((doc or {}).get("bindings") or {}).get(b, [])
-                )
-            )
-            if key in seen and b not in named:
-                del out[b]
-            seen.add(key)
-        return out
+        return labels_for(units, named, parse_bindings(str(self.config.get("bindings", ""))))
 
     def maas_args(self) -> list[str]:
         """`--maas-url URL --api-key-file F` from config and the granted secret; [] without."""
