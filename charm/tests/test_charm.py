@@ -236,7 +236,10 @@ def test_status_pass_fail_and_a_dead_coordinator(fake_bin, monkeypatch):
         ctx, out = leader_run()
         coord = state_dir() / "coordinator.log"
         if mode == "die":
-            time.sleep(0.5)
+            end = time.monotonic() + 10
+            while Supervisor("coordinator", state_dir()).running():
+                assert time.monotonic() < end, "the fake coordinator did not exit"
+                time.sleep(0.05)
         else:
             wait_for(state_dir() / "run-1" / "report.json")
         st = testing.State(
