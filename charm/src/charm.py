@@ -39,6 +39,8 @@ KEY_MACHINE = "machine"
 KEY_SECRET = "secret-id"
 KEY_COORDINATOR = "coordinator"
 KEY_RUN = "run"
+KEY_LEADER = "coordinator-unit"
+KEY_EXPECT = "expect"
 # Largest bindings document accepted from a peer.
 MAX_BINDINGS_BYTES = 16384
 QUICK_TIMEOUT = 60
@@ -569,6 +571,9 @@ class PreflightCharm(ops.CharmBase):
                 self.unit.status = ops.BlockedStatus(str(e))
                 self.app.status = ops.BlockedStatus(str(e))
                 return
+        else:
+            # No longer the leader: the new leader serves a new run; stop the old coordinator.
+            Supervisor(COORDINATOR, self.state_dir()).stop()
         self.follow(rel)
 
     # ----------------------------------------------------------------- leader
@@ -615,11 +620,17 @@ class PreflightCharm(ops.CharmBase):
         coord = Supervisor(COORDINATOR, self.state_dir())
         app = rel.data[self.app]
         run = app.get(KEY_RUN, "")
-        if run and not start:
-            self.leader_status(rel, run)
-            return
         units = self.units_published(rel)
         expect = self.expected(rel)
+        if run and not start:
+            moved = app.get(KEY_LEADER, self.unit.name) != self.unit.name
+            grown = expect > int(app.get(KEY_EXPECT) or expect) and self.latest_report(run)
+            if not moved and not grown:
+                self.leader_status(rel, run)
+                return
+            # A new leader serves a new run (the old one's coordinator is on another unit);
+            # units that joined after a run finished get a new run with them.
+            logger.info("new run: %s", "leader changed" if moved else "more units planned")
         have = sum(1 for d in units.values() if d)
         if not start and have < expect:
             self.app.status = ops.WaitingStatus(f"waiting for units' bindings ({have}/{expect})")
@@ -686,6 +697,8 @@ class PreflightCharm(ops.CharmBase):
         scheme = "https" if tls else "http"
         app[KEY_COORDINATOR] = f"{scheme}://{address}:{port}"
         app[KEY_RUN] = str(n)
+        app[KEY_LEADER] = self.unit.name
+        app[KEY_EXPECT] = str(expect)
         self.app.status = ops.MaintenanceStatus(f"run {n}: waiting for {expect} agents")
 
     def share_fingerprint(self, rel: ops.Relation, run: str) -> bool:

@@ -274,6 +274,73 @@ def test_status_while_the_coordinator_runs(fake_bin, monkeypatch):
     )
 
 
+def test_a_new_leader_starts_a_new_run_on_its_own_address(fake_bin):
+    """preflight/0 led run 1; preflight/1 is elected: it serves run 2 from 10.0.0.2."""
+    app = {
+        "run": "1",
+        "coordinator": "http://10.0.0.1:7700",
+        "coordinator-unit": "preflight/0",
+        "expect": "3",
+    }
+    rel = testing.PeerRelation(
+        "mesh", id=1, local_app_data=app, peers_data={0: published(0), 2: published(2)}
+    )
+    st = testing.State(
+        relations=[rel], networks=nets("10.0.0.2"), planned_units=3, leader=True, config=CFG
+    )
+    ctx = context(1)
+    out = ctx.run(ctx.on.leader_elected(), st)
+    new = out.get_relation(1).local_app_data
+    assert (new["run"], new["coordinator"], new["coordinator-unit"]) == (
+        "2",
+        "http://10.0.0.2:7700",
+        "preflight/1",
+    )
+    wait_for(state_dir(1) / "run-2" / "report.json")
+    (argv,) = calls(fake_bin, "preflight", "check")
+    assert argv[argv.index("--listen") + 1] == "10.0.0.2:7700"
+
+
+def test_a_unit_that_lost_leadership_stops_its_coordinator(fake_bin, monkeypatch):
+    monkeypatch.setenv("FAKE_CHECK", "hang")
+    _, out = leader_run()
+    wait_for(state_dir() / "run-1" / "ready")
+    coord = Supervisor("coordinator", state_dir())
+    assert coord.running()
+    app = dict(out.get_relation(1).local_app_data)
+    rel = testing.PeerRelation(
+        "mesh", id=1, local_app_data=app, peers_data={1: published(1), 2: published(2)}
+    )
+    st = testing.State(relations=[rel], networks=nets(), planned_units=3, leader=False, config=CFG)
+    ctx = context(0)
+    ctx.run(ctx.on.update_status(), st)
+    assert not coord.running()
+
+
+def test_units_joining_after_a_finished_run_get_a_new_run(fake_bin):
+    ctx, out = leader_run(units=3, planned=3)
+    wait_for(state_dir() / "run-1" / "report.json")
+    app = dict(out.get_relation(1).local_app_data)
+    assert app["expect"] == "3"
+    rel = testing.PeerRelation(
+        "mesh", id=1, local_app_data=app, peers_data={u: published(u) for u in (1, 2, 3)}
+    )
+    st = testing.State(
+        relations=[rel],
+        networks=nets(),
+        planned_units=4,
+        leader=True,
+        config=CFG,
+        secrets=out.secrets,
+    )
+    out2 = ctx.run(ctx.on.relation_joined(rel, remote_unit=3), st)
+    new = out2.get_relation(1).local_app_data
+    assert (new["run"], new["expect"]) == ("2", "4")
+    wait_for(state_dir() / "run-2" / "report.json")
+    argv = wait_calls(fake_bin, 2, "preflight", "check")[1]
+    assert argv[argv.index("--expect") + 1] == "4"
+
+
 # ------------------------------------------------------------------------- MAAS
 
 
