@@ -358,7 +358,7 @@ class Supervisor:
             lines = self.log_file.read_text(errors="replace").strip().splitlines()
         except OSError:
             return ""
-        return lines[-1][:120] if lines else ""
+        return lines[-1][:240] if lines else ""
 
 
 # --------------------------------------------------------------------------- the charm

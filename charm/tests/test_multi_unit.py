@@ -22,7 +22,7 @@ import pytest
 from conftest import context, real_bin_dir
 from ops import testing
 
-from charm import AGENT, COORDINATOR, Supervisor, system_id
+from charm import AGENT, COORDINATOR, Supervisor, provider_snapshot, system_id
 
 UNITS = (0, 1, 2)
 PREFIX = f"pf{os.getpid()}"
@@ -127,7 +127,16 @@ def stop_all(state_root: Path) -> None:
             Supervisor(name, state_root / system_id(f"preflight/{u}")).stop()
 
 
-def charm_run(lab, monkeypatch, state_root, config, agents=UNITS, published_by=UNITS):
+def charm_run(
+    lab,
+    monkeypatch,
+    state_root,
+    config,
+    agents=UNITS,
+    published_by=UNITS,
+    before_lead=None,
+    leader_secrets=(),
+):
     """Drives the charm of the three units through one run; returns (leader dir, app data,
     leader secrets, published unit data)."""
     monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(state_root))
@@ -147,6 +156,8 @@ def charm_run(lab, monkeypatch, state_root, config, agents=UNITS, published_by=U
             leader=False,
         )
         published[u] = dict(out.get_relation(3).local_unit_data)
+    if before_lead is not None:
+        before_lead(published)
     # Phase 2: the leader starts the coordinator (and its own agent); `run` when not all
     # units published (the action starts a run regardless).
     rel = testing.PeerRelation(
@@ -156,9 +167,19 @@ def charm_run(lab, monkeypatch, state_root, config, agents=UNITS, published_by=U
         event = lambda c, r: c.on.relation_changed(r, remote_unit=1)  # noqa: E731
     else:
         event = lambda c, r: c.on.action("run")  # noqa: E731
-    lead = run_unit(0, lab, monkeypatch, state_root, event, rel, config=config, leader=True)
+    lead = run_unit(
+        0,
+        lab,
+        monkeypatch,
+        state_root,
+        event,
+        rel,
+        config=config,
+        leader=True,
+        secrets=list(leader_secrets),
+    )
     app_data = dict(lead.get_relation(3).local_app_data)
-    secret = next(iter(lead.secrets))
+    secret = next(s for s in lead.secrets if s.owner == "app")
     # Phase 3: the other units read the secret and start their agents.
     for u in agents:
         if u == 0:
@@ -362,3 +383,108 @@ def test_unit_that_never_reports_is_agent_missing_by_name(lab, tmp_path, monkeyp
     assert len(missing_findings) == 1, doc["findings"]
     assert missing_findings[0]["subject"]["machine"] == "preflight-2"
     assert "preflight-2" in missing_findings[0]["message"]
+
+
+KEY = "consumerAAAA:tokenBBBB:secretCCCC"
+
+
+@pytest.fixture
+def maas(lab, tmp_path):
+    """`preflight maas serve` in unit 0's namespace, serving a snapshot the test writes."""
+    procs = []
+
+    def start(published):
+        units = {}
+        for u in UNITS:
+            units[f"preflight/{u}"] = {
+                "hostname": f"node-{u}",  # MAAS's names; the agents match by MAC
+                "bindings": json.loads(published[u]["bindings"]),
+            }
+        snap = provider_snapshot(units, {"probe-0": "internal-api"}, {"probe-0": 1500})
+        for m in snap["machines"]:
+            m["system_id"] = "abc" + m["system_id"][-1]
+        (tmp_path / "maas.json").write_text(json.dumps(snap))
+        (tmp_path / "maas.key").write_text(KEY + "\n")
+        ready = tmp_path / "maas.ready"
+        procs.append(
+            subprocess.Popen(
+                ["ip", "netns", "exec", ns(0), str(real_bin_dir() / "preflight"), "maas"]
+                + ["serve", str(tmp_path / "maas.json"), "--listen", f"{addr(0)}:5240"]
+                + ["--api-key-file", str(tmp_path / "maas.key"), "--ready-file", str(ready)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_for(ready, 30)
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def test_maas_mode_merges_with_maas_served_by_the_real_stand_in(lab, maas, tmp_path, monkeypatch):
+    state_root = tmp_path / "state"
+    secret = testing.Secret(tracked_content={"api-key": KEY}, owner=None)
+    config = {
+        "bindings": "probe-0",
+        "maas-url": f"http://{addr(0)}:5240/MAAS",
+        "maas-api-key-secret": secret.id,
+        "count": 2,
+        "timeout-ms": 300,
+    }
+    try:
+        leader_dir, *_ = charm_run(
+            lab, monkeypatch, state_root, config, before_lead=maas, leader_secrets=[secret]
+        )
+        assert not (leader_dir / "provider.json").exists()
+        report = leader_dir / "run-1" / "report.json"
+        wait_for(report, 90)
+        doc = json.loads(report.read_text())
+        logs = [p.read_text() for p in state_root.glob("*/*.log")]
+    finally:
+        stop_all(state_root)
+    assert doc["summary"]["status"] == "pass", doc["findings"]
+    assert [s["name"] for s in doc["spaces"]] == ["internal-api"]
+    assert doc["summary"]["probes_done"] == 6
+    assert (leader_dir / "maas-api-key").stat().st_mode & 0o777 == 0o600
+    assert all(KEY not in log for log in logs)
+
+
+def test_a_wrong_maas_key_stops_the_coordinator_with_a_clear_status(
+    lab, maas, tmp_path, monkeypatch
+):
+    state_root = tmp_path / "state"
+    wrong = "consumerXXXX:tokenYYYY:secretZZZZ"
+    secret = testing.Secret(tracked_content={"api-key": wrong}, owner=None)
+    config = {
+        "bindings": "probe-0",
+        "maas-url": f"http://{addr(0)}:5240/MAAS",
+        "maas-api-key-secret": secret.id,
+    }
+    try:
+        leader_dir, app_data, secrets, published = charm_run(
+            lab,
+            monkeypatch,
+            state_root,
+            config,
+            before_lead=maas,
+            leader_secrets=[secret],
+            agents=(0,),
+        )
+        coord = Supervisor(COORDINATOR, leader_dir)
+        end = time.monotonic() + 30
+        while coord.running():
+            assert time.monotonic() < end, "the coordinator kept running with a wrong key"
+            time.sleep(0.2)
+        st = leader_state(app_data, published, config, secrets)
+        monkeypatch.setenv("PREFLIGHT_BIN_DIR", str(lab[0]))
+        ctx = context(0)
+        out = ctx.run(ctx.on.update_status(), st)
+        log = (leader_dir / "coordinator.log").read_text()
+    finally:
+        stop_all(state_root)
+    assert out.app_status.name == "blocked"
+    assert out.app_status.message.startswith("run 1: coordinator stopped without a report: ")
+    assert "rejected the API key (401 Unauthorized)" in out.app_status.message, log
+    assert wrong not in log and wrong not in out.app_status.message
