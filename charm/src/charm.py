@@ -266,10 +266,17 @@ class Supervisor:
 
     @staticmethod
     def systemd() -> bool:
-        """Whether the units are systemd services here."""
-        if os.environ.get("PREFLIGHT_SUPERVISOR") == "process":
-            return False
+        """Whether the programs run as systemd services here (PREFLIGHT_SUPERVISOR=process|
+        systemd overrides the detection)."""
+        forced = os.environ.get("PREFLIGHT_SUPERVISOR")
+        if forced in ("process", "systemd"):
+            return forced == "systemd"
         return Path("/run/systemd/system").is_dir()
+
+    @staticmethod
+    def unit_dir() -> Path:
+        """Where unit files go: $PREFLIGHT_SYSTEMD_UNIT_DIR (tests), else /etc/systemd/system."""
+        return Path(os.environ.get("PREFLIGHT_SYSTEMD_UNIT_DIR") or "/etc/systemd/system")
 
     @property
     def service(self) -> str:
@@ -288,7 +295,7 @@ class Supervisor:
                 "Restart=on-failure\nRestartSec=5\n"
                 f"StandardOutput=append:{self.log_file}\nStandardError=append:{self.log_file}\n"
             )
-            Path(f"/etc/systemd/system/{self.service}").write_text(unit)
+            (self.unit_dir() / self.service).write_text(unit)
             subprocess.run(["systemctl", "daemon-reload"], check=True, timeout=QUICK_TIMEOUT)
             subprocess.run(
                 ["systemctl", "restart", self.service], check=True, timeout=QUICK_TIMEOUT
@@ -337,7 +344,7 @@ class Supervisor:
     def stop(self) -> None:
         """Stops the program if it runs."""
         if self.systemd():
-            if Path(f"/etc/systemd/system/{self.service}").exists():
+            if (self.unit_dir() / self.service).exists():
                 subprocess.run(["systemctl", "stop", self.service], timeout=QUICK_TIMEOUT)
             return
         pid = self.pid()

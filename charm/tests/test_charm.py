@@ -624,3 +624,29 @@ def test_hostile_peer_bindings_are_ignored(fake_bin):
 
 def test_config_error_is_an_exception_type():
     assert issubclass(ConfigError, Exception)
+
+
+def test_systemd_supervision_writes_a_unit_and_uses_systemctl(fake_bin, tmp_path, monkeypatch):
+    units = tmp_path / "units"
+    units.mkdir()
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    (sbin / "systemctl").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/systemctl.log\nexit 0\n')
+    (sbin / "systemctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{sbin}:{os.environ['PATH']}")
+    monkeypatch.setenv("PREFLIGHT_SUPERVISOR", "systemd")
+    monkeypatch.setenv("PREFLIGHT_SYSTEMD_UNIT_DIR", str(units))
+    _, out = leader_run()
+    unit = (units / "preflight-coordinator.service").read_text()
+    assert "Restart=on-failure" in unit
+    (execstart,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert " check --provider " in execstart and " --expect 3 " in execstart
+    assert (
+        "preflight-agent run --coordinator http://10.0.0.1:7700"
+        in (units / "preflight-agent.service").read_text()
+    )
+    log = (tmp_path / "systemctl.log").read_text().splitlines()
+    assert "daemon-reload" in log
+    assert "restart preflight-coordinator.service" in log
+    assert "restart preflight-agent.service" in log
+    assert out.app_status == testing.MaintenanceStatus("run 1: waiting for 3 agents")
