@@ -47,6 +47,12 @@ QUICK_TIMEOUT = 60
 COORDINATOR = "coordinator"
 AGENT = "agent"
 REPORT_FORMATS = ("text", "json", "junit", "html")
+# What the no-provider mode cannot check (said in the report action's results).
+NO_PROVIDER_GAPS = (
+    "no provider (no maas-url): the snapshot is built from the units' own bindings, so drift "
+    "against MAAS's intent (beyond an MTU below the VLAN's), VLAN ids, gateways, DNS, machine "
+    "status and bundle validation were not checked"
+)
 # Action results above this many bytes go to a file on the unit instead.
 MAX_ACTION_BYTES = 16000
 
@@ -849,6 +855,7 @@ class PreflightCharm(ops.CharmBase):
             "run": run,
             "status": (doc.get("summary") or {}).get("status", ""),
             "path": str(out),
+            "mode": "maas" if self.config.get("maas-url") else NO_PROVIDER_GAPS,
         }
         if len(text) <= MAX_ACTION_BYTES:
             results["report"] = text

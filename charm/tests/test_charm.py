@@ -509,6 +509,7 @@ def test_report_action_renders_the_latest_report(fake_bin, fmt):
     ctx.run(ctx.on.action("report", params={"format": fmt}), report_state(out))
     res = ctx.action_results
     assert (res["run"], res["status"], res["report"]) == ("1", "pass", f"{fmt}: PASS\n")
+    assert res["mode"].startswith("no provider (no maas-url)")
     assert Path(res["path"]).read_text() == res["report"]
 
 
