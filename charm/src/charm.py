@@ -21,6 +21,7 @@ import os
 import secrets
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,13 @@ KEY_SECRET = "secret-id"
 KEY_COORDINATOR = "coordinator"
 KEY_RUN = "run"
 KEY_LEADER = "coordinator-unit"
+KEY_SECRET_STAMP = "secret-updated"
 KEY_EXPECT = "expect"
 # Largest bindings document accepted from a peer.
 MAX_BINDINGS_BYTES = 16384
 QUICK_TIMEOUT = 60
+# Seconds the leader waits, right after starting a TLS coordinator, for its fingerprint.
+FINGERPRINT_WAIT = 15
 COORDINATOR = "coordinator"
 AGENT = "agent"
 REPORT_FORMATS = ("text", "json", "junit", "html")
@@ -620,6 +624,9 @@ class PreflightCharm(ops.CharmBase):
             content = secret.get_content(refresh=True)
             if fingerprint and content.get("fingerprint") != fingerprint:
                 secret.set_content({**content, "fingerprint": fingerprint})
+                # Units of the owning application get no secret-changed: a change of the app
+                # data wakes them (relation-changed) to read the new revision.
+                app[KEY_SECRET_STAMP] = fingerprint[-16:]
             return secret
         content = {"token": secrets.token_urlsafe(32)}
         if fingerprint:
@@ -707,6 +714,14 @@ class PreflightCharm(ops.CharmBase):
         if tls:
             argv += ["--tls", "--fingerprint-file", str(run_dir / "fingerprint")]
         coord.start(argv)
+        if tls:
+            # The fingerprint is written at start: share it in this hook when it comes soon.
+            fp = run_dir / "fingerprint"
+            end = time.monotonic() + FINGERPRINT_WAIT
+            while not fp.exists() and time.monotonic() < end and coord.running():
+                time.sleep(0.1)
+            if fp.exists():
+                secret = self.token_secret(rel, fingerprint=fp.read_text().strip())
         scheme = "https" if tls else "http"
         app[KEY_COORDINATOR] = f"{scheme}://{address}:{port}"
         app[KEY_RUN] = str(n)

@@ -405,25 +405,29 @@ def test_tls_fingerprint_reaches_the_units_through_the_secret(fake_bin, monkeypa
     ctx, out = leader_run()
     app = out.get_relation(1).local_app_data
     assert app["coordinator"] == "https://10.0.0.1:7700"
-    assert out.unit_status == testing.WaitingStatus("waiting for the coordinator's fingerprint")
-    wait_for(state_dir() / "run-1" / "fingerprint")
     (argv,) = calls(fake_bin, "preflight", "check")
     assert "--tls" in argv
-    st = testing.State(
-        relations=out.relations,
-        networks=nets(),
-        planned_units=3,
-        leader=True,
-        config=CFG,
-        secrets=out.secrets,
-    )
-    out2 = ctx.run(ctx.on.update_status(), st)
-    secret = next(iter(out2.secrets))
     fp = "SHA256:" + "ab" * 32
+    assert Path(argv[argv.index("--fingerprint-file") + 1]).read_text().strip() == fp
+    secret = next(iter(out.secrets))
     assert secret.latest_content["fingerprint"] == fp
+    token = secret.latest_content["token"]
     (agent,) = wait_calls(fake_bin, 1, "preflight-agent", "run")
     assert agent[agent.index("--fingerprint") + 1] == fp
     assert agent[agent.index("--coordinator") + 1] == "https://10.0.0.1:7700"
+    # A unit that sees the secret before the fingerprint is in it waits for it.
+    shared = [testing.Secret(tracked_content={"token": token}, id=secret.id, owner="app")]
+    c1 = context(1)
+    out1 = c1.run(c1.on.update_status(), follower(dict(app), shared))
+    assert out1.unit_status == testing.WaitingStatus("waiting for the coordinator's fingerprint")
+    shared = [testing.Secret(tracked_content=secret.latest_content, id=secret.id, owner="app")]
+    # The leader's app-data stamp wakes the units (no secret-changed for the owning app).
+    assert app["secret-updated"] == fp[-16:]
+    st = follower(dict(app), shared)
+    out2 = c1.run(c1.on.relation_changed(st.get_relation(1), remote_unit=0), st)
+    assert out2.unit_status == testing.MaintenanceStatus("run 1: agent started")
+    agents = wait_calls(fake_bin, 2, "preflight-agent", "run")
+    assert agents[1][agents[1].index("--fingerprint") + 1] == fp
 
 
 # ------------------------------------------------------------------------- followers
