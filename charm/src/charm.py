@@ -748,6 +748,24 @@ class PreflightCharm(ops.CharmBase):
             return None
         return path, doc
 
+    def progress(self, run: str, rel: ops.Relation) -> str:
+        """The running coordinator's progress, from its --state-dir (agents/, plan.json,
+        results/ as `preflight check` keeps them)."""
+        run_dir = self.state_dir() / f"run-{run}"
+        expect = int(rel.data[self.app].get(KEY_EXPECT) or self.expected(rel))
+        if not (run_dir / "ready").exists():
+            return f"run {run}: coordinator starting"
+
+        def count(sub: str) -> int:
+            try:
+                return sum(1 for p in (run_dir / "state" / sub).iterdir() if p.suffix == ".json")
+            except OSError:
+                return 0
+
+        if not (run_dir / "state" / "plan.json").exists():
+            return f"run {run}: {count('agents')}/{expect} agents registered"
+        return f"run {run}: probing, {count('results')}/{expect} agents reported"
+
     def leader_status(self, rel: ops.Relation, run: str) -> None:
         """App status from the coordinator: waiting, running, PASS or FAIL."""
         self.share_fingerprint(rel, run)
@@ -765,11 +783,7 @@ class PreflightCharm(ops.CharmBase):
             return
         coord = Supervisor(COORDINATOR, self.state_dir())
         if coord.running():
-            ready = (self.state_dir() / f"run-{run}" / "ready").exists()
-            what = "listening" if ready else "starting"
-            self.app.status = ops.MaintenanceStatus(
-                f"run {run}: coordinator {what}, expecting {self.expected(rel)} agents"
-            )
+            self.app.status = ops.MaintenanceStatus(self.progress(run, rel))
         else:
             self.app.status = ops.BlockedStatus(
                 f"run {run}: coordinator stopped without a report: {coord.last_line()}"

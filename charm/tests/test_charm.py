@@ -269,9 +269,19 @@ def test_status_while_the_coordinator_runs(fake_bin, monkeypatch):
         secrets=out.secrets,
     )
     out2 = ctx.run(ctx.on.update_status(), st)
-    assert out2.app_status == testing.MaintenanceStatus(
-        "run 1: coordinator listening, expecting 3 agents"
-    )
+    assert out2.app_status == testing.MaintenanceStatus("run 1: 0/3 agents registered")
+    # The coordinator's --state-dir: two registrations, then a plan and one result.
+    st_dir = state_dir() / "run-1" / "state"
+    (st_dir / "agents").mkdir(parents=True)
+    for a in ("a", "b"):
+        (st_dir / "agents" / f"{a}.json").write_text("{}")
+    out3 = ctx.run(ctx.on.update_status(), st)
+    assert out3.app_status == testing.MaintenanceStatus("run 1: 2/3 agents registered")
+    (st_dir / "plan.json").write_text("{}")
+    (st_dir / "results").mkdir()
+    (st_dir / "results" / "a.json").write_text("{}")
+    out4 = ctx.run(ctx.on.update_status(), st)
+    assert out4.app_status == testing.MaintenanceStatus("run 1: probing, 1/3 agents reported")
 
 
 def test_a_new_leader_starts_a_new_run_on_its_own_address(fake_bin):
