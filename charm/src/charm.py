@@ -804,7 +804,10 @@ class PreflightCharm(ops.CharmBase):
                 self.unit.status = ops.MaintenanceStatus(f"run {run}: agent running")
             else:
                 last = agent.last_line()
-                self.unit.status = ops.ActiveStatus(f"run {run}: agent done {last}".strip())
+                if "error" in last.lower():
+                    self.unit.status = ops.BlockedStatus(f"run {run}: agent failed: {last}")
+                else:
+                    self.unit.status = ops.ActiveStatus(f"run {run}: agent done {last}".strip())
             return
         try:
             content = self.model.get_secret(id=sid).get_content(refresh=True)

@@ -10,6 +10,7 @@ FAKE_OBSERVE  "ok" (default) or "error"
 FAKE_CHECK    "pass" (default: writes a passing report), "fail", "die" (exits 2, no report),
               "hang" (writes the ready file, then sleeps)
 FAKE_TLS      when set, `check --help` mentions --tls and check writes --fingerprint-file
+FAKE_AGENT    "ok" (default) or "error" (`run` exits 2 with an error line)
 FAKE_BIG      when set, `report` renders this many bytes
 """
 
@@ -54,6 +55,9 @@ def agent(args):
         print(json.dumps(OBSERVED))
         return 0
     if args[:1] == ["run"]:
+        if os.environ.get("FAKE_AGENT") == "error":
+            print("preflight-agent: error: the coordinator refused the token (401)")
+            return 2
         print("preflight-agent: registered; results sent")
         return 0
     print(f"fake preflight-agent: unknown args {args}", file=sys.stderr)

@@ -484,6 +484,27 @@ def test_follower_starts_its_agent_once_per_run(fake_bin):
     assert out3.unit_status == testing.MaintenanceStatus("run 2: agent started")
 
 
+def test_a_failed_agent_blocks_with_its_error(fake_bin, monkeypatch):
+    monkeypatch.setenv("FAKE_AGENT", "error")
+    _, out = leader_run()
+    app = dict(out.get_relation(1).local_app_data)
+    lead_secret = next(iter(out.secrets))
+    shared = [
+        testing.Secret(tracked_content=lead_secret.tracked_content, id=lead_secret.id, owner="app")
+    ]
+    ctx = context(1)
+    out1 = ctx.run(ctx.on.update_status(), follower(app, shared))
+    agent = Supervisor("agent", state_dir(1))
+    end = time.monotonic() + 10
+    while agent.running():
+        assert time.monotonic() < end
+        time.sleep(0.05)
+    out2 = ctx.run(ctx.on.update_status(), follower(app, shared, out1.stored_states))
+    assert out2.unit_status == testing.BlockedStatus(
+        "run 1: agent failed: preflight-agent: error: the coordinator refused the token (401)"
+    )
+
+
 def test_follower_without_the_secret_waits(fake_bin):
     app = {
         "run": "1",
