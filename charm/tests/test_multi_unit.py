@@ -115,6 +115,14 @@ def wait_for(path: Path, seconds: float) -> None:
         time.sleep(0.2)
 
 
+def tls_supported() -> bool:
+    """Whether the real `preflight check` serves TLS (`--tls`)."""
+    out = subprocess.run(
+        [str(real_bin_dir() / "preflight"), "check", "--help"], capture_output=True, text=True
+    )
+    return "--tls" in out.stdout
+
+
 def ns(u: int) -> str:
     """Unit u's namespace."""
     return f"{PREFIX}-u{u}"
@@ -236,8 +244,15 @@ def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, mon
             assert b["probe-0"][0]["address"] == addr(u)
             assert b["probe-0"][0]["mtu"] == 1500 and b["probe-0"][0]["mac"]
         assert app_data["run"] == "1"
-        assert app_data["coordinator"] == f"http://{addr(0)}:7700"
-        secret = secrets[0]
+        secret = next(s for s in secrets if s.owner == "app")
+        if tls_supported():
+            # TLS: the agents pinned the fingerprint the leader put in the secret.
+            assert app_data["coordinator"] == f"https://{addr(0)}:7700"
+            fp = (leader_dir / "run-1" / "fingerprint").read_text().strip()
+            assert fp.startswith("SHA256:")
+            assert secret.latest_content["fingerprint"] == fp
+        else:
+            assert app_data["coordinator"] == f"http://{addr(0)}:7700"
         assert app_data["secret-id"] == secret.id
         token = secret.tracked_content["token"]
         assert len(token) >= 32
