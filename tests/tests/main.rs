@@ -6,6 +6,7 @@ mod check_agent;
 mod check_netns;
 mod check_restart;
 mod e2e_scenarios;
+mod hardening;
 mod lab;
 mod maas_cli;
 mod observe;

@@ -148,15 +148,10 @@ pub struct ProbeArgs {
 const MAX_PLAN_BYTES: u64 = 64 << 20;
 
 fn read_limited(path: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_PLAN_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_PLAN_BYTES {
-        bail!("larger than {} MiB", MAX_PLAN_BYTES >> 20);
-    }
-    Ok(text)
+    Ok(preflight_model::limits::read_bounded_text(
+        path,
+        MAX_PLAN_BYTES,
+    )?)
 }
 
 fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Vec<Target>, EngineOptions)> {

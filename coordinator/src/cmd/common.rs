@@ -41,8 +41,15 @@ impl ProviderArgs {
 /// The secret itself never appears in an error.
 pub fn read_secret(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
     let value = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read secret file {}", path.display()))?,
+        Some(path) => {
+            let v = preflight_model::limits::read_bounded_text(
+                path,
+                preflight_model::limits::MAX_SECRET_FILE,
+            )
+            .context("cannot read the secret file")?;
+            warn_if_readable_by_others(path);
+            v
+        }
         None => std::env::var(env)
             .with_context(|| format!("no secret file given and {env} is not set"))?,
     };
@@ -55,6 +62,20 @@ pub fn read_secret(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
         );
     }
     Ok(value)
+}
+
+/// Says so on stderr when a secret file can be read by group or others.
+fn warn_if_readable_by_others(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(p) {
+        if m.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "preflight: warning: secret file {} is readable by others (mode {:o}); chmod 600 it",
+                p.display(),
+                m.permissions().mode() & 0o777
+            );
+        }
+    }
 }
 
 /// Writes output to a file atomically and durably (temp file, fsync, rename, fsync dir), or

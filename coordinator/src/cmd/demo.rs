@@ -82,6 +82,10 @@ pub struct Args {
     /// longer are reported without their results.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub probe_deadline: u64,
+    /// Run the agent API over TLS: the coordinator makes a self-signed certificate and the
+    /// agents pin its fingerprint (`--tls` / `--fingerprint-file`).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Prints a progress line unless quiet.
@@ -258,6 +262,7 @@ async fn drive(
         timeout_ms: args.timeout_ms,
         deadline,
         probe_deadline: args.probe_deadline,
+        tls: args.tls,
     };
     let lab: &Lab = lab;
     let mut run = tokio::task::block_in_place(|| {

@@ -3,8 +3,9 @@
 //!
 //! One module per step: [`merge`] (with [`drift`], its rules), [`plan`] (with [`cross_space`] for the probes between
 //! spaces), [`findings`], [`report`], [`server`], [`state`]; [`session`] runs them in order as
-//! one check.
+//! one check; serving: [`conn`] (connection caps) and [`tls`] (certificates and fingerprints).
 
+pub mod conn;
 pub mod cross_space;
 pub mod drift;
 pub mod findings;
@@ -15,6 +16,7 @@ pub mod report;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod tls;
 
 use preflight_model::probe::ProbeReport;
 use preflight_model::report::Report;

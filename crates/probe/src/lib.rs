@@ -156,6 +156,9 @@ pub struct EngineOptions {
     pub recv_buffer: usize,
     /// Agent id to put in the report.
     pub agent: Option<String>,
+    /// Stop probing here: the ICMP thread and TCP connects end, and whatever did not finish
+    /// is reported as not answered.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for EngineOptions {
@@ -179,6 +182,7 @@ impl EngineOptions {
             socket_kind: None,
             recv_buffer: DEFAULT_RECV_BUFFER,
             agent: None,
+            deadline: None,
         }
     }
 
@@ -243,9 +247,18 @@ pub fn check_source(addr: IpAddr, device: Option<&str>) -> Result<(), ProbeError
 
 /// Runs every target of a plan and returns one result per target.
 pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
+    run_plan_until(plan, None).await
+}
+
+/// [`run_plan`], stopping at `deadline` when given (see [`EngineOptions::deadline`]).
+pub async fn run_plan_until(
+    plan: &ProbePlan,
+    deadline: Option<Instant>,
+) -> Result<ProbeReport, ProbeError> {
     validate_plan(plan, "plan")?;
     let mut opts = EngineOptions::from_settings(&plan.settings);
     opts.agent = plan.agent.clone();
+    opts.deadline = deadline;
     let targets: Vec<Target> = plan.targets.iter().map(Target::from).collect();
     run_targets(targets, &opts).await
 }
@@ -350,7 +363,7 @@ pub async fn run_targets(
             (sockets, results)
         })
     };
-    let tcp = run_tcp(tcp_jobs, opts.timeout);
+    let tcp = run_tcp(tcp_jobs, opts.timeout, opts.deadline);
     let (icmp, tcp) = tokio::join!(icmp, tcp);
     let (sockets, mut results) = icmp.map_err(|e| ProbeError::Runtime(e.to_string()))?;
     for (i, r) in tcp {
@@ -369,8 +382,13 @@ pub async fn run_targets(
     })
 }
 
-async fn run_tcp(jobs: Vec<TcpJob>, timeout: Duration) -> Vec<(usize, TcpResult)> {
-    futures::stream::iter(jobs)
+async fn run_tcp(
+    jobs: Vec<TcpJob>,
+    timeout: Duration,
+    deadline: Option<Instant>,
+) -> Vec<(usize, TcpResult)> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let all = futures::stream::iter(jobs)
         .map(|j| async move {
             let scope = j
                 .device
@@ -395,8 +413,21 @@ async fn run_tcp(jobs: Vec<TcpJob>, timeout: Duration) -> Vec<(usize, TcpResult)
             )
         })
         .buffer_unordered(TCP_CONCURRENCY)
-        .collect()
-        .await
+        .for_each(|r| {
+            let _ = tx.send(r);
+            async {}
+        });
+    match deadline {
+        None => all.await,
+        Some(d) => {
+            let _ = tokio::time::timeout_at(d.into(), all).await;
+        }
+    }
+    let mut out = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        out.push(r);
+    }
+    out
 }
 
 /// The sockets of a run, opened on demand, one per family, source, device and DF.
@@ -494,6 +525,7 @@ fn run_icmp(
         timeout: opts.timeout,
         rate: opts.rate,
         window: opts.window,
+        deadline: opts.deadline,
     };
     let view = View {
         results,
