@@ -458,13 +458,6 @@ class PreflightCharm(ops.CharmBase):
             f.write(text)
         os.chmod(path, 0o600)
 
-    def tls_supported(self) -> bool:
-        """Whether this `preflight check` serves TLS (`--tls`)."""
-        try:
-            return "--tls" in self._exec("preflight", ["check", "--help"])
-        except BinaryError:
-            return False
-
     # ----------------------------------------------------------------- what a unit publishes
 
     def observed_links(self) -> dict[str, dict[str, Any]]:
@@ -710,32 +703,28 @@ class PreflightCharm(ops.CharmBase):
             str(run_dir / "report.json"),
             "--quiet",
         ]
-        tls = self.tls_supported()
-        if tls:
-            argv += ["--tls", "--fingerprint-file", str(run_dir / "fingerprint")]
+        # TLS always: a self-signed certificate made by the check; agents pin its fingerprint.
+        fp = run_dir / "fingerprint"
+        argv += ["--tls", "--fingerprint-file", str(fp)]
         coord.start(argv)
-        if tls:
-            # The fingerprint is written at start: share it in this hook when it comes soon.
-            fp = run_dir / "fingerprint"
-            end = time.monotonic() + FINGERPRINT_WAIT
-            while not fp.exists() and time.monotonic() < end and coord.running():
-                time.sleep(0.1)
-            if fp.exists():
-                secret = self.token_secret(rel, fingerprint=fp.read_text().strip())
-        scheme = "https" if tls else "http"
-        app[KEY_COORDINATOR] = f"{scheme}://{address}:{port}"
+        # The fingerprint is written at start: share it in this hook when it comes soon
+        # (else leader_status shares it on a later hook).
+        end = time.monotonic() + FINGERPRINT_WAIT
+        while not fp.exists() and time.monotonic() < end and coord.running():
+            time.sleep(0.1)
+        if fp.exists():
+            self.token_secret(rel, fingerprint=fp.read_text().strip())
+        app[KEY_COORDINATOR] = f"https://{address}:{port}"
         app[KEY_RUN] = str(n)
         app[KEY_LEADER] = self.unit.name
         app[KEY_EXPECT] = str(expect)
         self.app.status = ops.MaintenanceStatus(f"run {n}: waiting for {expect} agents")
 
-    def share_fingerprint(self, rel: ops.Relation, run: str) -> bool:
+    def share_fingerprint(self, rel: ops.Relation, run: str) -> None:
         """Puts the coordinator's TLS fingerprint into the secret once it is written."""
         path = self.state_dir() / f"run-{run}" / "fingerprint"
-        if not path.exists():
-            return not rel.data[self.app].get(KEY_COORDINATOR, "").startswith("https")
-        self.token_secret(rel, fingerprint=path.read_text().strip())
-        return True
+        if path.exists():
+            self.token_secret(rel, fingerprint=path.read_text().strip())
 
     def latest_report(self, run: str) -> tuple[Path, dict[str, Any]] | None:
         """The run's JSON report, once the coordinator wrote it."""

@@ -61,7 +61,7 @@ def fake_bin(tmp_path, monkeypatch):
     log.mkdir()
     monkeypatch.setenv("PREFLIGHT_BIN_DIR", str(bindir))
     monkeypatch.setenv("FAKE_LOG", str(log))
-    for var in ("FAKE_OBSERVE", "FAKE_CHECK", "FAKE_TLS", "FAKE_BIG", "FAKE_AGENT"):
+    for var in ("FAKE_OBSERVE", "FAKE_CHECK", "FAKE_BIG", "FAKE_AGENT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("PREFLIGHT_SUPERVISOR", "process")

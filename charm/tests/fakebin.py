@@ -9,7 +9,6 @@ FAKE_LOG      directory: each call appends {"argv": [name, ...]} to calls.jsonl
 FAKE_OBSERVE  "ok" (default) or "error"
 FAKE_CHECK    "pass" (default: writes a passing report), "fail", "die" (exits 2, no report),
               "hang" (writes the ready file, then sleeps)
-FAKE_TLS      when set, `check --help` mentions --tls and check writes --fingerprint-file
 FAKE_AGENT    "ok" (default) or "error" (`run` exits 2 with an error line)
 FAKE_BIG      when set, `report` renders this many bytes
 """
@@ -77,13 +76,7 @@ def report_doc(status):
 
 
 def check(args):
-    """preflight check --help | preflight check FLAGS."""
-    if "--help" in args:
-        print(
-            "Run the connectivity check.\n  --listen\n  --token-file"
-            + ("\n  --tls\n  --fingerprint-file" if os.environ.get("FAKE_TLS") else "")
-        )
-        return 0
+    """preflight check FLAGS (writes --fingerprint-file, --ready-file, then -o)."""
     log({"argv": ["preflight", "check", *args]})
     mode = os.environ.get("FAKE_CHECK", "pass")
     if mode == "die":
@@ -92,7 +85,7 @@ def check(args):
     if flag(args, "--fingerprint-file"):
         Path(flag(args, "--fingerprint-file")).write_text("SHA256:" + "ab" * 32 + "\n")
     if flag(args, "--ready-file"):
-        Path(flag(args, "--ready-file")).write_text("http://" + flag(args, "--listen") + "\n")
+        Path(flag(args, "--ready-file")).write_text("https://" + flag(args, "--listen") + "\n")
     if mode == "hang":
         time.sleep(60)
         return 0

@@ -143,7 +143,7 @@ def test_leader_waits_until_the_planned_units_published(fake_bin):
 def test_leader_starts_the_coordinator_and_its_agent(fake_bin):
     ctx, out = leader_run(units=4, planned=4)
     app = out.get_relation(1).local_app_data
-    assert (app["run"], app["coordinator"]) == ("1", "http://10.0.0.1:7700")
+    assert (app["run"], app["coordinator"]) == ("1", "https://10.0.0.1:7700")
     secret = next(iter(out.secrets))
     assert app["secret-id"] == secret.id
     assert len(secret.tracked_content["token"]) >= 32
@@ -152,7 +152,7 @@ def test_leader_starts_the_coordinator_and_its_agent(fake_bin):
     assert argv[argv.index("--listen") + 1] == "10.0.0.1:7700"
     assert argv[argv.index("--expect") + 1] == "4"
     assert argv[argv.index("--provider") + 1] == str(state_dir() / "provider.json")
-    assert "--maas-url" not in argv and "--tls" not in argv
+    assert "--maas-url" not in argv and "--tls" in argv
     token = Path(argv[argv.index("--token-file") + 1])
     assert token.read_text().strip() == secret.tracked_content["token"]
     assert token.stat().st_mode & 0o777 == 0o600
@@ -162,14 +162,14 @@ def test_leader_starts_the_coordinator_and_its_agent(fake_bin):
     assert snap["subnets"][0]["vlan"]["mtu"] == 9000
     # The leader's own agent, with the machine id the snapshot names.
     (agent,) = wait_calls(fake_bin, 1, "preflight-agent", "run")
-    assert agent[agent.index("--coordinator") + 1] == "http://10.0.0.1:7700"
+    assert agent[agent.index("--coordinator") + 1] == "https://10.0.0.1:7700"
     assert agent[agent.index("--machine-id") + 1] == "preflight-0"
     assert out.unit_status == testing.MaintenanceStatus("run 1: agent started")
 
 
 def test_expect_follows_the_planned_units_above_the_known_ones(fake_bin):
     ctx, out = leader_run(units=3, planned=5, event="run")
-    assert ctx.action_results == {"run": "1", "coordinator": "http://10.0.0.1:7700"}
+    assert ctx.action_results == {"run": "1", "coordinator": "https://10.0.0.1:7700"}
     wait_for(state_dir() / "run-1" / "report.json")
     (argv,) = calls(fake_bin, "preflight", "check")
     assert argv[argv.index("--expect") + 1] == "5"
@@ -288,7 +288,7 @@ def test_a_new_leader_starts_a_new_run_on_its_own_address(fake_bin):
     """preflight/0 led run 1; preflight/1 is elected: it serves run 2 from 10.0.0.2."""
     app = {
         "run": "1",
-        "coordinator": "http://10.0.0.1:7700",
+        "coordinator": "https://10.0.0.1:7700",
         "coordinator-unit": "preflight/0",
         "expect": "3",
     }
@@ -303,7 +303,7 @@ def test_a_new_leader_starts_a_new_run_on_its_own_address(fake_bin):
     new = out.get_relation(1).local_app_data
     assert (new["run"], new["coordinator"], new["coordinator-unit"]) == (
         "2",
-        "http://10.0.0.2:7700",
+        "https://10.0.0.2:7700",
         "preflight/1",
     )
     wait_for(state_dir(1) / "run-2" / "report.json")
@@ -410,8 +410,7 @@ def test_maas_url_without_secret_blocks(fake_bin):
 # ------------------------------------------------------------------------- TLS
 
 
-def test_tls_fingerprint_reaches_the_units_through_the_secret(fake_bin, monkeypatch):
-    monkeypatch.setenv("FAKE_TLS", "1")
+def test_tls_fingerprint_reaches_the_units_through_the_secret(fake_bin):
     ctx, out = leader_run()
     app = out.get_relation(1).local_app_data
     assert app["coordinator"] == "https://10.0.0.1:7700"
@@ -508,7 +507,7 @@ def test_a_failed_agent_blocks_with_its_error(fake_bin, monkeypatch):
 def test_follower_without_the_secret_waits(fake_bin):
     app = {
         "run": "1",
-        "coordinator": "http://10.0.0.1:7700",
+        "coordinator": "https://10.0.0.1:7700",
         "secret-id": "secret:nope0000000000000000",
     }
     ctx = context(1)
@@ -672,13 +671,16 @@ def test_systemd_supervision_writes_a_unit_and_uses_systemctl(fake_bin, tmp_path
     monkeypatch.setenv("PATH", f"{sbin}:{os.environ['PATH']}")
     monkeypatch.setenv("PREFLIGHT_SUPERVISOR", "systemd")
     monkeypatch.setenv("PREFLIGHT_SYSTEMD_UNIT_DIR", str(units))
+    # The stand-in systemctl runs nothing: the fingerprint the check would write is here.
+    (state_dir() / "run-1").mkdir(parents=True)
+    (state_dir() / "run-1" / "fingerprint").write_text("SHA256:" + "cd" * 32 + "\n")
     _, out = leader_run()
     unit = (units / "preflight-coordinator.service").read_text()
     assert "Restart=on-failure" in unit
     (execstart,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert " check --provider " in execstart and " --expect 3 " in execstart
     assert (
-        "preflight-agent run --coordinator http://10.0.0.1:7700"
+        "preflight-agent run --coordinator https://10.0.0.1:7700"
         in (units / "preflight-agent.service").read_text()
     )
     log = (tmp_path / "systemctl.log").read_text().splitlines()

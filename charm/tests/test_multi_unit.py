@@ -115,14 +115,6 @@ def wait_for(path: Path, seconds: float) -> None:
         time.sleep(0.2)
 
 
-def tls_supported() -> bool:
-    """Whether the real `preflight check` serves TLS (`--tls`)."""
-    out = subprocess.run(
-        [str(real_bin_dir() / "preflight"), "check", "--help"], capture_output=True, text=True
-    )
-    return "--tls" in out.stdout
-
-
 def ns(u: int) -> str:
     """Unit u's namespace."""
     return f"{PREFIX}-u{u}"
@@ -245,14 +237,11 @@ def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, mon
             assert b["probe-0"][0]["mtu"] == 1500 and b["probe-0"][0]["mac"]
         assert app_data["run"] == "1"
         secret = next(s for s in secrets if s.owner == "app")
-        if tls_supported():
-            # TLS: the agents pinned the fingerprint the leader put in the secret.
-            assert app_data["coordinator"] == f"https://{addr(0)}:7700"
-            fp = (leader_dir / "run-1" / "fingerprint").read_text().strip()
-            assert fp.startswith("SHA256:")
-            assert secret.latest_content["fingerprint"] == fp
-        else:
-            assert app_data["coordinator"] == f"http://{addr(0)}:7700"
+        # TLS: the agents pinned the fingerprint the leader put in the secret.
+        assert app_data["coordinator"] == f"https://{addr(0)}:7700"
+        fp = (leader_dir / "run-1" / "fingerprint").read_text().strip()
+        assert fp.startswith("SHA256:")
+        assert secret.latest_content["fingerprint"] == fp
         assert app_data["secret-id"] == secret.id
         token = secret.tracked_content["token"]
         assert len(token) >= 32
@@ -339,15 +328,17 @@ def test_mtu_fault_gives_the_same_report_as_preflight_check(lab, tmp_path, monke
         ["ip", "netns", "exec", ns(0), str(real / "preflight"), "check"]
         + ["--provider", str(leader_dir / "provider.json"), "--listen", f"{addr(0)}:7701"]
         + ["--token-file", str(tok), "--expect", "3", "--count", "2", "--timeout-ms", "300"]
-        + ["--format", "json", "-o", str(direct), "--quiet"],
+        + ["--format", "json", "-o", str(direct), "--quiet"]
+        + ["--tls", "--fingerprint-file", str(tmp_path / "direct.fp")],
         stderr=subprocess.PIPE,
     )
     try:
-        time.sleep(0.5)
+        wait_for(tmp_path / "direct.fp", 30)
         agents = [
             subprocess.Popen(
                 ["ip", "netns", "exec", ns(u), str(real / "preflight-agent"), "run"]
-                + ["--coordinator", f"http://{addr(0)}:7701", "--token-file", str(tok)]
+                + ["--coordinator", f"https://{addr(0)}:7701", "--token-file", str(tok)]
+                + ["--fingerprint-file", str(tmp_path / "direct.fp")]
                 + ["--machine-id", f"preflight-{u}"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
