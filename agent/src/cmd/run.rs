@@ -218,7 +218,7 @@ async fn guard_view(args: &Args, registered: &ObservedConfig) -> ObservedConfig 
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = AgentConfig {
         coordinator: args.coordinator.clone(),
         token: read_token(args.token_file.as_deref())?,

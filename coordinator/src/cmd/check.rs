@@ -49,7 +49,7 @@ with `--fingerprint SHA256:<hex>` or `--fingerprint-file`. Without TLS the API i
 (labs only), and stderr says so.
 
 Exit codes: 0 pass, 1 error findings, 2 usage or input error.")]
-pub struct Args {
+pub(crate) struct Args {
     /// Where MAAS's model comes from.
     #[command(flatten)]
     pub provider: Box<ProviderArgs>,
@@ -145,7 +145,7 @@ pub struct Args {
 
 /// `--isolation`: which space pairs must not reach each other beyond `--isolate`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isolation {
+pub(crate) enum Isolation {
     /// Only the `--isolate` pairs.
     None,
     /// Every pair of spaces no relation of the bundle joins (less `--allow` pairs).
@@ -199,7 +199,7 @@ fn tls_identity(args: &Args, local: SocketAddr) -> anyhow::Result<Option<TlsIden
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let token = read_secret(args.token_file.as_deref(), "PREFLIGHT_TOKEN")
         .context("the agents' bearer token is needed (--token-file FILE or PREFLIGHT_TOKEN)")?;
     if args.expect == 0 {

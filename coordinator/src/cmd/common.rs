@@ -7,7 +7,7 @@ use preflight_maas::ProviderSource;
 
 /// Where provider (MAAS) data comes from: a snapshot file or a live MAAS.
 #[derive(clap::Args, Debug, Clone)]
-pub struct ProviderArgs {
+pub(crate) struct ProviderArgs {
     /// Snapshot file written by `preflight maas snapshot` (or a directory laid out like the MAAS fixtures).
     #[arg(long, value_name = "FILE", conflicts_with = "maas_url")]
     pub provider: Option<PathBuf>,
@@ -21,7 +21,7 @@ pub struct ProviderArgs {
 
 impl ProviderArgs {
     /// Resolves the flags into a provider source, reading the API key from its file or the environment.
-    pub fn source(&self) -> anyhow::Result<ProviderSource> {
+    pub(crate) fn source(&self) -> anyhow::Result<ProviderSource> {
         match (&self.provider, &self.maas_url) {
             (Some(file), None) => Ok(ProviderSource::File(file.clone())),
             (None, Some(url)) => Ok(ProviderSource::Live {
@@ -39,7 +39,7 @@ impl ProviderArgs {
 
 /// Reads a secret from a file (trimmed) or, without a file, from an environment variable.
 /// The secret itself never appears in an error.
-pub fn read_secret(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
+pub(crate) fn read_secret(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
     let value = match file {
         Some(path) => {
             let v = preflight_model::limits::read_bounded_text(
@@ -80,7 +80,7 @@ fn warn_if_readable_by_others(p: &Path) {
 
 /// Writes output to a file atomically and durably (temp file, fsync, rename, fsync dir), or
 /// to stdout when no file is given.
-pub fn write_output(path: Option<&Path>, content: &str) -> anyhow::Result<()> {
+pub(crate) fn write_output(path: Option<&Path>, content: &str) -> anyhow::Result<()> {
     match path {
         None => {
             use std::io::Write;
@@ -96,7 +96,7 @@ pub fn write_output(path: Option<&Path>, content: &str) -> anyhow::Result<()> {
 
 /// Writes a report to a file (atomically and durably; JSON streamed, never held as one
 /// string), or to stdout.
-pub fn write_report(
+pub(crate) fn write_report(
     path: Option<&Path>,
     report: &preflight_model::report::Report,
     format: ReportFormat,

@@ -43,7 +43,7 @@ Examples:
 
 Exit code: the check's (0 pass, 1 error findings, 2 usage or input error)."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// Shipped scenario name (see --list) or a topology file (TOML, see docs/lab.md).
     #[arg(long, value_name = "NAME|FILE", default_value = scenarios::DEFAULT)]
     pub scenario: String,
@@ -107,7 +107,7 @@ impl Progress {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.list {
         for (name, description) in scenarios::list() {
             let default = if name == scenarios::DEFAULT {

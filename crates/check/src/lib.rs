@@ -2,14 +2,16 @@
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
 //! One module per step: [`merge`] (with [`drift`], its rules), [`plan`] (with [`cross_space`] for the probes between
-//! spaces), [`findings`], [`report`], [`server`], [`state`]; [`session`] runs them in order as
-//! one check; serving: [`conn`] (connection caps) and [`tls`] (certificates and fingerprints).
+//! spaces), [`findings`], [`localize`] (the causes), [`report`], [`server`], [`state`];
+//! [`session`] runs them in order as one check; serving: [`conn`] (connection caps) and
+//! [`tls`] (certificates and fingerprints).
 
 pub mod conn;
 pub mod cross_space;
 pub mod drift;
 pub mod findings;
 mod journal;
+pub mod localize;
 pub mod merge;
 pub mod plan;
 pub mod report;

@@ -388,7 +388,7 @@ pub(crate) mod tests {
     use preflight_model::provider::{Fabric, InterfaceKind, InterfaceLink, Space, Vlan};
     use preflight_model::report::{Code, Severity};
 
-    pub fn link(ifindex: u32, name: &str, mac: &str, mtu: u32, up: bool) -> Link {
+    pub(crate) fn link(ifindex: u32, name: &str, mac: &str, mtu: u32, up: bool) -> Link {
         Link {
             ifindex,
             name: name.into(),
@@ -409,7 +409,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn addr(ifindex: u32, link: &str, ip: &str, prefix: u8) -> Address {
+    pub(crate) fn addr(ifindex: u32, link: &str, ip: &str, prefix: u8) -> Address {
         let address: IpAddr = ip.parse().unwrap();
         Address {
             ifindex,
@@ -422,7 +422,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn observed(
+    pub(crate) fn observed(
         host: &str,
         system_id: Option<&str>,
         links: Vec<Link>,
@@ -445,7 +445,7 @@ pub(crate) mod tests {
     }
 
     /// Two fabrics carrying the same CIDR 10.0.0.0/24 in different spaces, plus a jumbo VLAN.
-    pub fn provider() -> ProviderModel {
+    pub(crate) fn provider() -> ProviderModel {
         let mut p = ProviderModel::default();
         for (id, name) in [(1, "alpha"), (2, "beta"), (3, "storage")] {
             p.spaces.insert(
@@ -566,7 +566,7 @@ pub(crate) mod tests {
         p
     }
 
-    pub fn healthy(n: u32, system_id: Option<&str>, host: &str) -> ObservedConfig {
+    pub(crate) fn healthy(n: u32, system_id: Option<&str>, host: &str) -> ObservedConfig {
         observed(
             host,
             system_id,

@@ -488,7 +488,7 @@ pub(crate) mod tests {
     use crate::merge::AgentAddress;
     use preflight_model::provider::Space;
 
-    pub fn agent(id: usize, addrs: &[(i64, i64, &str)]) -> MergedAgent {
+    pub(crate) fn agent(id: usize, addrs: &[(i64, i64, &str)]) -> MergedAgent {
         MergedAgent {
             agent_id: format!("a{id:05}"),
             name: format!("node{id}"),
@@ -506,7 +506,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn spaces(n: i64) -> ProviderModel {
+    pub(crate) fn spaces(n: i64) -> ProviderModel {
         let mut p = ProviderModel::default();
         for id in 1..=n {
             p.spaces.insert(
@@ -522,7 +522,7 @@ pub(crate) mod tests {
     }
 
     /// `n` agents, each in `spaces` spaces, spread over `subnets` subnets per space.
-    pub fn many(n: usize, nspaces: i64, subnets: i64) -> Vec<MergedAgent> {
+    pub(crate) fn many(n: usize, nspaces: i64, subnets: i64) -> Vec<MergedAgent> {
         (0..n)
             .map(|i| {
                 let addrs: Vec<(i64, i64, String)> = (1..=nspaces)

@@ -62,12 +62,15 @@ pub struct ServerConfig {
     pub conn: ConnLimits,
     /// Serve over TLS with this configuration (see [`crate::tls::TlsIdentity::server_config`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a plan request is held open waiting for the plan before `Waiting` is answered
+    /// (a long poll: agents get their plan the moment it exists, not on their next poll).
+    pub plan_hold: Duration,
 }
 
 impl ServerConfig {
     /// Defaults: [`REGISTER_BODY_MAX`], [`RESULTS_BODY_MAX`], [`UPLOAD_BUDGET`],
     /// [`REQUEST_TIMEOUT`], retry after 500 ms, connections as [`ConnLimits::for_this_process`],
-    /// plain HTTP.
+    /// plain HTTP, plan requests held up to 10 s.
     pub fn new(token: String) -> ServerConfig {
         ServerConfig {
             token,
@@ -78,6 +81,7 @@ impl ServerConfig {
             upload_budget: UPLOAD_BUDGET,
             conn: ConnLimits::for_this_process(),
             tls: None,
+            plan_hold: Duration::from_secs(10),
         }
     }
 }
@@ -299,6 +303,20 @@ async fn plan(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     app.state.check_key(&id, agent_key(&headers))?;
+    // Held open until the phase moves on (the plan is ready) or the hold runs out; subscribed
+    // before the first look, so a plan made in between is not missed.
+    let mut phase = app.state.subscribe_phase();
+    let until = tokio::time::Instant::now() + app.config.plan_hold;
+    loop {
+        let (now, plan) = app.state.plan_for(&id)?;
+        if now == crate::state::Phase::Done || plan.is_some() {
+            break;
+        }
+        match tokio::time::timeout_at(until, phase.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => break,
+        }
+    }
     let body = app.state.plan_answer(&id, app.config.retry_after_ms)?;
     Ok((
         [(

@@ -183,6 +183,8 @@ pub struct CheckState {
     dir: Option<PathBuf>,
     journal: Option<Journal>,
     changed: tokio::sync::watch::Sender<u64>,
+    /// Bumped when the phase moves on (plan ready, check over): what plan requests wait for.
+    phase_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// A journal record, as written (a results record, `{"results":{"agent_id":…,"report":…}}`,
@@ -397,11 +399,13 @@ impl CheckState {
             })?);
         }
         let (changed, _) = tokio::sync::watch::channel(0);
+        let (phase_changed, _) = tokio::sync::watch::channel(0);
         Ok(CheckState {
             inner: Mutex::new(inner),
             dir: dir.map(Path::to_path_buf),
             journal,
             changed,
+            phase_changed,
         })
     }
 
@@ -417,6 +421,16 @@ impl CheckState {
 
     fn bump(&self) {
         self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// A receiver that sees a new value when the phase moves on (not on every registration).
+    pub fn subscribe_phase(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.phase_changed.subscribe()
+    }
+
+    fn bump_phase(&self) {
+        self.phase_changed.send_modify(|v| *v += 1);
+        self.bump();
     }
 
     /// Queues a journal record (under the state lock, so the journal's order is the order
@@ -689,14 +703,14 @@ impl CheckState {
             inner.phase = Phase::Probing;
         }
         drop(inner);
-        self.bump();
+        self.bump_phase();
         Ok(())
     }
 
     /// Marks the check as over: agents asking for plans are told so.
     pub fn finish(&self) {
         self.lock().phase = Phase::Done;
-        self.bump();
+        self.bump_phase();
     }
 
     /// How far the check has come.

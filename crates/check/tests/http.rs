@@ -258,7 +258,9 @@ async fn malformed_json_is_400_naming_the_field() {
 
 #[tokio::test]
 async fn plan_waits_then_is_ready_and_unknown_agents_get_404() {
-    let (addr, state, _tx) = start(ServerConfig::new(TOKEN.into())).await;
+    let mut config = ServerConfig::new(TOKEN.into());
+    config.plan_hold = std::time::Duration::from_millis(200);
+    let (addr, state, _tx) = start(config).await;
     let a = register(addr, "alpha").await;
     let get = |id: String| {
         client()
@@ -290,6 +292,38 @@ async fn plan_waits_then_is_ready_and_unknown_agents_get_404() {
     state.finish();
     let p: PlanResponse = get(a).await.unwrap().json().await.unwrap();
     assert_eq!(p, PlanResponse::Done);
+}
+
+#[tokio::test]
+async fn a_held_plan_request_answers_the_moment_the_plan_exists() {
+    // Held up to 30 s; the plan is made 300 ms in: the answer is the plan, well before.
+    let mut config = ServerConfig::new(TOKEN.into());
+    config.plan_hold = std::time::Duration::from_secs(30);
+    let (addr, state, _tx) = start(config).await;
+    let a = register(addr, "alpha").await;
+    let url = format!("http://{addr}/v1/agents/{a}/plan");
+    let t = std::time::Instant::now();
+    let pending = tokio::spawn(async move {
+        client()
+            .get(url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json::<PlanResponse>()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Another registration does not end the hold (only a phase change does).
+    register(addr, "bravo").await;
+    assert!(!pending.is_finished());
+    state
+        .plan(&ProviderModel::default(), &PlanOptions::default())
+        .unwrap();
+    let p = pending.await.unwrap();
+    assert!(matches!(p, PlanResponse::Ready { .. }), "{p:?}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[tokio::test]
