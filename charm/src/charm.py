@@ -180,8 +180,14 @@ def provider_snapshot(
         )
     machines = []
     link_id = 0
+    # Machine names in the report are MAAS hostnames: a hostname two units share (or none)
+    # would merge machines, so those units are named by their system_id instead.
+    names = [(doc or {}).get("hostname") for doc in units.values()]
     for unit, doc in sorted(units.items()):
         doc = doc or {}
+        name = doc.get("hostname") or ""
+        if not name or names.count(name) > 1:
+            name = system_id(unit)
         interfaces: dict[str, dict[str, Any]] = {}
         for binding, addrs in sorted((doc.get("bindings") or {}).items()):
             label = labels.get(binding)
@@ -215,7 +221,7 @@ def provider_snapshot(
         machines.append(
             {
                 "system_id": system_id(unit),
-                "hostname": doc.get("hostname") or system_id(unit),
+                "hostname": name,
                 "status_name": "Deployed",
                 "interface_set": list(interfaces.values()),
             }
@@ -761,7 +767,7 @@ class PreflightCharm(ops.CharmBase):
         got = self.latest_report(run)
         if got is not None:
             summary = got[1].get("summary") or {}
-            causes = len(got[1].get("causes") or [])
+            causes = len((got[1].get("diagnosis") or {}).get("causes") or [])
             if summary.get("status") == "pass":
                 self.app.status = ops.ActiveStatus(f"run {run}: PASS")
             else:

@@ -627,6 +627,21 @@ def test_snapshot_lists_silent_units_and_uses_configured_mtu():
     }
 
 
+def test_snapshot_names_units_sharing_a_hostname_by_system_id():
+    """Report machine names are hostnames: two units with one hostname must not merge."""
+    units = {
+        "preflight/0": {"hostname": "same", "bindings": json.loads(published(0)["bindings"])},
+        "preflight/1": {"hostname": "same", "bindings": json.loads(published(1)["bindings"])},
+        "preflight/2": {"hostname": "node-2", "bindings": {}},
+    }
+    snap = provider_snapshot(units, {"probe-0": "internal"}, {})
+    assert [(m["system_id"], m["hostname"]) for m in snap["machines"]] == [
+        ("preflight-0", "preflight-0"),
+        ("preflight-1", "preflight-1"),
+        ("preflight-2", "node-2"),
+    ]
+
+
 def test_labels_name_by_config_or_cidr_and_drop_duplicate_default_space_bindings():
     same = [{"address": "10.9.0.5", "cidr": "10.9.0.0/24", "interface": "eth0"}]
     units = {

@@ -40,6 +40,11 @@ def addr(u: int) -> str:
     return f"10.{SUBNET}.{os.getpid() % 250}.{u + 1}"
 
 
+def hostname(u: int) -> str:
+    """Unit u's machine's hostname (the wrappers set it in their own UTS namespace)."""
+    return f"node-{u}"
+
+
 def cidr() -> str:
     """The units' subnet."""
     return f"10.{SUBNET}.{os.getpid() % 250}.0/24"
@@ -74,7 +79,12 @@ def lab(tmp_path):
             d.mkdir()
             for b in ("preflight-agent", "preflight"):
                 w = d / b
-                w.write_text(f'#!/bin/sh\nexec ip netns exec {ns} {real / b} "$@"\n')
+                # Its own UTS namespace too: each unit's machine has its own hostname.
+                w.write_text(
+                    "#!/bin/sh\nexec unshare --uts sh -c "
+                    f"'hostname {hostname(u)} && exec ip netns exec {ns} {real / b} \"$@\"' "
+                    'sh "$@"\n'
+                )
                 w.chmod(0o755)
             bins[u] = d
         yield bins
@@ -286,7 +296,7 @@ def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, mon
 def findings_and_causes(doc: dict) -> tuple[set, set]:
     """What two runs on the same network must agree on: (code, subject) and causes."""
     findings = {(f["code"], json.dumps(f.get("subject"), sort_keys=True)) for f in doc["findings"]}
-    causes = {json.dumps(c, sort_keys=True) for c in doc.get("causes") or []}
+    causes = {json.dumps(c, sort_keys=True) for c in (doc.get("diagnosis") or {}).get("causes", [])}
     return findings, causes
 
 
@@ -312,12 +322,21 @@ def test_mtu_fault_gives_the_same_report_as_preflight_check(lab, tmp_path, monke
         ctx = context(0)
         out = ctx.run(ctx.on.update_status(), st)
         assert out.app_status.name == "blocked"
-        assert out.app_status.message.startswith("run 1: FAIL: ")
+        assert out.app_status.message == "run 1: FAIL: 6 errors, 1 causes"
     finally:
         stop_all(state_root)
     assert charm_doc["summary"]["status"] == "fail"
-    codes = {f["code"] for f in charm_doc["findings"]}
-    assert any(c.startswith("mtu.") or "mtu" in c for c in codes), codes
+    # The fault is pinned on the right machine and link: unit 2's node-2, eth1.
+    node2 = {"machine": hostname(2), "interface": "eth1"}
+    causes = charm_doc["diagnosis"]["causes"]
+    assert [(c["code"], c["subject"]) for c in causes] == [("cause.nic", node2)], causes
+    findings = {
+        (f["code"], json.dumps(f["subject"], sort_keys=True)) for f in charm_doc["findings"]
+    }
+    assert ("drift.mtu-mismatch", json.dumps(node2, sort_keys=True)) in findings
+    blackholes = [f for f in charm_doc["findings"] if f["code"] == "probe.mtu-blackhole"]
+    assert len(blackholes) == 4  # every pair to or from node-2, both ways
+    assert all(hostname(2) in (f["subject"]["source"], f["subject"]["target"]) for f in blackholes)
 
     # The same check by hand: same provider snapshot, same namespaces, agents started directly.
     real = real_bin_dir()
