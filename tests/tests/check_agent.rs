@@ -11,6 +11,7 @@ use preflight_model::observed::{Identity, ObservedConfig, OBSERVED_SCHEMA};
 use preflight_model::report::Report;
 
 const TOKEN: &str = "agent-test-token-42";
+const NOTE: &str = "no provider: drift against MAAS was not checked";
 
 fn tempdir(tag: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
@@ -95,6 +96,8 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
             "5",
             "--format",
             "json",
+            "--note",
+            NOTE,
             "--token-file",
         ])
         .arg(dir.join("token"))
@@ -138,6 +141,10 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report.summary.agents_expected, Some(3));
+    // --note joins the inputs right after the provider.
+    let maas = report.inputs.iter().position(|i| i.starts_with("maas: "));
+    let note = report.inputs.iter().position(|i| i == NOTE);
+    assert_eq!(note, maas.map(|m| m + 1), "{:?}", report.inputs);
     let missing: Vec<_> = report
         .findings
         .iter()

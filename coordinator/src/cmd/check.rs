@@ -109,6 +109,11 @@ pub(crate) struct Args {
     /// e.g. a management space every machine is reached from.
     #[arg(long, value_name = "SPACE_A:SPACE_B", requires = "bundle")]
     pub allow: Vec<String>,
+    /// A line for the report's inputs, after the provider (repeatable): what the reader must
+    /// know about them, e.g. which checks a hand-made provider snapshot cannot support
+    /// (the charm's no-provider mode says so here). One line, at most 1024 bytes.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -165,6 +170,21 @@ fn parse_pairs(flag: &str, raw: &[String]) -> anyhow::Result<Vec<(String, String
         .collect()
 }
 
+/// Longest `--note`.
+const MAX_NOTE_BYTES: usize = 1024;
+
+/// A `--note` is one printable line of bounded length (it is shown in every report format).
+fn check_notes(notes: &[String]) -> anyhow::Result<()> {
+    for n in notes {
+        if n.trim().is_empty() || n.len() > MAX_NOTE_BYTES || n.chars().any(char::is_control) {
+            anyhow::bail!(
+                "--note: expected one line of 1 to {MAX_NOTE_BYTES} bytes without control characters"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
@@ -205,6 +225,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.expect == 0 {
         anyhow::bail!("--expect must be at least 1");
     }
+    check_notes(&args.note)?;
     let isolate = parse_pairs("isolate", &args.isolate)?;
     let allow = parse_pairs("allow", &args.allow)?;
     let source = args.provider.source()?;
@@ -267,6 +288,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
         preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
     });
+    inputs.extend(args.note.iter().cloned());
     let config = CheckConfig {
         provider,
         server: ServerConfig::new(token),
@@ -342,4 +364,25 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_report(None, &report, args.format)?;
     }
     Ok(ExitCode::from(report.exit_code()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_one_bounded_printable_line() {
+        assert!(check_notes(&["no provider: drift was not checked".into()]).is_ok());
+        assert!(check_notes(&[]).is_ok());
+        for bad in [
+            String::new(),
+            "  ".into(),
+            "two\nlines".into(),
+            "esc \u{1b}[31m".into(),
+            "x".repeat(MAX_NOTE_BYTES + 1),
+        ] {
+            assert!(check_notes(&[bad.clone()]).is_err(), "{bad:?}");
+        }
+        assert!(check_notes(&["é".repeat(MAX_NOTE_BYTES / 2)]).is_ok());
+    }
 }
