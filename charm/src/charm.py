@@ -51,7 +51,8 @@ FINGERPRINT_WAIT = 15
 COORDINATOR = "coordinator"
 AGENT = "agent"
 REPORT_FORMATS = ("text", "json", "junit", "html")
-# What the no-provider mode cannot check (said in the report action's results).
+# What the no-provider mode cannot check: a `--note` in the report's inputs, and in the report
+# action's results.
 NO_PROVIDER_GAPS = (
     "no provider (no maas-url): the snapshot is built from the units' own bindings, so drift "
     "against MAAS's intent (beyond an MTU below the VLAN's), VLAN ids, gateways, DNS, machine "
@@ -664,7 +665,7 @@ class PreflightCharm(ops.CharmBase):
             path = self.state_dir() / "provider.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(snap, indent=1))
-            provider = ["--provider", str(path)]
+            provider = ["--provider", str(path), "--note", NO_PROVIDER_GAPS]
         named = {v for v in labels.values()}
         isolate = []
         for a, b in parse_pairs(str(self.config.get("isolate", "")), "isolate"):

@@ -11,7 +11,7 @@ import pytest
 from conftest import calls, context, net
 from ops import testing
 
-from charm import ConfigError, Supervisor, labels_for, provider_snapshot
+from charm import NO_PROVIDER_GAPS, ConfigError, Supervisor, labels_for, provider_snapshot
 
 CFG = {"bindings": "probe-0"}
 
@@ -153,6 +153,7 @@ def test_leader_starts_the_coordinator_and_its_agent(fake_bin):
     assert argv[argv.index("--expect") + 1] == "4"
     assert argv[argv.index("--provider") + 1] == str(state_dir() / "provider.json")
     assert "--maas-url" not in argv and "--tls" in argv
+    assert argv[argv.index("--note") + 1] == NO_PROVIDER_GAPS
     token = Path(argv[argv.index("--token-file") + 1])
     assert token.read_text().strip() == secret.tracked_content["token"]
     assert token.stat().st_mode & 0o777 == 0o600
@@ -372,7 +373,7 @@ def test_maas_key_secret_goes_to_a_0600_file_never_to_status(fake_bin):
     keyfile = Path(argv[argv.index("--api-key-file") + 1])
     assert keyfile.read_text().strip() == KEY
     assert keyfile.stat().st_mode & 0o777 == 0o600
-    assert "--provider" not in argv and KEY not in argv
+    assert "--provider" not in argv and "--note" not in argv and KEY not in argv
     assert not (state_dir() / "provider.json").exists()
     (agent,) = wait_calls(fake_bin, 1, "preflight-agent", "run")
     assert "--machine-id" not in agent  # MAAS matches the machine by hostname/MAC

@@ -22,7 +22,14 @@ import pytest
 from conftest import context, real_bin_dir
 from ops import testing
 
-from charm import AGENT, COORDINATOR, Supervisor, provider_snapshot, system_id
+from charm import (
+    AGENT,
+    COORDINATOR,
+    NO_PROVIDER_GAPS,
+    Supervisor,
+    provider_snapshot,
+    system_id,
+)
 
 UNITS = (0, 1, 2)
 PREFIX = f"pf{os.getpid()}"
@@ -270,6 +277,8 @@ def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, mon
         s = doc["summary"]
         assert (s["agents_expected"], s["agents_reported"]) == (3, 3)
         assert s["probes_planned"] == s["probes_done"] == 6
+        # The report itself says what the no-provider mode did not check.
+        assert NO_PROVIDER_GAPS in doc["inputs"], doc["inputs"]
         # The token never reaches a log.
         for u in UNITS:
             for log in (state_root / system_id(f"preflight/{u}")).glob("*.log"):
@@ -289,6 +298,7 @@ def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, mon
         assert "<testsuite" in Path(ctx.action_results["path"]).read_text()
         ctx.run(ctx.on.action("report", params={"format": "text"}), st)
         assert "internal" in ctx.action_results["report"]
+        assert "drift against MAAS's intent" in ctx.action_results["report"]
     finally:
         stop_all(state_root)
 
@@ -471,6 +481,8 @@ def test_maas_mode_merges_with_maas_served_by_the_real_stand_in(lab, maas, tmp_p
         stop_all(state_root)
     assert doc["summary"]["status"] == "pass", doc["findings"]
     assert [s["name"] for s in doc["spaces"]] == ["internal-api"]
+    assert doc["inputs"][0] == f"maas: http://{addr(0)}:5240/MAAS", doc["inputs"]
+    assert NO_PROVIDER_GAPS not in doc["inputs"]
     assert doc["summary"]["probes_done"] == 6
     assert (leader_dir / "maas-api-key").stat().st_mode & 0o777 == 0o600
     assert all(KEY not in log for log in logs)
