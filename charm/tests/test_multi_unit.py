@@ -384,8 +384,10 @@ def test_mtu_fault_gives_the_same_report_as_preflight_check(lab, tmp_path, monke
     assert findings_and_causes(charm_doc) == findings_and_causes(direct_doc)
 
 
-def test_unit_that_never_reports_is_agent_missing_by_name(lab, tmp_path, monkeypatch):
-    """planned_units is 3 but preflight/2 never publishes nor runs its agent."""
+@pytest.mark.parametrize("published", [True, False], ids=["agent-never-ran", "never-published"])
+def test_unit_that_never_reports_is_agent_missing_by_name(lab, tmp_path, monkeypatch, published):
+    """planned_units is 3 but preflight/2's agent never runs (and, in the second case, the
+    unit never even published its bindings): the finding names its machine and unit."""
     state_root = tmp_path / "state"
     config = {
         "bindings": "probe-0",
@@ -396,28 +398,30 @@ def test_unit_that_never_reports_is_agent_missing_by_name(lab, tmp_path, monkeyp
     }
     try:
         leader_dir, *_ = charm_run(
-            lab, monkeypatch, state_root, config, agents=(0, 1), published_by=(0, 1)
+            lab,
+            monkeypatch,
+            state_root,
+            config,
+            agents=(0, 1),
+            published_by=UNITS if published else (0, 1),
         )
         snap = json.loads((leader_dir / "provider.json").read_text())
-        missing = [m for m in snap["machines"] if m["system_id"] == "preflight-2"]
-        assert missing == [
-            {
-                "system_id": "preflight-2",
-                "hostname": "preflight-2",
-                "status_name": "Deployed",
-                "interface_set": [],
-            }
-        ]
+        (m2,) = [m for m in snap["machines"] if m["system_id"] == "preflight-2"]
+        # Its machine's hostname when the unit published it, else the unit's own name.
+        name = hostname(2) if published else "preflight-2"
+        assert m2["hostname"] == name
+        assert bool(m2["interface_set"]) == published
         report = leader_dir / "run-1" / "report.json"
         wait_for(report, 60)
         doc = json.loads(report.read_text())
     finally:
         stop_all(state_root)
     assert doc["summary"]["status"] == "fail"
+    assert (doc["summary"]["agents_expected"], doc["summary"]["agents_reported"]) == (3, 2)
     missing_findings = [f for f in doc["findings"] if f["code"] == "agent.missing"]
     assert len(missing_findings) == 1, doc["findings"]
-    assert missing_findings[0]["subject"]["machine"] == "preflight-2"
-    assert "preflight-2" in missing_findings[0]["message"]
+    assert missing_findings[0]["subject"]["machine"] == name
+    assert f"MAAS machine {name} (preflight-2)" in missing_findings[0]["message"]
 
 
 KEY = "consumerAAAA:tokenBBBB:secretCCCC"
@@ -525,3 +529,210 @@ def test_a_wrong_maas_key_stops_the_coordinator_with_a_clear_status(
     assert out.app_status.message.startswith("run 1: coordinator stopped without a report: ")
     assert "rejected the API key (401 Unauthorized)" in out.app_status.message, log
     assert wrong not in log and wrong not in out.app_status.message
+
+
+# ------------------------------------------------------------------ runs that change under way
+
+
+def hook(
+    lab, monkeypatch, u, event, *, app_data, published, config, leader, secrets, peers, planned
+):
+    """One hook of unit u: its peers' published data, the app data, the app secret(s).
+    Returns (context, output state)."""
+    rel = testing.PeerRelation(
+        "mesh",
+        id=3,
+        local_app_data=dict(app_data),
+        local_unit_data=dict(published.get(u) or {}),
+        peers_data={o: dict(published.get(o) or {}) for o in peers if o != u},
+    )
+    monkeypatch.setenv("PREFLIGHT_BIN_DIR", str(lab[u]))
+    ctx = context(u)
+    st = testing.State(
+        relations=[rel],
+        networks=networks(u),
+        planned_units=planned,
+        config=config,
+        leader=leader,
+        secrets=list(secrets),
+    )
+    return ctx, ctx.run(event(ctx, rel), st)
+
+
+def app_secret(out: testing.State) -> testing.Secret:
+    """The app's token secret as the next hook sees it (the latest revision tracked)."""
+    s = next(s for s in out.secrets if s.owner == "app")
+    return testing.Secret(tracked_content=s.latest_content, id=s.id, owner="app")
+
+
+def changed(remote):
+    """relation-changed from unit `remote`."""
+    return lambda c, r: c.on.relation_changed(r, remote_unit=remote)
+
+
+def publish(lab, monkeypatch, u, peers, planned, config) -> dict:
+    """Unit u joins the relation and publishes its bindings; returns its unit data."""
+    _, out = hook(
+        lab,
+        monkeypatch,
+        u,
+        lambda c, r: c.on.relation_created(r),
+        app_data={},
+        published={},
+        config=config,
+        leader=False,
+        secrets=(),
+        peers=peers,
+        planned=planned,
+    )
+    return dict(out.get_relation(3).local_unit_data)
+
+
+def report_of(state_root: Path, u: int, run: int, seconds: float = 90) -> dict:
+    """Unit u's coordinator's report of the run, once written."""
+    path = state_root / f"preflight-{u}" / f"run-{run}" / "report.json"
+    wait_for(path, seconds)
+    return json.loads(path.read_text())
+
+
+def test_leader_change_mid_run_moves_the_run_to_the_new_leader(lab, tmp_path, monkeypatch):
+    """Unit 0 leads run 1 and only its own agent has registered when leadership moves to unit
+    1: unit 1 serves run 2 on its address, unit 0 stops its coordinator and, like unit 2,
+    follows run 2; run 2 passes with all three agents."""
+    state_root = tmp_path / "state"
+    monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(state_root))
+    monkeypatch.setenv("PREFLIGHT_SUPERVISOR", "process")
+    config = {"bindings": "probe-0", "spaces": "probe-0=internal", "count": 2, "timeout-ms": 300}
+    kw = {"config": config, "peers": UNITS, "planned": 3}
+    try:
+        published = {u: publish(lab, monkeypatch, u, UNITS, 3, config) for u in UNITS}
+        _, out = hook(
+            lab, monkeypatch, 0, changed(1), app_data={}, published=published,
+            leader=True, secrets=(), **kw,
+        )  # fmt: skip
+        app = dict(out.get_relation(3).local_app_data)
+        assert (app["run"], app["coordinator-unit"]) == ("1", "preflight/0")
+        dir0 = state_root / "preflight-0"
+        wait_for(dir0 / "run-1" / "state" / "agents", 30)
+        old = Supervisor(COORDINATOR, dir0)
+        assert old.running()
+        # Leadership moves to unit 1 before units 1 and 2 ran their agents.
+        _, out = hook(
+            lab, monkeypatch, 1, lambda c, r: c.on.leader_elected(), app_data=app,
+            published=published, leader=True, secrets=[app_secret(out)], **kw,
+        )  # fmt: skip
+        app = dict(out.get_relation(3).local_app_data)
+        assert app["run"] == "2" and app["coordinator-unit"] == "preflight/1"
+        assert app["coordinator"] == f"https://{addr(1)}:7700"
+        secret = app_secret(out)
+        fp = (state_root / "preflight-1" / "run-2" / "fingerprint").read_text().strip()
+        assert secret.tracked_content["fingerprint"] == fp
+        assert out.unit_status == testing.MaintenanceStatus("run 2: agent started")
+        # The old leader stops its coordinator and follows run 2, as does unit 2.
+        for u in (0, 2):
+            _, o = hook(
+                lab, monkeypatch, u, changed(1), app_data=app, published=published,
+                leader=False, secrets=[secret], **kw,
+            )  # fmt: skip
+            assert o.unit_status == testing.MaintenanceStatus("run 2: agent started")
+        assert not old.running()
+        doc = report_of(state_root, 1, 2)
+    finally:
+        stop_all(state_root)
+    assert doc["summary"]["status"] == "pass", doc["findings"]
+    assert (doc["summary"]["agents_expected"], doc["summary"]["agents_reported"]) == (3, 3)
+    assert doc["summary"]["probes_done"] == 6
+    assert not (dir0 / "run-1" / "report.json").exists()  # run 1 was abandoned, not finished
+
+
+def test_a_unit_joining_after_planning_gets_a_new_run_with_it(lab, tmp_path, monkeypatch):
+    """Run 1 is planned for two units; preflight/2 joins once the plan is out (planned units
+    3): run 1 ends with the two, and the leader's next hook starts run 2 with --expect 3,
+    which covers the newcomer."""
+    state_root = tmp_path / "state"
+    monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(state_root))
+    monkeypatch.setenv("PREFLIGHT_SUPERVISOR", "process")
+    config = {"bindings": "probe-0", "spaces": "probe-0=internal", "count": 2, "timeout-ms": 300}
+    two = (0, 1)
+    try:
+        published = {u: publish(lab, monkeypatch, u, two, 2, config) for u in two}
+        kw = {"config": config, "published": published}
+        _, out = hook(
+            lab, monkeypatch, 0, changed(1), app_data={}, leader=True, secrets=(),
+            peers=two, planned=2, **kw,
+        )  # fmt: skip
+        app = dict(out.get_relation(3).local_app_data)
+        assert (app["run"], app["expect"]) == ("1", "2")
+        secret = app_secret(out)
+        hook(
+            lab, monkeypatch, 1, changed(0), app_data=app, leader=False, secrets=[secret],
+            peers=two, planned=2, **kw,
+        )  # fmt: skip
+        wait_for(state_root / "preflight-0" / "run-1" / "state" / "plan.json", 30)
+        # preflight/2 arrives after planning.
+        published[2] = publish(lab, monkeypatch, 2, UNITS, 3, config)
+        run1 = report_of(state_root, 0, 1)
+        _, out = hook(
+            lab, monkeypatch, 0, changed(2), app_data=app, leader=True, secrets=[secret],
+            peers=UNITS, planned=3, **kw,
+        )  # fmt: skip
+        app = dict(out.get_relation(3).local_app_data)
+        assert (app["run"], app["expect"]) == ("2", "3")
+        secret = app_secret(out)
+        for u in (1, 2):
+            _, o = hook(
+                lab, monkeypatch, u, changed(0), app_data=app, leader=False,
+                secrets=[secret], peers=UNITS, planned=3, **kw,
+            )  # fmt: skip
+            assert o.unit_status == testing.MaintenanceStatus("run 2: agent started")
+        run2 = report_of(state_root, 0, 2)
+    finally:
+        stop_all(state_root)
+    assert run1["summary"]["status"] == "pass", run1["findings"]
+    assert (run1["summary"]["agents_expected"], run1["summary"]["probes_done"]) == (2, 2)
+    assert [s["machines"] for s in run1["spaces"]] == [[hostname(0), hostname(1)]]
+    assert run2["summary"]["status"] == "pass", run2["findings"]
+    assert (run2["summary"]["agents_expected"], run2["summary"]["agents_reported"]) == (3, 3)
+    assert run2["summary"]["probes_done"] == 6
+    assert [s["machines"] for s in run2["spaces"]] == [[hostname(u) for u in UNITS]]
+
+
+def test_a_missing_maas_secret_blocks_and_starts_nothing(lab, tmp_path, monkeypatch):
+    """maas-url is set but the key secret was never granted: the leader is blocked saying
+    so, no coordinator runs, and the other units wait for one."""
+    state_root = tmp_path / "state"
+    monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(state_root))
+    monkeypatch.setenv("PREFLIGHT_SUPERVISOR", "process")
+    ungranted = testing.Secret(tracked_content={"api-key": KEY}, owner=None)
+    config = {
+        "bindings": "probe-0",
+        "maas-url": f"http://{addr(0)}:5240/MAAS",
+        "maas-api-key-secret": ungranted.id,
+    }
+    kw = {"config": config, "peers": UNITS, "planned": 3}
+    try:
+        published = {u: publish(lab, monkeypatch, u, UNITS, 3, config) for u in UNITS}
+        _, out = hook(
+            lab, monkeypatch, 0, changed(1), app_data={}, published=published,
+            leader=True, secrets=(), **kw,
+        )  # fmt: skip
+        app = dict(out.get_relation(3).local_app_data)
+        _, follower = hook(
+            lab, monkeypatch, 1, changed(0), app_data=app, published=published,
+            leader=False, secrets=(), **kw,
+        )  # fmt: skip
+        running = [
+            (u, name)
+            for u in UNITS
+            for name in (COORDINATOR, AGENT)
+            if Supervisor(name, state_root / f"preflight-{u}").running()
+        ]
+    finally:
+        stop_all(state_root)
+    assert out.app_status.name == "blocked"
+    assert out.app_status.message.startswith(f"maas-api-key-secret {ungranted.id} cannot be read")
+    assert "juju grant-secret" in out.app_status.message
+    assert out.unit_status == out.app_status
+    assert "run" not in app and running == []
+    assert not (state_root / "preflight-0" / "maas-api-key").exists()
+    assert follower.unit_status == testing.WaitingStatus("waiting for the leader's coordinator")
