@@ -101,6 +101,8 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
             "--token-file",
         ])
         .arg(dir.join("token"))
+        .arg("--progress-file")
+        .arg(dir.join("progress.json"))
         .arg("-o")
         .arg(dir.join("report.json"));
     let mut coord = Supervised::spawn(
@@ -141,6 +143,12 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report.summary.agents_expected, Some(3));
+    // --progress-file holds the last progress: the report is being built, 2 of 3 came.
+    let progress: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("progress.json")).unwrap()).unwrap();
+    assert_eq!(progress["stage"], "reporting", "{progress}");
+    assert_eq!(progress["agents_registered"], 2, "{progress}");
+    assert_eq!(progress["agents_expected"], 3, "{progress}");
     // --note joins the inputs right after the provider.
     let maas = report.inputs.iter().position(|i| i.starts_with("maas: "));
     let note = report.inputs.iter().position(|i| i == NOTE);
