@@ -58,6 +58,15 @@ NO_PROVIDER_GAPS = (
     "against MAAS's intent (beyond an MTU below the VLAN's), VLAN ids, gateways, DNS, machine "
     "status and bundle validation were not checked"
 )
+# The counts of `preflight check --progress-file`.
+PROGRESS_COUNTS = (
+    "agents_registered",
+    "agents_expected",
+    "agents_planned",
+    "agents_reported",
+    "probes_planned",
+    "probes_done",
+)
 # Action results above this many bytes go to a file on the unit instead.
 MAX_ACTION_BYTES = 16000
 
@@ -709,6 +718,8 @@ class PreflightCharm(ops.CharmBase):
             "-o",
             str(run_dir / "report.json"),
             "--quiet",
+            "--progress-file",
+            str(run_dir / "progress.json"),
         ]
         # TLS always: a self-signed certificate made by the check; agents pin its fingerprint.
         fp = run_dir / "fingerprint"
@@ -744,23 +755,25 @@ class PreflightCharm(ops.CharmBase):
             return None
         return path, doc
 
-    def progress(self, run: str, rel: ops.Relation) -> str:
-        """The running coordinator's progress, from its --state-dir (agents/, plan.json,
-        results/ as `preflight check` keeps them)."""
+    def progress(self, run: str) -> str:
+        """The running coordinator's progress, from its --progress-file."""
         run_dir = self.state_dir() / f"run-{run}"
-        expect = int(rel.data[self.app].get(KEY_EXPECT) or self.expected(rel))
         if not (run_dir / "ready").exists():
             return f"run {run}: coordinator starting"
-
-        def count(sub: str) -> int:
-            try:
-                return sum(1 for p in (run_dir / "state" / sub).iterdir() if p.suffix == ".json")
-            except OSError:
-                return 0
-
-        if not (run_dir / "state" / "plan.json").exists():
-            return f"run {run}: {count('agents')}/{expect} agents registered"
-        return f"run {run}: probing, {count('results')}/{expect} agents reported"
+        try:
+            p = json.loads((run_dir / "progress.json").read_text())
+            stage = p["stage"]
+            n = {k: int(p[k]) for k in PROGRESS_COUNTS}
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"run {run}: coordinator listening"
+        if stage == "registering":
+            return f"run {run}: {n['agents_registered']}/{n['agents_expected']} agents registered"
+        if stage == "probing":
+            return (
+                f"run {run}: probing {n['probes_done']:,}/{n['probes_planned']:,}, "
+                f"{n['agents_reported']}/{n['agents_planned']} agents reported"
+            )
+        return f"run {run}: building the report"
 
     def leader_status(self, rel: ops.Relation, run: str) -> None:
         """App status from the coordinator: waiting, running, PASS or FAIL."""
@@ -779,7 +792,7 @@ class PreflightCharm(ops.CharmBase):
             return
         coord = Supervisor(COORDINATOR, self.state_dir())
         if coord.running():
-            self.app.status = ops.MaintenanceStatus(self.progress(run, rel))
+            self.app.status = ops.MaintenanceStatus(self.progress(run))
         else:
             self.app.status = ops.BlockedStatus(
                 f"run {run}: coordinator stopped without a report: {coord.last_line()}"
@@ -825,6 +838,10 @@ class PreflightCharm(ops.CharmBase):
             url,
             "--token-file",
             str(token),
+            # The same key across restarts (systemd's, or this charm's on a later hook): a
+            # restarted agent is still the agent that registered, not a refused newcomer.
+            "--agent-key-file",
+            str(self.state_dir() / "agent.key"),
             *args,
         ]
         if not self.config.get("maas-url"):

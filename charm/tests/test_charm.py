@@ -165,6 +165,7 @@ def test_leader_starts_the_coordinator_and_its_agent(fake_bin):
     (agent,) = wait_calls(fake_bin, 1, "preflight-agent", "run")
     assert agent[agent.index("--coordinator") + 1] == "https://10.0.0.1:7700"
     assert agent[agent.index("--machine-id") + 1] == "preflight-0"
+    assert agent[agent.index("--agent-key-file") + 1] == str(state_dir() / "agent.key")
     assert out.unit_status == testing.MaintenanceStatus("run 1: agent started")
 
 
@@ -270,19 +271,39 @@ def test_status_while_the_coordinator_runs(fake_bin, monkeypatch):
         secrets=out.secrets,
     )
     out2 = ctx.run(ctx.on.update_status(), st)
-    assert out2.app_status == testing.MaintenanceStatus("run 1: 0/3 agents registered")
-    # The coordinator's --state-dir: two registrations, then a plan and one result.
-    st_dir = state_dir() / "run-1" / "state"
-    (st_dir / "agents").mkdir(parents=True)
-    for a in ("a", "b"):
-        (st_dir / "agents" / f"{a}.json").write_text("{}")
-    out3 = ctx.run(ctx.on.update_status(), st)
-    assert out3.app_status == testing.MaintenanceStatus("run 1: 2/3 agents registered")
-    (st_dir / "plan.json").write_text("{}")
-    (st_dir / "results").mkdir()
-    (st_dir / "results" / "a.json").write_text("{}")
-    out4 = ctx.run(ctx.on.update_status(), st)
-    assert out4.app_status == testing.MaintenanceStatus("run 1: probing, 1/3 agents reported")
+    assert out2.app_status == testing.MaintenanceStatus("run 1: coordinator listening")
+    (argv,) = calls(fake_bin, "preflight", "check")
+    progress = Path(argv[argv.index("--progress-file") + 1])
+    assert progress == state_dir() / "run-1" / "progress.json"
+
+    def status(**p) -> str:
+        doc = {
+            "stage": "registering",
+            "agents_registered": 0,
+            "agents_expected": 3,
+            "agents_planned": 0,
+            "agents_reported": 0,
+            "probes_planned": 0,
+            "probes_done": 0,
+        }
+        progress.write_text(json.dumps({**doc, **p}))
+        return ctx.run(ctx.on.update_status(), st).app_status.message
+
+    assert status(agents_registered=2) == "run 1: 2/3 agents registered"
+    assert (
+        status(stage="probing", agents_planned=3, agents_reported=1, probes_planned=1200)
+        == "run 1: probing 0/1,200, 1/3 agents reported"
+    )
+    assert (
+        status(stage="probing", agents_planned=3, probes_planned=1200, probes_done=812)
+        == "run 1: probing 812/1,200, 0/3 agents reported"
+    )
+    assert status(stage="reporting") == "run 1: building the report"
+    # A half-written or hostile file is not a crash.
+    for bad in ("{", '{"stage": "probing"}', '{"stage": 1, "probes_done": "x"}', "[]"):
+        progress.write_text(bad)
+        out = ctx.run(ctx.on.update_status(), st)
+        assert out.app_status == testing.MaintenanceStatus("run 1: coordinator listening")
 
 
 def test_a_new_leader_starts_a_new_run_on_its_own_address(fake_bin):

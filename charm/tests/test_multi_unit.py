@@ -277,6 +277,9 @@ def test_three_units_in_namespaces_pass_with_real_coordinator(lab, tmp_path, mon
         s = doc["summary"]
         assert (s["agents_expected"], s["agents_reported"]) == (3, 3)
         assert s["probes_planned"] == s["probes_done"] == 6
+        progress = json.loads((leader_dir / "run-1" / "progress.json").read_text())
+        assert progress["stage"] == "reporting"
+        assert (progress["probes_done"], progress["agents_reported"]) == (6, 3)
         # The report itself says what the no-provider mode did not check.
         assert NO_PROVIDER_GAPS in doc["inputs"], doc["inputs"]
         # The token never reaches a log.
@@ -613,9 +616,19 @@ def test_leader_change_mid_run_moves_the_run_to_the_new_leader(lab, tmp_path, mo
         app = dict(out.get_relation(3).local_app_data)
         assert (app["run"], app["coordinator-unit"]) == ("1", "preflight/0")
         dir0 = state_root / "preflight-0"
-        wait_for(dir0 / "run-1" / "state" / "agents", 30)
         old = Supervisor(COORDINATOR, dir0)
         assert old.running()
+        # The real coordinator's progress reaches the app status: unit 0's agent came.
+        end = time.monotonic() + 30
+        while True:
+            _, st = hook(
+                lab, monkeypatch, 0, lambda c, r: c.on.update_status(), app_data=app,
+                published=published, leader=True, secrets=[app_secret(out)], **kw,
+            )  # fmt: skip
+            if st.app_status.message == "run 1: 1/3 agents registered":
+                break
+            assert time.monotonic() < end, st.app_status
+            time.sleep(0.3)
         # Leadership moves to unit 1 before units 1 and 2 ran their agents.
         _, out = hook(
             lab, monkeypatch, 1, lambda c, r: c.on.leader_elected(), app_data=app,
@@ -736,3 +749,37 @@ def test_a_missing_maas_secret_blocks_and_starts_nothing(lab, tmp_path, monkeypa
     assert "run" not in app and running == []
     assert not (state_root / "preflight-0" / "maas-api-key").exists()
     assert follower.unit_status == testing.WaitingStatus("waiting for the leader's coordinator")
+
+
+def test_a_restarted_agent_is_still_the_agent_that_registered(lab, tmp_path, monkeypatch):
+    """Unit 1's agent registers and is restarted (a later hook, or systemd) before unit 2
+    comes: it keeps its key (--agent-key-file), so the coordinator takes it back and the run
+    passes with 3/3 (with a new key it would be refused as a second agent of preflight-1)."""
+    state_root = tmp_path / "state"
+    config = {"bindings": "probe-0", "spaces": "probe-0=internal", "count": 2, "timeout-ms": 300}
+    kw = {"config": config, "peers": UNITS, "planned": 3, "leader": False}
+    try:
+        leader_dir, app_data, secrets, published = charm_run(
+            lab, monkeypatch, state_root, config, agents=(0, 1)
+        )
+        progress = leader_dir / "run-1" / "progress.json"
+        end = time.monotonic() + 30
+        while '"agents_registered":2' not in (progress.read_text() if progress.exists() else ""):
+            assert time.monotonic() < end, "two agents did not register"
+            time.sleep(0.2)
+        first = Supervisor(AGENT, state_root / "preflight-1").pid()
+        shared = testing.Secret(
+            tracked_content=secrets[0].latest_content, id=secrets[0].id, owner="app"
+        )
+        for u in (1, 2):  # unit 1 again (a fresh hook restarts its agent), then unit 2
+            _, out = hook(
+                lab, monkeypatch, u, changed(0), app_data=app_data, published=published,
+                secrets=[shared], **kw,
+            )  # fmt: skip
+            assert out.unit_status == testing.MaintenanceStatus("run 1: agent started")
+        assert Supervisor(AGENT, state_root / "preflight-1").pid() not in (None, first)
+        doc = report_of(state_root, 0, 1)
+    finally:
+        stop_all(state_root)
+    assert doc["summary"]["status"] == "pass", doc["findings"]
+    assert (doc["summary"]["agents_expected"], doc["summary"]["agents_reported"]) == (3, 3)
