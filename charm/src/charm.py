@@ -933,13 +933,26 @@ class PreflightCharm(ops.CharmBase):
         except BinaryError as e:
             event.fail(str(e))
             return
-        doc = json.loads((work / "report.json").read_text())
-        event.set_results(
-            {
-                "status": (doc.get("summary") or {}).get("status", ""),
-                "path": str(work / "report.json"),
-            }
-        )
+        try:
+            doc = json.loads((work / "report.json").read_text())
+            text = self._exec(
+                "preflight", ["report", str(work / "report.json"), "--format", "text"], (0, 1)
+            )
+        except (OSError, ValueError, BinaryError) as e:
+            event.fail(f"preflight validate wrote no readable report: {e}")
+            return
+        summary = doc.get("summary") or {}
+        findings = [f for f in doc.get("findings") or [] if isinstance(f, dict)]
+        codes = sorted({str(f.get("code")) for f in findings if f.get("severity") == "error"})
+        results: dict[str, Any] = {
+            "status": summary.get("status", ""),
+            "errors": summary.get("errors", 0),
+            "codes": ",".join(codes),
+            "path": str(work / "report.json"),
+        }
+        if len(text) <= MAX_ACTION_BYTES:
+            results["report"] = text
+        event.set_results(results)
 
 
 if __name__ == "__main__":  # pragma: nocover

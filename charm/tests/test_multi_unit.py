@@ -783,3 +783,54 @@ def test_a_restarted_agent_is_still_the_agent_that_registered(lab, tmp_path, mon
         stop_all(state_root)
     assert doc["summary"]["status"] == "pass", doc["findings"]
     assert (doc["summary"]["agents_expected"], doc["summary"]["agents_reported"]) == (3, 3)
+
+
+BUNDLE = """\
+applications:
+  app:
+    charm: ubuntu
+    num_units: 3
+    bindings:
+      "": internal-api
+"""
+OVERLAY = """\
+applications:
+  app:
+    bindings:
+      "": storage-data
+"""
+
+
+def test_validate_action_checks_a_bundle_against_maas(lab, maas, tmp_path, monkeypatch):
+    """`validate` on the leader runs the real `preflight validate` against MAAS (the
+    stand-in): the bundle as written passes; with an overlay binding to a space MAAS does
+    not have, it fails with binding.unknown-space."""
+    state_root = tmp_path / "state"
+    monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(state_root))
+    secret = testing.Secret(tracked_content={"api-key": KEY}, owner=None)
+    config = {
+        "bindings": "probe-0",
+        "maas-url": f"http://{addr(0)}:5240/MAAS",
+        "maas-api-key-secret": secret.id,
+    }
+    published = {u: publish(lab, monkeypatch, u, UNITS, 3, config) for u in UNITS}
+    maas(published)
+    results = []
+    for overlays in ("", OVERLAY):
+        ctx, _ = hook(
+            lab, monkeypatch, 0,
+            lambda c, r, o=overlays: c.on.action(
+                "validate", params={"bundle": BUNDLE, "overlays": o}
+            ),
+            app_data={}, published=published, config=config, leader=True,
+            secrets=[secret], peers=UNITS, planned=3,
+        )  # fmt: skip
+        results.append(dict(ctx.action_results or {}))
+    plain, overlaid = results
+    assert (plain["status"], plain["errors"]) == ("pass", 0), plain
+    assert (overlaid["status"], overlaid["errors"]) == ("fail", 1), overlaid
+    assert overlaid["codes"] == "binding.unknown-space"
+    doc = json.loads(Path(overlaid["path"]).read_text())
+    (f,) = [f for f in doc["findings"] if f["severity"] == "error"]
+    assert "storage-data" in f["message"]
+    assert "storage-data" in overlaid["report"]  # the text report, small enough to return
