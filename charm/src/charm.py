@@ -275,6 +275,16 @@ def labels_for(
 # --------------------------------------------------------------------------- supervision
 
 
+def systemd_quote(arg: str) -> str:
+    """One argument for a unit file's ExecStart=/Environment=: double-quoted, with `\\` and `"`
+    escaped and systemd's specifiers (`%`) and variables (`$`) doubled, so an argument with
+    spaces or quotes (the no-provider --note says "MAAS's") stays one argument."""
+    if any(c in arg for c in "\n\r\0"):
+        raise ValueError("a unit file argument cannot hold a line break or NUL")
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("%", "%%").replace("$", "$$") + '"'
+
+
 class Supervisor:
     """Runs one long-lived binary in the background and answers whether it still runs.
 
@@ -314,10 +324,12 @@ class Supervisor:
         self.stop()
         self.state.mkdir(parents=True, exist_ok=True)
         if self.systemd():
-            envs = "".join(f"Environment={k}={v}\n" for k, v in (env or {}).items())
+            envs = "".join(
+                f"Environment={systemd_quote(f'{k}={v}')}\n" for k, v in (env or {}).items()
+            )
             unit = (
                 f"[Unit]\nDescription=preflight {self.name} (Juju charm)\nAfter=network.target\n\n"
-                f"[Service]\nType=simple\nExecStart={' '.join(argv)}\n{envs}"
+                f"[Service]\nType=simple\nExecStart={' '.join(map(systemd_quote, argv))}\n{envs}"
                 "Restart=on-failure\nRestartSec=5\n"
                 f"StandardOutput=append:{self.log_file}\nStandardError=append:{self.log_file}\n"
             )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,7 +14,14 @@ import pytest
 from conftest import calls, context, net
 from ops import testing
 
-from charm import NO_PROVIDER_GAPS, ConfigError, Supervisor, labels_for, provider_snapshot
+from charm import (
+    NO_PROVIDER_GAPS,
+    ConfigError,
+    Supervisor,
+    labels_for,
+    provider_snapshot,
+    systemd_quote,
+)
 
 CFG = {"bindings": "probe-0"}
 
@@ -714,14 +724,42 @@ def test_systemd_supervision_writes_a_unit_and_uses_systemctl(fake_bin, tmp_path
     _, out = leader_run()
     unit = (units / "preflight-coordinator.service").read_text()
     assert "Restart=on-failure" in unit
-    (execstart,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
-    assert " check --provider " in execstart and " --expect 3 " in execstart
-    assert (
-        "preflight-agent run --coordinator https://10.0.0.1:7700"
-        in (units / "preflight-agent.service").read_text()
-    )
+    (argv,) = exec_start(unit)
+    assert argv[1:3] == ["check", "--provider"] and argv[argv.index("--expect") + 1] == "3"
+    # An argument with spaces and an apostrophe stays one argument.
+    assert argv[argv.index("--note") + 1] == NO_PROVIDER_GAPS
+    (agent,) = exec_start((units / "preflight-agent.service").read_text())
+    assert agent[1:4] == ["run", "--coordinator", "https://10.0.0.1:7700"]
+    if shutil.which("systemd-analyze"):
+        # systemd's own parser, where installed, on the written unit: no quoting errors.
+        for name in ("preflight-coordinator.service", "preflight-agent.service"):
+            v = subprocess.run(
+                ["systemd-analyze", "verify", str(units / name)], capture_output=True, text=True
+            )
+            assert "quot" not in v.stderr.lower() and v.returncode == 0, v.stderr
     log = (tmp_path / "systemctl.log").read_text().splitlines()
     assert "daemon-reload" in log
     assert "restart preflight-coordinator.service" in log
     assert "restart preflight-agent.service" in log
     assert out.app_status == testing.MaintenanceStatus("run 1: waiting for 3 agents")
+
+
+def exec_start(unit: str) -> list[list[str]]:
+    """The argv of each ExecStart= line, unquoted as systemd does for what systemd_quote
+    writes (double quotes with backslash escapes, %% and $$ doubled)."""
+    lines = [ln[len("ExecStart=") :] for ln in unit.splitlines() if ln.startswith("ExecStart=")]
+    return [shlex.split(ln.replace("%%", "%").replace("$$", "$")) for ln in lines]
+
+
+@pytest.mark.parametrize(
+    "arg", ["plain", "two words", "it's", 'say "hi"', "100% $HOME", "back\\slash", ""]
+)
+def test_systemd_quote_keeps_one_argument(arg):
+    (argv,) = exec_start(f"ExecStart=/bin/x {systemd_quote(arg)} next\n")
+    assert argv == ["/bin/x", arg, "next"]
+
+
+def test_systemd_quote_refuses_line_breaks():
+    for bad in ("a\nExecStartPre=/bin/evil", "a\rb", "a\0b"):
+        with pytest.raises(ValueError):
+            systemd_quote(bad)
