@@ -60,6 +60,8 @@ def cidr() -> str:
 @pytest.fixture
 def lab(tmp_path):
     """The namespaces, the bridge and one wrapper bin-dir per unit; yields {u: bin_dir}."""
+    # Fail, never skip: CI runs these as root after `cargo build --bins`.
+    assert os.geteuid() == 0, "the multi-unit tests need root (network namespaces)"
     real = real_bin_dir()
     for b in ("preflight-agent", "preflight"):
         assert os.access(real / b, os.X_OK), f"{real / b} is missing: run cargo build --bins"
