@@ -497,6 +497,35 @@ def test_maas_mode_merges_with_maas_served_by_the_real_stand_in(lab, maas, tmp_p
     assert all(KEY not in log for log in logs)
 
 
+def test_maas_mode_judges_the_link_mtu_against_maas_vlan_mtu(lab, maas, tmp_path, monkeypatch):
+    """MAAS says the VLAN's MTU is 1500; unit 2's eth1 is at 1400: with MAAS data the charm
+    path gives the drift and the cause on MAAS's machine name (node-2)."""
+    ip("link", "set", "eth1", "mtu", "1400", ns=ns(2))
+    state_root = tmp_path / "state"
+    secret = testing.Secret(tracked_content={"api-key": KEY}, owner=None)
+    config = {
+        "bindings": "probe-0",
+        "maas-url": f"http://{addr(0)}:5240/MAAS",
+        "maas-api-key-secret": secret.id,
+        "count": 2,
+        "timeout-ms": 300,
+    }
+    try:
+        leader_dir, *_ = charm_run(
+            lab, monkeypatch, state_root, config, before_lead=maas, leader_secrets=[secret]
+        )
+        doc = report_of(state_root, 0, 1)
+    finally:
+        stop_all(state_root)
+    node2 = {"machine": "node-2", "interface": "eth1"}
+    assert doc["summary"]["status"] == "fail"
+    drift = [f for f in doc["findings"] if f["code"] == "drift.mtu-mismatch"]
+    assert [f["subject"] for f in drift] == [node2], doc["findings"]
+    assert "MTU 1500" in drift[0]["message"]
+    causes = doc["diagnosis"]["causes"]
+    assert [(c["code"], c["subject"]) for c in causes] == [("cause.nic", node2)], causes
+
+
 def test_a_wrong_maas_key_stops_the_coordinator_with_a_clear_status(
     lab, maas, tmp_path, monkeypatch
 ):
