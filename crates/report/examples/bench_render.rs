@@ -204,4 +204,40 @@ fn main() {
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS     {:.1} MB", kib as f64 / 1024.0);
     }
+    // What one rendering adds on top of the report in memory: the peak is reset
+    // (/proc/self/clear_refs) before each, and its rise over the resident size is printed.
+    drop(json);
+    let extra = |label: &str, f: &dyn Fn()| {
+        if std::fs::write("/proc/self/clear_refs", "5").is_err() {
+            return;
+        }
+        let before = rss_kib("VmRSS:");
+        f();
+        if let (Some(b), Some(p)) = (before, rss_kib("VmHWM:")) {
+            println!(
+                "{label:<22} +{:.1} MB over the report",
+                p.saturating_sub(b) as f64 / 1024.0
+            );
+        }
+    };
+    for (name, format) in [("junit", Format::Junit), ("html", Format::Html)] {
+        extra(&format!("{name} as one string"), &|| {
+            std::hint::black_box(render(&report, format).len());
+        });
+        extra(&format!("{name} streamed"), &|| {
+            let mut sink = std::io::sink();
+            let _ = preflight_report::write_to(&report, format, false, &mut sink);
+        });
+    }
+}
+
+fn rss_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

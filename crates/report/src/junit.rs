@@ -110,10 +110,86 @@ struct Case {
     skipped: Option<String>,
 }
 
-/// One testsuite before it is written.
-struct Suite {
+/// Where the suite walk sends what it produces: the counting pass and the writing pass.
+trait Sink {
+    /// A testsuite begins.
+    fn start(&mut self, name: &str) -> std::io::Result<()>;
+    /// One testcase of the current suite.
+    fn case(&mut self, case: Case) -> std::io::Result<()>;
+    /// The current testsuite ends.
+    fn end(&mut self) -> std::io::Result<()>;
+}
+
+/// Per-suite counts (the attributes a suite's opening tag needs before its cases).
+#[derive(Default)]
+struct Counts {
     name: String,
-    cases: Vec<Case>,
+    tests: usize,
+    failures: usize,
+    skipped: usize,
+}
+
+impl Counts {
+    fn add(&mut self, case: &Case) {
+        self.tests += 1;
+        self.failures += usize::from(!case.failures.is_empty());
+        self.skipped += usize::from(case.skipped.is_some());
+    }
+}
+
+/// The first pass: counts every suite, keeps no case.
+#[derive(Default)]
+struct Counter {
+    suites: Vec<Counts>,
+}
+
+impl Sink for Counter {
+    fn start(&mut self, name: &str) -> std::io::Result<()> {
+        self.suites.push(Counts {
+            name: name.to_string(),
+            ..Counts::default()
+        });
+        Ok(())
+    }
+    fn case(&mut self, case: Case) -> std::io::Result<()> {
+        if let Some(c) = self.suites.last_mut() {
+            c.add(&case);
+        }
+        Ok(())
+    }
+    fn end(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The second pass: writes each case as it comes, with the counts of the first pass.
+struct Writer<'w> {
+    out: &'w mut dyn std::io::Write,
+    counts: std::vec::IntoIter<Counts>,
+    /// One case's XML, reused.
+    buf: String,
+}
+
+impl Sink for Writer<'_> {
+    fn start(&mut self, name: &str) -> std::io::Result<()> {
+        let c = self.counts.next().unwrap_or_default();
+        writeln!(
+            self.out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">",
+            xml_escape(name),
+            c.tests,
+            c.failures,
+            c.skipped
+        )
+    }
+    fn case(&mut self, case: Case) -> std::io::Result<()> {
+        self.buf.clear();
+        push_case(&mut self.buf, &case);
+        self.out.write_all(self.buf.as_bytes())
+    }
+    fn end(&mut self) -> std::io::Result<()> {
+        self.out.write_all(b"  </testsuite>\n")
+    }
 }
 
 fn finding_text(f: &Finding) -> String {
@@ -157,13 +233,76 @@ fn case_from_findings<'a>(
 
 /// Renders the report as JUnit XML.
 pub(crate) fn render(report: &Report) -> String {
-    let mut suites: Vec<Suite> = Vec::new();
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write(report, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes the report as JUnit XML to `out`, a testcase at a time: a first pass counts each
+/// suite (its opening tag carries the counts), the second writes; neither holds the document
+/// or a whole suite.
+pub(crate) fn write(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut counter = Counter::default();
+    let used = walk(report, None, &mut counter)?;
+    // Findings that matched no checked entry and no pair get a testcase each, in their code's
+    // suite (a check kind's, or one of their own after the rest), so nothing is lost.
+    for (i, f) in report.findings.iter().enumerate() {
+        if used[i] {
+            continue;
+        }
+        let case = case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f]);
+        match counter
+            .suites
+            .iter_mut()
+            .find(|s| s.name == f.code.as_str())
+        {
+            Some(suite) => suite.add(&case),
+            None => {
+                let mut c = Counts {
+                    name: f.code.to_string(),
+                    ..Counts::default()
+                };
+                c.add(&case);
+                counter.suites.push(c);
+            }
+        }
+    }
+    let sum = |f: fn(&Counts) -> usize| counter.suites.iter().map(f).sum::<usize>();
+    let (tests, failures, skipped) = (sum(|c| c.tests), sum(|c| c.failures), sum(|c| c.skipped));
+    let kind = match report.kind {
+        ReportKind::Validate => "validate",
+        ReportKind::Check => "check",
+    };
+    out.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
+    writeln!(
+        out,
+        "<testsuites name=\"preflight {kind}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" timestamp=\"{}\">",
+        xml_escape(&report.generated_at)
+    )?;
+    let mut writer = Writer {
+        out,
+        counts: counter.suites.into_iter(),
+        buf: String::new(),
+    };
+    walk(report, Some(&used), &mut writer)?;
+    writer.out.write_all(b"</testsuites>\n")
+}
+
+/// Produces every suite and case in document order into `sink` and returns which findings a
+/// case took. With `leftovers` (the first pass's answer), the findings no case took are added:
+/// to the suite of the check kind with their code, or in suites of their own at the end.
+fn walk(
+    report: &Report,
+    leftovers: Option<&[bool]>,
+    sink: &mut dyn Sink,
+) -> std::io::Result<Vec<bool>> {
     let mut used = vec![false; report.findings.len()];
 
     // First the diagnosis: a testcase per cause, failing with its fix, evidence and pairs.
     if let Some(d) = report.diagnosis.as_ref().filter(|d| !d.causes.is_empty()) {
         let classname: Rc<str> = Rc::from("diagnosis");
-        let mut cases = Vec::new();
+        sink.start(&crate::causes::headline(d).unwrap_or_else(|| "diagnosis".into()))?;
         for c in &d.causes {
             let mut text = format!(
                 "[error] {} ({}): {}\nfix: {}",
@@ -185,19 +324,16 @@ pub(crate) fn render(report: &Report) -> String {
                 text.push_str("\n  ");
                 text.push_str(p);
             }
-            cases.push(Case {
+            sink.case(Case {
                 classname: classname.clone(),
                 name: format!("{} {}", c.code, describe(&c.subject)),
                 failure_type: Some(c.code.as_str().to_string()),
                 failures: vec![text],
                 notes: Vec::new(),
                 skipped: None,
-            });
+            })?;
         }
-        suites.push(Suite {
-            name: crate::causes::headline(d).unwrap_or_else(|| "diagnosis".into()),
-            cases,
-        });
+        sink.end()?;
         // Their findings are these testcases.
         for (i, f) in report.findings.iter().enumerate() {
             if crate::causes::is_cause_code(&f.code) {
@@ -210,7 +346,7 @@ pub(crate) fn render(report: &Report) -> String {
     let index = PairFindings::new(&report.findings);
     for space in &report.spaces {
         let classname: Rc<str> = Rc::from(format!("space.{}", space.name));
-        let mut cases = Vec::new();
+        sink.start(&format!("space {}", space.name))?;
         for pair in &space.pairs {
             let matched: Vec<&Finding> = index
                 .about(&space.name, pair)
@@ -235,12 +371,9 @@ pub(crate) fn render(report: &Report) -> String {
             if !detail.is_empty() {
                 case.notes.push(detail);
             }
-            cases.push(case);
+            sink.case(case)?;
         }
-        suites.push(Suite {
-            name: format!("space {}", space.name),
-            cases,
-        });
+        sink.end()?;
     }
 
     // Per check kind: a testcase per checked (check, subject).
@@ -248,9 +381,11 @@ pub(crate) fn render(report: &Report) -> String {
     kinds.sort_unstable();
     kinds.dedup();
     let by_code = CodeIndex::new(&report.findings);
-    for kind in kinds {
+    let leftover_case =
+        |f: &Finding| case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f]);
+    for &kind in &kinds {
         let classname: Rc<str> = Rc::from(kind);
-        let mut cases = Vec::new();
+        sink.start(kind)?;
         for checked in report.checked.iter().filter(|c| c.check == kind) {
             let matched: Vec<&Finding> = by_code
                 .candidates(checked.check.as_str(), &checked.subject)
@@ -262,116 +397,83 @@ pub(crate) fn render(report: &Report) -> String {
                     &report.findings[i]
                 })
                 .collect();
-            cases.push(case_from_findings(
+            sink.case(case_from_findings(
                 classname.clone(),
                 describe(&checked.subject),
                 matched,
-            ));
+            ))?;
         }
-        suites.push(Suite {
-            name: kind.to_string(),
-            cases,
-        });
+        if let Some(taken) = leftovers {
+            for (i, f) in report.findings.iter().enumerate() {
+                if !taken[i] && f.code.as_str() == kind {
+                    sink.case(leftover_case(f))?;
+                }
+            }
+        }
+        sink.end()?;
     }
 
-    // Findings that matched no checked entry and no pair still get a testcase each,
-    // in their code's suite, so nothing is lost.
-    for (i, f) in report.findings.iter().enumerate() {
-        if used[i] {
-            continue;
-        }
-        let case = case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f]);
-        match suites.iter_mut().find(|s| s.name == f.code.as_str()) {
-            Some(suite) => suite.cases.push(case),
-            None => suites.push(Suite {
-                name: f.code.to_string(),
-                cases: vec![case],
-            }),
-        }
-    }
-
-    let kind = match report.kind {
-        ReportKind::Validate => "validate",
-        ReportKind::Check => "check",
-    };
-    let total = |f: &dyn Fn(&Case) -> bool| -> usize {
-        suites
-            .iter()
-            .flat_map(|s| &s.cases)
-            .filter(|c| f(c))
-            .count()
-    };
-    let tests = total(&|_| true);
-    let failures = total(&|c| !c.failures.is_empty());
-    let skipped = total(&|c| c.skipped.is_some());
-
-    let mut out = String::new();
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"preflight {kind}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" timestamp=\"{}\">",
-        xml_escape(&report.generated_at)
-    );
-    for suite in &suites {
-        let failures = suite
-            .cases
-            .iter()
-            .filter(|c| !c.failures.is_empty())
-            .count();
-        let skipped = suite.cases.iter().filter(|c| c.skipped.is_some()).count();
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
-            xml_escape(&suite.name),
-            suite.cases.len()
-        );
-        for case in &suite.cases {
-            out.push_str("    <testcase classname=\"");
-            push_xml(&mut out, &case.classname);
-            out.push_str("\" name=\"");
-            push_xml(&mut out, &case.name);
-            out.push('"');
-            if case.failures.is_empty() && case.notes.is_empty() && case.skipped.is_none() {
-                out.push_str("/>\n");
+    // The remaining leftovers, a suite per code in the order the codes first appear.
+    if let Some(taken) = leftovers {
+        let mut done: Vec<&str> = Vec::new();
+        for (i, f) in report.findings.iter().enumerate() {
+            let code = f.code.as_str();
+            if taken[i] || kinds.contains(&code) || done.contains(&code) {
                 continue;
             }
-            out.push_str(">\n");
-            if let Some(reason) = &case.skipped {
-                out.push_str("      <skipped message=\"");
-                push_xml(&mut out, reason);
-                out.push_str("\"/>\n");
-            }
-            if let Some(first) = case.failures.first() {
-                out.push_str("      <failure type=\"");
-                push_xml(
-                    &mut out,
-                    case.failure_type.as_deref().unwrap_or(&case.classname),
-                );
-                out.push_str("\" message=\"");
-                push_xml(&mut out, first.lines().next().unwrap_or_default());
-                out.push_str("\">");
-                for (i, f) in case.failures.iter().enumerate() {
-                    if i > 0 {
-                        out.push('\n');
-                    }
-                    push_xml_text(&mut out, f);
+            done.push(code);
+            sink.start(code)?;
+            for (j, g) in report.findings.iter().enumerate().skip(i) {
+                if !taken[j] && g.code.as_str() == code {
+                    sink.case(leftover_case(g))?;
                 }
-                out.push_str("</failure>\n");
             }
-            if !case.notes.is_empty() {
-                out.push_str("      <system-out>");
-                for (i, n) in case.notes.iter().enumerate() {
-                    if i > 0 {
-                        out.push('\n');
-                    }
-                    push_xml_text(&mut out, n);
-                }
-                out.push_str("</system-out>\n");
-            }
-            out.push_str("    </testcase>\n");
+            sink.end()?;
         }
-        out.push_str("  </testsuite>\n");
     }
-    out.push_str("</testsuites>\n");
-    out
+    Ok(used)
+}
+
+/// Appends one testcase element.
+fn push_case(out: &mut String, case: &Case) {
+    out.push_str("    <testcase classname=\"");
+    push_xml(out, &case.classname);
+    out.push_str("\" name=\"");
+    push_xml(out, &case.name);
+    out.push('"');
+    if case.failures.is_empty() && case.notes.is_empty() && case.skipped.is_none() {
+        out.push_str("/>\n");
+        return;
+    }
+    out.push_str(">\n");
+    if let Some(reason) = &case.skipped {
+        out.push_str("      <skipped message=\"");
+        push_xml(out, reason);
+        out.push_str("\"/>\n");
+    }
+    if let Some(first) = case.failures.first() {
+        out.push_str("      <failure type=\"");
+        push_xml(out, case.failure_type.as_deref().unwrap_or(&case.classname));
+        out.push_str("\" message=\"");
+        push_xml(out, first.lines().next().unwrap_or_default());
+        out.push_str("\">");
+        for (i, f) in case.failures.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            push_xml_text(out, f);
+        }
+        out.push_str("</failure>\n");
+    }
+    if !case.notes.is_empty() {
+        out.push_str("      <system-out>");
+        for (i, n) in case.notes.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            push_xml_text(out, n);
+        }
+        out.push_str("</system-out>\n");
+    }
+    out.push_str("    </testcase>\n");
 }

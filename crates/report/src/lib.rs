@@ -108,7 +108,8 @@ pub fn render_with(report: &Report, format: Format, color: bool) -> String {
 
 /// Writes a report in the given format to `w`. JSON is streamed (no copy of the document is
 /// held in memory, which matters for a 200-agent full mesh: ~140 MB pretty-printed), HTML is
-/// written a space section at a time; text and JUnit are rendered, then written.
+/// written a space section at a time, JUnit a testcase at a time; text is rendered, then
+/// written.
 pub fn write_to(
     report: &Report,
     format: Format,
@@ -125,6 +126,11 @@ pub fn write_to(
         Format::Html => {
             let mut buf = std::io::BufWriter::new(w);
             html::write(report, &mut buf)?;
+            std::io::Write::flush(&mut buf)
+        }
+        Format::Junit => {
+            let mut buf = std::io::BufWriter::new(w);
+            junit::write(report, &mut buf)?;
             std::io::Write::flush(&mut buf)
         }
         other => w.write_all(render_with(report, other, color).as_bytes()),

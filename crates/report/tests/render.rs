@@ -2,6 +2,7 @@
 
 use crate::common;
 
+use preflight_model::report::{Code, Finding, Severity, Subject};
 use preflight_report::{parse_report, render, render_with, Format};
 use quick_xml::events::Event;
 
@@ -130,6 +131,8 @@ struct Junit {
     failure_texts: Vec<String>,
     root_attrs: Vec<(String, String)>,
     case_names: Vec<String>,
+    /// Per testsuite: its name, its declared (tests, failures, skipped) and the counted ones.
+    suite_counts: Vec<(String, [usize; 3], [usize; 3])>,
 }
 
 fn parse_junit(xml: &str) -> Junit {
@@ -143,6 +146,7 @@ fn parse_junit(xml: &str) -> Junit {
         failure_texts: vec![],
         root_attrs: vec![],
         case_names: vec![],
+        suite_counts: vec![],
     };
     let mut in_failure = false;
     let mut current = String::new();
@@ -197,9 +201,27 @@ fn handle(j: &mut Junit, e: &quick_xml::events::BytesStart, in_failure: &mut boo
         .collect();
     match e.name().as_ref() {
         b"testsuites" => j.root_attrs = attrs,
-        b"testsuite" => j.suites += 1,
+        b"testsuite" => {
+            j.suites += 1;
+            let get = |k: &str| {
+                attrs
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(usize::MAX)
+            };
+            let name = attrs.iter().find(|(n, _)| n == "name");
+            j.suite_counts.push((
+                name.map(|(_, v)| v.clone()).unwrap_or_default(),
+                [get("tests"), get("failures"), get("skipped")],
+                [0; 3],
+            ));
+        }
         b"testcase" => {
             j.cases += 1;
+            if let Some(s) = j.suite_counts.last_mut() {
+                s.2[0] += 1;
+            }
             j.case_names.extend(
                 attrs
                     .iter()
@@ -210,8 +232,16 @@ fn handle(j: &mut Junit, e: &quick_xml::events::BytesStart, in_failure: &mut boo
         b"failure" => {
             j.failures += 1;
             *in_failure = open;
+            if let Some(s) = j.suite_counts.last_mut() {
+                s.2[1] += 1;
+            }
         }
-        b"skipped" => j.skipped += 1,
+        b"skipped" => {
+            j.skipped += 1;
+            if let Some(s) = j.suite_counts.last_mut() {
+                s.2[2] += 1;
+            }
+        }
         _ => {}
     }
 }
@@ -717,4 +747,60 @@ fn written_to_a_file_every_format_is_exactly_the_rendering() {
     let err = preflight_report::write_file(&r, Format::Json, false, &dir.join("no/such/file"));
     assert!(err.is_err());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn junit_streamed_counts_every_suite_before_its_cases_including_leftover_findings() {
+    // Two findings no checked entry or pair covers: one whose code is a checked kind (it joins
+    // that kind's suite, written before the leftovers are known in a single pass), one with a
+    // code of its own (its own suite, last).
+    let mut r = common::check_report();
+    let kind = r.checked[0].check.clone();
+    r.findings.push(Finding {
+        code: kind.clone(),
+        severity: Severity::Error,
+        subject: Subject {
+            machine: Some("nowhere-host".into()),
+            application: Some("nowhere-app".into()),
+            ..Subject::default()
+        },
+        message: "leftover of a checked kind".into(),
+        hint: None,
+    });
+    r.findings.push(Finding {
+        code: Code::Other("x.newer-producer".into()),
+        severity: Severity::Warning,
+        subject: Subject::default(),
+        message: "leftover of its own code".into(),
+        hint: None,
+    });
+    let mut streamed = Vec::new();
+    preflight_report::write_to(&r, Format::Junit, false, &mut streamed).unwrap();
+    let streamed = String::from_utf8(streamed).unwrap();
+    assert_eq!(
+        streamed,
+        render(&r, Format::Junit),
+        "one writer for both paths"
+    );
+    let j = parse_junit(&streamed);
+    for (name, declared, counted) in &j.suite_counts {
+        assert_eq!(
+            declared, counted,
+            "suite {name}: declared vs written (tests, failures, skipped)"
+        );
+    }
+    assert_eq!(attr(&j, "tests"), j.cases.to_string());
+    assert_eq!(attr(&j, "failures"), j.failures.to_string());
+    assert!(j
+        .failure_texts
+        .iter()
+        .any(|t| t.contains("leftover of a checked kind")));
+    let last = j.suite_counts.last().unwrap();
+    assert_eq!(last.0, "x.newer-producer");
+    assert_eq!(last.1, [1, 0, 0]);
+    assert!(
+        j.case_names.iter().any(|n| n.contains("nowhere-host")),
+        "{:?}",
+        j.case_names
+    );
 }
