@@ -444,7 +444,7 @@ mod tests {
             "esc \u{1b}[31m".into(),
             "x".repeat(MAX_NOTE_BYTES + 1),
         ] {
-            assert!(check_notes(&[bad.clone()]).is_err(), "{bad:?}");
+            assert!(check_notes(std::slice::from_ref(&bad)).is_err(), "{bad:?}");
         }
         assert!(check_notes(&["é".repeat(MAX_NOTE_BYTES / 2)]).is_ok());
     }
