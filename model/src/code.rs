@@ -179,8 +179,8 @@ registry! {
         severity: Error,
         step: Validate,
         description: "A binding names a space MAAS does not have.",
-        meaning: "An application's endpoint (or its default binding \"\") is bound to a space that is not among MAAS's spaces. `juju deploy` refuses the bundle: Juju only knows the spaces MAAS has.",
-        detection: "Each binding of each application (after overlays are merged) is looked up among the MAAS space names; Juju's default space `alpha` always exists.",
+        meaning: "An application's endpoint (or its default binding \"\") is bound to a space that Juju will not know. `juju deploy` refuses the bundle: Juju only knows MAAS's spaces, under the names its ConvertSpaceName gives them (MAAS `Public_Space` is `publicspace` to Juju).",
+        detection: "Each binding of each application (after overlays are merged) is looked up among the MAAS space names as Juju converts them (lower case, spaces to dashes, characters outside [a-z0-9-] dropped, dashes trimmed and collapsed, -2, -3 on collisions); Juju's default space `alpha` always exists. The hint lists both names where they differ.",
         fix: "Correct the space name in the bundle or overlay (`preflight spaces` lists MAAS's), or create the space in MAAS and put the right VLANs into it.",
     }
     BindingUnknownEndpoint = "binding.unknown-endpoint" {
@@ -203,7 +203,7 @@ registry! {
         severity: Error,
         step: Validate,
         description: "No machine satisfies the constraints plus the bound spaces.",
-        meaning: "No MAAS machine that Juju could use satisfies the constraints of an application's new machines (plus the spaces its bindings need, which Juju adds to those constraints) or of a bundle machine. The deployment would wait forever for a machine.",
+        meaning: "No Ready MAAS machine (MAAS allocates only Ready machines) satisfies the constraints of an application's new machines (plus the spaces its bindings need, which Juju adds to those constraints) or of a bundle machine. The deployment would wait forever for a machine.",
         detection: "The candidate MAAS machines are filtered by each constraint term in turn (arch, cores, cpu-power, mem, root-disk, tags, zones, spaces); the message names the term that eliminated the last candidates and the count left after each step.",
         fix: "Relax the constraint the message names, or commission MAAS machines that satisfy every constraint and have the bound spaces.",
     }
@@ -211,15 +211,15 @@ registry! {
         severity: Error,
         step: Validate,
         description: "A placed unit's machine lacks a bound space.",
-        meaning: "A unit placed with `to:` on a bundle machine (or in a container on it, or beside a unit placed there) needs a space its bindings use, and none (error) or only some (warning: Juju may pick one without it) of that machine's candidate MAAS machines are in the space.",
-        detection: "The candidates of the bundle machine (the machines satisfying its constraints, or the one `--machine-map` pins) are checked for each space the application's bindings need. A machine is in a space when an interface is on a VLAN of that space or links to a subnet of it.",
+        meaning: "A unit placed with `to:` on a bundle machine (or in a container on it, or beside a unit placed there) needs a space its bindings use, and none of that machine's candidate MAAS machines are in the space, or the bundle machines that need it certainly cannot all get one that is (error); or only some are (warning: Juju may pick one without it).",
+        detection: "The candidates of the bundle machine (the Ready machines satisfying its constraints, or the one `--machine-map` pins) are checked for each space the application's bindings need. A machine is in a space when an interface is on a VLAN of that space or links to a subnet of it. The failure is certain when the bipartite matching of binding.capacity finds no assignment of machines to every demand in which those bundle machines all get a candidate with the space.",
         fix: "Add `spaces=SPACE` to the bundle machine's constraints, pin it with `--machine-map N=SYSTEM_ID` to a machine in the space, or bind the endpoints to a space the machine has.",
     }
     BindingCapacity = "binding.capacity" {
         severity: Error,
         step: Validate,
         description: "More new-machine units than machines that fit.",
-        meaning: "The units that need new machines (and the unpinned bundle machines) cannot all get distinct MAAS machines that satisfy their constraints and bound spaces: some would never be deployed.",
+        meaning: "The units that need new machines (and the unpinned bundle machines) cannot all get distinct Ready MAAS machines (MAAS allocates only Ready ones; an owned machine counts only where --machine-map pins it) that satisfy their constraints and bound spaces: some would never be deployed.",
         detection: "A maximum bipartite matching between demands (units, bundle machines) and fitting candidate machines; a demand left short is reported with the group competing for the same machines.",
         fix: "Add MAAS machines that satisfy these constraints and spaces, reduce num_units, or place units on existing machines with `to:`.",
     }
@@ -246,6 +246,46 @@ registry! {
         meaning: "A space the bundle binds endpoints to has no subnets, or has subnets but no machine links into it: units bound there get no address in it.",
         detection: "Every bound space is checked for subnets and for machines with an interface in it.",
         fix: "Add a subnet (VLAN) to the space in MAAS, or link machines' interfaces to a subnet of the space.",
+    }
+    BundleUnknownKey = "bundle.unknown-key" {
+        severity: Warning,
+        step: Validate,
+        description: "A bundle key Juju does not know, which it ignores.",
+        meaning: "The bundle or an overlay has a key that is not a field of Juju's bundle data (top level, application or machine): Juju ignores it, so whatever it was meant to say does not happen. Often a misspelt key.",
+        detection: "Every key is compared with the fields of Juju's BundleData, ApplicationSpec and MachineSpec; the message names file:line:column.",
+        fix: "Correct the key's spelling, or remove it.",
+    }
+    BundleDeprecated = "bundle.deprecated" {
+        severity: Warning,
+        step: Validate,
+        description: "A bundle form this Juju version deprecates.",
+        meaning: "The bundle uses a form the Juju version given with --juju accepts but deprecates: the legacy `services:` key and charm store (cs:) URLs with --juju 2.9 (Juju 3, the default, refuses both).",
+        detection: "While the bundle is read with the rules of the --juju version (default 3); the message names file:line:column.",
+        fix: "Use the current form: `applications:`, and a Charmhub charm name with a channel.",
+    }
+    BundleIgnoredField = "bundle.ignored-field" {
+        severity: Warning,
+        step: Validate,
+        description: "A mistyped bundle field that Juju drops.",
+        meaning: "A field has a type Juju's decoder cannot use, so Juju ignores it; for a scalar `to: lxd:0` (not a list) every unit goes to a new machine, and preflight checks the bundle that way.",
+        detection: "While the bundle is read: a `to:` that is not a list; the message names file:line:column.",
+        fix: "Give the field the type Juju expects (`to:` is a list: `to: [lxd:0]`), or remove it.",
+    }
+    CharmDuplicateKey = "charm.duplicate-key" {
+        severity: Warning,
+        step: Validate,
+        description: "Charm metadata with a duplicate key.",
+        meaning: "A charm's metadata.yaml (or charmcraft.yaml) repeats a key. Juju reads metadata non-strictly and keeps the last value, and so does preflight; the earlier value is silently unused (a widely deployed ceph-mon release shipped a duplicate nrpe-external-master).",
+        detection: "The metadata is parsed strictly first; on a duplicate key it is parsed again keeping the last value, and the first duplicate is named with file:line:column.",
+        fix: "Remove the earlier duplicate from the metadata so it says what Juju reads.",
+    }
+    CharmUnused = "charm.unused" {
+        severity: Warning,
+        step: Validate,
+        description: "A --charm-dir charm no application uses.",
+        meaning: "Charm metadata given with --charm-dir matches no application of the bundle, so its endpoints check nothing: usually the directory or the metadata's name differs from the charm URL's name.",
+        detection: "An application uses the metadata whose `name:` is its charm URL's name, else the one whose directory has that name; metadata no application uses is reported.",
+        fix: "Point --charm-dir at the charms the bundle deploys, or name the charm's directory after its charm URL.",
     }
     RelationCrossSpace = "relation.cross-space" {
         severity: Info,

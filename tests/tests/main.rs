@@ -17,3 +17,4 @@ mod probe;
 mod real_fixture_validate;
 mod report_cli;
 mod validate;
+mod validate_juju;

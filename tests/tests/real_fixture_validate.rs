@@ -105,6 +105,12 @@ fn real_fixture_fitting_bundle_exits_0_with_a_passing_json_report() {
         &bundles("openstack-base/bundle.yaml"),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        "0=recrwg",
+        "--machine-map",
+        "1=g8xyqs",
+        "--machine-map",
+        "2=e8xa8m",
         "--format",
         "json",
     ]);
@@ -114,9 +120,25 @@ fn real_fixture_fitting_bundle_exits_0_with_a_passing_json_report() {
     assert_eq!(r["kind"], "validate");
     assert_eq!(r["summary"]["status"], "pass");
     assert_eq!(r["summary"]["errors"], 0);
-    assert_eq!(r["summary"]["warnings"], 1);
-    assert_eq!(r["findings"][0]["code"], "subnet.no-space");
-    assert_eq!(r["findings"][0]["subject"]["subnet"], "10.100.0.0/24");
+    // The sample's `name:` key (bundle.unknown-key) and the subnet in no space.
+    assert_eq!(r["summary"]["warnings"], 2);
+    let by_code = |c: &str| {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == c)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {c}"))
+    };
+    assert_eq!(
+        by_code("subnet.no-space")["subject"]["subnet"],
+        "10.100.0.0/24"
+    );
+    assert!(by_code("bundle.unknown-key")["message"]
+        .as_str()
+        .unwrap()
+        .contains("bundle.yaml:9:1: unknown top-level key `name`"));
     let inputs: Vec<String> = r["inputs"]
         .as_array()
         .unwrap()
@@ -149,6 +171,12 @@ fn real_fixture_unknown_space_exits_1_with_findings_that_say_what_to_do() {
         &bundles("openstack-base/openstack-base-spaces-overlay.yaml"),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        "0=recrwg",
+        "--machine-map",
+        "1=g8xyqs",
+        "--machine-map",
+        "2=e8xa8m",
         "--format",
         "json",
     ]);
@@ -198,13 +226,28 @@ fn real_fixture_generated_maas_that_has_the_space_passes_and_machine_map_pins() 
     };
     let o = run(&[]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
-    // Only the relation space map's info: the unbound endpoints (alpha) relate to public-space.
+    // The sample's `name:` key warns, and the relation space map's info: the unbound
+    // endpoints (alpha) relate to public-space.
     let r = json_of(&o);
     let f = r["findings"].as_array().unwrap();
-    assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0]["code"], "relation.cross-space");
-    assert_eq!(f[0]["severity"], "info");
-    assert_eq!(f[0]["subject"]["space"], "alpha:public-space");
+    let mut codes: Vec<(&str, &str)> = f
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            ("bundle.unknown-key", "warning"),
+            ("relation.cross-space", "info")
+        ],
+        "{f:?}"
+    );
+    let cross = f
+        .iter()
+        .find(|f| f["code"] == "relation.cross-space")
+        .unwrap();
+    assert_eq!(cross["subject"]["space"], "alpha:public-space");
     let o = run(&["--machine-map", "0=s00000", "--machine-map", "1=s00001"]);
     assert_eq!(code(&o), 0);
     // Bad mappings are input errors.
@@ -315,11 +358,14 @@ fn real_fixture_charm_dir_enables_the_endpoint_check() {
     .replace(": public\n", ": management\n");
     std::fs::write(&b, text).unwrap();
     let charms = fx("charms/juju-charm-testdata").display().to_string();
+    // The sample MAAS has one Ready machine; a generated one with the space has enough.
+    let snap = write_snapshot("wp.json", 4, &["management"]);
+    let snap = snap.display().to_string();
     let o = preflight(&[
         "--bundle",
         b.to_str().unwrap(),
         "--provider",
-        &maas_dir(),
+        &snap,
         "--format",
         "json",
         "--charm-dir",
@@ -341,7 +387,7 @@ fn real_fixture_charm_dir_enables_the_endpoint_check() {
         "--bundle",
         b.to_str().unwrap(),
         "--provider",
-        &maas_dir(),
+        &snap,
         "--format",
         "json",
     ]);
@@ -360,6 +406,9 @@ fn real_fixture_output_file_and_other_formats_keep_the_exit_code() {
         ),
         "--provider",
         &maas_dir(),
+        // A cs: bundle: Juju 2.9 rules.
+        "--juju",
+        "2.9",
         "--format",
         "json",
         "-o",

@@ -96,6 +96,11 @@ fn write_snapshot(name: &str, n: usize, spaces: &[&str]) -> PathBuf {
     p
 }
 
+/// The fixture MAAS's deployed amd64 machines (alder, birch): Juju can allocate only its one
+/// Ready machine, so the bundle's machines are pinned to these, as when re-validating.
+const PIN0: &str = "0=k4p7ab";
+const PIN1: &str = "1=m2q9cd";
+
 fn maas_dir() -> String {
     fx("maas").display().to_string()
 }
@@ -107,6 +112,10 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
         &bundles(CLOUD),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--machine-map",
+        PIN1,
         "--format",
         "json",
     ]);
@@ -157,19 +166,65 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    // A legacy bundle warns on stderr, with file, line and column, and still passes.
+    // A legacy bundle: Juju 3 (the default) refuses it; with --juju 2.9 it is read, its
+    // legacy forms are warnings with file, line and column, and the one check that fails is
+    // that webapp's new machine needs internal-api, which the only Ready machine lacks.
     let o = preflight(&[
         "--bundle",
         &bundles("legacy/services.yaml"),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
     ]);
-    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = preflight(&[
+        "--bundle",
+        &bundles("legacy/services.yaml"),
+        "--provider",
+        &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--juju",
+        "2.9",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("services.yaml:4:1: `services` is the legacy name of `applications`"),
+        err.contains("services.yaml:5:1: `services` is the legacy name of `applications`"),
         "{err}"
     );
+    let r = json_of(&o);
+    let mut got: Vec<(String, String)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["subject"]["application"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, String)> = [
+        ("bundle.deprecated", "-"),
+        ("bundle.deprecated", "database"),
+        ("bundle.deprecated", "webapp"),
+        ("constraint.unsatisfiable", "webapp"),
+        ("relation.cross-space", "-"),
+        ("subnet.no-space", "-"),
+        ("subnet.overlap", "-"),
+    ]
+    .iter()
+    .map(|(c, a)| (c.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -181,6 +236,10 @@ fn unknown_space_exits_1_with_findings_that_say_what_to_do() {
         &bundles(FAULTS),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--machine-map",
+        PIN1,
         "--format",
         "json",
     ]);
@@ -370,6 +429,10 @@ fn charm_dir_enables_the_endpoint_check() {
         b.to_str().unwrap(),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--machine-map",
+        PIN1,
         "--format",
         "json",
         "--charm-dir",
@@ -400,6 +463,10 @@ fn charm_dir_enables_the_endpoint_check() {
         b.to_str().unwrap(),
         "--provider",
         &maas_dir(),
+        "--machine-map",
+        PIN0,
+        "--machine-map",
+        PIN1,
         "--format",
         "json",
     ]);
@@ -416,6 +483,9 @@ fn output_file_and_other_formats_keep_the_exit_code() {
         &bundles("cloud/overlay-ipv6.yaml"),
         "--provider",
         &maas_dir(),
+        // A cs: bundle: Juju 2.9 rules.
+        "--juju",
+        "2.9",
         "--format",
         "json",
         "-o",
@@ -590,6 +660,27 @@ fn mediawiki_inputs(tag: &str, edit: impl Fn(String) -> String) -> (PathBuf, Pat
     (dir, snapshot, bundle)
 }
 
+/// The lab's snapshot as MAAS shows it before the deploy that validate checks: the lab's
+/// machines are Deployed, and MAAS allocates only Ready machines, so every one is made Ready.
+fn before_deploy(snapshot: &Path) {
+    fn ready(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                if m.get("status_name").and_then(Value::as_str) == Some("Deployed") {
+                    m.insert("status_name".into(), "Ready".into());
+                    m.insert("status_message".into(), "Ready".into());
+                }
+                m.values_mut().for_each(ready);
+            }
+            Value::Array(a) => a.iter_mut().for_each(ready),
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_json::from_slice(&std::fs::read(snapshot).unwrap()).unwrap();
+    ready(&mut v);
+    std::fs::write(snapshot, v.to_string()).unwrap();
+}
+
 fn relation_findings(out: &Output) -> Vec<(String, String, String, String)> {
     let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
     let mut v: Vec<_> = report["findings"]
@@ -613,6 +704,7 @@ fn relation_findings(out: &Output) -> Vec<(String, String, String, String)> {
 #[test]
 fn validate_lists_the_space_pairs_the_relations_need() {
     let (dir, snapshot, bundle) = mediawiki_inputs("routed", |t| t);
+    before_deploy(&snapshot);
     let out = preflight(&[
         "--bundle",
         bundle.to_str().unwrap(),
@@ -652,6 +744,7 @@ fn validate_says_a_needed_pair_cannot_route_when_maas_gives_db_no_gateway() {
             "{ subnet = \"10.33.0.0/24\", address = \"10.33.0.1\" }]",
         )
     });
+    before_deploy(&snapshot);
     let out = preflight(&[
         "--bundle",
         bundle.to_str().unwrap(),

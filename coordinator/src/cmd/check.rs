@@ -65,6 +65,10 @@ pub(crate) struct Args {
     /// Pin bundle machine N to MAAS machine SYSTEM_ID (repeatable), as in `preflight validate`.
     #[arg(long, value_name = "N=SYSTEM_ID", requires = "bundle")]
     pub machine_map: Vec<String>,
+    /// Read --bundle with this Juju version's rules (3, the default, or 2.9), as in
+    /// `preflight validate --juju`.
+    #[arg(long, value_name = "VERSION", default_value = "3", value_parser = crate::cmd::validate::parse_juju, requires = "bundle")]
+    pub juju: preflight_bundle::JujuVersion,
     /// Address and port to listen on for agents (port 0 picks a free port, printed on stderr).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
@@ -313,7 +317,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (extra_findings, extra_checked) = match &args.bundle {
         None => (Vec::new(), Vec::new()),
         Some(path) => {
-            let bundle = preflight_bundle::load(path, &args.overlay)?;
+            let bundle = preflight_bundle::load_with(
+                path,
+                &args.overlay,
+                &preflight_bundle::LoadOptions { juju: args.juju },
+            )?;
             for w in &bundle.warnings {
                 eprintln!("preflight: warning: {w}");
             }
@@ -324,7 +332,15 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let map = preflight_validate::parse_machine_map(&args.machine_map)?;
             preflight_validate::check_machine_map(&bundle, &provider, &map)?;
-            let outcome = preflight_validate::validate(&bundle, charms.as_ref(), &provider, &map);
+            // The agents run on the bundle's machines: it is deployed, so its owned machines
+            // count (validate, before the deploy, counts only Ready ones).
+            let outcome = preflight_validate::validate_on(
+                &bundle,
+                charms.as_ref(),
+                &provider,
+                &map,
+                preflight_validate::Machines::Deployed,
+            );
             let relations = preflight_validate::relations::relation_map(&bundle, charms.as_ref());
             for (a, b) in &isolate {
                 if let Some(need) = relations.need(a, b) {

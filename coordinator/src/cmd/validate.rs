@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use preflight_bundle::CharmSet;
+use preflight_bundle::{CharmSet, JujuVersion, LoadOptions};
 use preflight_maas::ProviderSource;
 use preflight_model::report::{Report, ReportKind};
 
@@ -16,9 +16,15 @@ use super::common::{write_output, ProviderArgs, ReportFormat};
     after_help = "Tells whether `juju deploy BUNDLE --overlay ...` can bind every endpoint on \
 this MAAS, and exactly why not: bindings to spaces MAAS lacks, endpoints the charm lacks (with \
 --charm-dir), constraints that exclude a bound space, constraints (plus the spaces Juju adds for \
-bindings) that no machine in Ready/Allocated/Deployed satisfies, units placed on bundle machines \
+bindings) that no Ready machine satisfies (MAAS allocates only Ready machines; an owned machine \
+counts only where --machine-map pins a bundle machine to it), units placed on bundle machines \
 whose candidates lack a bound space, more new-machine units than fitting machines, subnets in no \
 space, overlapping subnets and empty bound spaces.
+
+The bundle is read as `juju deploy` reads it (Juju 3 rules; --juju 2.9 for a 2.9 controller): \
+multi-document files (bundle, then overlays), `saas:` offers, Juju's placement rules and space \
+names (MAAS `Public_Space` is `publicspace` to Juju). Every problem Juju would refuse is listed \
+with file:line:column; warnings (unknown keys, deprecated forms, ignored fields) are findings.
 
 Exit codes: 0 no error findings, 1 error findings, 2 bad input.
 
@@ -30,7 +36,7 @@ Examples:
       --machine-map 0=k4p7ab --format junit -o validate.xml"
 )]
 pub(crate) struct Args {
-    /// The bundle file (bundle.yaml).
+    /// The bundle file (bundle.yaml); later YAML documents in it are overlays.
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
     /// An overlay, applied in the order given (repeatable), as `juju deploy --overlay`.
@@ -48,6 +54,11 @@ pub(crate) struct Args {
     /// machine that satisfies N's constraints.
     #[arg(long, value_name = "N=SYSTEM_ID")]
     pub machine_map: Vec<String>,
+    /// Read the bundle with this Juju version's rules: 3 (the default) refuses the legacy
+    /// `services:` key, charm store (cs:) URLs and series older than focal; 2.9 accepts them
+    /// (with a warning for the first two) and ignores `base:`/`default-base:`.
+    #[arg(long, value_name = "VERSION", default_value = "3", value_parser = parse_juju)]
+    pub juju: JujuVersion,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ReportFormat,
@@ -56,9 +67,18 @@ pub(crate) struct Args {
     pub output: Option<PathBuf>,
 }
 
+/// Parses `--juju` (shared with `preflight check`).
+pub(crate) fn parse_juju(s: &str) -> Result<JujuVersion, String> {
+    s.parse()
+}
+
 /// Runs the subcommand.
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bundle = preflight_bundle::load(&args.bundle, &args.overlay)?;
+    let bundle = preflight_bundle::load_with(
+        &args.bundle,
+        &args.overlay,
+        &LoadOptions { juju: args.juju },
+    )?;
     for w in &bundle.warnings {
         eprintln!("preflight: warning: {w}");
     }
@@ -67,6 +87,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Some(CharmSet::load_dirs(&args.charm_dir)?)
     };
+    for w in charms.iter().flat_map(|c| c.warnings(&bundle)) {
+        eprintln!("preflight: warning: {w}");
+    }
     let source = args.provider.source()?;
     let provider = preflight_maas::load_provider(&source)
         .await

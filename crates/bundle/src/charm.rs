@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::yaml::{self, Node, NodeKind};
-use crate::BundleError;
+use crate::{Application, Bundle, BundleError, Warning, WarningKind};
 
 /// The metadata of one charm, as far as bindings are concerned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +30,12 @@ pub struct CharmMeta {
     /// Whether the charm is built from layers (`layer.yaml` beside its metadata, or the
     /// `reactive` plugin in `charmcraft.yaml`): its source metadata may lack layer-added endpoints.
     pub reactive: bool,
+    /// The name of the charm's directory, when read from one (bundles may name a local charm
+    /// by its directory, and metadata's `name:` may differ from the Charmhub name).
+    pub dir_name: Option<String>,
+    /// A duplicate key the metadata has (Juju reads metadata non-strictly: the last value
+    /// wins), with where it is.
+    pub duplicate: Option<Warning>,
 }
 
 impl CharmMeta {
@@ -48,9 +54,22 @@ impl CharmMeta {
     }
 
     /// Parses metadata from YAML text; `file` names it in errors.
+    /// Duplicate keys keep their last value (as Juju's non-strict YAML reading does) and are
+    /// recorded in [`CharmMeta::duplicate`].
     pub fn parse(file: &Path, text: &str) -> Result<CharmMeta, BundleError> {
-        let node = yaml::parse_str(file, text)?;
-        Self::from_node(file, &node)
+        let (node, dup) = yaml::parse_lenient(file, text)?;
+        let mut meta = Self::from_node(file, &node)?;
+        meta.duplicate = dup.map(|d| Warning {
+            kind: WarningKind::DuplicateKey,
+            application: None,
+            file: file.to_path_buf(),
+            pos: d.pos,
+            message: format!(
+                "charm metadata has a duplicate key ({}); Juju keeps the last value, and so does preflight",
+                d.message
+            ),
+        });
+        Ok(meta)
     }
 
     /// Reads the metadata of a charm directory (`metadata.yaml`, else `charmcraft.yaml`).
@@ -70,8 +89,13 @@ impl CharmMeta {
                 ),
             });
         };
-        let node = yaml::parse_file(&file)?;
-        let mut meta = Self::from_node(&file, &node)?;
+        let text = yaml::read_text(&file)?;
+        let mut meta = Self::parse(&file, &text)?;
+        meta.dir_name = dir
+            .canonicalize()
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
         meta.reactive = dir.join("layer.yaml").is_file()
             || std::fs::read_to_string(&craft)
                 .map(|t| t.contains("plugin: reactive"))
@@ -254,6 +278,55 @@ impl CharmSet {
     /// The metadata of the charm with this name.
     pub fn get(&self, name: &str) -> Option<&CharmMeta> {
         self.charms.get(name)
+    }
+
+    /// The metadata an application uses: the charm whose `name:` is the charm URL's name,
+    /// else the one whose directory has that name (a local `./charms/x` or a Charmhub name
+    /// whose metadata says otherwise).
+    pub fn for_application(&self, app: &Application) -> Option<&CharmMeta> {
+        let url_name = app.charm_name();
+        self.charms.get(&url_name).or_else(|| {
+            self.charms
+                .values()
+                .find(|m| m.dir_name.as_deref() == Some(url_name.as_str()))
+        })
+    }
+
+    /// Warnings about the metadata: duplicate keys, and charms no application of `bundle`
+    /// uses (a `--charm-dir` that matched nothing checks nothing).
+    pub fn warnings(&self, bundle: &Bundle) -> Vec<Warning> {
+        let used: BTreeSet<&str> = bundle
+            .applications
+            .values()
+            .filter_map(|a| self.for_application(a))
+            .map(|m| m.name.as_str())
+            .collect();
+        let mut out: Vec<Warning> = self
+            .charms
+            .values()
+            .filter_map(|m| m.duplicate.clone())
+            .collect();
+        for m in self.charms.values() {
+            if used.contains(m.name.as_str()) {
+                continue;
+            }
+            out.push(Warning {
+                kind: WarningKind::UnusedCharm,
+                application: None,
+                file: m.source.clone(),
+                pos: crate::Pos::default(),
+                message: format!(
+                    "charm {:?}{} matches no application of the bundle (by charm URL name or directory name), so its endpoints check nothing",
+                    m.name,
+                    m.dir_name
+                        .as_ref()
+                        .filter(|d| **d != m.name)
+                        .map(|d| format!(" (directory {d})"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        out
     }
 }
 

@@ -2,14 +2,34 @@
 //! deploys (placements and relations refer to things the bundle defines).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::merge::Doc;
 use crate::yaml::{Node, NodeKind};
 use crate::{
-    Application, Bindings, Bundle, BundleError, BundleMachine, Constraints, Placement, Relation,
-    Warning,
+    Application, Bindings, Bundle, BundleError, BundleMachine, Constraints, JujuVersion,
+    LoadOptions, Placement, Relation, Saas, Warning, WarningKind, MAX_ERRORS,
 };
+
+/// Problems found so far (at most [`MAX_ERRORS`] kept, the rest counted).
+#[derive(Debug, Default)]
+pub(crate) struct Errors {
+    list: Vec<BundleError>,
+    more: usize,
+}
+
+impl Errors {
+    pub(crate) fn push(&mut self, e: BundleError) {
+        if self.list.len() < MAX_ERRORS {
+            self.list.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+    fn into_error(self) -> Option<BundleError> {
+        BundleError::from_list(self.list, self.more)
+    }
+}
 
 /// Top-level keys of Juju's `BundleData` (plus `variables`, the anchor holder real bundles use).
 const TOP_KEYS: &[&str] = &[
@@ -58,6 +78,10 @@ const MACHINE_KEYS: &[&str] = &["constraints", "annotations", "series", "base"];
 struct Cx {
     sources: Vec<PathBuf>,
     warnings: Vec<Warning>,
+    errors: Errors,
+    juju: JujuVersion,
+    /// The application being read (warnings name it).
+    app: Option<String>,
 }
 
 impl Cx {
@@ -75,9 +99,11 @@ impl Cx {
             message: message.into(),
         }
     }
-    fn warn(&mut self, n: &Node, message: impl Into<String>) {
+    fn warn(&mut self, kind: WarningKind, n: &Node, message: impl Into<String>) {
         let file = self.file(n);
         self.warnings.push(Warning {
+            kind,
+            application: self.app.clone(),
             file,
             pos: n.pos,
             message: message.into(),
@@ -135,92 +161,133 @@ pub(crate) fn to_bundle(
     sources: Vec<PathBuf>,
     doc: Doc,
     warnings: Vec<Warning>,
+    errors: Errors,
+    options: &LoadOptions,
+    check_paths: bool,
 ) -> Result<Bundle, BundleError> {
-    let mut cx = Cx { sources, warnings };
+    let mut cx = Cx {
+        sources,
+        warnings,
+        errors,
+        juju: options.juju,
+        app: None,
+    };
     let mut b = Bundle::default();
 
+    let (mut top_series, mut top_base) = (None, None);
     for (k, v) in &doc.top {
         let key = k.scalar_string().unwrap_or_default();
         match key.as_str() {
-            "series" => b.series = cx.string(v, "series")?,
-            "default-base" => b.default_base = cx.string(v, "default-base")?,
+            "series" => top_series = Some(v),
+            "default-base" => top_base = Some(v),
             k2 if TOP_KEYS.contains(&k2) => {}
             other => cx.warn(
+                WarningKind::UnknownKey,
                 k,
                 format!("unknown top-level key `{other}`: not a Juju bundle field, ignored"),
             ),
         }
     }
 
+    (b.series, b.default_base) =
+        os_fields(&mut cx, "bundle", "", "default-base", top_series, top_base);
+
+    // Machines, with how many placements refer to each (Juju refuses a machine nothing uses).
+    let mut machine_keys: BTreeMap<String, &Node> = BTreeMap::new();
     if let Some(m) = &doc.machines {
         for (k, v) in m.as_map().unwrap_or_default() {
-            let id = cx.string(k, "machines")?.unwrap_or_default();
-            if id.is_empty() || !id.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(cx.err(
-                    k,
-                    "machines",
-                    format!(
-                        "invalid machine id {id:?}: bundle machine ids are non-negative integers"
-                    ),
-                ));
-            }
-            let field = format!("machines.{id}");
-            let mut machine = BundleMachine {
-                id: id.clone(),
-                ..BundleMachine::default()
-            };
-            match &v.kind {
-                NodeKind::Null => {}
-                NodeKind::Map(entries) => {
-                    for (mk, mv) in entries {
-                        let mkey = mk.scalar_string().unwrap_or_default();
-                        match mkey.as_str() {
-                            "constraints" => {
-                                let (c, raw) =
-                                    cx.constraints(mv, &format!("{field}.constraints"))?;
-                                machine.constraints = c;
-                                machine.constraints_raw = raw;
-                            }
-                            k2 if MACHINE_KEYS.contains(&k2) => {}
-                            other => cx.warn(
-                                mk,
-                                format!("unknown key `{other}` in machine {id}: ignored"),
-                            ),
-                        }
+            match machine(&mut cx, k, v) {
+                Ok(machine) => {
+                    let id = machine.id.clone();
+                    if b.machines.insert(id.clone(), machine).is_some() {
+                        let e = cx.err(k, &format!("machines.{id}"), "machine defined twice");
+                        cx.errors.push(e);
                     }
+                    machine_keys.insert(id, k);
                 }
-                _ => {
-                    return Err(cx.err(
-                        v,
-                        &field,
-                        format!("must be a mapping or empty, not {}", v.type_name()),
-                    ))
-                }
-            }
-            if b.machines.insert(id.clone(), machine).is_some() {
-                return Err(cx.err(k, &field, "machine defined twice"));
+                Err(e) => cx.errors.push(e),
             }
         }
+    }
+
+    for (k, v) in &doc.saas {
+        let name = k.scalar_string().unwrap_or_default();
+        let url = match &v.kind {
+            NodeKind::Null => None,
+            NodeKind::Map(_) => match v
+                .get("url")
+                .map(|u| cx.string(u, &format!("saas.{name}.url")))
+            {
+                Some(Ok(u)) => u,
+                Some(Err(e)) => {
+                    cx.errors.push(e);
+                    None
+                }
+                None => None,
+            },
+            _ => {
+                let e = cx.err(
+                    v,
+                    &format!("saas.{name}"),
+                    format!("must be a mapping with `url:`, not {}", v.type_name()),
+                );
+                cx.errors.push(e);
+                None
+            }
+        };
+        b.saas.insert(
+            name.clone(),
+            Saas {
+                name,
+                url,
+                pos: k.pos,
+            },
+        );
     }
 
     let mut app_nodes: BTreeMap<String, (&Node, &Node)> = BTreeMap::new();
     for (k, v) in &doc.applications {
-        let name = cx.string(k, "applications")?.unwrap_or_default();
+        let name = match cx.string(k, "applications") {
+            Ok(n) => n.unwrap_or_default(),
+            Err(e) => {
+                cx.errors.push(e);
+                continue;
+            }
+        };
         if name.is_empty() {
-            return Err(cx.err(k, "applications", "empty application name"));
+            let e = cx.err(k, "applications", "empty application name");
+            cx.errors.push(e);
+            continue;
         }
-        let app = application(&mut cx, &name, k, v)?;
-        if b.applications.insert(name.clone(), app).is_some() {
-            return Err(cx.err(
+        if b.saas.contains_key(&name) {
+            let e = cx.err(
                 k,
-                "applications",
-                format!("application {name:?} defined twice"),
-            ));
+                &format!("applications.{name}"),
+                format!("application {name:?} has the name of a `saas:` entry (Juju: \"SAAS {name:?} already exists with application {name:?} name\")"),
+            );
+            cx.errors.push(e);
         }
-        app_nodes.insert(name, (k, v));
+        cx.app = Some(name.clone());
+        let read = application(&mut cx, &name, k, v, check_paths);
+        cx.app = None;
+        match read {
+            Ok(app) => {
+                if b.applications.insert(name.clone(), app).is_some() {
+                    let e = cx.err(
+                        k,
+                        "applications",
+                        format!("application {name:?} defined twice"),
+                    );
+                    cx.errors.push(e);
+                }
+                app_nodes.insert(name, (k, v));
+            }
+            Err(e) => cx.errors.push(e),
+        }
     }
-
     // Placements refer to bundle machines and applications that exist.
+    let mut machine_refs: BTreeMap<&str, usize> =
+        b.machines.keys().map(|id| (id.as_str(), 0)).collect();
     for (name, app) in &b.applications {
         let node = app_nodes
             .get(name)
@@ -229,7 +296,7 @@ pub(crate) fn to_bundle(
         let Some(node) = node else { continue };
         let field = format!("applications.{name}.to");
         if app.to.len() > app.num_units as usize && !app.to.is_empty() {
-            return Err(cx.err(
+            let e = cx.err(
                 node,
                 &field,
                 format!(
@@ -237,65 +304,219 @@ pub(crate) fn to_bundle(
                     app.to.len(),
                     app.num_units
                 ),
-            ));
+            );
+            cx.errors.push(e);
         }
         for p in &app.to {
             match p {
-                Placement::Machine { machine, .. } if !b.machines.contains_key(machine) => {
-                    return Err(cx.err(
-                        node,
-                        &field,
-                        format!("placement {p} refers to machine {machine}, which the bundle's `machines:` does not define"),
-                    ));
+                Placement::Machine { machine, .. } => {
+                    match machine_refs.get_mut(machine.as_str()) {
+                        Some(n) => *n += 1,
+                        None => {
+                            let e = cx.err(
+                            node,
+                            &field,
+                            format!("placement {p} refers to machine {machine}, which the bundle's `machines:` does not define"),
+                        );
+                            cx.errors.push(e);
+                        }
+                    }
                 }
                 Placement::Unit {
                     application, unit, ..
                 } => match b.applications.get(application) {
                     None => {
-                        return Err(cx.err(
+                        let e = cx.err(
                             node,
                             &field,
                             format!("placement {p} refers to application {application:?}, which is not defined in this bundle"),
-                        ))
+                        );
+                        cx.errors.push(e);
                     }
                     Some(target) => {
                         if let Some(u) = unit {
                             if *u >= target.num_units {
-                                return Err(cx.err(
+                                let e = cx.err(
                                     node,
                                     &field,
                                     format!("placement {p} refers to a unit that does not exist ({application} has {} units)", target.num_units),
-                                ));
+                                );
+                                cx.errors.push(e);
                             }
                         }
                     }
                 },
-                _ => {}
+                Placement::New { .. } => {}
+            }
+        }
+    }
+    for (id, refs) in &machine_refs {
+        if *refs == 0 {
+            if let Some(k) = machine_keys.get(*id) {
+                let e = cx.err(
+                    k,
+                    &format!("machines.{id}"),
+                    format!("machine {id} is not referred to by a placement directive (Juju refuses a bundle machine that no `to:` uses)"),
+                );
+                cx.errors.push(e);
             }
         }
     }
 
     for r in &doc.relations {
-        let rel = relation(&cx, r)?;
+        let rel = match relation(&cx, r) {
+            Ok(rel) => rel,
+            Err(e) => {
+                cx.errors.push(e);
+                continue;
+            }
+        };
+        let mut ok = true;
         for (app, _) in [&rel.a, &rel.b] {
-            if !b.applications.contains_key(app) {
-                return Err(cx.err(
+            if !b.applications.contains_key(app) && !b.saas.contains_key(app) {
+                let e = cx.err(
                     r,
                     "relations",
                     format!(
-                        "relation [{:?} {:?}] refers to application {app:?} not defined in this bundle",
+                        "relation [{:?} {:?}] refers to application {app:?}, which neither `applications:` nor `saas:` defines",
                         end_string(&rel.a),
                         end_string(&rel.b)
                     ),
-                ));
+                );
+                cx.errors.push(e);
+                ok = false;
             }
         }
-        b.relations.push(rel);
+        if ok {
+            b.relations.push(rel);
+        }
     }
 
+    if doc.applications.is_empty() {
+        let file = cx.sources.first().cloned().unwrap_or_default();
+        cx.errors.push(BundleError::Invalid {
+            file,
+            pos: crate::Pos {
+                file: 0,
+                line: 1,
+                column: 1,
+            },
+            field: "applications".into(),
+            message: "the bundle has no applications (Juju: \"at least one application must be specified\")".into(),
+        });
+    }
+
+    if let Some(e) = std::mem::take(&mut cx.errors).into_error() {
+        return Err(e);
+    }
     b.sources = cx.sources;
     b.warnings = cx.warnings;
     Ok(b)
+}
+
+fn machine(cx: &mut Cx, k: &Node, v: &Node) -> Result<BundleMachine, BundleError> {
+    let id = cx.string(k, "machines")?.unwrap_or_default();
+    if id.is_empty() || !id.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(cx.err(
+            k,
+            "machines",
+            format!("invalid machine id {id:?}: bundle machine ids are non-negative integers"),
+        ));
+    }
+    let field = format!("machines.{id}");
+    let mut machine = BundleMachine {
+        id: id.clone(),
+        ..BundleMachine::default()
+    };
+    match &v.kind {
+        NodeKind::Null => {}
+        NodeKind::Map(entries) => {
+            let (mut series, mut base) = (None, None);
+            for (mk, mv) in entries {
+                let mkey = mk.scalar_string().unwrap_or_default();
+                match mkey.as_str() {
+                    "constraints" => {
+                        let (c, raw) = cx.constraints(mv, &format!("{field}.constraints"))?;
+                        machine.constraints = c;
+                        machine.constraints_raw = raw;
+                    }
+                    "series" => series = Some(mv),
+                    "base" => base = Some(mv),
+                    k2 if MACHINE_KEYS.contains(&k2) => {}
+                    other => cx.warn(
+                        WarningKind::UnknownKey,
+                        mk,
+                        format!("unknown key `{other}` in machine {id}: ignored"),
+                    ),
+                }
+            }
+            os_fields(cx, &format!("machine {id:?}"), &field, "base", series, base);
+        }
+        _ => {
+            return Err(cx.err(
+                v,
+                &field,
+                format!("must be a mapping or empty, not {}", v.type_name()),
+            ))
+        }
+    }
+    Ok(machine)
+}
+
+/// The `series` and `base` (`default-base` at the top) of one level of the bundle, checked
+/// with the rules of `cx.juju` (see [`crate::series`]): problems are errors at the value; with
+/// Juju 2.9, which has no base field, a base is an ignored key. Returns what Juju keeps.
+fn os_fields(
+    cx: &mut Cx,
+    what: &str,
+    prefix: &str,
+    base_key: &str,
+    series: Option<&Node>,
+    base: Option<&Node>,
+) -> (Option<String>, Option<String>) {
+    let dotted = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    let mut read = |n: Option<&Node>, field: &str| match n.map(|n| cx.string(n, field)) {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            cx.errors.push(e);
+            None
+        }
+        None => None,
+    };
+    let series_field = dotted("series");
+    let base_field = dotted(base_key);
+    let s = read(series, &series_field);
+    let b = read(base, &base_field);
+    if let (Some(n), Some(v)) = (series, &s) {
+        if let Err(m) = crate::series::check_series(cx.juju, what, v) {
+            let e = cx.err(n, &series_field, m);
+            cx.errors.push(e);
+        }
+    }
+    let (Some(n), Some(v)) = (base, b) else {
+        return (s, None);
+    };
+    if cx.juju < JujuVersion::V3 {
+        cx.warn(
+            WarningKind::UnknownKey,
+            n,
+            format!(
+                "`{base_key}: {v}` is not a Juju 2.9 bundle field (2.9 reads `series`): ignored"
+            ),
+        );
+        return (s, None);
+    }
+    if let Err(m) = crate::series::check_base(what, base_key, &v, s.as_deref()) {
+        let e = cx.err(n, &base_field, m);
+        cx.errors.push(e);
+    }
+    (s, Some(v))
 }
 
 fn end_string((app, ep): &(String, Option<String>)) -> String {
@@ -305,7 +526,13 @@ fn end_string((app, ep): &(String, Option<String>)) -> String {
     }
 }
 
-fn application(cx: &mut Cx, name: &str, k: &Node, v: &Node) -> Result<Application, BundleError> {
+fn application(
+    cx: &mut Cx,
+    name: &str,
+    k: &Node,
+    v: &Node,
+    check_paths: bool,
+) -> Result<Application, BundleError> {
     let field = format!("applications.{name}");
     let entries = match &v.kind {
         NodeKind::Map(m) => m,
@@ -330,83 +557,201 @@ fn application(cx: &mut Cx, name: &str, k: &Node, v: &Node) -> Result<Applicatio
         ..Application::default()
     };
     let mut charm_node = None;
+    let mut revision = None;
+    let (mut series, mut base) = (None, None);
     for (ek, ev) in entries {
         let key = ek.scalar_string().unwrap_or_default();
         let f = format!("{field}.{key}");
-        match key.as_str() {
-            "charm" => {
-                app.charm = cx.string(ev, &f)?.unwrap_or_default();
-                charm_node = Some(ev);
-            }
-            "channel" => app.channel = cx.string(ev, &f)?,
-            "num_units" | "scale" => {
-                if let Some(n) = cx.uint(ev, &f)? {
-                    if n > MAX_UNITS {
+        let r: Result<(), BundleError> = (|| {
+            match key.as_str() {
+                "charm" => {
+                    app.charm = cx.string(ev, &f)?.unwrap_or_default();
+                    charm_node = Some(ev);
+                }
+                "channel" => app.channel = cx.string(ev, &f)?,
+                "revision" => revision = Some(ev),
+                "num_units" | "scale" => {
+                    if let Some(n) = cx.uint(ev, &f)? {
+                        if n > MAX_UNITS {
+                            return Err(cx.err(
+                                ev,
+                                &f,
+                                format!("{n} units is over preflight's limit of {MAX_UNITS} per application"),
+                            ));
+                        }
+                        app.num_units = n;
+                    }
+                }
+                "to" => app.to = placements(cx, ev, &f)?,
+                "expose" => app.expose = cx.boolean(ev, &f)?,
+                "constraints" => {
+                    let (c, raw) = cx.constraints(ev, &f)?;
+                    app.constraints = c;
+                    app.constraints_raw = raw;
+                }
+                "bindings" => app.bindings = bindings(cx, ev, &f)?,
+                "series" => series = Some(ev),
+                "base" => base = Some(ev),
+                "options" | "annotations" | "storage" | "devices" | "resources" | "offers"
+                | "exposed-endpoints" => {
+                    if !matches!(ev.kind, NodeKind::Map(_) | NodeKind::Null) {
                         return Err(cx.err(
                             ev,
                             &f,
-                            format!("{n} units is over preflight's limit of {MAX_UNITS} per application"),
+                            format!("must be a mapping, not {}", ev.type_name()),
                         ));
                     }
-                    app.num_units = n;
                 }
+                k2 if APP_KEYS.contains(&k2) => {}
+                other => cx.warn(
+                    WarningKind::UnknownKey,
+                    ek,
+                    format!("unknown key `{other}` in application {name}: not a Juju application field, ignored"),
+                ),
             }
-            "to" => app.to = placements(cx, ev, &f)?,
-            "expose" => app.expose = cx.boolean(ev, &f)?,
-            "constraints" => {
-                let (c, raw) = cx.constraints(ev, &f)?;
-                app.constraints = c;
-                app.constraints_raw = raw;
-            }
-            "bindings" => app.bindings = bindings(cx, ev, &f)?,
-            "options" | "annotations" | "storage" | "devices" | "resources" | "offers"
-            | "exposed-endpoints" => {
-                if !matches!(ev.kind, NodeKind::Map(_) | NodeKind::Null) {
-                    return Err(cx.err(
-                        ev,
-                        &f,
-                        format!("must be a mapping, not {}", ev.type_name()),
-                    ));
-                }
-            }
-            k2 if APP_KEYS.contains(&k2) => {}
-            other => cx.warn(
-                ek,
-                format!("unknown key `{other}` in application {name}: not a Juju application field, ignored"),
-            ),
+            Ok(())
+        })();
+        if let Err(e) = r {
+            cx.errors.push(e);
         }
     }
+    os_fields(
+        cx,
+        &format!("application {name:?}"),
+        &field,
+        "base",
+        series,
+        base,
+    );
+    let node = charm_node.unwrap_or(k);
+    let cf = format!("{field}.charm");
     if app.charm.trim().is_empty() {
-        return Err(cx.err(
-            charm_node.unwrap_or(k),
-            &format!("{field}.charm"),
-            "no charm given (an application an overlay adds needs its own `charm:`)",
-        ));
-    }
-    if app.charm.starts_with("cs:") {
-        let node = charm_node.unwrap_or(k);
-        cx.warn(
+        let e = cx.err(
             node,
-            format!(
-                "charm URL {:?} uses the retired charm store (cs:); Juju 3 rejects it: use the Charmhub name with a channel",
-                app.charm
-            ),
+            &cf,
+            "no charm given (an application an overlay adds needs its own `charm:`)",
         );
+        cx.errors.push(e);
+        return Ok(app);
+    }
+    let charm = app.charm.clone();
+    if is_local_path(&charm) {
+        if check_paths {
+            let base = cx.file(node);
+            let dir = base.parent().unwrap_or(Path::new(""));
+            let path = if Path::new(&charm).is_absolute() {
+                PathBuf::from(&charm)
+            } else {
+                dir.join(&charm)
+            };
+            if !path.exists() {
+                let e = cx.err(
+                    node,
+                    &cf,
+                    format!(
+                        "charm path in application {name:?} does not exist: {}",
+                        path.display()
+                    ),
+                );
+                cx.errors.push(e);
+            }
+        }
+    } else if charm.starts_with("cs:") {
+        if cx.juju >= JujuVersion::V3 {
+            let e = cx.err(
+                node,
+                &cf,
+                format!("charm URL {charm:?} is a charm store (cs:) URL, which Juju 3 refuses (the charm store is retired): use the Charmhub name with a channel, or check with --juju 2.9 for a Juju 2.9 controller"),
+            );
+            cx.errors.push(e);
+        } else {
+            cx.warn(
+                WarningKind::Deprecated,
+                node,
+                format!("charm URL {charm:?} uses the retired charm store (cs:); Juju 3 refuses it: use the Charmhub name with a channel"),
+            );
+        }
+    } else if let Some(rev) = charmhub_revision(&charm) {
+        let e = cx.err(
+            node,
+            &cf,
+            format!("cannot specify revision in {charm:?} (revision {rev} in a Charmhub URL), please use revision: give `charm: {}` and `revision: {rev}` with a channel", charm.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('-')),
+        );
+        cx.errors.push(e);
+    }
+    if let Some(rn) = revision {
+        match &rn.kind {
+            NodeKind::Null => {}
+            NodeKind::Int(r) if *r < 0 => {
+                let e = cx.err(
+                    rn,
+                    &format!("{field}.revision"),
+                    format!("the revision for application {name:?} must be zero or greater"),
+                );
+                cx.errors.push(e);
+            }
+            NodeKind::Int(_) => {
+                if !is_local_path(&charm) && !charm.starts_with("cs:") && app.channel.is_none() {
+                    let e = cx.err(
+                        rn,
+                        &format!("{field}.revision"),
+                        format!("application {name:?} with a revision requires a channel for future upgrades, please use channel"),
+                    );
+                    cx.errors.push(e);
+                }
+            }
+            _ => {
+                let e = cx.err(
+                    rn,
+                    &format!("{field}.revision"),
+                    format!("must be an integer, not {}", rn.type_name()),
+                );
+                cx.errors.push(e);
+            }
+        }
     }
     Ok(app)
 }
 
-fn placements(cx: &Cx, n: &Node, field: &str) -> Result<Vec<Placement>, BundleError> {
+/// Whether a charm reference is a local directory (`./x`, `../x`, `/abs/x`), as Juju decides.
+fn is_local_path(charm: &str) -> bool {
+    charm.starts_with('.') || Path::new(charm).is_absolute()
+}
+
+/// The revision inside a Charmhub charm URL (`ch:name-300`, `name-300`,
+/// `ch:amd64/jammy/name-3`), which Juju refuses. Charm names cannot end in a dash and digits
+/// (every dash-separated part holds a letter), so a trailing `-N` is a revision.
+pub(crate) fn charmhub_revision(charm: &str) -> Option<u64> {
+    let rest = match charm.split_once(':') {
+        Some(("ch", r)) => r,
+        Some(_) => return None,
+        None => charm,
+    };
+    let last = rest.rsplit('/').next().unwrap_or(rest);
+    let (name, rev) = last.rsplit_once('-')?;
+    if name.is_empty() || rev.is_empty() || !rev.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rev.parse().ok()
+}
+
+fn placements(cx: &mut Cx, n: &Node, field: &str) -> Result<Vec<Placement>, BundleError> {
     let items: Vec<&Node> = match &n.kind {
         NodeKind::Null => return Ok(Vec::new()),
         NodeKind::Seq(items) => items.iter().collect(),
-        NodeKind::Str(_) | NodeKind::Int(_) => vec![n],
+        // Juju's decoder cannot put a scalar or a mapping into the `to` list: it drops the
+        // field, and every unit goes to a new machine.
         _ => {
-            return Err(cx.err(
+            let shown = n
+                .scalar_string()
+                .map(|s| format!(" {s:?}"))
+                .unwrap_or_default();
+            cx.warn(
+                WarningKind::IgnoredField,
                 n,
-                field,
-                format!("must be a list of placements, not {}", n.type_name()),
-            ))
+                format!("{field} is {}{shown}, not a list: Juju ignores the field and puts every unit on a new machine (write `to: [{}]` for a placement)", n.type_name(), n.scalar_string().unwrap_or_else(|| "...".into())),
+            );
+            return Ok(Vec::new());
         }
     };
     items

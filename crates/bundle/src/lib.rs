@@ -14,6 +14,7 @@ pub mod charm;
 pub mod constraints;
 mod convert;
 pub mod merge;
+mod series;
 pub mod yaml;
 
 pub use charm::{CharmMeta, CharmSet};
@@ -67,11 +68,115 @@ pub enum BundleError {
         /// What is wrong.
         message: String,
     },
+    /// Several problems, each naming its file, line and column (Juju's verification lists
+    /// every problem it finds; so does preflight, up to [`MAX_ERRORS`]).
+    #[error("{}", many_to_string(errors, *more))]
+    Many {
+        /// The problems, in the order found.
+        errors: Vec<BundleError>,
+        /// How many more were found but not kept.
+        more: usize,
+    },
+}
+
+/// Most problems one load reports (the rest are counted).
+pub const MAX_ERRORS: usize = 50;
+
+fn many_to_string(errors: &[BundleError], more: usize) -> String {
+    let mut s = format!("{} problems:", errors.len() + more);
+    for e in errors {
+        s.push_str("\n  ");
+        s.push_str(&e.to_string());
+    }
+    if more > 0 {
+        s.push_str(&format!("\n  ... and {more} more"));
+    }
+    s
+}
+
+impl BundleError {
+    /// The problems one by one (a [`BundleError::Many`] opened up).
+    pub fn problems(&self) -> Vec<&BundleError> {
+        match self {
+            BundleError::Many { errors, .. } => errors.iter().collect(),
+            other => vec![other],
+        }
+    }
+
+    /// One error from a list: the error itself when there is one, else [`BundleError::Many`].
+    pub(crate) fn from_list(mut errors: Vec<BundleError>, more: usize) -> Option<BundleError> {
+        match (errors.len(), more) {
+            (0, _) => None,
+            (1, 0) => errors.pop(),
+            _ => Some(BundleError::Many { errors, more }),
+        }
+    }
+}
+
+/// Which Juju's rules a bundle is read with (`--juju`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum JujuVersion {
+    /// Juju 2.9: accepts the legacy `services:` and charm store (`cs:`) URLs (with warnings).
+    V2_9,
+    /// Juju 3.x (the default): refuses `services:` and `cs:` URLs.
+    #[default]
+    V3,
+}
+
+impl std::str::FromStr for JujuVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<JujuVersion, String> {
+        let s = s.trim();
+        if s == "2.9" || s.starts_with("2.9.") {
+            Ok(JujuVersion::V2_9)
+        } else if s == "3" || s.starts_with("3.") {
+            Ok(JujuVersion::V3)
+        } else {
+            Err(format!(
+                "unsupported Juju version {s:?}: give 2.9 or 3 (3.x rules are the default)"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for JujuVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JujuVersion::V2_9 => "2.9",
+            JujuVersion::V3 => "3",
+        })
+    }
+}
+
+/// How [`load_with`] reads a bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Whose rules apply.
+    pub juju: JujuVersion,
+}
+
+/// What a [`Warning`] is about (each kind is a finding code in `preflight validate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WarningKind {
+    /// A key Juju does not know, which it ignores.
+    UnknownKey,
+    /// A form the Juju version accepts but deprecates (`services:`, `cs:` with Juju 2.9).
+    Deprecated,
+    /// A field of the wrong type, which Juju's lenient decoder drops (e.g. a scalar `to:`).
+    IgnoredField,
+    /// A duplicate key in charm metadata (Juju keeps the last value).
+    DuplicateKey,
+    /// A `--charm-dir` charm that no application of the bundle uses.
+    UnusedCharm,
 }
 
 /// Something Juju would accept (or only warn about) but the operator should know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
+    /// What it is about.
+    pub kind: WarningKind,
+    /// The application it is in, when it is in one.
+    pub application: Option<String>,
     /// The file.
     pub file: PathBuf,
     /// Where.
@@ -82,7 +187,11 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.pos, self.message)
+        if self.pos.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.pos, self.message)
+        }
     }
 }
 
@@ -101,6 +210,8 @@ pub struct Bundle {
     pub machines: BTreeMap<String, BundleMachine>,
     /// Relations.
     pub relations: Vec<Relation>,
+    /// Offers consumed from other models (`saas:`), by the name relations use.
+    pub saas: BTreeMap<String, Saas>,
     /// Warnings (unknown keys, deprecated forms).
     pub warnings: Vec<Warning>,
 }
@@ -136,19 +247,27 @@ impl Application {
         charm::charm_name_of_url(&self.charm)
     }
 
-    /// The placement of each unit, with Juju's rules: fewer `to:` entries than units repeat the
-    /// last entry; no entries mean every unit gets a new machine; an application without a
-    /// unit number means the unit after the previous one of that application in the list (or
-    /// unit 0).
+    /// The placement of each unit, with Juju's rules (`placeUnitsForApplication` in juju's
+    /// `core/bundle/changes/handlers.go`): unit i takes `to[i]`; units beyond the list repeat
+    /// the last entry only when it is `new`, `<container>:new` or a bare application name,
+    /// otherwise they get new machines; no entries mean every unit gets a new machine. A bare
+    /// application name is the unit after the previous one of that application in the list
+    /// (or unit 0).
     pub fn unit_placements(&self) -> Vec<Placement> {
         let n = self.num_units as usize;
+        let repeat = self.to.last().filter(|p| {
+            matches!(
+                p,
+                Placement::New { .. } | Placement::Unit { unit: None, .. }
+            )
+        });
         let mut next: BTreeMap<String, u32> = BTreeMap::new();
         (0..n)
             .map(|i| {
                 let mut p = self
                     .to
                     .get(i)
-                    .or(self.to.last())
+                    .or(repeat)
                     .cloned()
                     .unwrap_or(Placement::New { container: None });
                 if let Placement::Unit {
@@ -254,6 +373,17 @@ pub struct BundleMachine {
     pub constraints_raw: Option<String>,
 }
 
+/// An offer of another model the bundle consumes (`saas:` entry).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Saas {
+    /// Name in the bundle (relations refer to it like to an application).
+    pub name: String,
+    /// The offer URL, when given.
+    pub url: Option<String>,
+    /// Where it is defined.
+    pub pos: Pos,
+}
+
 /// A relation between two endpoints (`app:endpoint` or `app`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relation {
@@ -263,44 +393,96 @@ pub struct Relation {
     pub b: (String, Option<String>),
 }
 
-/// Reads a bundle and its overlays, merges them in order and checks the result as Juju would
-/// before deploying (charm set, placements and relations refer to things that exist).
+/// Reads a bundle and its overlays with Juju 3 rules (see [`load_with`]).
 pub fn load(bundle: &Path, overlays: &[PathBuf]) -> Result<Bundle, BundleError> {
+    load_with(bundle, overlays, &LoadOptions::default())
+}
+
+/// Reads a bundle and its overlays, merges them in order and checks the result as Juju would
+/// before deploying (charm set, placements and relations refer to things that exist, local
+/// charm paths exist). A bundle file may hold several YAML documents: the first is the
+/// bundle, the others overlays applied before the `overlays` files (as `juju deploy` does).
+/// Every problem found is reported (up to [`MAX_ERRORS`]), each with file, line and column.
+pub fn load_with(
+    bundle: &Path,
+    overlays: &[PathBuf],
+    options: &LoadOptions,
+) -> Result<Bundle, BundleError> {
     let mut sources = vec![bundle.to_path_buf()];
     sources.extend(overlays.iter().cloned());
     let mut docs = Vec::with_capacity(sources.len());
     for (i, path) in sources.iter().enumerate() {
-        let mut node = yaml::parse_file(path)?;
-        node.set_file(i as u32);
-        docs.push(node);
+        let text = yaml::read_text(path)?;
+        docs.push(file_docs(path, &text, i)?);
     }
-    from_nodes(sources, docs)
+    from_nodes(sources, docs, options, true)
 }
 
-/// Parses a bundle and overlays given as text (`(name, text)` pairs, bundle first).
+/// Parses a bundle and overlays given as text (`(name, text)` pairs, bundle first), with
+/// Juju 3 rules and without checking local charm paths.
 pub fn load_str(parts: &[(&str, &str)]) -> Result<Bundle, BundleError> {
+    load_str_with(parts, &LoadOptions::default())
+}
+
+/// [`load_str`] with options.
+pub fn load_str_with(parts: &[(&str, &str)], options: &LoadOptions) -> Result<Bundle, BundleError> {
     let mut sources = Vec::new();
     let mut docs = Vec::new();
     for (i, (name, text)) in parts.iter().enumerate() {
         let path = PathBuf::from(name);
-        let mut node = yaml::parse_str(&path, text)?;
-        node.set_file(i as u32);
+        docs.push(file_docs(&path, text, i)?);
         sources.push(path);
-        docs.push(node);
     }
-    from_nodes(sources, docs)
+    from_nodes(sources, docs, options, false)
 }
 
-fn from_nodes(sources: Vec<PathBuf>, docs: Vec<yaml::Node>) -> Result<Bundle, BundleError> {
-    let mut warnings = Vec::new();
-    let mut it = docs.into_iter();
-    let Some(first) = it.next() else {
-        return Ok(Bundle::default());
-    };
-    let mut merged = merge::Doc::from_node(&sources, first, &mut warnings)?;
-    for overlay in it {
-        let o = merge::Doc::from_node(&sources, overlay, &mut warnings)?;
-        merged.apply_overlay(o);
+fn file_docs(path: &Path, text: &str, index: usize) -> Result<Vec<yaml::Node>, BundleError> {
+    let mut nodes = yaml::parse_documents(path, text)?;
+    for n in &mut nodes {
+        n.set_file(index as u32);
     }
-    convert::to_bundle(sources, merged, warnings)
+    Ok(nodes)
+}
+
+fn from_nodes(
+    sources: Vec<PathBuf>,
+    files: Vec<Vec<yaml::Node>>,
+    options: &LoadOptions,
+    check_paths: bool,
+) -> Result<Bundle, BundleError> {
+    let mut warnings = Vec::new();
+    let mut errors = convert::Errors::default();
+    let Some(first_file) = files.first() else {
+        return Err(empty_bundle(&sources));
+    };
+    if first_file.is_empty() {
+        return Err(empty_bundle(&sources));
+    }
+    let mut merged: Option<merge::Doc> = None;
+    for node in files.into_iter().flatten() {
+        let overlay = merged.is_some();
+        let doc =
+            merge::Doc::from_node(&sources, node, overlay, options, &mut warnings, &mut errors);
+        match &mut merged {
+            None => merged = Some(doc),
+            Some(m) => m.apply_overlay(doc),
+        }
+    }
+    let merged = merged.unwrap_or_default();
+    convert::to_bundle(sources, merged, warnings, errors, options, check_paths)
+}
+
+fn empty_bundle(sources: &[PathBuf]) -> BundleError {
+    BundleError::Invalid {
+        file: sources.first().cloned().unwrap_or_default(),
+        pos: Pos {
+            file: 0,
+            line: 1,
+            column: 1,
+        },
+        field: "(document)".into(),
+        message:
+            "empty bundle: the file holds no YAML document (Juju refuses it: \"bundle is empty\")"
+                .into(),
+    }
 }

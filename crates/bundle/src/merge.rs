@@ -7,12 +7,15 @@
 //! * `machines:` in an overlay replaces the base's machines as a whole (`machines: {}` removes them);
 //! * `relations:` append;
 //! * other top-level keys (`series`, `default-base`, `saas`, ...) replace, maps merge key by key;
-//! * legacy `services:` is read as `applications:`.
+//! * `saas:` entries merge like applications (null removes one with its relations);
+//! * legacy `services:` is read as `applications:` in a bundle with `--juju 2.9`; Juju 3
+//!   refuses it, and every Juju refuses it in an overlay (juju/charm `applyOverlay`).
 
 use std::path::PathBuf;
 
+use crate::convert::Errors;
 use crate::yaml::{Node, NodeKind};
-use crate::{BundleError, Warning};
+use crate::{BundleError, JujuVersion, LoadOptions, Warning, WarningKind};
 
 /// A bundle or overlay document, split into the parts the merge rules treat differently.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +28,8 @@ pub struct Doc {
     pub machines: Option<Node>,
     /// Relation entries.
     pub relations: Vec<Node>,
+    /// `saas:` entries (key node, value) in document order.
+    pub saas: Vec<(Node, Node)>,
 }
 
 fn invalid(sources: &[PathBuf], node: &Node, field: &str, message: String) -> BundleError {
@@ -40,18 +45,23 @@ fn invalid(sources: &[PathBuf], node: &Node, field: &str, message: String) -> Bu
 }
 
 impl Doc {
-    /// Splits a parsed document. The root must be a mapping (or empty).
-    pub fn from_node(
+    /// Splits a parsed document (`overlay`: not the first document of the deployment). The
+    /// root must be a mapping (or empty). Problems go to `errors`; the parts that are fine
+    /// are kept, so that later checks still run.
+    pub(crate) fn from_node(
         sources: &[PathBuf],
         root: Node,
+        overlay: bool,
+        options: &LoadOptions,
         warnings: &mut Vec<Warning>,
-    ) -> Result<Doc, BundleError> {
+        errors: &mut Errors,
+    ) -> Doc {
         let mut doc = Doc::default();
         let entries = match root.kind {
-            NodeKind::Null => return Ok(doc),
+            NodeKind::Null => return doc,
             NodeKind::Map(m) => m,
             _ => {
-                return Err(invalid(
+                errors.push(invalid(
                     sources,
                     &root,
                     "(document)",
@@ -59,84 +69,111 @@ impl Doc {
                         "a bundle must be a mapping with an `applications` key, not {}",
                         root.type_name()
                     ),
-                ))
+                ));
+                return doc;
             }
         };
         let mut seen_apps: Option<String> = None;
         for (k, v) in entries {
             let Some(key) = k.scalar_string() else {
-                return Err(invalid(
+                errors.push(invalid(
                     sources,
                     &k,
                     "(document)",
                     format!("top-level keys must be strings, not {}", k.type_name()),
                 ));
+                continue;
             };
             match key.as_str() {
                 "applications" | "services" => {
                     if let Some(prev) = &seen_apps {
-                        return Err(invalid(
+                        errors.push(invalid(
                             sources,
                             &k,
                             &key,
                             format!("`{prev}` is already given: a bundle has `applications` or the legacy `services`, not both"),
                         ));
+                        continue;
                     }
+                    seen_apps = Some(key.clone());
                     if key == "services" {
+                        if overlay {
+                            errors.push(invalid(
+                                sources,
+                                &k,
+                                &key,
+                                "an overlay uses the deprecated `services` key, which Juju refuses in overlays: rename it `applications`".into(),
+                            ));
+                            continue;
+                        }
+                        if options.juju >= JujuVersion::V3 {
+                            errors.push(invalid(
+                                sources,
+                                &k,
+                                &key,
+                                "`services` is the legacy name of `applications`, which Juju 3 does not read (the bundle would have no applications): rename it, or check with --juju 2.9 for a Juju 2.9 controller".into(),
+                            ));
+                            continue;
+                        }
                         warnings.push(Warning {
+                            kind: WarningKind::Deprecated,
+                            application: None,
                             file: sources
                                 .get(k.pos.file as usize)
                                 .cloned()
                                 .unwrap_or_default(),
                             pos: k.pos,
-                            message: "`services` is the legacy name of `applications`".into(),
+                            message: "`services` is the legacy name of `applications` (Juju 2.9 reads it; Juju 3 does not)".into(),
                         });
                     }
-                    seen_apps = Some(key.clone());
                     match v.kind {
                         NodeKind::Null => {}
                         NodeKind::Map(m) => doc.applications = m,
-                        _ => {
-                            return Err(invalid(
-                                sources,
-                                &v,
-                                &key,
-                                format!(
-                                    "must be a mapping of application names, not {}",
-                                    v.type_name()
-                                ),
-                            ))
-                        }
+                        _ => errors.push(invalid(
+                            sources,
+                            &v,
+                            &key,
+                            format!(
+                                "must be a mapping of application names, not {}",
+                                v.type_name()
+                            ),
+                        )),
                     }
                 }
+                "saas" => match v.kind {
+                    NodeKind::Null => {}
+                    NodeKind::Map(m) => doc.saas = m,
+                    _ => errors.push(invalid(
+                        sources,
+                        &v,
+                        "saas",
+                        format!("must be a mapping of offer names, not {}", v.type_name()),
+                    )),
+                },
                 "machines" => match v.kind {
                     NodeKind::Null => {}
                     NodeKind::Map(_) => doc.machines = Some(v),
-                    _ => {
-                        return Err(invalid(
-                            sources,
-                            &v,
-                            "machines",
-                            format!("must be a mapping of machine ids, not {}", v.type_name()),
-                        ))
-                    }
+                    _ => errors.push(invalid(
+                        sources,
+                        &v,
+                        "machines",
+                        format!("must be a mapping of machine ids, not {}", v.type_name()),
+                    )),
                 },
                 "relations" => match v.kind {
                     NodeKind::Null => {}
                     NodeKind::Seq(items) => doc.relations = items,
-                    _ => {
-                        return Err(invalid(
-                            sources,
-                            &v,
-                            "relations",
-                            format!("must be a list of endpoint pairs, not {}", v.type_name()),
-                        ))
-                    }
+                    _ => errors.push(invalid(
+                        sources,
+                        &v,
+                        "relations",
+                        format!("must be a list of endpoint pairs, not {}", v.type_name()),
+                    )),
                 },
                 _ => doc.top.push((k, v)),
             }
         }
-        Ok(doc)
+        doc
     }
 
     /// Applies an overlay on top of this document (see the module docs for the rules).
@@ -158,6 +195,25 @@ impl Doc {
             match existing {
                 Some(i) => merge_node(&mut self.applications[i].1, v),
                 None => self.applications.push((k, v)),
+            }
+        }
+        for (k, v) in overlay.saas {
+            let name = k.scalar_string().unwrap_or_default();
+            let existing = self
+                .saas
+                .iter()
+                .position(|(bk, _)| bk.scalar_string().as_deref() == Some(name.as_str()));
+            if v.is_null() {
+                if let Some(i) = existing {
+                    self.saas.remove(i);
+                }
+                self.relations
+                    .retain(|r| !relation_names_application(r, &name));
+                continue;
+            }
+            match existing {
+                Some(i) => merge_node(&mut self.saas[i].1, v),
+                None => self.saas.push((k, v)),
             }
         }
         if let Some(m) = overlay.machines {

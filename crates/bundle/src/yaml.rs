@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{Budget, Options, Spanned};
+use serde_saphyr::{Budget, DuplicateKeyPolicy, Options, Spanned};
 
 use crate::BundleError;
 
@@ -21,6 +21,8 @@ pub const MAX_ALIAS_REPLAY: usize = 50_000;
 const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 /// Most alias references accepted in one document.
 pub const MAX_ALIASES: usize = 10_000;
+/// Most YAML documents accepted in one file (a bundle and its in-file overlays).
+pub const MAX_DOCUMENTS: usize = 1_024;
 
 /// A place in a source file (1-based line and column; 0 when unknown).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -221,30 +223,109 @@ fn spanned(s: Spanned<NodeKind>) -> Node {
 }
 
 /// The parser options: budgets against alias bombs, deep nesting and huge documents.
-fn options() -> Options {
+fn options(last_wins: bool) -> Options {
     let mut budget = Budget::default();
     budget.max_depth = MAX_DEPTH;
     budget.max_nodes = MAX_NODES;
     budget.max_aliases = MAX_ALIASES;
     budget.max_total_scalar_bytes = MAX_FILE_BYTES as usize * 2;
     budget.max_events = 2 * MAX_NODES;
+    budget.max_documents = MAX_DOCUMENTS;
     let mut options = Options::default();
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = MAX_ALIAS_REPLAY;
+    if last_wins {
+        options.duplicate_keys = DuplicateKeyPolicy::LastWins;
+    }
     options
 }
 
-/// Parses YAML text; `file` names the source in errors.
+/// Parses YAML text holding one document; `file` names the source in errors. Empty text (or a
+/// comment only) is a null node. A stream of several documents is refused here: bundles and
+/// overlays are read with [`parse_documents`].
 pub fn parse_str(file: &Path, text: &str) -> Result<Node, BundleError> {
-    if text.trim().is_empty() {
-        return Ok(Node {
-            kind: NodeKind::Null,
-            pos: Pos {
-                file: 0,
-                line: 1,
-                column: 1,
-            },
+    let mut docs = parse_documents(file, text)?;
+    if docs.len() > 1 {
+        return Err(BundleError::Yaml {
+            file: file.to_path_buf(),
+            pos: docs[1].pos,
+            message: format!(
+                "{} YAML documents in one file where one is expected",
+                docs.len()
+            ),
         });
+    }
+    Ok(docs.pop().unwrap_or(Node {
+        kind: NodeKind::Null,
+        pos: Pos {
+            file: 0,
+            line: 1,
+            column: 1,
+        },
+    }))
+}
+
+/// Parses every YAML document of a stream (`---` separated), in order. Empty and null
+/// documents are skipped (so text that is empty, only comments or only `---` gives none).
+/// Duplicate keys are errors.
+pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Node>, BundleError> {
+    run_parser(file, text, false)
+}
+
+/// A duplicate mapping key that [`parse_lenient`] let the last value win for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// Where the parser found it.
+    pub pos: Pos,
+    /// The parser's message (names the key).
+    pub message: String,
+}
+
+/// Parses one YAML document the way Juju reads charm metadata (go-yaml, non-strict): a
+/// duplicate key keeps its last value. Returns the node and the first duplicate found, if any
+/// (the parser stops at the first one in strict mode, so only that one can be named).
+pub fn parse_lenient(file: &Path, text: &str) -> Result<(Node, Option<DuplicateKey>), BundleError> {
+    match parse_str(file, text) {
+        Ok(n) => Ok((n, None)),
+        Err(BundleError::Yaml { pos, message, .. }) if message.contains("duplicate") => {
+            let mut docs = run_parser(file, text, true)?;
+            let mut node = if docs.is_empty() {
+                Node::new(NodeKind::Null)
+            } else {
+                docs.swap_remove(0)
+            };
+            keep_last(&mut node);
+            Ok((node, Some(DuplicateKey { pos, message })))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Drops every mapping entry whose key appears again later in the same mapping (the parser may
+/// pass both through), so the last value wins as in go-yaml.
+fn keep_last(node: &mut Node) {
+    match &mut node.kind {
+        NodeKind::Map(entries) => {
+            let keys: Vec<Option<String>> =
+                entries.iter().map(|(k, _)| k.scalar_string()).collect();
+            let mut i = 0;
+            entries.retain(|_| {
+                let k = &keys[i];
+                i += 1;
+                k.is_none() || !keys[i..].contains(k)
+            });
+            for (_, v) in entries.iter_mut() {
+                keep_last(v);
+            }
+        }
+        NodeKind::Seq(items) => items.iter_mut().for_each(keep_last),
+        _ => {}
+    }
+}
+
+fn run_parser(file: &Path, text: &str, last_wins: bool) -> Result<Vec<Node>, BundleError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
     }
     // The deserializer recurses once per nesting level with large frames (tens of KiB per
     // level in debug builds): parse on a thread whose stack fits MAX_DEPTH levels with room
@@ -254,7 +335,10 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Node, BundleError> {
             .name("yaml-parse".into())
             .stack_size(PARSE_STACK_BYTES)
             .spawn_scoped(scope, || {
-                serde_saphyr::from_str_with_options::<Spanned<NodeKind>>(text, options())
+                serde_saphyr::from_multiple_with_options::<Spanned<NodeKind>>(
+                    text,
+                    options(last_wins),
+                )
             })
             .map(|h| h.join())
     });
@@ -269,7 +353,7 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Node, BundleError> {
         }
     };
     match parsed {
-        Ok(doc) => Ok(spanned(doc)),
+        Ok(docs) => Ok(docs.into_iter().map(spanned).collect()),
         Err(e) => {
             let pos = e
                 .location()
@@ -288,9 +372,10 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Node, BundleError> {
     }
 }
 
-/// Reads and parses a YAML file, refusing files over [`MAX_FILE_BYTES`] before reading them,
-/// and anything that is not a regular file (a FIFO or `/dev/zero` would be read forever).
-pub fn parse_file(path: &Path) -> Result<Node, BundleError> {
+/// Reads a file of at most [`MAX_FILE_BYTES`] as UTF-8 text, refusing larger files before
+/// reading them, and anything that is not a regular file (a FIFO or `/dev/zero` would be read
+/// forever).
+pub fn read_text(path: &Path) -> Result<String, BundleError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let io = |source| BundleError::Io {
@@ -329,7 +414,7 @@ pub fn parse_file(path: &Path) -> Result<Node, BundleError> {
             limit: MAX_FILE_BYTES,
         });
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..at];
         let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
@@ -350,8 +435,12 @@ pub fn parse_file(path: &Path) -> Result<Node, BundleError> {
             },
             message: format!("not UTF-8 text (invalid byte at offset {at})"),
         }
-    })?;
-    parse_str(path, &text)
+    })
+}
+
+/// Reads and parses a YAML file holding one document (see [`parse_str`]).
+pub fn parse_file(path: &Path) -> Result<Node, BundleError> {
+    parse_str(path, &read_text(path)?)
 }
 
 /// The first line of a (possibly multi-line, snippet-decorated) parser message, without the
@@ -374,7 +463,7 @@ fn first_line(s: &str) -> String {
     }
     if line.contains("budget breached") || line.contains("recursion limit") {
         return format!(
-            "{line} (preflight refuses YAML nested deeper than {MAX_DEPTH}, with more than {MAX_NODES} nodes, more than {MAX_ALIASES} aliases or more than {MAX_ALIAS_REPLAY} alias-replayed events)"
+            "{line} (preflight refuses YAML nested deeper than {MAX_DEPTH}, with more than {MAX_NODES} nodes, more than {MAX_ALIASES} aliases, more than {MAX_ALIAS_REPLAY} alias-replayed events or more than {MAX_DOCUMENTS} documents)"
         );
     }
     line.to_string()

@@ -8,6 +8,7 @@
 #[path = "../../../tests/fixtures/paths.rs"]
 mod fixture_paths;
 
+mod juju_rules;
 mod merge_and_hostile;
 mod own_fixtures;
 mod real_fixture;

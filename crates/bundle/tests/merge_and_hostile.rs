@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use preflight_bundle::{load, load_str, BundleError, Placement};
+use preflight_bundle::{
+    load, load_str, load_str_with, BundleError, JujuVersion, LoadOptions, Placement,
+};
 
 const BASE: &str = r#"
 series: jammy
@@ -19,6 +21,7 @@ applications:
   web:
     charm: ch:wordpress
     num_units: 2
+    to: ["1"]
     constraints: cores=2
   cache:
     charm: ch:memcached
@@ -43,7 +46,7 @@ fn machines_section_replaces() {
         ("b.yaml", BASE),
         (
             "o.yaml",
-            "machines:\n  \"5\": {constraints: cores=8}\napplications:\n  db: {to: [\"5\"]}\n",
+            "machines:\n  \"5\": {constraints: cores=8}\napplications:\n  db: {to: [\"5\"]}\n  web: {to: []}\n",
         ),
     ])
     .unwrap();
@@ -51,7 +54,10 @@ fn machines_section_replaces() {
     assert_eq!(b.machines["5"].constraints.cores, Some(8));
     let b = load_str(&[
         ("b.yaml", BASE),
-        ("o.yaml", "machines: {}\napplications:\n  db: {to: []}\n"),
+        (
+            "o.yaml",
+            "machines: {}\napplications:\n  db: {to: []}\n  web: {to: []}\n",
+        ),
     ])
     .unwrap();
     assert!(b.machines.is_empty());
@@ -131,7 +137,7 @@ fn empty_to_clears_placement_and_null_keeps_base() {
         ("b.yaml", BASE),
         (
             "o.yaml",
-            "applications:\n  db:\n    to: []\n    options:\n    annotations:\n",
+            "machines: {}\napplications:\n  db:\n    to: []\n    options:\n    annotations:\n  web:\n    to: []\n",
         ),
     ])
     .unwrap();
@@ -144,15 +150,15 @@ fn empty_to_clears_placement_and_null_keeps_base() {
 
 #[test]
 fn legacy_services_and_anchors_and_variables() {
-    let b = load_str(&[(
-        "b.yaml",
-        "variables:\n  sp: &sp public\nservices:\n  a:\n    charm: cs:foo-3\n    num_units: 1\n    bindings: {\"\": *sp}\n",
-    )])
-    .unwrap();
+    let text = "variables:\n  sp: &sp public\nservices:\n  a:\n    charm: cs:foo-3\n    num_units: 1\n    bindings: {\"\": *sp}\n";
+    let v29 = LoadOptions {
+        juju: JujuVersion::V2_9,
+    };
+    let b = load_str_with(&[("b.yaml", text)], &v29).unwrap();
     assert_eq!(b.applications["a"].bindings.default_space(), "public");
     assert_eq!(b.applications["a"].charm_name(), "foo");
     assert!(b.warnings.iter().any(|w| w.message.contains("services")));
-    let e = load_str(&[("b.yaml", "services: {}\napplications: {}\n")]).unwrap_err();
+    let e = load_str_with(&[("b.yaml", "services: {}\napplications: {}\n")], &v29).unwrap_err();
     assert!(e.to_string().contains("not both"), "{e}");
 }
 
@@ -200,7 +206,7 @@ fn placement_forms_and_replication() {
         ("to: ['0', '0', '0', '0', '0']", "too many units"),
         ("to: [{x: 1}]", "must be a string"),
     ] {
-        let text = format!("machines: {{'0': }}\napplications:\n  a: {{charm: a, num_units: 2}}\n  b:\n    charm: b\n    num_units: 4\n    {bad}\n");
+        let text = format!("machines: {{'0': }}\napplications:\n  a: {{charm: a, num_units: 2, to: ['0']}}\n  b:\n    charm: b\n    num_units: 4\n    {bad}\n");
         let e = load_str(&[("p.yaml", &text)]).unwrap_err().to_string();
         assert!(e.contains(why), "{bad}: {e}");
         assert!(e.starts_with("p.yaml:7:"), "{bad}: {e}");
@@ -256,8 +262,12 @@ fn wrong_types_name_file_line_column_and_field() {
         ),
     ] {
         let e = load_str(&[("w.yaml", text)]).unwrap_err();
-        assert!(matches!(e, BundleError::Invalid { .. }), "{text}: {e:?}");
-        let s = e.to_string();
+        let first = e.problems()[0];
+        assert!(
+            matches!(first, BundleError::Invalid { .. }),
+            "{text}: {e:?}"
+        );
+        let s = first.to_string();
         assert!(s.starts_with(&format!("w.yaml:{line}:")), "{text}: {s}");
         assert!(s.contains(field), "{text}: {s}");
     }
@@ -281,7 +291,7 @@ fn duplicate_keys_are_errors_with_position() {
 fn unknown_keys_warn_and_do_not_fail() {
     let b = load_str(&[(
         "u.yaml",
-        "flavour: spicy\nmachines:\n  '0': {colour: red}\napplications:\n  a: {charm: a, num_units: 1, frobnicate: yes}\n",
+        "flavour: spicy\nmachines:\n  '0': {colour: red}\napplications:\n  a: {charm: a, num_units: 1, frobnicate: yes, to: ['0']}\n",
     )])
     .unwrap();
     let msgs: Vec<String> = b.warnings.iter().map(|w| w.to_string()).collect();

@@ -5,7 +5,7 @@ use crate::fixture_paths;
 
 use std::path::PathBuf;
 
-use preflight_bundle::{load, CharmSet, Placement};
+use preflight_bundle::{load, load_with, CharmSet, JujuVersion, LoadOptions, Placement};
 
 fn fx(rel: &str) -> PathBuf {
     fixture_paths::own(rel)
@@ -117,11 +117,22 @@ fn overlay_variables_anchor_the_overlay_itself() {
 
 #[test]
 fn legacy_services_bundle_with_charm_store_urls() {
-    let b = load(&fx("bundles/legacy/services.yaml"), &[]).unwrap();
+    // Juju 3 refuses it; Juju 2.9 reads it, with deprecation warnings.
+    let e = load(&fx("bundles/legacy/services.yaml"), &[]).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "`services` is the legacy name of `applications`, which Juju 3 does not read"
+        ),
+        "{e}"
+    );
+    let v29 = LoadOptions {
+        juju: JujuVersion::V2_9,
+    };
+    let b = load_with(&fx("bundles/legacy/services.yaml"), &[], &v29).unwrap();
     assert_eq!(b.series.as_deref(), Some("jammy"));
     let db = &b.applications["database"];
     assert_eq!(db.charm_name(), "database", "cs:~user/series/name-rev");
-    assert_eq!(db.to, [machine(None, "0")], "`to:` as a bare string");
+    assert_eq!(db.to, [machine(None, "0")]);
     assert_eq!(db.bindings.default.as_deref(), Some("internal-api"));
     assert_eq!(b.applications["webapp"].charm_name(), "webapp");
     let warned = |what: &str| b.warnings.iter().any(|w| w.message.contains(what));
@@ -132,7 +143,7 @@ fn legacy_services_bundle_with_charm_store_urls() {
         .iter()
         .find(|w| w.message.contains("services"))
         .unwrap();
-    assert_eq!(services.pos.line, 4, "{services}");
+    assert_eq!(services.pos.line, 5, "{services}");
 }
 
 #[test]

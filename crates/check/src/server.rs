@@ -297,16 +297,38 @@ async fn register(
     }))
 }
 
+/// The hold a plan request asks for with `?wait_ms=N` (never longer than the server's own).
+fn requested_hold(uri: &axum::http::Uri, max: Duration) -> Result<Duration, ApiError> {
+    let Some(query) = uri.query() else {
+        return Ok(max);
+    };
+    for pair in query.split('&') {
+        if let Some(v) = pair.strip_prefix("wait_ms=") {
+            let ms: u64 = v.parse().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("wait_ms must be a whole number of milliseconds, not {v:?}"),
+                    Some("wait_ms".into()),
+                )
+            })?;
+            return Ok(max.min(Duration::from_millis(ms)));
+        }
+    }
+    Ok(max)
+}
+
 async fn plan(
     State(app): State<App>,
     Path(id): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     app.state.check_key(&id, agent_key(&headers))?;
+    let hold = requested_hold(&uri, app.config.plan_hold)?;
     // Held open until the phase moves on (the plan is ready) or the hold runs out; subscribed
     // before the first look, so a plan made in between is not missed.
     let mut phase = app.state.subscribe_phase();
-    let until = tokio::time::Instant::now() + app.config.plan_hold;
+    let until = tokio::time::Instant::now() + hold;
     loop {
         let (now, plan) = app.state.plan_for(&id)?;
         if now == crate::state::Phase::Done || plan.is_some() {

@@ -657,3 +657,29 @@ async fn results_without_the_key_are_refused_before_the_body_is_read() {
         .unwrap();
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test]
+async fn wait_ms_shortens_the_plan_hold_and_must_be_a_number() {
+    let mut config = ServerConfig::new(TOKEN.into());
+    config.plan_hold = std::time::Duration::from_secs(30);
+    let (addr, _state, _tx) = start(config).await;
+    let a = register(addr, "alpha").await;
+    let get = |q: &str| {
+        client()
+            .get(format!("http://{addr}/v1/agents/{a}/plan{q}"))
+            .bearer_auth(TOKEN)
+            .header("x-preflight-agent-key", key(&a))
+            .send()
+    };
+    let t = std::time::Instant::now();
+    let p: PlanResponse = get("?wait_ms=0").await.unwrap().json().await.unwrap();
+    assert!(matches!(p, PlanResponse::Waiting { .. }), "{p:?}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    let t = std::time::Instant::now();
+    let p: PlanResponse = get("?wait_ms=300").await.unwrap().json().await.unwrap();
+    assert!(matches!(p, PlanResponse::Waiting { .. }), "{p:?}");
+    assert!(t.elapsed() >= std::time::Duration::from_millis(300));
+    let r = get("?wait_ms=soon").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("wait_ms"));
+}

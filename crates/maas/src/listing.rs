@@ -58,6 +58,10 @@ pub struct SpaceRow {
     pub id: Option<i64>,
     /// Space name.
     pub name: String,
+    /// The name Juju gives the space (its `ConvertSpaceName`), when it differs from the MAAS
+    /// name: bundles must bind to this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub juju_name: Option<String>,
     /// Subnets in the space, by CIDR.
     pub subnets: Vec<SubnetRow>,
 }
@@ -133,6 +137,7 @@ pub fn subnets(model: &ProviderModel, space: Option<&str>) -> Vec<SubnetRow> {
 /// Every space by name, each with its subnets; the pseudo-space `undefined` last, when it
 /// holds any subnet.
 pub fn spaces(model: &ProviderModel) -> Vec<SpaceRow> {
+    let juju = model.juju_space_names();
     let mut out: Vec<SpaceRow> = model
         .spaces
         .values()
@@ -145,6 +150,7 @@ pub fn spaces(model: &ProviderModel) -> Vec<SpaceRow> {
             SpaceRow {
                 id: Some(sp.id),
                 name: sp.name.clone(),
+                juju_name: juju.get(&sp.id).filter(|j| **j != sp.name).cloned(),
                 subnets,
             }
         })
@@ -155,6 +161,7 @@ pub fn spaces(model: &ProviderModel) -> Vec<SpaceRow> {
         out.push(SpaceRow {
             id: None,
             name: UNDEFINED_SPACE_NAME.to_string(),
+            juju_name: None,
             subnets: undefined,
         });
     }
@@ -209,15 +216,19 @@ pub fn render_spaces(rows: &[SpaceRow]) -> String {
     let mut lines = Vec::new();
     for sp in rows {
         let id = dash(sp.id.map(|i| i.to_string()));
+        let name = match &sp.juju_name {
+            Some(j) => format!("{} (Juju: {j})", sp.name),
+            None => sp.name.clone(),
+        };
         if sp.subnets.is_empty() {
-            let mut l = vec![sp.name.clone(), id];
+            let mut l = vec![name, id];
             l.extend(std::iter::repeat_n("-".to_string(), 7));
             lines.push(l);
             continue;
         }
         for (i, s) in sp.subnets.iter().enumerate() {
             let mut l = if i == 0 {
-                vec![sp.name.clone(), id.clone()]
+                vec![name.clone(), id.clone()]
             } else {
                 vec![String::new(), String::new()]
             };
@@ -316,6 +327,39 @@ mod tests {
         assert_eq!(undefined.subnets[0].cidr, "192.168.200.0/24");
         assert_eq!(undefined.subnets[0].vlan.as_ref().unwrap().name, None);
         assert_eq!(undefined.subnets[0].machines, ["dogwood"]);
+    }
+
+    #[test]
+    fn spaces_show_the_juju_name_when_it_differs() {
+        let mut m = ProviderModel::default();
+        for (id, name) in [(1, "Public_Space"), (2, "internal"), (3, "publicspace")] {
+            m.spaces.insert(
+                id,
+                preflight_model::provider::Space {
+                    id,
+                    name: name.into(),
+                    description: None,
+                },
+            );
+        }
+        let rows = spaces(&m);
+        let names: Vec<(&str, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.juju_name.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Public_Space", Some("publicspace")),
+                ("internal", None),
+                ("publicspace", Some("publicspace-2"))
+            ]
+        );
+        let text = render_spaces(&rows);
+        assert!(text.contains("Public_Space (Juju: publicspace)"), "{text}");
+        let json = serde_json::to_value(&rows).unwrap();
+        assert_eq!(json[0]["juju_name"], "publicspace");
+        assert!(json[1].get("juju_name").is_none());
     }
 
     #[test]

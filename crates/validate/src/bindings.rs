@@ -16,7 +16,15 @@ pub(crate) fn unknown_space(cx: &mut Cx<'_>, name: &str, by_space: &BTreeMap<Str
         if sp == ALPHA_SPACE || cx.space_known(sp) {
             continue;
         }
-        let known: Vec<&str> = cx.space_names.iter().copied().collect();
+        // Juju's names, with the MAAS name where Juju converted it.
+        let known: Vec<String> = cx
+            .space_names
+            .iter()
+            .map(|j| match cx.maas_name(j) {
+                maas if maas == *j => j.to_string(),
+                maas => format!("{j} (MAAS: {maas})"),
+            })
+            .collect();
         cx.finding(
             Code::BindingUnknownSpace,
             Severity::Error,
@@ -31,7 +39,7 @@ pub(crate) fn unknown_space(cx: &mut Cx<'_>, name: &str, by_space: &BTreeMap<Str
                 endpoint_list(eps)
             ),
             Some(format!(
-                "bind to one of the MAAS spaces ({}) or create space {sp:?} in MAAS",
+                "bind to one of the spaces Juju knows ({}) or create space {sp:?} in MAAS",
                 if known.is_empty() {
                     "MAAS has none".to_string()
                 } else {
@@ -50,7 +58,7 @@ pub(crate) fn unknown_endpoint(
     app: &Application,
     charms: Option<&CharmSet>,
 ) {
-    let Some(meta) = charms.and_then(|c| c.get(&app.charm_name())) else {
+    let Some(meta) = charms.and_then(|c| c.for_application(app)) else {
         return;
     };
     cx.checked(Code::BindingUnknownEndpoint, subject_app(name));

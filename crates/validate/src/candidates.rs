@@ -2,24 +2,30 @@
 //! machines Juju could use, which spaces each is in, and how a list of constraint terms narrows
 //! them down (with the count after each term, for messages).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use preflight_bundle::Constraints;
 use preflight_model::provider::{Machine, MachineStatus, ProviderModel};
 
-use crate::CANDIDATE_STATUSES;
-
-/// The MAAS machines with what the rules need precomputed, in provider order.
-pub(crate) fn candidates(provider: &ProviderModel) -> Vec<Cand<'_>> {
+/// The MAAS machines with what the rules need precomputed, in provider order; each machine's
+/// spaces by the names Juju gives them (`juju_names`: space id → Juju name); those in one of
+/// `statuses` are eligible.
+pub(crate) fn candidates<'a>(
+    provider: &'a ProviderModel,
+    juju_names: &'a BTreeMap<i64, String>,
+    statuses: &[&str],
+) -> Vec<Cand<'a>> {
     provider
         .machines
         .iter()
         .map(|m| Cand {
             m,
-            spaces: m.space_names(provider),
-            eligible: CANDIDATE_STATUSES
-                .iter()
-                .any(|s| MachineStatus::parse(s) == m.status),
+            spaces: m
+                .space_ids(provider)
+                .into_iter()
+                .filter_map(|id| juju_names.get(&id).map(String::as_str))
+                .collect(),
+            eligible: statuses.iter().any(|s| MachineStatus::parse(s) == m.status),
         })
         .collect()
 }
@@ -143,11 +149,12 @@ impl Filtered {
         None
     }
 
-    pub(crate) fn explain(&self) -> String {
+    /// The count after each stage, from the `statuses` machines counted in.
+    pub(crate) fn explain(&self, statuses: &[&str]) -> String {
         let mut parts = vec![format!(
             "{} machine(s) in {}",
             self.eligible,
-            CANDIDATE_STATUSES.join("/")
+            statuses.join("/")
         )];
         for (label, left) in &self.trail {
             parts.push(format!("{left} with {label}"));

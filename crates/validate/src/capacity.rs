@@ -47,6 +47,7 @@ pub(crate) fn binding_capacity(
     for d in new_demands.iter_mut() {
         d.candidates.retain(|i| !pinned.contains(i));
     }
+    crate::placement::certain_missing_spaces(cx, new_demands);
     for short in shortfalls(new_demands, cx.cands.len()) {
         let d = &new_demands[short.demand];
         let subject = match &d.application {

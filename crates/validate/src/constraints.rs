@@ -7,7 +7,6 @@ use preflight_model::report::{Code, Severity, Subject};
 
 use crate::candidates::{endpoint_list, Filtered};
 use crate::cx::{subject_app, Cx};
-use crate::CANDIDATE_STATUSES;
 
 /// `constraint.space-conflict`: an application's `spaces=^x` must not exclude a space its
 /// bindings use (`by_space`: space → endpoints bound there).
@@ -76,13 +75,13 @@ pub(crate) fn unsatisfiable(cx: &mut Cx<'_>, demand: Demand<'_>, f: &Filtered) {
     let eliminator = f.eliminator();
     let why = match eliminator {
         Some((before, label)) => format!("{label} eliminated the last {before} candidate(s)"),
-        None => format!("MAAS has no machine in {}", CANDIDATE_STATUSES.join(", ")),
+        None => format!("MAAS has no machine in {}", cx.statuses.join(", ")),
     };
     let (message, hint) = match demand {
         Demand::BundleMachine { id, constraints } => (
             format!(
                 "no MAAS machine satisfies bundle machine {id}'s constraints {constraints:?}: {why} ({})",
-                f.explain()
+                f.explain(cx.statuses)
             ),
             format!(
                 "relax machine {id}'s constraints, add a matching machine to MAAS, or pin it with --machine-map {id}=SYSTEM_ID"
@@ -91,7 +90,7 @@ pub(crate) fn unsatisfiable(cx: &mut Cx<'_>, demand: Demand<'_>, f: &Filtered) {
         Demand::NewMachines { name, units } => (
             format!(
                 "no MAAS machine can host {name} ({units} unit(s) on new machines): {why} ({})",
-                f.explain()
+                f.explain(cx.statuses)
             ),
             match eliminator {
                 Some((_, label)) => format!(

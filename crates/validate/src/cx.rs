@@ -1,7 +1,7 @@
 //! What every rule reads (the provider, the candidate machines, the MAAS space names) and
 //! writes (findings and evaluated checks).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use preflight_model::provider::ProviderModel;
 use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
@@ -21,7 +21,15 @@ pub(crate) fn subject_app(app: &str) -> Subject {
 pub(crate) struct Cx<'a> {
     pub provider: &'a ProviderModel,
     pub cands: Vec<Cand<'a>>,
+    /// The MAAS statuses whose machines count (see [`crate::Machines`]).
+    pub statuses: &'static [&'static str],
+    /// Space names as Juju knows them (its ConvertSpaceName of the MAAS names).
     pub space_names: BTreeSet<&'a str>,
+    /// MAAS space id by Juju space name.
+    pub space_ids: BTreeMap<&'a str, i64>,
+    /// `placement.missing-space` warnings on unpinned bundle machines that the capacity
+    /// matching may show to be certain: (finding index, bundle machine, space).
+    pub maybe_missing: Vec<(usize, String, String)>,
     pub out: ValidateOutcome,
 }
 
@@ -49,7 +57,16 @@ impl Cx<'_> {
         });
     }
 
-    /// Whether MAAS has a space with this name.
+    /// The MAAS name of a space Juju knows as `juju` (the same name when Juju kept it).
+    pub(crate) fn maas_name<'s>(&'s self, juju: &'s str) -> &'s str {
+        self.space_ids
+            .get(juju)
+            .and_then(|id| self.provider.spaces.get(id))
+            .map(|s| s.name.as_str())
+            .unwrap_or(juju)
+    }
+
+    /// Whether Juju will know a space with this name.
     pub(crate) fn space_known(&self, s: &str) -> bool {
         self.space_names.contains(s)
     }

@@ -32,8 +32,10 @@ use preflight_model::provider::ProviderModel;
 use preflight_model::report::{Checked, Code, Finding};
 
 mod bindings;
+mod bundle_warnings;
 mod candidates;
 mod capacity;
+mod certain;
 mod constraints;
 mod cx;
 mod network;
@@ -45,8 +47,35 @@ use cx::Cx;
 use placement::{resolve, Pools, Target};
 pub mod relations;
 
-/// MAAS machine statuses that count as candidates (Juju can use them, or already does).
-pub const CANDIDATE_STATUSES: &[&str] = &["Ready", "Allocated", "Deployed"];
+/// MAAS machine statuses Juju can allocate a new machine from: MAAS's acquisition filter
+/// (`POST /machines/op-allocate`) only hands out Ready machines. An owned (Allocated, Deployed)
+/// machine counts only where `--machine-map` pins a bundle machine to it.
+pub const CANDIDATE_STATUSES: &[&str] = &["Ready"];
+
+/// MAAS machine statuses that count once the bundle is deployed ([`Machines::Deployed`]).
+pub const DEPLOYED_STATUSES: &[&str] = &["Ready", "Allocated", "Deployed"];
+
+/// Which MAAS machines the placement and capacity rules may give the bundle's machines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Machines {
+    /// Before `juju deploy` (`preflight validate`): only the machines MAAS allocates
+    /// ([`CANDIDATE_STATUSES`]).
+    #[default]
+    Free,
+    /// The bundle is already deployed on the machines (`preflight check --bundle`, whose
+    /// agents run on them): owned machines count too ([`DEPLOYED_STATUSES`]).
+    Deployed,
+}
+
+impl Machines {
+    /// The MAAS statuses that count.
+    pub fn statuses(self) -> &'static [&'static str] {
+        match self {
+            Machines::Free => CANDIDATE_STATUSES,
+            Machines::Deployed => DEPLOYED_STATUSES,
+        }
+    }
+}
 
 /// What [`validate`] found and what it evaluated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,18 +163,37 @@ pub fn check_machine_map(
 /// Checks a bundle against the provider model. `charms` enables `binding.unknown-endpoint`
 /// for the applications whose charm it has; `machine_map` pins bundle machines to MAAS
 /// machines (validate it first with [`check_machine_map`]; unknown targets count as no machine).
+/// Before the deploy: only Ready machines are free ([`Machines::Free`]).
 pub fn validate(
     bundle: &Bundle,
     charms: Option<&CharmSet>,
     provider: &ProviderModel,
     machine_map: &BTreeMap<String, String>,
 ) -> ValidateOutcome {
+    validate_on(bundle, charms, provider, machine_map, Machines::Free)
+}
+
+/// [`validate`] with the MAAS machines that count given: [`Machines::Deployed`] for a bundle
+/// already deployed on its machines.
+pub fn validate_on(
+    bundle: &Bundle,
+    charms: Option<&CharmSet>,
+    provider: &ProviderModel,
+    machine_map: &BTreeMap<String, String>,
+    machines: Machines,
+) -> ValidateOutcome {
+    // Spaces by the names Juju gives them (its ConvertSpaceName of the MAAS names).
+    let juju_names = provider.juju_space_names();
     let mut cx = Cx {
         provider,
-        cands: candidates::candidates(provider),
-        space_names: provider.spaces.values().map(|s| s.name.as_str()).collect(),
+        cands: candidates::candidates(provider, &juju_names, machines.statuses()),
+        statuses: machines.statuses(),
+        space_names: juju_names.values().map(String::as_str).collect(),
+        space_ids: juju_names.iter().map(|(id, n)| (n.as_str(), *id)).collect(),
+        maybe_missing: Vec::new(),
         out: ValidateOutcome::default(),
     };
+    bundle_warnings::reading_warnings(&mut cx, bundle, charms);
 
     // Bundle machines: their candidates (the mapped machine, or those fitting their constraints).
     let mut machine_cands: BTreeMap<String, Vec<usize>> = BTreeMap::new();

@@ -126,10 +126,10 @@ pub(crate) fn space_empty(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<S
             ..Subject::default()
         };
         cx.checked(Code::SpaceEmpty, subject.clone());
-        let Some(space) = provider.space_by_name(sp) else {
+        let Some(&space_id) = cx.space_ids.get(sp.as_str()) else {
             continue;
         };
-        let n_subnets = provider.subnets_in_space(space.id).count();
+        let n_subnets = provider.subnets_in_space(space_id).count();
         let n_machines = cx
             .cands
             .iter()

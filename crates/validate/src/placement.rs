@@ -36,7 +36,16 @@ pub(crate) fn resolve(bundle: &Bundle, app: &str, p: &Placement, depth: usize) -
             }
             let target = bundle.applications.get(application)?;
             let ps = target.unit_placements();
-            let tp = ps.get(unit.unwrap_or(0) as usize).or(ps.first())?;
+            // Beside a unit the other application does not have: Juju gives the unit a new
+            // machine instead (`definedUnitForUnit` / `definedApplicationForUnit` in juju's
+            // core/bundle/changes/handlers.go).
+            let Some(tp) = ps.get(unit.unwrap_or(0) as usize) else {
+                return Some(if depth == 0 {
+                    Target::New
+                } else {
+                    Target::NewFor(app.to_string())
+                });
+            };
             match resolve(bundle, application, tp, depth + 1)? {
                 Target::New => Some(Target::NewFor(application.clone())),
                 t => Some(t),
@@ -57,7 +66,9 @@ pub(crate) struct Pools<'a> {
 
 /// `placement.missing-space`: every machine a unit of `name` is placed on (`placed`) must be
 /// in each space the bindings require (`required`: space → endpoints). Error when none of the
-/// machine's candidates is, warning when only some are (Juju may pick one without it).
+/// machine's candidates is, warning when only some are (Juju may pick one without it); a
+/// warning on an unpinned bundle machine becomes an error in [`certain_missing_spaces`] when
+/// the capacity matching shows the failure is certain.
 pub(crate) fn missing_space(
     cx: &mut Cx<'_>,
     bundle: &Bundle,
@@ -139,6 +150,10 @@ pub(crate) fn missing_space(
                     Some(hint),
                 );
             } else {
+                if let (Target::BundleMachine(id), false) = (t, pinned) {
+                    cx.maybe_missing
+                        .push((cx.out.findings.len(), id.clone(), sp.clone()));
+                }
                 cx.finding(
                     Code::PlacementMissingSpace,
                     Severity::Warning,
@@ -152,6 +167,63 @@ pub(crate) fn missing_space(
                     Some(hint),
                 );
             }
+        }
+    }
+}
+
+/// `placement.missing-space`, certain: upgrades the warnings on unpinned bundle machines to
+/// errors where the bundle machines whose units need a space cannot all get a candidate with
+/// it in any assignment that meets every demand (`demands`: the `binding.capacity` demands,
+/// bundle machines labelled `bundle machine N`; see [`crate::certain`]).
+pub(crate) fn certain_missing_spaces(cx: &mut Cx<'_>, demands: &[crate::capacity::Demand]) {
+    let maybe = std::mem::take(&mut cx.maybe_missing);
+    let mut by_space: BTreeMap<&str, Vec<(usize, &str)>> = BTreeMap::new();
+    for (finding, machine, space) in &maybe {
+        by_space
+            .entry(space.as_str())
+            .or_default()
+            .push((*finding, machine.as_str()));
+    }
+    for (space, entries) in by_space {
+        let machines: BTreeSet<&str> = entries.iter().map(|(_, m)| *m).collect();
+        let group: Vec<usize> = machines
+            .iter()
+            .filter_map(|m| {
+                let label = format!("bundle machine {m}");
+                demands.iter().position(|d| d.label == label)
+            })
+            .collect();
+        let lacks = |i: usize| !cx.cands[i].spaces.contains(space);
+        if !crate::certain::missing_space_is_certain(demands, cx.cands.len(), &group, lacks) {
+            continue;
+        }
+        let pool: BTreeSet<usize> = group
+            .iter()
+            .flat_map(|&g| demands[g].candidates.iter().copied())
+            .collect();
+        let have = pool.iter().filter(|&&i| !lacks(i)).count();
+        let without: Vec<&str> = pool
+            .iter()
+            .filter(|&&i| lacks(i))
+            .take(5)
+            .map(|&i| cx.cands[i].m.hostname.as_str())
+            .collect();
+        let list: Vec<String> = machines.iter().map(|m| m.to_string()).collect();
+        let ids = endpoint_list(&list);
+        for (finding, machine) in &entries {
+            let Some(f) = cx.out.findings.get_mut(*finding) else {
+                continue;
+            };
+            let app = f.subject.application.clone().unwrap_or_default();
+            f.severity = Severity::Error;
+            f.message = format!(
+                "{app} is placed on machine {machine}, whose units need space {space:?}: bundle machines {ids} need all {} of their candidate MAAS machines (with every other demand on them), and only {have} have the space, so one of them certainly gets a machine without it ({})",
+                pool.len(),
+                without.join(", ")
+            );
+            f.hint = Some(format!(
+                "add spaces={space} to the constraints of bundle machines {ids}, give MAAS more machines that fit them with the space, or pin them with --machine-map"
+            ));
         }
     }
 }

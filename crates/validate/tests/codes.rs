@@ -188,14 +188,15 @@ fn binding_unknown_endpoint_only_with_metadata() {
         .checked
         .iter()
         .any(|c| c.check == Code::BindingUnknownEndpoint));
-    // Metadata for another charm: not evaluated either.
+    // Metadata for another charm: not evaluated either, and the unused charm is a warning.
     let out = run_with(
         &yaml.replace("ch:thing", "ch:other"),
         &common::reference().build(),
         Some(&set),
         &[],
     );
-    assert!(out.findings.is_empty());
+    let got: Vec<&str> = out.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(got, [Code::CharmUnused.as_str()]);
 }
 
 #[test]
@@ -273,7 +274,7 @@ fn constraint_unsatisfiable_names_the_eliminating_constraint() {
         assert_eq!(f.len(), 1, "{cons}: {:#?}", out.findings);
         assert!(f[0].message.contains(needle), "{cons}: {}", f[0].message);
     }
-    // Only Ready/Allocated/Deployed machines count.
+    // Only Ready machines count (MAAS allocates only Ready machines).
     let mut b = common::reference();
     for m in &mut b.model.machines {
         m.status = "Broken".into();
@@ -287,7 +288,7 @@ fn constraint_unsatisfiable_names_the_eliminating_constraint() {
     let f = only(&out, Code::ConstraintUnsatisfiable);
     assert!(
         f[0].message
-            .contains("MAAS has no machine in Ready, Allocated, Deployed"),
+            .contains("MAAS has no machine in Ready (0 machine(s) in Ready)"),
         "{}",
         f[0].message
     );
@@ -397,7 +398,7 @@ fn binding_capacity_single_and_competing() {
         f[0].message
     );
     // Bundle machines take machines too: 6 bundle machines + 1 new unit > 6 MAAS machines.
-    let out = run("machines: {'0': , '1': , '2': , '3': , '4': , '5': }\napplications:\n  a: {charm: a, num_units: 1}\n");
+    let out = run("machines: {'0': , '1': , '2': , '3': , '4': , '5': }\napplications:\n  a: {charm: a, num_units: 1}\n  b: {charm: b, num_units: 6, to: ['0', '1', '2', '3', '4', '5']}\n");
     assert_eq!(
         only(&out, Code::BindingCapacity).len(),
         1,
@@ -406,7 +407,7 @@ fn binding_capacity_single_and_competing() {
     );
     // ... unless one is pinned to a machine (then it leaves the pool but serves itself).
     let out = run_with(
-        "machines: {'0': , '1': , '2': , '3': , '4': }\napplications:\n  a: {charm: a, num_units: 1}\n",
+        "machines: {'0': , '1': , '2': , '3': , '4': }\napplications:\n  a: {charm: a, num_units: 1}\n  b: {charm: b, num_units: 5, to: ['0', '1', '2', '3', '4']}\n",
         &common::reference().build(),
         None,
         &["0=m1"],
@@ -475,7 +476,7 @@ fn subnet_no_space_and_overlap_and_space_empty() {
 fn machine_map_errors() {
     let bundle = load_str(&[(
         "t.yaml",
-        "machines: {'0': }\napplications: {a: {charm: a}}\n",
+        "machines: {'0': }\napplications: {a: {charm: a, num_units: 1, to: ['0']}}\n",
     )])
     .unwrap();
     let model = common::reference().build();

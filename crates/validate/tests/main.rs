@@ -11,5 +11,6 @@ mod fixture_paths;
 mod common;
 
 mod codes;
+mod juju_semantics;
 mod own_fixtures;
 mod real_fixture;

@@ -22,6 +22,16 @@ fn bundle(overlays: &[&str]) -> Bundle {
     load(&fixture_paths::own("bundles/cloud/bundle.yaml"), &overlays).unwrap()
 }
 
+/// The fixture MAAS has deployed its amd64 machines (alder, birch) and has one Ready machine
+/// (cedar): Juju can allocate only cedar, so the bundle's machines are pinned to the machines
+/// they run on, as when re-validating a deployed cloud.
+fn pinned() -> BTreeMap<String, String> {
+    [("0", "k4p7ab"), ("1", "m2q9cd")]
+        .into_iter()
+        .map(|(n, id)| (n.to_string(), id.to_string()))
+        .collect()
+}
+
 fn charms() -> CharmSet {
     CharmSet::load_dirs(&[fixture_paths::own("charms")]).unwrap()
 }
@@ -64,7 +74,7 @@ fn cross(pair: &str) -> (Code, Severity, String, String) {
 
 #[test]
 fn the_cloud_bundle_fits_the_fixture_maas() {
-    let out = validate(&bundle(&[]), Some(&charms()), &maas(), &BTreeMap::new());
+    let out = validate(&bundle(&[]), Some(&charms()), &maas(), &pinned());
     let mut want = network_warnings();
     // webapp's db (default oam) relates to database's db (internal-api); the subordinate
     // logger (unbound: alpha) relates to both principals (oam).
@@ -91,12 +101,38 @@ fn the_cloud_bundle_fits_the_fixture_maas() {
 }
 
 #[test]
+fn unpinned_the_bundle_machines_find_no_ready_machine() {
+    // MAAS allocates only Ready machines: cedar (arm64, 1 TB disk missing) fits neither.
+    let out = validate(&bundle(&[]), Some(&charms()), &maas(), &BTreeMap::new());
+    let mut want = network_warnings();
+    want.extend([
+        k(Code::ConstraintUnsatisfiable, Severity::Error, "-", "-"),
+        k(Code::ConstraintUnsatisfiable, Severity::Error, "-", "-"),
+        cross("alpha:oam"),
+        cross("internal-api:oam"),
+    ]);
+    want.sort();
+    assert_eq!(keys(&out), want, "{:#?}", out.findings);
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.subject.machine.as_deref() == Some("0"))
+        .unwrap();
+    assert!(
+        f.message
+            .contains("(1 machine(s) in Ready → 0 with arch=amd64)"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
 fn binding_a_space_machine_0_lacks_is_a_placement_error() {
     let out = validate(
         &bundle(&["overlay-ipv6.yaml"]),
         Some(&charms()),
         &maas(),
-        &BTreeMap::new(),
+        &pinned(),
     );
     let mut want = network_warnings();
     want.push(k(
@@ -105,6 +141,8 @@ fn binding_a_space_machine_0_lacks_is_a_placement_error() {
         "webapp",
         "ipv6-lab",
     ));
+    // The overlay removes the logger, so its --charm-dir metadata checks nothing.
+    want.push(k(Code::CharmUnused, Severity::Warning, "-", "-"));
     want.push(cross("internal-api:oam"));
     want.sort();
     assert_eq!(keys(&out), want, "{:#?}", out.findings);
@@ -123,7 +161,7 @@ fn unknown_space_and_unknown_endpoint_from_an_overlay() {
         &bundle(&["overlay-faults.yaml"]),
         Some(&charms()),
         &maas(),
-        &BTreeMap::new(),
+        &pinned(),
     );
     let mut want = network_warnings();
     want.push(k(
@@ -150,12 +188,7 @@ fn unknown_space_and_unknown_endpoint_from_an_overlay() {
     let hint = ep.hint.as_deref().unwrap_or_default();
     assert!(hint.contains("reactive"), "{hint}");
     // Without charm metadata the endpoint cannot be checked; the unknown space still is.
-    let out = validate(
-        &bundle(&["overlay-faults.yaml"]),
-        None,
-        &maas(),
-        &BTreeMap::new(),
-    );
+    let out = validate(&bundle(&["overlay-faults.yaml"]), None, &maas(), &pinned());
     assert!(out
         .findings
         .iter()

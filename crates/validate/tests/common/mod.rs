@@ -154,8 +154,8 @@ pub(crate) fn reference() -> Builder {
 }
 
 /// A generated MAAS with `n` machines, in the given spaces (one VLAN and /24..-sized subnet
-/// each, on `fabrics` fabrics), every machine linked into every space; statuses cycle
-/// Ready, Deployed, Allocated, Broken.
+/// each, on `fabrics` fabrics), every machine linked into every space; all Ready (the only
+/// status MAAS allocates from).
 pub(crate) fn generated(n: usize, spaces: &[&str]) -> ProviderModel {
     let mut b = Builder::new();
     for (i, name) in spaces.iter().enumerate() {
@@ -171,9 +171,8 @@ pub(crate) fn generated(n: usize, spaces: &[&str]) -> ProviderModel {
             s.gateway = Some(format!("10.{}.0.1", 10 + i).parse().unwrap());
         }
     }
-    let statuses = ["Ready", "Deployed", "Allocated", "Broken"];
     for i in 0..n {
-        let m = b.machine(&format!("m{i:05}"), statuses[i % statuses.len()], &subnets);
+        let m = b.machine(&format!("m{i:05}"), "Ready", &subnets);
         m.zone = Some(format!("zone-{}", i % 3));
     }
     b.build()
