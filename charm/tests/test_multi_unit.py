@@ -437,7 +437,7 @@ def maas(lab, tmp_path):
     """`preflight maas serve` in unit 0's namespace, serving a snapshot the test writes."""
     procs = []
 
-    def start(published):
+    def start(published, status="Deployed"):
         units = {}
         for u in UNITS:
             units[f"preflight/{u}"] = {
@@ -447,6 +447,7 @@ def maas(lab, tmp_path):
         snap = provider_snapshot(units, {"probe-0": "internal-api"}, {"probe-0": 1500})
         for m in snap["machines"]:
             m["system_id"] = "abc" + m["system_id"][-1]
+            m["status_name"] = status
         (tmp_path / "maas.json").write_text(json.dumps(snap))
         (tmp_path / "maas.key").write_text(KEY + "\n")
         ready = tmp_path / "maas.ready"
@@ -834,8 +835,8 @@ applications:
 
 def test_validate_action_checks_a_bundle_against_maas(lab, maas, tmp_path, monkeypatch):
     """`validate` on the leader runs the real `preflight validate` against MAAS (the
-    stand-in): the bundle as written passes; with an overlay binding to a space MAAS does
-    not have, it fails with binding.unknown-space."""
+    stand-in, three Ready machines): the bundle as written passes; with an overlay binding to
+    a space MAAS does not have, it fails with binding.unknown-space."""
     state_root = tmp_path / "state"
     monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(state_root))
     secret = testing.Secret(tracked_content={"api-key": KEY}, owner=None)
@@ -845,7 +846,8 @@ def test_validate_action_checks_a_bundle_against_maas(lab, maas, tmp_path, monke
         "maas-api-key-secret": secret.id,
     }
     published = {u: publish(lab, monkeypatch, u, UNITS, 3, config) for u in UNITS}
-    maas(published)
+    # A bundle about to be deployed gets MAAS's Ready machines (validate counts only those).
+    maas(published, status="Ready")
     results = []
     for overlays in ("", OVERLAY):
         ctx, _ = hook(
