@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the charm's tests: a venv in charm/.venv with the pinned test dependencies from PyPI,
+# Runs the charm's tests: charmcraft.yaml against charmcraft's model (charmcraft from PyPI in
+# charm/.venv-charmcraft), then a venv in charm/.venv with the pinned test dependencies,
 # then pytest. The tests that run the real binaries expect them in the workspace's
 # target/debug/ (the root test.sh builds them first; or set PREFLIGHT_REAL_BIN_DIR).
 # Works on a fresh Debian/Ubuntu machine as root: installs python3-venv when it is missing.
@@ -24,6 +25,22 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
   echo "$want" > "$stamp"
 fi
+
+# charmcraft.yaml against charmcraft's own project model (a second venv: charmcraft pins its
+# own pydantic and craft libraries). Packing itself needs the snap; see README.md.
+ccvenv=.venv-charmcraft
+if [ ! -x "$ccvenv/bin/python" ] || ! "$ccvenv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  rm -rf "$ccvenv"
+  python3 -m venv "$ccvenv"
+fi
+ccstamp="$ccvenv/.requirements-charmcraft.sha256"
+ccwant=$(sha256sum requirements-charmcraft.txt | cut -d' ' -f1)
+if [ "$(cat "$ccstamp" 2>/dev/null || true)" != "$ccwant" ]; then
+  "$ccvenv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-charmcraft.txt
+  echo "$ccwant" > "$ccstamp"
+fi
+echo "charm/test.sh: charmcraft.yaml against charmcraft's project model"
+"$ccvenv/bin/python" tools/charmcraft-validate.py --self-test
 
 echo "charm/test.sh: ruff check, ruff format --check"
 "$venv/bin/ruff" check src tests tools

@@ -1,25 +1,27 @@
 #!/usr/bin/env python3
 """The preflight charm: glue between Juju and the preflight binaries.
 
-Every unit publishes its addresses per bound endpoint (probe-0 … probe-7) and a summary of
-`preflight-agent observe` in the peer relation `mesh`, builds a ProbePlan (preflight.plan/v1)
-from its peers' addresses, runs `preflight-agent probe --plan`, and publishes compact
-results (preflight.probe/v1). The leader assembles the report with
-`preflight report --probes` (preflight.report/v1). All probing and judging happens in the
-binaries; this file only moves JSON between Juju and them.
+One pipeline, the same as without Juju: the leader runs `preflight check` (the coordinator) as
+a supervised background service listening on its `mesh` binding address; every unit runs
+`preflight-agent run --coordinator …` against it. The bearer token (and, when the binary
+serves TLS, the certificate fingerprint) reach the units through a Juju secret whose id sits
+in the peer relation's application data. Planning, probing, judging and the report are the
+binaries' work; this file only moves configuration, secrets and status between Juju and them.
+
+With `maas-url` and `maas-api-key-secret` the check merges with MAAS. Without them the leader
+writes a provider snapshot from what the units published about their bindings ("no provider"
+mode: spaces named by the `spaces` option or by binding and CIDR; see README.md).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import ipaddress
 import json
 import logging
 import os
+import secrets
+import signal
 import subprocess
-import tempfile
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,59 +31,59 @@ logger = logging.getLogger(__name__)
 
 PEER = "mesh"
 BINDINGS = tuple(f"probe-{i}" for i in range(8))
-PLAN_SCHEMA = "preflight.plan/v1"
-PROBE_SCHEMA = "preflight.probe/v1"
 REPORT_SCHEMA = "preflight.report/v1"
-# Relation data keys of each unit.
-KEY_ADDRESSES = "addresses"
-KEY_OBSERVED = "observed"
-KEY_RESULTS = "results"
-KEY_RESULTS_NOTE = "results-note"
-# Largest addresses document accepted from a peer (8 bindings × a few addresses is < 4 KiB).
-MAX_ADDRESSES_BYTES = 16384
-# Timeout of the quick subprocess calls (observe, report), in seconds.
+# Unit data keys.
+KEY_BINDINGS = "bindings"
+KEY_HOSTNAME = "hostname"
+KEY_MACHINE = "machine"
+# Application data keys (leader writes).
+KEY_SECRET = "secret-id"
+KEY_COORDINATOR = "coordinator"
+KEY_RUN = "run"
+KEY_LEADER = "coordinator-unit"
+KEY_SECRET_STAMP = "secret-updated"
+KEY_EXPECT = "expect"
+# Largest bindings document accepted from a peer.
+MAX_BINDINGS_BYTES = 16384
 QUICK_TIMEOUT = 60
+# Seconds the leader waits, right after starting a TLS coordinator, for its fingerprint.
+FINGERPRINT_WAIT = 15
+COORDINATOR = "coordinator"
+AGENT = "agent"
+REPORT_FORMATS = ("text", "json", "junit", "html")
+# What the no-provider mode cannot check: a `--note` in the report's inputs, and in the report
+# action's results.
+NO_PROVIDER_GAPS = (
+    "no provider (no maas-url): the snapshot is built from the units' own bindings, so drift "
+    "against MAAS's intent (beyond an MTU below the VLAN's), VLAN ids, gateways, DNS, machine "
+    "status and bundle validation were not checked"
+)
+# The counts of `preflight check --progress-file`.
+PROGRESS_COUNTS = (
+    "agents_registered",
+    "agents_expected",
+    "agents_planned",
+    "agents_reported",
+    "probes_planned",
+    "probes_done",
+)
+# Action results above this many bytes go to a file on the unit instead.
+MAX_ACTION_BYTES = 16000
 
 
 class BinaryError(Exception):
     """A preflight binary is missing, failed, timed out or printed something unusable."""
 
 
-class BinaryMissing(BinaryError):
-    """A preflight binary is not where the charm looks for it."""
-
-
 class ConfigError(Exception):
-    """A config option does not parse; the message names the option and the bad item."""
-
-
-@dataclass
-class PeerAddress:
-    """One address of a unit on one binding."""
-
-    address: str
-    cidr: str = ""
-    interface: str = ""
-
-    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """The address as an ipaddress object."""
-        return ipaddress.ip_address(self.address)
-
-
-@dataclass
-class PeerInfo:
-    """What one unit published, after validation."""
-
-    unit: str
-    addresses: dict[str, list[PeerAddress]] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    """A config option does not parse, or a secret is missing; the message names which."""
 
 
 # --------------------------------------------------------------------------- config parsing
 
 
 def parse_assignments(text: str, option: str) -> dict[str, str]:
-    """Parses "probe-0=9000 probe-1=1500" into {binding: value}; names the bad item."""
+    """Parses "probe-0=internal-api probe-1=storage" into {binding: value}; names the bad item."""
     out: dict[str, str] = {}
     for item in text.replace(",", " ").split():
         name, sep, value = item.partition("=")
@@ -94,49 +96,32 @@ def parse_assignments(text: str, option: str) -> dict[str, str]:
 
 
 def parse_mtu(text: str) -> dict[str, int]:
-    """MTU per binding from the `mtu` option; 0 turns the MTU probe off for that binding."""
+    """VLAN MTU per binding for the no-provider snapshot ("probe-0=9000")."""
     out: dict[str, int] = {}
     for name, value in parse_assignments(text, "mtu").items():
         try:
             mtu = int(value)
         except ValueError:
             raise ConfigError(f"mtu: '{name}={value}' is not a number") from None
-        if mtu != 0 and not 68 <= mtu <= 65535:
-            raise ConfigError(f"mtu: '{name}={value}' is outside 68–65535 (0 turns it off)")
+        if not 68 <= mtu <= 65535:
+            raise ConfigError(f"mtu: '{name}={value}' is outside 68–65535")
         out[name] = mtu
     return out
 
 
-def parse_tcp_ports(text: str) -> list[tuple[str | None, int]]:
-    """TCP ports from `tcp-ports`: "22 probe-1:3306" → [(None, 22), ("probe-1", 3306)]."""
-    out: list[tuple[str | None, int]] = []
-    for item in text.replace(",", " ").split():
-        binding, sep, port_s = item.rpartition(":")
-        if sep and binding not in BINDINGS:
-            raise ConfigError(f"tcp-ports: '{binding}' in '{item}' is not one of probe-0 … probe-7")
-        try:
-            port = int(port_s)
-        except ValueError:
-            raise ConfigError(f"tcp-ports: '{item}' is not a port") from None
-        if not 1 <= port <= 65535:
-            raise ConfigError(f"tcp-ports: '{item}' is outside 1–65535")
-        out.append((binding or None, port))
-    return out
-
-
-def parse_isolate(text: str) -> list[tuple[str, str]]:
-    """Isolated binding pairs from `isolate`: "probe-0:probe-2" → [("probe-0", "probe-2")]."""
-    out: list[tuple[str, str]] = []
+def parse_pairs(text: str, option: str) -> list[tuple[str, str]]:
+    """Space pairs "a:b c:d" (for --isolate)."""
+    out = []
     for item in text.replace(",", " ").split():
         a, sep, b = item.partition(":")
-        if not sep or a not in BINDINGS or b not in BINDINGS or a == b:
-            raise ConfigError(f"isolate: '{item}' is not two different bindings 'probe-N:probe-M'")
+        if not sep or not a or not b or a == b:
+            raise ConfigError(f"{option}: '{item}' is not two different names 'A:B'")
         out.append((a, b))
     return out
 
 
 def parse_bindings(text: str) -> list[str]:
-    """Bindings to probe from `bindings` (default: all)."""
+    """Bindings to check from `bindings` (default: all)."""
     names = text.replace(",", " ").split()
     for name in names:
         if name not in BINDINGS:
@@ -144,127 +129,313 @@ def parse_bindings(text: str) -> list[str]:
     return names or list(BINDINGS)
 
 
-# --------------------------------------------------------------------------- peer data
+def system_id(unit_name: str) -> str:
+    """A unit's machine id in no-provider mode: preflight/2 → preflight-2."""
+    return unit_name.replace("/", "-")
 
 
-def parse_peer_addresses(unit: str, raw: str | None) -> PeerInfo:
-    """Validates a unit's published `addresses` JSON; bad parts become problems, never raise."""
-    info = PeerInfo(unit=unit)
-    if not raw:
-        return info
-    if len(raw) > MAX_ADDRESSES_BYTES:
-        info.problems.append(
-            f"{unit}: addresses data is {len(raw)} bytes, over {MAX_ADDRESSES_BYTES}"
+# --------------------------------------------------------------------------- no-provider snapshot
+
+
+def provider_snapshot(
+    units: dict[str, dict[str, Any] | None],
+    labels: dict[str, str],
+    mtus: dict[str, int],
+) -> dict[str, Any]:
+    """The provider snapshot `preflight check --provider` reads, from the units' bindings.
+
+    `units` maps a unit name to what it published ({"hostname", "bindings": {binding: [{address,
+    cidr, interface, mac, mtu}]}}) or None when it published nothing yet (it is still listed,
+    without interfaces, so a unit that never reports is `agent.missing` by name). `labels`
+    names the space of each binding. A binding's VLAN MTU is `mtus[binding]`, else the largest
+    MTU a unit observed on that binding's interface. Only the fields the snapshot reader needs.
+    """
+    spaces: dict[str, int] = {}
+    subnets: dict[str, dict[str, Any]] = {}
+    vlan_mtu: dict[str, int] = {}
+    for doc in units.values():
+        for binding, addrs in ((doc or {}).get("bindings") or {}).items():
+            label = labels.get(binding)
+            if not label:
+                continue
+            for a in addrs:
+                if not a.get("cidr"):
+                    continue
+                spaces.setdefault(label, len(spaces) + 1)
+                mtu = mtus.get(binding) or a.get("mtu") or 1500
+                if binding in mtus:
+                    vlan_mtu[label] = mtu
+                else:
+                    vlan_mtu[label] = max(vlan_mtu.get(label, 0), int(mtu))
+                subnets.setdefault(a["cidr"], {"cidr": a["cidr"], "space": label})
+
+    def vlan(label: str) -> dict[str, Any]:
+        i = spaces[label]
+        return {
+            "id": 5000 + i,
+            "vid": 0,
+            "name": "untagged",
+            "mtu": vlan_mtu.get(label, 1500),
+            "fabric_id": i,
+            "fabric": f"fabric-{label}",
+            "space": label,
+        }
+
+    subnet_docs = []
+    subnet_ids: dict[str, int] = {}
+    for n, (cidr, s) in enumerate(sorted(subnets.items()), start=1):
+        subnet_ids[cidr] = n
+        subnet_docs.append(
+            {"id": n, "name": cidr, "cidr": cidr, "vlan": vlan(s["space"]), "space": s["space"]}
         )
-        return info
-    try:
-        doc = json.loads(raw)
-    except ValueError as e:
-        info.problems.append(f"{unit}: addresses data is not JSON ({e})")
-        return info
-    if not isinstance(doc, dict):
-        info.problems.append(f"{unit}: addresses data is not a JSON object")
-        return info
-    for binding, entries in doc.items():
-        if binding not in BINDINGS:
-            continue  # a newer charm's binding: ignore
-        if not isinstance(entries, list):
-            info.problems.append(f"{unit}: addresses.{binding} is not a list")
+    machines = []
+    link_id = 0
+    # Machine names in the report are MAAS hostnames: a hostname two units share (or none)
+    # would merge machines, so those units are named by their system_id instead.
+    names = [(doc or {}).get("hostname") for doc in units.values()]
+    for unit, doc in sorted(units.items()):
+        doc = doc or {}
+        name = doc.get("hostname") or ""
+        if not name or names.count(name) > 1:
+            name = system_id(unit)
+        interfaces: dict[str, dict[str, Any]] = {}
+        for binding, addrs in sorted((doc.get("bindings") or {}).items()):
+            label = labels.get(binding)
+            for a in addrs:
+                if not label or not a.get("cidr") or not a.get("interface"):
+                    continue
+                iface = interfaces.setdefault(
+                    a["interface"],
+                    {
+                        "id": len(interfaces) + 1,
+                        "name": a["interface"],
+                        "type": "physical",
+                        "mac_address": a.get("mac") or None,
+                        "enabled": True,
+                        "vlan": vlan(label),
+                        "effective_mtu": vlan_mtu.get(label, 1500),
+                        "links": [],
+                    },
+                )
+                if any(link.get("ip_address") == a["address"] for link in iface["links"]):
+                    continue
+                link_id += 1
+                iface["links"].append(
+                    {
+                        "id": link_id,
+                        "mode": "static",
+                        "ip_address": a["address"],
+                        "subnet": {"id": subnet_ids[a["cidr"]]},
+                    }
+                )
+        machines.append(
+            {
+                "system_id": system_id(unit),
+                "hostname": name,
+                "status_name": "Deployed",
+                "interface_set": list(interfaces.values()),
+            }
+        )
+    return {
+        "spaces": [{"id": i, "name": name} for name, i in spaces.items()],
+        "fabrics": [{"id": i, "name": f"fabric-{name}"} for name, i in spaces.items()],
+        "subnets": subnet_docs,
+        "machines": machines,
+    }
+
+
+def labels_for(
+    units: dict[str, dict[str, Any] | None], named: dict[str, str], wanted: list[str]
+) -> dict[str, str]:
+    """Space name per binding: `named`, else "binding-<first cidr>".
+
+    Unbound extra-bindings all resolve to the same default-space addresses: a binding whose
+    addresses (on every unit) are those of an earlier one is left out unless it is named.
+    """
+    out: dict[str, str] = {}
+    seen: set[tuple[str, ...]] = set()
+    for b in wanted:
+        addrs = [
+            (u, a)
+            for u, doc in units.items()
+            for a in ((doc or {}).get("bindings") or {}).get(b, [])
+        ]
+        key = tuple(sorted(f"{u}={a.get('address')}" for u, a in addrs))
+        duplicate = key in seen
+        seen.add(key)
+        if b in named:
+            out[b] = named[b]
             continue
-        good: list[PeerAddress] = []
-        for i, entry in enumerate(entries):
-            where = f"{unit}: addresses.{binding}[{i}]"
-            if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
-                info.problems.append(f"{where} has no address string")
-                continue
-            try:
-                ipaddress.ip_address(entry["address"])
-            except ValueError:
-                info.problems.append(f"{where}: '{entry['address'][:64]}' is not an IP address")
-                continue
-            cidr = entry.get("cidr") or ""
-            if not isinstance(cidr, str):
-                cidr = ""
-            iface = entry.get("interface") or ""
-            good.append(
-                PeerAddress(entry["address"], cidr, iface if isinstance(iface, str) else "")
-            )
-        if good:
-            info.addresses[binding] = good
-    return info
+        cidrs = sorted({a["cidr"] for _, a in addrs if a.get("cidr")})
+        if cidrs and not duplicate:
+            out[b] = f"{b}-{cidrs[0].replace('/', '_')}"
+    return out
 
 
-def compact_results(report: dict[str, Any], limit: int) -> tuple[str, str]:
-    """Shrinks a ProbeReport to at most `limit` bytes of JSON for the relation.
+# --------------------------------------------------------------------------- supervision
 
-    Drops sockets and null/empty fields; when still too big keeps failed targets first and as
-    many others as fit. Returns (json, note) where note is "" or says what was cut.
+
+def systemd_quote(arg: str) -> str:
+    """One argument for a unit file's ExecStart=/Environment=: double-quoted, with `\\` and `"`
+    escaped and systemd's specifiers (`%`) and variables (`$`) doubled, so an argument with
+    spaces or quotes (the no-provider --note says "MAAS's") stays one argument."""
+    if any(c in arg for c in "\n\r\0"):
+        raise ValueError("a unit file argument cannot hold a line break or NUL")
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("%", "%%").replace("$", "$$") + '"'
+
+
+class Supervisor:
+    """Runs one long-lived binary in the background and answers whether it still runs.
+
+    With systemd (and not `PREFLIGHT_SUPERVISOR=process`) it writes a unit file
+    `preflight-<name>.service` and starts it with systemctl (restart on failure; the
+    coordinator resumes from its --state-dir). Otherwise it starts a detached process (own
+    session) and keeps its pid in `<state>/<name>.pid`; its output goes to `<state>/<name>.log`.
     """
 
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if v is not None and v != []}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
+    def __init__(self, name: str, state: Path):
+        self.name = name
+        self.state = state
+        self.pid_file = state / f"{name}.pid"
+        self.log_file = state / f"{name}.log"
 
-    targets = [strip(t) for t in report.get("targets", []) if isinstance(t, dict)]
-    base = {
-        "schema": report.get("schema", PROBE_SCHEMA),
-        "agent": report.get("agent"),
-        "started_at": report.get("started_at", ""),
-        "duration_ms": report.get("duration_ms", 0),
-    }
-    base = {k: v for k, v in base.items() if v is not None}
+    @staticmethod
+    def systemd() -> bool:
+        """Whether the programs run as systemd services here (PREFLIGHT_SUPERVISOR=process|
+        systemd overrides the detection)."""
+        forced = os.environ.get("PREFLIGHT_SUPERVISOR")
+        if forced in ("process", "systemd"):
+            return forced == "systemd"
+        return Path("/run/systemd/system").is_dir()
 
-    def dump(ts: list[dict[str, Any]]) -> str:
-        return json.dumps({**base, "targets": ts}, separators=(",", ":"), sort_keys=True)
+    @staticmethod
+    def unit_dir() -> Path:
+        """Where unit files go: $PREFLIGHT_SYSTEMD_UNIT_DIR (tests), else /etc/systemd/system."""
+        return Path(os.environ.get("PREFLIGHT_SYSTEMD_UNIT_DIR") or "/etc/systemd/system")
 
-    text = dump(targets)
-    if len(text) <= limit:
-        return text, ""
-    # Failures first (they carry the verdict), then the rest, as many as fit.
-    ordered = sorted(targets, key=lambda t: t.get("received", 0) >= t.get("sent", 0) > 0)
-    kept: list[dict[str, Any]] = []
-    size = len(dump([]))
-    for t in ordered:
-        cost = len(json.dumps(t, separators=(",", ":"), sort_keys=True)) + 1
-        if size + cost > limit:
-            continue
-        kept.append(t)
-        size += cost
-    note = f"results cut to {len(kept)}/{len(targets)} targets (over {limit} bytes)"
-    return dump(kept), note
+    @property
+    def service(self) -> str:
+        """The systemd unit name."""
+        return f"preflight-{self.name}.service"
+
+    def start(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """(Re)starts the program; an earlier instance is stopped first."""
+        self.stop()
+        self.state.mkdir(parents=True, exist_ok=True)
+        if self.systemd():
+            envs = "".join(
+                f"Environment={systemd_quote(f'{k}={v}')}\n" for k, v in (env or {}).items()
+            )
+            unit = (
+                f"[Unit]\nDescription=preflight {self.name} (Juju charm)\nAfter=network.target\n\n"
+                f"[Service]\nType=simple\nExecStart={' '.join(map(systemd_quote, argv))}\n{envs}"
+                "Restart=on-failure\nRestartSec=5\n"
+                f"StandardOutput=append:{self.log_file}\nStandardError=append:{self.log_file}\n"
+            )
+            (self.unit_dir() / self.service).write_text(unit)
+            subprocess.run(["systemctl", "daemon-reload"], check=True, timeout=QUICK_TIMEOUT)
+            subprocess.run(
+                ["systemctl", "restart", self.service], check=True, timeout=QUICK_TIMEOUT
+            )
+            return
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
+        self.pid_file.write_text(f"{proc.pid}\n")
+
+    def pid(self) -> int | None:
+        """The running process's pid, or None (reaps a finished child of this process)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return None
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def running(self) -> bool:
+        """Whether the program runs now."""
+        if self.systemd():
+            proc = subprocess.run(
+                ["systemctl", "is-active", "--quiet", self.service], timeout=QUICK_TIMEOUT
+            )
+            return proc.returncode == 0
+        return self.pid() is not None
+
+    def stop(self) -> None:
+        """Stops the program if it runs."""
+        if self.systemd():
+            if (self.unit_dir() / self.service).exists():
+                subprocess.run(["systemctl", "stop", self.service], timeout=QUICK_TIMEOUT)
+            return
+        pid = self.pid()
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.pid_file.unlink(missing_ok=True)
+
+    def last_line(self) -> str:
+        """The program's last line of output (for status messages)."""
+        try:
+            lines = self.log_file.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1][:240] if lines else ""
 
 
 # --------------------------------------------------------------------------- the charm
 
 
 class PreflightCharm(ops.CharmBase):
-    """Runs preflight-agent per unit and preflight report on the leader."""
+    """Runs `preflight check` on the leader and `preflight-agent run` on every unit."""
 
     _stored = ops.StoredState()
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
-        self._stored.set_default(plan_digest="", runs=0)
+        self._stored.set_default(agent_run="")
         on = self.on
         for event in (
             on.install,
             on.upgrade_charm,
             on.config_changed,
             on.leader_elected,
+            on.update_status,
+            on.secret_changed,
             on[PEER].relation_created,
             on[PEER].relation_joined,
             on[PEER].relation_changed,
             on[PEER].relation_departed,
         ):
             framework.observe(event, self._reconcile)
-        framework.observe(on.update_status, self._reconcile)
         framework.observe(on.run_action, self._on_run_action)
         framework.observe(on.report_action, self._on_report_action)
+        framework.observe(on.validate_action, self._on_validate_action)
 
-    # ----------------------------------------------------------------- binaries
+    # ----------------------------------------------------------------- paths and binaries
 
     def bin_dir(self) -> Path:
         """Where the binaries are: config bin-dir, else $PREFLIGHT_BIN_DIR, else charm bin/."""
@@ -276,69 +447,65 @@ class PreflightCharm(ops.CharmBase):
             return Path(env)
         return self.charm_dir / "bin"
 
-    def _exec(
-        self, binary: str, args: list[str], timeout: float, ok_codes: tuple[int, ...]
-    ) -> subprocess.CompletedProcess[str]:
-        path = self.bin_dir() / binary
+    def state_dir(self) -> Path:
+        """Where this unit keeps tokens, pid files, logs and reports."""
+        configured = str(self.config.get("state-dir") or "")
+        base = Path(configured or os.environ.get("PREFLIGHT_STATE_DIR") or "/var/lib/preflight")
+        return base / system_id(self.unit.name)
+
+    def binary(self, name: str) -> str:
+        """The path of a binary; BinaryError when it is not executable."""
+        path = self.bin_dir() / name
         if not os.access(path, os.X_OK):
-            raise BinaryMissing(f"{binary} not found at {path}")
+            raise BinaryError(f"{name} not found at {path}")
+        return str(path)
+
+    def _exec(self, name: str, args: list[str], ok: tuple[int, ...] = (0,)) -> str:
         try:
             proc = subprocess.run(
-                [str(path), *args],
+                [self.binary(name), *args],
                 capture_output=True,
                 text=True,
-                timeout=timeout,
+                timeout=QUICK_TIMEOUT,
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise BinaryError(f"{binary} {args[0]} timed out after {timeout:.0f}s") from None
+            raise BinaryError(f"{name} {args[0]} timed out") from None
         except OSError as e:
-            raise BinaryMissing(f"{binary} could not run: {e}") from None
-        if proc.returncode not in ok_codes:
+            raise BinaryError(f"{name} could not run: {e}") from None
+        if proc.returncode not in ok:
             last = (proc.stderr.strip().splitlines() or ["no message"])[-1][:200]
-            raise BinaryError(f"{binary} {args[0]} exited {proc.returncode}: {last}")
-        return proc
+            raise BinaryError(f"{name} {args[0]} exited {proc.returncode}: {last}")
+        return proc.stdout
 
-    def _exec_json(
-        self, binary: str, args: list[str], timeout: float, ok_codes: tuple[int, ...], schema: str
-    ) -> tuple[int, dict[str, Any]]:
-        proc = self._exec(binary, args, timeout, ok_codes)
+    def write_private(self, path: Path, text: str) -> None:
+        """Writes a secret file readable by root only (0600 from creation)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+
+    # ----------------------------------------------------------------- what a unit publishes
+
+    def observed_links(self) -> dict[str, dict[str, Any]]:
+        """{link: {mac, mtu}} from `preflight-agent observe` (run where the agent runs)."""
+        out = self._exec("preflight-agent", ["observe", "--format", "json"])
         try:
-            doc = json.loads(proc.stdout)
+            doc = json.loads(out)
         except ValueError as e:
-            raise BinaryError(f"{binary} {args[0]} printed no JSON ({e})") from None
-        if not isinstance(doc, dict) or doc.get("schema") != schema:
-            raise BinaryError(f"{binary} {args[0]} printed no {schema} document")
-        return proc.returncode, doc
-
-    def observe_summary(self) -> dict[str, Any]:
-        """A compact summary of `preflight-agent observe`: hostname and links with MTU/state."""
-        _, doc = self._exec_json(
-            "preflight-agent",
-            ["observe", "--format", "json"],
-            QUICK_TIMEOUT,
-            (0,),
-            "preflight.observed/v1",
-        )
-        identity = doc.get("identity") if isinstance(doc.get("identity"), dict) else {}
-        links: dict[str, Any] = {}
+            raise BinaryError(f"preflight-agent observe printed no JSON ({e})") from None
+        links = {}
         for link in doc.get("links") or []:
             if isinstance(link, dict) and isinstance(link.get("name"), str):
-                links[link["name"]] = {
-                    "mtu": link.get("mtu"),
-                    "up": link.get("admin_up"),
-                    "state": link.get("oper_state"),
-                }
-        version = identity.get("agent_version")
-        if isinstance(version, str) and version:
-            self.unit.set_workload_version(version[:64])
-        return {"hostname": identity.get("hostname"), "links": links}
+                links[link["name"]] = {"mac": link.get("mac") or "", "mtu": link.get("mtu")}
+        identity = doc.get("identity") if isinstance(doc.get("identity"), dict) else {}
+        self._hostname = str(identity.get("hostname") or "")
+        return links
 
-    # ----------------------------------------------------------------- own addresses
-
-    def own_addresses(self) -> dict[str, list[PeerAddress]]:
-        """Addresses per binding from network-get; unbound or failing bindings are left out."""
-        out: dict[str, list[PeerAddress]] = {}
+    def own_bindings(self, links: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """Addresses per bound probe-N endpoint (network-get), with the interface's MAC and MTU."""
+        out: dict[str, list[dict[str, Any]]] = {}
         for name in BINDINGS:
             try:
                 binding = self.model.get_binding(name)
@@ -348,382 +515,455 @@ class PreflightCharm(ops.CharmBase):
                 continue
             if network is None:
                 continue
-            addrs: list[PeerAddress] = []
+            addrs = []
             for iface in network.interfaces:
                 addr = iface.address
                 if addr is None or isinstance(addr, str):
-                    continue  # empty value or not an IP (ops keeps hostnames as str)
+                    continue
                 subnet = iface.subnet
-                # ops turns an empty cidr into the address's /32 (/128): that is no CIDR.
                 cidr = ""
                 if subnet is not None and subnet.prefixlen < subnet.max_prefixlen:
                     cidr = str(subnet)
-                entry = PeerAddress(str(addr), cidr, iface.name or "")
+                link = links.get(iface.name or "", {})
+                entry = {
+                    "address": str(addr),
+                    "cidr": cidr,
+                    "interface": iface.name or "",
+                    "mac": link.get("mac") or "",
+                    "mtu": link.get("mtu") if isinstance(link.get("mtu"), int) else None,
+                }
                 if entry not in addrs:
                     addrs.append(entry)
             if addrs:
                 out[name] = addrs
         return out
 
-    # ----------------------------------------------------------------- planning
+    def mesh_address(self) -> str | None:
+        """The leader's address on the `mesh` binding (where the coordinator listens)."""
+        binding = self.model.get_binding(PEER)
+        network = binding.network if binding else None
+        addr = network.bind_address if network else None
+        return str(addr) if addr is not None else None
 
-    def space_label(self, binding: str, addrs: list[PeerAddress]) -> str:
-        """The report's space name: the configured one, else binding and CIDR."""
-        spaces = parse_assignments(str(self.config.get("spaces", "")), "spaces")
-        if binding in spaces:
-            return spaces[binding]
-        cidrs = sorted({a.cidr for a in addrs if a.cidr})
-        return " ".join([binding, *cidrs])
+    # ----------------------------------------------------------------- config to check flags
 
-    def build_plans(
-        self,
-        me: str,
-        mine: dict[str, list[PeerAddress]],
-        observed: dict[str, Any] | None,
-        peers: list[PeerInfo],
-    ) -> dict[str, dict[str, Any]]:
-        """One ProbePlan per probed binding: {binding: plan}. Raises ConfigError."""
-        cfg = self.config
-        mtus = parse_mtu(str(cfg.get("mtu", "")))
-        ports = parse_tcp_ports(str(cfg.get("tcp-ports", "")))
-        isolate = parse_isolate(str(cfg.get("isolate", "")))
-        wanted = parse_bindings(str(cfg.get("bindings", "")))
-        settings = {
-            "count": int(cfg.get("count", 3)),
-            "interval_ms": int(cfg.get("interval-ms", 100)),
-            "timeout_ms": int(cfg.get("timeout-ms", 1000)),
-            "retries": int(cfg.get("retries", 1)),
-            "rate": None,
-        }
-        for key in ("count", "interval_ms", "timeout_ms"):
-            if settings[key] < 1:
-                raise ConfigError(
-                    f"{key.replace('_', '-')}: must be at least 1, not {settings[key]}"
-                )
-        if settings["retries"] < 0:
-            raise ConfigError(f"retries: must be 0 or more, not {settings['retries']}")
-        links = (observed or {}).get("links") or {}
+    def labels(self, units: dict[str, dict[str, Any] | None]) -> dict[str, str]:
+        """Space name per binding, from the `spaces` and `bindings` options."""
+        named = parse_assignments(str(self.config.get("spaces", "")), "spaces")
+        return labels_for(units, named, parse_bindings(str(self.config.get("bindings", ""))))
 
-        def mtu_for(binding: str, source: PeerAddress) -> int | None:
-            if binding in mtus:
-                return mtus[binding] or None
-            link = links.get(source.interface) if source.interface else None
-            mtu = link.get("mtu") if isinstance(link, dict) else None
-            return mtu if isinstance(mtu, int) and 68 <= mtu <= 65535 else None
+    def maas_args(self) -> list[str]:
+        """`--maas-url URL --api-key-file F` from config and the granted secret; [] without."""
+        url = str(self.config.get("maas-url") or "")
+        ref = str(self.config.get("maas-api-key-secret") or "")
+        if not url and not ref:
+            return []
+        if not url or not ref:
+            raise ConfigError("maas-url and maas-api-key-secret are needed together")
+        try:
+            content = self.model.get_secret(id=ref).get_content(refresh=True)
+        except (ops.SecretNotFoundError, ops.ModelError) as e:
+            raise ConfigError(
+                f"maas-api-key-secret {ref} cannot be read ({type(e).__name__}): "
+                "juju grant-secret it to this application"
+            ) from None
+        key = content.get("api-key") or content.get("key") or ""
+        if key.count(":") != 2:
+            raise ConfigError(
+                f"maas-api-key-secret {ref}: field api-key is not a MAAS key "
+                "(consumer:token:secret)"
+            )
+        path = self.state_dir() / "maas-api-key"
+        self.write_private(path, key + "\n")
+        return ["--maas-url", url, "--api-key-file", str(path)]
 
-        def source_for(own: list[PeerAddress], target: PeerAddress) -> PeerAddress | None:
-            same_family = [a for a in own if a.ip().version == target.ip().version]
-            same_cidr = [a for a in same_family if a.cidr and a.cidr == target.cidr]
-            return (same_cidr or same_family or [None])[0]
+    # ----------------------------------------------------------------- the flow
 
-        # Unbound extra-bindings all sit in the default space with the same addresses:
-        # probe each distinct address set once.
-        seen: set[tuple[str, ...]] = set()
-        plans: dict[str, dict[str, Any]] = {}
-        for binding in wanted:
-            own = mine.get(binding)
-            if not own:
-                continue
-            key = tuple(sorted(a.address for a in own))
-            if key in seen:
-                continue
-            seen.add(key)
-            label = self.space_label(binding, own)
-            own_set = {a.address for addrs in mine.values() for a in addrs}
-            targets: list[dict[str, Any]] = []
-            for peer in peers:
-                for kind, target_binding, expect in [("", binding, "reachable")] + [
-                    ("isolate:", b if a == binding else a, "isolated")
-                    for a, b in isolate
-                    if binding in (a, b)
-                ]:
-                    for tgt in peer.addresses.get(target_binding, []):
-                        if tgt.address in own_set:
-                            continue  # a peer claiming our own address: nothing to prove
-                        src = source_for(own, tgt)
-                        if src is None:
-                            continue
-                        reachable = expect == "reachable"
-                        targets.append(
-                            {
-                                "id": f"{kind}{binding}:{me}>{peer.unit}:{tgt.address}",
-                                "space": label if reachable else f"{label} !{target_binding}",
-                                "source": src.address,
-                                "target": tgt.address,
-                                "device": None,
-                                "mtu": mtu_for(binding, src) if reachable else None,
-                                "tcp_ports": sorted({p for b, p in ports if b in (None, binding)})
-                                if reachable
-                                else [],
-                                "target_machine": peer.unit,
-                                "expect": expect,
-                            }
-                        )
-            if targets:
-                plans[binding] = {
-                    "schema": PLAN_SCHEMA,
-                    "agent": me,
-                    "settings": settings,
-                    "targets": targets,
-                }
-        return plans
-
-    # ----------------------------------------------------------------- peers
+    def _reconcile(self, event: ops.EventBase) -> None:
+        self.reconcile()
 
     def peer_relation(self) -> ops.Relation | None:
         """The mesh relation, once Juju has created it."""
         return self.model.get_relation(PEER)
 
-    def peers(self, rel: ops.Relation) -> list[PeerInfo]:
-        """Every other unit's validated addresses, sorted by unit name."""
-        out = []
-        for unit in sorted(rel.units, key=lambda u: u.name):
-            if unit == self.unit:
-                continue
-            out.append(parse_peer_addresses(unit.name, rel.data[unit].get(KEY_ADDRESSES)))
-        return out
-
-    # ----------------------------------------------------------------- the flow
-
-    def _reconcile(self, event: ops.EventBase) -> None:
-        self.reconcile(force=False)
-
-    def reconcile(self, force: bool) -> dict[str, Any] | None:
-        """Publishes, plans, probes when the plan changed (or force), reports on the leader.
-
-        Returns the merged ProbeReport of a probe run, or None when nothing ran.
-        """
-        unit = self.unit
+    def reconcile(self) -> None:
+        """Publishes this unit's bindings; the leader runs the coordinator; every unit its agent."""
         try:
-            mine = self.own_addresses()
-        except ops.ModelError as e:
-            unit.status = ops.BlockedStatus(f"network-get failed: {e}")
-            return None
-        observed: dict[str, Any] | None = None
-        observe_error = ""
-        try:
-            observed = self.observe_summary()
-        except BinaryMissing as e:
-            unit.status = ops.BlockedStatus(str(e))
-            return None
+            links = self.observed_links()
         except BinaryError as e:
-            observe_error = str(e)
-            logger.warning("observe failed: %s", e)
-
+            self.unit.status = ops.BlockedStatus(str(e))
+            return
         rel = self.peer_relation()
         if rel is None:
-            unit.status = ops.WaitingStatus("waiting for the mesh peer relation")
-            return None
-        databag = rel.data[unit]
-        databag[KEY_ADDRESSES] = json.dumps(
-            {b: [dataclasses.asdict(a) for a in addrs] for b, addrs in mine.items()},
-            separators=(",", ":"),
-            sort_keys=True,
-        )
-        databag[KEY_OBSERVED] = json.dumps(
-            observed if observed is not None else {"error": observe_error},
-            separators=(",", ":"),
-            sort_keys=True,
-        )
-        if not mine:
-            unit.status = ops.BlockedStatus("no address on any probe-N binding")
-            return None
-
-        peers = self.peers(rel)
-        problems = [p for peer in peers for p in peer.problems]
-        for p in problems:
-            logger.warning("peer data: %s", p)
-        expected = max(self.app.planned_units() - 1, len(peers))
-        try:
-            plans = self.build_plans(unit.name, mine, observed, peers)
-        except ConfigError as e:
-            unit.status = ops.BlockedStatus(f"bad config: {e}")
-            return None
-        if not plans:
-            databag[KEY_RESULTS] = ""  # no peers to probe: earlier results are stale
-            databag[KEY_RESULTS_NOTE] = ""
-            self._stored.plan_digest = ""
-            msg = f"waiting for peers ({sum(1 for p in peers if p.addresses)}/{expected})"
-            if problems:
-                msg += f"; {len(problems)} bad peer data: {problems[0]}"
-            unit.status = ops.WaitingStatus(msg)
-            self._leader_status(rel)
-            return None
-
-        digest = hashlib.sha256(json.dumps(plans, sort_keys=True).encode()).hexdigest()
-        merged: dict[str, Any] | None = None
-        if force or digest != self._stored.plan_digest:
+            self.unit.status = ops.WaitingStatus("waiting for the mesh peer relation")
+            return
+        mine = self.own_bindings(links)
+        data = rel.data[self.unit]
+        data[KEY_BINDINGS] = json.dumps(mine, sort_keys=True, separators=(",", ":"))
+        data[KEY_HOSTNAME] = getattr(self, "_hostname", "")
+        data[KEY_MACHINE] = os.environ.get("JUJU_MACHINE_ID", "")
+        if self.unit.is_leader():
             try:
-                merged = self.run_probes(plans, peers, expected)
-            except BinaryMissing as e:
-                unit.status = ops.BlockedStatus(str(e))
-                return None
-            except BinaryError as e:
-                unit.status = ops.BlockedStatus(f"probe failed: {e}")
-                return None
-            limit = int(self.config.get("max-relation-bytes", 65536))
-            text, note = compact_results(merged, limit)
-            databag[KEY_RESULTS] = text
-            databag[KEY_RESULTS_NOTE] = note
-            self._stored.plan_digest = digest
-            self._stored.runs += 1
-            unit.status = self._outcome_status(merged, len(peers), expected, note, problems)
-        self._leader_status(rel)
-        return merged
-
-    def run_probes(
-        self, plans: dict[str, dict[str, Any]], peers: list[PeerInfo], expected: int
-    ) -> dict[str, Any]:
-        """Runs one `preflight-agent probe` per binding; returns the merged ProbeReport."""
-        timeout = float(self.config.get("run-timeout", 300))
-        merged: dict[str, Any] = {
-            "schema": PROBE_SCHEMA,
-            "agent": self.unit.name,
-            "started_at": "",
-            "duration_ms": 0,
-            "targets": [],
-        }
-        for binding, plan in plans.items():
-            probed = {t["target_machine"] for t in plan["targets"]}
-            self.unit.status = ops.MaintenanceStatus(
-                f"probing {len(probed)}/{expected} peers on {binding}"
-            )
-            with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="plan-") as f:
-                json.dump(plan, f)
-                f.flush()
-                _, report = self._exec_json(
-                    "preflight-agent",
-                    ["probe", "--plan", f.name, "--format", "json"],
-                    timeout,
-                    (0, 1),
-                    PROBE_SCHEMA,
-                )
-            if not isinstance(report.get("targets"), list):
-                raise BinaryError(f"preflight-agent probe printed no targets for {binding}")
-            merged["started_at"] = merged["started_at"] or report.get("started_at", "")
-            duration = report.get("duration_ms")
-            merged["duration_ms"] += duration if isinstance(duration, int) else 0
-            merged["targets"].extend(report["targets"])
-        return merged
-
-    @staticmethod
-    def _outcome_status(
-        report: dict[str, Any], peers: int, expected: int, note: str, problems: list[str]
-    ) -> ops.StatusBase:
-        targets = report["targets"]
-        bad = [
-            t
-            for t in targets
-            if (t.get("expect") == "isolated") == (t.get("received", 0) > 0)
-            or (t.get("mtu") or {}).get("verdict") not in (None, "ok")
-        ]
-        msg = f"{len(targets) - len(bad)}/{len(targets)} probes ok to {peers}/{expected} peers"
-        extra = [x for x in (note, problems[0] if problems else "") if x]
-        if extra:
-            msg += "; " + "; ".join(extra)
-        return ops.BlockedStatus(f"FAIL {msg}") if bad else ops.ActiveStatus(msg)
+                self.lead(rel, start=False)
+            except (ConfigError, BinaryError) as e:
+                self.unit.status = ops.BlockedStatus(str(e))
+                self.app.status = ops.BlockedStatus(str(e))
+                return
+        else:
+            # No longer the leader: the new leader serves a new run; stop the old coordinator.
+            Supervisor(COORDINATOR, self.state_dir()).stop()
+        self.follow(rel)
 
     # ----------------------------------------------------------------- leader
 
-    def collect_results(self, rel: ops.Relation) -> tuple[dict[str, str], list[str]]:
-        """Every unit's published results ({unit: json}) and what was refused, with why."""
-        limit = int(self.config.get("max-relation-bytes", 65536))
-        results: dict[str, str] = {}
-        refused: list[str] = []
-        units = sorted([self.unit, *[u for u in rel.units if u != self.unit]], key=lambda u: u.name)
-        for u in units:
-            raw = rel.data[u].get(KEY_RESULTS)
-            if not raw:
-                continue
-            if len(raw) > limit:
-                refused.append(f"{u.name}: results are {len(raw)} bytes, over {limit}")
-                continue
-            try:
-                doc = json.loads(raw)
-            except ValueError as e:
-                refused.append(f"{u.name}: results are not JSON ({e})")
-                continue
-            if not isinstance(doc, dict) or doc.get("schema") != PROBE_SCHEMA:
-                refused.append(f"{u.name}: results are not a {PROBE_SCHEMA} document")
-                continue
-            results[u.name] = raw
-        return results, refused
+    def units_published(self, rel: ops.Relation) -> dict[str, dict[str, Any] | None]:
+        """Every unit's published bindings (None when nothing usable yet), by unit name."""
+        out: dict[str, dict[str, Any] | None] = {}
+        for unit in [self.unit, *rel.units]:
+            raw = rel.data[unit].get(KEY_BINDINGS)
+            doc = None
+            if raw and len(raw) <= MAX_BINDINGS_BYTES:
+                try:
+                    b = json.loads(raw)
+                    if isinstance(b, dict):
+                        doc = {"bindings": b, "hostname": rel.data[unit].get(KEY_HOSTNAME)}
+                except ValueError:
+                    logger.warning("%s: bindings data is not JSON", unit.name)
+            out[unit.name] = doc
+        return out
 
-    def run_report(self, rel: ops.Relation, fmt: str) -> tuple[int, str, list[str], int]:
-        """`preflight report --probes …`: (exit code, output, refused, units reported)."""
-        results, refused = self.collect_results(rel)
-        if not results:
-            raise BinaryError("no unit has published results yet")
-        with tempfile.TemporaryDirectory(prefix="preflight-report-") as tmp:
-            files = []
-            for unit, raw in results.items():
-                path = Path(tmp) / (unit.replace("/", "-") + ".json")
-                path.write_text(raw)
-                files.append(str(path))
-            proc = self._exec(
-                "preflight", ["report", "--probes", *files, "--format", fmt], QUICK_TIMEOUT, (0, 1)
+    def expected(self, rel: ops.Relation) -> int:
+        """Agents to wait for: the planned unit count (goal state), at least the units known."""
+        return max(self.app.planned_units(), len(rel.units) + 1)
+
+    def token_secret(self, rel: ops.Relation, fingerprint: str = "") -> ops.Secret:
+        """The app secret with the token (and fingerprint); its id is in the app data."""
+        app = rel.data[self.app]
+        sid = app.get(KEY_SECRET)
+        if sid:
+            secret = self.model.get_secret(id=sid)
+            content = secret.get_content(refresh=True)
+            if fingerprint and content.get("fingerprint") != fingerprint:
+                secret.set_content({**content, "fingerprint": fingerprint})
+                # Units of the owning application get no secret-changed: a change of the app
+                # data wakes them (relation-changed) to read the new revision.
+                app[KEY_SECRET_STAMP] = fingerprint[-16:]
+            return secret
+        content = {"token": secrets.token_urlsafe(32)}
+        if fingerprint:
+            content["fingerprint"] = fingerprint
+        secret = self.app.add_secret(content, label="preflight-token")
+        app[KEY_SECRET] = secret.id or ""
+        return secret
+
+    def lead(self, rel: ops.Relation, start: bool) -> None:
+        """Starts the coordinator for a new run (first time or `start`), else updates status."""
+        coord = Supervisor(COORDINATOR, self.state_dir())
+        app = rel.data[self.app]
+        run = app.get(KEY_RUN, "")
+        units = self.units_published(rel)
+        expect = self.expected(rel)
+        if run and not start:
+            moved = app.get(KEY_LEADER, self.unit.name) != self.unit.name
+            grown = expect > int(app.get(KEY_EXPECT) or expect) and self.latest_report(run)
+            if not moved and not grown:
+                self.leader_status(rel, run)
+                return
+            # A new leader serves a new run (the old one's coordinator is on another unit);
+            # units that joined after a run finished get a new run with them.
+            logger.info("new run: %s", "leader changed" if moved else "more units planned")
+        have = sum(1 for d in units.values() if d)
+        if not start and have < expect:
+            self.app.status = ops.WaitingStatus(f"waiting for units' bindings ({have}/{expect})")
+            return
+        address = self.mesh_address()
+        if not address:
+            raise ConfigError("the mesh binding has no address to listen on")
+        provider = self.maas_args()
+        labels = self.labels(units)
+        if not provider:
+            snap = provider_snapshot(units, labels, parse_mtu(str(self.config.get("mtu", ""))))
+            path = self.state_dir() / "provider.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(snap, indent=1))
+            provider = ["--provider", str(path), "--note", NO_PROVIDER_GAPS]
+        named = {v for v in labels.values()}
+        isolate = []
+        for a, b in parse_pairs(str(self.config.get("isolate", "")), "isolate"):
+            pair = (labels.get(a, a), labels.get(b, b))
+            for s in pair:
+                if s not in named and not self.config.get("maas-url"):
+                    raise ConfigError(f"isolate: no space {s!r} among the bindings")
+            isolate += ["--isolate", f"{pair[0]}:{pair[1]}"]
+        n = int(run or 0) + 1
+        run_dir = self.state_dir() / f"run-{n}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        token = self.state_dir() / "token"
+        secret = self.token_secret(rel)
+        self.write_private(token, secret.get_content(refresh=True)["token"] + "\n")
+        port = int(self.config.get("port", 7700))
+        argv = [
+            self.binary("preflight"),
+            "check",
+            *provider,
+            "--listen",
+            f"{address}:{port}",
+            "--token-file",
+            str(token),
+            "--expect",
+            str(expect),
+            "--deadline",
+            str(int(self.config.get("deadline", 300))),
+            "--probe-deadline",
+            str(int(self.config.get("probe-deadline", 120))),
+            "--count",
+            str(int(self.config.get("count", 3))),
+            "--timeout-ms",
+            str(int(self.config.get("timeout-ms", 1000))),
+            *isolate,
+            "--state-dir",
+            str(run_dir / "state"),
+            "--ready-file",
+            str(run_dir / "ready"),
+            "--format",
+            "json",
+            "-o",
+            str(run_dir / "report.json"),
+            "--quiet",
+            "--progress-file",
+            str(run_dir / "progress.json"),
+        ]
+        # TLS always: a self-signed certificate made by the check; agents pin its fingerprint.
+        fp = run_dir / "fingerprint"
+        argv += ["--tls", "--fingerprint-file", str(fp)]
+        coord.start(argv)
+        # The fingerprint is written at start: share it in this hook when it comes soon
+        # (else leader_status shares it on a later hook).
+        end = time.monotonic() + FINGERPRINT_WAIT
+        while not fp.exists() and time.monotonic() < end and coord.running():
+            time.sleep(0.1)
+        if fp.exists():
+            self.token_secret(rel, fingerprint=fp.read_text().strip())
+        app[KEY_COORDINATOR] = f"https://{address}:{port}"
+        app[KEY_RUN] = str(n)
+        app[KEY_LEADER] = self.unit.name
+        app[KEY_EXPECT] = str(expect)
+        self.app.status = ops.MaintenanceStatus(f"run {n}: waiting for {expect} agents")
+
+    def share_fingerprint(self, rel: ops.Relation, run: str) -> None:
+        """Puts the coordinator's TLS fingerprint into the secret once it is written."""
+        path = self.state_dir() / f"run-{run}" / "fingerprint"
+        if path.exists():
+            self.token_secret(rel, fingerprint=path.read_text().strip())
+
+    def latest_report(self, run: str) -> tuple[Path, dict[str, Any]] | None:
+        """The run's JSON report, once the coordinator wrote it."""
+        path = self.state_dir() / f"run-{run}" / "report.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or doc.get("schema") != REPORT_SCHEMA:
+            return None
+        return path, doc
+
+    def progress(self, run: str) -> str:
+        """The running coordinator's progress, from its --progress-file."""
+        run_dir = self.state_dir() / f"run-{run}"
+        if not (run_dir / "ready").exists():
+            return f"run {run}: coordinator starting"
+        try:
+            p = json.loads((run_dir / "progress.json").read_text())
+            stage = p["stage"]
+            n = {k: int(p[k]) for k in PROGRESS_COUNTS}
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"run {run}: coordinator listening"
+        if stage == "registering":
+            return f"run {run}: {n['agents_registered']}/{n['agents_expected']} agents registered"
+        if stage == "probing":
+            return (
+                f"run {run}: probing {n['probes_done']:,}/{n['probes_planned']:,}, "
+                f"{n['agents_reported']}/{n['agents_planned']} agents reported"
             )
-        return proc.returncode, proc.stdout, refused, len(results)
+        return f"run {run}: building the report"
 
-    def _leader_status(self, rel: ops.Relation) -> None:
-        if not self.unit.is_leader():
+    def leader_status(self, rel: ops.Relation, run: str) -> None:
+        """App status from the coordinator: waiting, running, PASS or FAIL."""
+        self.share_fingerprint(rel, run)
+        got = self.latest_report(run)
+        if got is not None:
+            summary = got[1].get("summary") or {}
+            causes = len((got[1].get("diagnosis") or {}).get("causes") or [])
+            if summary.get("status") == "pass":
+                self.app.status = ops.ActiveStatus(f"run {run}: PASS")
+            else:
+                msg = f"run {run}: FAIL: {summary.get('errors', '?')} errors"
+                if causes:
+                    msg += f", {causes} causes"
+                self.app.status = ops.BlockedStatus(msg)
+            return
+        coord = Supervisor(COORDINATOR, self.state_dir())
+        if coord.running():
+            self.app.status = ops.MaintenanceStatus(self.progress(run))
+        else:
+            self.app.status = ops.BlockedStatus(
+                f"run {run}: coordinator stopped without a report: {coord.last_line()}"
+            )
+
+    # ----------------------------------------------------------------- every unit
+
+    def follow(self, rel: ops.Relation) -> None:
+        """Starts this unit's agent for the leader's current run."""
+        app = rel.data[self.app]
+        url, run, sid = app.get(KEY_COORDINATOR), app.get(KEY_RUN), app.get(KEY_SECRET)
+        agent = Supervisor(AGENT, self.state_dir())
+        if not (url and run and sid):
+            self.unit.status = ops.WaitingStatus("waiting for the leader's coordinator")
+            return
+        if self._stored.agent_run == run:
+            if agent.running():
+                self.unit.status = ops.MaintenanceStatus(f"run {run}: agent running")
+            else:
+                last = agent.last_line()
+                if "error" in last.lower():
+                    self.unit.status = ops.BlockedStatus(f"run {run}: agent failed: {last}")
+                else:
+                    self.unit.status = ops.ActiveStatus(f"run {run}: agent done {last}".strip())
             return
         try:
-            code, out, refused, n = self.run_report(rel, "json")
-            doc = json.loads(out)
-            summary = doc["summary"]
-            msg = (
-                f"report: {summary['status']} ({summary['errors']} errors, "
-                f"{summary['warnings']} warnings) from {n}/{len(rel.units) + 1} units"
-            )
-            if refused:
-                msg += f"; refused {refused[0]}"
-            self.app.status = ops.ActiveStatus(msg) if code == 0 else ops.BlockedStatus(msg)
-        except (BinaryError, ValueError, KeyError, TypeError) as e:
-            self.app.status = ops.WaitingStatus(f"report: {e}")
+            content = self.model.get_secret(id=sid).get_content(refresh=True)
+        except (ops.SecretNotFoundError, ops.ModelError):
+            self.unit.status = ops.WaitingStatus("waiting for the token secret")
+            return
+        args = []
+        if url.startswith("https"):
+            if not content.get("fingerprint"):
+                self.unit.status = ops.WaitingStatus("waiting for the coordinator's fingerprint")
+                return
+            args = ["--fingerprint", content["fingerprint"]]
+        token = self.state_dir() / "agent-token"
+        self.write_private(token, content["token"] + "\n")
+        argv = [
+            self.binary("preflight-agent"),
+            "run",
+            "--coordinator",
+            url,
+            "--token-file",
+            str(token),
+            # The same key across restarts (systemd's, or this charm's on a later hook): a
+            # restarted agent is still the agent that registered, not a refused newcomer.
+            "--agent-key-file",
+            str(self.state_dir() / "agent.key"),
+            *args,
+        ]
+        if not self.config.get("maas-url"):
+            argv += ["--machine-id", system_id(self.unit.name)]
+        agent.start(argv)
+        self._stored.agent_run = run
+        self.unit.status = ops.MaintenanceStatus(f"run {run}: agent started")
 
     # ----------------------------------------------------------------- actions
 
     def _on_run_action(self, event: ops.ActionEvent) -> None:
-        merged = self.reconcile(force=True)
-        if merged is None:
-            event.fail(f"no probe ran: {self.unit.status.message}")
-            return
-        targets = merged["targets"]
-        event.set_results(
-            {
-                "status": self.unit.status.name,
-                "message": self.unit.status.message,
-                "probes": len(targets),
-                "answered": sum(1 for t in targets if t.get("received", 0) > 0),
-                "results": json.dumps(merged, sort_keys=True),
-            }
-        )
-
-    def _on_report_action(self, event: ops.ActionEvent) -> None:
-        fmt = event.params.get("format", "text")
-        if fmt not in ("text", "json"):
-            event.fail(f"format must be text or json, not {fmt!r}")
-            return
         if not self.unit.is_leader():
-            event.fail("the report is assembled on the leader: juju run preflight/leader report")
+            event.fail("a run is started on the leader: juju run preflight/leader run")
             return
         rel = self.peer_relation()
         if rel is None:
             event.fail("no mesh peer relation yet")
             return
         try:
-            code, out, refused, n = self.run_report(rel, fmt)
+            self.lead(rel, start=True)
+        except (ConfigError, BinaryError) as e:
+            event.fail(str(e))
+            return
+        self.follow(rel)
+        app = rel.data[self.app]
+        event.set_results(
+            {"run": app.get(KEY_RUN, ""), "coordinator": app.get(KEY_COORDINATOR, "")}
+        )
+
+    def _on_report_action(self, event: ops.ActionEvent) -> None:
+        fmt = event.params.get("format", "text")
+        if fmt not in REPORT_FORMATS:
+            event.fail(f"format must be one of {', '.join(REPORT_FORMATS)}, not {fmt!r}")
+            return
+        rel = self.peer_relation()
+        if not self.unit.is_leader() or rel is None:
+            event.fail("the report is on the leader: juju run preflight/leader report")
+            return
+        run = rel.data[self.app].get(KEY_RUN, "")
+        got = self.latest_report(run) if run else None
+        if got is None:
+            event.fail(f"run {run or '-'} has no report yet")
+            return
+        path, doc = got
+        out = path.with_name(f"report.{'xml' if fmt == 'junit' else fmt}")
+        if fmt != "json":
+            try:
+                self._exec(
+                    "preflight", ["report", str(path), "--format", fmt, "-o", str(out)], (0, 1)
+                )
+            except BinaryError as e:
+                event.fail(str(e))
+                return
+        text = out.read_text()
+        results: dict[str, Any] = {
+            "run": run,
+            "status": (doc.get("summary") or {}).get("status", ""),
+            "path": str(out),
+            "mode": "maas" if self.config.get("maas-url") else NO_PROVIDER_GAPS,
+        }
+        if len(text) <= MAX_ACTION_BYTES:
+            results["report"] = text
+        event.set_results(results)
+
+    def _on_validate_action(self, event: ops.ActionEvent) -> None:
+        bundle = str(event.params.get("bundle") or "")
+        if not bundle:
+            event.fail("bundle=<yaml> is needed")
+            return
+        try:
+            provider = self.maas_args()
+        except ConfigError as e:
+            event.fail(str(e))
+            return
+        if not provider:
+            event.fail("validate needs MAAS: set maas-url and maas-api-key-secret")
+            return
+        work = self.state_dir() / "validate"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "bundle.yaml").write_text(bundle)
+        args = ["validate", *provider, "--bundle", str(work / "bundle.yaml")]
+        overlays = str(event.params.get("overlays") or "")
+        for i, overlay in enumerate(overlays.split("\n---\n") if overlays else []):
+            (work / f"overlay-{i}.yaml").write_text(overlay)
+            args += ["--overlay", str(work / f"overlay-{i}.yaml")]
+        args += ["--format", "json", "-o", str(work / "report.json")]
+        try:
+            self._exec("preflight", args, (0, 1))
         except BinaryError as e:
             event.fail(str(e))
             return
+        try:
+            doc = json.loads((work / "report.json").read_text())
+            text = self._exec(
+                "preflight", ["report", str(work / "report.json"), "--format", "text"], (0, 1)
+            )
+        except (OSError, ValueError, BinaryError) as e:
+            event.fail(f"preflight validate wrote no readable report: {e}")
+            return
+        summary = doc.get("summary") or {}
+        findings = [f for f in doc.get("findings") or [] if isinstance(f, dict)]
+        codes = sorted({str(f.get("code")) for f in findings if f.get("severity") == "error"})
         results: dict[str, Any] = {
-            "status": "pass" if code == 0 else "fail",
-            "units": n,
-            "report": out,
+            "status": summary.get("status", ""),
+            "errors": summary.get("errors", 0),
+            "codes": ",".join(codes),
+            "path": str(work / "report.json"),
         }
-        if refused:
-            results["refused"] = "\n".join(refused)
+        if len(text) <= MAX_ACTION_BYTES:
+            results["report"] = text
         event.set_results(results)
 
 

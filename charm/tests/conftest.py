@@ -16,7 +16,7 @@ REPO_DIR = CHARM_DIR.parent
 FAKEBIN = Path(__file__).resolve().parent / "fakebin.py"
 sys.path.insert(0, str(CHARM_DIR / "src"))
 
-from charm import PreflightCharm  # noqa: E402
+from charm import PreflightCharm, Supervisor  # noqa: E402
 
 
 def context(unit_id: int = 0) -> testing.Context:
@@ -40,33 +40,17 @@ def net(binding: str, *addrs: str, iface: str = "eth1", mac: str | None = "") ->
     )
 
 
-def peer_data(**bindings: list[str]) -> dict[str, str]:
-    """Unit data as a peer publishes it: peer_data(probe_0=["10.0.0.2|10.0.0.0/24"])."""
-    doc = {}
-    for name, addrs in bindings.items():
-        entries = []
-        for a in addrs:
-            ip, _, cidr = a.partition("|")
-            entries.append({"address": ip, "cidr": cidr, "interface": "eth1"})
-        doc[name.replace("_", "-")] = entries
-    return {"addresses": json.dumps(doc)}
-
-
-def calls(log_dir: Path) -> list[dict]:
-    """The fake binaries' calls, in order."""
+def calls(log_dir: Path, *prefix: str) -> list[list[str]]:
+    """The fake binaries' argv lists, in order, those starting with `prefix`."""
     path = log_dir / "calls.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def probe_calls(log_dir: Path) -> list[dict]:
-    """Only the `preflight-agent probe` calls (with their plans)."""
-    return [c for c in calls(log_dir) if c["argv"][0] == "probe"]
+    out = [json.loads(line)["argv"] for line in path.read_text().splitlines()]
+    return [a for a in out if a[: len(prefix)] == list(prefix)]
 
 
 @pytest.fixture
-def fake_bin(tmp_path, monkeypatch) -> Path:
+def fake_bin(tmp_path, monkeypatch):
     """A bin dir with the fake binaries; PREFLIGHT_BIN_DIR points at it. Returns the log dir."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -77,9 +61,14 @@ def fake_bin(tmp_path, monkeypatch) -> Path:
     log.mkdir()
     monkeypatch.setenv("PREFLIGHT_BIN_DIR", str(bindir))
     monkeypatch.setenv("FAKE_LOG", str(log))
-    for var in ("FAKE_PROBE", "FAKE_UNREACHABLE", "FAKE_OBSERVE", "FAKE_REPORT", "FAKE_BIG_TARGET"):
+    for var in ("FAKE_OBSERVE", "FAKE_CHECK", "FAKE_BIG", "FAKE_AGENT"):
         monkeypatch.delenv(var, raising=False)
-    return log
+    monkeypatch.setenv("PREFLIGHT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PREFLIGHT_SUPERVISOR", "process")
+    yield log
+    for d in (tmp_path / "state").glob("*"):
+        for name in ("coordinator", "agent"):
+            Supervisor(name, d).stop()
 
 
 def real_bin_dir() -> Path:

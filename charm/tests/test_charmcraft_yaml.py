@@ -43,46 +43,47 @@ def test_endpoints():
 
 def test_actions():
     actions = META["actions"]
-    assert set(actions) == {"run", "report"}
+    assert set(actions) == {"run", "report", "validate"}
     fmt = actions["report"]["params"]["format"]
-    assert (fmt["type"], fmt["enum"], fmt["default"]) == ("string", ["text", "json"], "text")
+    assert (fmt["type"], fmt["enum"], fmt["default"]) == (
+        "string",
+        ["text", "json", "junit", "html"],
+        "text",
+    )
+    assert actions["validate"]["required"] == ["bundle"]
     assert all(a["description"].strip() for a in actions.values())
 
 
 def test_config_options_have_types_defaults_and_docs():
     options = META["config"]["options"]
     expected = {
-        "count": "int",
-        "interval-ms": "int",
-        "timeout-ms": "int",
-        "retries": "int",
-        "mtu": "string",
-        "tcp-ports": "string",
-        "isolate": "string",
+        "maas-url": "string",
+        "maas-api-key-secret": "string",
         "spaces": "string",
+        "mtu": "string",
+        "isolate": "string",
         "bindings": "string",
+        "count": "int",
+        "timeout-ms": "int",
+        "deadline": "int",
+        "probe-deadline": "int",
+        "port": "int",
         "bin-dir": "string",
-        "run-timeout": "int",
-        "max-relation-bytes": "int",
+        "state-dir": "string",
     }
     assert {k: v["type"] for k, v in options.items()} == expected
     for name, opt in options.items():
         assert isinstance(opt["default"], TYPES[opt["type"]]), name
         assert opt["description"].strip(), name
-    assert options["count"]["default"] >= 1
-    # Room for ~150 compact results (a result with RTT, MTU and one TCP port is ~400 bytes).
-    assert options["max-relation-bytes"]["default"] == 65536
     # Every option the charm reads exists (a typo would read the default silently).
     source = (CHARM_DIR / "src" / "charm.py").read_text()
-    used = set(re.findall(r'config\.get\("([a-z-]+)"', source)) | set(
-        re.findall(r'cfg\.get\("([a-z-]+)"', source)
-    )
+    used = set(re.findall(r'config\.get\("([a-z-]+)"', source))
     assert used and used <= set(options), used - set(options)
 
 
 def test_readme_overlay_and_deploy_command_match_the_charm():
     """The README's overlay and --bind use real endpoints and options that parse."""
-    from charm import parse_assignments, parse_isolate, parse_mtu, parse_tcp_ports
+    from charm import parse_assignments, parse_bindings, parse_mtu, parse_pairs
 
     readme = (CHARM_DIR / "README.md").read_text()
     block = re.search(r"```yaml\n(.*?)```", readme, re.DOTALL).group(1)
@@ -95,8 +96,11 @@ def test_readme_overlay_and_deploy_command_match_the_charm():
     spaces = parse_assignments(options["spaces"], "spaces")
     assert spaces == {b: s for b, s in app["bindings"].items() if b}
     parse_mtu(options["mtu"])
-    parse_tcp_ports(options["tcp-ports"])
-    parse_isolate(options["isolate"])
+    parse_pairs(options["isolate"], "isolate")
+    parse_bindings(options["bindings"])
     bind = re.search(r'--bind "([^"]+)"', readme).group(1)
-    assert set(parse_assignments(bind, "bind")) <= set(META["extra-bindings"])
-    assert "juju run preflight/leader report format=text" in readme
+    assert set(parse_assignments(bind.replace("mesh=oam", ""), "bind")) <= set(
+        META["extra-bindings"]
+    )
+    for command in ("juju grant-secret", "report format=text", "juju run preflight/leader run"):
+        assert command in readme

@@ -11,6 +11,7 @@ use preflight_model::observed::{Identity, ObservedConfig, OBSERVED_SCHEMA};
 use preflight_model::report::Report;
 
 const TOKEN: &str = "agent-test-token-42";
+const NOTE: &str = "no provider: drift against MAAS was not checked";
 
 fn tempdir(tag: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
@@ -95,9 +96,13 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
             "5",
             "--format",
             "json",
+            "--note",
+            NOTE,
             "--token-file",
         ])
         .arg(dir.join("token"))
+        .arg("--progress-file")
+        .arg(dir.join("progress.json"))
         .arg("-o")
         .arg(dir.join("report.json"));
     let mut coord = Supervised::spawn(
@@ -138,6 +143,16 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report.summary.agents_expected, Some(3));
+    // --progress-file holds the last progress: the report is being built, 2 of 3 came.
+    let progress: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("progress.json")).unwrap()).unwrap();
+    assert_eq!(progress["stage"], "reporting", "{progress}");
+    assert_eq!(progress["agents_registered"], 2, "{progress}");
+    assert_eq!(progress["agents_expected"], 3, "{progress}");
+    // --note joins the inputs right after the provider.
+    let maas = report.inputs.iter().position(|i| i.starts_with("maas: "));
+    let note = report.inputs.iter().position(|i| i == NOTE);
+    assert_eq!(note, maas.map(|m| m + 1), "{:?}", report.inputs);
     let missing: Vec<_> = report
         .findings
         .iter()

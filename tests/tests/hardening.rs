@@ -696,6 +696,8 @@ fn settings_no_agent_accepts_are_usage_errors_not_panics() {
         ["--count", "100001"],
         ["--count", "0"],
         ["--timeout-ms", "3600001"],
+        ["--note", "a\nforged: line"],
+        ["--note", &"x".repeat(1025)],
     ] {
         let mut c = check_cmd(&dir, 1, &extra);
         let (code, stderr, _) = {

@@ -113,6 +113,11 @@ pub(crate) struct Args {
     /// e.g. a management space every machine is reached from.
     #[arg(long, value_name = "SPACE_A:SPACE_B", requires = "bundle")]
     pub allow: Vec<String>,
+    /// A line for the report's inputs, after the provider (repeatable): what the reader must
+    /// know about them, e.g. which checks a hand-made provider snapshot cannot support
+    /// (the charm's no-provider mode says so here). One line, at most 1024 bytes.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -129,6 +134,11 @@ pub(crate) struct Args {
     /// No progress display.
     #[arg(long)]
     pub quiet: bool,
+    /// Keep the progress in FILE as one JSON object (stage, agents registered/expected,
+    /// agents reported, probes done/planned), rewritten atomically whenever a count changes,
+    /// for a supervisor's status line (the charm's).
+    #[arg(long, value_name = "FILE")]
+    pub progress_file: Option<PathBuf>,
     /// Largest number of machines in a space probed as a full mesh; above it the plan is
     /// sparse (every machine and every subnet pair still gets at least --sparse-k probes
     /// each way).
@@ -167,6 +177,77 @@ fn parse_pairs(flag: &str, raw: &[String]) -> anyhow::Result<Vec<(String, String
             ),
         })
         .collect()
+}
+
+/// `--progress-file`: the last progress written, so only changes are written.
+struct ProgressFile {
+    path: Option<PathBuf>,
+    last: std::sync::Mutex<Option<String>>,
+    warned: std::sync::atomic::AtomicBool,
+}
+
+impl ProgressFile {
+    fn new(path: Option<PathBuf>) -> ProgressFile {
+        ProgressFile {
+            path,
+            last: std::sync::Mutex::new(None),
+            warned: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Writes the progress when a count or the stage changed (not for the time left alone).
+    fn update(&self, p: &Progress) {
+        let Some(path) = &self.path else { return };
+        let doc = progress_json(p);
+        let mut last = match self.last.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if last.as_deref() == Some(doc.as_str()) {
+            return;
+        }
+        // Best effort: a status line is not worth stopping the check for; said once.
+        if let Err(e) = write_output(Some(path), &doc) {
+            if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                eprintln!("preflight: warning: progress file: {e:#}");
+            }
+        }
+        *last = Some(doc);
+    }
+}
+
+/// The `--progress-file` document of a progress snapshot.
+fn progress_json(p: &Progress) -> String {
+    let stage = match p.stage {
+        session::Stage::Registering => "registering",
+        session::Stage::Probing => "probing",
+        session::Stage::Reporting => "reporting",
+    };
+    let doc = serde_json::json!({
+        "stage": stage,
+        "agents_registered": p.registered,
+        "agents_expected": p.expected,
+        "agents_planned": p.agents_planned,
+        "agents_reported": p.agents_reported,
+        "probes_planned": p.probes_planned,
+        "probes_done": p.probes_done,
+    });
+    format!("{doc}\n")
+}
+
+/// Longest `--note`.
+const MAX_NOTE_BYTES: usize = 1024;
+
+/// A `--note` is one printable line of bounded length (it is shown in every report format).
+fn check_notes(notes: &[String]) -> anyhow::Result<()> {
+    for n in notes {
+        if n.trim().is_empty() || n.len() > MAX_NOTE_BYTES || n.chars().any(char::is_control) {
+            anyhow::bail!(
+                "--note: expected one line of 1 to {MAX_NOTE_BYTES} bytes without control characters"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
@@ -209,6 +290,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.expect == 0 {
         anyhow::bail!("--expect must be at least 1");
     }
+    check_notes(&args.note)?;
     let isolate = parse_pairs("isolate", &args.isolate)?;
     let allow = parse_pairs("allow", &args.allow)?;
     let source = args.provider.source()?;
@@ -284,6 +366,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
         preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
     });
+    inputs.extend(args.note.iter().cloned());
     let config = CheckConfig {
         provider,
         server: ServerConfig::new(token),
@@ -344,12 +427,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let pb = progress_bar(args.quiet);
     pb.enable_steady_tick(Duration::from_millis(200));
+    let progress_file = ProgressFile::new(args.progress_file.clone());
     let report = session::run(
         config,
         listener,
         |p: &Progress| {
             pb.set_message(p.message());
             pb.tick();
+            progress_file.update(p);
         },
         std::future::pending(),
     )
@@ -359,4 +444,71 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_report(None, &report, args.format)?;
     }
     Ok(ExitCode::from(report.exit_code()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_one_bounded_printable_line() {
+        assert!(check_notes(&["no provider: drift was not checked".into()]).is_ok());
+        assert!(check_notes(&[]).is_ok());
+        for bad in [
+            String::new(),
+            "  ".into(),
+            "two\nlines".into(),
+            "esc \u{1b}[31m".into(),
+            "x".repeat(MAX_NOTE_BYTES + 1),
+        ] {
+            assert!(check_notes(std::slice::from_ref(&bad)).is_err(), "{bad:?}");
+        }
+        assert!(check_notes(&["é".repeat(MAX_NOTE_BYTES / 2)]).is_ok());
+    }
+
+    fn progress(stage: session::Stage, registered: usize, done: usize, left: u64) -> Progress {
+        Progress {
+            stage,
+            registered,
+            expected: 4,
+            agents_planned: 4,
+            agents_reported: 1,
+            probes_planned: 1200,
+            probes_done: done,
+            left: Duration::from_secs(left),
+        }
+    }
+
+    #[test]
+    fn the_progress_file_is_rewritten_only_when_a_count_changes() {
+        let dir = std::env::temp_dir().join(format!("pf-progress-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("progress.json");
+        let file = ProgressFile::new(Some(path.clone()));
+        file.update(&progress(session::Stage::Probing, 4, 812, 100));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(doc["stage"], "probing");
+        assert_eq!(
+            (doc["probes_done"].as_u64(), doc["probes_planned"].as_u64()),
+            (Some(812), Some(1200))
+        );
+        assert_eq!(doc["agents_registered"], 4);
+        // The time left alone changes nothing on disk.
+        std::fs::remove_file(&path).unwrap();
+        file.update(&progress(session::Stage::Probing, 4, 812, 99));
+        assert!(!path.exists());
+        file.update(&progress(session::Stage::Probing, 4, 900, 98));
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"probes_done\":900"));
+        // An unwritable path is a warning, not a failure.
+        ProgressFile::new(Some(dir.join("no/such/dir/p.json"))).update(&progress(
+            session::Stage::Registering,
+            1,
+            0,
+            5,
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -27,7 +27,7 @@ macro_rules! examples {
         "Re-renders a saved JSON report (from `preflight check` or `preflight validate` with \
          --format json) as text, JSON, JUnit XML or a self-contained HTML page; or, with --probes, \
          assembles a connectivity report from probe-result files written by \
-         `preflight-agent probe --format json` (the Juju charm's leader does this).\n\n\
+         `preflight-agent probe --format json`.\n\n\
          Exit codes: 0 the report passes, 1 it has error findings, 2 the input could not be read \
          (the error names the file and the JSON path of the bad field).\n\n",
         examples!()

@@ -43,8 +43,8 @@ pub enum CheckError {
 }
 
 /// Builds a check report from probe results alone (no provider, no plan): spaces are the
-/// results' `space` fields (binding names in the charm), pairs come from source → target.
-/// Used by `preflight report --probes` (the charm's leader).
+/// results' `space` fields, pairs come from source → target.
+/// Used by `preflight report --probes`.
 pub fn report_from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
     report::from_probes(results)
 }
