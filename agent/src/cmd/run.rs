@@ -55,7 +55,7 @@ Example:
 /// Flags of `preflight-agent run`.
 #[derive(clap::Args, Debug)]
 #[command(long_about = long_about())]
-pub struct Args {
+pub(crate) struct Args {
     /// URL of the coordinator, e.g. http://10.0.0.1:7700
     #[arg(long, value_name = "URL")]
     pub coordinator: String,

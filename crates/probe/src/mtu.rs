@@ -16,13 +16,13 @@ use crate::engine::{self, Job, JobStats, Params};
 use crate::{icmp, EngineOptions, SocketSet, View, DEFAULT_SIZE};
 
 /// At most this many search rounds after the full-size probe failed (each one timeout).
-pub const MAX_ROUNDS: u32 = 2;
+pub(crate) const MAX_ROUNDS: u32 = 2;
 
 /// Sizes spread evenly over the bracket in each round (on top of round one's common MTUs).
-pub const ROUND_SIZES: u32 = 16;
+pub(crate) const ROUND_SIZES: u32 = 16;
 
 /// Common path MTUs tried exactly in round one (with the size one above each).
-pub const COMMON_MTUS: [u32; 6] = [1280, 1400, 1450, 1480, 1492, 1500];
+pub(crate) const COMMON_MTUS: [u32; 6] = [1280, 1400, 1450, 1480, 1492, 1500];
 
 /// IP + ICMP header bytes: an IP packet of size S carries an ICMP payload of S − overhead.
 pub(crate) fn overhead(v6: bool) -> u32 {
@@ -148,7 +148,7 @@ pub(crate) fn verdict(
 /// The sizes of one search round strictly between `lo` (passed) and `hi` (failed), sorted:
 /// in the first round the common MTUs and the reported next-hop MTU, each with the size one
 /// above it, and in every round [`ROUND_SIZES`] sizes spread evenly over the bracket.
-pub fn round_candidates(lo: u32, hi: u32, hint: Option<u32>, first: bool) -> Vec<u32> {
+pub(crate) fn round_candidates(lo: u32, hi: u32, hint: Option<u32>, first: bool) -> Vec<u32> {
     let mut out = std::collections::BTreeSet::new();
     if first {
         for m in COMMON_MTUS.iter().copied().chain(hint) {
@@ -173,7 +173,7 @@ pub fn round_candidates(lo: u32, hi: u32, hint: Option<u32>, first: bool) -> Vec
 
 /// Narrows `(lo, hi)` by one round's outcomes `(size, passed)`: the largest size that passed,
 /// and the smallest failed size above it (a failure below a pass is a lost packet, not a limit).
-pub fn narrow(lo: u32, hi: u32, outcomes: &[(u32, bool)]) -> (u32, u32) {
+pub(crate) fn narrow(lo: u32, hi: u32, outcomes: &[(u32, bool)]) -> (u32, u32) {
     let lo = outcomes
         .iter()
         .filter(|(_, ok)| *ok)
