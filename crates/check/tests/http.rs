@@ -303,10 +303,12 @@ async fn a_held_plan_request_answers_the_moment_the_plan_exists() {
     let a = register(addr, "alpha").await;
     let url = format!("http://{addr}/v1/agents/{a}/plan");
     let t = std::time::Instant::now();
+    let agent_key = key(&a);
     let pending = tokio::spawn(async move {
         client()
             .get(url)
             .bearer_auth(TOKEN)
+            .header("x-preflight-agent-key", agent_key)
             .send()
             .await
             .unwrap()
