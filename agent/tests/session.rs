@@ -280,6 +280,7 @@ async fn the_check_session_with_agent_sessions_reports_a_missing_agent_at_the_de
         inputs: vec!["test".into()],
         output: Some((report_file.clone(), preflight_report::Format::Json)),
         linger: Duration::from_millis(300),
+        warn: preflight_check::Warn::default(),
     };
     let stages = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = stages.clone();

@@ -193,7 +193,15 @@ fn tls_identity(args: &Args, local: SocketAddr) -> anyhow::Result<Option<TlsIden
         &ips
     };
     Ok(Some(match &args.state_dir {
-        Some(d) => TlsIdentity::self_signed_in(d, &[], ips)?,
+        Some(d) => match TlsIdentity::self_signed_in(d, &[], ips) {
+            Ok(id) => id,
+            // Disk full: serve a certificate kept in memory (a restart cannot resume then).
+            Err(e) if d.exists() && !d.join("tls").join("cert.pem").exists() => {
+                eprintln!("preflight: warning: {e}; the TLS certificate is kept in memory only, so a restarted check will have another fingerprint");
+                TlsIdentity::self_signed(&[], ips)?
+            }
+            Err(e) => return Err(e.into()),
+        },
         None => TlsIdentity::self_signed(&[], ips)?,
     }))
 }
@@ -293,6 +301,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|p| (p.clone(), preflight_report::Format::from(args.format))),
         linger: Duration::from_millis(300),
+        warn: preflight_check::Warn::default(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

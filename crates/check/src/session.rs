@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::plan::PlanOptions;
 use crate::server::{serve, ServerConfig};
 use crate::state::{CheckState, ReportExtras};
-use crate::CheckError;
+use crate::{CheckError, Warn};
 
 /// Everything a check session needs, resolved from the flags by the binary.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct CheckConfig {
     /// How long to keep answering after the report is written, so polling agents hear
     /// that the check is over.
     pub linger: Duration,
+    /// Where warnings go (a state dir that cannot be written, plans past the agents' caps).
+    pub warn: Warn,
 }
 
 /// Which wait the session is in.
@@ -65,6 +67,9 @@ pub struct Progress {
     pub stage: Stage,
     /// Agents registered.
     pub registered: usize,
+    /// Of them, those that count toward `--expect` (each matches a MAAS machine no other
+    /// agent matched; agents MAAS does not know are reported, not counted).
+    pub matched: usize,
     /// Agents expected.
     pub expected: usize,
     /// Agents with a plan.
@@ -83,9 +88,16 @@ impl Progress {
     /// One line for a progress display.
     pub fn message(&self) -> String {
         match self.stage {
+            Stage::Registering if self.registered > self.matched => format!(
+                "agents registered {}/{} (+{} unknown to MAAS), {} s left",
+                self.matched,
+                self.expected,
+                self.registered - self.matched,
+                self.left.as_secs()
+            ),
             Stage::Registering => format!(
                 "agents registered {}/{}, {} s left",
-                self.registered,
+                self.matched,
                 self.expected,
                 self.left.as_secs()
             ),
@@ -107,6 +119,7 @@ fn snapshot(state: &CheckState, stage: Stage, expected: usize, left: Duration) -
     Progress {
         stage,
         registered: c.registered,
+        matched: c.matched,
         expected,
         agents_planned: c.agents_planned,
         agents_reported: c.agents_reported,
@@ -155,7 +168,8 @@ pub async fn run(
     progress: impl Fn(&Progress) + Send + Sync,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Report, CheckError> {
-    let state = Arc::new(CheckState::open(config.state_dir.as_deref())?);
+    let state =
+        Arc::new(CheckState::open(config.state_dir.as_deref())?.with_warn(config.warn.clone()));
     // At most --expect agents that match a MAAS machine, and as many that match none.
     state.set_admission(config.expect, &config.provider);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -183,7 +197,7 @@ pub async fn run(
             deadline,
             &progress,
             &mut cancel,
-            |p| p.registered >= expect,
+            |p| p.matched >= expect,
         )
         .await;
     }
@@ -194,6 +208,11 @@ pub async fn run(
     tokio::task::spawn_blocking(move || plan_state.plan(&plan_provider, &opts))
         .await
         .map_err(|e| CheckError::State(format!("planning crashed: {e}")))??;
+    // Settings every agent would refuse are refused at the command line; what depends on
+    // the plan's size (echo requests per plan) is known only now: say it before the agents do.
+    for w in state.with_outcome(|o| o.plan.over_agent_caps()) {
+        config.warn.say(&w);
+    }
     let deadline = Instant::now() + config.probe_deadline;
     wait_until(
         &state,
