@@ -690,21 +690,46 @@ fn settings_no_agent_accepts_are_usage_errors_not_panics() {
     let dir = tempdir("flags");
     snapshot(&dir, &["one"]);
     write_private(&dir.join("token"), TOKEN);
-    for extra in [
-        ["--deadline", "18446744073709551615"],
-        ["--probe-deadline", "18446744073709551615"],
-        ["--count", "100001"],
-        ["--count", "0"],
-        ["--timeout-ms", "3600001"],
+    use preflight_model::limits::{MAX_COUNT, MAX_TIMEOUT_MS};
+    let week = (7 * 24 * 3600).to_string();
+    let (count, timeout) = (MAX_COUNT.to_string(), MAX_TIMEOUT_MS.to_string());
+    // Refused at the command line, naming the flag and the cap (the agent's own constant).
+    for (extra, cap) in [
+        (["--deadline", "18446744073709551615"], week.as_str()),
+        (["--probe-deadline", "18446744073709551615"], week.as_str()),
+        (["--count", "100001"], count.as_str()),
+        (["--count", "0"], count.as_str()),
+        (["--timeout-ms", "3600001"], timeout.as_str()),
     ] {
-        let mut c = check_cmd(&dir, 1, &extra);
-        let (code, stderr, _) = {
-            c.stderr(Stdio::piped());
-            run_measured(c, Duration::from_secs(20))
-        };
+        // Not check_cmd: it gives --deadline and --probe-deadline already.
+        let mut c = Command::new(preflight_e2e::binary("preflight"));
+        c.args(["check", "--provider"])
+            .arg(dir.join("maas.json"))
+            .args(["--listen", "127.0.0.1:0", "--expect", "1", "--quiet"])
+            .arg("--token-file")
+            .arg(dir.join("token"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        let (code, stderr, _) = run_measured(c, Duration::from_secs(20));
         assert_eq!(code, Some(2), "{extra:?}: {stderr}");
         assert!(stderr.contains(extra[0]), "{extra:?}: {stderr}");
+        assert!(stderr.contains(&format!("..={cap}")), "{extra:?}: {stderr}");
     }
+    // --help quotes the same caps.
+    let help = Command::new(preflight_e2e::binary("preflight"))
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains(&format!("1 to {MAX_COUNT}, the most an agent accepts")),
+        "{help}"
+    );
+    assert!(
+        help.contains(&format!("1 to {MAX_TIMEOUT_MS}, the most an agent accepts")),
+        "{help}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -133,12 +133,13 @@ pub(crate) struct Args {
     /// Minimum probes per machine and per subnet pair, each way, in a sparse plan.
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub sparse_k: usize,
-    /// Echo requests per probe (1 to 1000, the most an agent accepts).
+    // Help from the agent's own caps, so the two never disagree.
     #[arg(long, value_name = "N", default_value_t = 3,
+          help = format!("Echo requests per probe (1 to {MAX_COUNT}, the most an agent accepts)"),
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)))]
     pub count: u32,
-    /// Milliseconds to wait for each echo reply (1 to 60000, the most an agent accepts).
     #[arg(long, value_name = "MS", default_value_t = 1000,
+          help = format!("Milliseconds to wait for each echo reply (1 to {MAX_TIMEOUT_MS}, the most an agent accepts)"),
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
     pub timeout_ms: u64,
 }

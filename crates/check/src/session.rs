@@ -251,3 +251,67 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use preflight_model::plan::{PlannedTarget, ProbePlan, ProbeSettings, PLAN_SCHEMA};
+
+    #[tokio::test]
+    async fn a_plan_past_the_agents_packet_cap_is_warned_about_before_it_goes_out() {
+        // A resumed check whose stored plan asks one agent for 1,000 x 2 x 1,001 echo requests,
+        // past the 2,000,000 every agent runs by default.
+        let dir = tempfile::tempdir().unwrap();
+        let target = |i: u32| PlannedTarget {
+            id: format!("t{i}"),
+            space: "s".into(),
+            source: "10.0.0.1".parse().unwrap(),
+            target: "10.0.0.2".parse().unwrap(),
+            device: None,
+            mtu: None,
+            tcp_ports: vec![],
+            target_machine: None,
+            expect: Default::default(),
+        };
+        let plan = ProbePlan {
+            schema: PLAN_SCHEMA.into(),
+            agent: Some("big".into()),
+            settings: ProbeSettings {
+                count: 1000,
+                retries: 1,
+                ..ProbeSettings::default()
+            },
+            targets: (0..1001).map(target).collect(),
+        };
+        let stored =
+            serde_json::json!({ "probes": 1001, "per_agent": { "big": plan }, "cross": [] });
+        std::fs::write(dir.path().join("plan.json"), stored.to_string()).unwrap();
+        let warned = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let w = warned.clone();
+        let config = CheckConfig {
+            provider: ProviderModel::default(),
+            server: ServerConfig::new("t".repeat(32)),
+            expect: 1,
+            register_deadline: Duration::ZERO,
+            probe_deadline: Duration::ZERO,
+            plan: PlanOptions::default(),
+            state_dir: Some(dir.path().to_path_buf()),
+            extra_findings: vec![],
+            extra_checked: vec![],
+            inputs: vec![],
+            output: None,
+            linger: Duration::ZERO,
+            warn: Warn::to(move |m| w.lock().unwrap().push(m.to_string())),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        run(config, listener, |_| {}, std::future::pending())
+            .await
+            .unwrap();
+        let w = warned.lock().unwrap().clone();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("agent big asks for 2002000") && w[0].contains("--max-packets"),
+            "{w:?}"
+        );
+    }
+}
