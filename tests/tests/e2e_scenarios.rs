@@ -189,6 +189,22 @@ fn cause_vlan_missing_on_one_trunk() {
 }
 
 #[test]
+fn cause_every_nic_of_one_machine_dead() {
+    let c = causes("cause-machine-dead");
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(c[0].code.as_str(), "cause.machine");
+    assert_eq!(c[0].subject.machine.as_deref(), Some("node2"));
+}
+
+#[test]
+fn cause_a_vlan_no_port_carries() {
+    let c = causes("cause-vlan-dead");
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(c[0].code.as_str(), "cause.vlan");
+    assert_eq!(c[0].subject.space.as_deref(), Some("storage"));
+}
+
+#[test]
 fn cause_whole_nic_dead() {
     let c = causes("cause-nic-dead");
     assert_eq!(c.len(), 1);

@@ -1732,6 +1732,56 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_whose_every_nic_fails_is_the_machine() {
+        let d = diagnose(
+            4,
+            4,
+            &[F::DeadNic("node2", "eno1"), F::DeadNic("node2", "eno2")],
+            &[],
+        );
+        assert_eq!(d.causes.len(), 1, "{d:#?}");
+        assert_eq!(
+            culprit(&d.causes[0]),
+            ("cause.machine".into(), s("node2"), None)
+        );
+    }
+
+    #[test]
+    fn pairs_failing_only_across_two_subnets_of_a_space_are_the_router() {
+        // Space a spans two subnets (node1-2 on 10.1.0.0/24, node3-4 on 10.9.0.0/24, each
+        // its own VLAN); pairs within a subnet pass, every pair across them fails.
+        let eps = lab(4, 4);
+        let mut m = model(&eps);
+        for e in eps
+            .iter()
+            .filter(|e| e.space == "a" && e.machine.as_str() >= "node3")
+        {
+            let ep = m.endpoints.get_mut(&(e.machine.clone(), e.addr)).unwrap();
+            ep.subnet = Some("10.9.0.0/24".into());
+            ep.vlan = Some(VlanInfo {
+                id: 9,
+                vid: 0,
+                fabric: "fabric-9".into(),
+                mtu: 1500,
+            });
+        }
+        let mut spaces = run(&eps, &[]);
+        let side = |m: &str| m >= "node3";
+        for sec in spaces.iter_mut().filter(|s| s.name == "a") {
+            for p in &mut sec.pairs {
+                if side(&p.source_machine) != side(&p.target_machine) {
+                    p.received = 0;
+                    p.mtu = None;
+                }
+            }
+        }
+        let d = localize(&spaces, &m, &[]);
+        assert_eq!(d.causes.len(), 1, "{d:#?}");
+        assert_eq!(d.causes[0].code, "cause.router", "{d:#?}");
+        assert_eq!(d.causes[0].pairs.len(), 8);
+    }
+
+    #[test]
     fn a_dead_vlan_is_the_vlan() {
         let eps = lab(5, 5);
         let mut spaces = run(&eps, &[]);
