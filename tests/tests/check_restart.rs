@@ -26,7 +26,8 @@ fn key(id: &str) -> String {
 
 fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Longer than a held plan request (10 s).
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let body = body.unwrap_or("");
     let agent = path
         .strip_prefix("/v1/agents/")
@@ -109,8 +110,14 @@ fn results_for(plan: &ProbePlan) -> String {
 /// address (read from its ready file).
 fn start(dir: &Path, expect: usize) -> (Supervised, String) {
     let mut cmd = Command::new(preflight_e2e::binary("preflight"));
+    // A test's own MAAS snapshot when it wrote one, else the fixture's MAAS.
+    let own = dir.join("maas.json");
     cmd.args(["check", "--provider"])
-        .arg(preflight_e2e::fixtures().join("maas"))
+        .arg(if own.exists() {
+            own
+        } else {
+            preflight_e2e::fixtures().join("maas")
+        })
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -350,6 +357,17 @@ fn kill_9_mid_batch_loses_no_acknowledged_registration_or_upload() {
     let agents: Vec<ObservedConfig> = (0..n)
         .map(|i| observed(&format!("burst-{i}"), &format!("172.16.1.{}", 10 + i)))
         .collect();
+    // MAAS knows every machine: only those count toward --expect, so the check plans the
+    // moment the last one registers.
+    let machines: Vec<serde_json::Value> = (0..n)
+        .map(|i| serde_json::json!({ "system_id": format!("b{i:05}"), "hostname": format!("burst-{i}"), "status_name": "Deployed" }))
+        .collect();
+    std::fs::write(
+        dir.join("maas.json"),
+        serde_json::json!({ "spaces": [], "fabrics": [], "subnets": [], "machines": machines })
+            .to_string(),
+    )
+    .unwrap();
     let register_req = |o: &ObservedConfig| {
         (
             "/v1/register".to_string(),
@@ -432,7 +450,8 @@ fn kill_9_mid_batch_loses_no_acknowledged_registration_or_upload() {
         .wait_timeout(Duration::from_secs(60))
         .unwrap()
         .expect("coordinator did not finish");
-    assert_eq!(status.code(), Some(1), "drift findings fail the check");
+    // MAAS knows every machine (no interfaces listed): warnings only, the check passes.
+    assert_eq!(status.code(), Some(0));
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     let planned: usize = plans.iter().map(|p| p.targets.len()).sum();

@@ -690,23 +690,54 @@ fn settings_no_agent_accepts_are_usage_errors_not_panics() {
     let dir = tempdir("flags");
     snapshot(&dir, &["one"]);
     write_private(&dir.join("token"), TOKEN);
-    for extra in [
-        ["--deadline", "18446744073709551615"],
-        ["--probe-deadline", "18446744073709551615"],
-        ["--count", "100001"],
-        ["--count", "0"],
-        ["--timeout-ms", "3600001"],
-        ["--note", "a\nforged: line"],
-        ["--note", &"x".repeat(1025)],
+    use preflight_model::limits::{MAX_COUNT, MAX_TIMEOUT_MS};
+    let week = (7 * 24 * 3600).to_string();
+    let (count, timeout) = (MAX_COUNT.to_string(), MAX_TIMEOUT_MS.to_string());
+    // Refused at the command line, naming the flag and the cap (the agent's own constant).
+    for (extra, cap) in [
+        (["--deadline", "18446744073709551615"], week.as_str()),
+        (["--probe-deadline", "18446744073709551615"], week.as_str()),
+        (["--count", "100001"], count.as_str()),
+        (["--count", "0"], count.as_str()),
+        (["--timeout-ms", "3600001"], timeout.as_str()),
     ] {
+        // Not check_cmd: it gives --deadline and --probe-deadline already.
+        let mut c = Command::new(preflight_e2e::binary("preflight"));
+        c.args(["check", "--provider"])
+            .arg(dir.join("maas.json"))
+            .args(["--listen", "127.0.0.1:0", "--expect", "1", "--quiet"])
+            .arg("--token-file")
+            .arg(dir.join("token"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        let (code, stderr, _) = run_measured(c, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(extra[0]), "{extra:?}: {stderr}");
+        assert!(stderr.contains(&format!("..={cap}")), "{extra:?}: {stderr}");
+    }
+    // --note must be one printable line of at most 1 KiB.
+    for extra in [["--note", "a\nforged: line"], ["--note", &"x".repeat(1025)]] {
         let mut c = check_cmd(&dir, 1, &extra);
-        let (code, stderr, _) = {
-            c.stderr(Stdio::piped());
-            run_measured(c, Duration::from_secs(20))
-        };
+        c.stderr(Stdio::piped());
+        let (code, stderr, _) = run_measured(c, Duration::from_secs(20));
         assert_eq!(code, Some(2), "{extra:?}: {stderr}");
         assert!(stderr.contains(extra[0]), "{extra:?}: {stderr}");
     }
+    // --help quotes the same caps.
+    let help = Command::new(preflight_e2e::binary("preflight"))
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains(&format!("1 to {MAX_COUNT}, the most an agent accepts")),
+        "{help}"
+    );
+    assert!(
+        help.contains(&format!("1 to {MAX_TIMEOUT_MS}, the most an agent accepts")),
+        "{help}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -865,5 +896,180 @@ fn maas_snapshot_does_not_follow_redirects_and_names_bad_utf8() {
         stderr.contains("/api/2.0/machines/") && stderr.contains("not UTF-8"),
         "{stderr}"
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A tmpfs of `size` mounted at `dir` (unmounted when dropped), filled to the last byte.
+struct FullTmpfs(PathBuf);
+impl FullTmpfs {
+    fn mount(dir: &Path, size: &str) -> FullTmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a tmpfs at {} needs root", dir.display());
+        FullTmpfs(dir.to_path_buf())
+    }
+    /// Writes a filler file until the file system says it is full.
+    fn fill(&self) {
+        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        let mut written = 0usize;
+        loop {
+            match f.write(&block) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                    break;
+                }
+            }
+            assert!(written < 64 << 20, "the tmpfs never filled up");
+        }
+        let _ = f.sync_all();
+    }
+}
+impl Drop for FullTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_under_the_state_dir_still_gives_the_report_and_says_resume_is_off() {
+    let dir = tempdir("diskfull");
+    snapshot(&dir, &["one", "two"]);
+    write_private(&dir.join("token"), TOKEN);
+    let fs = FullTmpfs::mount(&dir.join("small"), "256k");
+    let state = dir.join("small/state");
+    std::fs::create_dir_all(&state).unwrap();
+    // Full before the first registration: neither the journal nor plan.json can be written.
+    fs.fill();
+    let state_s = state.to_string_lossy().to_string();
+    let (mut coord, url, log) = start_check(check_cmd(&dir, 2, &["--state-dir", state_s.as_str()]));
+    let agents: Vec<_> = ["one", "two"]
+        .into_iter()
+        .map(|host| {
+            let c = agent_cmd(&url, &observed_file(&dir, host), &[]);
+            std::thread::spawn(move || run_measured(c, Duration::from_secs(60)))
+        })
+        .collect();
+    for a in agents {
+        let (code, stderr, _) = a.join().unwrap();
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+    let code = wait_at_most(&mut coord.0, Duration::from_secs(60));
+    let log = log.lock().unwrap().join("\n");
+    assert_eq!(code, Some(0), "{log}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["agents_reported"], 2, "{report}");
+    assert!(
+        log.contains("resume is off") && log.contains("No space left on device"),
+        "{log}"
+    );
+    assert_eq!(log.matches("resume is off").count(), 1, "said once: {log}");
+    // No temp file left behind; a restart refuses the half-written dir instead of resuming.
+    let left: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let mut again = check_cmd(&dir, 2, &["--state-dir", state_s.as_str()]);
+    again.stderr(Stdio::piped());
+    let (code, stderr, _) = run_measured(again, Duration::from_secs(20));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be resumed"), "{stderr}");
+    drop(fs);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_agent_maas_does_not_know_does_not_count_toward_expect() {
+    let dir = tempdir("unknown-expect");
+    snapshot(&dir, &["one"]);
+    write_private(&dir.join("token"), TOKEN);
+    let (mut coord, url, log) = start_check(check_cmd(&dir, 1, &[]));
+    // A stranger registers first: the check must go on waiting for "one".
+    let mut stranger = Kill(
+        agent_cmd(&url, &observed_file(&dir, "stranger"), &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, stderr, _) = run_measured(
+        agent_cmd(&url, &observed_file(&dir, "one"), &[]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "the machine MAAS knows is not turned away: {stderr}"
+    );
+    assert_eq!(
+        wait_at_most(&mut stranger.0, Duration::from_secs(30)),
+        Some(0)
+    );
+    let code = wait_at_most(&mut coord.0, Duration::from_secs(60));
+    // drift.machine-unknown is an error finding: exit 1.
+    assert_eq!(code, Some(1), "{:?}", log.lock().unwrap());
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"drift.machine-unknown"), "{codes:?}");
+    assert!(!codes.contains(&"agent.missing"), "{report}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn registrations_beyond_expect_are_refused_before_planning_with_a_state_dir() {
+    let dir = tempdir("beyond-expect");
+    let hosts: Vec<String> = (0..5).map(|i| format!("m{i}")).collect();
+    snapshot(&dir, &hosts.iter().map(String::as_str).collect::<Vec<_>>());
+    write_private(&dir.join("token"), TOKEN);
+    let state = dir.join("state").to_string_lossy().to_string();
+    // Expect 6 of the 5 machines, so the check is still registering when the 20 come.
+    let (_coord, url, _log) = start_check(check_cmd(&dir, 6, &["--state-dir", state.as_str()]));
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let threads: Vec<_> = (0..20)
+        .map(|i| {
+            std::thread::spawn(move || {
+                // m0..m4 are MAAS's machines, the 15 others are not.
+                let host = if i < 5 { format!("m{i}") } else { format!("x{i}") };
+                let body = json!({ "observed": {
+                    "schema": OBSERVED_SCHEMA, "identity": { "hostname": host,
+                    "agent_version": "t", "observed_at": "2026-01-01T00:00:00Z" },
+                    "links": [], "addresses": [], "routes": [], "default_gateways": [] } })
+                .to_string();
+                let mut s = TcpStream::connect(addr).unwrap();
+                write!(
+                    s,
+                    "POST /v1/register HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                answer.split(' ').nth(1).unwrap_or("").to_string()
+            })
+        })
+        .collect();
+    let statuses: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let ok = statuses.iter().filter(|s| *s == "200").count();
+    let refused = statuses.iter().filter(|s| *s == "409").count();
+    // The 5 machines MAAS knows, and at most --expect (6) strangers: 11 of 20, not all.
+    assert_eq!((ok, refused), (11, 9), "{statuses:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -147,12 +147,13 @@ pub(crate) struct Args {
     /// Minimum probes per machine and per subnet pair, each way, in a sparse plan.
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub sparse_k: usize,
-    /// Echo requests per probe (1 to 1000, the most an agent accepts).
+    // Help from the agent's own caps, so the two never disagree.
     #[arg(long, value_name = "N", default_value_t = 3,
+          help = format!("Echo requests per probe (1 to {MAX_COUNT}, the most an agent accepts)"),
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)))]
     pub count: u32,
-    /// Milliseconds to wait for each echo reply (1 to 60000, the most an agent accepts).
     #[arg(long, value_name = "MS", default_value_t = 1000,
+          help = format!("Milliseconds to wait for each echo reply (1 to {MAX_TIMEOUT_MS}, the most an agent accepts)"),
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
     pub timeout_ms: u64,
 }
@@ -226,6 +227,7 @@ fn progress_json(p: &Progress) -> String {
     let doc = serde_json::json!({
         "stage": stage,
         "agents_registered": p.registered,
+        "agents_matched": p.matched,
         "agents_expected": p.expected,
         "agents_planned": p.agents_planned,
         "agents_reported": p.agents_reported,
@@ -278,7 +280,15 @@ fn tls_identity(args: &Args, local: SocketAddr) -> anyhow::Result<Option<TlsIden
         &ips
     };
     Ok(Some(match &args.state_dir {
-        Some(d) => TlsIdentity::self_signed_in(d, &[], ips)?,
+        Some(d) => match TlsIdentity::self_signed_in(d, &[], ips) {
+            Ok(id) => id,
+            // Disk full: serve a certificate kept in memory (a restart cannot resume then).
+            Err(e) if d.exists() && !d.join("tls").join("cert.pem").exists() => {
+                eprintln!("preflight: warning: {e}; the TLS certificate is kept in memory only, so a restarted check will have another fingerprint");
+                TlsIdentity::self_signed(&[], ips)?
+            }
+            Err(e) => return Err(e.into()),
+        },
         None => TlsIdentity::self_signed(&[], ips)?,
     }))
 }
@@ -393,6 +403,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|p| (p.clone(), preflight_report::Format::from(args.format))),
         linger: Duration::from_millis(300),
+        warn: preflight_check::Warn::default(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -470,6 +481,7 @@ mod tests {
         Progress {
             stage,
             registered,
+            matched: registered,
             expected: 4,
             agents_planned: 4,
             agents_reported: 1,

@@ -23,6 +23,35 @@ pub mod tls;
 use preflight_model::probe::ProbeReport;
 use preflight_model::report::Report;
 
+/// Where the check's warnings go: stderr, as `preflight: warning: …`, unless a caller (a test)
+/// collects them.
+#[derive(Clone)]
+pub struct Warn(std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Warn {
+    /// Warnings go to `f`.
+    pub fn to(f: impl Fn(&str) + Send + Sync + 'static) -> Warn {
+        Warn(std::sync::Arc::new(f))
+    }
+
+    /// Says one warning.
+    pub fn say(&self, message: &str) {
+        (self.0)(message)
+    }
+}
+
+impl Default for Warn {
+    fn default() -> Warn {
+        Warn::to(|m| eprintln!("preflight: warning: {m}"))
+    }
+}
+
+impl std::fmt::Debug for Warn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Warn")
+    }
+}
+
 /// Errors of the check.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {

@@ -281,7 +281,13 @@ impl PairFold {
         let endpoints = crate::localize::EndpointModel::from_maas(input.provider, input.merged);
         let diagnosis = crate::localize::localize(&spaces, &endpoints, &input.merged.findings);
         findings.extend(crate::localize::cause_findings(&diagnosis));
-        let registered = input.merged.agents.len();
+        // Agents MAAS does not know (drift.machine-unknown) stand for no expected machine.
+        let registered = input
+            .merged
+            .agents
+            .iter()
+            .filter(|a| a.system_id.is_some())
+            .count();
         let heard: std::collections::HashSet<&str> = input
             .merged
             .agents

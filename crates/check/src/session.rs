@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::plan::PlanOptions;
 use crate::server::{serve, ServerConfig};
 use crate::state::{CheckState, ReportExtras};
-use crate::CheckError;
+use crate::{CheckError, Warn};
 
 /// Everything a check session needs, resolved from the flags by the binary.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct CheckConfig {
     /// How long to keep answering after the report is written, so polling agents hear
     /// that the check is over.
     pub linger: Duration,
+    /// Where warnings go (a state dir that cannot be written, plans past the agents' caps).
+    pub warn: Warn,
 }
 
 /// Which wait the session is in.
@@ -65,6 +67,9 @@ pub struct Progress {
     pub stage: Stage,
     /// Agents registered.
     pub registered: usize,
+    /// Of them, those that count toward `--expect` (each matches a MAAS machine no other
+    /// agent matched; agents MAAS does not know are reported, not counted).
+    pub matched: usize,
     /// Agents expected.
     pub expected: usize,
     /// Agents with a plan.
@@ -83,9 +88,16 @@ impl Progress {
     /// One line for a progress display.
     pub fn message(&self) -> String {
         match self.stage {
+            Stage::Registering if self.registered > self.matched => format!(
+                "agents registered {}/{} (+{} unknown to MAAS), {} s left",
+                self.matched,
+                self.expected,
+                self.registered - self.matched,
+                self.left.as_secs()
+            ),
             Stage::Registering => format!(
                 "agents registered {}/{}, {} s left",
-                self.registered,
+                self.matched,
                 self.expected,
                 self.left.as_secs()
             ),
@@ -107,6 +119,7 @@ fn snapshot(state: &CheckState, stage: Stage, expected: usize, left: Duration) -
     Progress {
         stage,
         registered: c.registered,
+        matched: c.matched,
         expected,
         agents_planned: c.agents_planned,
         agents_reported: c.agents_reported,
@@ -155,7 +168,8 @@ pub async fn run(
     progress: impl Fn(&Progress) + Send + Sync,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Report, CheckError> {
-    let state = Arc::new(CheckState::open(config.state_dir.as_deref())?);
+    let state =
+        Arc::new(CheckState::open(config.state_dir.as_deref())?.with_warn(config.warn.clone()));
     // At most --expect agents that match a MAAS machine, and as many that match none.
     state.set_admission(config.expect, &config.provider);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -183,7 +197,7 @@ pub async fn run(
             deadline,
             &progress,
             &mut cancel,
-            |p| p.registered >= expect,
+            |p| p.matched >= expect,
         )
         .await;
     }
@@ -194,6 +208,11 @@ pub async fn run(
     tokio::task::spawn_blocking(move || plan_state.plan(&plan_provider, &opts))
         .await
         .map_err(|e| CheckError::State(format!("planning crashed: {e}")))??;
+    // Settings every agent would refuse are refused at the command line; what depends on
+    // the plan's size (echo requests per plan) is known only now: say it before the agents do.
+    for w in state.with_outcome(|o| o.plan.over_agent_caps()) {
+        config.warn.say(&w);
+    }
     let deadline = Instant::now() + config.probe_deadline;
     wait_until(
         &state,
@@ -231,4 +250,68 @@ pub async fn run(
     cancel_task.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use preflight_model::plan::{PlannedTarget, ProbePlan, ProbeSettings, PLAN_SCHEMA};
+
+    #[tokio::test]
+    async fn a_plan_past_the_agents_packet_cap_is_warned_about_before_it_goes_out() {
+        // A resumed check whose stored plan asks one agent for 1,000 x 2 x 1,001 echo requests,
+        // past the 2,000,000 every agent runs by default.
+        let dir = tempfile::tempdir().unwrap();
+        let target = |i: u32| PlannedTarget {
+            id: format!("t{i}"),
+            space: "s".into(),
+            source: "10.0.0.1".parse().unwrap(),
+            target: "10.0.0.2".parse().unwrap(),
+            device: None,
+            mtu: None,
+            tcp_ports: vec![],
+            target_machine: None,
+            expect: Default::default(),
+        };
+        let plan = ProbePlan {
+            schema: PLAN_SCHEMA.into(),
+            agent: Some("big".into()),
+            settings: ProbeSettings {
+                count: 1000,
+                retries: 1,
+                ..ProbeSettings::default()
+            },
+            targets: (0..1001).map(target).collect(),
+        };
+        let stored =
+            serde_json::json!({ "probes": 1001, "per_agent": { "big": plan }, "cross": [] });
+        std::fs::write(dir.path().join("plan.json"), stored.to_string()).unwrap();
+        let warned = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let w = warned.clone();
+        let config = CheckConfig {
+            provider: ProviderModel::default(),
+            server: ServerConfig::new("t".repeat(32)),
+            expect: 1,
+            register_deadline: Duration::ZERO,
+            probe_deadline: Duration::ZERO,
+            plan: PlanOptions::default(),
+            state_dir: Some(dir.path().to_path_buf()),
+            extra_findings: vec![],
+            extra_checked: vec![],
+            inputs: vec![],
+            output: None,
+            linger: Duration::ZERO,
+            warn: Warn::to(move |m| w.lock().unwrap().push(m.to_string())),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        run(config, listener, |_| {}, std::future::pending())
+            .await
+            .unwrap();
+        let w = warned.lock().unwrap().clone();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("agent big asks for 2002000") && w[0].contains("--max-packets"),
+            "{w:?}"
+        );
+    }
 }

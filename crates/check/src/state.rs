@@ -8,6 +8,11 @@
 //! what it changed is durable, so a coordinator killed at any point and restarted on the same
 //! dir has everything it acknowledged; since agent ids and result uploads are idempotent,
 //! nothing is duplicated either. Merging and planning run outside the lock the handlers take.
+//!
+//! When a write fails (disk full), nothing more is written: the check goes on in memory, the
+//! report is written anyway, a warning says resume is off, and an empty `resume-off` file is
+//! left (best effort) so that a restart on the dir refuses it instead of resuming from a
+//! partial record.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -26,6 +31,9 @@ use crate::merge::{match_machine, merge, AgentInput, MachineMatch, Merged};
 use crate::plan::{build_plan, fnv1a, CheckPlan, PlanOptions};
 use crate::report::{Finish, PairFold};
 use crate::CheckError;
+
+/// File left in a state dir that a check stopped writing to (disk full): a restart refuses it.
+pub const RESUME_OFF: &str = "resume-off";
 
 /// One registration as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,16 +103,130 @@ pub(crate) struct Inner {
     pub(crate) result_seq: HashMap<String, u64>,
     /// Who may register and how many (set by [`CheckState::set_admission`]).
     admission: Option<Admission>,
+    /// Agent id by machine fingerprint, so a re-registration is found in one look-up.
+    by_fingerprint: HashMap<Fingerprint, String>,
+    /// Per base id (system_id or hostname), the lowest numeric suffix that may be free: a new
+    /// machine sharing a hostname with thousands of others gets its id in O(1), not by
+    /// walking every taken suffix (issue 14, item 14).
+    next_suffix: HashMap<String, usize>,
+    /// Ids tried while looking for a free one, for the test that registration stays linear.
+    id_probes: u64,
 }
 
-/// Registration limits: `expect` agents that match a MAAS machine, and at most as many that
-/// match none.
+/// What identifies a machine across re-registrations: its base id (system_id, else
+/// hostname), non-loopback MACs, machine-id and system_id.
+type Fingerprint = (String, BTreeSet<String>, Option<String>, Option<String>);
+
+impl Inner {
+    /// Adds or replaces a registration, keeping the fingerprint index in step.
+    fn insert_agent(&mut self, r: Registration) -> Option<Registration> {
+        let fp = fingerprint(&r.observed);
+        let id = r.agent_id.clone();
+        let previous = self.agents.insert(id.clone(), r);
+        if let Some(p) = &previous {
+            let old = fingerprint(&p.observed);
+            if old != fp && self.by_fingerprint.get(&old) == Some(&id) {
+                self.by_fingerprint.remove(&old);
+            }
+        }
+        self.by_fingerprint.insert(fp, id);
+        previous
+    }
+
+    /// The id a machine with fingerprint `fp` gets: its own when it registered before, else
+    /// the first free `base`, `base-2`, `base-3`, … from where the last search stopped.
+    fn id_for(&mut self, fp: &Fingerprint) -> String {
+        if let Some(id) = self.by_fingerprint.get(fp) {
+            return id.clone();
+        }
+        let base = &fp.0;
+        let mut n = self.next_suffix.get(base).copied().unwrap_or(1);
+        loop {
+            self.id_probes += 1;
+            let id = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
+            if !self.agents.contains_key(&id) {
+                // Not taken yet (the registration may still be refused): the next search
+                // starts here again and moves on once it is.
+                self.next_suffix.insert(base.clone(), n);
+                return id;
+            }
+            n += 1;
+        }
+    }
+}
+
+/// Registration limits: `expect` agents that match a MAAS machine no other agent matched, and
+/// at most as many others (no machine, or a machine already taken). Only the first kind
+/// counts toward `--expect`.
 #[derive(Debug)]
 struct Admission {
     expect: usize,
     provider: ProviderModel,
-    known: BTreeSet<String>,
-    unknown: BTreeSet<String>,
+    /// Per agent id, the system_id of the MAAS machine it matches (`None`: none).
+    class: HashMap<String, Option<String>>,
+    /// Agents per matched machine.
+    machines: HashMap<String, usize>,
+}
+
+impl Admission {
+    /// The system_id of the one MAAS machine `o` matches.
+    fn classify(&self, o: &ObservedConfig) -> Option<String> {
+        match match_machine(&self.provider, o) {
+            MachineMatch::One(m) => Some(m.system_id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Agents that count toward `--expect`: distinct MAAS machines matched.
+    fn known(&self) -> usize {
+        self.machines.len()
+    }
+
+    /// Agents that do not: no machine, or one another agent matched too.
+    fn others(&self) -> usize {
+        self.class.len() - self.machines.len()
+    }
+
+    /// Whether one more agent of class `sid` may register; the refusal says why not.
+    fn admit(&self, sid: &Option<String>) -> Result<(), Refusal> {
+        let (have, kind) = match sid {
+            Some(s) if !self.machines.contains_key(s) => {
+                (self.known(), "that match a MAAS machine")
+            }
+            Some(_) => (
+                self.others(),
+                "that match no MAAS machine or one another agent matched",
+            ),
+            None => (self.others(), "that match no MAAS machine"),
+        };
+        if have >= self.expect {
+            return Err(Refusal::Conflict(format!(
+                "the check expects {} agents and already has {have} {kind}",
+                self.expect
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records agent `id` as of class `sid` (replacing what it was).
+    fn add(&mut self, id: &str, sid: Option<String>) {
+        if let Some(Some(old)) = self.class.remove(id) {
+            if let Some(n) = self.machines.get_mut(&old) {
+                *n -= 1;
+                if *n == 0 {
+                    self.machines.remove(&old);
+                }
+            }
+        }
+        if let Some(s) = &sid {
+            *self.machines.entry(s.clone()).or_default() += 1;
+        }
+        self.class.insert(id.to_string(), sid);
+    }
 }
 
 /// How a result upload was taken.
@@ -136,6 +258,9 @@ pub enum Refusal {
 pub struct Counts {
     /// Agents registered.
     pub registered: usize,
+    /// Of them, those that count toward `--expect`: each matches a MAAS machine no other
+    /// agent matched (all of them when no admission was set).
+    pub matched: usize,
     /// Agents with a plan.
     pub agents_planned: usize,
     /// Of them, those whose results are in.
@@ -182,6 +307,11 @@ pub struct CheckState {
     inner: Mutex<Inner>,
     dir: Option<PathBuf>,
     journal: Option<Journal>,
+    /// Set once a write to the state dir failed (disk full): from then on nothing more is
+    /// written, the check goes on in memory and a restart cannot resume it.
+    resume_off: std::sync::OnceLock<String>,
+    /// Where warnings go (stderr unless [`CheckState::with_warn`] says otherwise).
+    warn: crate::Warn,
     changed: tokio::sync::watch::Sender<u64>,
     /// Bumped when the phase moves on (plan ready, check over): what plan requests wait for.
     phase_changed: tokio::sync::watch::Sender<u64>,
@@ -309,7 +439,7 @@ pub fn sanitize_id(raw: &str) -> String {
 }
 
 /// What identifies a machine across re-registrations: its non-loopback MACs and machine-id.
-fn fingerprint(o: &ObservedConfig) -> (BTreeSet<String>, Option<String>, Option<String>) {
+fn fingerprint(o: &ObservedConfig) -> Fingerprint {
     let macs = o
         .links
         .iter()
@@ -317,9 +447,21 @@ fn fingerprint(o: &ObservedConfig) -> (BTreeSet<String>, Option<String>, Option<
         .filter_map(|l| l.mac.clone())
         .collect();
     (
+        base_id(o),
         macs,
         o.identity.machine_id.clone(),
         o.identity.system_id.clone(),
+    )
+}
+
+/// The id an agent gets when no other machine has it: its system_id, else its hostname.
+fn base_id(o: &ObservedConfig) -> String {
+    sanitize_id(
+        o.identity
+            .system_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&o.identity.hostname),
     )
 }
 
@@ -337,9 +479,18 @@ impl CheckState {
             reg_seq: HashMap::new(),
             result_seq: HashMap::new(),
             admission: None,
+            by_fingerprint: HashMap::new(),
+            next_suffix: HashMap::new(),
+            id_probes: 0,
         };
         let mut journal = None;
         if let Some(dir) = dir {
+            if dir.join(RESUME_OFF).exists() {
+                return Err(CheckError::State(format!(
+                    "{} was not fully written (a write failed, the disk was full?), so it cannot be resumed; remove it or give a new --state-dir",
+                    dir.display()
+                )));
+            }
             for sub in ["agents", "results"] {
                 std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
                     CheckError::State(format!("cannot create {}: {e}", dir.join(sub).display()))
@@ -357,7 +508,7 @@ impl CheckState {
                         preflight_model::limits::printable(&r.agent_id, 80)
                     )));
                 }
-                inner.agents.insert(r.agent_id.clone(), r);
+                inner.insert_agent(r);
             }
             let plan_path = dir.join("plan.json");
             if plan_path.exists() {
@@ -388,7 +539,7 @@ impl CheckState {
                                 preflight_model::limits::printable(&r.agent_id, 80)
                             ));
                         }
-                        inner.agents.insert(r.agent_id.clone(), r);
+                        inner.insert_agent(r);
                     }
                     RecordIn::Results { agent_id, report } => {
                         inner.digests.insert(agent_id.clone(), digest(&report));
@@ -404,6 +555,8 @@ impl CheckState {
             inner: Mutex::new(inner),
             dir: dir.map(Path::to_path_buf),
             journal,
+            resume_off: std::sync::OnceLock::new(),
+            warn: crate::Warn::default(),
             changed,
             phase_changed,
         })
@@ -433,21 +586,63 @@ impl CheckState {
         self.bump();
     }
 
-    /// Queues a journal record (under the state lock, so the journal's order is the order
-    /// the state changed in); `None` without a state dir.
-    fn journal_append(&self, record: &RecordOut<'_>) -> Result<Option<u64>, Refusal> {
-        let Some(j) = &self.journal else {
-            return Ok(None);
-        };
-        let bytes = serde_json::to_vec(record).map_err(|e| Refusal::Storage(e.to_string()))?;
-        j.append(&bytes).map(Some).map_err(Refusal::Storage)
+    /// Sends warnings to `warn` instead of stderr.
+    pub fn with_warn(mut self, warn: crate::Warn) -> CheckState {
+        self.warn = warn;
+        self
     }
 
-    /// Waits (outside the state lock) until journal record `seq` is durable.
-    fn journal_wait(&self, seq: Option<u64>) -> Result<(), Refusal> {
-        match (&self.journal, seq) {
-            (Some(j), Some(seq)) => j.wait(seq).map_err(Refusal::Storage),
-            _ => Ok(()),
+    /// Why the state dir is no longer written (a write failed: disk full or the like), if it
+    /// is not; a restart cannot resume such a check.
+    pub fn resume_off(&self) -> Option<&str> {
+        self.resume_off.get().map(String::as_str)
+    }
+
+    /// A write to the state dir failed: stop writing there, say so once, go on in memory.
+    fn storage_failed(&self, error: &str) {
+        if self.resume_off.set(error.to_string()).is_ok() {
+            // An empty file needs no data block: it usually fits on a full disk.
+            if let Some(d) = &self.dir {
+                let _ = std::fs::File::create(d.join(RESUME_OFF));
+            }
+            let dir = self
+                .dir
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            self.warn.say(&format!(
+                "{error} in the state dir {dir}; the check goes on in memory and the report is written anyway, but resume is off: a restart cannot resume it"
+            ));
+        }
+    }
+
+    /// The journal, while the state dir is still written.
+    fn live_journal(&self) -> Option<&Journal> {
+        self.journal
+            .as_ref()
+            .filter(|_| self.resume_off.get().is_none())
+    }
+
+    /// Queues a journal record (under the state lock, so the journal's order is the order
+    /// the state changed in); `None` without a state dir, or once writing it failed.
+    fn journal_append(&self, record: &[u8]) -> Option<u64> {
+        let j = self.live_journal()?;
+        match j.append(record) {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                self.storage_failed(&e);
+                None
+            }
+        }
+    }
+
+    /// Waits (outside the state lock) until journal record `seq` is durable. When it cannot
+    /// be made durable, resume is off and the change stands in memory.
+    fn journal_wait(&self, seq: Option<u64>) {
+        if let (Some(j), Some(seq)) = (&self.journal, seq) {
+            if let Err(e) = j.wait(seq) {
+                self.storage_failed(&e);
+            }
         }
     }
 
@@ -456,13 +651,18 @@ impl CheckState {
         self.journal.as_ref().map(Journal::batches).unwrap_or(0)
     }
 
-    fn persist(&self, rel: &str, value: &impl Serialize) -> Result<(), Refusal> {
-        let Some(dir) = &self.dir else { return Ok(()) };
+    /// Writes `rel` in the state dir atomically (nothing without one, or once resume is off).
+    fn persist(&self, rel: &str, value: &impl Serialize) {
+        let Some(dir) = &self.dir else { return };
+        if self.resume_off.get().is_some() {
+            return;
+        }
         // Streamed into the temp file: a full mesh's plan is tens of MB of JSON.
-        preflight_report::write_atomic(&dir.join(rel), |w| {
+        if let Err(e) = preflight_report::write_atomic(&dir.join(rel), |w| {
             serde_json::to_writer(w, value).map_err(std::io::Error::other)
-        })
-        .map_err(|e| Refusal::Storage(format!("cannot write {rel}: {e}")))
+        }) {
+            self.storage_failed(&format!("cannot write {rel}: {e}"));
+        }
     }
 
     /// Registers an agent (or recognises a re-registration) and returns its id.
@@ -474,28 +674,7 @@ impl CheckState {
         key: Option<String>,
     ) -> Result<(String, String), Refusal> {
         let mut inner = self.lock();
-        let base = sanitize_id(
-            observed
-                .identity
-                .system_id
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .unwrap_or(&observed.identity.hostname),
-        );
-        let fp = fingerprint(&observed);
-        let mut n = 1;
-        let id = loop {
-            let id = if n == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{n}")
-            };
-            match inner.agents.get(&id) {
-                None => break id,
-                Some(r) if fingerprint(&r.observed) == fp => break id,
-                Some(_) => n += 1,
-            }
-        };
+        let id = inner.id_for(&fingerprint(&observed));
         let existing = inner.agents.get(&id);
         let known = existing.is_some();
         let key = match (existing.and_then(|r| r.key_sha256.as_deref()), key) {
@@ -509,22 +688,12 @@ impl CheckState {
             (None, None) => new_key()?,
         };
         let legacy = existing.is_some_and(|r| r.key_sha256.is_none());
-        if !known && inner.phase == Phase::Registering {
-            if let Some(a) = &inner.admission {
-                let is_known =
-                    matches!(match_machine(&a.provider, &observed), MachineMatch::One(_));
-                let (have, kind) = if is_known {
-                    (a.known.len(), "that match a MAAS machine")
-                } else {
-                    (a.unknown.len(), "that match no MAAS machine")
-                };
-                if have >= a.expect {
-                    return Err(Refusal::Conflict(format!(
-                        "the check expects {} agents and already has {have} {kind}",
-                        a.expect
-                    )));
-                }
-            }
+        let class = match &inner.admission {
+            Some(a) if inner.phase == Phase::Registering => Some(a.classify(&observed)),
+            _ => None,
+        };
+        if let (false, Some(a), Some(sid)) = (known, &inner.admission, &class) {
+            a.admit(sid)?;
         }
         if (!legacy && existing.is_some_and(|r| r.observed == observed))
             || inner.phase != Phase::Registering
@@ -538,76 +707,59 @@ impl CheckState {
             // (which keeps the planned view): answer once the first one is durable.
             let seq = inner.reg_seq.get(&id).copied();
             drop(inner);
-            self.journal_wait(seq)?;
+            self.journal_wait(seq);
             return Ok((id, key));
         }
-        let is_known = inner
-            .admission
-            .as_ref()
-            .map(|a| matches!(match_machine(&a.provider, &observed), MachineMatch::One(_)));
         let reg = Registration {
             agent_id: id.clone(),
             observed,
             key_sha256: Some(key_hash(&key)),
         };
-        let seq = self.journal_append(&RecordOut::Registration(&reg))?;
-        let previous = inner.agents.insert(id.clone(), reg);
-        if let (Some(a), Some(k)) = (inner.admission.as_mut(), is_known) {
-            if k {
-                a.known.insert(id.clone());
-            } else {
-                a.unknown.insert(id.clone());
+        let seq = match self.live_journal() {
+            None => None,
+            Some(_) => {
+                let bytes = serde_json::to_vec(&RecordOut::Registration(&reg))
+                    .map_err(|e| Refusal::Storage(e.to_string()))?;
+                self.journal_append(&bytes)
             }
+        };
+        inner.insert_agent(reg);
+        if let (Some(a), Some(sid)) = (inner.admission.as_mut(), class) {
+            a.add(&id, sid);
         }
         if let Some(seq) = seq {
             inner.reg_seq.insert(id.clone(), seq);
         }
         drop(inner);
-        if let Err(e) = self.journal_wait(seq) {
-            // Not durable, so not registered: the agent will retry.
-            let mut inner = self.lock();
-            if inner.reg_seq.get(&id) == seq.as_ref() {
-                match previous {
-                    Some(p) => inner.agents.insert(id.clone(), p),
-                    None => inner.agents.remove(&id),
-                };
-                inner.reg_seq.remove(&id);
-            }
-            return Err(e);
-        }
+        self.journal_wait(seq);
         self.bump();
         Ok((id, key))
     }
 
     /// Limits registration to `expect` agents that match a machine of `provider`, and at most
-    /// as many that match none; [`CheckState::registered_known`] counts the first kind.
+    /// as many others (no machine, or one another agent matched too);
+    /// [`CheckState::registered_known`] counts the first kind.
     pub fn set_admission(&self, expect: usize, provider: &ProviderModel) {
         let mut inner = self.lock();
         let mut a = Admission {
             expect,
             provider: provider.clone(),
-            known: BTreeSet::new(),
-            unknown: BTreeSet::new(),
+            class: HashMap::new(),
+            machines: HashMap::new(),
         };
         for r in inner.agents.values() {
-            if matches!(
-                match_machine(&a.provider, &r.observed),
-                MachineMatch::One(_)
-            ) {
-                a.known.insert(r.agent_id.clone());
-            } else {
-                a.unknown.insert(r.agent_id.clone());
-            }
+            let sid = a.classify(&r.observed);
+            a.add(&r.agent_id, sid);
         }
         inner.admission = Some(a);
     }
 
-    /// Number of registered agents that match a MAAS machine (all of them when no admission
-    /// was set): what `--expect` counts.
+    /// Number of registered agents that match a MAAS machine no other agent matched (all of
+    /// them when no admission was set): what `--expect` counts.
     pub fn registered_known(&self) -> usize {
         let inner = self.lock();
         match &inner.admission {
-            Some(a) => a.known.len(),
+            Some(a) => a.known(),
             None => inner.agents.len(),
         }
     }
@@ -657,8 +809,8 @@ impl CheckState {
             (inputs, inner.plan.is_some())
         };
         // Every registration the plan is built from is durable before the plan is.
-        if let Some(j) = &self.journal {
-            j.wait(j.last()).map_err(CheckError::State)?;
+        if let Some(j) = self.live_journal() {
+            self.journal_wait(Some(j.last()));
         }
         let merged = merge(provider, &inputs);
         drop(inputs);
@@ -671,8 +823,8 @@ impl CheckState {
                 per_agent: &plan.per_agent,
                 cross: &plan.cross,
             };
-            self.persist("plan.json", &stored)
-                .map_err(|r| CheckError::State(format!("{r:?}")))?;
+            // Disk full: the plan still goes out from memory (resume is off, said once).
+            self.persist("plan.json", &stored);
             Some(plan)
         };
         // The report's pairs, built outside the lock from the plan (new, or the stored one).
@@ -718,6 +870,10 @@ impl CheckState {
         let inner = self.lock();
         let mut c = Counts {
             registered: inner.agents.len(),
+            matched: inner
+                .admission
+                .as_ref()
+                .map_or(inner.agents.len(), Admission::known),
             ..Counts::default()
         };
         let Some(plan) = &inner.plan else {
@@ -771,11 +927,19 @@ impl CheckState {
             fold.add(plan, &id, &r);
         }
         let mut inputs = finish.inputs;
-        inputs.push(format!(
-            "agents: {} of {} expected",
-            inner.agents.len(),
-            finish.expected
-        ));
+        let matched = inner
+            .admission
+            .as_ref()
+            .map_or(inner.agents.len(), Admission::known);
+        let others = inner.agents.len() - matched.min(inner.agents.len());
+        inputs.push(if others == 0 {
+            format!("agents: {matched} of {} expected", finish.expected)
+        } else {
+            format!(
+                "agents: {matched} of {} expected (and {others} that match no MAAS machine, or one another agent matched)",
+                finish.expected
+            )
+        });
         fold.finish(Finish {
             provider,
             merged,
@@ -911,7 +1075,7 @@ impl CheckState {
                 // Answer the re-send only once the first upload is durable.
                 let seq = inner.result_seq.get(agent_id).copied();
                 drop(inner);
-                self.journal_wait(seq)?;
+                self.journal_wait(seq);
                 return Ok(Accepted::Duplicate(n));
             }
             return Err(Refusal::Conflict(
@@ -923,9 +1087,9 @@ impl CheckState {
                 "the check is over: the report was written".into(),
             ));
         }
-        let seq = match &self.journal {
+        let seq = match self.live_journal() {
             None => None,
-            Some(j) => {
+            Some(_) => {
                 let id =
                     serde_json::to_string(agent_id).map_err(|e| Refusal::Storage(e.to_string()))?;
                 let mut record = Vec::with_capacity(body.len() + id.len() + 40);
@@ -935,7 +1099,7 @@ impl CheckState {
                 record.extend_from_slice(&body);
                 record.extend_from_slice(b"}}");
                 drop(body);
-                Some(j.append(&record).map_err(Refusal::Storage)?)
+                self.journal_append(&record)
             }
         };
         let n = report.targets.len();
@@ -951,18 +1115,7 @@ impl CheckState {
             inner.result_seq.insert(agent_id.to_string(), seq);
         }
         drop(inner);
-        if let Err(e) = self.journal_wait(seq) {
-            // Not durable, so not taken: the agent will retry.
-            let mut inner = self.lock();
-            // Forget it so the agent's retry is journaled again. (Its pairs stay folded, and
-            // are the same when the retry is the same upload, as agents send it.)
-            if inner.result_seq.get(agent_id) == seq.as_ref() {
-                inner.results.remove(agent_id);
-                inner.digests.remove(agent_id);
-                inner.result_seq.remove(agent_id);
-            }
-            return Err(e);
-        }
+        self.journal_wait(seq);
         self.bump();
         Ok(Accepted::New(n))
     }
@@ -1060,6 +1213,7 @@ mod tests {
             s.counts(),
             Counts {
                 registered: 2,
+                matched: 2,
                 agents_planned: 2,
                 agents_reported: 2,
                 probes_planned: 6,
@@ -1337,6 +1491,158 @@ mod tests {
     }
 
     #[test]
+    fn unknown_machines_and_second_agents_of_one_machine_do_not_count_toward_expect() {
+        let s = CheckState::open(None).unwrap();
+        // The test provider has node1 and node2; the check expects both.
+        s.set_admission(2, &provider());
+        reg(&s, healthy(1, None, "node1"));
+        reg(&s, healthy(3, None, "stranger"));
+        // A second agent calling itself node1 (other MACs) matches a machine already taken.
+        let mut twin = healthy(1, None, "node1");
+        for l in &mut twin.links {
+            l.mac = Some(format!("02:77:00:00:00:{:02x}", l.ifindex));
+        }
+        reg(&s, twin);
+        let c = s.counts();
+        assert_eq!((c.registered, c.matched, s.registered_known()), (3, 1, 1));
+        // Beyond --expect of each kind: refused before planning, whatever the order.
+        reg(&s, healthy(2, None, "node2"));
+        assert_eq!(s.counts().matched, 2);
+        let e = s
+            .register(healthy(4, None, "stranger-3"), None)
+            .unwrap_err();
+        assert!(
+            matches!(&e, Refusal::Conflict(m) if m.contains("already has 2 that match no MAAS machine")),
+            "{e:?}"
+        );
+        // The report's inputs say who counted.
+        s.plan(&provider(), &PlanOptions::default()).unwrap();
+        s.finish();
+        let r = s.report(
+            &provider(),
+            ReportExtras {
+                expected: 2,
+                extra_findings: vec![],
+                extra_checked: vec![],
+                inputs: vec![],
+            },
+        );
+        assert!(
+            r.inputs
+                .iter()
+                .any(|i| i.starts_with("agents: 2 of 2 expected (and 2 that")),
+            "{:?}",
+            r.inputs
+        );
+        // Every expected machine registered (none sent results: those findings are about
+        // results, not registrations).
+        assert!(
+            !r.findings
+                .iter()
+                .any(|f| f.code == preflight_model::report::Code::AgentMissing
+                    && f.message.contains("registered before")),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn an_unknown_machine_stands_for_no_missing_agent() {
+        let s = CheckState::open(None).unwrap();
+        s.set_admission(2, &provider());
+        reg(&s, healthy(1, None, "node1"));
+        reg(&s, healthy(3, None, "stranger"));
+        s.plan(&provider(), &PlanOptions::default()).unwrap();
+        s.finish();
+        let r = s.report(
+            &provider(),
+            ReportExtras {
+                expected: 2,
+                extra_findings: vec![],
+                extra_checked: vec![],
+                inputs: vec![],
+            },
+        );
+        let codes: Vec<_> = r.findings.iter().map(|f| f.code.clone()).collect();
+        assert!(
+            codes.contains(&preflight_model::report::Code::DriftMachineUnknown),
+            "{codes:?}"
+        );
+        let missing: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| {
+                f.code == preflight_model::report::Code::AgentMissing
+                    && !f.message.contains("never sent its probe results")
+            })
+            .collect();
+        // node2 never registered: the stranger does not stand in for it.
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(
+            missing[0].message.contains("node2"),
+            "{}",
+            missing[0].message
+        );
+    }
+
+    #[test]
+    fn a_state_dir_that_cannot_be_written_leaves_the_check_going_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let warned = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+        let w = warned.clone();
+        let s = CheckState::open(Some(dir.path()))
+            .unwrap()
+            .with_warn(crate::Warn::to(move |m| {
+                w.lock().unwrap().push(m.to_string())
+            }));
+        reg(&s, healthy(1, None, "node1"));
+        reg(&s, healthy(2, None, "node2"));
+        // plan.json cannot be written (a non-empty directory is in the way, as good as a
+        // full disk for the rename): the plan still goes out, from memory.
+        std::fs::create_dir(dir.path().join("plan.json")).unwrap();
+        std::fs::write(dir.path().join("plan.json/x"), "").unwrap();
+        s.plan(&provider(), &PlanOptions::default()).unwrap();
+        assert!(s.is_planned());
+        let (_, plan) = s.plan_for("node1").unwrap();
+        assert!(plan.is_some());
+        let off = s.resume_off().map(str::to_string);
+        assert!(
+            off.as_deref().is_some_and(|e| e.contains("plan.json")),
+            "{off:?}"
+        );
+        let w = warned.lock().unwrap().clone();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("resume is off") && w[0].contains("plan.json"),
+            "{w:?}"
+        );
+        // Nothing more goes to the journal, results are still taken.
+        let journal = std::fs::metadata(dir.path().join("journal.jsonl"))
+            .unwrap()
+            .len();
+        let (_, plan) = s.plan_for("node1").unwrap();
+        let r = report_for(&plan.unwrap());
+        assert!(matches!(s.submit("node1", r), Ok(Accepted::New(_))));
+        assert_eq!(
+            std::fs::metadata(dir.path().join("journal.jsonl"))
+                .unwrap()
+                .len(),
+            journal
+        );
+        assert_eq!(warned.lock().unwrap().len(), 1, "said once");
+        // No temp file left, and a restart refuses the dir instead of resuming half of it.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        drop(s);
+        let e = CheckState::open(Some(dir.path())).unwrap_err();
+        assert!(e.to_string().contains("cannot be resumed"), "{e}");
+    }
+
+    #[test]
     fn many_machines_sharing_a_hostname_get_distinct_stable_ids() {
         let s = CheckState::open(None).unwrap();
         let mk = |i: u32| {
@@ -1357,6 +1663,40 @@ mod tests {
         assert_eq!(ids[1999], "same-2000");
         assert_eq!(reg(&s, mk(1234)), ids[1234]);
         assert_eq!(s.registered(), 2000);
+        // Linear, not quadratic: each new machine tries at most two ids (the free one the
+        // last search stopped at, now taken, and the next). Walking every taken suffix, as
+        // the merge had it again, tries n(n+1)/2 = 2,001,000 for these 2,000.
+        let probes = s.lock().id_probes;
+        assert!(
+            probes <= 2 * 2000,
+            "{probes} ids tried for 2,000 registrations"
+        );
+        // A restart rebuilds the index: the same machines get the same ids, new ones the next.
+        let dir = tempfile::tempdir().unwrap();
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        let ids: Vec<String> = (0..50).map(|i| reg(&s, mk(i))).collect();
+        drop(s);
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        assert_eq!(reg(&s, mk(7)), ids[7]);
+        assert_eq!(reg(&s, mk(50)), "same-51");
+        assert_eq!(reg(&s, mk(51)), "same-52");
+        // The first new machine after a restart walks the taken ids once; the next is O(1).
+        assert!(s.lock().id_probes <= 51 + 2, "{}", s.lock().id_probes);
+    }
+
+    #[test]
+    fn a_machine_whose_id_is_another_hostname_plus_a_suffix_keeps_a_distinct_id() {
+        let s = CheckState::open(None).unwrap();
+        let a = reg(&s, healthy(1, None, "same"));
+        let mut o = healthy(2, None, "same");
+        o.links[0].mac = Some("02:99:00:00:00:01".into());
+        let b = reg(&s, o);
+        // A machine really called "same-2" comes after "same"'s second machine took the id.
+        let c = reg(&s, healthy(3, None, "same-2"));
+        assert_eq!(
+            (a.as_str(), b.as_str(), c.as_str()),
+            ("same", "same-2", "same-2-2")
+        );
     }
 
     #[test]

@@ -42,6 +42,8 @@ fn reassemble(dir: &Path, stored: &Report) -> Report {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&dir.join("state"), tmp.path());
     let state = CheckState::open(Some(tmp.path())).unwrap();
+    // As the session does: only agents MAAS knows count toward --expect.
+    state.set_admission(stored.summary.agents_expected.unwrap(), &provider);
     state.plan(&provider, &PlanOptions::default()).unwrap();
     state.finish();
     // The session's path: the results were folded into the pairs when `plan` built them.

@@ -302,8 +302,8 @@ async fn a_held_plan_request_answers_the_moment_the_plan_exists() {
     let (addr, state, _tx) = start(config).await;
     let a = register(addr, "alpha").await;
     let url = format!("http://{addr}/v1/agents/{a}/plan");
-    let agent_key = key(&a);
     let t = std::time::Instant::now();
+    let agent_key = key(&a);
     let pending = tokio::spawn(async move {
         client()
             .get(url)

@@ -523,9 +523,9 @@ impl CheckRun {
             .args(["--listen", &format!("{}:0", lab.mgmt_address())])
             .arg("--token-file")
             .arg(&token_file)
-            // Every host of the lab is a machine that should run an agent (also one MAAS does
-            // not know, and one whose agent a `no-agent` fault keeps away).
-            .args(["--expect", &topology.hosts.len().to_string()])
+            // Every machine MAAS knows should run an agent (also one whose agent a `no-agent`
+            // fault keeps away); a host MAAS does not know is reported, not counted.
+            .args(["--expect", &topology.maas_machines().to_string()])
             .args(["--deadline", &spec.deadline.to_string()])
             .args(["--probe-deadline", &spec.probe_deadline.to_string()])
             .args(["--count", &spec.count.to_string()])
