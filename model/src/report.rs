@@ -54,6 +54,16 @@ pub mod codes {
     pub const PROBE_ISOLATION_BREACH: &str = "probe.isolation-breach";
     /// An expected agent never reported.
     pub const AGENT_MISSING: &str = "agent.missing";
+    /// A planned probe would mean nothing (self-address, isolation answered locally).
+    pub const PROBE_UNTESTABLE: &str = "probe.untestable";
+    /// An agent could not run one item of its plan (and ran the rest).
+    pub const PROBE_NOT_RUN: &str = "probe.not-run";
+    /// Two machines (or MACs) answer for one address in one subnet.
+    pub const ADDRESS_DUPLICATE: &str = "address.duplicate";
+    /// A static or observed address lies in a MAAS dynamic range, or a reserved range holds an assigned address.
+    pub const ADDRESS_IN_DYNAMIC_RANGE: &str = "address.in-dynamic-range";
+    /// A subnet's gateway answers neither ARP nor ICMP from a machine in the subnet.
+    pub const GATEWAY_UNREACHABLE: &str = "gateway.unreachable";
 }
 
 /// How bad a finding is.

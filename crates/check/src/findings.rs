@@ -169,6 +169,30 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
     (findings, checked)
 }
 
+/// `probe.untestable` (info): one per probe the plan left out, with the plan's reason.
+pub fn untestable_findings(items: &[crate::plan::Untestable]) -> Vec<Finding> {
+    items
+        .iter()
+        .map(|u| Finding {
+            code: codes::PROBE_UNTESTABLE.into(),
+            severity: Severity::Info,
+            subject: Subject {
+                space: Some(u.space.clone()),
+                source: Some(u.source_machine.clone()),
+                target: Some(format!("{} ({})", u.target_machine, u.target)),
+                ..Subject::default()
+            },
+            message: format!(
+                "{} ({}) → {} ({}) in {} was not probed: {}",
+                u.source_machine, u.source, u.target_machine, u.target, u.space, u.reason
+            ),
+            hint: Some(
+                "give the machine an address that is unique on both sides, or prove this pair another way".into(),
+            ),
+        })
+        .collect()
+}
+
 /// A MAAS machine of the deployment (Deployed, Deploying or Allocated) that no registered
 /// agent matched: `(hostname, system_id)`.
 pub type UnheardMachine = (String, String);

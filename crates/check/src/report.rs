@@ -8,7 +8,7 @@ use preflight_model::report::{
     Checked, Finding, PairResult, Report, ReportKind, SpaceReport, SubnetRef,
 };
 
-use crate::findings::{missing_agents, probe_findings};
+use crate::findings::{missing_agents, probe_findings, untestable_findings};
 use crate::merge::Merged;
 use crate::plan::CheckPlan;
 use crate::CheckError;
@@ -172,6 +172,7 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
         findings.extend(f);
         checked.extend(c);
     }
+    findings.extend(untestable_findings(&input.plan.untestable));
     let registered = input.merged.agents.len();
     let heard: std::collections::HashSet<&str> = input
         .merged

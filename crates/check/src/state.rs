@@ -35,6 +35,8 @@ pub struct Registration {
 struct StoredPlan {
     probes: usize,
     per_agent: BTreeMap<String, ProbePlan>,
+    #[serde(default)]
+    untestable: Vec<crate::plan::Untestable>,
 }
 
 /// Phase of the check.
@@ -204,6 +206,7 @@ impl CheckState {
                 inner.plan = Some(CheckPlan {
                     per_agent: sp.per_agent,
                     probes: sp.probes,
+                    untestable: sp.untestable,
                 });
                 inner.phase = Phase::Probing;
             }
@@ -317,6 +320,7 @@ impl CheckState {
             let stored = StoredPlan {
                 probes: plan.probes,
                 per_agent: plan.per_agent.clone(),
+                untestable: plan.untestable.clone(),
             };
             self.persist("plan.json", &stored)
                 .map_err(|r| CheckError::State(format!("{r:?}")))?;
