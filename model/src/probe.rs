@@ -88,6 +88,12 @@ pub enum FailureCause {
         /// The error as the OS put it.
         message: String,
     },
+    /// The agent did not run this plan item (invalid, or pointless such as its own address);
+    /// it ran the rest of the plan.
+    NotRun {
+        /// Why, naming the plan field when a field is at fault.
+        reason: String,
+    },
     /// Any other ICMP error.
     Other {
         /// What was received.

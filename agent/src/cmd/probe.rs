@@ -302,6 +302,7 @@ fn cause_text(c: &FailureCause) -> String {
             "fragmentation needed / message too long".into()
         }
         FailureCause::LocalError { message } => format!("local error: {message}"),
+        FailureCause::NotRun { reason } => format!("not run: {reason}"),
         FailureCause::Other { message } => message.clone(),
     }
 }

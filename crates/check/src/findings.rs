@@ -31,6 +31,7 @@ fn cause(f: &Option<FailureCause>) -> String {
             None => "fragmentation needed".into(),
         },
         Some(FailureCause::LocalError { message }) => format!("local error: {message}"),
+        Some(FailureCause::NotRun { reason }) => format!("not run: {reason}"),
         Some(FailureCause::Other { message }) => message.clone(),
     }
 }
@@ -58,6 +59,17 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
             "{} ({}) → {} ({}) in {space}",
             p.source_machine, p.source, p.target_machine, p.target
         );
+        if let Some(FailureCause::NotRun { reason }) = &p.failure {
+            check(codes::PROBE_NOT_RUN);
+            findings.push(Finding {
+                code: codes::PROBE_NOT_RUN.into(),
+                severity: Severity::Warning,
+                subject: subj.clone(),
+                message: format!("{what} was not run by the agent: {reason}"),
+                hint: Some("the rest of the plan ran; fix the plan item (or the address it names) and check again".into()),
+            });
+            continue;
+        }
         match p.expect {
             Expectation::Isolated => {
                 check(codes::PROBE_ISOLATION_BREACH);

@@ -24,7 +24,7 @@ use preflight_model::probe::{
     FailureCause, ProbeReport, SocketInfo, SocketKind, TargetResult, TcpResult, PROBE_SCHEMA,
 };
 
-pub use plan::{parse_plan, validate_plan};
+pub use plan::{check_target, parse_plan, validate_document, validate_plan};
 
 /// ICMP payload of a plain echo request when nothing else is asked (as ping).
 pub const DEFAULT_SIZE: usize = 56;
@@ -241,13 +241,75 @@ pub fn check_source(addr: IpAddr, device: Option<&str>) -> Result<(), ProbeError
         })
 }
 
-/// Runs every target of a plan and returns one result per target.
+/// Runs a plan and returns one result per target id.
+///
+/// Only a bad document (schema, settings, size) stops the run. A bad item (an invalid field,
+/// or a target that is this machine's own address, which would only answer itself) gets a
+/// result with [`FailureCause::NotRun`] saying why, and the rest of the plan runs as usual; a
+/// repeated id runs once.
 pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
-    validate_plan(plan, "plan")?;
+    plan::validate_document(plan, "plan")?;
     let mut opts = EngineOptions::from_settings(&plan.settings);
     opts.agent = plan.agent.clone();
-    let targets: Vec<Target> = plan.targets.iter().map(Target::from).collect();
-    run_targets(targets, &opts).await
+    let mut seen = std::collections::HashSet::new();
+    let mut targets = Vec::with_capacity(plan.targets.len());
+    let mut not_run = Vec::new();
+    for (i, t) in plan.targets.iter().enumerate() {
+        if !t.id.is_empty() && !seen.insert(t.id.as_str()) {
+            continue;
+        }
+        let reason = match plan::check_target(t) {
+            Err((field, message)) => Some(format!("targets[{i}].{field}: {message}")),
+            Ok(()) if is_own_address(t.target) => Some(format!(
+                "targets[{i}].target: {} is this machine's own address; probing it would only reach this machine",
+                t.target
+            )),
+            Ok(()) => None,
+        };
+        match reason {
+            None => targets.push(Target::from(t)),
+            Some(reason) => not_run.push(not_run_result(t, i, reason)),
+        }
+    }
+    let mut report = run_targets(targets, &opts).await?;
+    report.targets.extend(not_run);
+    Ok(report)
+}
+
+/// Whether `addr` is an address of this machine (it can be bound), loopback excepted.
+fn is_own_address(addr: IpAddr) -> bool {
+    if addr.is_loopback() || addr.is_unspecified() || addr.is_multicast() {
+        return false;
+    }
+    // Link-local addresses need a scope to bind; they are never planned as peers here.
+    if let IpAddr::V6(v6) = addr {
+        if v6.segments()[0] & 0xffc0 == 0xfe80 {
+            return false;
+        }
+    }
+    UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
+}
+
+fn not_run_result(t: &PlannedTarget, index: usize, reason: String) -> TargetResult {
+    TargetResult {
+        id: Some(if t.id.is_empty() {
+            format!("targets[{index}]")
+        } else {
+            t.id.clone()
+        }),
+        space: Some(t.space.clone()),
+        source: Some(t.source),
+        target: t.target,
+        expect: t.expect,
+        sent: 0,
+        received: 0,
+        duplicates: 0,
+        loss_pct: 100.0,
+        rtt: None,
+        failure: Some(FailureCause::NotRun { reason }),
+        mtu: None,
+        tcp: Vec::new(),
+    }
 }
 
 /// What the ICMP phase needs beyond the report skeleton: devices and expected MTUs, kept
@@ -563,4 +625,77 @@ fn run_icmp(
         results[i].mtu = Some(m);
     }
     set.infos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use preflight_model::plan::PLAN_SCHEMA;
+
+    fn item(id: &str, target: &str, mtu: Option<u32>) -> PlannedTarget {
+        PlannedTarget {
+            id: id.into(),
+            space: "s".into(),
+            source: "127.0.0.1".parse().unwrap(),
+            target: target.parse().unwrap(),
+            device: None,
+            mtu,
+            tcp_ports: Vec::new(),
+            target_machine: None,
+            expect: Expectation::Reachable,
+        }
+    }
+
+    /// One bad item, a repeated id and a good item: the good one runs, the bad one is
+    /// reported as not run with the field, the repeat runs once.
+    #[tokio::test]
+    async fn one_bad_item_never_invalidates_the_plan() {
+        let plan = ProbePlan {
+            schema: PLAN_SCHEMA.into(),
+            agent: Some("a1".into()),
+            settings: ProbeSettings {
+                count: 1,
+                interval_ms: 10,
+                timeout_ms: 500,
+                retries: 0,
+                rate: None,
+            },
+            targets: vec![
+                item("good", "127.0.0.1", None),
+                item("bad-mtu", "127.0.0.1", Some(20)),
+                item("good", "127.0.0.1", None),
+                item("family", "::1", None),
+            ],
+        };
+        let r = run_plan(&plan).await.expect("the run goes on");
+        let ids: Vec<&str> = r.targets.iter().filter_map(|t| t.id.as_deref()).collect();
+        assert_eq!(ids, ["good", "bad-mtu", "family"]);
+        let good = &r.targets[0];
+        assert_eq!(good.received, 1, "{good:?}");
+        match &r.targets[1].failure {
+            Some(FailureCause::NotRun { reason }) => {
+                assert!(reason.starts_with("targets[1].mtu"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match &r.targets[2].failure {
+            Some(FailureCause::NotRun { reason }) => {
+                assert!(reason.starts_with("targets[3].source"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.targets[1].sent, 0);
+        // A bad document still stops the run, naming the field.
+        let mut bad = plan.clone();
+        bad.settings.count = 0;
+        assert!(
+            matches!(run_plan(&bad).await, Err(ProbeError::Plan { field, .. }) if field == "settings.count")
+        );
+    }
+
+    #[test]
+    fn loopback_and_foreign_addresses_are_not_own_addresses() {
+        assert!(!is_own_address("127.0.0.1".parse().unwrap()));
+        assert!(!is_own_address("192.0.2.123".parse().unwrap()));
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use preflight_model::plan::{ProbePlan, PLAN_SCHEMA};
+use preflight_model::plan::{PlannedTarget, ProbePlan, PLAN_SCHEMA};
 
 use crate::ProbeError;
 
@@ -35,8 +35,27 @@ pub fn parse_plan(text: &str, origin: &str) -> Result<ProbePlan, ProbeError> {
     Ok(plan)
 }
 
-/// Checks a plan's schema and ranges.
+/// Checks a plan's schema and ranges, every target included (the first bad one is the error).
 pub fn validate_plan(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
+    validate_document(plan, origin)?;
+    let mut ids = HashSet::new();
+    for (i, t) in plan.targets.iter().enumerate() {
+        if !ids.insert(t.id.as_str()) {
+            return Err(err(
+                origin,
+                format!("targets[{i}].id"),
+                format!("duplicate id `{}`", t.id),
+            ));
+        }
+        check_target(t)
+            .map_err(|(name, message)| err(origin, format!("targets[{i}].{name}"), message))?;
+    }
+    Ok(())
+}
+
+/// Checks what a plan as a whole must get right: schema, settings, size. A bad target is
+/// not a document error: see [`check_target`].
+pub fn validate_document(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
     if plan.schema != PLAN_SCHEMA {
         return Err(err(
             origin,
@@ -74,58 +93,43 @@ pub fn validate_plan(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
             ),
         ));
     }
-    let mut ids = HashSet::new();
-    for (i, t) in plan.targets.iter().enumerate() {
-        let f = |name: &str| format!("targets[{i}].{name}");
-        if t.id.is_empty() {
-            return Err(err(origin, f("id"), "must not be empty"));
+    Ok(())
+}
+
+/// Checks one target: `Err((field, message))` names the field within the target.
+pub fn check_target(t: &PlannedTarget) -> Result<(), (&'static str, String)> {
+    if t.id.is_empty() {
+        return Err(("id", "must not be empty".into()));
+    }
+    if t.source.is_ipv6() != t.target.is_ipv6() {
+        return Err((
+            "source",
+            format!(
+                "{} and target {} are of different families",
+                t.source, t.target
+            ),
+        ));
+    }
+    if let Some(d) = &t.device {
+        if d.is_empty()
+            || d.len() > 15
+            || d.contains(['/', '\0'])
+            || d.chars().any(char::is_whitespace)
+        {
+            return Err(("device", format!("`{d}` is not a valid interface name")));
         }
-        if !ids.insert(t.id.as_str()) {
-            return Err(err(origin, f("id"), format!("duplicate id `{}`", t.id)));
+    }
+    if let Some(m) = t.mtu {
+        let min = if t.target.is_ipv6() { 1280 } else { 68 };
+        if m < min || m > 65_535 {
+            return Err(("mtu", format!("{m} is outside {min}..=65535")));
         }
-        if t.source.is_ipv6() != t.target.is_ipv6() {
-            return Err(err(
-                origin,
-                f("source"),
-                format!(
-                    "{} and target {} are of different families",
-                    t.source, t.target
-                ),
-            ));
-        }
-        if let Some(d) = &t.device {
-            if d.is_empty()
-                || d.len() > 15
-                || d.contains(['/', '\0'])
-                || d.chars().any(char::is_whitespace)
-            {
-                return Err(err(
-                    origin,
-                    f("device"),
-                    format!("`{d}` is not a valid interface name"),
-                ));
-            }
-        }
-        if let Some(m) = t.mtu {
-            let min = if t.target.is_ipv6() { 1280 } else { 68 };
-            if m < min || m > 65_535 {
-                return Err(err(
-                    origin,
-                    f("mtu"),
-                    format!("{m} is outside {min}..=65535"),
-                ));
-            }
-        }
-        if t.tcp_ports.len() > MAX_TCP_PORTS {
-            return Err(err(
-                origin,
-                f("tcp_ports"),
-                format!("more than {MAX_TCP_PORTS} ports"),
-            ));
-        }
-        if t.tcp_ports.contains(&0) {
-            return Err(err(origin, f("tcp_ports"), "port 0 cannot be probed"));
-        }
+    }
+    if t.tcp_ports.len() > MAX_TCP_PORTS {
+        return Err(("tcp_ports", format!("more than {MAX_TCP_PORTS} ports")));
+    }
+    if t.tcp_ports.contains(&0) {
+        return Err(("tcp_ports", "port 0 cannot be probed".into()));
     }
     Ok(())
 }

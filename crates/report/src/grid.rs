@@ -342,6 +342,7 @@ pub fn describe_failure(cause: &FailureCause) -> String {
         }
         FailureCause::FragmentationNeeded { mtu: None } => "fragmentation needed".to_string(),
         FailureCause::LocalError { message } => format!("local error: {message}"),
+        FailureCause::NotRun { reason } => format!("not run: {reason}"),
         FailureCause::Other { message } => message.clone(),
     }
 }
