@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Expectation;
+use crate::plan::{Expectation, ProbeKind};
 
 /// Schema string of [`ProbeReport`] documents.
 pub const PROBE_SCHEMA: &str = "preflight.probe/v1";
@@ -197,6 +197,17 @@ pub struct TargetResult {
     /// TCP probe results.
     #[serde(default)]
     pub tcp: Vec<TcpResult>,
+    /// What was probed (echo when absent).
+    #[serde(default, skip_serializing_if = "is_echo")]
+    pub kind: ProbeKind,
+    /// Neighbour probes: every distinct MAC (lower-case `aa:bb:…`) that answered for the
+    /// target address on the link, in the order first seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub macs: Vec<String>,
+}
+
+fn is_echo(k: &ProbeKind) -> bool {
+    *k == ProbeKind::Echo
 }
 
 impl TargetResult {

@@ -279,6 +279,8 @@ fn report_from_probe_files_applies_the_check_rules() {
         failure: None,
         mtu: None,
         tcp: vec![],
+        kind: Default::default(),
+        macs: Vec::new(),
     };
     let files: Vec<PathBuf> = [
         (

@@ -87,6 +87,8 @@ fn results_for(plan: &ProbePlan) -> String {
                 failure: None,
                 mtu: None,
                 tcp: vec![],
+                kind: Default::default(),
+                macs: Vec::new(),
             })
             .collect(),
     })

@@ -778,3 +778,80 @@ fn a_whole_cidr_on_loopback_answers_without_loss() {
         .all(|t| t.received == 1 && t.duplicates == 0));
     assert!(start.elapsed() < Duration::from_secs(30));
 }
+
+/// a, b and c on one bridge; b and c both hold 10.10.0.2 and fd10::2 (a copied netplan).
+/// RFC 5227 ARP probes and DAD-style Neighbor Solicitations from a record both MACs; a's own
+/// address and an unused one get no answer (a does not answer itself).
+#[test]
+fn neighbour_probes_record_every_mac_that_answers_for_an_address() {
+    let sw = Netns::new("nsw").unwrap();
+    let a = Netns::new("na").unwrap();
+    let b = Netns::new("nb").unwrap();
+    let c = Netns::new("nc").unwrap();
+    sw.ip_line("link add br0 type bridge").unwrap();
+    sw.ip_line("link set br0 up").unwrap();
+    for (ns, dev, port, mac) in [
+        (&a, "va", "pa", "02:00:00:00:00:0a"),
+        (&b, "vb", "pb", "02:00:00:00:00:0b"),
+        (&c, "vc", "pc", "02:00:00:00:00:0c"),
+    ] {
+        veth_between(ns, dev, &sw, port).unwrap();
+        sw.ip_line(&format!("link set {port} master br0")).unwrap();
+        sw.ip_line(&format!("link set {port} up")).unwrap();
+        ns.ip_line(&format!("link set {dev} address {mac}"))
+            .unwrap();
+    }
+    a.ip_line("addr add 10.10.0.1/24 dev va").unwrap();
+    a.ip_line("addr add fd10::1/64 dev va nodad").unwrap();
+    for (ns, dev) in [(&b, "vb"), (&c, "vc")] {
+        ns.ip_line(&format!("addr add 10.10.0.2/24 dev {dev}"))
+            .unwrap();
+        ns.ip_line(&format!("addr add fd10::2/64 dev {dev} nodad"))
+            .unwrap();
+    }
+    wait_up(&a, &["va"]);
+    wait_up(&b, &["vb"]);
+    wait_up(&c, &["vc"]);
+    let dir = tempdir();
+    let plan = dir.join("plan.json");
+    let item = |id: &str, src: &str, target: &str| {
+        format!(
+            r#"{{"id":"{id}","space":"s","source":"{src}","target":"{target}","device":"va","kind":"neighbour"}}"#
+        )
+    };
+    std::fs::write(
+        &plan,
+        format!(
+            r#"{{"schema":"preflight.plan/v1","settings":{{"count":2,"interval_ms":50,"timeout_ms":1500,"retries":0}},"targets":[{},{},{},{},{}]}}"#,
+            item("dup4", "10.10.0.1", "10.10.0.2"),
+            item("dup6", "fd10::1", "fd10::2"),
+            item("own4", "10.10.0.1", "10.10.0.1"),
+            item("none4", "10.10.0.1", "10.10.0.9"),
+            // one bad item: no device; the rest still runs
+            r#"{"id":"bad","space":"s","source":"10.10.0.1","target":"10.10.0.2","kind":"neighbour"}"#,
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let (_code, r) = json_in(&a, &["--plan", plan.to_str().unwrap()]);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let by: std::collections::BTreeMap<&str, &preflight_model::probe::TargetResult> = r
+        .targets
+        .iter()
+        .map(|t| (t.id.as_deref().unwrap(), t))
+        .collect();
+    let mut macs = by["dup4"].macs.clone();
+    macs.sort();
+    assert_eq!(macs, ["02:00:00:00:00:0b", "02:00:00:00:00:0c"], "{r:?}");
+    let mut macs = by["dup6"].macs.clone();
+    macs.sort();
+    assert_eq!(macs, ["02:00:00:00:00:0b", "02:00:00:00:00:0c"], "{r:?}");
+    assert!(by["own4"].macs.is_empty(), "{:?}", by["own4"]);
+    assert!(by["none4"].macs.is_empty());
+    assert_eq!(by["dup4"].sent, 2);
+    assert!(matches!(
+        &by["bad"].failure,
+        Some(FailureCause::NotRun { reason }) if reason.contains("device")
+    ));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -168,6 +168,8 @@ async fn agent(client: reqwest::Client, base: String, i: usize, spaces: usize) -
                     verdict: MtuVerdict::Ok,
                 }),
                 tcp: vec![],
+                kind: Default::default(),
+                macs: Vec::new(),
             })
             .collect(),
     };

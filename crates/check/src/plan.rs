@@ -428,6 +428,7 @@ fn plan_job(job: &Job<'_>, sides: &Sides, opts: &PlanOptions) -> Planned {
                 tcp_ports: Vec::new(),
                 target_machine: Some(t.name.clone()),
                 expect: *expect,
+                kind: Default::default(),
             },
         )
     };

@@ -269,6 +269,7 @@ pub fn from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
                 tcp_ports: Vec::new(),
                 target_machine: Some(target_machine.clone()),
                 expect: t.expect,
+                kind: Default::default(),
             };
             let mut pair = pair_from(
                 id,
@@ -341,6 +342,8 @@ mod tests {
             failure: None,
             mtu: None,
             tcp: vec![],
+            kind: Default::default(),
+            macs: Vec::new(),
         }
     }
 

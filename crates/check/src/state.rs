@@ -477,6 +477,8 @@ mod tests {
                     failure: None,
                     mtu: None,
                     tcp: vec![],
+                    kind: Default::default(),
+                    macs: Vec::new(),
                 })
                 .collect(),
         }

@@ -113,6 +113,7 @@ async fn planned() -> (
                 tcp_ports: vec![],
                 target_machine: None,
                 expect: Default::default(),
+                kind: Default::default(),
             });
             plan.probes += 1;
         }
@@ -141,6 +142,8 @@ fn results_for(agent: &str, probe_id: &str) -> ProbeReport {
             failure: None,
             mtu: None,
             tcp: vec![],
+            kind: Default::default(),
+            macs: Vec::new(),
         }],
     }
 }

@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod icmp;
 mod mtu;
+pub mod neighbour;
 pub mod plan;
 pub mod sock;
 pub mod stats;
@@ -19,7 +20,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use preflight_model::plan::{Expectation, PlannedTarget, ProbePlan, ProbeSettings};
+use preflight_model::plan::{Expectation, PlannedTarget, ProbeKind, ProbePlan, ProbeSettings};
 use preflight_model::probe::{
     FailureCause, ProbeReport, SocketInfo, SocketKind, TargetResult, TcpResult, PROBE_SCHEMA,
 };
@@ -248,9 +249,18 @@ pub fn check_source(addr: IpAddr, device: Option<&str>) -> Result<(), ProbeError
 /// result with [`FailureCause::NotRun`] saying why, and the rest of the plan runs as usual; a
 /// repeated id runs once.
 pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
-    plan::validate_document(plan, "plan")?;
     let mut opts = EngineOptions::from_settings(&plan.settings);
     opts.agent = plan.agent.clone();
+    run_plan_with(plan, &opts).await
+}
+
+/// [`run_plan`] with engine options of the caller's (the plan's settings still pace the
+/// neighbour probes).
+pub async fn run_plan_with(
+    plan: &ProbePlan,
+    opts: &EngineOptions,
+) -> Result<ProbeReport, ProbeError> {
+    plan::validate_document(plan, "plan")?;
     let mut seen = std::collections::HashSet::new();
     let mut targets = Vec::with_capacity(plan.targets.len());
     let mut not_run = Vec::new();
@@ -260,19 +270,80 @@ pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
         }
         let reason = match plan::check_target(t) {
             Err((field, message)) => Some(format!("targets[{i}].{field}: {message}")),
-            Ok(()) if is_own_address(t.target) => Some(format!(
+            Ok(()) if t.kind == ProbeKind::Echo && is_own_address(t.target) => Some(format!(
                 "targets[{i}].target: {} is this machine's own address; probing it would only reach this machine",
                 t.target
             )),
             Ok(()) => None,
         };
         match reason {
-            None => targets.push(Target::from(t)),
+            None => targets.push(t),
             Some(reason) => not_run.push(not_run_result(t, i, reason)),
         }
     }
-    let mut report = run_targets(targets, &opts).await?;
-    report.targets.extend(not_run);
+    // Echo kinds go to the ICMP engine, neighbour kinds to the ARP/NS prober, both at once.
+    let echo: Vec<Target> = targets
+        .iter()
+        .filter(|t| t.kind.echoes())
+        .map(|t| Target::from(*t))
+        .collect();
+    let neigh: Vec<neighbour::NeighbourJob> = targets
+        .iter()
+        .filter(|t| t.kind.neighbours())
+        .filter_map(|t| {
+            t.device.as_ref().map(|d| neighbour::NeighbourJob {
+                device: d.clone(),
+                target: t.target,
+            })
+        })
+        .collect();
+    let s = &plan.settings;
+    let (rounds, interval, wait) = (
+        s.count.clamp(1, 10),
+        Duration::from_millis(s.interval_ms.max(10)),
+        Duration::from_millis(s.timeout_ms),
+    );
+    let neigh_run = tokio::task::spawn_blocking(move || {
+        if neigh.is_empty() {
+            Vec::new()
+        } else {
+            neighbour::probe(&neigh, rounds, interval, wait)
+        }
+    });
+    let (report, neigh_out) = tokio::join!(run_targets(echo, opts), neigh_run);
+    let mut report = report?;
+    let neigh_out = neigh_out.map_err(|e| ProbeError::Runtime(e.to_string()))?;
+    let mut echoed = report.targets.drain(..);
+    let mut asked = neigh_out.into_iter();
+    let mut results = Vec::with_capacity(targets.len() + not_run.len());
+    for t in targets {
+        let mut r = if t.kind.echoes() {
+            match echoed.next() {
+                Some(r) => r,
+                None => continue,
+            }
+        } else {
+            let mut r = not_run_result(t, 0, String::new());
+            r.failure = None;
+            r
+        };
+        r.kind = t.kind;
+        if t.kind.neighbours() {
+            if let Some(o) = asked.next() {
+                r.macs = o.macs.iter().map(neighbour::mac_text).collect();
+                if !t.kind.echoes() {
+                    r.sent = o.sent;
+                    r.received = r.macs.len() as u32;
+                    r.loss_pct = if r.received > 0 { 0.0 } else { 100.0 };
+                    r.failure = o.error.map(|message| FailureCause::LocalError { message });
+                }
+            }
+        }
+        results.push(r);
+    }
+    drop(echoed);
+    results.extend(not_run);
+    report.targets = results;
     Ok(report)
 }
 
@@ -309,6 +380,8 @@ fn not_run_result(t: &PlannedTarget, index: usize, reason: String) -> TargetResu
         failure: Some(FailureCause::NotRun { reason }),
         mtu: None,
         tcp: Vec::new(),
+        kind: Default::default(),
+        macs: Vec::new(),
     }
 }
 
@@ -403,6 +476,8 @@ pub async fn run_targets(
             failure: None,
             mtu: None,
             tcp: Vec::new(),
+            kind: Default::default(),
+            macs: Vec::new(),
         });
     }
     let icmp = {
@@ -643,6 +718,7 @@ mod tests {
             tcp_ports: Vec::new(),
             target_machine: None,
             expect: Expectation::Reachable,
+            kind: Default::default(),
         }
     }
 

@@ -19,7 +19,9 @@ fn err(origin: &str, field: impl Into<String>, message: impl Into<String>) -> Pr
     }
 }
 
-/// Parses a plan document; `origin` (the file name) is quoted in errors.
+/// Parses a plan document and checks it as a whole; `origin` (the file name) is quoted in
+/// errors. Each target is checked when it runs (see [`check_target`]): one bad target does
+/// not make the document unreadable.
 pub fn parse_plan(text: &str, origin: &str) -> Result<ProbePlan, ProbeError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let plan: ProbePlan = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -31,7 +33,7 @@ pub fn parse_plan(text: &str, origin: &str) -> Result<ProbePlan, ProbeError> {
         };
         err(origin, field, e.inner().to_string())
     })?;
-    validate_plan(&plan, origin)?;
+    validate_document(&plan, origin)?;
     Ok(plan)
 }
 
@@ -131,6 +133,20 @@ pub fn check_target(t: &PlannedTarget) -> Result<(), (&'static str, String)> {
     if t.tcp_ports.contains(&0) {
         return Err(("tcp_ports", "port 0 cannot be probed".into()));
     }
+    if t.kind.neighbours() {
+        if t.device.is_none() {
+            return Err((
+                "device",
+                "a neighbour probe needs the device to ask on".into(),
+            ));
+        }
+        if t.target.is_multicast() || t.target.is_unspecified() || t.target.is_loopback() {
+            return Err((
+                "target",
+                format!("{} cannot be held by a neighbour", t.target),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -158,6 +174,13 @@ mod tests {
             }
             other => panic!("not a plan error: {other}"),
         }
+    }
+
+    /// Parsing plus every target's check, as `validate_plan` does.
+    fn strict(doc: &str) -> Result<ProbePlan, ProbeError> {
+        let p = parse_plan(doc, "plan.json")?;
+        validate_plan(&p, "plan.json")?;
+        Ok(p)
     }
 
     #[test]
@@ -245,7 +268,7 @@ mod tests {
             ),
         ];
         for (doc, field) in cases {
-            assert_eq!(field_of(parse_plan(&doc, "plan.json").unwrap_err()), field);
+            assert_eq!(field_of(strict(&doc).unwrap_err()), field);
         }
     }
 
@@ -260,7 +283,7 @@ mod tests {
         assert!(parse_plan(&nested_target, "plan.json").is_err());
         let long_dev = GOOD.replace("eth1", &"x".repeat(1 << 20));
         assert_eq!(
-            field_of(parse_plan(&long_dev, "plan.json").unwrap_err()),
+            field_of(strict(&long_dev).unwrap_err()),
             "targets[0].device"
         );
         let big_num = GOOD.replace(r#""count": 2"#, r#""count": 1e400"#);
