@@ -156,6 +156,43 @@ fn openstack_default_demo_fails_with_its_two_faults() {
     );
 }
 
+/// A duplicate address is found, named with both machines, and costs no waiting: every
+/// agent's plan runs (no agent.missing, every planned probe came back).
+#[test]
+fn address_duplicate() {
+    let start = Instant::now();
+    let r = scenario("address-duplicate");
+    let took = start.elapsed();
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "address.duplicate")
+        .expect("address.duplicate");
+    assert!(
+        f.message.contains("host1")
+            && f.message.contains("host3")
+            && f.message.contains("10.10.0.11"),
+        "{}",
+        f.message
+    );
+    assert_eq!(r.summary.agents_reported, Some(3));
+    assert_eq!(r.summary.probes_planned, r.summary.probes_done);
+    // The probe deadline is 60 s: a plan rejected for a duplicate id would wait for it.
+    assert!(took < Duration::from_secs(45), "took {took:?}");
+}
+
+#[test]
+fn gateway_unreachable() {
+    let r = scenario("gateway-unreachable");
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "gateway.unreachable")
+        .collect();
+    assert_eq!(f.len(), 1, "one finding per subnet and gateway");
+    assert!(f[0].message.contains("10.30.0.1") && f[0].message.contains("10.30.0.0/24"));
+}
+
 #[test]
 fn drift_machine_unknown() {
     scenario("drift-machine-unknown");

@@ -226,6 +226,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout_ms: args.timeout_ms.max(1),
             ..ProbeSettings::default()
         },
+        ..PlanOptions::default()
     };
     state.plan(&provider, &opts)?;
     let deadline = Instant::now() + Duration::from_secs(args.probe_deadline);

@@ -1,9 +1,11 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
-//! One module per step: [`merge`], [`plan`], [`findings`], [`report`], [`server`], [`state`].
+//! One module per step: [`merge`], [`plan`], [`findings`], [`infra`] (addresses and gateways),
+//! [`report`], [`server`], [`state`].
 
 pub mod findings;
+pub mod infra;
 pub mod merge;
 pub mod plan;
 pub mod report;

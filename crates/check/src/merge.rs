@@ -388,7 +388,15 @@ fn merge_one(
                     .iter()
                     .flat_map(|i| &i.links)
                     .any(|l| l.ip == Some(a.address));
-            if !listed {
+            // MAAS assigns it to another machine in this subnet: that is `address.duplicate`
+            // (crate::infra), one finding naming both machines, not drift of this one.
+            let elsewhere = provider.machines.iter().any(|o| {
+                o.system_id != m.system_id
+                    && o.interfaces.iter().flat_map(|i| &i.links).any(|l| {
+                        l.ip == Some(a.address) && l.subnet_id.is_none_or(|s| s == subnet.id)
+                    })
+            });
+            if !listed && !elsewhere {
                 findings.push(finding(
                     codes::DRIFT_ADDRESS_UNEXPECTED,
                     Severity::Warning,

@@ -52,6 +52,8 @@ pub struct PlanOptions {
     pub isolate: Vec<(String, String)>,
     /// Probe settings handed to every agent.
     pub settings: ProbeSettings,
+    /// Add the neighbour (duplicate address) and gateway probes of [`crate::infra`].
+    pub infrastructure: bool,
 }
 
 impl Default for PlanOptions {
@@ -61,6 +63,7 @@ impl Default for PlanOptions {
             k: 3,
             isolate: Vec::new(),
             settings: ProbeSettings::default(),
+            infrastructure: true,
         }
     }
 }
@@ -168,14 +171,21 @@ struct Sides {
     own: Vec<Vec<(IpAddr, Option<IpNet>)>>,
     /// Per space name: address → agent ids holding it there.
     holders: HashMap<String, HashMap<IpAddr, Vec<String>>>,
+    /// Per (subnet, address): the machines holding it (more than one: a duplicate).
+    in_subnet: HashMap<(i64, IpAddr), Vec<String>>,
 }
 
 impl Sides {
     fn new(agents: &[MergedAgent], spaces: &BTreeMap<String, Vec<Endpoint>>) -> Sides {
         let mut own: Vec<Vec<(IpAddr, Option<IpNet>)>> = vec![Vec::new(); agents.len()];
         let mut holders: HashMap<String, HashMap<IpAddr, Vec<String>>> = HashMap::new();
+        let mut in_subnet: HashMap<(i64, IpAddr), Vec<String>> = HashMap::new();
         for (space, eps) in spaces {
             for e in eps {
+                in_subnet
+                    .entry((e.subnet_id, e.address))
+                    .or_default()
+                    .push(e.name.clone());
                 own[e.agent].push((e.address, e.cidr));
                 holders
                     .entry(space.clone())
@@ -185,7 +195,26 @@ impl Sides {
                     .push(e.name.clone());
             }
         }
-        Sides { own, holders }
+        Sides {
+            own,
+            holders,
+            in_subnet,
+        }
+    }
+
+    /// Why a probe from `s` to `t` cannot tell anything because one of its addresses is held
+    /// by several machines in its subnet (replies go to whichever answers ARP first).
+    fn duplicated(&self, s: &Endpoint, t: &Endpoint) -> Option<String> {
+        [s, t].into_iter().find_map(|e| {
+            let h = self.in_subnet.get(&(e.subnet_id, e.address))?;
+            (h.len() > 1).then(|| {
+                format!(
+                    "{} is held by {} (address.duplicate), so a reply would reach whichever answers first",
+                    e.address,
+                    h.join(" and ")
+                )
+            })
+        })
     }
 
     /// Why a probe from `s` to `t` would only reach the prober itself, if it would.
@@ -328,6 +357,18 @@ pub fn build_plan(
         }
         untestable.extend(part.untestable);
     }
+    // Who answers for each address, and each subnet's gateway (see `crate::infra`).
+    let infra = if opts.infrastructure {
+        crate::infra::plan_items(provider, agents)
+    } else {
+        Vec::new()
+    };
+    for (agent, t) in infra {
+        if ids[agent].insert(t.id.clone()) {
+            per_agent[agent].push(t);
+            probes += 1;
+        }
+    }
     untestable.sort_by(|a: &Untestable, b: &Untestable| {
         (
             &a.space,
@@ -445,7 +486,7 @@ fn plan_job(job: &Job<'_>, sides: &Sides, opts: &PlanOptions) -> Planned {
         Expectation::Reachable => {
             for (s, t) in space_pairs(space, ea, eb, opts) {
                 let (s, t) = (&ea[s], &ea[t]);
-                match sides.self_target(s, t) {
+                match sides.self_target(s, t).or_else(|| sides.duplicated(s, t)) {
                     Some(reason) => out.untestable.push(skip(s, t, reason)),
                     None => out.probes.push(make(s, t)),
                 }
@@ -708,6 +749,14 @@ pub(crate) mod tests {
         }
     }
 
+    /// Echo probes only: the infrastructure probes have their own tests (crate::infra).
+    pub fn echo_only() -> PlanOptions {
+        PlanOptions {
+            infrastructure: false,
+            ..PlanOptions::default()
+        }
+    }
+
     pub fn spaces(n: i64) -> ProviderModel {
         let mut p = ProviderModel::default();
         for id in 1..=n {
@@ -755,7 +804,7 @@ pub(crate) mod tests {
             agent(2, &[(1, 11, "10.1.1.2"), (2, 20, "10.2.0.2")]),
             agent(3, &[(1, 10, "10.1.0.3")]),
         ];
-        let plan = build_plan(&p, &agents, &PlanOptions::default());
+        let plan = build_plan(&p, &agents, &echo_only());
         // sp1: 3 agents → 6 probes (across subnets 10 and 11 too); sp2: 2 agents → 2 probes.
         assert_eq!(plan.probes, 8);
         let t = all_targets(&plan);
@@ -795,7 +844,7 @@ pub(crate) mod tests {
         ];
         let opts = PlanOptions {
             isolate: vec![("sp1".into(), "sp2".into()), ("sp2".into(), "sp1".into())],
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let plan = build_plan(&p, &agents, &opts);
         let iso: Vec<PlannedTarget> = all_targets(&plan)
@@ -924,7 +973,7 @@ pub(crate) mod tests {
         let opts = PlanOptions {
             full_mesh_max: 50,
             k: 3,
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let plan = check_sparse_coverage(&agents, &p, &opts);
         assert!(
@@ -943,7 +992,7 @@ pub(crate) mod tests {
         let opts = PlanOptions {
             full_mesh_max: 20,
             k: 4,
-            ..PlanOptions::default()
+            ..echo_only()
         };
         check_sparse_coverage(&agents, &p, &opts);
     }
@@ -954,7 +1003,7 @@ pub(crate) mod tests {
         let agents = many(120, 2, 3);
         let opts = PlanOptions {
             full_mesh_max: 10,
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let a = build_plan(&p, &agents, &opts);
         let mut rev = agents.clone();
@@ -989,22 +1038,22 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn duplicate_address_gives_unique_ids_and_no_self_probe() {
+    fn reused_address_gives_unique_ids_and_no_self_probe() {
         let p = spaces(1);
-        // node1 and node2 both hold 10.1.0.5 (a copied netplan); node3 is healthy.
+        // node1 and node2 both hold 10.1.0.5, in two subnets of one space (two fabrics);
+        // node3 is in node1's subnet.
         let agents = vec![
             agent(1, &[(1, 10, "10.1.0.5")]),
-            agent(2, &[(1, 10, "10.1.0.5")]),
+            agent(2, &[(1, 11, "10.1.0.5")]),
             agent(3, &[(1, 10, "10.1.0.3")]),
         ];
-        let plan = build_plan(&p, &agents, &PlanOptions::default());
-        // Every agent's plan passes the agent's own validation (unique ids, ...).
+        let plan = build_plan(&p, &agents, &echo_only());
         for pp in plan.per_agent.values() {
             let ids: HashSet<&str> = pp.targets.iter().map(|t| t.id.as_str()).collect();
             assert_eq!(ids.len(), pp.targets.len(), "ids unique per plan");
         }
-        let a3 = &plan.per_agent["a00003"];
         // node3 probes both holders of 10.1.0.5: two probes, two ids, two target machines.
+        let a3 = &plan.per_agent["a00003"];
         let to_dup: Vec<&PlannedTarget> = a3
             .targets
             .iter()
@@ -1012,6 +1061,7 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(to_dup.len(), 2);
         assert_ne!(to_dup[0].id, to_dup[1].id);
+        assert_ne!(to_dup[0].target_machine, to_dup[1].target_machine);
         // node1 never "probes" node2 at 10.1.0.5 from 10.1.0.5: that would be itself.
         for id in ["a00001", "a00002"] {
             assert!(plan.per_agent[id]
@@ -1026,6 +1076,41 @@ pub(crate) mod tests {
             .iter()
             .all(|u| u.reason.contains("own address") && u.target.to_string() == "10.1.0.5"));
         assert_eq!(plan.probes, 4);
+    }
+
+    #[test]
+    fn duplicate_address_in_one_subnet_is_untestable_and_the_rest_is_planned() {
+        let p = spaces(1);
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.5")]),
+            agent(2, &[(1, 10, "10.1.0.5")]),
+            agent(3, &[(1, 10, "10.1.0.3")]),
+            agent(4, &[(1, 10, "10.1.0.4")]),
+        ];
+        let plan = build_plan(&p, &agents, &echo_only());
+        // Only node3 <-> node4 is meaningful.
+        let pairs: BTreeSet<(String, String)> = all_targets(&plan)
+            .iter()
+            .map(|t| (t.source.to_string(), t.target.to_string()))
+            .collect();
+        let want: BTreeSet<(String, String)> = [("10.1.0.3", "10.1.0.4"), ("10.1.0.4", "10.1.0.3")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(pairs, want);
+        assert!(plan
+            .untestable
+            .iter()
+            .any(|u| u.reason.contains("address.duplicate") && u.source_machine == "node3"));
+        // With the infrastructure probes, every machine still asks who holds its address.
+        let full = build_plan(&p, &agents, &PlanOptions::default());
+        for id in ["a00001", "a00002", "a00003", "a00004"] {
+            assert!(full.per_agent[id]
+                .targets
+                .iter()
+                .any(|t| t.kind == preflight_model::plan::ProbeKind::Neighbour
+                    && t.source == t.target));
+        }
     }
 
     #[test]
@@ -1044,7 +1129,7 @@ pub(crate) mod tests {
         ];
         let opts = PlanOptions {
             isolate: vec![("sp1".into(), "sp2".into())],
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let plan = build_plan(&p, &agents, &opts);
         let iso: Vec<PlannedTarget> = all_targets(&plan)
@@ -1100,7 +1185,7 @@ pub(crate) mod tests {
             full_mesh_max: 10,
             k: 2,
             isolate: vec![("sp1".into(), "sp2".into())],
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let plan = build_plan(&p, &agents, &opts);
         let mut out: BTreeMap<String, usize> = BTreeMap::new();

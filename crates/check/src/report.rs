@@ -137,6 +137,10 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
             if r.is_some() {
                 probes_done += 1;
             }
+            // Neighbour and gateway probes are judged per address (crate::infra), not as pairs.
+            if t.kind != preflight_model::plan::ProbeKind::Echo {
+                continue;
+            }
             let sec = sections
                 .entry(t.space.clone())
                 .or_insert_with(|| SpaceReport {
@@ -173,6 +177,23 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
         checked.extend(c);
     }
     findings.extend(untestable_findings(&input.plan.untestable));
+    for (f, c) in [
+        crate::infra::address_duplicate(
+            input.provider,
+            &input.merged.agents,
+            &input.plan.per_agent,
+            input.results,
+        ),
+        crate::infra::gateway_unreachable(
+            input.provider,
+            &input.merged.agents,
+            &input.plan.per_agent,
+            input.results,
+        ),
+    ] {
+        findings.extend(f);
+        checked.extend(c);
+    }
     let registered = input.merged.agents.len();
     let heard: std::collections::HashSet<&str> = input
         .merged
@@ -242,6 +263,10 @@ pub fn from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
     let mut seen_ids = BTreeSet::new();
     for (ri, r) in results.iter().enumerate() {
         for (ti, t) in r.targets.iter().enumerate() {
+            // Without the MAAS model there is nobody to compare neighbour answers with.
+            if t.kind != preflight_model::plan::ProbeKind::Echo {
+                continue;
+            }
             let space = t.space.clone().unwrap_or_else(|| "default".to_string());
             let source_machine = r
                 .agent

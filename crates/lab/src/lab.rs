@@ -225,6 +225,26 @@ impl Lab {
                 ));
                 lines.push(format!("link set br{} up", v.vid));
             }
+            // Every subnet's gateway answers (ARP and ICMP) unless a router leg holds it: the
+            // switch's bridge carries the address, with forwarding off (a gateway that routes
+            // nowhere, which is all the check asks of it).
+            let t = &self.topology;
+            for (si, s) in t.subnets.iter().enumerate() {
+                let Some(gw) = s.gateway else { continue };
+                if t.vlans[s.vlan].fabric != fi
+                    || t.routers
+                        .iter()
+                        .any(|r| r.legs.iter().any(|(ls, a)| *ls == si && *a == gw))
+                {
+                    continue;
+                }
+                let nodad = if gw.is_ipv6() { " nodad" } else { "" };
+                lines.push(format!(
+                    "addr add {gw}/{} dev br{}{nodad}",
+                    s.cidr.prefix_len(),
+                    t.vlans[s.vlan].vid
+                ));
+            }
             batch(&ns, &lines)
                 .map_err(ctx(format!("building the bridges of fabric {}", f.name)))?;
             self.switches.push(ns);
@@ -479,6 +499,50 @@ impl Lab {
                 let (hi, _, i) = target(host, interface)?;
                 batch(&self.hosts[hi].ns, &[addr_line("add", t, i, *address)])?;
             }
+            Fault::DuplicateAddress {
+                host,
+                interface,
+                of,
+            } => {
+                let (hi, _, i) = target(host, interface)?;
+                let copied = t
+                    .host(of)
+                    .and_then(|o| {
+                        o.interfaces
+                            .iter()
+                            .find(|x| x.subnet == i.subnet)
+                            .and_then(|x| x.address)
+                    })
+                    .ok_or_else(unknown)?;
+                batch(&self.hosts[hi].ns, &[addr_line("add", t, i, copied)])?;
+            }
+            Fault::DeadGateway { subnet } => {
+                let si = t
+                    .subnets
+                    .iter()
+                    .position(|s| s.cidr == subnet.trunc())
+                    .ok_or_else(unknown)?;
+                let s = &t.subnets[si];
+                let gw = s.gateway.ok_or_else(unknown)?;
+                let line = format!("addr del {gw}/{} dev", s.cidr.prefix_len());
+                match t.routers.iter().enumerate().find_map(|(ri, r)| {
+                    r.legs
+                        .iter()
+                        .position(|(ls, a)| *ls == si && *a == gw)
+                        .map(|li| (ri, li))
+                }) {
+                    Some((ri, li)) => {
+                        batch(&self.routers[ri].1, &[format!("{line} leg{li}")])?;
+                    }
+                    None => {
+                        let sw = self
+                            .switches
+                            .get(t.vlans[s.vlan].fabric)
+                            .ok_or_else(unknown)?;
+                        batch(sw, &[format!("{line} br{}", t.vlans[s.vlan].vid)])?;
+                    }
+                }
+            }
             Fault::MissingAddress { host, interface } => {
                 let (hi, _, i) = target(host, interface)?;
                 if let Some(a) = i.address {
@@ -691,6 +755,12 @@ pub fn describe_fault(f: &Fault) -> String {
         Fault::MissingAddress { host, interface } => {
             format!("{host} {interface} lacks its address")
         }
+        Fault::DuplicateAddress {
+            host,
+            interface,
+            of,
+        } => format!("{host} {interface} also has {of}'s address"),
+        Fault::DeadGateway { subnet } => format!("the gateway of {subnet} is dead"),
         Fault::MissingInterface { host, interface } => format!("{host} lacks {interface}"),
         Fault::RouterForwards { router } => format!("router {router} forwards"),
         Fault::NoAgent { host } => format!("no agent on {host}"),

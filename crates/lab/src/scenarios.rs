@@ -11,6 +11,10 @@ pub const DEFAULT: &str = "openstack";
 /// (name, file text) of every shipped scenario, sorted by name.
 pub const SHIPPED: &[(&str, &str)] = &[
     (
+        "address-duplicate",
+        include_str!("../../../scenarios/address-duplicate.toml"),
+    ),
+    (
         "agent-missing",
         include_str!("../../../scenarios/agent-missing.toml"),
     ),
@@ -37,6 +41,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "drift-mtu-mismatch",
         include_str!("../../../scenarios/drift-mtu-mismatch.toml"),
+    ),
+    (
+        "gateway-unreachable",
+        include_str!("../../../scenarios/gateway-unreachable.toml"),
     ),
     ("healthy", include_str!("../../../scenarios/healthy.toml")),
     (

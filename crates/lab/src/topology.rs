@@ -312,6 +312,22 @@ pub enum Fault {
         /// Interface name.
         interface: String,
     },
+    /// The interface also gets the address `of` has in the same subnet (a copied netplan, a
+    /// VIP left on two hosts): two machines answer for one address.
+    DuplicateAddress {
+        /// Host that gets the copy.
+        host: String,
+        /// Its interface (in the subnet of the copied address).
+        interface: String,
+        /// Host whose address is copied.
+        of: String,
+    },
+    /// The subnet's gateway (the lab's responder on the VLAN, or the router leg holding it)
+    /// loses its address: nothing answers for MAAS's `gateway_ip`.
+    DeadGateway {
+        /// Subnet CIDR.
+        subnet: IpNet,
+    },
     /// A router that should not forward does (IP forwarding on).
     RouterForwards {
         /// Router name.
@@ -1144,6 +1160,36 @@ fn check_fault(
                 return Err(format!(
                     "fault {f:?}: address family differs from the subnet's"
                 ));
+            }
+        }
+        Fault::DuplicateAddress {
+            host: h,
+            interface,
+            of,
+        } => {
+            let i = iface(h, interface)?;
+            let o = host(of)?;
+            if of == h {
+                return Err(format!(
+                    "fault {f:?}: a host cannot duplicate its own address"
+                ));
+            }
+            if !o
+                .interfaces
+                .iter()
+                .any(|x| x.subnet == i.subnet && x.address.is_some())
+            {
+                return Err(format!(
+                    "fault {f:?}: {of} has no address in the subnet of {h} {interface}"
+                ));
+            }
+        }
+        Fault::DeadGateway { subnet } => {
+            let Some(s) = subnets.iter().find(|s| s.cidr == subnet.trunc()) else {
+                return Err(format!("fault {f:?}: no subnet {subnet}"));
+            };
+            if s.gateway.is_none() {
+                return Err(format!("fault {f:?}: subnet {subnet} has no gateway"));
             }
         }
         Fault::RouterForwards { router } => {

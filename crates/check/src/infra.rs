@@ -1,0 +1,443 @@
+//! Addresses and infrastructure per space: who answers for each address on its link
+//! (`address.duplicate`) and whether each subnet's gateway answers (`gateway.unreachable`).
+//!
+//! Plan: every agent asks, on the link holding each of its own addresses, who answers for
+//! that address (an RFC 5227 ARP probe / DAD-style Neighbor Solicitation: its own kernel
+//! never answers, so any answer is another host), and, in spaces of at most
+//! [`NEIGHBOUR_PEERS_MAX`] endpoints, who answers for each peer address of the same subnet.
+//! Every machine with an address in a subnet that has a MAAS `gateway_ip` probes the gateway
+//! (neighbour probe + ICMP echo) from that address.
+//!
+//! Rules (one function per code): [`address_duplicate`], [`gateway_unreachable`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use preflight_model::plan::{Expectation, PlannedTarget, ProbeKind, ProbePlan};
+use preflight_model::probe::{ProbeReport, TargetResult};
+use preflight_model::provider::ProviderModel;
+use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
+
+use crate::merge::{normalize_mac, MergedAgent};
+
+/// Largest space (in endpoints) whose peers are neighbour-probed too; above it only each
+/// machine's own addresses are (the peers' broadcasts would grow as n²).
+pub const NEIGHBOUR_PEERS_MAX: usize = 32;
+
+fn space_name(provider: &ProviderModel, id: i64) -> String {
+    provider
+        .spaces
+        .get(&id)
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| format!("space-{id}"))
+}
+
+fn item(
+    id: String,
+    space: String,
+    source: IpAddr,
+    target: IpAddr,
+    device: &str,
+    target_machine: String,
+    kind: ProbeKind,
+) -> PlannedTarget {
+    PlannedTarget {
+        id,
+        space,
+        source,
+        target,
+        device: Some(device.to_string()),
+        mtu: None,
+        tcp_ports: Vec::new(),
+        target_machine: Some(target_machine),
+        expect: Expectation::Reachable,
+        kind,
+    }
+}
+
+/// Neighbour and gateway plan items, tagged with the index of the agent that runs them.
+pub fn plan_items(provider: &ProviderModel, agents: &[MergedAgent]) -> Vec<(usize, PlannedTarget)> {
+    let mut out = Vec::new();
+    // Per subnet: (agent index, address) of every endpoint, and per space the endpoint count.
+    let mut by_subnet: BTreeMap<i64, Vec<(usize, IpAddr)>> = BTreeMap::new();
+    let mut per_space: BTreeMap<i64, usize> = BTreeMap::new();
+    for (ai, a) in agents.iter().enumerate() {
+        for x in &a.addresses {
+            by_subnet
+                .entry(x.subnet_id)
+                .or_default()
+                .push((ai, x.address));
+            *per_space.entry(x.space_id).or_default() += 1;
+        }
+    }
+    for (ai, a) in agents.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for x in &a.addresses {
+            if !seen.insert(x.address) {
+                continue;
+            }
+            let space = space_name(provider, x.space_id);
+            let id = |to: &str, target: IpAddr, kind: &str| {
+                format!("{space}/{}>{to}/{}>{target}/{kind}", a.agent_id, x.address)
+            };
+            out.push((
+                ai,
+                item(
+                    id(&a.agent_id, x.address, "neighbour"),
+                    space.clone(),
+                    x.address,
+                    x.address,
+                    &x.link,
+                    a.name.clone(),
+                    ProbeKind::Neighbour,
+                ),
+            ));
+            if per_space.get(&x.space_id).copied().unwrap_or(0) <= NEIGHBOUR_PEERS_MAX {
+                for &(pi, paddr) in by_subnet.get(&x.subnet_id).into_iter().flatten() {
+                    if pi == ai || a.addresses.iter().any(|o| o.address == paddr) {
+                        continue;
+                    }
+                    let p = &agents[pi];
+                    out.push((
+                        ai,
+                        item(
+                            id(&p.agent_id, paddr, "neighbour"),
+                            space.clone(),
+                            x.address,
+                            paddr,
+                            &x.link,
+                            p.name.clone(),
+                            ProbeKind::Neighbour,
+                        ),
+                    ));
+                }
+            }
+            let gw = provider.subnets.get(&x.subnet_id).and_then(|s| s.gateway);
+            if let Some(gw) = gw.filter(|g| g.is_ipv4() == x.address.is_ipv4()) {
+                if a.addresses.iter().any(|o| o.address == gw) {
+                    continue;
+                }
+                out.push((
+                    ai,
+                    item(
+                        id("gateway", gw, "gateway"),
+                        space,
+                        x.address,
+                        gw,
+                        &x.link,
+                        "gateway".into(),
+                        ProbeKind::Gateway,
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Who MAAS says a MAC belongs to: `mac → (hostname, interface)`.
+fn maas_macs(provider: &ProviderModel) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    for m in &provider.machines {
+        for i in &m.interfaces {
+            if let Some(mac) = &i.mac {
+                out.entry(normalize_mac(mac))
+                    .or_insert_with(|| (m.hostname.clone(), i.name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The MAAS machines (hostname, MAC of the interface) an address is assigned to in a subnet.
+fn maas_owners(
+    provider: &ProviderModel,
+    subnet: i64,
+    addr: IpAddr,
+) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for m in &provider.machines {
+        for i in &m.interfaces {
+            if i.links
+                .iter()
+                .any(|l| l.ip == Some(addr) && l.subnet_id.is_none_or(|s| s == subnet))
+            {
+                out.push((m.hostname.clone(), i.mac.as_deref().map(normalize_mac)));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// One neighbour answer set, with the plan item it came from.
+struct Seen<'a> {
+    prober: &'a str,
+    item: &'a PlannedTarget,
+    result: &'a TargetResult,
+}
+
+fn results_of<'a>(
+    plans: &'a BTreeMap<String, ProbePlan>,
+    results: &'a BTreeMap<String, ProbeReport>,
+    names: &'a BTreeMap<&str, &str>,
+    kind: ProbeKind,
+) -> Vec<Seen<'a>> {
+    let mut out = Vec::new();
+    for (agent, plan) in plans {
+        let Some(r) = results.get(agent) else {
+            continue;
+        };
+        let by_id: BTreeMap<&str, &TargetResult> = r
+            .targets
+            .iter()
+            .filter_map(|t| t.id.as_deref().map(|i| (i, t)))
+            .collect();
+        for t in plan.targets.iter().filter(|t| t.kind == kind) {
+            if let Some(res) = by_id.get(t.id.as_str()) {
+                out.push(Seen {
+                    prober: names.get(agent.as_str()).copied().unwrap_or(agent),
+                    item: t,
+                    result: res,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `address.duplicate`: per (subnet, address), more than one machine or MAC holds it — two
+/// agents observed with it, an agent holding an address MAAS assigns to another machine, two
+/// MACs answering the neighbour probes, an answer for a machine's own address, or a MAC that
+/// is not the MAAS owner's. One finding per address, naming every machine and MAC.
+pub fn address_duplicate(
+    provider: &ProviderModel,
+    agents: &[MergedAgent],
+    plans: &BTreeMap<String, ProbePlan>,
+    results: &BTreeMap<String, ProbeReport>,
+) -> (Vec<Finding>, Vec<Checked>) {
+    let names: BTreeMap<&str, &str> = agents
+        .iter()
+        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
+        .collect();
+    let by_mac = maas_macs(provider);
+    // (subnet, address) → observed holders; address → subnet for the answers.
+    let mut holders: BTreeMap<(i64, IpAddr), BTreeSet<String>> = BTreeMap::new();
+    let mut space_of: BTreeMap<(i64, IpAddr), i64> = BTreeMap::new();
+    let mut subnet_of_source: BTreeMap<IpAddr, i64> = BTreeMap::new();
+    for a in agents {
+        for x in &a.addresses {
+            holders
+                .entry((x.subnet_id, x.address))
+                .or_default()
+                .insert(a.name.clone());
+            space_of.insert((x.subnet_id, x.address), x.space_id);
+            subnet_of_source.insert(x.address, x.subnet_id);
+        }
+    }
+    // (subnet, address) → MAC → who asked; and whether a machine's own address was answered.
+    let mut answers: BTreeMap<(i64, IpAddr), BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for s in results_of(plans, results, &names, ProbeKind::Neighbour) {
+        let Some(&subnet) = subnet_of_source.get(&s.item.source) else {
+            continue;
+        };
+        let key = (subnet, s.item.target);
+        for mac in &s.result.macs {
+            answers
+                .entry(key)
+                .or_default()
+                .entry(normalize_mac(mac))
+                .or_default()
+                .insert(s.prober.to_string());
+        }
+    }
+    let mut keys: BTreeSet<(i64, IpAddr)> = holders.keys().copied().collect();
+    keys.extend(answers.keys().copied());
+    let mut findings = Vec::new();
+    let mut checked_spaces = BTreeSet::new();
+    for key @ (subnet, addr) in keys {
+        let held: Vec<String> = holders
+            .get(&key)
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default();
+        let owners = maas_owners(provider, subnet, addr);
+        let macs = answers.get(&key).cloned().unwrap_or_default();
+        let owner_macs: BTreeSet<&str> = owners.iter().filter_map(|(_, m)| m.as_deref()).collect();
+        let space = space_of
+            .get(&key)
+            .map(|s| space_name(provider, *s))
+            .or_else(|| {
+                provider
+                    .subnets
+                    .get(&subnet)
+                    .and_then(|s| s.space_id)
+                    .map(|s| space_name(provider, s))
+            });
+        if let Some(sp) = &space {
+            checked_spaces.insert(sp.clone());
+        }
+        // Own-address answers: a holder asked for its own address and someone answered.
+        let own_answered = macs
+            .values()
+            .any(|askers| askers.iter().any(|p| held.contains(p)));
+        let foreign_owner =
+            !owners.is_empty() && held.iter().any(|h| !owners.iter().any(|(o, _)| o == h));
+        let stranger_mac =
+            !owner_macs.is_empty() && macs.keys().any(|m| !owner_macs.contains(m.as_str()));
+        if held.len() < 2 && macs.len() < 2 && !own_answered && !foreign_owner && !stranger_mac {
+            continue;
+        }
+        // Everyone who holds it: observed holders, MAAS owners, and each answering MAC.
+        let mut who: BTreeSet<String> = BTreeSet::new();
+        for h in &held {
+            who.insert(h.clone());
+        }
+        for (o, _) in &owners {
+            who.insert(o.clone());
+        }
+        let mut mac_desc = Vec::new();
+        for mac in macs.keys() {
+            match by_mac.get(mac) {
+                Some((host, iface)) => {
+                    who.insert(host.clone());
+                    mac_desc.push(format!("{mac} ({host} {iface})"));
+                }
+                None => {
+                    who.insert(format!("unknown host, MAC {mac}"));
+                    mac_desc.push(format!("{mac} (unknown host)"));
+                }
+            }
+        }
+        let cidr = provider
+            .subnets
+            .get(&subnet)
+            .map(|s| s.cidr.to_string())
+            .unwrap_or_else(|| format!("subnet {subnet}"));
+        let who: Vec<String> = who.into_iter().collect();
+        let maas = if owners.is_empty() {
+            "MAAS assigns it to no machine".to_string()
+        } else {
+            format!(
+                "MAAS assigns it to {}",
+                owners
+                    .iter()
+                    .map(|(o, _)| o.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let answered = if mac_desc.is_empty() {
+            String::new()
+        } else {
+            format!("; MACs answering for it: {}", mac_desc.join(", "))
+        };
+        findings.push(Finding {
+            code: codes::ADDRESS_DUPLICATE.into(),
+            severity: Severity::Error,
+            subject: Subject {
+                space: space.clone(),
+                subnet: Some(cidr.clone()),
+                machine: Some(who.join(", ")),
+                target: Some(addr.to_string()),
+                ..Subject::default()
+            },
+            message: format!(
+                "{addr} in {cidr} is held by more than one host: {} ({maas}{answered})",
+                who.join(" and ")
+            ),
+            hint: Some(
+                "remove the address from all but one host (a copied netplan, a VIP left behind), then check again".into(),
+            ),
+        });
+    }
+    let checked = checked_spaces
+        .into_iter()
+        .map(|s| Checked {
+            check: codes::ADDRESS_DUPLICATE.into(),
+            subject: Subject {
+                space: Some(s),
+                ..Subject::default()
+            },
+        })
+        .collect();
+    (findings, checked)
+}
+
+/// `gateway.unreachable`: per (subnet, gateway), the machines whose gateway probe got
+/// neither an ARP/NS answer nor an echo reply.
+pub fn gateway_unreachable(
+    provider: &ProviderModel,
+    agents: &[MergedAgent],
+    plans: &BTreeMap<String, ProbePlan>,
+    results: &BTreeMap<String, ProbeReport>,
+) -> (Vec<Finding>, Vec<Checked>) {
+    let names: BTreeMap<&str, &str> = agents
+        .iter()
+        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
+        .collect();
+    let subnet_of: BTreeMap<IpAddr, i64> = agents
+        .iter()
+        .flat_map(|a| a.addresses.iter().map(|x| (x.address, x.subnet_id)))
+        .collect();
+    // (subnet, gateway) → (space, failing machines, machines that reached it)
+    let mut per: BTreeMap<(i64, IpAddr), (String, BTreeSet<String>, usize)> = BTreeMap::new();
+    for s in results_of(plans, results, &names, ProbeKind::Gateway) {
+        let Some(&subnet) = subnet_of.get(&s.item.source) else {
+            continue;
+        };
+        let e = per
+            .entry((subnet, s.item.target))
+            .or_insert_with(|| (s.item.space.clone(), BTreeSet::new(), 0));
+        if s.result.macs.is_empty() && s.result.received == 0 {
+            e.1.insert(format!("{} ({})", s.prober, s.item.source));
+        } else {
+            e.2 += 1;
+        }
+    }
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    for ((subnet, gw), (space, failing, ok)) in per {
+        let cidr = provider
+            .subnets
+            .get(&subnet)
+            .map(|s| s.cidr.to_string())
+            .unwrap_or_else(|| format!("subnet {subnet}"));
+        checked.push(Checked {
+            check: codes::GATEWAY_UNREACHABLE.into(),
+            subject: Subject {
+                space: Some(space.clone()),
+                subnet: Some(cidr.clone()),
+                ..Subject::default()
+            },
+        });
+        if failing.is_empty() {
+            continue;
+        }
+        let machines: Vec<String> = failing.into_iter().collect();
+        findings.push(Finding {
+            code: codes::GATEWAY_UNREACHABLE.into(),
+            severity: Severity::Error,
+            subject: Subject {
+                space: Some(space.clone()),
+                subnet: Some(cidr.clone()),
+                target: Some(gw.to_string()),
+                machine: Some(machines.join(", ")),
+                ..Subject::default()
+            },
+            message: format!(
+                "gateway {gw} of {cidr} (space {space}) answers neither ARP/NS nor ICMP echo from {}{}",
+                machines.join(", "),
+                if ok > 0 {
+                    format!(" (while {ok} other machine(s) reach it)")
+                } else {
+                    String::new()
+                }
+            ),
+            hint: Some(
+                "check the router holds the gateway address on this VLAN and its port carries the VLAN; fix MAAS's gateway_ip if it is wrong".into(),
+            ),
+        });
+    }
+    (findings, checked)
+}
