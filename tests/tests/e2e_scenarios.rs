@@ -182,6 +182,17 @@ fn address_duplicate() {
 }
 
 #[test]
+fn address_in_dynamic_range() {
+    let r = scenario("address-in-dynamic-range");
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.code == "address.in-dynamic-range"
+            && f.message.contains("10.10.0.13")
+            && f.message.contains("10.10.0.13-10.10.0.99")));
+}
+
+#[test]
 fn gateway_unreachable() {
     let r = scenario("gateway-unreachable");
     let f: Vec<_> = r

@@ -8,7 +8,8 @@
 //! Every machine with an address in a subnet that has a MAAS `gateway_ip` probes the gateway
 //! (neighbour probe + ICMP echo) from that address.
 //!
-//! Rules (one function per code): [`address_duplicate`], [`gateway_unreachable`].
+//! Rules (one function per code): [`address_duplicate`], [`gateway_unreachable`],
+//! [`address_in_dynamic_range`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -437,6 +438,119 @@ pub fn gateway_unreachable(
             hint: Some(
                 "check the router holds the gateway address on this VLAN and its port carries the VLAN; fix MAAS's gateway_ip if it is wrong".into(),
             ),
+        });
+    }
+    (findings, checked)
+}
+
+/// `address.in-dynamic-range`: an assigned address (MAAS static/auto link, or observed on a
+/// machine whose MAAS link for it is not DHCP) inside a MAAS dynamic range of its subnet
+/// (error: MAAS's DHCP server may lease it to another host), or inside a reserved range
+/// (warning: the range is meant for something outside MAAS). One finding per address.
+pub fn address_in_dynamic_range(
+    provider: &ProviderModel,
+    agents: &[MergedAgent],
+) -> (Vec<Finding>, Vec<Checked>) {
+    use preflight_model::provider::IpRangeKind;
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    if provider.ip_ranges.is_empty() {
+        return (findings, checked);
+    }
+    // (subnet, address) → (holders, how it is assigned)
+    let mut assigned: BTreeMap<(i64, IpAddr), BTreeSet<String>> = BTreeMap::new();
+    let mut dhcp: BTreeSet<(String, IpAddr)> = BTreeSet::new();
+    for m in &provider.machines {
+        for i in &m.interfaces {
+            for l in &i.links {
+                let (Some(ip), Some(sn)) = (l.ip, l.subnet_id) else {
+                    continue;
+                };
+                if l.mode == "dhcp" || l.mode == "discovered" {
+                    dhcp.insert((m.hostname.clone(), ip));
+                    continue;
+                }
+                assigned
+                    .entry((sn, ip))
+                    .or_default()
+                    .insert(m.hostname.clone());
+            }
+        }
+    }
+    for a in agents {
+        for x in &a.addresses {
+            if dhcp.contains(&(a.name.clone(), x.address)) {
+                continue;
+            }
+            assigned
+                .entry((x.subnet_id, x.address))
+                .or_default()
+                .insert(a.name.clone());
+        }
+    }
+    let mut spaces_checked = BTreeSet::new();
+    for ((subnet, addr), who) in assigned {
+        let Some(s) = provider.subnets.get(&subnet) else {
+            continue;
+        };
+        let space = s.space_id.map(|id| space_name(provider, id));
+        if let Some(sp) = &space {
+            spaces_checked.insert(sp.clone());
+        }
+        let Some(r) = provider.ip_ranges.iter().find(|r| {
+            r.subnet_id.is_none_or(|id| id == subnet)
+                && s.cidr.contains(&r.start)
+                && r.contains(addr)
+                && !matches!(r.kind, IpRangeKind::Other(_))
+        }) else {
+            continue;
+        };
+        let (severity, what, hint) = match &r.kind {
+            IpRangeKind::Dynamic => (
+                Severity::Error,
+                "the dynamic (DHCP) range",
+                "MAAS's DHCP server may lease this address to another host: move the address out of the range, or shrink the range",
+            ),
+            IpRangeKind::Reserved => (
+                Severity::Warning,
+                "the reserved range",
+                "the range is kept for something outside MAAS: move the address out of it, or fix the range",
+            ),
+            IpRangeKind::Other(_) => continue,
+        };
+        let who: Vec<String> = who.into_iter().collect();
+        let comment = r
+            .comment
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        findings.push(Finding {
+            code: codes::ADDRESS_IN_DYNAMIC_RANGE.into(),
+            severity,
+            subject: Subject {
+                space,
+                subnet: Some(s.cidr.to_string()),
+                machine: Some(who.join(", ")),
+                target: Some(addr.to_string()),
+                ..Subject::default()
+            },
+            message: format!(
+                "{addr} of {} lies in {what} {}-{}{comment} of {}",
+                who.join(", "),
+                r.start,
+                r.end,
+                s.cidr
+            ),
+            hint: Some(hint.into()),
+        });
+    }
+    for s in spaces_checked {
+        checked.push(Checked {
+            check: codes::ADDRESS_IN_DYNAMIC_RANGE.into(),
+            subject: Subject {
+                space: Some(s),
+                ..Subject::default()
+            },
         });
     }
     (findings, checked)

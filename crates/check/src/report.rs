@@ -184,6 +184,7 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
             &input.plan.per_agent,
             input.results,
         ),
+        crate::infra::address_in_dynamic_range(input.provider, &input.merged.agents),
         crate::infra::gateway_unreachable(
             input.provider,
             &input.merged.agents,

@@ -504,11 +504,16 @@ mod tests {
     fn state_dir_survives_a_restart_without_loss_or_duplication() {
         let dir = tempfile::tempdir().unwrap();
         let p = provider();
+        // Echo probes only, so the counts below are the mesh's (3 peers each way).
+        let echo_only = PlanOptions {
+            infrastructure: false,
+            ..PlanOptions::default()
+        };
         {
             let s = CheckState::open(Some(dir.path())).unwrap();
             s.register(healthy(1, None, "node1")).unwrap();
             s.register(healthy(2, None, "node2")).unwrap();
-            s.plan(&p, &PlanOptions::default()).unwrap();
+            s.plan(&p, &echo_only).unwrap();
             let plan = s.plan_for("node1").unwrap().1.unwrap();
             assert_eq!(
                 s.submit("node1", report_for(&plan)).unwrap(),
@@ -518,7 +523,7 @@ mod tests {
         let s = CheckState::open(Some(dir.path())).unwrap();
         assert_eq!(s.registered(), 2);
         assert_eq!(s.lock().phase, Phase::Probing);
-        s.plan(&p, &PlanOptions::default()).unwrap();
+        s.plan(&p, &echo_only).unwrap();
         let plan1 = s.plan_for("node1").unwrap().1.unwrap();
         // re-send after restart is a duplicate, not a second copy
         assert_eq!(

@@ -15,6 +15,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/address-duplicate.toml"),
     ),
     (
+        "address-in-dynamic-range",
+        include_str!("../../../scenarios/address-in-dynamic-range.toml"),
+    ),
+    (
         "agent-missing",
         include_str!("../../../scenarios/agent-missing.toml"),
     ),

@@ -288,6 +288,24 @@ pub fn snapshot(t: &Topology) -> Value {
             })
         })
         .collect();
+    let ipranges: Vec<Value> = t
+        .subnets
+        .iter()
+        .flat_map(|s| s.dynamic_ranges.iter().map(move |r| (s, r)))
+        .enumerate()
+        .map(|(i, (s, (a, b)))| {
+            json!({
+                "id": i + 1,
+                "type": "dynamic",
+                "start_ip": a.to_string(),
+                "end_ip": b.to_string(),
+                "subnet": subnet_json(t, s),
+                "comment": "",
+                "user": "admin",
+                "resource_uri": format!("/MAAS/api/2.0/ipranges/{}/", i + 1),
+            })
+        })
+        .collect();
     json!({
         "version": {
             "capabilities": [
@@ -312,6 +330,7 @@ pub fn snapshot(t: &Topology) -> Value {
             "name": "default", "description": "Default pool", "id": 0,
             "resource_uri": "/MAAS/api/2.0/resourcepool/0/"
         }],
+        "ipranges": ipranges,
     })
 }
 

@@ -146,6 +146,9 @@ struct FileSubnet {
     gateway: Option<IpAddr>,
     #[serde(default = "yes")]
     managed: bool,
+    /// MAAS dynamic (DHCP) ranges, `[first, last]` each.
+    #[serde(default)]
+    dynamic_ranges: Vec<[IpAddr; 2]>,
 }
 
 fn yes() -> bool {
@@ -433,6 +436,8 @@ pub struct Subnet {
     pub gateway: Option<IpAddr>,
     /// Managed by MAAS.
     pub managed: bool,
+    /// MAAS dynamic (DHCP) ranges: (first, last).
+    pub dynamic_ranges: Vec<(IpAddr, IpAddr)>,
 }
 
 /// A host's interface on one VLAN.
@@ -765,6 +770,13 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 ));
             }
         }
+        for [a, b] in &s.dynamic_ranges {
+            if !usable(&cidr, a) || !usable(&cidr, b) || a > b {
+                return Err(format!(
+                    "subnet {cidr}: dynamic range {a}-{b} is not an ordered range of host addresses in it"
+                ));
+            }
+        }
         subnets.push(Subnet {
             id: subnets.len() as i64 + 1,
             name: s.name.clone().unwrap_or_else(|| cidr.to_string()),
@@ -772,6 +784,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             vlan,
             gateway: s.gateway,
             managed: s.managed,
+            dynamic_ranges: s.dynamic_ranges.iter().map(|[a, b]| (*a, *b)).collect(),
         });
     }
     let mgmt = file.management.cidr.trunc();

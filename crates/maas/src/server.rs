@@ -384,10 +384,8 @@ fn route(state: &State, rel: &str, full: &str) -> Response {
                 br#"{"capabilities": [], "version": null, "subversion": ""}"#,
             )),
         },
-        [k
-        @ ("spaces" | "subnets" | "fabrics" | "machines" | "zones" | "tags" | "resourcepools")] => {
-            list(k)
-        }
+        [k @ ("spaces" | "subnets" | "fabrics" | "machines" | "zones" | "tags" | "resourcepools"
+        | "ipranges")] => list(k),
         ["nodes"] => list("machines"),
         ["fabrics", id, "vlans"] => {
             if let Some(v) = snap.get("vlans").and_then(|v| v.get(*id)) {
@@ -457,7 +455,8 @@ fn known_endpoint(rel: &str) -> bool {
             | "machines"
             | "zones"
             | "tags"
-            | "resourcepools"]
+            | "resourcepools"
+            | "ipranges"]
             | ["fabrics", _, "vlans"]
             | ["machines", _]
             | ["nodes", _, "interfaces"]
