@@ -22,6 +22,7 @@ mod cmd;
   preflight validate --bundle bundle.yaml --overlay spaces.yaml --provider maas.json
   preflight check --provider maas.json --listen 0.0.0.0:7700 --token-file token --expect 4
       (and on every machine: preflight-agent run --coordinator http://COORD:7700 --token-file token)
+  preflight explain probe.mtu-blackhole     what a finding code means and what to do about it
 
 Secrets (MAAS API key, agent token) are read from a file or the environment, never from a flag."
 )]
@@ -51,6 +52,10 @@ enum Command {
         about = "Build a MAAS-shaped lab in network namespaces and run the whole check on it."
     )]
     Demo(cmd::demo::Args),
+    #[command(about = "Explain a finding code: what it means, how it is detected, what to do.")]
+    Explain(cmd::codes::ExplainArgs),
+    #[command(about = "List every finding code with its severity, step and description.")]
+    Codes(cmd::codes::CodesArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+    // The registry commands need no runtime.
+    let command = match cli.command {
+        Command::Explain(a) => return finish(cmd::codes::run_explain(a)),
+        Command::Codes(a) => return finish(cmd::codes::run_codes(a)),
+        c => c,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -73,7 +84,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Maas(c) => cmd::maas::run(c).await,
             Command::Spaces(a) => cmd::listing::run_spaces(a).await,
             Command::Subnets(a) => cmd::listing::run_subnets(a).await,
@@ -81,8 +92,15 @@ fn main() -> ExitCode {
             Command::Check(a) => cmd::check::run(a).await,
             Command::Report(a) => cmd::report::run(a).await,
             Command::Demo(a) => cmd::demo::run(a).await,
+            Command::Explain(a) => cmd::codes::run_explain(a),
+            Command::Codes(a) => cmd::codes::run_codes(a),
         }
     });
+    finish(result)
+}
+
+/// Maps a subcommand's result to the exit code, printing the error (exit 2).
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {

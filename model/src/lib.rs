@@ -8,6 +8,7 @@
 //! version, so readers can refuse what they do not understand.
 
 pub mod api;
+pub mod code;
 pub mod observed;
 pub mod plan;
 pub mod probe;

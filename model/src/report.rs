@@ -4,67 +4,12 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::code::{Code, CodeInfo, Step};
 use crate::plan::Expectation;
 use crate::probe::{FailureCause, MtuResult, RttStats, TcpResult};
 
 /// Schema string of [`Report`] documents.
 pub const REPORT_SCHEMA: &str = "preflight.report/v1";
-
-/// Stable finding codes.
-pub mod codes {
-    /// A binding names a space MAAS does not have.
-    pub const BINDING_UNKNOWN_SPACE: &str = "binding.unknown-space";
-    /// A binding names an endpoint the charm does not have.
-    pub const BINDING_UNKNOWN_ENDPOINT: &str = "binding.unknown-endpoint";
-    /// Constraints exclude a space the bindings need.
-    pub const CONSTRAINT_SPACE_CONFLICT: &str = "constraint.space-conflict";
-    /// No machine satisfies the constraints plus the bound spaces.
-    pub const CONSTRAINT_UNSATISFIABLE: &str = "constraint.unsatisfiable";
-    /// A placed unit's machine lacks a bound space.
-    pub const PLACEMENT_MISSING_SPACE: &str = "placement.missing-space";
-    /// More new-machine units than machines that fit.
-    pub const BINDING_CAPACITY: &str = "binding.capacity";
-    /// A linked subnet is in no space.
-    pub const SUBNET_NO_SPACE: &str = "subnet.no-space";
-    /// Two subnets overlap.
-    pub const SUBNET_OVERLAP: &str = "subnet.overlap";
-    /// A bound space has no subnets or no machines.
-    pub const SPACE_EMPTY: &str = "space.empty";
-    /// An agent matched no MAAS machine, or several.
-    pub const DRIFT_MACHINE_UNKNOWN: &str = "drift.machine-unknown";
-    /// MAAS has an interface the machine lacks.
-    pub const DRIFT_INTERFACE_MISSING: &str = "drift.interface-missing";
-    /// A MAAS link IP is not on the machine.
-    pub const DRIFT_ADDRESS_MISSING: &str = "drift.address-missing";
-    /// An address in a known subnet that MAAS does not list.
-    pub const DRIFT_ADDRESS_UNEXPECTED: &str = "drift.address-unexpected";
-    /// Observed MTU below the VLAN's MTU.
-    pub const DRIFT_MTU_MISMATCH: &str = "drift.mtu-mismatch";
-    /// A MAAS-linked interface is not up.
-    pub const DRIFT_LINK_DOWN: &str = "drift.link-down";
-    /// A peer did not answer.
-    pub const PROBE_UNREACHABLE: &str = "probe.unreachable";
-    /// A peer answered some requests only.
-    pub const PROBE_PACKET_LOSS: &str = "probe.packet-loss";
-    /// Small probes pass, full-size DF probes fail.
-    pub const PROBE_MTU_BLACKHOLE: &str = "probe.mtu-blackhole";
-    /// A→B fails while B→A passes.
-    pub const PROBE_ASYMMETRIC: &str = "probe.asymmetric";
-    /// Traffic passed between spaces meant to be isolated.
-    pub const PROBE_ISOLATION_BREACH: &str = "probe.isolation-breach";
-    /// An expected agent never reported.
-    pub const AGENT_MISSING: &str = "agent.missing";
-    /// A planned probe would mean nothing (self-address, isolation answered locally).
-    pub const PROBE_UNTESTABLE: &str = "probe.untestable";
-    /// An agent could not run one item of its plan (and ran the rest).
-    pub const PROBE_NOT_RUN: &str = "probe.not-run";
-    /// Two machines (or MACs) answer for one address in one subnet.
-    pub const ADDRESS_DUPLICATE: &str = "address.duplicate";
-    /// A static or observed address lies in a MAAS dynamic range, or a reserved range holds an assigned address.
-    pub const ADDRESS_IN_DYNAMIC_RANGE: &str = "address.in-dynamic-range";
-    /// A subnet's gateway answers neither ARP nor ICMP from a machine in the subnet.
-    pub const GATEWAY_UNREACHABLE: &str = "gateway.unreachable";
-}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -110,8 +55,8 @@ pub struct Subject {
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// Stable code, one of [`codes`].
-    pub code: String,
+    /// Stable code (see [`Code`] for the registry).
+    pub code: Code,
     /// Severity.
     pub severity: Severity,
     /// What it is about.
@@ -121,6 +66,31 @@ pub struct Finding {
     /// What the operator should do, when there is advice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+}
+
+impl Finding {
+    /// A finding with the code's default severity and no hint.
+    pub fn new(code: Code, subject: Subject, message: impl Into<String>) -> Finding {
+        Finding {
+            severity: code.severity(),
+            code,
+            subject,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// The same finding with this hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Finding {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The same finding with this severity (for rules that lower the default).
+    pub fn with_severity(mut self, severity: Severity) -> Finding {
+        self.severity = severity;
+        self
+    }
 }
 
 /// Overall status.
@@ -287,7 +257,7 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checked {
     /// The check's finding code.
-    pub check: String,
+    pub check: Code,
     /// What it was evaluated on.
     pub subject: Subject,
 }

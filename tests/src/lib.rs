@@ -1,4 +1,4 @@
-//! Support for the end-to-end tests: where the built binaries and the shared fixtures are.
+//! Support for the end-to-end tests: where the built binaries and the fixtures are.
 
 use std::path::PathBuf;
 
@@ -10,12 +10,28 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The shared fixtures folder (`../shared/fixtures` beside the repository).
+/// The project's own fixtures (`tests/fixtures`: a small MAAS, bundles, charm metadata).
 pub fn fixtures() -> PathBuf {
-    if let Ok(dir) = std::env::var("PREFLIGHT_FIXTURES") {
-        return PathBuf::from(dir);
-    }
-    workspace_root().join("..").join("shared").join("fixtures")
+    workspace_root().join("tests").join("fixtures")
+}
+
+/// The real public fixtures, for the real-fixture tier (tests named `real_fixture…`):
+/// `$PREFLIGHT_FIXTURES`, else `../shared/fixtures` beside the repository. Panics with a
+/// message saying how to point at them or skip the tier when the folder is missing, so such a
+/// test never passes without looking (`./test.sh` skips the tier by name, and says so).
+pub fn real_fixtures() -> PathBuf {
+    let dir = match std::env::var_os("PREFLIGHT_FIXTURES") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => workspace_root().join("..").join("shared").join("fixtures"),
+    };
+    assert!(
+        dir.is_dir(),
+        "real-fixture test: no fixtures at {} (set PREFLIGHT_FIXTURES to the folder of the \
+         public samples, or skip this tier with `cargo test -- --skip real_fixture`; \
+         ./test.sh does that by itself)",
+        dir.display()
+    );
+    dir
 }
 
 /// Path of a binary built by this workspace (`preflight` or `preflight-agent`), in the same

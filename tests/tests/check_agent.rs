@@ -111,7 +111,7 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
     };
     std::thread::spawn(move || for _ in lines {});
     // Two agents come (one by hostname, one by --machine-id); the third never does.
-    let agents: Vec<_> = [("aware-elk", None), ("whatever", Some("g8xyqs"))]
+    let agents: Vec<_> = [("alder", None), ("whatever", Some("m2q9cd"))]
         .iter()
         .map(|(host, sid)| {
             let mut c = Command::new(preflight_e2e::binary("preflight-agent"));
@@ -153,16 +153,16 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
         .filter(|f| f.code == "agent.missing")
         .collect();
     assert_eq!(missing.len(), 1, "{:#?}", report.findings);
-    // Of the fixture MAAS's deployed machines, only node2 (e8xa8m) matched no agent, so the
+    // Of the fixture MAAS's deployed machines, only dogwood (w5n1gh) matched no agent, so the
     // finding names it as its subject.
     assert_eq!(
         missing[0].subject.machine.as_deref(),
-        Some("node2"),
+        Some("dogwood"),
         "{:#?}",
         missing[0]
     );
     assert!(
-        missing[0].message.contains("node2 (e8xa8m)"),
+        missing[0].message.contains("dogwood (w5n1gh)"),
         "{}",
         missing[0].message
     );
@@ -176,7 +176,7 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
         "{:#?}",
         report.findings
     );
-    for host in ["aware-elk", "causal-quagga"] {
+    for host in ["alder", "birch"] {
         assert!(
             report
                 .findings
@@ -193,14 +193,14 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
 fn with_a_bundle_the_validate_checks_join_the_check_report() {
     let dir = tempdir("bundle");
     std::fs::write(dir.join("token"), TOKEN).unwrap();
-    let bundles = preflight_e2e::fixtures().join("bundles/openstack-base");
+    let bundles = preflight_e2e::fixtures().join("bundles/cloud");
     let out = Command::new(preflight_e2e::binary("preflight"))
         .args(["check", "--provider"])
         .arg(preflight_e2e::fixtures().join("maas"))
         .arg("--bundle")
         .arg(bundles.join("bundle.yaml"))
         .arg("--overlay")
-        .arg(bundles.join("openstack-base-spaces-overlay.yaml"))
+        .arg(bundles.join("overlay-faults.yaml"))
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -234,7 +234,7 @@ fn with_a_bundle_the_validate_checks_join_the_check_report() {
         report
             .inputs
             .iter()
-            .any(|i| i.ends_with("openstack-base-spaces-overlay.yaml")),
+            .any(|i| i.ends_with("overlay-faults.yaml")),
         "{:?}",
         report.inputs
     );
@@ -337,7 +337,7 @@ fn report_from_probe_files_applies_the_check_rules() {
         .iter()
         .map(|f| {
             (
-                f.code.clone(),
+                f.code.to_string(),
                 f.subject.source.clone().unwrap(),
                 f.subject.target.clone().unwrap(),
             )

@@ -194,9 +194,9 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
     let dir = tempdir();
     std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
     let agents = [
-        observed("aware-elk", "172.16.1.201"),
-        observed("causal-quagga", "172.16.1.202"),
-        observed("above-robin", "172.16.1.203"),
+        observed("alder", "10.11.0.201"),
+        observed("birch", "10.11.0.202"),
+        observed("cedar", "10.11.0.203"),
     ];
 
     let (mut first, addr) = start(&dir);
@@ -205,7 +205,7 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
     let plans: Vec<ProbePlan> = ids.iter().map(|id| wait_plan(&addr, id)).collect();
     assert!(
         plans.iter().all(|p| p.targets.len() == 2),
-        "full mesh of 3 in management"
+        "full mesh of 3 in oam"
     );
     let first_results = results_for(&plans[0]);
     assert_eq!(
@@ -262,11 +262,7 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
     assert_eq!(report.summary.agents_reported, Some(3));
     assert_eq!(report.summary.probes_planned, Some(6));
     assert_eq!(report.summary.probes_done, Some(6));
-    let mgmt = report
-        .spaces
-        .iter()
-        .find(|s| s.name == "management")
-        .unwrap();
+    let mgmt = report.spaces.iter().find(|s| s.name == "oam").unwrap();
     assert_eq!(mgmt.pairs.len(), 6);
     let mut pair_ids: Vec<&str> = mgmt.pairs.iter().map(|p| p.id.as_str()).collect();
     pair_ids.dedup();
@@ -276,7 +272,7 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         report
             .findings
             .iter()
-            .all(|f| !f.code.starts_with("probe.") && f.code != "agent.missing"),
+            .all(|f| !f.code.as_str().starts_with("probe.") && f.code != "agent.missing"),
         "{:#?}",
         report.findings
     );

@@ -87,20 +87,20 @@ fn spaces_on_the_fixtures() {
     let o = preflight(&["spaces", "--provider", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    let storage = text.lines().find(|l| l.starts_with("storage")).unwrap();
+    let storage = text.lines().find(|l| l.starts_with("ceph-data")).unwrap();
     let cells: Vec<&str> = storage.split_whitespace().collect();
     assert_eq!(
         cells,
         [
-            "storage",
+            "ceph-data",
             "2",
-            "10.30.0.0/24",
-            "8",
+            "10.40.0.0/24",
+            "16",
             "fabric-1",
-            "30",
-            "storage",
+            "40",
+            "ceph",
             "9000",
-            "causal-quagga"
+            "birch"
         ]
     );
     assert!(text.lines().any(|l| l.starts_with("undefined")), "{text}");
@@ -118,10 +118,10 @@ fn spaces_on_the_fixtures() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == "storage")
+        .find(|s| s["name"] == "ceph-data")
         .unwrap();
     assert_eq!(storage["subnets"][0]["vlan"]["mtu"], 9000);
-    assert_eq!(storage["subnets"][0]["machines"][0], "causal-quagga");
+    assert_eq!(storage["subnets"][0]["machines"][0], "birch");
 }
 
 #[test]
@@ -133,22 +133,35 @@ fn subnets_on_the_fixtures() {
     assert_eq!(text.lines().count(), 9, "header + 8 subnets:\n{text}");
     let oob = text
         .lines()
-        .find(|l| l.starts_with("10.100.0.0/24"))
+        .find(|l| l.starts_with("192.168.200.0/24"))
         .unwrap();
     let cells: Vec<&str> = oob.split_whitespace().collect();
     assert_eq!(
         cells,
         [
-            "10.100.0.0/24",
-            "10",
+            "192.168.200.0/24",
+            "17",
             "undefined",
             "fabric-0",
-            "100",
+            "200",
             "-",
             "1500",
-            "10.100.0.1",
+            "192.168.200.1",
             "no",
-            "node2"
+            "dogwood"
+        ]
+    );
+    // One CIDR on two fabrics: two rows, told apart by id and fabric.
+    let twins: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("10.10.0.0/24"))
+        .map(|l| l.split_whitespace().take(4).collect())
+        .collect();
+    assert_eq!(
+        twins,
+        [
+            ["10.10.0.0/24", "11", "oam", "fabric-0"],
+            ["10.10.0.0/24", "18", "oam", "fabric-1"]
         ]
     );
     let o = preflight(&[
@@ -156,7 +169,7 @@ fn subnets_on_the_fixtures() {
         "--provider",
         dir.to_str().unwrap(),
         "--space",
-        "internal",
+        "internal-api",
         "--format",
         "json",
     ]);
@@ -167,7 +180,7 @@ fn subnets_on_the_fixtures() {
         .iter()
         .map(|s| s["cidr"].as_str().unwrap())
         .collect();
-    assert_eq!(cidrs, ["172.16.3.0/24", "172.16.4.0/24"]);
+    assert_eq!(cidrs, ["10.20.0.0/24", "10.21.0.0/24"]);
 }
 
 #[test]
@@ -250,7 +263,7 @@ fn serve_snapshot_and_list_over_http() {
     ]);
     assert!(live.status.success(), "{}", stderr(&live));
     assert_eq!(stdout(&from_file), stdout(&live));
-    assert!(stdout(&live).contains("causal-quagga"));
+    assert!(stdout(&live).contains("birch"));
 
     // A snapshot file can itself be served (how demos serve generated snapshots).
     drop(served);
@@ -275,7 +288,7 @@ fn wrong_key_over_http_exits_2_without_showing_secrets() {
     let key_file = dir.join("maas.key");
     std::fs::write(&key_file, api_key()).unwrap();
     let served = serve(&maas_dir(), &key_file);
-    let wrong = "Qw3rTy8uIoPaSdFgHj:Zx9cVbNm1LkJhGfDsA:NotTheRightSecretAtAll0000000000";
+    let wrong = "PfLtEsTcOnSuMeR001:PfLtEsTtOkEnKeY002:NotTheRightSecretAtAll0000000000";
     let o = Command::new(binary("preflight"))
         .args(["maas", "snapshot", "--url", &served.url])
         .env("MAAS_API_KEY", wrong)

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use preflight_model::report::{codes, Finding, Report, ReportKind, Severity, Subject};
+use preflight_model::report::{Code, Finding, Report, ReportKind, Severity, Subject};
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -35,7 +35,7 @@ impl Drop for Scratch {
 
 fn report(errors: bool) -> Report {
     let mut findings = vec![Finding {
-        code: codes::SUBNET_OVERLAP.into(),
+        code: Code::SubnetOverlap,
         severity: Severity::Warning,
         subject: Subject {
             subnet: Some("10.0.0.0/24".into()),
@@ -46,7 +46,7 @@ fn report(errors: bool) -> Report {
     }];
     if errors {
         findings.push(Finding {
-            code: codes::BINDING_UNKNOWN_SPACE.into(),
+            code: Code::BindingUnknownSpace,
             severity: Severity::Error,
             subject: Subject {
                 application: Some("keystone".into()),
@@ -216,5 +216,71 @@ fn a_summary_that_hides_errors_still_fails() {
         stderr(&o).contains("does not match its findings"),
         "{}",
         stderr(&o)
+    );
+}
+
+#[test]
+fn explain_teaches_what_a_code_means_and_what_to_do() {
+    let o = preflight(&["explain", "probe.mtu-blackhole"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("probe.mtu-blackhole: "), "{text}");
+    for part in [
+        "What it means:",
+        "How it is detected:",
+        "What to do:",
+        "Don't Fragment",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    // Every registered code can be explained.
+    for c in Code::ALL {
+        let o = preflight(&["explain", c.as_str()], None);
+        assert_eq!(o.status.code(), Some(0), "{c}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn explain_of_an_unknown_code_exits_2_and_points_at_the_list() {
+    let o = preflight(&["explain", "probe.mtu-blackhol"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("unknown finding code \"probe.mtu-blackhol\"")
+            && err.contains("did you mean probe.mtu-blackhole?")
+            && err.contains("preflight codes"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+    assert_eq!(preflight(&["explain"], None).status.code(), Some(2));
+}
+
+#[test]
+fn codes_lists_every_code_as_text_and_json() {
+    let o = preflight(&["codes"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let o = preflight(&["codes", "--format", "json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let list = doc["codes"].as_array().unwrap();
+    assert_eq!(list.len(), Code::ALL.len());
+    for (entry, c) in list.iter().zip(Code::ALL) {
+        assert_eq!(entry["code"], c.as_str());
+        let info = c.info().unwrap();
+        assert_eq!(entry["description"], info.description);
+        assert_eq!(entry["step"], info.step.as_str());
+        assert!(entry["severity"].is_string());
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(c.as_str()) && l.contains(info.description)),
+            "{c} missing from the text list"
+        );
+    }
+    assert_eq!(
+        preflight(&["codes", "--format", "yaml"], None)
+            .status
+            .code(),
+        Some(2)
     );
 }

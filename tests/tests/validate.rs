@@ -1,4 +1,5 @@
-//! `preflight validate` end to end: real bundles and MAAS snapshots in, report and exit code out.
+//! `preflight validate` end to end: the project's bundles, charm metadata and MAAS fixture
+//! (`tests/fixtures`) and generated MAAS snapshots in, report and exit code out.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,6 +9,9 @@ use serde_json::{json, Value};
 fn fx(rel: &str) -> PathBuf {
     preflight_e2e::fixtures().join(rel)
 }
+
+const CLOUD: &str = "cloud/bundle.yaml";
+const FAULTS: &str = "cloud/overlay-faults.yaml";
 
 fn bundles(rel: &str) -> String {
     fx(&format!("bundles/{rel}")).display().to_string()
@@ -71,8 +75,8 @@ fn snapshot(n: usize, spaces: &[&str]) -> Value {
                 .collect();
             json!({
                 "system_id": format!("s{m:05}"), "hostname": format!("node-{m}"), "status_name": "Ready",
-                "architecture": "amd64/generic", "cpu_count": 8, "memory": 32768,
-                "boot_disk": {"size": 500_000_000_000u64}, "zone": {"name": "default"},
+                "architecture": "amd64/generic", "cpu_count": 8, "memory": 131072,
+                "boot_disk": {"size": 2_000_000_000_000u64}, "zone": {"name": "default"},
                 "pool": {"name": "default"}, "tag_names": [], "interface_set": ifaces
             })
         })
@@ -100,7 +104,7 @@ fn maas_dir() -> String {
 fn fitting_bundle_exits_0_with_a_passing_json_report() {
     let o = preflight(&[
         "--bundle",
-        &bundles("openstack-base/bundle.yaml"),
+        &bundles(CLOUD),
         "--provider",
         &maas_dir(),
         "--format",
@@ -112,28 +116,50 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
     assert_eq!(r["kind"], "validate");
     assert_eq!(r["summary"]["status"], "pass");
     assert_eq!(r["summary"]["errors"], 0);
-    assert_eq!(r["summary"]["warnings"], 1);
-    assert_eq!(r["findings"][0]["code"], "subnet.no-space");
-    assert_eq!(r["findings"][0]["subject"]["subnet"], "10.100.0.0/24");
+    assert_eq!(r["summary"]["warnings"], 2);
+    let mut codes: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    codes.sort();
+    assert_eq!(codes, ["subnet.no-space", "subnet.overlap"]);
+    let no_space = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "subnet.no-space")
+        .unwrap();
+    assert_eq!(no_space["subject"]["subnet"], "192.168.200.0/24");
     let inputs: Vec<String> = r["inputs"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    assert!(
-        inputs[0].ends_with("openstack-base/bundle.yaml"),
-        "{inputs:?}"
-    );
+    assert!(inputs[0].ends_with("cloud/bundle.yaml"), "{inputs:?}");
     assert!(inputs.iter().any(|i| i.starts_with("maas: ")), "{inputs:?}");
     let checked = r["checked"].as_array().unwrap();
     assert!(checked.iter().any(
-        |c| c["check"] == "binding.unknown-space" && c["subject"]["application"] == "keystone"
+        |c| c["check"] == "binding.unknown-space" && c["subject"]["application"] == "database"
     ));
-    // The `name:` key warns on stderr, with file and line.
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A legacy bundle warns on stderr, with file, line and column, and still passes.
+    let o = preflight(&[
+        "--bundle",
+        &bundles("legacy/services.yaml"),
+        "--provider",
+        &maas_dir(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("bundle.yaml:9:1: unknown top-level key `name`"),
+        err.contains("services.yaml:4:1: `services` is the legacy name of `applications`"),
         "{err}"
     );
 }
@@ -142,9 +168,9 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
 fn unknown_space_exits_1_with_findings_that_say_what_to_do() {
     let o = preflight(&[
         "--bundle",
-        &bundles("openstack-base/bundle.yaml"),
+        &bundles(CLOUD),
         "--overlay",
-        &bundles("openstack-base/openstack-base-spaces-overlay.yaml"),
+        &bundles(FAULTS),
         "--provider",
         &maas_dir(),
         "--format",
@@ -153,35 +179,43 @@ fn unknown_space_exits_1_with_findings_that_say_what_to_do() {
     assert_eq!(code(&o), 1);
     let r = json_of(&o);
     assert_eq!(r["summary"]["status"], "fail");
-    assert_eq!(r["summary"]["errors"], 15);
+    assert_eq!(
+        r["summary"]["errors"], 1,
+        "no charm metadata: no endpoint check"
+    );
     let f = r["findings"].as_array().unwrap();
     // Errors first.
     assert_eq!(f[0]["severity"], "error");
-    let ks = f
+    let db = f
         .iter()
-        .find(|f| f["subject"]["application"] == "keystone")
+        .find(|f| f["subject"]["application"] == "database")
         .unwrap();
-    assert_eq!(ks["code"], "binding.unknown-space");
-    assert_eq!(ks["subject"]["space"], "public-space");
-    assert!(ks["message"]
+    assert_eq!(db["code"], "binding.unknown-space");
+    assert_eq!(db["subject"]["space"], "public-api");
+    assert_eq!(db["subject"]["endpoint"], "db");
+    assert!(db["message"]
         .as_str()
         .unwrap()
         .contains("MAAS does not have"));
-    assert!(ks["hint"]
+    assert!(db["hint"]
         .as_str()
         .unwrap()
-        .contains("internal, ipv6-testbed, management, storage"));
+        .contains("ceph-data, internal-api, ipv6-lab, oam"));
 }
 
 #[test]
 fn generated_maas_that_has_the_space_passes_and_machine_map_pins() {
-    let snap = write_snapshot("fit.json", 12, &["public-space"]);
+    let snap = write_snapshot(
+        "fit.json",
+        12,
+        &["oam", "internal-api", "ceph-data", "public-api"],
+    );
     let args = |extra: &[&str]| {
         let mut v = vec![
             "--bundle".to_string(),
-            bundles("openstack-base/bundle.yaml"),
+            bundles(CLOUD),
             "--overlay".into(),
-            bundles("openstack-base/openstack-base-spaces-overlay.yaml"),
+            bundles(FAULTS),
             "--provider".into(),
             snap.display().to_string(),
             "--format".into(),
@@ -251,14 +285,22 @@ fn bad_input_exits_2_and_names_the_place() {
         "{err}"
     );
 
+    let relation = tmp("bad-relation.yaml");
+    std::fs::write(
+        &relation,
+        "applications:\n  a:\n    charm: x\n    num_units: 1\nrelations:\n  - [foo:db, a:db]\n",
+    )
+    .unwrap();
     let o = preflight(&[
         "--bundle",
-        &bundles("juju-charm-testdata/bad-relation.yaml"),
+        relation.to_str().unwrap(),
         "--provider",
         &maas_dir(),
     ]);
     assert_eq!(code(&o), 2);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("refers to application \"foo\""));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("refers to application \"foo\""), "{err}");
+    assert!(err.contains("bad-relation.yaml:6:"), "{err}");
 
     let o = preflight(&[
         "--bundle",
@@ -269,13 +311,13 @@ fn bad_input_exits_2_and_names_the_place() {
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/bundle.yaml"));
 
-    let o = preflight(&["--bundle", &bundles("openstack-base/bundle.yaml")]);
+    let o = preflight(&["--bundle", &bundles(CLOUD)]);
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--provider"));
 
     let o = preflight(&[
         "--bundle",
-        &bundles("openstack-base/bundle.yaml"),
+        &bundles(CLOUD),
         "--provider",
         "/nonexistent/snap.json",
     ]);
@@ -297,16 +339,12 @@ fn bad_input_exits_2_and_names_the_place() {
 
 #[test]
 fn charm_dir_enables_the_endpoint_check() {
-    let b = tmp("wp.yaml");
-    let text = std::fs::read_to_string(fx(
-        "bundles/juju-charm-testdata/wordpress-with-logging.yaml",
-    ))
-    .unwrap()
-    .replace("admin-api: public", "admin-apj: public")
-    .replace(": db\n", ": management\n")
-    .replace(": public\n", ": management\n");
+    let b = tmp("misspelt.yaml");
+    let text = std::fs::read_to_string(fx("bundles/cloud/bundle.yaml"))
+        .unwrap()
+        .replace("website: *oam", "websitf: *oam");
     std::fs::write(&b, text).unwrap();
-    let charms = fx("charms/juju-charm-testdata").display().to_string();
+    let charms = fx("charms").display().to_string();
     let o = preflight(&[
         "--bundle",
         b.to_str().unwrap(),
@@ -327,7 +365,15 @@ fn charm_dir_enables_the_endpoint_check() {
         .collect();
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!(errors[0]["code"], "binding.unknown-endpoint");
-    assert_eq!(errors[0]["subject"]["endpoint"], "admin-apj");
+    assert_eq!(errors[0]["subject"]["endpoint"], "websitf");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webapp/charmcraft.yaml"),
+        "{}",
+        errors[0]["message"]
+    );
     // Without --charm-dir the same bundle passes.
     let o = preflight(&[
         "--bundle",
@@ -345,11 +391,9 @@ fn output_file_and_other_formats_keep_the_exit_code() {
     let out = tmp("report.json");
     let o = preflight(&[
         "--bundle",
-        &bundles("openstack-converged-networking/bundle.yaml"),
+        &bundles(CLOUD),
         "--overlay",
-        &bundles(
-            "openstack-converged-networking/openstack-converged-networking-spaces-overlay.yaml",
-        ),
+        &bundles("cloud/overlay-ipv6.yaml"),
         "--provider",
         &maas_dir(),
         "--format",
@@ -364,9 +408,9 @@ fn output_file_and_other_formats_keep_the_exit_code() {
     for format in ["text", "junit"] {
         let o = preflight(&[
             "--bundle",
-            &bundles("openstack-base/bundle.yaml"),
+            &bundles(CLOUD),
             "--overlay",
-            &bundles("openstack-base/openstack-base-spaces-overlay.yaml"),
+            &bundles(FAULTS),
             "--provider",
             &maas_dir(),
             "--format",
@@ -377,7 +421,7 @@ fn output_file_and_other_formats_keep_the_exit_code() {
         if format == "junit" {
             // A testcase per application per check; failures carry the message.
             assert!(
-                text.contains(r#"<testcase classname="binding.unknown-space" name="keystone">"#),
+                text.contains(r#"<testcase classname="binding.unknown-space" name="database">"#),
                 "{text}"
             );
             assert!(
@@ -385,20 +429,18 @@ fn output_file_and_other_formats_keep_the_exit_code() {
                 "{text}"
             );
             assert!(
-                text.contains(
-                    r#"<testcase classname="binding.unknown-space" name="cinder-ceph"/>"#
-                ),
+                text.contains(r#"<testcase classname="binding.unknown-space" name="webapp"/>"#),
                 "{text}"
             );
         } else {
             assert!(
                 text.lines()
-                    .any(|l| l.starts_with("keystone") && l.contains("FAIL")),
+                    .any(|l| l.starts_with("database") && l.contains("FAIL")),
                 "{text}"
             );
             assert!(
                 text.lines()
-                    .any(|l| l.starts_with("cinder-ceph") && l.contains("PASS")),
+                    .any(|l| l.starts_with("webapp") && l.contains("PASS")),
                 "{text}"
             );
         }
@@ -470,9 +512,9 @@ fn live_maas_url_gives_the_same_answer_as_the_snapshot() {
 
     let bundle_args = [
         "--bundle".to_string(),
-        bundles("openstack-base/bundle.yaml"),
+        bundles(CLOUD),
         "--overlay".into(),
-        bundles("openstack-base/openstack-base-spaces-overlay.yaml"),
+        bundles(FAULTS),
         "--format".into(),
         "json".into(),
     ];

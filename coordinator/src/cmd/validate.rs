@@ -27,7 +27,7 @@ Examples:
   preflight validate --bundle bundle.yaml --charm-dir ./charms \\
       --maas-url http://maas:5240/MAAS --api-key-file ~/.maas-key
   preflight validate --bundle bundle.yaml --provider ./maas-fixture-dir \\
-      --machine-map 0=recrwg --format junit -o validate.xml"
+      --machine-map 0=k4p7ab --format junit -o validate.xml"
 )]
 pub struct Args {
     /// The bundle file (bundle.yaml).

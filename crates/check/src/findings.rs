@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use preflight_model::plan::Expectation;
 use preflight_model::probe::{FailureCause, MtuVerdict};
-use preflight_model::report::{codes, Checked, Finding, PairResult, Severity, Subject};
+use preflight_model::report::{Checked, Code, Finding, PairResult, Severity, Subject};
 
 fn subject(space: &str, p: &PairResult) -> Subject {
     Subject {
@@ -47,10 +47,10 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
         .collect();
     // Checks are recorded once per (code, space): a checked subject without source/target
     // covers every pair of the space, and the report lists each pair on its own anyway.
-    let mut evaluated: Vec<&str> = Vec::new();
+    let mut evaluated: Vec<Code> = Vec::new();
     for p in pairs.iter().filter(|p| p.done) {
         let subj = subject(space, p);
-        let mut check = |code: &'static str| {
+        let mut check = |code: Code| {
             if !evaluated.contains(&code) {
                 evaluated.push(code);
             }
@@ -60,9 +60,9 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
             p.source_machine, p.source, p.target_machine, p.target
         );
         if let Some(FailureCause::NotRun { reason }) = &p.failure {
-            check(codes::PROBE_NOT_RUN);
+            check(Code::ProbeNotRun);
             findings.push(Finding {
-                code: codes::PROBE_NOT_RUN.into(),
+                code: Code::ProbeNotRun,
                 severity: Severity::Warning,
                 subject: subj.clone(),
                 message: format!("{what} was not run by the agent: {reason}"),
@@ -72,10 +72,10 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
         }
         match p.expect {
             Expectation::Isolated => {
-                check(codes::PROBE_ISOLATION_BREACH);
+                check(Code::ProbeIsolationBreach);
                 if p.received > 0 {
                     findings.push(Finding {
-                        code: codes::PROBE_ISOLATION_BREACH.into(),
+                        code: Code::ProbeIsolationBreach,
                         severity: Severity::Error,
                         subject: subj.clone(),
                         message: format!(
@@ -87,11 +87,11 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
                 }
             }
             Expectation::Reachable => {
-                check(codes::PROBE_UNREACHABLE);
-                check(codes::PROBE_ASYMMETRIC);
-                check(codes::PROBE_PACKET_LOSS);
+                check(Code::ProbeUnreachable);
+                check(Code::ProbeAsymmetric);
+                check(Code::ProbePacketLoss);
                 if p.mtu.is_some() {
-                    check(codes::PROBE_MTU_BLACKHOLE);
+                    check(Code::ProbeMtuBlackhole);
                 }
                 if p.received == 0 {
                     let reverse = by_addr
@@ -99,7 +99,7 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
                         .filter(|r| r.expect == Expectation::Reachable);
                     if reverse.is_some_and(|r| r.received > 0) {
                         findings.push(Finding {
-                            code: codes::PROBE_ASYMMETRIC.into(),
+                            code: Code::ProbeAsymmetric,
                             severity: Severity::Error,
                             subject: subj.clone(),
                             message: format!(
@@ -110,7 +110,7 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
                         });
                     } else {
                         findings.push(Finding {
-                            code: codes::PROBE_UNREACHABLE.into(),
+                            code: Code::ProbeUnreachable,
                             severity: Severity::Error,
                             subject: subj.clone(),
                             message: format!(
@@ -125,7 +125,7 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
                 }
                 if p.received < p.sent {
                     findings.push(Finding {
-                        code: codes::PROBE_PACKET_LOSS.into(),
+                        code: Code::ProbePacketLoss,
                         severity: Severity::Error,
                         subject: subj.clone(),
                         message: format!(
@@ -147,7 +147,7 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
                             .map(|l| format!("; the largest packet that passed was {l} bytes"))
                             .unwrap_or_default();
                         findings.push(Finding {
-                            code: codes::PROBE_MTU_BLACKHOLE.into(),
+                            code: Code::ProbeMtuBlackhole,
                             severity: Severity::Error,
                             subject: subj.clone(),
                             message: format!(
@@ -171,7 +171,7 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
     }
     for code in evaluated {
         checked.push(Checked {
-            check: code.to_string(),
+            check: code,
             subject: Subject {
                 space: Some(space.to_string()),
                 ..Subject::default()
@@ -186,7 +186,7 @@ pub fn untestable_findings(items: &[crate::plan::Untestable]) -> Vec<Finding> {
     items
         .iter()
         .map(|u| Finding {
-            code: codes::PROBE_UNTESTABLE.into(),
+            code: Code::ProbeUntestable,
             severity: Severity::Info,
             subject: Subject {
                 space: Some(u.space.clone()),
@@ -233,7 +233,7 @@ pub fn missing_agents(
         if unheard.len() == n {
             for (hostname, system_id) in unheard {
                 out.push(Finding {
-                    code: codes::AGENT_MISSING.into(),
+                    code: Code::AgentMissing,
                     severity: Severity::Error,
                     subject: Subject {
                         machine: Some(hostname.clone()),
@@ -264,7 +264,7 @@ pub fn missing_agents(
                 }
             }
             out.push(Finding {
-                code: codes::AGENT_MISSING.into(),
+                code: Code::AgentMissing,
                 severity: Severity::Error,
                 subject: Subject::default(),
                 message,
@@ -274,7 +274,7 @@ pub fn missing_agents(
     }
     for name in silent {
         out.push(Finding {
-            code: codes::AGENT_MISSING.into(),
+            code: Code::AgentMissing,
             severity: Severity::Error,
             subject: Subject {
                 machine: Some(name.clone()),
@@ -331,8 +331,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn codes_of(f: &[Finding]) -> Vec<&str> {
-        let mut v: Vec<&str> = f.iter().map(|f| f.code.as_str()).collect();
+    fn codes_of(f: &[Finding]) -> Vec<Code> {
+        let mut v: Vec<Code> = f.iter().map(|f| f.code.clone()).collect();
         v.sort();
         v
     }
@@ -358,7 +358,7 @@ pub(crate) mod tests {
             pair("10.0.0.2", "10.0.0.1", 3, 0),
         ];
         let (f, _) = probe_findings("s", &pairs);
-        assert_eq!(codes_of(&f), vec![codes::PROBE_UNREACHABLE; 2]);
+        assert_eq!(codes_of(&f), vec![Code::ProbeUnreachable; 2]);
         assert_eq!(f[0].subject.space.as_deref(), Some("s"));
         assert!(f[0].message.contains("no reply"));
     }
@@ -370,7 +370,7 @@ pub(crate) mod tests {
             pair("10.0.0.2", "10.0.0.1", 3, 3),
         ];
         let (f, _) = probe_findings("s", &pairs);
-        assert_eq!(codes_of(&f), vec![codes::PROBE_ASYMMETRIC]);
+        assert_eq!(codes_of(&f), vec![Code::ProbeAsymmetric]);
         assert_eq!(f[0].subject.source.as_deref(), Some("m-10.0.0.1"));
         assert_eq!(f[0].subject.target.as_deref(), Some("m-10.0.0.2"));
     }
@@ -378,7 +378,7 @@ pub(crate) mod tests {
     #[test]
     fn partial_loss_is_packet_loss() {
         let (f, _) = probe_findings("s", &[pair("10.0.0.1", "10.0.0.2", 10, 7)]);
-        assert_eq!(codes_of(&f), vec![codes::PROBE_PACKET_LOSS]);
+        assert_eq!(codes_of(&f), vec![Code::ProbePacketLoss]);
         assert!(f[0].message.contains("30%"));
     }
 
@@ -393,7 +393,7 @@ pub(crate) mod tests {
             verdict: MtuVerdict::Blackhole,
         });
         let (f, _) = probe_findings("s", &[p.clone()]);
-        assert_eq!(codes_of(&f), vec![codes::PROBE_MTU_BLACKHOLE]);
+        assert_eq!(codes_of(&f), vec![Code::ProbeMtuBlackhole]);
         assert!(
             f[0].message.contains("1500 bytes") && f[0].message.contains("9000"),
             "{}",
@@ -416,7 +416,7 @@ pub(crate) mod tests {
         p.expect = Expectation::Isolated;
         p.mtu = None;
         let (f, c) = probe_findings("iso", &[p.clone()]);
-        assert_eq!(codes_of(&f), vec![codes::PROBE_ISOLATION_BREACH]);
+        assert_eq!(codes_of(&f), vec![Code::ProbeIsolationBreach]);
         assert_eq!(c.len(), 1);
         p.received = 0;
         p.loss_pct = 100.0;
@@ -438,7 +438,7 @@ pub(crate) mod tests {
     fn missing_agents_rule() {
         assert!(missing_agents(3, 3, &[], &[]).is_empty());
         let f = missing_agents(3, 2, &["node7".into()], &[]);
-        assert_eq!(codes_of(&f), vec![codes::AGENT_MISSING; 2]);
+        assert_eq!(codes_of(&f), vec![Code::AgentMissing; 2]);
         assert!(f[0].message.contains("1 of 3"));
         assert_eq!(f[1].subject.machine.as_deref(), Some("node7"));
     }
@@ -452,7 +452,7 @@ pub(crate) mod tests {
         };
         // Exactly the missing count: one finding per machine, with the machine as subject.
         let f = missing_agents(4, 2, &[], &unheard(2));
-        assert_eq!(codes_of(&f), vec![codes::AGENT_MISSING; 2]);
+        assert_eq!(codes_of(&f), vec![Code::AgentMissing; 2]);
         assert_eq!(f[0].subject.machine.as_deref(), Some("host0"));
         assert_eq!(f[1].subject.machine.as_deref(), Some("host1"));
         assert!(f[1].message.contains("host1 (sid1)"), "{}", f[1].message);

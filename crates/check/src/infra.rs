@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use preflight_model::plan::{Expectation, PlannedTarget, ProbeKind, ProbePlan};
 use preflight_model::probe::{ProbeReport, TargetResult};
 use preflight_model::provider::ProviderModel;
-use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
+use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
 
 use crate::merge::{normalize_mac, MergedAgent};
 
@@ -334,7 +334,7 @@ pub fn address_duplicate(
             format!("; MACs answering for it: {}", mac_desc.join(", "))
         };
         findings.push(Finding {
-            code: codes::ADDRESS_DUPLICATE.into(),
+            code: Code::AddressDuplicate,
             severity: Severity::Error,
             subject: Subject {
                 space: space.clone(),
@@ -355,7 +355,7 @@ pub fn address_duplicate(
     let checked = checked_spaces
         .into_iter()
         .map(|s| Checked {
-            check: codes::ADDRESS_DUPLICATE.into(),
+            check: Code::AddressDuplicate,
             subject: Subject {
                 space: Some(s),
                 ..Subject::default()
@@ -405,7 +405,7 @@ pub fn gateway_unreachable(
             .map(|s| s.cidr.to_string())
             .unwrap_or_else(|| format!("subnet {subnet}"));
         checked.push(Checked {
-            check: codes::GATEWAY_UNREACHABLE.into(),
+            check: Code::GatewayUnreachable,
             subject: Subject {
                 space: Some(space.clone()),
                 subnet: Some(cidr.clone()),
@@ -417,7 +417,7 @@ pub fn gateway_unreachable(
         }
         let machines: Vec<String> = failing.into_iter().collect();
         findings.push(Finding {
-            code: codes::GATEWAY_UNREACHABLE.into(),
+            code: Code::GatewayUnreachable,
             severity: Severity::Error,
             subject: Subject {
                 space: Some(space.clone()),
@@ -525,7 +525,7 @@ pub fn address_in_dynamic_range(
             .map(|c| format!(" ({c})"))
             .unwrap_or_default();
         findings.push(Finding {
-            code: codes::ADDRESS_IN_DYNAMIC_RANGE.into(),
+            code: Code::AddressInDynamicRange,
             severity,
             subject: Subject {
                 space,
@@ -546,7 +546,7 @@ pub fn address_in_dynamic_range(
     }
     for s in spaces_checked {
         checked.push(Checked {
-            check: codes::ADDRESS_IN_DYNAMIC_RANGE.into(),
+            check: Code::AddressInDynamicRange,
             subject: Subject {
                 space: Some(s),
                 ..Subject::default()

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use preflight_model::observed::{Link, LinkKind, ObservedConfig};
 use preflight_model::provider::{Interface, Machine, ProviderModel, Subnet};
-use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
+use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
 
 /// One registered agent as the merge sees it.
 #[derive(Debug, Clone)]
@@ -244,14 +244,14 @@ pub fn subnet_for_address<'a>(
 }
 
 fn finding(
-    code: &str,
+    code: Code,
     severity: Severity,
     subject: Subject,
     message: String,
     hint: Option<&str>,
 ) -> Finding {
     Finding {
-        code: code.to_string(),
+        code,
         severity,
         subject,
         message,
@@ -259,13 +259,13 @@ fn finding(
     }
 }
 
-const DRIFT_CHECKS: [&str; 6] = [
-    codes::DRIFT_MACHINE_UNKNOWN,
-    codes::DRIFT_INTERFACE_MISSING,
-    codes::DRIFT_ADDRESS_MISSING,
-    codes::DRIFT_ADDRESS_UNEXPECTED,
-    codes::DRIFT_MTU_MISMATCH,
-    codes::DRIFT_LINK_DOWN,
+const DRIFT_CHECKS: [Code; 6] = [
+    Code::DriftMachineUnknown,
+    Code::DriftInterfaceMissing,
+    Code::DriftAddressMissing,
+    Code::DriftAddressUnexpected,
+    Code::DriftMtuMismatch,
+    Code::DriftLinkDown,
 ];
 
 /// Whether an observed address takes part (global scope, not loopback, DAD not failed).
@@ -289,7 +289,7 @@ pub fn merge(provider: &ProviderModel, agents: &[AgentInput]) -> Merged {
             MachineMatch::One(m) => {
                 if let Some(other) = claimed.get(&m.system_id) {
                     out.findings.push(finding(
-                        codes::DRIFT_MACHINE_UNKNOWN,
+                        Code::DriftMachineUnknown,
                         Severity::Error,
                         Subject {
                             machine: Some(obs.identity.hostname.clone()),
@@ -309,7 +309,7 @@ pub fn merge(provider: &ProviderModel, agents: &[AgentInput]) -> Merged {
             }
             MachineMatch::None(why) => {
                 out.findings.push(finding(
-                    codes::DRIFT_MACHINE_UNKNOWN,
+                    Code::DriftMachineUnknown,
                     Severity::Error,
                     Subject {
                         machine: Some(obs.identity.hostname.clone()),
@@ -322,7 +322,7 @@ pub fn merge(provider: &ProviderModel, agents: &[AgentInput]) -> Merged {
             }
             MachineMatch::Ambiguous(ids) => {
                 out.findings.push(finding(
-                    codes::DRIFT_MACHINE_UNKNOWN,
+                    Code::DriftMachineUnknown,
                     Severity::Error,
                     Subject {
                         machine: Some(obs.identity.hostname.clone()),
@@ -340,7 +340,7 @@ pub fn merge(provider: &ProviderModel, agents: &[AgentInput]) -> Merged {
         };
         for check in DRIFT_CHECKS {
             out.checked.push(Checked {
-                check: check.to_string(),
+                check: check.clone(),
                 subject: Subject {
                     machine: Some(name.clone()),
                     ..Subject::default()
@@ -398,7 +398,7 @@ fn merge_one(
             });
             if !listed && !elsewhere {
                 findings.push(finding(
-                    codes::DRIFT_ADDRESS_UNEXPECTED,
+                    Code::DriftAddressUnexpected,
                     Severity::Warning,
                     Subject {
                         subnet: Some(subnet.cidr.to_string()),
@@ -443,7 +443,7 @@ fn merge_one(
             let Some(link) = matched.get(&iface.id) else {
                 if iface.mac.is_some() || linked {
                     findings.push(finding(
-                        codes::DRIFT_INTERFACE_MISSING,
+                        Code::DriftInterfaceMissing,
                         if linked { Severity::Error } else { Severity::Warning },
                         subject(Some(&iface.name)),
                         format!(
@@ -458,7 +458,7 @@ fn merge_one(
             };
             if linked && !link_is_up(link) {
                 findings.push(finding(
-                    codes::DRIFT_LINK_DOWN,
+                    Code::DriftLinkDown,
                     Severity::Error,
                     subject(Some(&link.name)),
                     format!(
@@ -474,7 +474,7 @@ fn merge_one(
             if let Some(vlan) = iface.vlan_id.and_then(|v| provider.vlans.get(&v)) {
                 if link.mtu < vlan.mtu {
                     findings.push(finding(
-                        codes::DRIFT_MTU_MISMATCH,
+                        Code::DriftMtuMismatch,
                         Severity::Error,
                         subject(Some(&link.name)),
                         format!(
@@ -499,7 +499,7 @@ fn merge_one(
                         .and_then(|s| provider.subnets.get(&s))
                         .map(|s| s.cidr.to_string());
                     findings.push(finding(
-                        codes::DRIFT_ADDRESS_MISSING,
+                        Code::DriftAddressMissing,
                         Severity::Error,
                         Subject {
                             subnet: cidr,
@@ -731,8 +731,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn codes_of(m: &Merged) -> Vec<&str> {
-        m.findings.iter().map(|f| f.code.as_str()).collect()
+    fn codes_of(m: &Merged) -> Vec<Code> {
+        m.findings.iter().map(|f| f.code.clone()).collect()
     }
 
     #[test]
@@ -801,7 +801,7 @@ pub(crate) mod tests {
             .push(link(9, "eth9", "52:54:00:00:02:00", 1500, true));
         assert!(matches!(match_machine(&p, &o), MachineMatch::Ambiguous(v) if v.len() == 2));
         let m = merge(&p, &[input("x", o)]);
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_MACHINE_UNKNOWN]);
+        assert_eq!(codes_of(&m), vec![Code::DriftMachineUnknown]);
     }
 
     #[test]
@@ -814,7 +814,7 @@ pub(crate) mod tests {
                 input("b", healthy(1, Some("aaa111"), "other")),
             ],
         );
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_MACHINE_UNKNOWN]);
+        assert_eq!(codes_of(&m), vec![Code::DriftMachineUnknown]);
         assert_eq!(m.findings[0].subject.machine.as_deref(), Some("other"));
     }
 
@@ -856,7 +856,7 @@ pub(crate) mod tests {
     }
 
     fn fixtures() -> ProviderModel {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/maas");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/maas");
         preflight_maas::model_from_path(std::path::Path::new(dir)).unwrap()
     }
 
@@ -880,44 +880,44 @@ pub(crate) mod tests {
         let g = m
             .agents
             .iter()
-            .find(|a| a.system_id.as_deref() == Some("g8xyqs"))
+            .find(|a| a.system_id.as_deref() == Some("m2q9cd"))
             .unwrap();
         let storage = g
             .addresses
             .iter()
-            .find(|x| x.address.to_string() == "10.30.0.11")
+            .find(|x| x.address.to_string() == "10.40.0.31")
             .unwrap();
         assert_eq!(
             (storage.subnet_id, storage.space_id, storage.vlan_mtu),
-            (8, 2, 9000)
+            (16, 2, 9000)
         );
-        assert_eq!(storage.link, "bond0.30");
+        assert_eq!(storage.link, "bond0.40");
     }
 
     #[test]
     fn maas_fixture_faults_are_found_on_the_right_interface() {
         let p = fixtures();
-        let g = p.machine("g8xyqs").unwrap();
+        let g = p.machine("m2q9cd").unwrap();
         let mut o = observed_from_maas(&p, g);
         o.links
             .iter_mut()
-            .find(|l| l.name == "bond0.30")
+            .find(|l| l.name == "bond0.40")
             .unwrap()
             .mtu = 1500;
         let m = merge(&p, &[input("g", o)]);
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_MTU_MISMATCH]);
-        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("bond0.30"));
+        assert_eq!(codes_of(&m), vec![Code::DriftMtuMismatch]);
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("bond0.40"));
         assert_eq!(
             m.findings[0].subject.machine.as_deref(),
             Some(g.hostname.as_str())
         );
 
-        let r = p.machine("recrwg").unwrap();
+        let r = p.machine("k4p7ab").unwrap();
         let mut o = observed_from_maas(&p, r);
-        o.links.retain(|l| l.name != "eno2.10");
+        o.links.retain(|l| l.name != "eno2.20");
         let m = merge(&p, &[input("r", o)]);
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_INTERFACE_MISSING]);
-        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eno2.10"));
+        assert_eq!(codes_of(&m), vec![Code::DriftInterfaceMissing]);
+        assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eno2.20"));
     }
 
     #[test]
@@ -928,14 +928,14 @@ pub(crate) mod tests {
         o.links.retain(|l| l.name != "eth2");
         o.addresses.retain(|a| a.link != "eth2");
         let m = merge(&p, &[input("a", o)]);
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_INTERFACE_MISSING]);
+        assert_eq!(codes_of(&m), vec![Code::DriftInterfaceMissing]);
         assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eth2"));
 
         // address missing only
         let mut o = healthy(1, None, "node1");
         o.addresses.retain(|a| a.address.to_string() != "10.30.0.1");
         let m = merge(&p, &[input("a", o)]);
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_ADDRESS_MISSING]);
+        assert_eq!(codes_of(&m), vec![Code::DriftAddressMissing]);
         assert_eq!(
             m.findings[0].subject.subnet.as_deref(),
             Some("10.30.0.0/24")
@@ -945,21 +945,21 @@ pub(crate) mod tests {
         let mut o = healthy(1, None, "node1");
         o.addresses.push(addr(4, "eth2", "10.30.0.55", 24));
         let m = merge(&p, &[input("a", o)]);
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_ADDRESS_UNEXPECTED]);
+        assert_eq!(codes_of(&m), vec![Code::DriftAddressUnexpected]);
         assert_eq!(m.findings[0].severity, Severity::Warning);
 
         // mtu mismatch (jumbo VLAN, 1500 on the host)
         let mut o = healthy(1, None, "node1");
         o.links[2].mtu = 1500;
         let m = merge(&p, &[input("a", o)]);
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_MTU_MISMATCH]);
+        assert_eq!(codes_of(&m), vec![Code::DriftMtuMismatch]);
         assert!(m.findings[0].message.contains("9000"));
 
         // link down
         let mut o = healthy(1, None, "node1");
         o.links[0].oper_state = "lowerlayerdown".into();
         let m = merge(&p, &[input("a", o)]);
-        assert_eq!(codes_of(&m), vec![codes::DRIFT_LINK_DOWN]);
+        assert_eq!(codes_of(&m), vec![Code::DriftLinkDown]);
         assert_eq!(m.findings[0].subject.interface.as_deref(), Some("eth0"));
 
         // an address outside every subnet is ignored, not unexpected

@@ -217,7 +217,7 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
         &unheard,
     ));
     checked.push(Checked {
-        check: preflight_model::report::codes::AGENT_MISSING.into(),
+        check: preflight_model::report::Code::AgentMissing,
         subject: Default::default(),
     });
     let mut report = Report::new(ReportKind::Check, now(), findings);
@@ -351,7 +351,7 @@ mod tests {
     use super::*;
     use preflight_model::plan::Expectation;
     use preflight_model::probe::PROBE_SCHEMA;
-    use preflight_model::report::codes;
+    use preflight_model::report::Code;
 
     fn tr(space: &str, src: &str, dst: &str, received: u32) -> TargetResult {
         TargetResult {
@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(r.spaces[0].machines, vec!["keystone/0", "keystone/1"]);
         assert_eq!(r.spaces[0].pairs.len(), 2);
         assert_eq!(r.findings.len(), 1);
-        assert_eq!(r.findings[0].code, codes::PROBE_ASYMMETRIC);
+        assert_eq!(r.findings[0].code, Code::ProbeAsymmetric);
         assert_eq!(r.findings[0].subject.source.as_deref(), Some("keystone/0"));
         assert_eq!(r.findings[0].subject.target.as_deref(), Some("keystone/1"));
         assert_eq!(r.summary.probes_done, Some(4));

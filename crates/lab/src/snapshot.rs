@@ -1,6 +1,7 @@
 //! The MAAS snapshot of a topology's intent: one JSON object whose values have the shape the
-//! MAAS 3.5 API 2.0 returns (the field names of `shared/fixtures/maas`), so the MAAS API test
-//! server can serve it and `preflight_maas::model_from_snapshot` can read it.
+//! MAAS 3.5 API 2.0 returns (the field names of the MAAS fixture in `tests/fixtures/maas`, checked
+//! against the public MAAS samples by the real-fixture tier), so the MAAS API test server can
+//! serve it and `preflight_maas::model_from_snapshot` can read it.
 //!
 //! Each lab VLAN is its own bridge and veth (the kernel has no 802.1Q), but the snapshot still
 //! says which vid it is, as MAAS would. Hosts with `in_maas = false` are left out.
@@ -339,11 +340,9 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
+    /// A file of the project's MAAS fixture (`tests/fixtures/maas`, the MAAS 3.x field set).
     fn fixture(name: &str) -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/maas/"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/maas/");
         let text = std::fs::read_to_string(format!("{path}{name}")).expect("fixture");
         serde_json::from_str(&text).expect("fixture json")
     }
@@ -362,7 +361,7 @@ mod tests {
     fn field_names_mirror_the_maas_fixtures() {
         let snap = snapshot(&openstack());
         let m = &snap["machines"][0];
-        let fm = fixture("machine-e8xa8m.json");
+        let fm = fixture("machines.json")[3].clone();
         assert_eq!(keys(m), keys(&fm), "machine fields");
         assert_eq!(
             keys(&m["interface_set"][0]),

@@ -347,8 +347,8 @@ pub enum Fault {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedFinding {
-    /// Finding code.
-    pub code: String,
+    /// Finding code (a known one: the scenario check refuses others).
+    pub code: preflight_model::report::Code,
     /// Machine (hostname or system_id), when it matters.
     #[serde(default)]
     pub machine: Option<String>,
@@ -1046,8 +1046,11 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
         }
     }
     for e in &file.expect {
-        if !e.code.contains('.') {
-            return Err(format!("expect: {:?} is not a finding code", e.code));
+        if !e.code.is_known() {
+            return Err(format!(
+                "expect: {:?} is not a known finding code (`preflight codes` lists them)",
+                e.code.as_str()
+            ));
         }
     }
     Ok(Topology {
@@ -1329,6 +1332,14 @@ interface = "eth1"
         assert!(e.contains("overlaps"), "{e}");
         let e = err(&SMALL.replace("name = \"eth1\"", "name = \"a/b\""));
         assert!(e.contains("name must be"), "{e}");
+        // Expected findings name registered codes only: a typo would never match a finding.
+        let with = |code: &str| format!("{SMALL}\n[[expect]]\ncode = \"{code}\"\n");
+        assert!(Topology::parse(&with("probe.unreachable"), "t.toml").is_ok());
+        let e = err(&with("probe.unreachble"));
+        assert!(
+            e.contains("\"probe.unreachble\" is not a known finding code"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Writes a large, MAAS-shaped snapshot for the parse benchmark (`bench/maas-parse.sh`).
 //!
 //! Usage: `gen_snapshot OUT.json [MACHINES] [SPACES] [SUBNETS]` (defaults 5000, 20, 400).
-//! Each machine is a copy of the fixture machine `g8xyqs` (every field MAAS 3.5 emits, disks
+//! Each machine is a copy of the fixture machine `m2q9cd` (`tests/fixtures/maas`) (every field MAAS 3.5 emits, disks
 //! included) with 4 interfaces: two physical NICs bonded as `bond0`, and a VLAN child
 //! `bond0.N`, each carrying the full nested VLAN and subnet objects, as MAAS sends them.
 
@@ -18,11 +18,18 @@ fn main() {
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (machines, spaces, subnets) = (num(2, 5000), num(3, 20), num(4, 400));
     let fabrics = 10usize;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/maas");
-    let template: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{dir}/machine-g8xyqs.json")).expect("fixture machine"),
-    )
-    .expect("fixture JSON");
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/maas/machines.json"
+    );
+    let fixture_machines: Value =
+        serde_json::from_str(&std::fs::read_to_string(file).expect("fixture machines"))
+            .expect("fixture JSON");
+    let template = fixture_machines
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["system_id"] == "m2q9cd"))
+        .cloned()
+        .expect("fixture machine m2q9cd");
 
     let space_list: Vec<Value> = (0..spaces)
         .map(|i| {

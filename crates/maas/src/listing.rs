@@ -275,7 +275,7 @@ mod tests {
     use super::*;
 
     fn model() -> ProviderModel {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/maas");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/maas");
         crate::model_from_path(std::path::Path::new(dir)).unwrap()
     }
 
@@ -285,38 +285,37 @@ mod tests {
         let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "internal",
-                "ipv6-testbed",
-                "management",
-                "storage",
-                "undefined"
-            ]
+            ["ceph-data", "internal-api", "ipv6-lab", "oam", "undefined"]
         );
-        let storage = &rows[3];
+        let storage = &rows[0];
         assert_eq!(storage.id, Some(2));
         assert_eq!(storage.subnets.len(), 1);
         let s = &storage.subnets[0];
-        assert_eq!(s.cidr, "10.30.0.0/24");
+        assert_eq!(s.cidr, "10.40.0.0/24");
         assert_eq!(s.fabric.as_ref().unwrap().name, "fabric-1");
         let v = s.vlan.as_ref().unwrap();
         assert_eq!(
             (v.id, v.vid, v.name.as_deref(), v.mtu),
-            (5005, 30, Some("storage"), 9000)
+            (7006, 40, Some("ceph"), 9000)
         );
-        assert_eq!(s.machines, ["causal-quagga"]);
-        let mgmt: Vec<_> = rows[2].subnets.iter().map(|s| s.cidr.as_str()).collect();
-        assert_eq!(mgmt, ["172.16.1.0/24", "172.16.2.0/24", "172.16.99.0/24"]);
+        assert_eq!(s.machines, ["birch"]);
+        let oam: Vec<_> = rows[3].subnets.iter().map(|s| s.cidr.as_str()).collect();
         assert_eq!(
-            rows[2].subnets[0].machines,
-            ["aware-elk", "causal-quagga"],
+            oam,
+            ["10.10.0.0/24", "10.10.0.0/24", "10.11.0.0/24"],
+            "one CIDR on two fabrics is two subnets"
+        );
+        assert_eq!(
+            rows[3].subnets[0].machines,
+            ["alder", "birch", "dogwood"],
             "dhcp link counts as a link"
         );
+        assert!(rows[3].subnets[1].machines.is_empty());
         let undefined = &rows[4];
         assert_eq!(undefined.id, None);
-        assert_eq!(undefined.subnets[0].cidr, "10.100.0.0/24");
+        assert_eq!(undefined.subnets[0].cidr, "192.168.200.0/24");
         assert_eq!(undefined.subnets[0].vlan.as_ref().unwrap().name, None);
-        assert_eq!(undefined.subnets[0].machines, ["node2"]);
+        assert_eq!(undefined.subnets[0].machines, ["dogwood"]);
     }
 
     #[test]
@@ -325,20 +324,20 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("Space"), "{text}");
         assert!(lines[0].contains("MTU") && lines[0].contains("Machines"));
-        let storage = lines.iter().find(|l| l.starts_with("storage")).unwrap();
+        let storage = lines.iter().find(|l| l.starts_with("ceph-data")).unwrap();
         let cells: Vec<&str> = storage.split_whitespace().collect();
         assert_eq!(
             cells,
             [
-                "storage",
+                "ceph-data",
                 "2",
-                "10.30.0.0/24",
-                "8",
+                "10.40.0.0/24",
+                "16",
                 "fabric-1",
-                "30",
-                "storage",
+                "40",
+                "ceph",
                 "9000",
-                "causal-quagga"
+                "birch"
             ]
         );
         let undefined = lines.iter().find(|l| l.starts_with("undefined")).unwrap();
@@ -348,21 +347,19 @@ mod tests {
             [
                 "undefined",
                 "-",
-                "10.100.0.0/24",
-                "10",
+                "192.168.200.0/24",
+                "17",
                 "fabric-0",
-                "100",
+                "200",
                 "-",
                 "1500",
-                "node2"
+                "dogwood"
             ]
         );
         // Continuation lines leave the space columns blank.
-        let i = lines
-            .iter()
-            .position(|l| l.starts_with("management"))
-            .unwrap();
-        assert!(lines[i + 1].trim_start().starts_with("172.16.2.0/24"));
+        let i = lines.iter().position(|l| l.starts_with("oam")).unwrap();
+        assert!(lines[i + 1].trim_start().starts_with("10.10.0.0/24"));
+        assert!(lines[i + 2].trim_start().starts_with("10.11.0.0/24"));
         assert!(lines.iter().all(|l| l == &l.trim_end()));
     }
 
@@ -374,32 +371,32 @@ mod tests {
         let text = render_subnets(&all);
         let line = text
             .lines()
-            .find(|l| l.starts_with("10.30.0.0/24"))
+            .find(|l| l.starts_with("10.40.0.0/24"))
             .unwrap();
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(
             cells,
             [
-                "10.30.0.0/24",
-                "8",
-                "storage",
+                "10.40.0.0/24",
+                "16",
+                "ceph-data",
                 "fabric-1",
-                "30",
-                "storage",
+                "40",
+                "ceph",
                 "9000",
                 "-",
                 "yes",
-                "causal-quagga"
+                "birch"
             ]
         );
         let oob = text
             .lines()
-            .find(|l| l.starts_with("10.100.0.0/24"))
+            .find(|l| l.starts_with("192.168.200.0/24"))
             .unwrap();
         assert!(oob.split_whitespace().any(|c| c == "no"), "{oob}");
-        let internal = subnets(&m, Some("internal"));
+        let internal = subnets(&m, Some("internal-api"));
         let cidrs: Vec<_> = internal.iter().map(|s| s.cidr.as_str()).collect();
-        assert_eq!(cidrs, ["172.16.3.0/24", "172.16.4.0/24"]);
+        assert_eq!(cidrs, ["10.20.0.0/24", "10.21.0.0/24"]);
         assert!(subnets(&m, Some("nope")).is_empty());
         assert_eq!(subnets(&m, Some("undefined")).len(), 1);
     }

@@ -306,7 +306,7 @@ pub fn read_snapshot_file(path: &Path) -> Result<Value, MaasError> {
     Ok(value)
 }
 
-/// Assembles a directory laid out like `shared/fixtures/maas` (one file per MAAS endpoint:
+/// Assembles a directory laid out like `tests/fixtures/maas` (one file per MAAS endpoint:
 /// `version.json`, `spaces.json`, `fabrics.json`, `vlans-fabric-N.json`, `subnets.json`,
 /// `machines.json`, `zones.json`, `tags.json`, `resourcepools.json`) into one snapshot value.
 pub fn snapshot_from_fixture_dir(dir: &Path) -> Result<Value, MaasError> {

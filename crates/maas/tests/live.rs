@@ -11,14 +11,15 @@ use preflight_maas::{
 };
 use serde_json::{json, Value};
 
-const KEY: &str = "Qw3rTy8uIoPaSdFgHj:Zx9cVbNm1LkJhGfDsA:pL0oKiJuHyGtFrEdWsQaZxCvBnMmNbVc";
-const SECRET: &str = "pL0oKiJuHyGtFrEdWsQaZxCvBnMmNbVc";
+#[path = "../../../tests/fixtures/paths.rs"]
+mod fixture_paths;
+
+/// The made-up key of `tests/fixtures/maas/auth.json`.
+const KEY: &str = "PfLtEsTcOnSuMeR001:PfLtEsTtOkEnKeY002:s3cr3tT0k3nS3cr3tF0rPr3fl1ght000";
+const SECRET: &str = "s3cr3tT0k3nS3cr3tF0rPr3fl1ght000";
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/maas"
-    ))
+    fixture_paths::own("maas")
 }
 
 fn fixture(name: &str) -> Value {
@@ -70,11 +71,19 @@ async fn every_endpoint_is_served_verbatim() {
     ] {
         assert_eq!(c.get(ep).await.unwrap(), fixture(file), "{ep}");
     }
-    for id in ["recrwg", "g8xyqs", "thr3am", "e8xa8m"] {
+    // One machine and its interfaces: the same objects as in the machines list.
+    let machines = fixture("machines.json");
+    for id in ["k4p7ab", "m2q9cd", "r8t3ef", "w5n1gh"] {
+        let want = machines
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["system_id"] == id)
+            .unwrap();
         let m = c.get(&format!("machines/{id}/")).await.unwrap();
-        assert_eq!(m, fixture(&format!("machine-{id}.json")), "{id}");
+        assert_eq!(&m, want, "{id}");
         let i = c.get(&format!("nodes/{id}/interfaces/")).await.unwrap();
-        assert_eq!(i, fixture(&format!("interfaces-{id}.json")), "{id}");
+        assert_eq!(i, want["interface_set"], "{id}");
     }
     // Every request was signed, each with its own nonce.
     let reqs = server.requests();
@@ -125,7 +134,7 @@ async fn snapshot_round_trip_live_file_model() {
     assert_eq!(via_live, via_file);
     assert_eq!(via_live, live_model);
     assert_eq!(via_live.machines.len(), 4);
-    assert_eq!(via_live.vlans[&5005].mtu, 9000);
+    assert_eq!(via_live.vlans[&7006].mtu, 9000);
 }
 
 #[tokio::test]
@@ -186,7 +195,7 @@ async fn unauthorized_says_key_wrong_or_revoked_and_hides_the_body() {
 #[tokio::test]
 async fn wrong_secret_is_a_401_whose_body_is_never_shown() {
     let server = serve(vec![]).await;
-    let wrong = "Qw3rTy8uIoPaSdFgHj:Zx9cVbNm1LkJhGfDsA:WRONGWRONGWRONGWRONGWRONGWRONG12";
+    let wrong = "PfLtEsTcOnSuMeR001:PfLtEsTtOkEnKeY002:WRONGWRONGWRONGWRONGWRONGWRONG12";
     let c = MaasClient::with_retry(&server.url(), wrong, fast()).unwrap();
     let e = c.get("spaces/").await.unwrap_err();
     assert!(matches!(e, MaasError::Unauthorized { .. }), "{e}");
@@ -471,7 +480,7 @@ async fn anonymous_requests_are_answered_like_maas() {
             "{ep}"
         );
     }
-    for ep in ["machines/", "nodes/", "nodes/g8xyqs/interfaces/"] {
+    for ep in ["machines/", "nodes/", "nodes/m2q9cd/interfaces/"] {
         assert_eq!(
             get_raw(&server, ep, None).await,
             (
@@ -535,7 +544,7 @@ async fn oauth_signature_timestamp_nonce_and_version_are_checked() {
     );
 
     // Bad signature: the body echoes the expected one (which is why clients hide it).
-    let bad = header("sig", t).replace("%26pL0o", "%26XXXX");
+    let bad = header("sig", t).replace("%26s3cr", "%26XXXX");
     let (s, body) = get_raw(&server, "spaces/", Some(&bad)).await;
     assert_eq!(s, 401);
     assert!(
@@ -543,7 +552,7 @@ async fn oauth_signature_timestamp_nonce_and_version_are_checked() {
         "{body}"
     );
     // Signature without the leading `&`.
-    let bad = header("sig2", t).replace("%26pL0o", "pL0o");
+    let bad = header("sig2", t).replace("%26s3cr", "s3cr");
     assert_eq!(get_raw(&server, "spaces/", Some(&bad)).await.0, 401);
 
     let bad = header("ver", t).replace("oauth_version=\"1.0\"", "oauth_version=\"2.0\"");
@@ -551,12 +560,12 @@ async fn oauth_signature_timestamp_nonce_and_version_are_checked() {
     let bad = header("m", t).replace("PLAINTEXT", "HMAC-SHA1");
     assert_eq!(get_raw(&server, "spaces/", Some(&bad)).await.0, 401);
 
-    let bad = header("ck", t).replace("Qw3rTy8uIoPaSdFgHj", "UnknownConsumer123");
+    let bad = header("ck", t).replace("PfLtEsTcOnSuMeR001", "UnknownConsumer123");
     assert_eq!(
         get_raw(&server, "spaces/", Some(&bad)).await,
         (401, "Authorization Error: Invalid API key.".to_string())
     );
-    let bad = header("tk", t).replace("Zx9cVbNm1LkJhGfDsA", "RevokedToken123456");
+    let bad = header("tk", t).replace("PfLtEsTtOkEnKeY002", "RevokedToken123456");
     let (s, body) = get_raw(&server, "spaces/", Some(&bad)).await;
     assert_eq!(s, 401);
     assert!(

@@ -1,4 +1,8 @@
-//! The snapshot parser on the shared fixtures, the legacy 2.x samples and hostile input.
+//! The snapshot parser on the project's MAAS fixture (`tests/fixtures/maas`), its 2.x
+//! variants and hostile input.
+
+#[path = "../../../tests/fixtures/paths.rs"]
+mod fixture_paths;
 
 use std::path::PathBuf;
 
@@ -9,10 +13,7 @@ use preflight_model::provider::{InterfaceKind, ProviderModel};
 use serde_json::{json, Value};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/maas"
-    ))
+    fixture_paths::own("maas")
 }
 
 fn fixture_snapshot() -> Value {
@@ -58,9 +59,9 @@ fn fixture_snapshot_has_every_endpoint() {
 #[test]
 fn fixtures_spaces_fabrics_vlans() {
     let m = fixture_model();
-    assert_eq!(m.version.as_deref(), Some("3.5.3"));
+    assert_eq!(m.version.as_deref(), Some("3.5.4"));
     let names: Vec<_> = m.spaces.values().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["management", "storage", "internal", "ipv6-testbed"]);
+    assert_eq!(names, ["oam", "ceph-data", "internal-api", "ipv6-lab"]);
     assert!(
         !m.spaces.contains_key(&-1),
         "the undefined pseudo-space is not a space"
@@ -68,36 +69,39 @@ fn fixtures_spaces_fabrics_vlans() {
     assert_eq!(m.fabrics.len(), 2);
     assert_eq!(m.vlans.len(), 6);
 
-    let storage = &m.vlans[&5005];
-    assert_eq!((storage.fabric_id, storage.vid, storage.mtu), (1, 30, 9000));
-    assert_eq!(storage.name.as_deref(), Some("storage"));
+    let storage = &m.vlans[&7006];
+    assert_eq!((storage.fabric_id, storage.vid, storage.mtu), (1, 40, 9000));
+    assert_eq!(storage.name.as_deref(), Some("ceph"));
     assert_eq!(storage.space_id, Some(2));
 
-    let oob = &m.vlans[&5006];
-    assert_eq!((oob.fabric_id, oob.vid), (0, 100));
+    let oob = &m.vlans[&7003];
+    assert_eq!((oob.fabric_id, oob.vid), (0, 200));
     assert_eq!(oob.name, None, "null VLAN name stays None");
     assert_eq!(oob.space_id, None, "`undefined` space is no space");
 
-    assert_eq!(m.vlans[&5002].name.as_deref(), Some("10"));
-    assert_eq!(m.vlans[&5002].space_id, Some(3));
-    assert_eq!(m.vlans[&5003].fabric_id, 1);
+    assert_eq!(m.vlans[&7002].name.as_deref(), Some("20"));
+    assert_eq!(m.vlans[&7002].space_id, Some(3));
+    assert_eq!(m.vlans[&7004].fabric_id, 1);
 }
 
 #[test]
 fn fixtures_subnets() {
     let m = fixture_model();
     let ids: Vec<_> = m.subnets.keys().copied().collect();
-    assert_eq!(ids, [1, 2, 3, 4, 5, 7, 8, 10]);
-    let s8 = &m.subnets[&8];
-    assert_eq!(s8.cidr.to_string(), "10.30.0.0/24");
-    assert_eq!((s8.vlan_id, s8.space_id, s8.gateway), (5005, Some(2), None));
-    let s10 = &m.subnets[&10];
-    assert_eq!(s10.space_id, None);
-    assert!(!s10.managed);
-    assert_eq!(m.subnets[&1].gateway, Some("172.16.1.1".parse().unwrap()));
-    assert_eq!(m.subnets[&5].cidr.to_string(), "2001:db8:42::/64");
-    let mgmt: Vec<_> = m.subnets_in_space(1).map(|s| s.id).collect();
-    assert_eq!(mgmt, [1, 2, 7]);
+    assert_eq!(ids, [11, 12, 13, 14, 15, 16, 17, 18]);
+    let s16 = &m.subnets[&16];
+    assert_eq!(s16.cidr.to_string(), "10.40.0.0/24");
+    assert_eq!(
+        (s16.vlan_id, s16.space_id, s16.gateway),
+        (7006, Some(2), None)
+    );
+    let s17 = &m.subnets[&17];
+    assert_eq!(s17.space_id, None);
+    assert!(!s17.managed);
+    assert_eq!(m.subnets[&11].gateway, Some("10.10.0.1".parse().unwrap()));
+    assert_eq!(m.subnets[&15].cidr.to_string(), "fd00:60::/64");
+    let oam: Vec<_> = m.subnets_in_space(1).map(|s| s.id).collect();
+    assert_eq!(oam, [11, 12, 18]);
 }
 
 #[test]
@@ -106,68 +110,73 @@ fn fixtures_machines() {
     let ids: Vec<_> = m.machines.iter().map(|m| m.system_id.as_str()).collect();
     assert_eq!(
         ids,
-        ["e8xa8m", "g8xyqs", "recrwg", "thr3am"],
+        ["k4p7ab", "m2q9cd", "r8t3ef", "w5n1gh"],
         "sorted by system_id"
     );
 
-    let q = m.machine("g8xyqs").unwrap();
-    assert_eq!(q.hostname, "causal-quagga");
-    assert_eq!(q.fqdn.as_deref(), Some("causal-quagga.maas"));
+    let q = m.machine("m2q9cd").unwrap();
+    assert_eq!(q.hostname, "birch");
+    assert_eq!(q.fqdn.as_deref(), Some("birch.maas"));
     assert_eq!(q.status, "Deployed");
     assert_eq!(q.architecture.as_deref(), Some("amd64/generic"));
     assert_eq!(
         (q.cpu_count, q.cpu_speed_mhz, q.memory_mib),
-        (Some(16), Some(2400), Some(65536))
+        (Some(32), Some(2100), Some(131072))
     );
-    assert_eq!(q.root_disk_mib, Some(960197124096 / (1024 * 1024)));
-    assert_eq!(q.zone.as_deref(), Some("zone-north"));
-    assert_eq!(q.pool.as_deref(), Some("ceph"));
-    assert_eq!(q.tags, ["physical", "footag"]);
+    assert_eq!(q.root_disk_mib, Some(1920383410176 / (1024 * 1024)));
+    assert_eq!(q.zone.as_deref(), Some("az1"));
+    assert_eq!(q.pool.as_deref(), Some("storage"));
+    assert_eq!(q.tags, ["physical", "nvme"]);
     assert_eq!(q.ip_addresses.len(), 3);
-    assert!(!q.ip_addresses.contains(&"172.16.1.60".parse().unwrap()));
+    assert!(
+        !q.ip_addresses.contains(&"10.10.0.131".parse().unwrap()),
+        "a DHCP lease is not a machine address when it has static ones"
+    );
 
     let bond = q.interfaces.iter().find(|i| i.name == "bond0").unwrap();
     assert_eq!(bond.kind, InterfaceKind::Bond);
     assert_eq!(bond.bond_mode.as_deref(), Some("802.3ad"));
     assert_eq!(bond.effective_mtu, 9000);
-    assert_eq!(bond.parents, ["enp1s0f0", "enp1s0f1"]);
-    assert_eq!(bond.children, ["bond0.30", "bond0.42"]);
-    assert_eq!(bond.vlan_id, Some(5003));
+    assert_eq!(bond.parents, ["ens1f0", "ens1f1"]);
+    assert_eq!(bond.children, ["bond0.40", "bond0.60"]);
+    assert_eq!(bond.vlan_id, Some(7004));
 
-    let member = q.interfaces.iter().find(|i| i.name == "enp1s0f0").unwrap();
+    let member = q.interfaces.iter().find(|i| i.name == "ens1f0").unwrap();
     assert_eq!(member.kind, InterfaceKind::Physical);
     assert_eq!(member.effective_mtu, 9000, "inherited from the children");
     assert_eq!(member.bond_mode, None);
     assert!(member.links.is_empty());
-    assert_eq!(member.mac.as_deref(), Some("3c:fd:fe:b5:1a:40"));
+    assert_eq!(member.mac.as_deref(), Some("52:54:00:0b:02:10"));
 
-    let st = q.interfaces.iter().find(|i| i.name == "bond0.30").unwrap();
+    let st = q.interfaces.iter().find(|i| i.name == "bond0.40").unwrap();
     assert_eq!(st.kind, InterfaceKind::Vlan);
-    assert_eq!((st.vlan_id, st.effective_mtu), (Some(5005), 9000));
+    assert_eq!((st.vlan_id, st.effective_mtu), (Some(7006), 9000));
     assert_eq!(st.links.len(), 1);
     assert_eq!(st.links[0].mode, "static");
-    assert_eq!(st.links[0].subnet_id, Some(8));
-    assert_eq!(st.links[0].ip, Some("10.30.0.11".parse().unwrap()));
+    assert_eq!(st.links[0].subnet_id, Some(16));
+    assert_eq!(st.links[0].ip, Some("10.40.0.31".parse().unwrap()));
+    let v6 = q.interfaces.iter().find(|i| i.name == "bond0.60").unwrap();
+    assert_eq!(v6.effective_mtu, 1500, "a VLAN child keeps its own MTU");
     assert_eq!(q.space_ids(&m).into_iter().collect::<Vec<_>>(), [1, 2, 4]);
 
-    let r = m.machine("thr3am").unwrap();
+    let r = m.machine("r8t3ef").unwrap();
     assert_eq!(r.status, "Ready");
     let ens3 = r.interfaces.iter().find(|i| i.name == "ens3").unwrap();
     assert_eq!(ens3.links[0].mode, "auto");
     assert_eq!(ens3.links[0].ip, None, "auto link without an address yet");
     assert_eq!(r.cpu_speed_mhz, None, "cpu_speed 0 means unknown");
 
-    let n = m.machine("e8xa8m").unwrap();
+    let n = m.machine("w5n1gh").unwrap();
     let ens5 = n.interfaces.iter().find(|i| i.name == "ens5").unwrap();
-    assert_eq!(ens5.vlan_id, Some(5006));
+    assert_eq!(ens5.vlan_id, Some(7003));
     assert_eq!(ens5.links[0].mode, "link_up");
-    assert_eq!(ens5.links[0].subnet_id, Some(10));
+    assert_eq!(ens5.links[0].subnet_id, Some(17));
     assert_eq!(ens5.links[0].ip, None);
     assert_eq!(n.tags, ["virtual"]);
 
-    assert_eq!(m.zones, ["default", "zone-north", "zone-south"]);
-    assert_eq!(m.pools, ["default", "ceph"]);
-    assert_eq!(m.tags, ["virtual", "footag", "physical"]);
+    assert_eq!(m.zones, ["default", "az1", "az2"]);
+    assert_eq!(m.pools, ["default", "storage"]);
+    assert_eq!(m.tags, ["virtual", "physical", "nvme"]);
 }
 
 #[test]
@@ -201,31 +210,26 @@ fn optional_endpoints_may_be_absent() {
 
 #[test]
 fn overlapping_cidrs_on_two_fabrics_stay_two_subnets() {
-    let mut snap = fixture_snapshot();
-    let mut twin = snap["subnets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == 8)
-        .unwrap()
-        .clone();
-    let vlan0 = snap["vlans"]["0"][0].clone(); // VLAN 5001 on fabric-0, space management
-    twin["id"] = json!(99);
-    twin["name"] = json!("storage-twin");
-    twin["space"] = vlan0["space"].clone();
-    twin["vlan"] = vlan0;
-    snap["subnets"].as_array_mut().unwrap().push(twin);
-    let m = model_from_snapshot(&snap).unwrap();
+    // Subnets 11 (fabric-0) and 18 (fabric-1) carry the same CIDR in the fixture.
+    let m = fixture_model();
     let same: Vec<_> = m
         .subnets
         .values()
-        .filter(|s| s.cidr.to_string() == "10.30.0.0/24")
+        .filter(|s| s.cidr.to_string() == "10.10.0.0/24")
         .collect();
     assert_eq!(same.len(), 2);
     let (a, b) = (same[0], same[1]);
-    assert_eq!((a.id, b.id), (8, 99));
+    assert_eq!((a.id, b.id), (11, 18));
+    assert_eq!(
+        (a.name.as_str(), b.name.as_str()),
+        ("oam-a", "oam-a-reused")
+    );
     assert_ne!(m.vlans[&a.vlan_id].fabric_id, m.vlans[&b.vlan_id].fabric_id);
-    assert_eq!((a.space_id, b.space_id), (Some(2), Some(1)));
+    assert_eq!((a.space_id, b.space_id), (Some(1), Some(1)));
+    assert_eq!(
+        (a.gateway, b.gateway),
+        (Some("10.10.0.1".parse().unwrap()), None)
+    );
 }
 
 #[test]
@@ -234,7 +238,7 @@ fn interface_kinds() {
     snap["machines"][0]["interface_set"][0]["type"] = json!("bridge");
     snap["machines"][0]["interface_set"][1]["type"] = json!("alias");
     let m = model_from_snapshot(&snap).unwrap();
-    let r = m.machine("recrwg").unwrap();
+    let r = m.machine("k4p7ab").unwrap();
     assert_eq!(r.interfaces[0].kind, InterfaceKind::Bridge);
     assert_eq!(
         r.interfaces[1].kind,
@@ -246,28 +250,30 @@ fn interface_kinds() {
 #[test]
 fn mac_addresses_are_lower_cased() {
     let mut snap = fixture_snapshot();
-    snap["machines"][0]["interface_set"][0]["mac_address"] = json!("AC:1F:6B:2F:94:0A");
+    snap["machines"][0]["interface_set"][0]["mac_address"] = json!("52:54:00:AB:CD:EF");
     let m = model_from_snapshot(&snap).unwrap();
-    let r = m.machine("recrwg").unwrap();
-    assert_eq!(r.interfaces[0].mac.as_deref(), Some("ac:1f:6b:2f:94:0a"));
+    let r = m.machine("k4p7ab").unwrap();
+    assert_eq!(r.interfaces[0].mac.as_deref(), Some("52:54:00:ab:cd:ef"));
 }
 
-/// MAAS 2.0 (gomaasapi samples): default space `space-0` with id 0, VLANs without `space` or
+/// MAAS 2.0/2.1 shapes: default space `space-0` with id 0, VLANs without `space` or
 /// `fabric_id`, a null VLAN name, and an interface with null mac/vlan/tags and string params.
 #[test]
-fn legacy_2_0_samples_load() {
-    let mut iface = legacy("maas-2.x-gomaasapi-interface-nulls.json");
-    iface["type"] = json!("physical");
+fn legacy_2_0_shapes_load() {
     let snap = json!({
-        "spaces": legacy("maas-2.0-gomaasapi-spaces.json"),
-        "fabrics": legacy("maas-2.0-gomaasapi-fabrics.json"),
-        "vlans": {"0": legacy("maas-2.0-gomaasapi-vlans-null-name.json")},
-        "subnets": legacy("maas-2.x-gomaasapi-subnet.json"),
-        "machines": [{"system_id": "4y3ha6", "hostname": "legacy", "interface_set": [iface]}],
-        "version": legacy("maas-2.x-apidoc-example-version.json"),
+        "spaces": legacy("maas-2.0-spaces.json"),
+        "fabrics": legacy("maas-2.0-fabrics.json"),
+        "vlans": {"1": legacy("maas-2.0-vlans-null-name.json")},
+        "subnets": legacy("maas-2.0-subnets.json"),
+        "machines": [{"system_id": "p3x7aa", "hostname": "legacy",
+                      "interface_set": [legacy("maas-2.0-interface-nulls.json")]}],
+        "version": legacy("maas-2.x-version.json"),
     });
     let m = model_from_snapshot(&snap).unwrap();
-    assert_eq!(m.version.as_deref(), Some("2.5.0 from source"));
+    assert_eq!(
+        m.version.as_deref(),
+        Some("2.4.2 (7034-g2f5deb8b8-0ubuntu1)")
+    );
     let sp0 = m.spaces.get(&0).expect("space-0 (id 0) is a real space");
     assert_eq!(sp0.name, "space-0");
     assert_eq!(m.subnets[&1].space_id, Some(0));
@@ -276,25 +282,27 @@ fn legacy_2_0_samples_load() {
     // VLANs without `space` take their subnets' space; without fabric_id, their fabric's id.
     assert_eq!(m.vlans[&1].space_id, Some(0));
     assert_eq!(m.vlans[&1].fabric_id, 0);
-    assert_eq!(m.vlans[&5001].fabric_id, 1);
-    assert_eq!(m.vlans[&5001].space_id, Some(0));
-    let nameless = &m.vlans[&5006];
+    assert_eq!(m.vlans[&5101].fabric_id, 1);
+    assert_eq!(m.vlans[&5101].space_id, Some(0));
+    let nameless = &m.vlans[&5106];
     assert_eq!((nameless.vid, nameless.name.clone()), (30, None));
+    assert_eq!(nameless.fabric_id, 1);
     assert_eq!(nameless.space_id, None, "no subnet, no space");
 
     let i = &m.machines[0].interfaces[0];
     assert_eq!((i.mac.clone(), i.vlan_id), (None, None));
-    assert_eq!(i.bond_mode, None);
+    assert_eq!(i.bond_mode, None, "params as a free string are no params");
+    assert_eq!(i.effective_mtu, 1500);
     assert_eq!(i.links[0].subnet_id, Some(1));
     assert_eq!(i.links[0].ip, None);
     assert_eq!(m.machines[0].status, "Unknown");
 }
 
-/// MAAS 2.2-2.6 API-doc examples: `params: ""`, the `undefined` space with many VLANs, a
-/// 3-member bond, a `parent` object with `__incomplete__`.
+/// MAAS 2.2-2.6 shapes: spaces without `description`, the `undefined` space listing its
+/// VLANs, `params: ""`, `discovered: null`, a 3-member bond, a `parent` with `__incomplete__`.
 #[test]
-fn legacy_2_x_apidoc_samples_load() {
-    let spaces = legacy("maas-2.x-apidoc-example-spaces-read.json");
+fn legacy_2_x_shapes_load() {
+    let spaces = legacy("maas-2.x-spaces.json");
     let subnets: Vec<Value> = spaces
         .as_array()
         .unwrap()
@@ -306,35 +314,48 @@ fn legacy_2_x_apidoc_samples_load() {
         "fabrics": [],
         "subnets": subnets,
         "machines": [
-            legacy("maas-2.x-apidoc-example-machine-with-bond.json"),
-            {"system_id": "thr3am", "hostname": "above-robin",
-             "interface_set": legacy("maas-2.x-apidoc-example-interfaces-read.json")},
+            legacy("maas-2.x-machine-with-bond.json"),
+            {"system_id": "q1w2e3", "hostname": "fir",
+             "interface_set": legacy("maas-2.x-interfaces.json")},
         ],
     });
     let m = model_from_snapshot(&snap).unwrap();
     assert!(!m.spaces.contains_key(&-1));
-    assert!(m.spaces.values().any(|s| s.name == "management"));
-    assert!(
-        !m.fabrics.is_empty(),
+    assert_eq!(
+        m.spaces
+            .values()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["oam"]
+    );
+    assert_eq!(
+        m.fabrics.keys().copied().collect::<Vec<_>>(),
+        [2, 3],
         "fabrics learnt from the VLANs' fabric_id"
     );
     let undefined: Vec<_> = m.vlans.values().filter(|v| v.space_id.is_none()).collect();
-    assert!(
-        undefined.len() >= 12,
-        "the undefined space's VLANs: {}",
-        undefined.len()
-    );
-    let bond_host = m.machine("g8xyqs").unwrap();
+    assert_eq!(undefined.len(), 5, "the undefined space's VLANs");
+    assert_eq!(m.subnets[&3].space_id, None);
+    assert_eq!(m.subnets[&2].space_id, Some(1));
+    let bond_host = m.machine("t6b2kk").unwrap();
+    assert_eq!(bond_host.status, "Deployed");
+    assert_eq!(bond_host.root_disk_mib, None, "boot_disk: null");
     let bond = bond_host
         .interfaces
         .iter()
         .find(|i| i.kind == InterfaceKind::Bond)
         .unwrap();
     assert_eq!(bond.parents.len(), 3);
-    let thr = m.machine("thr3am").unwrap();
-    assert_eq!(thr.interfaces.len(), 6);
-    assert!(thr.interfaces.iter().all(|i| i.bond_mode.is_none()));
-    assert_eq!(thr.interfaces[0].links[0].subnet_id, Some(2));
+    assert_eq!(bond.bond_mode.as_deref(), Some("active-backup"));
+    assert!(bond_host
+        .interfaces
+        .iter()
+        .filter(|i| i.kind == InterfaceKind::Physical)
+        .all(|i| i.bond_mode.is_none()));
+    let fir = m.machine("q1w2e3").unwrap();
+    assert_eq!(fir.interfaces.len(), 6);
+    assert!(fir.interfaces.iter().all(|i| i.bond_mode.is_none()));
+    assert_eq!(fir.interfaces[0].links[0].subnet_id, Some(2));
 }
 
 #[test]
@@ -372,14 +393,14 @@ fn huge_numbers_are_errors_not_wraps() {
 
     let text = serde_json::to_string(&fixture_snapshot())
         .unwrap()
-        .replacen("\"cpu_count\":6", "\"cpu_count\":1e400", 1);
+        .replacen("\"cpu_count\":8", "\"cpu_count\":1e400", 1);
     let err = model_from_slice(text.as_bytes(), "big.json").unwrap_err();
     assert!(err.to_string().contains("big.json"), "{err}");
 
     let text = serde_json::to_string(&fixture_snapshot())
         .unwrap()
         .replacen(
-            "\"memory\":8192",
+            "\"memory\":4096",
             "\"memory\":123456789012345678901234567890",
             1,
         );

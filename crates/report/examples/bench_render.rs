@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use preflight_model::plan::Expectation;
 use preflight_model::probe::{FailureCause, MtuResult, MtuVerdict, RttStats};
 use preflight_model::report::{
-    codes, Finding, PairResult, Report, ReportKind, Severity, SpaceReport, Subject, SubnetRef,
+    Code, Finding, PairResult, Report, ReportKind, Severity, SpaceReport, Subject, SubnetRef,
 };
 use preflight_report::{parse_report, render, Format};
 
@@ -80,11 +80,10 @@ fn build(agents: usize, spaces: usize) -> Report {
                 if failed || lossy {
                     findings.push(Finding {
                         code: if failed {
-                            codes::PROBE_UNREACHABLE
+                            Code::ProbeUnreachable
                         } else {
-                            codes::PROBE_PACKET_LOSS
-                        }
-                        .into(),
+                            Code::ProbePacketLoss
+                        },
                         severity: if failed {
                             Severity::Error
                         } else {

@@ -440,7 +440,7 @@ fn findings_table(findings: &[&Finding], out: &mut String) {
             out,
             "<tr><td><span class=\"sev {sev}\">{}</span></td><td><code>{}</code></td><td>{}</td><td>{}{hint}</td></tr>",
             severity_label(f.severity),
-            html_escape(&f.code),
+            html_escape(f.code.as_str()),
             html_escape(&describe(&f.subject)),
             html_escape(&f.message)
         );

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use preflight_model::report::{codes, Finding, Report, ReportKind, Severity, Subject};
+use preflight_model::report::{Code, Finding, Report, ReportKind, Severity, Subject};
 
 use crate::grid::{classify, pair_detail, CellState};
 use crate::subject::{covers, describe, PairFindings};
@@ -146,7 +146,7 @@ fn case_from_findings<'a>(
     };
     for f in findings {
         if f.severity == Severity::Error {
-            case.failure_type.get_or_insert_with(|| f.code.clone());
+            case.failure_type.get_or_insert_with(|| f.code.to_string());
             case.failures.push(finding_text(f));
         } else {
             case.notes.push(finding_text(f));
@@ -187,9 +187,9 @@ pub fn render(report: &Report) -> String {
                 {
                     // No error finding says so, but the measurement itself is a failure.
                     let code = match state {
-                        CellState::Unreachable => codes::PROBE_UNREACHABLE,
-                        CellState::Breach => codes::PROBE_ISOLATION_BREACH,
-                        _ => codes::PROBE_MTU_BLACKHOLE,
+                        CellState::Unreachable => Code::ProbeUnreachable,
+                        CellState::Breach => Code::ProbeIsolationBreach,
+                        _ => Code::ProbeMtuBlackhole,
                     };
                     case.failure_type = Some(code.to_string());
                     case.failures
@@ -219,7 +219,7 @@ pub fn render(report: &Report) -> String {
         let mut cases = Vec::new();
         for checked in report.checked.iter().filter(|c| c.check == kind) {
             let matched: Vec<&Finding> = by_code
-                .candidates(&checked.check, &checked.subject)
+                .candidates(checked.check.as_str(), &checked.subject)
                 .iter()
                 .copied()
                 .filter(|&i| covers(&checked.subject, &report.findings[i].subject))
@@ -247,10 +247,10 @@ pub fn render(report: &Report) -> String {
             continue;
         }
         let case = case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f]);
-        match suites.iter_mut().find(|s| s.name == f.code) {
+        match suites.iter_mut().find(|s| s.name == f.code.as_str()) {
             Some(suite) => suite.cases.push(case),
             None => suites.push(Suite {
-                name: f.code.clone(),
+                name: f.code.to_string(),
                 cases: vec![case],
             }),
         }

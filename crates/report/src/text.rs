@@ -354,7 +354,11 @@ fn machine_summary(space: &SpaceReport, grid: &Grid, out: &mut String) {
 
 /// Writes findings: `LABEL code  subject`, then message and hint indented below.
 fn render_findings(findings: &[&Finding], with_label: bool, p: &Painter, out: &mut String) {
-    let code_w = findings.iter().map(|f| width(&f.code)).max().unwrap_or(0);
+    let code_w = findings
+        .iter()
+        .map(|f| width(f.code.as_str()))
+        .max()
+        .unwrap_or(0);
     let label_w = if with_label { 8 } else { 0 };
     // Message and hint line up under the code column (or two further in without labels).
     let indent = if with_label { 2 + label_w } else { 4 };
@@ -367,7 +371,7 @@ fn render_findings(findings: &[&Finding], with_label: bool, p: &Painter, out: &m
         let _ = writeln!(
             out,
             "  {label}{}  {}",
-            pad(&clean(&f.code), code_w),
+            pad(&clean(f.code.as_str()), code_w),
             clean(&describe(&f.subject))
         );
         let _ = writeln!(out, "{:indent$}{}", "", clean(&f.message));

@@ -2,7 +2,7 @@
 //!
 //! [`validate`] answers, before anything is deployed, whether `juju deploy BUNDLE --overlay ...`
 //! can bind every endpoint on this MAAS, and if not, exactly why, as [`Finding`]s with stable
-//! codes ([`codes`]). It evaluates:
+//! codes ([`preflight_model::report::Code`]). It evaluates:
 //!
 //! * per application: `binding.unknown-space`, `binding.unknown-endpoint` (with charm
 //!   metadata), `constraint.space-conflict`, `constraint.unsatisfiable` and `binding.capacity`
@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use preflight_bundle::{Bundle, CharmSet, Constraints, Placement, ALPHA_SPACE};
 use preflight_model::provider::{Machine, ProviderModel};
-use preflight_model::report::{codes, Checked, Finding, Severity, Subject};
+use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
 
 mod capacity;
 
@@ -308,22 +308,19 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn checked(&mut self, check: &str, subject: Subject) {
-        self.out.checked.push(Checked {
-            check: check.to_string(),
-            subject,
-        });
+    fn checked(&mut self, check: Code, subject: Subject) {
+        self.out.checked.push(Checked { check, subject });
     }
     fn finding(
         &mut self,
-        code: &str,
+        code: Code,
         severity: Severity,
         subject: Subject,
         message: String,
         hint: Option<String>,
     ) {
         self.out.findings.push(Finding {
-            code: code.to_string(),
+            code,
             severity,
             subject,
             message,
@@ -446,7 +443,7 @@ pub fn validate(
             machine_cands.insert(id.clone(), idx);
             continue;
         }
-        cx.checked(codes::CONSTRAINT_UNSATISFIABLE, subject.clone());
+        cx.checked(Code::ConstraintUnsatisfiable, subject.clone());
         let f = filter(&cx.cands, None, &constraint_stages(&bm.constraints));
         if f.pass.is_empty() {
             let why = match f.eliminator() {
@@ -457,7 +454,7 @@ pub fn validate(
             };
             let cons = bm.constraints_raw.clone().unwrap_or_default();
             cx.finding(
-                codes::CONSTRAINT_UNSATISFIABLE,
+                Code::ConstraintUnsatisfiable,
                 Severity::Error,
                 subject,
                 format!(
@@ -489,14 +486,14 @@ pub fn validate(
         }
 
         // binding.unknown-space
-        cx.checked(codes::BINDING_UNKNOWN_SPACE, subject_app(name));
+        cx.checked(Code::BindingUnknownSpace, subject_app(name));
         for (sp, eps) in &by_space {
             if sp == ALPHA_SPACE || cx.space_known(sp) {
                 continue;
             }
             let known: Vec<&str> = cx.space_names.iter().copied().collect();
             cx.finding(
-                codes::BINDING_UNKNOWN_SPACE,
+                Code::BindingUnknownSpace,
                 Severity::Error,
                 Subject {
                     application: Some(name.clone()),
@@ -521,14 +518,14 @@ pub fn validate(
 
         // binding.unknown-endpoint
         if let Some(meta) = charms.and_then(|c| c.get(&app.charm_name())) {
-            cx.checked(codes::BINDING_UNKNOWN_ENDPOINT, subject_app(name));
+            cx.checked(Code::BindingUnknownEndpoint, subject_app(name));
             for ep in b.endpoints.keys() {
                 if meta.has_endpoint(ep) {
                     continue;
                 }
                 let all: Vec<String> = meta.endpoints().into_iter().collect();
                 cx.finding(
-                    codes::BINDING_UNKNOWN_ENDPOINT,
+                    Code::BindingUnknownEndpoint,
                     Severity::Error,
                     Subject {
                         application: Some(name.clone()),
@@ -556,11 +553,11 @@ pub fn validate(
         }
 
         // constraint.space-conflict
-        cx.checked(codes::CONSTRAINT_SPACE_CONFLICT, subject_app(name));
+        cx.checked(Code::ConstraintSpaceConflict, subject_app(name));
         for (sp, eps) in &by_space {
             if app.constraints.not_spaces.contains(sp) {
                 cx.finding(
-                    codes::CONSTRAINT_SPACE_CONFLICT,
+                    Code::ConstraintSpaceConflict,
                     Severity::Error,
                     Subject {
                         application: Some(name.clone()),
@@ -610,8 +607,8 @@ pub fn validate(
 
         // constraint.unsatisfiable and the capacity demand.
         if n_new > 0 {
-            cx.checked(codes::CONSTRAINT_UNSATISFIABLE, subject_app(name));
-            cx.checked(codes::BINDING_CAPACITY, subject_app(name));
+            cx.checked(Code::ConstraintUnsatisfiable, subject_app(name));
+            cx.checked(Code::BindingCapacity, subject_app(name));
             let mut stages = constraint_stages(&app.constraints);
             // Juju adds the bound spaces to the constraints of the machines it creates.
             for (sp, eps) in &required {
@@ -632,7 +629,7 @@ pub fn validate(
                     ),
                 };
                 cx.finding(
-                    codes::CONSTRAINT_UNSATISFIABLE,
+                    Code::ConstraintUnsatisfiable,
                     Severity::Error,
                     subject_app(name),
                     format!(
@@ -654,7 +651,7 @@ pub fn validate(
 
         // placement.missing-space
         if !placed.is_empty() {
-            cx.checked(codes::PLACEMENT_MISSING_SPACE, subject_app(name));
+            cx.checked(Code::PlacementMissingSpace, subject_app(name));
         }
         for t in &placed {
             let (label, pool): (String, Option<Vec<usize>>) = match t {
@@ -712,7 +709,7 @@ pub fn validate(
                     .collect();
                 if have == 0 {
                     cx.finding(
-                        codes::PLACEMENT_MISSING_SPACE,
+                        Code::PlacementMissingSpace,
                         Severity::Error,
                         subject,
                         format!(
@@ -726,7 +723,7 @@ pub fn validate(
                     );
                 } else {
                     cx.finding(
-                        codes::PLACEMENT_MISSING_SPACE,
+                        Code::PlacementMissingSpace,
                         Severity::Warning,
                         subject,
                         format!(
@@ -748,7 +745,7 @@ pub fn validate(
             continue;
         }
         cx.checked(
-            codes::BINDING_CAPACITY,
+            Code::BindingCapacity,
             Subject {
                 machine: Some(id.clone()),
                 ..Subject::default()
@@ -803,7 +800,7 @@ pub fn validate(
             )
         };
         cx.finding(
-            codes::BINDING_CAPACITY,
+            Code::BindingCapacity,
             Severity::Error,
             subject,
             message,
@@ -818,7 +815,7 @@ pub fn validate(
 fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>) {
     let provider = cx.provider;
     // subnet.no-space: subnets machines link to that are in no space.
-    cx.checked(codes::SUBNET_NO_SPACE, Subject::default());
+    cx.checked(Code::SubnetNoSpace, Subject::default());
     let mut linked: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
     for m in &provider.machines {
         for iface in &m.interfaces {
@@ -841,7 +838,7 @@ fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>)
             continue;
         }
         cx.finding(
-            codes::SUBNET_NO_SPACE,
+            Code::SubnetNoSpace,
             Severity::Warning,
             Subject {
                 subnet: Some(subnet.cidr.to_string()),
@@ -863,7 +860,7 @@ fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>)
     }
 
     // subnet.overlap: sort by (family, network address) and sweep.
-    cx.checked(codes::SUBNET_OVERLAP, Subject::default());
+    cx.checked(Code::SubnetOverlap, Subject::default());
     let mut subnets: Vec<_> = provider.subnets.values().collect();
     subnets.sort_by_key(|s| {
         (
@@ -911,7 +908,7 @@ fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>)
     }
     for (subject, message) in findings {
         cx.finding(
-            codes::SUBNET_OVERLAP,
+            Code::SubnetOverlap,
             Severity::Warning,
             subject,
             message,
@@ -925,7 +922,7 @@ fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>)
             space: Some(sp.clone()),
             ..Subject::default()
         };
-        cx.checked(codes::SPACE_EMPTY, subject.clone());
+        cx.checked(Code::SpaceEmpty, subject.clone());
         let Some(space) = provider.space_by_name(sp) else {
             continue;
         };
@@ -945,7 +942,7 @@ fn network_checks(cx: &mut Cx<'_>, bound_spaces: &BTreeMap<String, Vec<String>>)
         let mut apps = apps.clone();
         apps.dedup();
         cx.finding(
-            codes::SPACE_EMPTY,
+            Code::SpaceEmpty,
             Severity::Warning,
             subject,
             format!("space {sp:?} {what}; bound by {}", apps.join(", ")),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use preflight_bundle::{load_str, CharmMeta, CharmSet};
 use preflight_model::provider::ProviderModel;
-use preflight_model::report::{codes, Finding, Severity, Subject};
+use preflight_model::report::{Code, Finding, Severity, Subject};
 use preflight_validate::{check_machine_map, parse_machine_map, validate, ValidateOutcome};
 
 fn run_with(
@@ -42,7 +42,7 @@ fn subj(
     }
 }
 
-fn codes_of(out: &ValidateOutcome) -> Vec<(String, Severity, Subject)> {
+fn codes_of(out: &ValidateOutcome) -> Vec<(Code, Severity, Subject)> {
     let mut v: Vec<_> = out
         .findings
         .iter()
@@ -52,7 +52,7 @@ fn codes_of(out: &ValidateOutcome) -> Vec<(String, Severity, Subject)> {
     v
 }
 
-fn only(out: &ValidateOutcome, code: &str) -> Vec<Finding> {
+fn only(out: &ValidateOutcome, code: Code) -> Vec<Finding> {
     out.findings
         .iter()
         .filter(|f| f.code == code)
@@ -87,39 +87,39 @@ applications:
 fn a_bundle_that_fits_has_no_findings_and_records_what_was_checked() {
     let out = run(FITS);
     assert_eq!(codes_of(&out), vec![], "{:#?}", out.findings);
-    let checked: Vec<(String, Subject)> = out
+    let checked: Vec<(Code, Subject)> = out
         .checked
         .iter()
         .map(|c| (c.check.clone(), c.subject.clone()))
         .collect();
     let app = |a: &str| subj(Some(a), None, None, None);
     for (code, s) in [
-        (codes::BINDING_UNKNOWN_SPACE, app("web")),
-        (codes::BINDING_UNKNOWN_SPACE, app("sub")),
-        (codes::CONSTRAINT_SPACE_CONFLICT, app("store")),
-        (codes::CONSTRAINT_UNSATISFIABLE, app("web")),
-        (codes::BINDING_CAPACITY, app("web")),
-        (codes::PLACEMENT_MISSING_SPACE, app("store")),
-        (codes::PLACEMENT_MISSING_SPACE, app("plain")),
+        (Code::BindingUnknownSpace, app("web")),
+        (Code::BindingUnknownSpace, app("sub")),
+        (Code::ConstraintSpaceConflict, app("store")),
+        (Code::ConstraintUnsatisfiable, app("web")),
+        (Code::BindingCapacity, app("web")),
+        (Code::PlacementMissingSpace, app("store")),
+        (Code::PlacementMissingSpace, app("plain")),
         (
-            codes::CONSTRAINT_UNSATISFIABLE,
+            Code::ConstraintUnsatisfiable,
             subj(None, None, None, Some("0")),
         ),
-        (codes::SPACE_EMPTY, subj(None, Some("storage"), None, None)),
-        (codes::SUBNET_OVERLAP, Subject::default()),
-        (codes::SUBNET_NO_SPACE, Subject::default()),
+        (Code::SpaceEmpty, subj(None, Some("storage"), None, None)),
+        (Code::SubnetOverlap, Subject::default()),
+        (Code::SubnetNoSpace, Subject::default()),
     ] {
         assert!(
-            checked.contains(&(code.to_string(), s.clone())),
+            checked.contains(&(code.clone(), s.clone())),
             "{code} {s:?} not checked"
         );
     }
     // Not evaluated: no metadata; no new machines for store; no placement for web.
     assert!(!checked
         .iter()
-        .any(|(c, _)| c == codes::BINDING_UNKNOWN_ENDPOINT));
-    assert!(!checked.contains(&(codes::CONSTRAINT_UNSATISFIABLE.into(), app("store"))));
-    assert!(!checked.contains(&(codes::PLACEMENT_MISSING_SPACE.into(), app("web"))));
+        .any(|(c, _)| *c == Code::BindingUnknownEndpoint));
+    assert!(!checked.contains(&(Code::ConstraintUnsatisfiable, app("store"))));
+    assert!(!checked.contains(&(Code::PlacementMissingSpace, app("web"))));
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn binding_unknown_space() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::BINDING_UNKNOWN_SPACE.into(),
+            Code::BindingUnknownSpace,
             Severity::Error,
             subj(Some("a"), Some("nowhere"), Some("db"), None)
         )]
@@ -171,7 +171,7 @@ fn binding_unknown_endpoint_only_with_metadata() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::BINDING_UNKNOWN_ENDPOINT.into(),
+            Code::BindingUnknownEndpoint,
             Severity::Error,
             subj(Some("a"), None, Some("bogus"), None)
         )]
@@ -187,7 +187,7 @@ fn binding_unknown_endpoint_only_with_metadata() {
     assert!(!out
         .checked
         .iter()
-        .any(|c| c.check == codes::BINDING_UNKNOWN_ENDPOINT));
+        .any(|c| c.check == Code::BindingUnknownEndpoint));
     // Metadata for another charm: not evaluated either.
     let out = run_with(
         &yaml.replace("ch:thing", "ch:other"),
@@ -204,7 +204,7 @@ fn constraint_space_conflict() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::CONSTRAINT_SPACE_CONFLICT.into(),
+            Code::ConstraintSpaceConflict,
             Severity::Error,
             subj(Some("a"), Some("storage"), None, None)
         )]
@@ -222,7 +222,7 @@ fn constraint_unsatisfiable_names_the_eliminating_constraint() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::CONSTRAINT_UNSATISFIABLE.into(),
+            Code::ConstraintUnsatisfiable,
             Severity::Error,
             subj(Some("a"), None, None, None)
         )]
@@ -269,7 +269,7 @@ fn constraint_unsatisfiable_names_the_eliminating_constraint() {
         let out = run(&format!(
             "applications:\n  a: {{charm: a, num_units: 1, constraints: '{cons}'}}\n"
         ));
-        let f = only(&out, codes::CONSTRAINT_UNSATISFIABLE);
+        let f = only(&out, Code::ConstraintUnsatisfiable);
         assert_eq!(f.len(), 1, "{cons}: {:#?}", out.findings);
         assert!(f[0].message.contains(needle), "{cons}: {}", f[0].message);
     }
@@ -284,7 +284,7 @@ fn constraint_unsatisfiable_names_the_eliminating_constraint() {
         None,
         &[],
     );
-    let f = only(&out, codes::CONSTRAINT_UNSATISFIABLE);
+    let f = only(&out, Code::ConstraintUnsatisfiable);
     assert!(
         f[0].message
             .contains("MAAS has no machine in Ready, Allocated, Deployed"),
@@ -299,7 +299,7 @@ fn bundle_machine_with_unsatisfiable_constraints() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::CONSTRAINT_UNSATISFIABLE.into(),
+            Code::ConstraintUnsatisfiable,
             Severity::Error,
             subj(None, None, None, Some("3"))
         )]
@@ -315,7 +315,7 @@ fn placement_missing_space_error_and_warning_and_machine_map() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::PLACEMENT_MISSING_SPACE.into(),
+            Code::PlacementMissingSpace,
             Severity::Warning,
             subj(Some("a"), Some("storage"), None, Some("0"))
         )]
@@ -335,7 +335,7 @@ fn placement_missing_space_error_and_warning_and_machine_map() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::PLACEMENT_MISSING_SPACE.into(),
+            Code::PlacementMissingSpace,
             Severity::Error,
             subj(Some("a"), Some("storage"), None, Some("0"))
         )]
@@ -347,7 +347,7 @@ fn placement_missing_space_error_and_warning_and_machine_map() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::PLACEMENT_MISSING_SPACE.into(),
+            Code::PlacementMissingSpace,
             Severity::Error,
             subj(Some("a"), Some("storage"), None, Some("0"))
         )]
@@ -362,7 +362,7 @@ fn placement_missing_space_error_and_warning_and_machine_map() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::PLACEMENT_MISSING_SPACE.into(),
+            Code::PlacementMissingSpace,
             Severity::Error,
             subj(Some("a"), Some("storage"), None, None)
         )]
@@ -375,7 +375,7 @@ fn binding_capacity_single_and_competing() {
     assert_eq!(
         codes_of(&out),
         vec![(
-            codes::BINDING_CAPACITY.into(),
+            Code::BindingCapacity,
             Severity::Error,
             subj(Some("a"), None, None, None)
         )]
@@ -389,7 +389,7 @@ fn binding_capacity_single_and_competing() {
     );
     // Each fits alone (2 ≤ 2), together they need 4 of the same 2.
     let out = run("applications:\n  a: {charm: a, num_units: 1, bindings: {\"\": storage}}\n  b: {charm: b, num_units: 2, bindings: {\"\": storage}}\n");
-    let f = only(&out, codes::BINDING_CAPACITY);
+    let f = only(&out, Code::BindingCapacity);
     assert_eq!(f.len(), 1, "{:#?}", out.findings);
     assert!(
         f[0].message.contains("competes for them with"),
@@ -399,7 +399,7 @@ fn binding_capacity_single_and_competing() {
     // Bundle machines take machines too: 6 bundle machines + 1 new unit > 6 MAAS machines.
     let out = run("machines: {'0': , '1': , '2': , '3': , '4': , '5': }\napplications:\n  a: {charm: a, num_units: 1}\n");
     assert_eq!(
-        only(&out, codes::BINDING_CAPACITY).len(),
+        only(&out, Code::BindingCapacity).len(),
         1,
         "{:#?}",
         out.findings
@@ -437,28 +437,24 @@ fn subnet_no_space_and_overlap_and_space_empty() {
         codes_of(&out),
         vec![
             (
-                codes::SPACE_EMPTY.into(),
+                Code::SpaceEmpty,
                 Severity::Warning,
                 subj(None, Some("empty"), None, None)
             ),
             (
-                codes::SPACE_EMPTY.into(),
+                Code::SpaceEmpty,
                 Severity::Warning,
                 subj(None, Some("lonely"), None, None)
             ),
+            (Code::SubnetNoSpace, Severity::Warning, sub("10.100.0.0/24")),
             (
-                codes::SUBNET_NO_SPACE.into(),
-                Severity::Warning,
-                sub("10.100.0.0/24")
-            ),
-            (
-                codes::SUBNET_OVERLAP.into(),
+                Code::SubnetOverlap,
                 Severity::Warning,
                 sub("10.0.1.0/24 (id 21)")
             ),
         ]
     );
-    let overlap = only(&out, codes::SUBNET_OVERLAP);
+    let overlap = only(&out, Code::SubnetOverlap);
     assert!(
         overlap[0]
             .message
@@ -466,12 +462,12 @@ fn subnet_no_space_and_overlap_and_space_empty() {
         "{}",
         overlap[0].message
     );
-    let empty = only(&out, codes::SPACE_EMPTY);
+    let empty = only(&out, Code::SpaceEmpty);
     assert!(empty.iter().any(|f| f.message.contains("has no subnets")));
     assert!(empty
         .iter()
         .any(|f| f.message.contains("no machine links into it")));
-    let nospace = only(&out, codes::SUBNET_NO_SPACE);
+    let nospace = only(&out, Code::SubnetNoSpace);
     assert!(nospace[0].message.contains("host-m7"));
 }
 

@@ -4,7 +4,7 @@
 use preflight_model::plan::Expectation;
 use preflight_model::probe::{FailureCause, MtuResult, MtuVerdict, RttStats};
 use preflight_model::report::{
-    codes, Checked, Finding, PairResult, Report, ReportKind, Severity, SpaceReport, Subject,
+    Checked, Code, Finding, PairResult, Report, ReportKind, Severity, SpaceReport, Subject,
     SubnetRef,
 };
 
@@ -50,9 +50,9 @@ pub fn ok(id: &str, sm: &str, s: &str, tm: &str, t: &str) -> PairResult {
     }
 }
 
-fn finding(code: &str, severity: Severity, subject: Subject, message: &str) -> Finding {
+fn finding(code: Code, severity: Severity, subject: Subject, message: &str) -> Finding {
     Finding {
-        code: code.into(),
+        code: code.clone(),
         severity,
         subject,
         message: message.into(),
@@ -200,37 +200,37 @@ pub fn check_report() -> Report {
 
     let findings = vec![
         finding(
-            codes::PROBE_UNREACHABLE,
+            Code::ProbeUnreachable,
             Severity::Error,
             pair_subject("internal", "m1", "m3"),
             "m1 (10.0.0.1) cannot reach m3 (10.0.1.3) in space internal: no reply to 5 echo requests",
         ),
         finding(
-            codes::PROBE_ASYMMETRIC,
+            Code::ProbeAsymmetric,
             Severity::Warning,
             pair_subject("internal", "m1", "m3"),
             "m1 → m3 fails while m3 → m1 passes",
         ),
         finding(
-            codes::PROBE_PACKET_LOSS,
+            Code::ProbePacketLoss,
             Severity::Warning,
             pair_subject("internal", "m2", "m3"),
             "m2 → m3 lost 40% of echo requests",
         ),
         finding(
-            codes::PROBE_MTU_BLACKHOLE,
+            Code::ProbeMtuBlackhole,
             Severity::Error,
             pair_subject("storage", "m1", "m2"),
             "m1 → m2: 9000-byte packets with DF vanish; largest passing 1500",
         ),
         finding(
-            codes::PROBE_ISOLATION_BREACH,
+            Code::ProbeIsolationBreach,
             Severity::Error,
             pair_subject("storage", "10.20.0.3", "10.0.0.2"),
             "storage address 10.20.0.3 reached internal address 10.0.0.2",
         ),
         finding(
-            codes::DRIFT_MTU_MISMATCH,
+            Code::DriftMtuMismatch,
             Severity::Info,
             Subject {
                 machine: Some("m2".into()),
@@ -250,7 +250,7 @@ pub fn check_report() -> Report {
     report.checked = ["m1", "m2", "m3"]
         .iter()
         .map(|m| Checked {
-            check: codes::DRIFT_MTU_MISMATCH.into(),
+            check: Code::DriftMtuMismatch,
             subject: Subject {
                 machine: Some((*m).into()),
                 ..Default::default()
@@ -272,7 +272,7 @@ fn app(a: &str) -> Subject {
 pub fn validate_report() -> Report {
     let findings = vec![
         Finding {
-            code: codes::BINDING_UNKNOWN_SPACE.into(),
+            code: Code::BindingUnknownSpace,
             severity: Severity::Error,
             subject: Subject {
                 endpoint: Some("public".into()),
@@ -284,7 +284,7 @@ pub fn validate_report() -> Report {
             hint: Some("use one of: internal, public, storage".into()),
         },
         Finding {
-            code: codes::PLACEMENT_MISSING_SPACE.into(),
+            code: Code::PlacementMissingSpace,
             severity: Severity::Warning,
             subject: Subject {
                 machine: Some("0".into()),
@@ -295,7 +295,7 @@ pub fn validate_report() -> Report {
             hint: Some("add spaces=internal to machine 0's constraints".into()),
         },
         Finding {
-            code: codes::PLACEMENT_MISSING_SPACE.into(),
+            code: Code::PlacementMissingSpace,
             severity: Severity::Warning,
             subject: Subject {
                 machine: Some("1".into()),
@@ -306,7 +306,7 @@ pub fn validate_report() -> Report {
             hint: None,
         },
         Finding {
-            code: codes::SUBNET_OVERLAP.into(),
+            code: Code::SubnetOverlap,
             severity: Severity::Warning,
             subject: Subject {
                 subnet: Some("10.0.0.0/24".into()),
@@ -324,12 +324,12 @@ pub fn validate_report() -> Report {
     report.inputs = vec!["bundle.yaml".into()];
     for a in ["keystone", "mysql", "nova-compute"] {
         for check in [
-            codes::BINDING_UNKNOWN_SPACE,
-            codes::CONSTRAINT_UNSATISFIABLE,
-            codes::PLACEMENT_MISSING_SPACE,
+            Code::BindingUnknownSpace,
+            Code::ConstraintUnsatisfiable,
+            Code::PlacementMissingSpace,
         ] {
             report.checked.push(Checked {
-                check: check.into(),
+                check: check.clone(),
                 subject: app(a),
             });
         }

@@ -1,22 +1,21 @@
-//! The real bundles of `shared/fixtures/bundles` against the MAAS fixtures and against
-//! generated MAAS models made to fit or to fail.
+//! Real-fixture tier: the public bundles (`$PREFLIGHT_FIXTURES/bundles`, default
+//! `../shared/fixtures`; never copied into the repository) against the public MAAS samples and
+//! against generated MAAS models made to fit or to fail.
 
 mod common;
+#[path = "../../../tests/fixtures/paths.rs"]
+mod fixture_paths;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use preflight_bundle::{load, Bundle, CharmSet};
 use preflight_model::provider::ProviderModel;
-use preflight_model::report::{codes, Severity};
+use preflight_model::report::{Code, Severity};
 use preflight_validate::{validate, ValidateOutcome};
 
 fn fx(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
-    .join(rel)
+    fixture_paths::real(rel)
 }
 
 fn maas_fixture() -> ProviderModel {
@@ -47,7 +46,7 @@ fn keys(out: &ValidateOutcome) -> Vec<(String, String, String)> {
         .iter()
         .map(|f| {
             (
-                f.code.clone(),
+                f.code.to_string(),
                 f.subject.application.clone().unwrap_or("-".into()),
                 f.subject.space.clone().unwrap_or("-".into()),
             )
@@ -58,10 +57,14 @@ fn keys(out: &ValidateOutcome) -> Vec<(String, String, String)> {
 }
 
 fn codes_set(out: &ValidateOutcome) -> BTreeSet<String> {
-    out.findings.iter().map(|f| f.code.clone()).collect()
+    out.findings.iter().map(|f| f.code.to_string()).collect()
 }
 
-fn apps_with(out: &ValidateOutcome, code: &str) -> BTreeSet<String> {
+fn codes(items: &[Code]) -> BTreeSet<String> {
+    items.iter().map(|c| c.to_string()).collect()
+}
+
+fn apps_with(out: &ValidateOutcome, code: Code) -> BTreeSet<String> {
     out.findings
         .iter()
         .filter(|f| f.code == code)
@@ -76,7 +79,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 const NO_SPACE_10_100: (&str, &str, &str) = ("subnet.no-space", "-", "-");
 
 #[test]
-fn fixture_maas_openstack_base_alone_fits_with_one_network_warning() {
+fn real_fixture_maas_openstack_base_alone_fits_with_one_network_warning() {
     let out = run(&bundle(&[OS_BASE]), &maas_fixture());
     let k = keys(&out);
     assert_eq!(k.len(), 1, "{:#?}", out.findings);
@@ -92,7 +95,7 @@ fn fixture_maas_openstack_base_alone_fits_with_one_network_warning() {
 }
 
 #[test]
-fn fixture_maas_openstack_base_spaces_overlay_binds_a_space_maas_lacks() {
+fn real_fixture_maas_openstack_base_spaces_overlay_binds_a_space_maas_lacks() {
     let out = run(&bundle(&[OS_BASE, OS_SPACES]), &maas_fixture());
     let overlay_apps = set(&[
         "ceph-mon",
@@ -111,24 +114,24 @@ fn fixture_maas_openstack_base_spaces_overlay_binds_a_space_maas_lacks() {
         "vault",
         "ntp",
     ]);
-    assert_eq!(apps_with(&out, codes::BINDING_UNKNOWN_SPACE), overlay_apps);
+    assert_eq!(apps_with(&out, Code::BindingUnknownSpace), overlay_apps);
     assert!(out
         .findings
         .iter()
-        .filter(|f| f.code == codes::BINDING_UNKNOWN_SPACE)
+        .filter(|f| f.code == Code::BindingUnknownSpace)
         .all(|f| f.subject.space.as_deref() == Some("public-space")));
     assert_eq!(
         codes_set(&out),
-        set(&[codes::BINDING_UNKNOWN_SPACE, codes::SUBNET_NO_SPACE])
+        codes(&[Code::BindingUnknownSpace, Code::SubnetNoSpace])
     );
 }
 
 #[test]
-fn fixture_maas_openstack_base_virt_overlay_needs_more_machines() {
+fn real_fixture_maas_openstack_base_virt_overlay_needs_more_machines() {
     let out = run(&bundle(&[OS_BASE, OS_VIRT]), &maas_fixture());
     assert_eq!(
         codes_set(&out),
-        set(&[codes::BINDING_CAPACITY, codes::SUBNET_NO_SPACE])
+        codes(&[Code::BindingCapacity, Code::SubnetNoSpace])
     );
     // 24 new-machine units for 4 machines (nova-compute's mem=4G leaves 3).
     let nc = out
@@ -144,21 +147,21 @@ fn fixture_maas_openstack_base_virt_overlay_needs_more_machines() {
 }
 
 #[test]
-fn fixture_maas_converged_networking_three_spaces() {
+fn real_fixture_maas_converged_networking_three_spaces() {
     let out = run(&bundle(&[CN, CN_SPACES]), &maas_fixture());
     // MAAS has `internal`, not `public` or `admin`.
     let unknown: BTreeSet<String> = out
         .findings
         .iter()
-        .filter(|f| f.code == codes::BINDING_UNKNOWN_SPACE)
+        .filter(|f| f.code == Code::BindingUnknownSpace)
         .filter_map(|f| f.subject.space.clone())
         .collect();
     assert_eq!(unknown, set(&["admin", "public"]));
     assert_eq!(
-        apps_with(&out, codes::BINDING_UNKNOWN_SPACE).len(),
+        apps_with(&out, Code::BindingUnknownSpace).len(),
         out.findings
             .iter()
-            .filter(|f| f.code == codes::BINDING_UNKNOWN_SPACE
+            .filter(|f| f.code == Code::BindingUnknownSpace
                 && f.subject.space.as_deref() == Some("public"))
             .count()
     );
@@ -167,7 +170,7 @@ fn fixture_maas_converged_networking_three_spaces() {
     let placement: Vec<_> = out
         .findings
         .iter()
-        .filter(|f| f.code == codes::PLACEMENT_MISSING_SPACE)
+        .filter(|f| f.code == Code::PlacementMissingSpace)
         .collect();
     assert!(!placement.is_empty());
     assert!(
@@ -185,20 +188,20 @@ fn fixture_maas_converged_networking_three_spaces() {
     );
     assert_eq!(
         codes_set(&out),
-        set(&[
-            codes::BINDING_UNKNOWN_SPACE,
-            codes::PLACEMENT_MISSING_SPACE,
-            codes::SUBNET_NO_SPACE
+        codes(&[
+            Code::BindingUnknownSpace,
+            Code::PlacementMissingSpace,
+            Code::SubnetNoSpace
         ])
     );
 }
 
 #[test]
-fn fixture_maas_charmed_kubernetes_is_short_of_machines() {
+fn real_fixture_maas_charmed_kubernetes_is_short_of_machines() {
     let out = run(&bundle(&[CK8S]), &maas_fixture());
     assert_eq!(
         codes_set(&out),
-        set(&[codes::BINDING_CAPACITY, codes::SUBNET_NO_SPACE])
+        codes(&[Code::BindingCapacity, Code::SubnetNoSpace])
     );
     let cp = out
         .findings
@@ -214,16 +217,16 @@ fn fixture_maas_charmed_kubernetes_is_short_of_machines() {
 }
 
 #[test]
-fn juju_testdata_with_charm_metadata() {
+fn real_fixture_juju_testdata_with_charm_metadata() {
     let b = bundle(&["juju-charm-testdata/wordpress-with-logging.yaml"]);
     let charms = CharmSet::load_dirs(&[fx("charms/juju-charm-testdata")]).unwrap();
     let out = validate(&b, Some(&charms), &maas_fixture(), &BTreeMap::new());
     // Every bound endpoint exists in the charms (extra-bindings included)...
-    assert!(apps_with(&out, codes::BINDING_UNKNOWN_ENDPOINT).is_empty());
+    assert!(apps_with(&out, Code::BindingUnknownEndpoint).is_empty());
     assert_eq!(
         out.checked
             .iter()
-            .filter(|c| c.check == codes::BINDING_UNKNOWN_ENDPOINT)
+            .filter(|c| c.check == Code::BindingUnknownEndpoint)
             .count(),
         3
     );
@@ -231,7 +234,7 @@ fn juju_testdata_with_charm_metadata() {
     let unknown: BTreeSet<_> = out
         .findings
         .iter()
-        .filter(|f| f.code == codes::BINDING_UNKNOWN_SPACE)
+        .filter(|f| f.code == Code::BindingUnknownSpace)
         .map(|f| {
             (
                 f.subject.application.clone().unwrap(),
@@ -251,7 +254,7 @@ fn juju_testdata_with_charm_metadata() {
 }
 
 #[test]
-fn charm_fixtures_catch_a_misspelt_endpoint() {
+fn real_fixture_charm_fixtures_catch_a_misspelt_endpoint() {
     let mut b = bundle(&[CN, CN_SPACES]);
     b.applications
         .get_mut("keystone")
@@ -265,7 +268,7 @@ fn charm_fixtures_catch_a_misspelt_endpoint() {
     let f: Vec<_> = out
         .findings
         .iter()
-        .filter(|f| f.code == codes::BINDING_UNKNOWN_ENDPOINT)
+        .filter(|f| f.code == Code::BindingUnknownEndpoint)
         .collect();
     assert_eq!(f.len(), 1, "{:#?}", out.findings);
     assert_eq!(f[0].subject.application.as_deref(), Some("keystone"));
@@ -274,7 +277,7 @@ fn charm_fixtures_catch_a_misspelt_endpoint() {
     let evaluated: BTreeSet<_> = out
         .checked
         .iter()
-        .filter(|c| c.check == codes::BINDING_UNKNOWN_ENDPOINT)
+        .filter(|c| c.check == Code::BindingUnknownEndpoint)
         .filter_map(|c| c.subject.application.clone())
         .collect();
     assert_eq!(
@@ -289,7 +292,7 @@ fn charm_fixtures_catch_a_misspelt_endpoint() {
 }
 
 #[test]
-fn generated_maas_that_fits_gives_no_findings() {
+fn real_fixture_generated_maas_that_fits_gives_no_findings() {
     for (files, spaces, n) in [
         (&[OS_BASE][..], &["x"][..], 8),
         (&[OS_BASE, OS_SPACES][..], &["public-space"][..], 8),
@@ -308,14 +311,14 @@ fn generated_maas_that_fits_gives_no_findings() {
 }
 
 #[test]
-fn generated_maas_made_to_fail() {
+fn real_fixture_generated_maas_made_to_fail() {
     // No `admin` space: exactly the applications that bind something to admin.
     let out = run(
         &bundle(&[CN, CN_SPACES]),
         &common::generated(8, &["public", "internal"]),
     );
     assert_eq!(
-        apps_with(&out, codes::BINDING_UNKNOWN_SPACE),
+        apps_with(&out, Code::BindingUnknownSpace),
         set(&[
             "cinder",
             "glance",
@@ -327,7 +330,7 @@ fn generated_maas_made_to_fail() {
             "placement"
         ])
     );
-    assert_eq!(codes_set(&out), set(&[codes::BINDING_UNKNOWN_SPACE]));
+    assert_eq!(codes_set(&out), codes(&[Code::BindingUnknownSpace]));
 
     // Too little memory everywhere: the mem=8G applications (etcd, control plane, workers)
     // cannot be hosted, and mem is named; the mem=4G ones still fit.
@@ -337,15 +340,15 @@ fn generated_maas_made_to_fail() {
     }
     let out = run(&bundle(&[CK8S]), &small);
     assert_eq!(
-        apps_with(&out, codes::CONSTRAINT_UNSATISFIABLE),
+        apps_with(&out, Code::ConstraintUnsatisfiable),
         set(&["etcd", "kubernetes-control-plane", "kubernetes-worker"])
     );
     assert!(out
         .findings
         .iter()
-        .filter(|f| f.code == codes::CONSTRAINT_UNSATISFIABLE)
+        .filter(|f| f.code == Code::ConstraintUnsatisfiable)
         .all(|f| f.message.contains("mem=8G eliminated")));
-    assert_eq!(codes_set(&out), set(&[codes::CONSTRAINT_UNSATISFIABLE]));
+    assert_eq!(codes_set(&out), codes(&[Code::ConstraintUnsatisfiable]));
 
     // public-space on only some machines: units on bundle machines warn, per application.
     let mut partial = common::generated(8, &["public-space", "other"]);
@@ -356,15 +359,15 @@ fn generated_maas_made_to_fail() {
             .retain(|i| i.links.iter().all(|l| l.subnet_id != Some(ps_subnet)));
     }
     let out = run(&bundle(&[OS_BASE, OS_SPACES]), &partial);
-    assert_eq!(codes_set(&out), set(&[codes::PLACEMENT_MISSING_SPACE]));
+    assert_eq!(codes_set(&out), codes(&[Code::PlacementMissingSpace]));
     assert!(out.findings.iter().all(|f| f.severity == Severity::Warning));
     // ntp is a subordinate (no units): never placement-checked.
-    assert!(!apps_with(&out, codes::PLACEMENT_MISSING_SPACE).contains("ntp"));
-    assert!(apps_with(&out, codes::PLACEMENT_MISSING_SPACE).contains("keystone"));
+    assert!(!apps_with(&out, Code::PlacementMissingSpace).contains("ntp"));
+    assert!(apps_with(&out, Code::PlacementMissingSpace).contains("keystone"));
 }
 
 #[test]
-fn reactive_charm_source_metadata_is_the_truth_and_the_hint_says_so() {
+fn real_fixture_reactive_charm_source_metadata_is_the_truth_and_the_hint_says_so() {
     // certificates comes from layer:openstack at build time; the source metadata lacks it.
     let mut b = bundle(&[OS_BASE]);
     b.applications
@@ -383,7 +386,7 @@ fn reactive_charm_source_metadata_is_the_truth_and_the_hint_says_so() {
     let f: Vec<_> = out
         .findings
         .iter()
-        .filter(|f| f.code == codes::BINDING_UNKNOWN_ENDPOINT)
+        .filter(|f| f.code == Code::BindingUnknownEndpoint)
         .collect();
     assert_eq!(f.len(), 1, "{:#?}", out.findings);
     assert_eq!(f[0].severity, Severity::Error);

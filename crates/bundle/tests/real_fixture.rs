@@ -1,19 +1,19 @@
-//! The real bundles and charm metadata in `shared/fixtures`, read as Juju reads them.
+//! Real-fixture tier: the public bundles and charm metadata (`$PREFLIGHT_FIXTURES`, default
+//! `../shared/fixtures`; never copied into the repository), read as Juju reads them.
+
+#[path = "../../../tests/fixtures/paths.rs"]
+mod fixture_paths;
 
 use std::path::PathBuf;
 
 use preflight_bundle::{load, CharmSet, Placement};
 
 fn fx(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
-    .join(rel)
+    fixture_paths::real(rel)
 }
 
 #[test]
-fn openstack_base_alone() {
+fn real_fixture_openstack_base_alone() {
     let b = load(&fx("bundles/openstack-base/bundle.yaml"), &[]).unwrap();
     assert_eq!(b.series.as_deref(), Some("focal"));
     assert_eq!(b.machines.keys().collect::<Vec<_>>(), ["0", "1", "2"]);
@@ -50,7 +50,7 @@ fn openstack_base_alone() {
 }
 
 #[test]
-fn openstack_base_with_spaces_overlay() {
+fn real_fixture_openstack_base_with_spaces_overlay() {
     let b = load(
         &fx("bundles/openstack-base/bundle.yaml"),
         &[fx(
@@ -71,7 +71,7 @@ fn openstack_base_with_spaces_overlay() {
 }
 
 #[test]
-fn openstack_base_with_virt_overlay_replaces_machines_and_clears_placement() {
+fn real_fixture_openstack_base_with_virt_overlay_replaces_machines_and_clears_placement() {
     let b = load(
         &fx("bundles/openstack-base/bundle.yaml"),
         &[fx(
@@ -93,7 +93,7 @@ fn openstack_base_with_virt_overlay_replaces_machines_and_clears_placement() {
 }
 
 #[test]
-fn converged_networking_three_spaces() {
+fn real_fixture_converged_networking_three_spaces() {
     let b = load(
         &fx("bundles/openstack-converged-networking/bundle.yaml"),
         &[fx("bundles/openstack-converged-networking/openstack-converged-networking-spaces-overlay.yaml")],
@@ -120,7 +120,7 @@ fn converged_networking_three_spaces() {
 }
 
 #[test]
-fn charmed_kubernetes() {
+fn real_fixture_charmed_kubernetes() {
     let b = load(&fx("bundles/charmed-kubernetes/bundle.yaml"), &[]).unwrap();
     assert_eq!(b.series.as_deref(), Some("noble"));
     assert!(b.machines.is_empty());
@@ -143,7 +143,7 @@ fn charmed_kubernetes() {
 }
 
 #[test]
-fn juju_testdata_bundles() {
+fn real_fixture_juju_testdata_bundles() {
     let b = load(
         &fx("bundles/juju-charm-testdata/wordpress-with-logging.yaml"),
         &[],
@@ -165,7 +165,7 @@ fn juju_testdata_bundles() {
 }
 
 #[test]
-fn charm_fixtures() {
+fn real_fixture_charm_fixtures() {
     let set = CharmSet::load_dirs(&[fx("charms"), fx("charms/juju-charm-testdata")]).unwrap();
     let names: Vec<_> = set.charms.keys().cloned().collect();
     for n in [

@@ -1,0 +1,526 @@
+//! The finding-code registry: every code preflight can report, what it means, how it is
+//! detected and what to do about it, in one table.
+//!
+//! A [`Code`] is serialized as its stable name (`"probe.mtu-blackhole"`), so
+//! `preflight.report/v1` documents are unchanged by it. A name this build does not know (from
+//! a newer producer) is kept as [`Code::Other`] and rendered as-is, never refused.
+//!
+//! **Adding a code is a one-place change**: add one entry to the `registry!` table below
+//! (variant, name, severity, step, description, meaning, detection, fix). Everything else —
+//! parsing, `preflight explain`, `preflight codes`, `docs/codes.md`, the README table check and
+//! the coverage test — is derived from it. Then regenerate `docs/codes.md`
+//! (`preflight codes --format markdown > docs/codes.md`) and add a unit test and a lab scenario
+//! (or end-to-end test) that produce the code (the coverage test enforces both).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::Severity;
+
+/// The step of the data line that produces a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// `preflight validate` (and `preflight check --bundle`): the bundle against MAAS.
+    Validate,
+    /// `preflight check`, merging what each agent observed with what MAAS says (drift).
+    Merge,
+    /// `preflight check`, judging the probe results.
+    Probe,
+    /// `preflight check`, gathering agents and their results.
+    Collect,
+}
+
+impl Step {
+    /// Every step, in data-line order.
+    pub const ALL: [Step; 4] = [Step::Validate, Step::Merge, Step::Probe, Step::Collect];
+
+    /// Stable lower-case name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Validate => "validate",
+            Step::Merge => "merge",
+            Step::Probe => "probe",
+            Step::Collect => "collect",
+        }
+    }
+
+    /// Where in preflight the step runs, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::Validate => "bundle vs MAAS, before anything is deployed (`preflight validate`)",
+            Step::Merge => "each machine vs MAAS (`preflight check`, merge)",
+            Step::Probe => {
+                "the network itself (`preflight check`, probes from each machine's own address in each space)"
+            }
+            Step::Collect => "the agents themselves (`preflight check`, gathering agents and results)",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the registry says about one code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CodeInfo {
+    /// Stable name, e.g. `probe.mtu-blackhole`.
+    pub code: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Severity the rule gives it by default (some rules lower it; the meaning says when).
+    pub severity: Severity,
+    /// The step that produces it.
+    pub step: Step,
+    /// What it means.
+    pub meaning: &'static str,
+    /// How preflight detects it.
+    pub detection: &'static str,
+    /// What to do about it.
+    pub fix: &'static str,
+}
+
+macro_rules! registry {
+    ($(
+        $variant:ident = $name:literal {
+            severity: $sev:ident,
+            step: $step:ident,
+            description: $desc:literal,
+            meaning: $meaning:literal,
+            detection: $detection:literal,
+            fix: $fix:literal $(,)?
+        }
+    )*) => {
+        /// A finding code: one variant per rule preflight has, plus [`Code::Other`] for names
+        /// from newer producers. Serialized as its stable name.
+        #[derive(Debug, Clone)]
+        pub enum Code {
+            $(
+                #[doc = concat!("`", $name, "`: ", $desc)]
+                $variant,
+            )*
+            /// A code this build does not know (a newer producer's), kept verbatim.
+            Other(String),
+        }
+
+        impl Code {
+            /// Every known code, in registry order (by step, then as listed).
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The stable name, e.g. `probe.mtu-blackhole`.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Code::$variant => $name,)*
+                    Code::Other(s) => s,
+                }
+            }
+
+            /// The registry entry; `None` for [`Code::Other`].
+            pub fn info(&self) -> Option<&'static CodeInfo> {
+                match self {
+                    $(Code::$variant => Some(&CodeInfo {
+                        code: $name,
+                        description: $desc,
+                        severity: Severity::$sev,
+                        step: Step::$step,
+                        meaning: $meaning,
+                        detection: $detection,
+                        fix: $fix,
+                    }),)*
+                    Code::Other(_) => None,
+                }
+            }
+
+            /// Parses a name: a known code, else [`Code::Other`].
+            pub fn parse(name: &str) -> Code {
+                match name {
+                    $($name => Code::$variant,)*
+                    other => Code::Other(other.to_string()),
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    BindingUnknownSpace = "binding.unknown-space" {
+        severity: Error,
+        step: Validate,
+        description: "A binding names a space MAAS does not have.",
+        meaning: "An application's endpoint (or its default binding \"\") is bound to a space that is not among MAAS's spaces. `juju deploy` refuses the bundle: Juju only knows the spaces MAAS has.",
+        detection: "Each binding of each application (after overlays are merged) is looked up among the MAAS space names; Juju's default space `alpha` always exists.",
+        fix: "Correct the space name in the bundle or overlay (`preflight spaces` lists MAAS's), or create the space in MAAS and put the right VLANs into it.",
+    }
+    BindingUnknownEndpoint = "binding.unknown-endpoint" {
+        severity: Error,
+        step: Validate,
+        description: "A binding names an endpoint the charm does not have.",
+        meaning: "A binding in the bundle names an endpoint that the application's charm does not declare (provides, requires, peers or extra-bindings). Juju refuses the deployment.",
+        detection: "Only with charm metadata (`--charm-dir`): each binding's endpoint name is looked up in the charm's metadata.yaml. Reactive charms gain endpoints from their layers at build time, so give the built charm's metadata for those.",
+        fix: "Fix the endpoint name in the bundle (see the charm's metadata.yaml), or remove the binding.",
+    }
+    ConstraintSpaceConflict = "constraint.space-conflict" {
+        severity: Error,
+        step: Validate,
+        description: "Constraints exclude a space the bindings need.",
+        meaning: "An application's `spaces=^x` constraint excludes a space that one of its bindings uses: no machine can satisfy both, and Juju refuses the deployment.",
+        detection: "Each space an application's bindings use is compared with the negative space constraints (`spaces=^...`) of the application.",
+        fix: "Remove the space from the negative constraint, or bind the endpoints to another space.",
+    }
+    ConstraintUnsatisfiable = "constraint.unsatisfiable" {
+        severity: Error,
+        step: Validate,
+        description: "No machine satisfies the constraints plus the bound spaces.",
+        meaning: "No MAAS machine that Juju could use satisfies the constraints of an application's new machines (plus the spaces its bindings need, which Juju adds to those constraints) or of a bundle machine. The deployment would wait forever for a machine.",
+        detection: "The candidate MAAS machines are filtered by each constraint term in turn (arch, cores, cpu-power, mem, root-disk, tags, zones, spaces); the message names the term that eliminated the last candidates and the count left after each step.",
+        fix: "Relax the constraint the message names, or commission MAAS machines that satisfy every constraint and have the bound spaces.",
+    }
+    PlacementMissingSpace = "placement.missing-space" {
+        severity: Error,
+        step: Validate,
+        description: "A placed unit's machine lacks a bound space.",
+        meaning: "A unit placed with `to:` on a bundle machine (or in a container on it, or beside a unit placed there) needs a space its bindings use, and none (error) or only some (warning: Juju may pick one without it) of that machine's candidate MAAS machines are in the space.",
+        detection: "The candidates of the bundle machine (the machines satisfying its constraints, or the one `--machine-map` pins) are checked for each space the application's bindings need. A machine is in a space when an interface is on a VLAN of that space or links to a subnet of it.",
+        fix: "Add `spaces=SPACE` to the bundle machine's constraints, pin it with `--machine-map N=SYSTEM_ID` to a machine in the space, or bind the endpoints to a space the machine has.",
+    }
+    BindingCapacity = "binding.capacity" {
+        severity: Error,
+        step: Validate,
+        description: "More new-machine units than machines that fit.",
+        meaning: "The units that need new machines (and the unpinned bundle machines) cannot all get distinct MAAS machines that satisfy their constraints and bound spaces: some would never be deployed.",
+        detection: "A maximum bipartite matching between demands (units, bundle machines) and fitting candidate machines; a demand left short is reported with the group competing for the same machines.",
+        fix: "Add MAAS machines that satisfy these constraints and spaces, reduce num_units, or place units on existing machines with `to:`.",
+    }
+    SubnetNoSpace = "subnet.no-space" {
+        severity: Warning,
+        step: Validate,
+        description: "A linked subnet is in no space.",
+        meaning: "A subnet that machines link to is in no MAAS space (undefined): no binding can reach it except Juju's default space `alpha`.",
+        detection: "Every subnet some machine's interface links to is checked for a space.",
+        fix: "Put the subnet's VLAN into a space in MAAS, or leave it if nothing should bind there.",
+    }
+    SubnetOverlap = "subnet.overlap" {
+        severity: Warning,
+        step: Validate,
+        description: "Two subnets overlap.",
+        meaning: "Two MAAS subnets' CIDRs overlap (usually on different fabrics): anything that matches addresses to subnets by CIDR is ambiguous there.",
+        detection: "The subnets are sorted by family and network address and swept for containment.",
+        fix: "Renumber one of them, or make sure nothing deployed depends on telling them apart by address.",
+    }
+    SpaceEmpty = "space.empty" {
+        severity: Warning,
+        step: Validate,
+        description: "A bound space has no subnets or no machines.",
+        meaning: "A space the bundle binds endpoints to has no subnets, or has subnets but no machine links into it: units bound there get no address in it.",
+        detection: "Every bound space is checked for subnets and for machines with an interface in it.",
+        fix: "Add a subnet (VLAN) to the space in MAAS, or link machines' interfaces to a subnet of the space.",
+    }
+    DriftMachineUnknown = "drift.machine-unknown" {
+        severity: Error,
+        step: Merge,
+        description: "An agent matched no MAAS machine, or several.",
+        meaning: "An agent's machine is not one MAAS knows (or matches several, or one another agent already matched): nothing it observed can be compared with MAAS, and its probes have no intent to check.",
+        detection: "Each agent is matched by its system_id (`--machine-id`), else its hostname, else the MAC addresses of its links.",
+        fix: "Run the agent with `--machine-id SYSTEM_ID`, or fix the hostname or MAC addresses in MAAS.",
+    }
+    DriftInterfaceMissing = "drift.interface-missing" {
+        severity: Error,
+        step: Merge,
+        description: "MAAS has an interface the machine lacks.",
+        meaning: "MAAS lists an enabled interface on the machine that has no link with that MAC on the machine itself. An error when the interface links to a subnet (an address is missing with it), a warning otherwise.",
+        detection: "Each enabled MAAS interface with a MAC or a subnet link is matched to an observed link by MAC (name, 802.1Q vid and kind break ties).",
+        fix: "Check the cabling and the netplan configuration, or update MAAS.",
+    }
+    DriftAddressMissing = "drift.address-missing" {
+        severity: Error,
+        step: Merge,
+        description: "A MAAS link IP is not on the machine.",
+        meaning: "MAAS assigns a static or auto address to an interface, but the machine does not have it: whatever is bound to that space on this machine cannot be reached there.",
+        detection: "Each static or auto MAAS link address is looked up among the machine's observed addresses (DHCP and discovered leases may change, so they are not checked).",
+        fix: "Configure the address (netplan), or release it in MAAS.",
+    }
+    DriftAddressUnexpected = "drift.address-unexpected" {
+        severity: Warning,
+        step: Merge,
+        description: "An address in a known subnet that MAAS does not list.",
+        meaning: "The machine has an address in a MAAS subnet that MAAS does not list for this machine: a copied netplan, a manual change or an address MAAS may hand to another machine.",
+        detection: "Each usable observed address (global scope, not tentative or DAD-failed) that falls in a MAAS subnet is looked up among the machine's MAAS addresses.",
+        fix: "Remove the address, or record it in MAAS.",
+    }
+    DriftMtuMismatch = "drift.mtu-mismatch" {
+        severity: Error,
+        step: Merge,
+        description: "Observed MTU below the VLAN's MTU.",
+        meaning: "An interface's MTU on the machine is below the MTU MAAS gives its VLAN: large packets from peers (jumbo frames) will not fit.",
+        detection: "The observed MTU of each matched link is compared with its MAAS VLAN's MTU.",
+        fix: "Raise the interface MTU (netplan `mtu:`) to the VLAN's MTU.",
+    }
+    DriftLinkDown = "drift.link-down" {
+        severity: Error,
+        step: Merge,
+        description: "A MAAS-linked interface is not up.",
+        meaning: "An interface MAAS links to a subnet is administratively down or operationally down on the machine: nothing passes through it.",
+        detection: "The admin state and operational state of each matched link with a MAAS subnet link are read from netlink.",
+        fix: "Bring the link up and check the cable and the switch port.",
+    }
+    ProbeUnreachable = "probe.unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A peer did not answer.",
+        meaning: "No echo request from one machine's address in a space to a peer's address in the same space was answered (and the reverse direction fails too): the two machines cannot talk in that space.",
+        detection: "ICMP echo requests from the source's own address in the space, bound to it; no reply within the timeout, or an ICMP error (unreachable, prohibited) that the message names.",
+        fix: "Check the link, the VLAN tagging on the switch ports, the addressing and the firewalls on both machines.",
+    }
+    ProbePacketLoss = "probe.packet-loss" {
+        severity: Error,
+        step: Probe,
+        description: "A peer answered some requests only.",
+        meaning: "Some but not all echo requests to a peer were answered: the path works, badly.",
+        detection: "Fewer replies than requests on a pair that answered at least once.",
+        fix: "Check the ports for errors, duplex mismatches, congestion or rate-limiting firewalls.",
+    }
+    ProbeMtuBlackhole = "probe.mtu-blackhole" {
+        severity: Error,
+        step: Probe,
+        description: "Small probes pass, full-size DF probes fail.",
+        meaning: "Small packets reach the peer, but packets of the VLAN's full MTU with Don't Fragment set vanish (or need fragmentation): a switch port, bond or interface on the path has a smaller MTU than the VLAN. TCP sessions hang once they send full-size segments (storage replication, image transfers), while pings and small requests work.",
+        detection: "After the echo requests, a DF-bit ICMP probe at the smaller VLAN MTU of the two ends; when it fails, a search for the largest size that passes (the message names it).",
+        fix: "Set the VLAN's MTU on every interface, bond and switch port of the path (or lower the VLAN's MTU in MAAS to what the path carries).",
+    }
+    ProbeAsymmetric = "probe.asymmetric" {
+        severity: Error,
+        step: Probe,
+        description: "A→B fails while B→A passes.",
+        meaning: "Requests from A to B go unanswered while B reaches A: the link works, so a policy at one end drops one direction (replaces probe.unreachable for that direction).",
+        detection: "A pair with no reply whose reverse pair (same addresses, swapped) answered.",
+        fix: "Look for a one-way firewall rule, reverse-path filtering (rp_filter) or an asymmetric route.",
+    }
+    ProbeIsolationBreach = "probe.isolation-breach" {
+        severity: Error,
+        step: Probe,
+        description: "Traffic passed between spaces meant to be isolated.",
+        meaning: "Probes between two spaces that must be isolated (`--isolate A:B`) were answered: something forwards between them.",
+        detection: "Echo requests from each machine in one space to machines in the other; any reply is a breach.",
+        fix: "Find the router or firewall rule that forwards between the two spaces.",
+    }
+    ProbeUntestable = "probe.untestable" {
+        severity: Info,
+        step: Probe,
+        description: "A pair was not probed because its result would mean nothing.",
+        meaning: "The plan left a probe out on purpose and says why: the target address is also the prober's own (it would only ping itself), one of the two addresses is held by several machines in its subnet (the reply reaches whichever answers ARP first), or an isolation probe's target could be answered from the prober's own side (an on-link subnet or a machine of the prober's space with the same address, as when tenants reuse addresses on separate fabrics). Another address of the target machine is probed instead when it has one.",
+        detection: "While planning, each pair is compared with the prober's own addresses, its on-link subnets (MAAS CIDRs of its addresses) and the holders of each address per subnet and per space.",
+        fix: "Give the machines addresses that are unique on both sides (fix the duplicate the address.duplicate finding names), or prove the pair another way.",
+    }
+    ProbeNotRun = "probe.not-run" {
+        severity: Warning,
+        step: Probe,
+        description: "An agent could not run one item of its plan (and ran the rest).",
+        meaning: "One plan item was invalid for the agent (a field out of range, a neighbour probe without a device) or pointless (its target is the agent's own address). The agent reported it as not run, with the field, and ran every other item: one bad item never costs the rest of the plan.",
+        detection: "The agent checks each plan item before probing; an item it refuses comes back with the failure cause `not-run` and its reason.",
+        fix: "Fix the item the reason names (for a hand-written plan), or the address it names (for a coordinator's plan), and check again.",
+    }
+    AddressDuplicate = "address.duplicate" {
+        severity: Error,
+        step: Probe,
+        description: "Two machines (or MACs) answer for one address in one subnet.",
+        meaning: "An address is held by more than one host on its link: two agents have it, an agent has an address MAAS assigns to another machine, several MACs answer ARP or Neighbor Solicitations for it, a machine's own address is answered by another host, or a MAC that is not the MAAS owner's answers. Traffic to it reaches whichever host answers first; the pairs it is part of are not probed (probe.untestable).",
+        detection: "From each machine, RFC 5227 ARP probes (sender 0.0.0.0) and DAD-style Neighbor Solicitations (source ::, to the solicited-node group) on raw packet sockets, for its own addresses and, in spaces of up to 32 machines, for its peers' addresses in the same subnet; every MAC that answers is recorded and compared with the MAAS owner's interface MAC. Plus the merge's view: the same address observed on two agents in one subnet, or on a machine MAAS does not assign it to.",
+        fix: "Remove the address from all but one host (a copied netplan, a VIP left on two hosts, a machine MAAS does not know), then check again.",
+    }
+    AddressInDynamicRange = "address.in-dynamic-range" {
+        severity: Error,
+        step: Merge,
+        description: "An assigned address lies in a MAAS dynamic (DHCP) or reserved range.",
+        meaning: "A static or auto address MAAS assigns, or an address a machine has that MAAS did not lease to it by DHCP, lies inside a dynamic range of its subnet (error: MAAS's DHCP server may lease it to another host) or a reserved range (warning: the range is kept for something outside MAAS).",
+        detection: "MAAS's `ipranges` (read with the snapshot; none when MAAS does not list them) are compared with every assigned MAAS link address and every observed address of the agents in the range's subnet.",
+        fix: "Move the address out of the range, or shrink or move the range in MAAS.",
+    }
+    GatewayUnreachable = "gateway.unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A subnet's gateway answers neither ARP nor ICMP from a machine in the subnet.",
+        meaning: "The gateway MAAS gives a subnet (`gateway_ip`) does not answer ARP (or Neighbor Solicitations) nor ICMP echo from machines with an address in that subnet: traffic that leaves the subnet goes nowhere. The finding names the subnet, the gateway and the machines.",
+        detection: "Each machine with an address in a subnet that has a gateway sends an ARP probe (or NS) for it on the link holding that address, and an ICMP echo from that address; neither answered is a failure.",
+        fix: "Check that the router holds the gateway address on this VLAN and that its port carries the VLAN; correct MAAS's gateway_ip when it names the wrong address.",
+    }
+    AgentMissing = "agent.missing" {
+        severity: Error,
+        step: Collect,
+        description: "An expected agent never reported.",
+        meaning: "Fewer agents registered than `--expect` said, or a registered agent never sent its probe results before the deadline: part of the network was not checked.",
+        detection: "Registrations are counted at the registration deadline and results at the probe deadline; the MAAS machines of the deployment that no agent matched are named.",
+        fix: "Start `preflight-agent run` on every machine, and check it can reach the coordinator; see the agent's output on that machine.",
+    }
+}
+
+impl Code {
+    /// Every known code with its registry entry.
+    pub fn registry() -> impl Iterator<Item = &'static CodeInfo> {
+        Code::ALL.iter().filter_map(Code::info)
+    }
+
+    /// Default severity; [`Severity::Error`] for unknown codes.
+    pub fn severity(&self) -> Severity {
+        self.info().map(|i| i.severity).unwrap_or(Severity::Error)
+    }
+
+    /// Whether this is a code this build knows.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Code::Other(_))
+    }
+}
+
+impl PartialEq for Code {
+    fn eq(&self, other: &Code) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Code {}
+
+impl std::hash::Hash for Code {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl PartialOrd for Code {
+    fn partial_cmp(&self, other: &Code) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Ordered by name, as the strings were, so reports sort exactly as before.
+impl Ord for Code {
+    fn cmp(&self, other: &Code) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Code {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Code, Self::Err> {
+        Ok(Code::parse(s))
+    }
+}
+
+impl From<&str> for Code {
+    fn from(s: &str) -> Code {
+        Code::parse(s)
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Code;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a finding code string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Code, E> {
+                Ok(Code::parse(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = BTreeSet::new();
+        for c in Code::ALL {
+            let name = c.as_str();
+            assert!(seen.insert(name), "duplicate code {name}");
+            let (area, rule) = name.split_once('.').expect("area.rule");
+            for part in [area, rule] {
+                assert!(
+                    !part.is_empty()
+                        && part
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                    "{name}: lower-case kebab area.rule"
+                );
+            }
+            let info = c.info().expect("known codes have an entry");
+            assert_eq!(info.code, name);
+            for (what, text) in [
+                ("description", info.description),
+                ("meaning", info.meaning),
+                ("detection", info.detection),
+                ("fix", info.fix),
+            ] {
+                assert!(text.len() >= 10, "{name}: {what} too short");
+                assert!(!text.contains('\n'), "{name}: {what} is one paragraph");
+            }
+        }
+        assert_eq!(Code::registry().count(), Code::ALL.len());
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_kept() {
+        for c in Code::ALL {
+            assert_eq!(&Code::parse(c.as_str()), c);
+            let json = serde_json::to_string(c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+            assert_eq!(&serde_json::from_str::<Code>(&json).unwrap(), c);
+        }
+        let other: Code = serde_json::from_str("\"cause.nic-dead\"").unwrap();
+        assert_eq!(other, Code::Other("cause.nic-dead".into()));
+        assert!(!other.is_known() && other.info().is_none());
+        assert_eq!(serde_json::to_string(&other).unwrap(), "\"cause.nic-dead\"");
+        assert_eq!(other.severity(), Severity::Error);
+        // A known name never becomes Other, and Other with a known name equals the variant.
+        assert_eq!(Code::parse("probe.unreachable"), Code::ProbeUnreachable);
+        assert_eq!(
+            Code::Other("probe.unreachable".into()),
+            Code::ProbeUnreachable
+        );
+        assert!(serde_json::from_str::<Code>("3").is_err());
+    }
+
+    #[test]
+    fn codes_sort_by_name() {
+        let mut v = [
+            Code::ProbeUnreachable,
+            Code::AgentMissing,
+            Code::Other("b.x".into()),
+        ];
+        v.sort();
+        let names: Vec<&str> = v.iter().map(Code::as_str).collect();
+        assert_eq!(names, ["agent.missing", "b.x", "probe.unreachable"]);
+    }
+}
