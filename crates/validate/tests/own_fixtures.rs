@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use preflight_bundle::{load, Bundle, CharmSet};
 use preflight_model::provider::ProviderModel;
-use preflight_model::report::{codes, Severity};
+use preflight_model::report::{Code, Severity};
 use preflight_validate::{validate, ValidateOutcome};
 
 fn maas() -> ProviderModel {
@@ -28,7 +28,7 @@ fn charms() -> CharmSet {
 }
 
 /// (code, severity, application or "-", space or "-") of each finding, sorted.
-fn keys(out: &ValidateOutcome) -> Vec<(String, Severity, String, String)> {
+fn keys(out: &ValidateOutcome) -> Vec<(Code, Severity, String, String)> {
     let mut v: Vec<_> = out
         .findings
         .iter()
@@ -45,16 +45,16 @@ fn keys(out: &ValidateOutcome) -> Vec<(String, Severity, String, String)> {
     v
 }
 
-fn k(code: &str, sev: Severity, app: &str, space: &str) -> (String, Severity, String, String) {
-    (code.into(), sev, app.into(), space.into())
+fn k(code: Code, sev: Severity, app: &str, space: &str) -> (Code, Severity, String, String) {
+    (code, sev, app.into(), space.into())
 }
 
 /// The two network warnings the fixture MAAS always gives: the BMC subnet in no space, and
 /// 10.10.0.0/24 on both fabrics.
-fn network_warnings() -> Vec<(String, Severity, String, String)> {
+fn network_warnings() -> Vec<(Code, Severity, String, String)> {
     vec![
-        k(codes::SUBNET_NO_SPACE, Severity::Warning, "-", "-"),
-        k(codes::SUBNET_OVERLAP, Severity::Warning, "-", "-"),
+        k(Code::SubnetNoSpace, Severity::Warning, "-", "-"),
+        k(Code::SubnetOverlap, Severity::Warning, "-", "-"),
     ]
 }
 
@@ -65,7 +65,7 @@ fn the_cloud_bundle_fits_the_fixture_maas() {
     let overlap = out
         .findings
         .iter()
-        .find(|f| f.code == codes::SUBNET_OVERLAP)
+        .find(|f| f.code == Code::SubnetOverlap)
         .unwrap();
     assert!(
         overlap.message.contains("id 11, fabric fabric-0")
@@ -76,7 +76,7 @@ fn the_cloud_bundle_fits_the_fixture_maas() {
     let no_space = out
         .findings
         .iter()
-        .find(|f| f.code == codes::SUBNET_NO_SPACE)
+        .find(|f| f.code == Code::SubnetNoSpace)
         .unwrap();
     assert!(no_space.message.contains("dogwood"), "{}", no_space.message);
 }
@@ -91,7 +91,7 @@ fn binding_a_space_machine_0_lacks_is_a_placement_error() {
     );
     let mut want = network_warnings();
     want.push(k(
-        codes::PLACEMENT_MISSING_SPACE,
+        Code::PlacementMissingSpace,
         Severity::Error,
         "webapp",
         "ipv6-lab",
@@ -101,7 +101,7 @@ fn binding_a_space_machine_0_lacks_is_a_placement_error() {
     let f = out
         .findings
         .iter()
-        .find(|f| f.code == codes::PLACEMENT_MISSING_SPACE)
+        .find(|f| f.code == Code::PlacementMissingSpace)
         .unwrap();
     assert_eq!(f.subject.machine.as_deref(), Some("0"));
     assert!(f.message.contains("(alder)"), "{}", f.message);
@@ -117,13 +117,13 @@ fn unknown_space_and_unknown_endpoint_from_an_overlay() {
     );
     let mut want = network_warnings();
     want.push(k(
-        codes::BINDING_UNKNOWN_SPACE,
+        Code::BindingUnknownSpace,
         Severity::Error,
         "database",
         "public-api",
     ));
     want.push(k(
-        codes::BINDING_UNKNOWN_ENDPOINT,
+        Code::BindingUnknownEndpoint,
         Severity::Error,
         "storage",
         "-",
@@ -133,7 +133,7 @@ fn unknown_space_and_unknown_endpoint_from_an_overlay() {
     let ep = out
         .findings
         .iter()
-        .find(|f| f.code == codes::BINDING_UNKNOWN_ENDPOINT)
+        .find(|f| f.code == Code::BindingUnknownEndpoint)
         .unwrap();
     assert_eq!(ep.subject.endpoint.as_deref(), Some("replication"));
     let hint = ep.hint.as_deref().unwrap_or_default();
@@ -148,9 +148,9 @@ fn unknown_space_and_unknown_endpoint_from_an_overlay() {
     assert!(out
         .findings
         .iter()
-        .all(|f| f.code != codes::BINDING_UNKNOWN_ENDPOINT));
+        .all(|f| f.code != Code::BindingUnknownEndpoint));
     assert!(out
         .findings
         .iter()
-        .any(|f| f.code == codes::BINDING_UNKNOWN_SPACE));
+        .any(|f| f.code == Code::BindingUnknownSpace));
 }
