@@ -239,7 +239,10 @@ pub fn address_duplicate(
     }
     // (subnet, address) → MAC → who asked; and whether a machine's own address was answered.
     let mut answers: BTreeMap<(i64, IpAddr), BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    // The check counts as evaluated in a space where neighbour probes came back.
+    let mut checked_spaces = BTreeSet::new();
     for s in results_of(plans, results, &names, ProbeKind::Neighbour) {
+        checked_spaces.insert(s.item.space.clone());
         let Some(&subnet) = subnet_of_source.get(&s.item.source) else {
             continue;
         };
@@ -256,7 +259,6 @@ pub fn address_duplicate(
     let mut keys: BTreeSet<(i64, IpAddr)> = holders.keys().copied().collect();
     keys.extend(answers.keys().copied());
     let mut findings = Vec::new();
-    let mut checked_spaces = BTreeSet::new();
     for key @ (subnet, addr) in keys {
         let held: Vec<String> = holders
             .get(&key)
@@ -275,9 +277,6 @@ pub fn address_duplicate(
                     .and_then(|s| s.space_id)
                     .map(|s| space_name(provider, s))
             });
-        if let Some(sp) = &space {
-            checked_spaces.insert(sp.clone());
-        }
         // Own-address answers: a holder asked for its own address and someone answered.
         let own_answered = macs
             .values()
