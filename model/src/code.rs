@@ -347,6 +347,22 @@ registry! {
         detection: "Each machine with an address in a subnet that has a gateway sends an ARP probe (or NS) for it on the link holding that address, and an ICMP echo from that address; neither answered is a failure.",
         fix: "Check that the router holds the gateway address on this VLAN and that its port carries the VLAN; correct MAAS's gateway_ip when it names the wrong address.",
     }
+    ControllerUnreachable = "controller.unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A machine reaches no Juju controller API address from the management space.",
+        meaning: "With `--controller`, every machine must open TCP 17070 to a controller API address from its own address in juju-mgmt-space (`--mgmt-space`). A machine that reaches none, or has no address in that space, is named with the space: when juju-mgmt-space has no reachable address Juju silently falls back to any address, so agents talk to the controller over a space not meant for it, or not at all.",
+        detection: "TCP connects to port 17070 of each controller address, bound to each machine's address in the management space (every address when none is named).",
+        fix: "Open TCP 17070 to the controllers on the management VLAN (firewall, routing, the controller's own address in that space), or give the machine an address in the space.",
+    }
+    ControllerHaUnreachable = "controller.ha-unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A controller cannot reach another controller in the HA space.",
+        meaning: "With `--ha-space`, the controller machines (those holding a `--controller` address) must reach each other's addresses in juju-ha-space, where they replicate their database: a controller that cannot is named with its peer.",
+        detection: "TCP connects to port 37017 (Juju's MongoDB replica set) from each controller's address in the HA space to every other controller's address there.",
+        fix: "Open TCP 37017 between the controllers on the HA VLAN, or set juju-ha-space to a space they share.",
+    }
     AgentMissing = "agent.missing" {
         severity: Error,
         step: Collect,

@@ -77,6 +77,13 @@ pub enum ProbeKind {
     Neighbour,
     /// A subnet's gateway: the neighbour probe and an ICMP echo.
     Gateway,
+    /// A Juju controller API (or HA replication) address: TCP connects to `tcp_ports` from
+    /// the source address, no ICMP.
+    Controller,
+    /// A kind this build does not know (from a newer coordinator): the agent reports the item
+    /// as not run and runs the rest of the plan.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ProbeKind {

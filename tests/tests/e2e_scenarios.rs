@@ -193,6 +193,60 @@ fn address_in_dynamic_range() {
 }
 
 #[test]
+fn controller_unreachable() {
+    let r = scenario("controller-unreachable");
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "controller.unreachable")
+        .collect();
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f.iter().all(|f| f.message.contains("10.10.0.5:17070")
+        && f.message.contains("internal")
+        && f.message.contains("fall back")));
+}
+
+/// The same controller lab without the fault: the controller checks pass (no new findings).
+#[test]
+fn controllers_reachable_give_no_finding() {
+    let text = scenarios::SHIPPED
+        .iter()
+        .find(|(n, _)| *n == "controller-ha-unreachable")
+        .map(|(_, t)| *t)
+        .unwrap();
+    let healthy: String = text.split("[[faults]]").next().unwrap().replace(
+        "name = \"controller-ha-unreachable\"",
+        "name = \"controllers-ok\"",
+    );
+    // A relative file name: `demo` names its report after the scenario argument.
+    let path = format!("pf-controllers-ok-{}.toml", std::process::id());
+    std::fs::write(&path, healthy).unwrap();
+    let (code, r) = demo(&path, &[]);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.severity == preflight_model::report::Severity::Info),
+        "{:?}",
+        r.findings
+    );
+    assert_eq!(code, 0);
+    assert!(r
+        .checked
+        .iter()
+        .any(|c| c.check == "controller.ha-unreachable"));
+    assert!(r
+        .checked
+        .iter()
+        .any(|c| c.check == "controller.unreachable"));
+}
+
+#[test]
+fn controller_ha_unreachable() {
+    scenario("controller-ha-unreachable");
+}
+
+#[test]
 fn gateway_unreachable() {
     let r = scenario("gateway-unreachable");
     let f: Vec<_> = r

@@ -468,6 +468,34 @@ async fn drive(
         progress.say(format!("fault: {}", describe_fault(f)));
     }
 
+    // Hosts that play Juju controllers listen on the API (and HA) port, on every address.
+    let mut listeners = Vec::new();
+    let mut controller_addrs = Vec::new();
+    for name in &topology.check.controllers {
+        let h = lab
+            .host(name)
+            .with_context(|| format!("[check] controllers: no host {name:?}"))?;
+        for port in [17070u16, 37017] {
+            listeners.push(
+                netns::listen_in(h.ns(), std::net::SocketAddr::from(([0, 0, 0, 0], port)))
+                    .with_context(|| format!("cannot listen on port {port} in {name}"))?,
+            );
+        }
+        let host = topology.host(name).context("controller host")?;
+        for i in &host.interfaces {
+            let space = topology.vlans[topology.subnets[i.subnet].vlan]
+                .space
+                .map(|s| topology.spaces[s].name.as_str());
+            let wanted = match &topology.check.mgmt_space {
+                Some(m) => space == Some(m.as_str()),
+                None => space.is_some(),
+            };
+            if let (true, Some(a)) = (wanted, i.address) {
+                controller_addrs.push(a.to_string());
+            }
+        }
+    }
+
     // The MAAS API stand-in, in the management namespace.
     let key_file = work.path.join("maas-api-key");
     write_secret(
@@ -512,6 +540,15 @@ async fn drive(
         .arg("--quiet");
     for (a, b) in &topology.check.isolate {
         cmd.args(["--isolate", &format!("{a}:{b}")]);
+    }
+    if !controller_addrs.is_empty() {
+        cmd.args(["--controller", &controller_addrs.join(",")]);
+    }
+    if let Some(m) = &topology.check.mgmt_space {
+        cmd.args(["--mgmt-space", m]);
+    }
+    if let Some(h) = &topology.check.ha_space {
+        cmd.args(["--ha-space", h]);
     }
     let mut coordinator = cmd
         .stdout(Stdio::null())

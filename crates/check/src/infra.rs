@@ -554,3 +554,310 @@ pub fn address_in_dynamic_range(
     }
     (findings, checked)
 }
+
+/// Juju's API port.
+pub const CONTROLLER_API_PORT: u16 = 17070;
+/// The port Juju controllers replicate their database on (MongoDB), across `juju-ha-space`.
+pub const CONTROLLER_HA_PORT: u16 = 37017;
+
+/// The Juju controllers to check and the spaces Juju's controller config names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Controllers {
+    /// Controller API addresses (`--controller`, or `api-endpoints` of `juju show-controller`).
+    pub addresses: Vec<IpAddr>,
+    /// `juju-mgmt-space`: where agents reach the controllers.
+    pub mgmt_space: Option<String>,
+    /// `juju-ha-space`: where controllers reach each other.
+    pub ha_space: Option<String>,
+}
+
+/// Reads controller API addresses from `juju show-controller --format json` output (or a
+/// controllers.yaml converted to JSON): every `api-endpoints` entry, `ADDR:PORT` or
+/// `[V6]:PORT`, anywhere in the document.
+pub fn controller_addresses_from_json(v: &serde_json::Value) -> Result<Vec<IpAddr>, String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "api-endpoints" {
+                        for e in x.as_array().into_iter().flatten() {
+                            if let Some(s) = e.as_str() {
+                                out.push(s.to_string());
+                            }
+                        }
+                    } else {
+                        walk(x, out, depth + 1);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for x in a {
+                    walk(x, out, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut raw = Vec::new();
+    walk(v, &mut raw, 0);
+    if raw.is_empty() {
+        return Err("no `api-endpoints` in the controller document".into());
+    }
+    let mut out = Vec::new();
+    for e in raw {
+        let addr = e
+            .parse::<std::net::SocketAddr>()
+            .map(|s| s.ip())
+            .or_else(|_| e.parse::<IpAddr>())
+            .map_err(|_| format!("api-endpoints entry {e:?} is not ADDR:PORT"))?;
+        if !out.contains(&addr) {
+            out.push(addr);
+        }
+    }
+    Ok(out)
+}
+
+/// Controller plan items: every machine connects to every controller address of its own
+/// family from its address in the management space (every address when no management space
+/// is named, as Juju then takes any); controller machines (agents holding a controller
+/// address) connect to each other's addresses in the HA space.
+pub fn controller_items(
+    provider: &ProviderModel,
+    agents: &[MergedAgent],
+    c: &Controllers,
+) -> Vec<(usize, PlannedTarget)> {
+    let mut out = Vec::new();
+    let in_space = |a: &MergedAgent, space: &str| -> Vec<IpAddr> {
+        a.addresses
+            .iter()
+            .filter(|x| space_name(provider, x.space_id) == space)
+            .map(|x| x.address)
+            .collect()
+    };
+    let is_controller =
+        |a: &MergedAgent| a.addresses.iter().any(|x| c.addresses.contains(&x.address));
+    for (ai, a) in agents.iter().enumerate() {
+        let space = c.mgmt_space.clone().unwrap_or_else(|| "any".into());
+        let sources: Vec<IpAddr> = match &c.mgmt_space {
+            Some(m) => in_space(a, m),
+            None => a.addresses.iter().map(|x| x.address).collect(),
+        };
+        for src in &sources {
+            for ctl in c.addresses.iter().filter(|t| t.is_ipv4() == src.is_ipv4()) {
+                if a.addresses.iter().any(|x| x.address == *ctl) {
+                    continue;
+                }
+                out.push((
+                    ai,
+                    PlannedTarget {
+                        id: format!(
+                            "controller:{space}/{}>controller/{src}>{ctl}/controller",
+                            a.agent_id
+                        ),
+                        space: format!("controller:{space}"),
+                        source: *src,
+                        target: *ctl,
+                        device: None,
+                        mtu: None,
+                        tcp_ports: vec![CONTROLLER_API_PORT],
+                        target_machine: Some(format!("controller {ctl}")),
+                        expect: Expectation::Reachable,
+                        kind: ProbeKind::Controller,
+                    },
+                ));
+            }
+        }
+        let Some(ha) = &c.ha_space else { continue };
+        if !is_controller(a) {
+            continue;
+        }
+        for src in in_space(a, ha) {
+            for (pi, p) in agents.iter().enumerate() {
+                if pi == ai || !is_controller(p) {
+                    continue;
+                }
+                for dst in in_space(p, ha)
+                    .into_iter()
+                    .filter(|d| d.is_ipv4() == src.is_ipv4())
+                {
+                    out.push((
+                        ai,
+                        PlannedTarget {
+                            id: format!(
+                                "controller-ha:{ha}/{}>{}/{src}>{dst}/controller",
+                                a.agent_id, p.agent_id
+                            ),
+                            space: format!("controller-ha:{ha}"),
+                            source: src,
+                            target: dst,
+                            device: None,
+                            mtu: None,
+                            tcp_ports: vec![CONTROLLER_HA_PORT],
+                            target_machine: Some(p.name.clone()),
+                            expect: Expectation::Reachable,
+                            kind: ProbeKind::Controller,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `controller.unreachable`: a machine that reaches no controller API address (TCP 17070)
+/// from its own address in `juju-mgmt-space`, or has no address there at all; either way
+/// Juju would silently fall back to any address it has. `controller.ha-unreachable`: a
+/// controller that cannot open a connection to another controller's address in
+/// `juju-ha-space`. One finding per machine (per controller pair for HA).
+pub fn controller_unreachable(
+    provider: &ProviderModel,
+    agents: &[MergedAgent],
+    plans: &BTreeMap<String, ProbePlan>,
+    results: &BTreeMap<String, ProbeReport>,
+    c: Option<&Controllers>,
+) -> (Vec<Finding>, Vec<Checked>) {
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    let Some(c) = c else {
+        return (findings, checked);
+    };
+    let names: BTreeMap<&str, &str> = agents
+        .iter()
+        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
+        .collect();
+    let space = c.mgmt_space.as_deref().unwrap_or("any space");
+    checked.push(Checked {
+        check: Code::ControllerUnreachable,
+        subject: Subject {
+            space: c.mgmt_space.clone(),
+            ..Subject::default()
+        },
+    });
+    let ctl: Vec<String> = c.addresses.iter().map(|a| a.to_string()).collect();
+    let fallback = "Juju would silently fall back to any address the machine has, so agents may reach the controller over a space not meant for it (or not at all)";
+    // (machine) → (tried, reached); HA: (machine, peer) → (tried, reached)
+    let mut api: BTreeMap<String, (Vec<String>, bool)> = BTreeMap::new();
+    let mut ha: BTreeMap<(String, String), (Vec<String>, bool)> = BTreeMap::new();
+    for s in results_of(plans, results, &names, ProbeKind::Controller) {
+        let open = s.result.received > 0;
+        let how = format!(
+            "{} → {}:{}{}",
+            s.item.source,
+            s.item.target,
+            s.item.tcp_ports.first().copied().unwrap_or(0),
+            s.result
+                .tcp
+                .first()
+                .map(|t| format!(
+                    " ({})",
+                    match &t.outcome {
+                        preflight_model::probe::TcpOutcome::Open { .. } => "open".to_string(),
+                        preflight_model::probe::TcpOutcome::Refused => "refused".to_string(),
+                        preflight_model::probe::TcpOutcome::Timeout => "timeout".to_string(),
+                        preflight_model::probe::TcpOutcome::Unreachable { message } =>
+                            format!("unreachable: {message}"),
+                    }
+                ))
+                .unwrap_or_default()
+        );
+        let e = if s.item.space.starts_with("controller-ha:") {
+            ha.entry((
+                s.prober.to_string(),
+                s.item.target_machine.clone().unwrap_or_default(),
+            ))
+            .or_default()
+        } else {
+            api.entry(s.prober.to_string()).or_default()
+        };
+        e.0.push(how);
+        e.1 |= open;
+    }
+    let is_controller =
+        |a: &MergedAgent| a.addresses.iter().any(|x| c.addresses.contains(&x.address));
+    for a in agents {
+        if let Some(m) = &c.mgmt_space {
+            let has = a
+                .addresses
+                .iter()
+                .any(|x| space_name(provider, x.space_id) == *m);
+            if !has && !is_controller(a) {
+                findings.push(Finding {
+                    code: Code::ControllerUnreachable,
+                    severity: Severity::Error,
+                    subject: Subject {
+                        space: Some(m.clone()),
+                        machine: Some(a.name.clone()),
+                        ..Subject::default()
+                    },
+                    message: format!(
+                        "{} has no address in juju-mgmt-space {m}, so it cannot reach the controllers ({}) there; {fallback}",
+                        a.name,
+                        ctl.join(", ")
+                    ),
+                    hint: Some(format!("give {} an address in space {m}, or change juju-mgmt-space", a.name)),
+                });
+                continue;
+            }
+        }
+        let Some((tried, reached)) = api.get(&a.name) else {
+            continue;
+        };
+        if *reached {
+            continue;
+        }
+        findings.push(Finding {
+            code: Code::ControllerUnreachable,
+            severity: Severity::Error,
+            subject: Subject {
+                space: c.mgmt_space.clone(),
+                machine: Some(a.name.clone()),
+                target: Some(ctl.join(", ")),
+                ..Subject::default()
+            },
+            message: format!(
+                "{} reaches no controller API address from its address in {space}: {}; {fallback}",
+                a.name,
+                tried.join(", ")
+            ),
+            hint: Some(format!(
+                "open TCP {CONTROLLER_API_PORT} to the controllers on the {space} VLAN (firewall, routing, the controller's binding)"
+            )),
+        });
+    }
+    if let Some(h) = &c.ha_space {
+        checked.push(Checked {
+            check: Code::ControllerHaUnreachable,
+            subject: Subject {
+                space: Some(h.clone()),
+                ..Subject::default()
+            },
+        });
+        for ((from, to), (tried, reached)) in ha {
+            if reached {
+                continue;
+            }
+            findings.push(Finding {
+                code: Code::ControllerHaUnreachable,
+                severity: Severity::Error,
+                subject: Subject {
+                    space: Some(h.clone()),
+                    source: Some(from.clone()),
+                    target: Some(to.clone()),
+                    ..Subject::default()
+                },
+                message: format!(
+                    "controller {from} cannot reach controller {to} in juju-ha-space {h}: {}",
+                    tried.join(", ")
+                ),
+                hint: Some(format!(
+                    "open TCP {CONTROLLER_HA_PORT} between the controllers on the {h} VLAN"
+                )),
+            });
+        }
+    }
+    (findings, checked)
+}

@@ -54,6 +54,8 @@ pub struct PlanOptions {
     pub settings: ProbeSettings,
     /// Add the neighbour (duplicate address) and gateway probes of [`crate::infra`].
     pub infrastructure: bool,
+    /// The Juju controllers to check, when any (see [`crate::infra::Controllers`]).
+    pub controllers: Option<crate::infra::Controllers>,
 }
 
 impl Default for PlanOptions {
@@ -64,6 +66,7 @@ impl Default for PlanOptions {
             isolate: Vec::new(),
             settings: ProbeSettings::default(),
             infrastructure: true,
+            controllers: None,
         }
     }
 }
@@ -115,6 +118,8 @@ pub struct CheckPlan {
     pub probes: usize,
     /// Probes left out on purpose (self-addresses, isolation probes answered locally).
     pub untestable: Vec<Untestable>,
+    /// The controllers the plan checks, when any.
+    pub controllers: Option<crate::infra::Controllers>,
 }
 
 /// 64-bit FNV-1a, stable across builds and platforms.
@@ -358,11 +363,14 @@ pub fn build_plan(
         untestable.extend(part.untestable);
     }
     // Who answers for each address, and each subnet's gateway (see `crate::infra`).
-    let infra = if opts.infrastructure {
+    let mut infra = if opts.infrastructure {
         crate::infra::plan_items(provider, agents)
     } else {
         Vec::new()
     };
+    if let Some(c) = &opts.controllers {
+        infra.extend(crate::infra::controller_items(provider, agents, c));
+    }
     for (agent, t) in infra {
         if ids[agent].insert(t.id.clone()) {
             per_agent[agent].push(t);
@@ -405,6 +413,7 @@ pub fn build_plan(
         per_agent,
         probes,
         untestable,
+        controllers: opts.controllers.clone(),
     }
 }
 

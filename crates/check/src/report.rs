@@ -185,6 +185,13 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
             input.results,
         ),
         crate::infra::address_in_dynamic_range(input.provider, &input.merged.agents),
+        crate::infra::controller_unreachable(
+            input.provider,
+            &input.merged.agents,
+            &input.plan.per_agent,
+            input.results,
+            input.plan.controllers.as_ref(),
+        ),
         crate::infra::gateway_unreachable(
             input.provider,
             &input.merged.agents,

@@ -37,6 +37,8 @@ struct StoredPlan {
     per_agent: BTreeMap<String, ProbePlan>,
     #[serde(default)]
     untestable: Vec<crate::plan::Untestable>,
+    #[serde(default)]
+    controllers: Option<crate::infra::Controllers>,
 }
 
 /// Phase of the check.
@@ -207,6 +209,7 @@ impl CheckState {
                     per_agent: sp.per_agent,
                     probes: sp.probes,
                     untestable: sp.untestable,
+                    controllers: sp.controllers,
                 });
                 inner.phase = Phase::Probing;
             }
@@ -321,6 +324,7 @@ impl CheckState {
                 probes: plan.probes,
                 per_agent: plan.per_agent.clone(),
                 untestable: plan.untestable.clone(),
+                controllers: plan.controllers.clone(),
             };
             self.persist("plan.json", &stored)
                 .map_err(|r| CheckError::State(format!("{r:?}")))?;

@@ -516,6 +516,31 @@ impl Lab {
                     .ok_or_else(unknown)?;
                 batch(&self.hosts[hi].ns, &[addr_line("add", t, i, copied)])?;
             }
+            Fault::ControllerPortDropped { host, space } => {
+                let hi = t
+                    .hosts
+                    .iter()
+                    .position(|h| h.name == *host)
+                    .ok_or_else(unknown)?;
+                let rules: Vec<String> = t.hosts[hi]
+                    .interfaces
+                    .iter()
+                    .filter(|i| {
+                        t.vlans[t.subnets[i.subnet].vlan]
+                            .space
+                            .is_some_and(|s| t.spaces[s].name == *space)
+                    })
+                    .filter_map(|i| i.address)
+                    .map(|a| {
+                        let fam = if a.is_ipv4() { "ip" } else { "ip6" };
+                        format!("{fam} daddr {a} tcp dport {{ 17070, 37017 }} drop")
+                    })
+                    .collect();
+                if rules.is_empty() {
+                    return Err(unknown());
+                }
+                self.hosts[hi].ns.nft(&input_table(n, &rules))?;
+            }
             Fault::DeadGateway { subnet } => {
                 let si = t
                     .subnets
@@ -761,6 +786,9 @@ pub fn describe_fault(f: &Fault) -> String {
             of,
         } => format!("{host} {interface} also has {of}'s address"),
         Fault::DeadGateway { subnet } => format!("the gateway of {subnet} is dead"),
+        Fault::ControllerPortDropped { host, space } => {
+            format!("controller {host} drops its API port in {space}")
+        }
         Fault::MissingInterface { host, interface } => format!("{host} lacks {interface}"),
         Fault::RouterForwards { router } => format!("router {router} forwards"),
         Fault::NoAgent { host } => format!("no agent on {host}"),

@@ -23,6 +23,14 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/agent-missing.toml"),
     ),
     (
+        "controller-ha-unreachable",
+        include_str!("../../../scenarios/controller-ha-unreachable.toml"),
+    ),
+    (
+        "controller-unreachable",
+        include_str!("../../../scenarios/controller-unreachable.toml"),
+    ),
+    (
         "drift-address-missing",
         include_str!("../../../scenarios/drift-address-missing.toml"),
     ),

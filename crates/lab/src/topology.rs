@@ -74,6 +74,12 @@ struct FileCheck {
     count: Option<u32>,
     #[serde(default)]
     isolate: Vec<[String; 2]>,
+    #[serde(default)]
+    controllers: Vec<String>,
+    #[serde(default)]
+    mgmt_space: Option<String>,
+    #[serde(default)]
+    ha_space: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,6 +337,14 @@ pub enum Fault {
         /// Subnet CIDR.
         subnet: IpNet,
     },
+    /// nftables on the controller host drops TCP 17070 and 37017 to its addresses in
+    /// `space`: the controller is unreachable from that space only.
+    ControllerPortDropped {
+        /// Controller host.
+        host: String,
+        /// Space name.
+        space: String,
+    },
     /// A router that should not forward does (IP forwarding on).
     RouterForwards {
         /// Router name.
@@ -382,6 +396,13 @@ pub struct CheckSettings {
     pub count: Option<u32>,
     /// `--isolate A:B` pairs.
     pub isolate: Vec<(String, String)>,
+    /// Hosts that play Juju controllers: the demo listens on TCP 17070 (and 37017 with an HA
+    /// space) in them and passes their addresses (in the management space) as `--controller`.
+    pub controllers: Vec<String>,
+    /// `--mgmt-space`.
+    pub mgmt_space: Option<String>,
+    /// `--ha-space`.
+    pub ha_space: Option<String>,
 }
 
 /// A space.
@@ -1060,6 +1081,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             deadline_secs: file.check.deadline_secs,
             count: file.check.count,
             isolate,
+            controllers: file.check.controllers.clone(),
+            mgmt_space: file.check.mgmt_space.clone(),
+            ha_space: file.check.ha_space.clone(),
         },
         management: mgmt,
         static_neighbours: file.lab.static_neighbours,
@@ -1199,6 +1223,9 @@ fn check_fault(
                     "fault {f:?}: {of} has no address in the subnet of {h} {interface}"
                 ));
             }
+        }
+        Fault::ControllerPortDropped { host: h, .. } => {
+            host(h)?;
         }
         Fault::DeadGateway { subnet } => {
             let Some(s) = subnets.iter().find(|s| s.cidr == subnet.trunc()) else {

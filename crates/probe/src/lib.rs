@@ -310,13 +310,36 @@ pub async fn run_plan_with(
             neighbour::probe(&neigh, rounds, interval, wait)
         }
     });
-    let (report, neigh_out) = tokio::join!(run_targets(echo, opts), neigh_run);
+    // Controller kinds: TCP connects only.
+    let tcp_jobs: Vec<TcpJob> = targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.kind == ProbeKind::Controller)
+        .flat_map(|(index, t)| {
+            t.tcp_ports.iter().map(move |&port| TcpJob {
+                index,
+                addr: t.target,
+                source: Some(t.source),
+                device: t.device.clone(),
+                port,
+            })
+        })
+        .collect();
+    let (report, neigh_out, tcp_out) = tokio::join!(
+        run_targets(echo, opts),
+        neigh_run,
+        run_tcp(tcp_jobs, opts.timeout)
+    );
+    let mut tcp_by_index: BTreeMap<usize, Vec<TcpResult>> = BTreeMap::new();
+    for (i, r) in tcp_out {
+        tcp_by_index.entry(i).or_default().push(r);
+    }
     let mut report = report?;
     let neigh_out = neigh_out.map_err(|e| ProbeError::Runtime(e.to_string()))?;
     let mut echoed = report.targets.drain(..);
     let mut asked = neigh_out.into_iter();
     let mut results = Vec::with_capacity(targets.len() + not_run.len());
-    for t in targets {
+    for (index, t) in targets.into_iter().enumerate() {
         let mut r = if t.kind.echoes() {
             match echoed.next() {
                 Some(r) => r,
@@ -328,6 +351,17 @@ pub async fn run_plan_with(
             r
         };
         r.kind = t.kind;
+        if t.kind == ProbeKind::Controller {
+            let mut tcp = tcp_by_index.remove(&index).unwrap_or_default();
+            tcp.sort_by_key(|x| x.port);
+            r.sent = tcp.len() as u32;
+            r.received = tcp
+                .iter()
+                .filter(|x| matches!(x.outcome, preflight_model::probe::TcpOutcome::Open { .. }))
+                .count() as u32;
+            r.loss_pct = if r.received > 0 { 0.0 } else { 100.0 };
+            r.tcp = tcp;
+        }
         if t.kind.neighbours() {
             if let Some(o) = asked.next() {
                 r.macs = o.macs.iter().map(neighbour::mac_text).collect();

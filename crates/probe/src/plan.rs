@@ -133,6 +133,18 @@ pub fn check_target(t: &PlannedTarget) -> Result<(), (&'static str, String)> {
     if t.tcp_ports.contains(&0) {
         return Err(("tcp_ports", "port 0 cannot be probed".into()));
     }
+    if t.kind == preflight_model::plan::ProbeKind::Unknown {
+        return Err((
+            "kind",
+            "a probe kind this agent does not know (upgrade the agent)".into(),
+        ));
+    }
+    if t.kind == preflight_model::plan::ProbeKind::Controller && t.tcp_ports.is_empty() {
+        return Err((
+            "tcp_ports",
+            "a controller probe needs the port(s) to connect to".into(),
+        ));
+    }
     if t.kind.neighbours() {
         if t.device.is_none() {
             return Err((
