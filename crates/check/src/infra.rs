@@ -861,3 +861,322 @@ pub fn controller_unreachable(
     }
     (findings, checked)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::tests::{healthy, provider};
+    use crate::merge::{merge, AgentInput};
+    use crate::plan::{build_plan, PlanOptions};
+    use preflight_model::provider::{IpRange, IpRangeKind};
+
+    fn agents(p: &ProviderModel) -> Vec<MergedAgent> {
+        let inputs = vec![
+            AgentInput {
+                agent_id: "a1".into(),
+                observed: healthy(1, Some("aaa111"), "node1"),
+            },
+            AgentInput {
+                agent_id: "a2".into(),
+                observed: healthy(2, Some("bbb222"), "node2"),
+            },
+        ];
+        let m = merge(p, &inputs);
+        assert!(m.findings.is_empty(), "{:?}", m.findings);
+        m.agents
+    }
+
+    /// Results for every plan item: `answer(item)` gives (echo replies, MACs).
+    fn results(
+        plans: &BTreeMap<String, ProbePlan>,
+        answer: impl Fn(&PlannedTarget) -> (u32, Vec<&'static str>),
+    ) -> BTreeMap<String, ProbeReport> {
+        plans
+            .iter()
+            .map(|(agent, plan)| {
+                let targets = plan
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        let (received, macs) = answer(t);
+                        TargetResult {
+                            id: Some(t.id.clone()),
+                            space: Some(t.space.clone()),
+                            source: Some(t.source),
+                            target: t.target,
+                            expect: t.expect,
+                            sent: 3,
+                            received,
+                            duplicates: 0,
+                            loss_pct: 0.0,
+                            rtt: None,
+                            failure: None,
+                            mtu: None,
+                            tcp: Vec::new(),
+                            kind: t.kind,
+                            macs: macs.into_iter().map(String::from).collect(),
+                        }
+                    })
+                    .collect();
+                (
+                    agent.clone(),
+                    ProbeReport {
+                        schema: preflight_model::probe::PROBE_SCHEMA.into(),
+                        agent: Some(agent.clone()),
+                        sockets: Vec::new(),
+                        started_at: String::new(),
+                        duration_ms: 0,
+                        targets,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The MAAS MAC of node N's interface on subnet 100 (eth0).
+    fn owner_mac(t: &PlannedTarget) -> Vec<&'static str> {
+        match t.target.to_string().as_str() {
+            "10.0.0.1" if t.source != t.target => vec!["52:54:00:00:01:00"],
+            "10.0.0.2" if t.source != t.target => vec!["52:54:00:00:02:00"],
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn neighbour_answers_from_the_owner_are_no_finding_a_second_mac_is() {
+        let p = provider();
+        let a = agents(&p);
+        let plan = build_plan(&p, &a, &PlanOptions::default());
+        // Every machine asks for its own addresses and its peers' in each shared subnet.
+        let own = plan.per_agent["a1"]
+            .targets
+            .iter()
+            .filter(|t| t.kind == ProbeKind::Neighbour && t.source == t.target)
+            .count();
+        assert_eq!(own, 3);
+        let healthy = results(&plan.per_agent, |t| (3, owner_mac(t)));
+        let (f, c) = address_duplicate(&p, &a, &plan.per_agent, &healthy);
+        assert!(f.is_empty(), "{f:?}");
+        assert!(!c.is_empty());
+        // A stranger answers for node2's 10.0.0.2 too.
+        let dup = results(&plan.per_agent, |t| {
+            let mut m = owner_mac(t);
+            if t.target.to_string() == "10.0.0.2" && t.source != t.target {
+                m.push("02:00:00:00:00:99");
+            }
+            (3, m)
+        });
+        let (f, _) = address_duplicate(&p, &a, &plan.per_agent, &dup);
+        assert_eq!(f.len(), 1, "{f:?}");
+        let msg = &f[0].message;
+        assert!(msg.contains("10.0.0.2 in 10.0.0.0/24"), "{msg}");
+        assert!(
+            msg.contains("node2") && msg.contains("unknown host, MAC 02:00:00:00:00:99"),
+            "{msg}"
+        );
+        assert!(msg.contains("52:54:00:00:02:00 (node2 eth0)"), "{msg}");
+        assert_eq!(f[0].code, Code::AddressDuplicate);
+        // Another host answering a machine's probe for its own address is a duplicate too.
+        let own_answered = results(&plan.per_agent, |t| {
+            if t.source == t.target && t.target.to_string() == "10.30.0.1" {
+                (0, vec!["02:00:00:00:00:77"])
+            } else {
+                (3, owner_mac(t))
+            }
+        });
+        let (f, _) = address_duplicate(&p, &a, &plan.per_agent, &own_answered);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].message.contains("10.30.0.1") && f[0].message.contains("node1"));
+    }
+
+    #[test]
+    fn gateway_unreachable_names_the_subnet_gateway_and_machines() {
+        let mut p = provider();
+        if let Some(s) = p.subnets.get_mut(&100) {
+            s.gateway = Some("10.0.0.254".parse().unwrap());
+        }
+        let a = agents(&p);
+        let plan = build_plan(&p, &a, &PlanOptions::default());
+        let gw: Vec<&PlannedTarget> = plan
+            .per_agent
+            .values()
+            .flat_map(|x| &x.targets)
+            .filter(|t| t.kind == ProbeKind::Gateway)
+            .collect();
+        assert_eq!(gw.len(), 2, "one per machine in the subnet");
+        assert!(gw.iter().all(|t| t.device.as_deref() == Some("eth0")));
+        let ok = results(&plan.per_agent, |t| (3, owner_mac(t)));
+        assert!(gateway_unreachable(&p, &a, &plan.per_agent, &ok)
+            .0
+            .is_empty());
+        // ARP alone is enough (ICMP may be filtered).
+        let arp_only = results(&plan.per_agent, |t| {
+            if t.kind == ProbeKind::Gateway {
+                (0, vec!["02:00:00:00:00:01"])
+            } else {
+                (3, owner_mac(t))
+            }
+        });
+        assert!(gateway_unreachable(&p, &a, &plan.per_agent, &arp_only)
+            .0
+            .is_empty());
+        let dead_for_node1 = results(&plan.per_agent, |t| {
+            if t.kind == ProbeKind::Gateway && t.source.to_string() == "10.0.0.1" {
+                (0, vec![])
+            } else {
+                (3, owner_mac(t))
+            }
+        });
+        let (f, c) = gateway_unreachable(&p, &a, &plan.per_agent, &dead_for_node1);
+        assert_eq!(c.len(), 1);
+        assert_eq!(f.len(), 1, "{f:?}");
+        let m = &f[0].message;
+        assert!(
+            m.contains("10.0.0.254") && m.contains("10.0.0.0/24") && m.contains("node1 (10.0.0.1)"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("node2 (") && m.contains("1 other machine"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn assigned_addresses_in_dynamic_and_reserved_ranges() {
+        let mut p = provider();
+        let a = agents(&p);
+        assert!(
+            address_in_dynamic_range(&p, &a).0.is_empty(),
+            "no ranges, no finding"
+        );
+        p.ip_ranges = vec![
+            IpRange {
+                id: 1,
+                kind: IpRangeKind::Dynamic,
+                start: "10.0.0.2".parse().unwrap(),
+                end: "10.0.0.50".parse().unwrap(),
+                subnet_id: Some(100),
+                comment: Some("dhcp".into()),
+            },
+            IpRange {
+                id: 2,
+                kind: IpRangeKind::Reserved,
+                start: "10.30.0.1".parse().unwrap(),
+                end: "10.30.0.1".parse().unwrap(),
+                subnet_id: Some(102),
+                comment: None,
+            },
+            // the same addresses on the other fabric's 10.0.0.0/24 are not in range 1
+            IpRange {
+                id: 3,
+                kind: IpRangeKind::Other("weird".into()),
+                start: "10.0.0.0".parse().unwrap(),
+                end: "10.0.0.255".parse().unwrap(),
+                subnet_id: Some(101),
+                comment: None,
+            },
+        ];
+        let (f, _) = address_in_dynamic_range(&p, &a);
+        let got: Vec<(String, Severity)> = f
+            .iter()
+            .map(|f| (f.subject.target.clone().unwrap_or_default(), f.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("10.0.0.2".to_string(), Severity::Error),
+                ("10.30.0.1".to_string(), Severity::Warning)
+            ]
+        );
+        assert!(
+            f[0].message.contains("node2") && f[0].message.contains("10.0.0.2-10.0.0.50 (dhcp)")
+        );
+    }
+
+    #[test]
+    fn controller_endpoints_are_read_from_show_controller_json() {
+        let doc = serde_json::json!({
+            "prod": {
+                "details": {
+                    "api-endpoints": ["10.0.0.5:17070", "[fd00::5]:17070", "10.0.0.5:17070"],
+                    "controller-uuid": "x"
+                },
+                "controller-machines": {"0": {"instance-id": "abc"}}
+            }
+        });
+        assert_eq!(
+            controller_addresses_from_json(&doc).unwrap(),
+            vec![
+                "10.0.0.5".parse::<IpAddr>().unwrap(),
+                "fd00::5".parse().unwrap()
+            ]
+        );
+        assert!(controller_addresses_from_json(&serde_json::json!({"a": 1})).is_err());
+        let bad = serde_json::json!({"c": {"details": {"api-endpoints": ["ctl.example:17070"]}}});
+        let e = controller_addresses_from_json(&bad).unwrap_err();
+        assert!(e.contains("ctl.example:17070"), "{e}");
+        // Deep nesting is cut off, not recursed into without bound.
+        let mut deep = serde_json::json!({"api-endpoints": ["10.0.0.9:17070"]});
+        for _ in 0..40 {
+            deep = serde_json::json!({ "x": deep });
+        }
+        assert!(controller_addresses_from_json(&deep).is_err());
+    }
+
+    #[test]
+    fn controller_rules_name_the_space_and_the_fallback() {
+        let p = provider();
+        let a = agents(&p);
+        // node2's 10.0.0.2 plays the controller; node1 must reach it from alpha (subnet 100).
+        let c = Controllers {
+            addresses: vec!["10.0.0.2".parse().unwrap()],
+            mgmt_space: Some("alpha".into()),
+            ha_space: None,
+        };
+        let opts = PlanOptions {
+            controllers: Some(c.clone()),
+            ..PlanOptions::default()
+        };
+        let plan = build_plan(&p, &a, &opts);
+        let items: Vec<&PlannedTarget> = plan
+            .per_agent
+            .values()
+            .flat_map(|x| &x.targets)
+            .filter(|t| t.kind == ProbeKind::Controller)
+            .collect();
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert_eq!(items[0].source.to_string(), "10.0.0.1");
+        assert_eq!(items[0].tcp_ports, [CONTROLLER_API_PORT]);
+        let closed = results(&plan.per_agent, |t| {
+            (u32::from(t.kind != ProbeKind::Controller), vec![])
+        });
+        let (f, _) = controller_unreachable(&p, &a, &plan.per_agent, &closed, Some(&c));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].message.contains("node1")
+                && f[0].message.contains("alpha")
+                && f[0].message.contains("fall back")
+        );
+        let open = results(&plan.per_agent, |_| (1, vec![]));
+        assert!(
+            controller_unreachable(&p, &a, &plan.per_agent, &open, Some(&c))
+                .0
+                .is_empty()
+        );
+        // A machine with no address in the management space is named without a probe.
+        let c2 = Controllers {
+            addresses: vec!["10.30.0.2".parse().unwrap()],
+            mgmt_space: Some("storage".into()),
+            ha_space: None,
+        };
+        let mut lonely = a.clone();
+        lonely[0].addresses.retain(|x| x.space_id != 3);
+        let (f, _) = controller_unreachable(&p, &lonely, &plan.per_agent, &open, Some(&c2));
+        assert!(
+            f.iter().any(|f| f
+                .message
+                .contains("node1 has no address in juju-mgmt-space storage")),
+            "{f:?}"
+        );
+    }
+}
