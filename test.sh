@@ -29,6 +29,7 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v fping >/dev/null 2>&1 || need+=(fping)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -62,13 +63,32 @@ cargo_step() {
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== dependency check"
+# Every dependency a crate declares is used (cargo-machete reads the sources, no build), and
+# every [workspace.dependencies] entry is used by some crate.
+if ! command -v cargo-machete >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-machete from crates.io (once per machine)"
+  cargo install --locked --quiet --version 0.9.2 cargo-machete
+fi
+cargo machete
+unused=()
+for dep in $(sed -n '/^\[workspace\.dependencies\]/,/^\[/p' Cargo.toml | grep -oE '^[A-Za-z0-9_-]+'); do
+  grep -qE "^${dep}(\.workspace| *=)" ./*/Cargo.toml ./crates/*/Cargo.toml || unused+=("$dep")
+done
+if [ ${#unused[@]} -gt 0 ]; then
+  echo "test.sh: [workspace.dependencies] entries no crate uses: ${unused[*]}" >&2
+  exit 1
+fi
 echo "== cargo build (binaries the end-to-end tests run)"
 cargo_step cargo build --workspace --bins --quiet
 echo "== cargo clippy"
 # Clippy gets its own target dir, so its rustc probes and the build's never share a cache.
 cargo_step env CARGO_TARGET_DIR=target/clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== cargo test"
+echo "== test layout (every tests/ file is in its crate's one test binary)"
 mkdir -p target
+cargo_step cargo test --workspace --no-run --quiet --message-format=json-render-diagnostics >target/test-build.json
+python3 tests/check_test_layout.py <target/test-build.json
+echo "== cargo test"
 cargo_step cargo test --workspace --no-fail-fast -- ${real_skip[@]+"${real_skip[@]}"} 2>&1 | tee target/cargo-test.log
 if [ ${#real_skip[@]} -gt 0 ]; then
   # Only the real-fixture filter filters tests out, so libtest's "N filtered out" counts them.

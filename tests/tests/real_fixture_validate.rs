@@ -46,7 +46,7 @@ fn json_of(o: &Output) -> Value {
 
 fn tmp(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("validate-e2e-{}", std::process::id()));
+        .join(format!("validate-real-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }

@@ -1,8 +1,7 @@
 //! The project's own bundles and charm metadata (`tests/fixtures/bundles`, `tests/fixtures/charms`),
 //! read as Juju reads them: every bundle feature the validator depends on, from files.
 
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::fixture_paths;
 
 use std::path::PathBuf;
 

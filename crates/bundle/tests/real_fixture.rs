@@ -1,8 +1,7 @@
 //! Real-fixture tier: the public bundles and charm metadata (`$PREFLIGHT_FIXTURES`, default
 //! `../shared/fixtures`; never copied into the repository), read as Juju reads them.
 
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::fixture_paths;
 
 use std::path::PathBuf;
 

@@ -2,8 +2,7 @@
 //! samples (`$PREFLIGHT_FIXTURES/maas`, default `../shared/fixtures/maas`), so the project's
 //! own fixture and the lab cannot drift together away from what MAAS really sends.
 
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::fixture_paths;
 
 use std::collections::BTreeSet;
 

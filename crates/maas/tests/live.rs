@@ -11,8 +11,7 @@ use preflight_maas::{
 };
 use serde_json::{json, Value};
 
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::fixture_paths;
 
 /// The made-up key of `tests/fixtures/maas/auth.json`.
 const KEY: &str = "PfLtEsTcOnSuMeR001:PfLtEsTtOkEnKeY002:s3cr3tT0k3nS3cr3tF0rPr3fl1ght000";

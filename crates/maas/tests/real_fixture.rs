@@ -2,8 +2,7 @@
 //! default `../shared/fixtures/maas`; never copied into the repository). `./test.sh` skips
 //! these by name when the folder is absent and says so; `CI=true` makes that a failure.
 
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::fixture_paths;
 
 use preflight_maas::{model_from_snapshot, snapshot_from_fixture_dir};
 use preflight_model::provider::{InterfaceKind, ProviderModel};

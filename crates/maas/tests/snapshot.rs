@@ -1,8 +1,7 @@
 //! The snapshot parser on the project's MAAS fixture (`tests/fixtures/maas`), its 2.x
 //! variants and hostile input.
 
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::fixture_paths;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! Hostile input for `parse_report` / `parse_probe_report`: truncated, wrong types, unknown
 //! fields, wrong schema, deep nesting, huge documents.
 
-mod common;
+use crate::common;
 
 use preflight_report::{parse_probe_report, parse_report, render, Format, ReportError};
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Renders constructed reports in every format and checks what they say.
 
-mod common;
+use crate::common;
 
 use preflight_report::{parse_report, render, render_with, Format};
 use quick_xml::events::Event;

@@ -1,7 +1,7 @@
 //! One hand-made bundle per finding code against a hand-made MAAS: exactly the expected codes
 //! and subjects, and nothing on a bundle that fits.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,8 +1,7 @@
 //! The project's own bundles, overlays and charm metadata against the project's MAAS fixture
 //! (`tests/fixtures`): a bundle that fits, and overlays that break it in known ways.
 
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::fixture_paths;
 
 use std::collections::BTreeMap;
 

@@ -2,9 +2,8 @@
 //! `../shared/fixtures`; never copied into the repository) against the public MAAS samples and
 //! against generated MAAS models made to fit or to fail.
 
-mod common;
-#[path = "../../../tests/fixtures/paths.rs"]
-mod fixture_paths;
+use crate::common;
+use crate::fixture_paths;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -1,0 +1,5 @@
+//! The one integration-test binary of this crate (one link instead of one per file, as
+//! ripgrep does). Every file in this folder is a module here: `./test.sh` fails when a
+//! `.rs` file in it is not reachable from this binary, since such a file would never run.
+
+mod http;

@@ -1,0 +1,15 @@
+//! The one integration-test binary of this crate (one link instead of one per file, as
+//! ripgrep does). Every file in this folder is a module here: `./test.sh` fails when a
+//! `.rs` file in it is not reachable from this binary, since such a file would never run.
+
+mod check_agent;
+mod check_netns;
+mod check_restart;
+mod e2e_scenarios;
+mod lab;
+mod maas_cli;
+mod observe;
+mod probe;
+mod real_fixture_validate;
+mod report_cli;
+mod validate;
