@@ -384,8 +384,13 @@ fn route(state: &State, rel: &str, full: &str) -> Response {
                 br#"{"capabilities": [], "version": null, "subversion": ""}"#,
             )),
         },
-        [k @ ("spaces" | "subnets" | "fabrics" | "machines" | "zones" | "tags" | "resourcepools"
-        | "ipranges")] => list(k),
+        [k
+        @ ("spaces" | "subnets" | "fabrics" | "machines" | "zones" | "tags" | "resourcepools")] => {
+            list(k)
+        }
+        // Served when the snapshot has it; otherwise 404, as from a MAAS without the
+        // endpoint, so a snapshot taken through the stand-in equals the file it serves.
+        ["ipranges"] if snap.get("ipranges").is_some() => list("ipranges"),
         ["nodes"] => list("machines"),
         ["fabrics", id, "vlans"] => {
             if let Some(v) = snap.get("vlans").and_then(|v| v.get(*id)) {
