@@ -5,7 +5,9 @@
 //! final and carry the coordinator's [`ErrorBody`]. The token is sent only in the
 //! `Authorization` header and never appears in an error or log line.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use preflight_model::api::{
     ErrorBody, PlanResponse, RegisterRequest, RegisterResponse, ResultsAck,

@@ -11,6 +11,13 @@
 //! the coverage test — is derived from it. Then regenerate `docs/codes.md`
 //! (`preflight codes --format markdown > docs/codes.md`) and add a unit test and a lab scenario
 //! (or end-to-end test) that produce the code (the coverage test enforces both).
+//!
+//! **Coverage rule** (checked by `every_code_has_a_unit_test_and_a_scenario_or_e2e_test` below):
+//! a code is covered by a unit test when a test of the crate of its step (validate:
+//! `crates/validate`; merge, probe, collect: `crates/check`) names it — `Code::Variant` or
+//! `"area.rule"` in a `#[cfg(test)]` part of `src/` or anywhere in `tests/` — and by a lab
+//! scenario or end-to-end case when a `scenarios/*.toml` expects it (`code = "area.rule"`)
+//! or an end-to-end test in `tests/tests/` names it. A new step must say where its tests live.
 
 use std::fmt;
 
@@ -135,6 +142,15 @@ macro_rules! registry {
                 }
             }
 
+            /// The variant's Rust name (`ProbeMtuBlackhole`), for the coverage test.
+            #[cfg(test)]
+            fn rust_name(&self) -> &'static str {
+                match self {
+                    $(Code::$variant => stringify!($variant),)*
+                    Code::Other(_) => "Other",
+                }
+            }
+
             /// Parses a name: a known code, else [`Code::Other`].
             pub fn parse(name: &str) -> Code {
                 match name {
@@ -218,6 +234,22 @@ registry! {
         meaning: "A space the bundle binds endpoints to has no subnets, or has subnets but no machine links into it: units bound there get no address in it.",
         detection: "Every bound space is checked for subnets and for machines with an interface in it.",
         fix: "Add a subnet (VLAN) to the space in MAAS, or link machines' interfaces to a subnet of the space.",
+    }
+    RelationCrossSpace = "relation.cross-space" {
+        severity: Info,
+        step: Validate,
+        description: "A relation joins endpoints bound to two different spaces: the pair must route.",
+        meaning: "Two endpoints of a relation are bound to different spaces (each end's explicit binding, else its application's \"\" default, else Juju's model default alpha), so the units on either side talk across spaces: those spaces must route to each other. Juju does not check this. For a relation to an offer of another model (saas), only the local end's space is known and the finding names the local application.",
+        detection: "validate resolves every relation end of the bundle (inferring an unnamed endpoint from charm metadata when exactly one interface matches) and reports each unordered space pair once, naming the relations that need it. preflight check --bundle probes the same pairs.",
+        fix: "Nothing, if the spaces are meant to route: preflight check --bundle proves they do. Otherwise bind both ends of the relation to one space.",
+    }
+    RelationUnroutable = "relation.unroutable" {
+        severity: Error,
+        step: Validate,
+        description: "MAAS shows that two spaces a relation needs cannot route to each other.",
+        meaning: "A relation needs two spaces to reach each other, but as MAAS describes them they cannot: the subnets of one space (or both) have no gateway at all, so their machines have no route off their own subnets, and no subnet of one space shares a VLAN with a subnet of the other.",
+        detection: "validate, for each space pair the relations need: every subnet of a side has no gateway, and no subnet of one side is on the VLAN of a subnet of the other. Pairs with Juju's alpha or an unknown space are not judged (binding.unknown-space says so).",
+        fix: "Set the gateway of the subnets in MAAS (and route between the spaces), or bind both ends of the relations to one space.",
     }
     DriftMachineUnknown = "drift.machine-unknown" {
         severity: Error,
@@ -303,9 +335,17 @@ registry! {
         severity: Error,
         step: Probe,
         description: "Traffic passed between spaces meant to be isolated.",
-        meaning: "Probes between two spaces that must be isolated (`--isolate A:B`) were answered: something forwards between them.",
+        meaning: "Probes between two spaces that must be isolated (`--isolate A:B`, or with `--isolation bundle` any pair no relation of the bundle joins: the message then says \"not needed by any relation in the bundle\") were answered: something forwards between them.",
         detection: "Echo requests from each machine in one space to machines in the other; any reply is a breach.",
         fix: "Find the router or firewall rule that forwards between the two spaces.",
+    }
+    RelationUnreachable = "relation.unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A probe between two spaces a relation needs got no answer.",
+        meaning: "A relation of the bundle joins endpoints bound to two spaces, and a machine that can host one side's application got no answer from a machine of the other side: the relation will not work across that path. The message names the relations that need the pair.",
+        detection: "preflight check --bundle plans, for each space pair the relations need, probes from the machines whose spaces cover the applications' bindings, both directions, sampled (each machine once across, every subnet pair at least once each way). A probe without any reply is this finding, also when the reverse direction passes.",
+        fix: "Route between the two spaces (gateways, router, firewall rules both ways), or bind both ends of the relations to one space.",
     }
     ProbeUntestable = "probe.untestable" {
         severity: Info,
@@ -526,6 +566,98 @@ mod tests {
             Code::ProbeUnreachable
         );
         assert!(serde_json::from_str::<Code>("3").is_err());
+    }
+
+    /// Where a step's rules live, for the coverage rule (see the module docs).
+    fn crate_of(step: Step) -> &'static str {
+        match step {
+            Step::Validate => "crates/validate",
+            Step::Merge | Step::Probe | Step::Collect => "crates/check",
+        }
+    }
+
+    fn rs_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                rs_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The test parts of a crate's sources: `tests/` whole, `src/` after `#[cfg(test)]`.
+    fn test_text(root: &std::path::Path, krate: &str) -> String {
+        let mut files = Vec::new();
+        rs_files(&root.join(krate).join("tests"), &mut files);
+        let mut text: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        let mut src = Vec::new();
+        rs_files(&root.join(krate).join("src"), &mut src);
+        for f in src {
+            let s = std::fs::read_to_string(&f).unwrap();
+            if let Some(i) = s.find("#[cfg(test)]") {
+                text.push_str(&s[i..]);
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn every_code_has_a_unit_test_and_a_scenario_or_e2e_test() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut scenarios = String::new();
+        for e in std::fs::read_dir(root.join("scenarios")).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "toml") {
+                scenarios.push_str(&std::fs::read_to_string(e.path()).unwrap());
+            }
+        }
+        let e2e = test_text(&root, "tests");
+        let mut missing = Vec::new();
+        for c in Code::ALL {
+            let info = c.info().unwrap();
+            let (quoted, variant) = (
+                format!("\"{}\"", c.as_str()),
+                format!("Code::{}", c.rust_name()),
+            );
+            let names = |t: &str| t.contains(&quoted) || t.contains(&variant);
+            if !names(&test_text(&root, crate_of(info.step))) {
+                missing.push(format!("{c}: no unit test in {}", crate_of(info.step)));
+            }
+            if !scenarios.contains(&format!("code = {quoted}")) && !names(&e2e) {
+                missing.push(format!(
+                    "{c}: no lab scenario (scenarios/*.toml) or e2e test (tests/tests)"
+                ));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "uncovered codes:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    #[test]
+    fn variants_are_named_after_their_codes() {
+        for c in Code::ALL {
+            let camel: String = c
+                .as_str()
+                .split(['.', '-'])
+                .map(|w| {
+                    let mut cs = w.chars();
+                    cs.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + cs.as_str())
+                        .unwrap_or_default()
+                })
+                .collect();
+            assert_eq!(camel, c.rust_name(), "{c}");
+        }
     }
 
     #[test]

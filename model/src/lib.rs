@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod code;
+pub mod judge;
 pub mod observed;
 pub mod plan;
 pub mod probe;

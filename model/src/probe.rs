@@ -101,6 +101,27 @@ pub enum FailureCause {
     },
 }
 
+/// The one wording of a failure cause, shared by findings, reports and the agent's output.
+impl std::fmt::Display for FailureCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureCause::Timeout => f.write_str("no reply within the timeout"),
+            FailureCause::HostUnreachable => f.write_str("host unreachable"),
+            FailureCause::NetworkUnreachable => f.write_str("network unreachable (no route)"),
+            FailureCause::AdminProhibited => {
+                f.write_str("administratively prohibited (firewall reject)")
+            }
+            FailureCause::FragmentationNeeded { mtu: Some(m) } => {
+                write!(f, "fragmentation needed (next-hop MTU {m})")
+            }
+            FailureCause::FragmentationNeeded { mtu: None } => f.write_str("fragmentation needed"),
+            FailureCause::LocalError { message } => write!(f, "local error: {message}"),
+            FailureCause::NotRun { reason } => write!(f, "not run: {reason}"),
+            FailureCause::Other { message } => f.write_str(message),
+        }
+    }
+}
+
 /// Verdict of an MTU probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

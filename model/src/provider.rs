@@ -196,10 +196,20 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// The ids of the spaces this machine has a link into (via its interfaces' subnets or VLANs).
+    /// The ids of the spaces this machine is in: the one definition validate and check share.
+    ///
+    /// MAAS attaches spaces to VLANs: an interface on a VLAN of a space is in it, and so is
+    /// every interface that links to a subnet of it.
     pub fn space_ids(&self, model: &ProviderModel) -> std::collections::BTreeSet<i64> {
         let mut out = std::collections::BTreeSet::new();
         for iface in &self.interfaces {
+            if let Some(sp) = iface
+                .vlan_id
+                .and_then(|v| model.vlans.get(&v))
+                .and_then(|v| v.space_id)
+            {
+                out.insert(sp);
+            }
             for link in &iface.links {
                 if let Some(sp) = link
                     .subnet_id
@@ -211,6 +221,14 @@ impl Machine {
             }
         }
         out
+    }
+
+    /// The names of the (real) spaces this machine is in; see [`Machine::space_ids`].
+    pub fn space_names<'a>(&self, model: &'a ProviderModel) -> std::collections::BTreeSet<&'a str> {
+        self.space_ids(model)
+            .into_iter()
+            .filter_map(|id| model.spaces.get(&id).map(|s| s.name.as_str()))
+            .collect()
     }
 }
 

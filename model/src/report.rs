@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 pub use crate::code::{Code, CodeInfo, Step};
+pub use crate::judge::{judge, Measurement, PairState};
 use crate::plan::Expectation;
 use crate::probe::{FailureCause, MtuResult, RttStats, TcpResult};
 
@@ -177,6 +178,7 @@ pub struct SubnetRef {
 
 /// One probed pair (source → target) in a space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "PairWire")]
 pub struct PairResult {
     /// Plan probe id.
     pub id: String,
@@ -210,6 +212,87 @@ pub struct PairResult {
     /// TCP probe results.
     #[serde(default)]
     pub tcp: Vec<TcpResult>,
+    /// The verdict ([`judge`] of the expectation and the measurement above): what every
+    /// renderer shows and the probe findings are derived from. Added to `preflight.report/v1`
+    /// after its first release: a document without it (or with a state this build does not
+    /// know) is judged again when read.
+    pub state: PairState,
+}
+
+impl PairResult {
+    /// What the probe measured, `None` when no result arrived.
+    pub fn measurement(&self) -> Option<Measurement<'_>> {
+        self.done.then_some(Measurement {
+            sent: self.sent,
+            received: self.received,
+            mtu: self.mtu.as_ref(),
+            not_run: matches!(self.failure, Some(FailureCause::NotRun { .. })),
+        })
+    }
+
+    /// Judges the pair from its expectation and measurement (see [`judge`]).
+    pub fn judged(&self) -> PairState {
+        judge(self.expect, self.measurement())
+    }
+
+    /// The same pair with its [`PairResult::state`] judged from its measurement.
+    pub fn rejudged(mut self) -> PairResult {
+        self.state = self.judged();
+        self
+    }
+}
+
+/// [`PairResult`] as read: the state is optional (documents written before it existed) and
+/// free-form (a newer producer's state), so an absent or unknown one is judged again.
+#[derive(Deserialize)]
+struct PairWire {
+    id: String,
+    source_machine: String,
+    target_machine: String,
+    source: IpAddr,
+    target: IpAddr,
+    expect: Expectation,
+    done: bool,
+    sent: u32,
+    received: u32,
+    loss_pct: f64,
+    #[serde(default)]
+    rtt: Option<RttStats>,
+    #[serde(default)]
+    failure: Option<FailureCause>,
+    #[serde(default)]
+    mtu: Option<MtuResult>,
+    #[serde(default)]
+    tcp: Vec<TcpResult>,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+impl From<PairWire> for PairResult {
+    fn from(w: PairWire) -> PairResult {
+        let mut p = PairResult {
+            id: w.id,
+            source_machine: w.source_machine,
+            target_machine: w.target_machine,
+            source: w.source,
+            target: w.target,
+            expect: w.expect,
+            done: w.done,
+            sent: w.sent,
+            received: w.received,
+            loss_pct: w.loss_pct,
+            rtt: w.rtt,
+            failure: w.failure,
+            mtu: w.mtu,
+            tcp: w.tcp,
+            state: PairState::Pending,
+        };
+        p.state = w
+            .state
+            .and_then(|s| PairState::ALL.into_iter().find(|k| k.as_str() == s))
+            .unwrap_or_else(|| p.judged());
+        p
+    }
 }
 
 /// Per-space section of a check report.
@@ -251,6 +334,52 @@ pub struct Report {
     /// Every (check, subject) pair that was evaluated, so JUnit can list the passing cases too.
     #[serde(default)]
     pub checked: Vec<Checked>,
+    /// Space × space: which pairs the bundle's relations need, which must stay isolated, and
+    /// what the probes between them saw (empty without a bundle or isolation policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub space_pairs: Vec<SpacePair>,
+}
+
+/// What the intent says about traffic between two spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PairPolicy {
+    /// A relation of the bundle joins the two spaces: they must reach each other.
+    Needed,
+    /// No relation joins them and `--isolation bundle` is on: they must not reach each other.
+    Isolated,
+    /// `--isolate A:B`: the operator says they must not reach each other.
+    IsolatedExplicit,
+    /// `--allow A:B`: exempt from the bundle-derived isolation.
+    Allowed,
+    /// No relation joins them and no policy applies: not probed.
+    Unconstrained,
+}
+
+/// One unordered pair of spaces (`a` < `b`) and what the probes between them saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpacePair {
+    /// First space (alphabetically).
+    pub a: String,
+    /// Second space.
+    pub b: String,
+    /// What the intent says.
+    pub policy: PairPolicy,
+    /// The relations that need the pair (`app:endpoint ↔ app:endpoint`), when any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relations: Vec<String>,
+    /// Name of the report section holding the pair's probes, when probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// Probes planned between the two spaces (both directions).
+    pub probes: usize,
+    /// Probes with a result.
+    pub done: usize,
+    /// Probes that got at least one answer.
+    pub answered: usize,
+    /// Why the pair was not probed, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One check evaluated on one subject (e.g. `binding.unknown-space` on application `keystone`).
@@ -278,6 +407,7 @@ impl Report {
             spaces: Vec::new(),
             inputs: Vec::new(),
             checked: Vec::new(),
+            space_pairs: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use preflight_lab::supervise::Supervised;
 use preflight_model::observed::{Identity, ObservedConfig, OBSERVED_SCHEMA};
 use preflight_model::report::Report;
 
@@ -82,8 +83,8 @@ fn agent_gives_up_with_exit_2_when_the_coordinator_never_answers() {
 fn agents_register_get_plans_send_results_and_the_report_comes() {
     let dir = tempdir("agents");
     std::fs::write(dir.join("token"), TOKEN).unwrap();
-    let mut coord = Command::new(preflight_e2e::binary("preflight"))
-        .args(["check", "--provider"])
+    let mut cmd = Command::new(preflight_e2e::binary("preflight"));
+    cmd.args(["check", "--provider"])
         .arg(preflight_e2e::fixtures().join("maas"))
         .args([
             "--listen",
@@ -98,18 +99,15 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
         ])
         .arg(dir.join("token"))
         .arg("-o")
-        .arg(dir.join("report.json"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(coord.stderr.take().unwrap()));
-    let url = loop {
-        let line = lines.next().expect("address line").unwrap();
-        if let Some(u) = line.strip_prefix("preflight: listening on ") {
-            break u.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+        .arg(dir.join("report.json"));
+    let mut coord = Supervised::spawn(
+        "preflight check",
+        cmd,
+        Some(&dir.join("coordinator.log")),
+        Some(&dir.join("ready")),
+    )
+    .unwrap();
+    let url = coord.wait_ready(Duration::from_secs(30)).unwrap();
     // Two agents come (one by hostname, one by --machine-id); the third never does.
     let agents: Vec<_> = [("alder", None), ("whatever", Some("m2q9cd"))]
         .iter()
@@ -132,17 +130,10 @@ fn agents_register_get_plans_send_results_and_the_report_comes() {
         assert!(stderr.contains("results sent"), "{stderr}");
         assert!(!stderr.contains(TOKEN));
     }
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = coord.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(40),
-            "coordinator did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = coord
+        .wait_timeout(Duration::from_secs(40))
+        .unwrap()
+        .expect("coordinator did not finish");
     assert_eq!(status.code(), Some(1));
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();

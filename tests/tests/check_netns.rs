@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use preflight_lab::netns::{veth_between, Netns};
+use preflight_lab::supervise::Supervised;
 use preflight_model::report::Report;
 use serde_json::json;
 
@@ -21,16 +22,6 @@ struct Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
-/// Kills a child process when dropped (a failing test must not leave it inside a namespace).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -108,11 +99,11 @@ fn lab(tag: &str, vlan_mtu: u32, host_mtu: u32) -> Lab {
     Lab { sw, nodes, dir }
 }
 
-fn coordinator(lab: &Lab) -> (Child, String) {
-    let mut c = lab
+fn coordinator(lab: &Lab) -> (Supervised, String) {
+    let mut cmd = lab
         .sw
-        .command(preflight_e2e::binary("preflight").to_str().unwrap())
-        .args(["check", "--provider"])
+        .command(preflight_e2e::binary("preflight").to_str().unwrap());
+    cmd.args(["check", "--provider"])
         .arg(lab.dir.join("maas.json"))
         .args([
             "--listen",
@@ -134,24 +125,20 @@ fn coordinator(lab: &Lab) -> (Child, String) {
         ])
         .arg(lab.dir.join("token"))
         .arg("-o")
-        .arg(lab.dir.join("report.json"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(c.stderr.take().unwrap()));
-    let url = loop {
-        let line = lines.next().expect("address line").unwrap();
-        if let Some(u) = line.strip_prefix("preflight: listening on ") {
-            break u.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+        .arg(lab.dir.join("report.json"));
+    let mut c = Supervised::spawn(
+        "preflight check",
+        cmd,
+        Some(&lab.dir.join("coordinator.log")),
+        Some(&lab.dir.join("ready")),
+    )
+    .unwrap();
+    let url = c.wait_ready(Duration::from_secs(30)).unwrap();
     (c, url)
 }
 
 fn run(lab: &Lab) -> (Option<i32>, Report) {
-    let (coord, url) = coordinator(lab);
-    let mut coord = Reaped(coord);
+    let (mut coord, url) = coordinator(lab);
     let agents: Vec<Child> = lab
         .nodes
         .iter()
@@ -183,17 +170,10 @@ fn run(lab: &Lab) -> (Option<i32>, Report) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = coord.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(40),
-            "coordinator did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = coord
+        .wait_timeout(Duration::from_secs(40))
+        .unwrap()
+        .expect("coordinator did not finish");
     (status.code(), read_report(&lab.dir.join("report.json")))
 }
 

@@ -1,11 +1,13 @@
 //! `preflight check` killed with SIGKILL mid-run and restarted on the same state dir: nothing
 //! already reported is lost, nothing is duplicated, and the run finishes with one report.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use preflight_lab::supervise::Supervised;
 
 use preflight_model::api::{PlanResponse, RegisterResponse, ResultsAck};
 use preflight_model::observed::{
@@ -95,15 +97,17 @@ fn results_for(plan: &ProbePlan) -> String {
     .unwrap()
 }
 
-fn start(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(preflight_e2e::binary("preflight"))
-        .args(["check", "--provider"])
+/// Starts the coordinator on the state dir, waiting for `expect` agents; returns it and its
+/// address (read from its ready file).
+fn start(dir: &Path, expect: usize) -> (Supervised, String) {
+    let mut cmd = Command::new(preflight_e2e::binary("preflight"));
+    cmd.args(["check", "--provider"])
         .arg(preflight_e2e::fixtures().join("maas"))
         .args([
             "--listen",
             "127.0.0.1:0",
             "--expect",
-            "3",
+            &expect.to_string(),
             "--quiet",
             "--format",
             "json",
@@ -113,22 +117,16 @@ fn start(dir: &Path) -> (Child, String) {
         .arg("--state-dir")
         .arg(dir.join("state"))
         .arg("-o")
-        .arg(dir.join("report.json"))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("coordinator printed its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("preflight: listening on http://") {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+        .arg(dir.join("report.json"));
+    let mut child = Supervised::spawn(
+        "preflight check",
+        cmd,
+        Some(&dir.join("coordinator.log")),
+        Some(&dir.join("ready")),
+    )
+    .unwrap();
+    let url = child.wait_ready(Duration::from_secs(30)).unwrap();
+    let addr = url.trim_start_matches("http://").to_string();
     (child, addr)
 }
 
@@ -199,7 +197,7 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         observed("cedar", "10.11.0.203"),
     ];
 
-    let (mut first, addr) = start(&dir);
+    let (mut first, addr) = start(&dir, 3);
     // Two register, one result arrives... then the coordinator dies.
     let ids: Vec<String> = agents.iter().map(|o| register(&addr, o)).collect();
     let plans: Vec<ProbePlan> = ids.iter().map(|id| wait_plan(&addr, id)).collect();
@@ -220,11 +218,10 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
             duplicate: false
         }
     );
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
+    first.kill(); // SIGKILL, reaped
     assert!(!dir.join("report.json").exists());
 
-    let (mut second, addr) = start(&dir);
+    let (mut second, addr) = start(&dir, 3);
     // The same machines get the same ids and the same plans back.
     let ids2: Vec<String> = agents.iter().map(|o| register(&addr, o)).collect();
     assert_eq!(ids, ids2);
@@ -248,17 +245,10 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
             }
         );
     }
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = second.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "coordinator did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = second
+        .wait_timeout(Duration::from_secs(30))
+        .unwrap()
+        .expect("coordinator did not finish");
     // Drift findings (these made-up machines do not match MAAS) fail the check, so exit 1.
     assert_eq!(status.code(), Some(1));
     let report: Report =
@@ -282,17 +272,157 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         "{:#?}",
         report.findings
     );
-    assert_eq!(
-        std::fs::read_dir(dir.join("state/results"))
-            .unwrap()
-            .filter(|e| !e
-                .as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with('.'))
-            .count(),
-        3
+    // Three uploads stored, once each, in the group-committed journal.
+    let journal = std::fs::read_to_string(dir.join("state/journal.jsonl")).unwrap();
+    assert_eq!(journal.matches("{\"results\":").count(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Like [`http`], but `None` when the connection fails or breaks (the coordinator was killed).
+fn try_http(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.get(9..12)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// Sends every request at once from its own thread; SIGKILLs the coordinator as soon as
+/// `kill_after` of them were answered 200 (mid-burst, while batches are in flight). Returns
+/// which requests got a 200, with the answer.
+fn burst_then_kill(
+    coord: &mut Supervised,
+    addr: &str,
+    requests: Vec<(String, String)>,
+    kill_after: usize,
+) -> Vec<Option<String>> {
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = std::sync::Arc::new(std::sync::Barrier::new(requests.len() + 1));
+    let threads: Vec<_> = requests
+        .into_iter()
+        .map(|(path, body)| {
+            let (addr, acked, start) = (addr.to_string(), acked.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                match try_http(&addr, "POST", &path, &body) {
+                    Some((200, b)) => {
+                        acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Some(b)
+                    }
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    let t = Instant::now();
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < kill_after {
+        assert!(t.elapsed() < Duration::from_secs(30), "no answers");
+        std::thread::yield_now();
+    }
+    coord.kill();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn kill_9_mid_batch_loses_no_acknowledged_registration_or_upload() {
+    let n = 150;
+    let dir = tempdir();
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let agents: Vec<ObservedConfig> = (0..n)
+        .map(|i| observed(&format!("burst-{i}"), &format!("172.16.1.{}", 10 + i)))
+        .collect();
+    let register_req = |o: &ObservedConfig| {
+        (
+            "/v1/register".to_string(),
+            serde_json::json!({ "observed": o }).to_string(),
+        )
+    };
+
+    // 1. All register at once; killed mid-burst.
+    let (mut first, addr) = start(&dir, n);
+    let answers = burst_then_kill(
+        &mut first,
+        &addr,
+        agents.iter().map(register_req).collect(),
+        10,
     );
+    let acked: Vec<String> = answers
+        .iter()
+        .flatten()
+        .map(|b| {
+            serde_json::from_str::<RegisterResponse>(b)
+                .unwrap()
+                .agent_id
+        })
+        .collect();
+    eprintln!(
+        "{} of {n} registrations acknowledged before the kill",
+        acked.len()
+    );
+    assert!(acked.len() >= 10);
+
+    // Every acknowledged registration survived: the restarted coordinator knows the agent
+    // (a plan poll is 200, not 404) before it registers again.
+    let (mut second, addr) = start(&dir, n);
+    for id in &acked {
+        let (st, body) = http(&addr, "GET", &format!("/v1/agents/{id}/plan"), None);
+        assert_eq!(st, 200, "{id} was acknowledged, then lost: {body}");
+    }
+    // 2. The rest register (the acknowledged ones again: same ids), plans are handed out,
+    // and all upload at once; killed mid-burst.
+    let ids: Vec<String> = agents.iter().map(|o| register(&addr, o)).collect();
+    for id in &acked {
+        assert!(ids.contains(id));
+    }
+    let plans: Vec<ProbePlan> = ids.iter().map(|id| wait_plan(&addr, id)).collect();
+    let bodies: Vec<String> = plans.iter().map(results_for).collect();
+    let uploads = ids
+        .iter()
+        .zip(&bodies)
+        .map(|(id, b)| (format!("/v1/agents/{id}/results"), b.clone()))
+        .collect();
+    let answers = burst_then_kill(&mut second, &addr, uploads, 10);
+    let uploaded: Vec<usize> = (0..n).filter(|&i| answers[i].is_some()).collect();
+    eprintln!(
+        "{} of {n} uploads acknowledged before the kill",
+        uploaded.len()
+    );
+
+    // 3. Restarted again: every acknowledged upload is there (a re-send is a duplicate), the
+    // others go in now, and the report has every probe exactly once.
+    let (mut third, addr) = start(&dir, n);
+    for i in 0..n {
+        let ack = send(&addr, &ids[i], &bodies[i]);
+        if uploaded.contains(&i) {
+            assert!(
+                ack.duplicate,
+                "upload of {} was acknowledged, then lost",
+                ids[i]
+            );
+        }
+        assert_eq!(ack.accepted, plans[i].targets.len());
+    }
+    let status = third
+        .wait_timeout(Duration::from_secs(60))
+        .unwrap()
+        .expect("coordinator did not finish");
+    assert_eq!(status.code(), Some(1), "drift findings fail the check");
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let planned: usize = plans.iter().map(|p| p.targets.len()).sum();
+    assert_eq!(report.summary.agents_reported, Some(n));
+    assert_eq!(report.summary.probes_planned, Some(planned));
+    assert_eq!(report.summary.probes_done, Some(planned));
+    let pairs: usize = report.spaces.iter().map(|s| s.pairs.len()).sum();
+    assert_eq!(pairs, planned, "each probe once");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -177,6 +177,17 @@ fn address_duplicate() {
     );
     assert_eq!(r.summary.agents_reported, Some(3));
     assert_eq!(r.summary.probes_planned, r.summary.probes_done);
+    // The pairs with the shared address are not probed, and say why (info).
+    let untestable: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "probe.untestable")
+        .collect();
+    assert!(!untestable.is_empty(), "{:?}", r.findings);
+    assert!(
+        untestable.iter().all(|f| f.message.contains("10.10.0.11")),
+        "{untestable:?}"
+    );
     // The probe deadline is 60 s: a plan rejected for a duplicate id would wait for it.
     assert!(took < Duration::from_secs(45), "took {took:?}");
 }
@@ -316,6 +327,140 @@ fn probe_isolation_breach() {
 #[test]
 fn agent_missing() {
     scenario("agent-missing");
+}
+
+/// (source, target) machine pairs of the findings with this code, sorted.
+fn finding_pairs(r: &Report, code: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == code)
+        .map(|f| {
+            (
+                f.subject.source.clone().unwrap_or_default(),
+                f.subject.target.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The space × space matrix entry of a pair.
+fn space_pair<'a>(r: &'a Report, a: &str, b: &str) -> &'a preflight_model::report::SpacePair {
+    r.space_pairs
+        .iter()
+        .find(|p| p.a == a && p.b == b)
+        .unwrap_or_else(|| panic!("no space pair {a}:{b} in {:?}", r.space_pairs))
+}
+
+#[test]
+fn mediawiki_topology_healthy_probes_relations_and_keeps_dmz_from_db() {
+    use preflight_model::report::PairPolicy;
+    let r = scenario("mediawiki-healthy");
+    assert_eq!(r.summary.errors + r.summary.warnings, 0, "{:?}", r.findings);
+    // Validate's relation map: the two needed pairs, naming their relations.
+    let cross: Vec<(&str, &str)> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "relation.cross-space")
+        .map(|f| (f.subject.space.as_deref().unwrap_or(""), f.message.as_str()))
+        .collect();
+    assert_eq!(cross.len(), 2, "{cross:?}");
+    assert!(cross[0].0 == "cms:db" && cross[0].1.contains("mediawiki:db ↔ mysql:db"));
+    assert!(
+        cross[1].0 == "cms:dmz"
+            && cross[1]
+                .1
+                .contains("haproxy:reverseproxy ↔ mediawiki:website")
+    );
+    // The matrix: two needed pairs answered, one isolated pair silent; 2+2 machines a side
+    // give 4 sampled probes per pair (each machine once across), every one done.
+    let needed = space_pair(&r, "cms", "db");
+    assert_eq!(needed.policy, PairPolicy::Needed);
+    assert_eq!((needed.probes, needed.done, needed.answered), (4, 4, 4));
+    assert_eq!(needed.relations, ["mediawiki:db ↔ mysql:db"]);
+    let needed = space_pair(&r, "cms", "dmz");
+    assert_eq!(needed.policy, PairPolicy::Needed);
+    assert_eq!((needed.probes, needed.done, needed.answered), (4, 4, 4));
+    let iso = space_pair(&r, "db", "dmz");
+    assert_eq!(iso.policy, PairPolicy::Isolated);
+    assert_eq!((iso.probes, iso.done, iso.answered), (4, 4, 0));
+    // 3 spaces × 2 machines (2 probes each) + 3 pairs × 4 echo pairs (the neighbour and
+    // gateway probes of each machine are planned too, and judged per address).
+    let pairs: Vec<_> = r.spaces.iter().flat_map(|s| &s.pairs).collect();
+    assert_eq!(pairs.len(), 18);
+    assert!(pairs.iter().all(|p| p.done));
+    assert_eq!(r.summary.probes_planned, r.summary.probes_done);
+}
+
+#[test]
+fn mediawiki_router_forgetting_cms_to_db_is_relation_unreachable() {
+    let r = scenario("mediawiki-cms-db-forgotten");
+    let codes: std::collections::BTreeSet<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != preflight_model::report::Severity::Info)
+        .map(|f| f.code.as_str())
+        .collect();
+    assert_eq!(
+        codes.into_iter().collect::<Vec<_>>(),
+        ["relation.unreachable"]
+    );
+    // Every sampled cms↔db probe fails, both directions (the replies die on the way back),
+    // and each finding names the relation that needs the pair.
+    let pairs = finding_pairs(&r, "relation.unreachable");
+    assert_eq!(pairs.len(), 4, "{pairs:?}");
+    assert_eq!(
+        pairs.iter().filter(|(s, _)| s.starts_with("cms")).count(),
+        2,
+        "{pairs:?}"
+    );
+    assert!(pairs
+        .iter()
+        .all(|(s, t)| (s.starts_with("cms") && t.starts_with("db"))
+            || (s.starts_with("db") && t.starts_with("cms"))));
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| f.code == "relation.unreachable")
+    {
+        assert_eq!(f.subject.space.as_deref(), Some("cms:db"));
+        assert!(
+            f.message.contains("mediawiki:db ↔ mysql:db"),
+            "{}",
+            f.message
+        );
+    }
+    // dmz↔cms still passes; the matrix says what the probes saw.
+    assert_eq!(space_pair(&r, "cms", "dmz").answered, 4);
+    assert_eq!(space_pair(&r, "cms", "db").answered, 0);
+}
+
+#[test]
+fn mediawiki_router_letting_dmz_reach_db_is_an_isolation_breach() {
+    let r = scenario("mediawiki-dmz-reaches-db");
+    let errors: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != preflight_model::report::Severity::Info)
+        .map(|f| f.code.as_str())
+        .collect();
+    assert_eq!(errors, ["probe.isolation-breach"; 4]);
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| f.code == "probe.isolation-breach")
+    {
+        assert_eq!(f.subject.space.as_deref(), Some("db:dmz"));
+        assert!(
+            f.message
+                .contains("not needed by any relation in the bundle"),
+            "{}",
+            f.message
+        );
+    }
+    assert_eq!(space_pair(&r, "db", "dmz").answered, 4);
 }
 
 #[test]

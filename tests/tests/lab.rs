@@ -237,6 +237,42 @@ fn router_fault_breaks_isolation_and_healthy_routes_work() {
     assert_eq!(jumbo(&lab, "a", "eth2", "c", "eth2", 9000), 3);
 }
 
+#[test]
+fn router_deny_filter_and_router_faults_do_what_they_say() {
+    // Healthy: dmz↔cms and cms↔db forward, dmz↔db is filtered (fping is the oracle).
+    let healthy = lab("mediawiki-healthy");
+    assert_eq!(reach(&healthy, "web1", "eth1", "cms1", "eth1"), 3);
+    assert_eq!(reach(&healthy, "cms2", "eth1", "db1", "eth1"), 3);
+    assert_eq!(reach(&healthy, "db2", "eth1", "cms1", "eth1"), 3);
+    assert_eq!(reach(&healthy, "web1", "eth1", "db1", "eth1"), 0);
+    assert_eq!(reach(&healthy, "db2", "eth1", "web2", "eth1"), 0);
+    drop(healthy);
+
+    // router-drop cms → db: both directions die (the replies of db → cms too); dmz↔cms stays.
+    let mut forgot = lab("mediawiki-cms-db-forgotten");
+    assert_eq!(
+        reach(&forgot, "cms1", "eth1", "db1", "eth1"),
+        3,
+        "before the fault"
+    );
+    forgot.apply_faults().expect("faults");
+    assert_eq!(reach(&forgot, "cms1", "eth1", "db1", "eth1"), 0);
+    assert_eq!(reach(&forgot, "db1", "eth1", "cms1", "eth1"), 0);
+    assert_eq!(reach(&forgot, "web1", "eth1", "cms1", "eth1"), 3);
+    drop(forgot);
+
+    // router-deny-missing: dmz reaches db.
+    let mut open = lab("mediawiki-dmz-reaches-db");
+    assert_eq!(
+        reach(&open, "web1", "eth1", "db1", "eth1"),
+        0,
+        "before the fault"
+    );
+    open.apply_faults().expect("faults");
+    assert_eq!(reach(&open, "web1", "eth1", "db1", "eth1"), 3);
+    assert_eq!(reach(&open, "db2", "eth1", "web2", "eth1"), 3);
+}
+
 fn lab_healthy() -> Lab {
     lab("healthy")
 }

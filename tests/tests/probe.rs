@@ -707,7 +707,7 @@ fn text_output_has_table_and_summary() {
     );
     assert!(
         text.lines()
-            .any(|l| l.starts_with("10.99.0.1") && l.ends_with("network unreachable")),
+            .any(|l| l.starts_with("10.99.0.1") && l.ends_with("network unreachable (no route)")),
         "{text}"
     );
     assert!(
@@ -822,13 +822,15 @@ fn neighbour_probes_record_every_mac_that_answers_for_an_address() {
     std::fs::write(
         &plan,
         format!(
-            r#"{{"schema":"preflight.plan/v1","settings":{{"count":2,"interval_ms":50,"timeout_ms":1500,"retries":0}},"targets":[{},{},{},{},{}]}}"#,
+            r#"{{"schema":"preflight.plan/v1","settings":{{"count":2,"interval_ms":50,"timeout_ms":1500,"retries":0}},"targets":[{},{},{},{},{},{}]}}"#,
             item("dup4", "10.10.0.1", "10.10.0.2"),
             item("dup6", "fd10::1", "fd10::2"),
             item("own4", "10.10.0.1", "10.10.0.1"),
             item("none4", "10.10.0.1", "10.10.0.9"),
             // one bad item: no device; the rest still runs
             r#"{"id":"bad","space":"s","source":"10.10.0.1","target":"10.10.0.2","kind":"neighbour"}"#,
+            // an echo to the agent's own address would only reach itself: not run either
+            r#"{"id":"self","space":"s","source":"10.10.0.1","target":"10.10.0.1"}"#,
         ),
     )
     .unwrap();
@@ -853,5 +855,24 @@ fn neighbour_probes_record_every_mac_that_answers_for_an_address() {
         &by["bad"].failure,
         Some(FailureCause::NotRun { reason }) if reason.contains("device")
     ));
+    assert!(matches!(
+        &by["self"].failure,
+        Some(FailureCause::NotRun { reason }) if reason.contains("own address")
+    ));
+    // The report of these results: the echo item the agent did not run is probe.not-run (a
+    // warning, so the run passes), not an unreachable pair; neighbour items (the refused one
+    // too) need the MAAS model, so `report --probes` leaves them out.
+    let results = dir.join("results.json");
+    std::fs::write(&results, serde_json::to_string(&r).unwrap()).unwrap();
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["report", "--format", "json", "--probes"])
+        .arg(&results)
+        .output()
+        .unwrap();
+    let report: preflight_model::report::Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let codes: Vec<&str> = report.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["probe.not-run"], "{:?}", report.findings);
+    assert_eq!(out.status.code(), Some(0));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -59,7 +59,7 @@ fn snapshot(n: usize, spaces: &[&str]) -> Value {
     let mut subnets = Vec::new();
     for (i, s) in spaces.iter().enumerate() {
         let vlan = json!({"id": 5000 + i, "vid": 10 + i, "name": null, "mtu": 1500, "fabric_id": 0, "fabric": "fabric-0", "space": s});
-        subnets.push(json!({"id": i + 1, "name": format!("net-{s}"), "cidr": format!("10.{}.0.0/16", 10 + i), "vlan": vlan, "space": s, "managed": true}));
+        subnets.push(json!({"id": i + 1, "name": format!("net-{s}"), "cidr": format!("10.{}.0.0/16", 10 + i), "gateway_ip": format!("10.{}.0.1", 10 + i), "vlan": vlan, "space": s, "managed": true}));
         vlans.push(vlan);
     }
     let machines: Vec<Value> = (0..n)
@@ -124,7 +124,15 @@ fn fitting_bundle_exits_0_with_a_passing_json_report() {
         .map(|f| f["code"].as_str().unwrap())
         .collect();
     codes.sort();
-    assert_eq!(codes, ["subnet.no-space", "subnet.overlap"]);
+    assert_eq!(
+        codes,
+        [
+            "relation.cross-space",
+            "relation.cross-space",
+            "subnet.no-space",
+            "subnet.overlap"
+        ]
+    );
     let no_space = r["findings"]
         .as_array()
         .unwrap()
@@ -230,7 +238,19 @@ fn generated_maas_that_has_the_space_passes_and_machine_map_pins() {
     };
     let o = run(&[]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
-    assert_eq!(json_of(&o)["findings"].as_array().unwrap().len(), 0);
+    // Only the relation space map's infos: the subordinate logger (unbound: alpha) relates to
+    // its principals in oam, and the overlay binds database's db to public-api.
+    let r = json_of(&o);
+    let f = r["findings"].as_array().unwrap();
+    let pairs: Vec<&str> = f
+        .iter()
+        .map(|f| {
+            assert_eq!(f["code"], "relation.cross-space", "{f}");
+            assert_eq!(f["severity"], "info");
+            f["subject"]["space"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(pairs, ["alpha:oam", "oam:public-api"]);
     let o = run(&["--machine-map", "0=s00000", "--machine-map", "1=s00001"]);
     assert_eq!(code(&o), 0);
     // Bad mappings are input errors.
@@ -550,4 +570,237 @@ fn live_maas_url_gives_the_same_answer_as_the_snapshot() {
     // --provider and --maas-url together are refused.
     let o = run(&["--provider", &maas_dir(), "--maas-url", &url]);
     assert_eq!(code(&o), 2);
+}
+
+/// The mediawiki scenario's MAAS snapshot and bundle written to a fresh dir; `edit` changes
+/// the topology text first. Returns (dir, snapshot path, bundle path).
+fn mediawiki_inputs(tag: &str, edit: impl Fn(String) -> String) -> (PathBuf, PathBuf, PathBuf) {
+    let text = preflight_lab::scenarios::SHIPPED
+        .iter()
+        .find(|(n, _)| *n == "mediawiki-healthy")
+        .map(|(_, t)| edit(t.to_string()))
+        .expect("scenario");
+    let t = preflight_lab::Topology::parse(&text, "mediawiki").expect("topology");
+    let dir = std::env::temp_dir().join(format!("preflight-topology-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let snapshot = dir.join("maas.json");
+    std::fs::write(&snapshot, preflight_lab::snapshot::snapshot(&t).to_string()).unwrap();
+    let bundle = dir.join("bundle.yaml");
+    std::fs::write(&bundle, t.check.bundle.as_deref().expect("bundle")).unwrap();
+    (dir, snapshot, bundle)
+}
+
+fn relation_findings(out: &Output) -> Vec<(String, String, String, String)> {
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let mut v: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"].as_str().unwrap_or("").starts_with("relation."))
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["subject"]["space"].as_str().unwrap_or("").to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn validate_lists_the_space_pairs_the_relations_need() {
+    let (dir, snapshot, bundle) = mediawiki_inputs("routed", |t| t);
+    let out = preflight(&[
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--provider",
+        snapshot.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = relation_findings(&out);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(
+        (f[0].0.as_str(), f[0].1.as_str(), f[0].2.as_str()),
+        ("relation.cross-space", "info", "cms:db")
+    );
+    assert!(f[0].3.contains("mediawiki:db ↔ mysql:db"), "{}", f[0].3);
+    assert_eq!(f[1].2, "cms:dmz");
+    assert!(
+        f[1].3.contains("haproxy:reverseproxy ↔ mediawiki:website"),
+        "{}",
+        f[1].3
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn validate_says_a_needed_pair_cannot_route_when_maas_gives_db_no_gateway() {
+    // The db subnet without a gateway (and the router leg given an address of its own).
+    let (dir, snapshot, bundle) = mediawiki_inputs("no-gateway", |t| {
+        t.replace("gateway = \"10.33.0.1\"\n", "").replace(
+            "{ subnet = \"10.33.0.0/24\" }]",
+            "{ subnet = \"10.33.0.0/24\", address = \"10.33.0.1\" }]",
+        )
+    });
+    let out = preflight(&[
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--provider",
+        snapshot.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = relation_findings(&out);
+    let unroutable: Vec<_> = f.iter().filter(|x| x.0 == "relation.unroutable").collect();
+    assert_eq!(unroutable.len(), 1, "{f:?}");
+    assert_eq!(unroutable[0].1, "error");
+    assert_eq!(unroutable[0].2, "cms:db");
+    assert!(
+        unroutable[0].3.contains("space db (10.33.0.0/24)"),
+        "{}",
+        unroutable[0].3
+    );
+    assert!(
+        unroutable[0].3.contains("mediawiki:db ↔ mysql:db"),
+        "{}",
+        unroutable[0].3
+    );
+    // dmz↔cms still routes: both have gateways.
+    assert!(!f
+        .iter()
+        .any(|x| x.0 == "relation.unroutable" && x.2 == "cms:dmz"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_refuses_an_isolate_the_bundle_contradicts_and_unknown_allow_spaces() {
+    let (dir, snapshot, bundle) = mediawiki_inputs("check-flags", |t| t);
+    let token = dir.join("token");
+    std::fs::write(&token, "t0ken").unwrap();
+    let check = |extra: &[&str]| {
+        Command::new(preflight_e2e::binary("preflight"))
+            .arg("check")
+            .args(["--provider", snapshot.to_str().unwrap()])
+            .args(["--bundle", bundle.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--expect", "1", "--token-file"])
+            .arg(&token)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = check(&["--isolate", "db:cms"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--isolate db:cms contradicts the bundle")
+            && err.contains("mediawiki:db ↔ mysql:db"),
+        "{err}"
+    );
+    let out = check(&["--isolation", "bundle", "--allow", "dmz:nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--allow: MAAS has no space named \"nowhere\""),
+        "{err}"
+    );
+    let out = check(&["--allow", "dmz"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--allow \"dmz\": expected two different space names"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_validate_rule_fires_end_to_end() {
+    // Three Ready machines in internal and storage, except node-0 (pinned as bundle machine 0)
+    // has no storage interface; MAAS also has a space `empty` with no subnets.
+    let mut snap = snapshot(3, &["internal", "storage"]);
+    snap["machines"][0]["interface_set"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    snap["spaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": 99, "name": "empty"}));
+    let maas = tmp("every-rule-maas.json");
+    std::fs::write(&maas, serde_json::to_vec(&snap).unwrap()).unwrap();
+    let bundle = tmp("every-rule-bundle.yaml");
+    std::fs::write(
+        &bundle,
+        r#"series: noble
+machines:
+  "0": {}
+applications:
+  conflict:
+    charm: ch:conflict
+    num_units: 1
+    constraints: spaces=^internal
+    bindings: {"": internal}
+  huge:
+    charm: ch:huge
+    num_units: 1
+    constraints: mem=1024G
+  many:
+    charm: ch:many
+    num_units: 5
+  pinned:
+    charm: ch:pinned
+    num_units: 1
+    to: ["0"]
+    bindings: {"": storage}
+  lonely:
+    charm: ch:lonely
+    num_units: 1
+    bindings: {"": empty}
+"#,
+    )
+    .unwrap();
+    let o = preflight(&[
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--provider",
+        maas.to_str().unwrap(),
+        "--machine-map",
+        "0=s00000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json_of(&o);
+    let found = |code: &str, app: &str| {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == code && f["subject"]["application"] == app)
+    };
+    assert!(found("constraint.space-conflict", "conflict"), "{r:#}");
+    assert!(found("constraint.unsatisfiable", "huge"), "{r:#}");
+    assert!(found("binding.capacity", "many"), "{r:#}");
+    assert!(found("placement.missing-space", "pinned"), "{r:#}");
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "space.empty" && f["subject"]["space"] == "empty"),
+        "{r:#}"
+    );
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use preflight_model::judge::{judge, Measurement, PairState};
 use preflight_model::plan::Expectation;
 use preflight_model::probe::{
     FailureCause, MtuVerdict, ProbeReport, SocketKind, TargetResult, TcpOutcome,
@@ -264,18 +265,18 @@ fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Work, EngineOptions)> {
     ))
 }
 
-/// Whether a target behaved as expected.
+/// The judged state of a target (the check's one verdict, see `preflight_model::judge`).
+pub fn state(t: &TargetResult) -> PairState {
+    judge(t.expect, Some(Measurement::from(t)))
+}
+
+/// Whether a target behaved as expected: its judged state is ok and every TCP port asked for
+/// is open (the check plans no TCP probes; `probe --tcp-port` does).
 pub fn as_expected(t: &TargetResult) -> bool {
-    match t.expect {
-        Expectation::Isolated => !t.answered(),
-        Expectation::Reachable => {
-            t.answered()
-                && t.mtu.is_none_or(|m| m.verdict == MtuVerdict::Ok)
-                && t.tcp
-                    .iter()
-                    .all(|r| matches!(r.outcome, TcpOutcome::Open { .. }))
-        }
-    }
+    state(t) == PairState::Ok
+        && t.tcp
+            .iter()
+            .all(|r| matches!(r.outcome, TcpOutcome::Open { .. }))
 }
 
 /// Runs the subcommand.
@@ -302,24 +303,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-fn cause_text(c: &FailureCause) -> String {
-    match c {
-        FailureCause::Timeout => "timeout".into(),
-        FailureCause::HostUnreachable => "host unreachable".into(),
-        FailureCause::NetworkUnreachable => "network unreachable".into(),
-        FailureCause::AdminProhibited => "administratively prohibited".into(),
-        FailureCause::FragmentationNeeded { mtu: Some(m) } => {
-            format!("fragmentation needed (mtu {m})")
-        }
-        FailureCause::FragmentationNeeded { mtu: None } => {
-            "fragmentation needed / message too long".into()
-        }
-        FailureCause::LocalError { message } => format!("local error: {message}"),
-        FailureCause::NotRun { reason } => format!("not run: {reason}"),
-        FailureCause::Other { message } => message.clone(),
-    }
 }
 
 fn opt_str<T: std::fmt::Display>(v: &Option<T>) -> String {
@@ -357,13 +340,23 @@ fn write_text(out: &mut impl Write, r: &ProbeReport) -> std::io::Result<()> {
             }
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
-        let mut result = match (&t.failure, t.expect) {
-            (_, Expectation::Isolated) if !t.answered() => {
+        let mut result = match state(t) {
+            PairState::Ok if t.expect == Expectation::Isolated => {
                 "isolated (no answer, as expected)".to_string()
             }
-            (_, Expectation::Isolated) => "ANSWERED but expected isolated".to_string(),
-            (None, _) => "ok".to_string(),
-            (Some(c), _) => cause_text(c),
+            PairState::Ok | PairState::Pending => "ok".to_string(),
+            PairState::IsolationBreach => "ANSWERED but expected isolated".to_string(),
+            PairState::Unreachable => t
+                .failure
+                .as_ref()
+                .unwrap_or(&FailureCause::Timeout)
+                .to_string(),
+            PairState::NotRun => t
+                .failure
+                .as_ref()
+                .map_or_else(|| "not run".to_string(), |c| c.to_string()),
+            PairState::Loss => "PACKET LOSS".to_string(),
+            PairState::MtuBlackhole => "MTU BLACKHOLE".to_string(),
         };
         if !as_expected(t) && t.expect == Expectation::Reachable && t.answered() {
             result.push_str(" (see below)");

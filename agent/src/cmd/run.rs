@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use preflight_agent::client::{Client, ClientError};
-use preflight_model::api::PlanResponse;
+use preflight_agent::session::{self, AgentConfig, Event, Outcome, SessionError};
 use preflight_model::observed::ObservedConfig;
 
 /// Flags of `preflight-agent run`.
@@ -81,98 +80,65 @@ async fn observe(args: &Args) -> anyhow::Result<ObservedConfig> {
     Ok(obs)
 }
 
-fn fail(e: ClientError) -> anyhow::Result<ExitCode> {
-    eprintln!("preflight-agent: error: {e}");
-    Ok(ExitCode::from(2))
-}
-
 /// Runs the subcommand.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let token = read_token(args.token_file.as_deref())?;
-    let client = Client::new(
-        &args.coordinator,
-        token,
-        Duration::from_secs(args.give_up_after.max(1)),
-    )?;
+    let config = AgentConfig {
+        coordinator: args.coordinator.clone(),
+        token: read_token(args.token_file.as_deref())?,
+        give_up_after: Duration::from_secs(args.give_up_after),
+        plan_wait: Duration::from_secs(args.plan_wait),
+        probe_timeout: Duration::from_secs(args.probe_timeout),
+    };
     let observed = observe(&args).await?;
-    let mut agent_id = match client.register(&observed).await {
-        Ok(id) => id,
-        Err(e) => return fail(e),
-    };
-    eprintln!("preflight-agent: registered as {agent_id}");
-    let start = Instant::now();
-    let mut reregistered = false;
-    let plan = loop {
-        match client.plan(&agent_id).await {
-            Ok(PlanResponse::Ready { plan }) => break plan,
-            Ok(PlanResponse::Done) => {
-                eprintln!("preflight-agent: the coordinator says the check is over");
-                return Ok(ExitCode::SUCCESS);
-            }
-            Ok(PlanResponse::Waiting { retry_after_ms }) => {
-                if start.elapsed() > Duration::from_secs(args.plan_wait) {
-                    eprintln!(
-                        "preflight-agent: error: no plan after {} s of waiting",
-                        args.plan_wait
-                    );
-                    return Ok(ExitCode::from(2));
-                }
-                tokio::time::sleep(Duration::from_millis(retry_after_ms.clamp(50, 30_000))).await;
-            }
-            // A coordinator restarted without its state forgot us: register again, once.
-            Err(ClientError::Refused { status: 404, .. }) if !reregistered => {
-                reregistered = true;
-                agent_id = match client.register(&observed).await {
-                    Ok(id) => id,
-                    Err(e) => return fail(e),
-                };
-            }
-            Err(e) => return fail(e),
-        }
-    };
-    eprintln!("preflight-agent: probing {} targets", plan.targets.len());
-    let mut report = if plan.targets.is_empty() {
-        // Nothing to probe (no address in any space): report that without opening sockets.
-        preflight_model::probe::ProbeReport {
-            schema: preflight_model::probe::PROBE_SCHEMA.to_string(),
-            agent: None,
-            sockets: Vec::new(),
-            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            duration_ms: 0,
-            targets: Vec::new(),
-        }
-    } else {
-        match tokio::time::timeout(
-            Duration::from_secs(args.probe_timeout.max(1)),
-            preflight_probe::run_plan(&plan),
-        )
-        .await
-        {
-            Ok(r) => r.context("the probe run failed")?,
-            Err(_) => {
-                eprintln!(
-                    "preflight-agent: error: probing {} targets did not finish within {} s",
-                    plan.targets.len(),
-                    args.probe_timeout
-                );
-                return Ok(ExitCode::from(2));
-            }
-        }
-    };
-    report.agent = Some(agent_id.clone());
-    match client.results(&agent_id, &report).await {
-        Ok(ack) => {
+    let events = |e: Event| match e {
+        Event::Registered(id) => eprintln!("preflight-agent: registered as {id}"),
+        Event::Reregistered(id) => {
             eprintln!(
-                "preflight-agent: results sent ({} accepted{})",
-                ack.accepted,
-                if ack.duplicate {
-                    ", already stored"
-                } else {
-                    ""
-                }
+                "preflight-agent: the coordinator forgot this agent; registered again as {id}"
+            )
+        }
+        Event::Probing(n) => eprintln!("preflight-agent: probing {n} targets"),
+    };
+    match session::run(&config, &observed, events, shutdown_signal()).await {
+        Ok(Outcome::Sent {
+            accepted,
+            duplicate,
+            ..
+        }) => {
+            eprintln!(
+                "preflight-agent: results sent ({accepted} accepted{})",
+                if duplicate { ", already stored" } else { "" }
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => fail(e),
+        Ok(Outcome::CheckOver { .. }) => {
+            eprintln!("preflight-agent: the coordinator says the check is over");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(SessionError::Cancelled) => {
+            eprintln!("preflight-agent: interrupted");
+            Ok(ExitCode::from(130))
+        }
+        Err(e) => {
+            eprintln!("preflight-agent: error: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM (never, if the handlers cannot be installed).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
     }
 }

@@ -3,17 +3,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use preflight_check::plan::PlanOptions;
-use preflight_check::report::{build_report, ReportInput};
-use preflight_check::server::{serve, ServerConfig};
-use preflight_check::state::CheckState;
+use preflight_check::server::ServerConfig;
+use preflight_check::session::{self, CheckConfig, Progress};
 use preflight_model::plan::ProbeSettings;
 
-use super::common::{read_secret, write_output, ProviderArgs, ReportFormat};
+use super::common::{read_secret, write_output, write_report, ProviderArgs, ReportFormat};
 
 /// Flags of `preflight check`.
 #[derive(clap::Args, Debug)]
@@ -30,6 +28,13 @@ Examples:
       --bundle bundle.yaml --overlay spaces.yaml \\
       --listen 10.0.0.1:7700 --token-file token --expect 30 --isolate storage:public \\
       --format json -o report.json --state-dir /var/lib/preflight
+  preflight check --provider maas.json --bundle mediawiki.yaml --isolation bundle \\
+      --allow dmz:mgmt --listen 0.0.0.0:7700 --token-file token --expect 6
+
+With --bundle, every pair of spaces a relation joins (an endpoint bound to one space related
+to an endpoint bound to another) is probed both ways from the machines that can host the
+relation's applications (`relation.unreachable` when no answer comes); --isolation bundle
+makes every other pair of spaces expected-isolated.
 
 Exit codes: 0 pass, 1 error findings, 2 usage or input error.")]
 pub struct Args {
@@ -84,6 +89,15 @@ pub struct Args {
     /// address) must reach each other in, TCP 37017 (`controller.ha-unreachable`).
     #[arg(long, value_name = "SPACE")]
     pub ha_space: Option<String>,
+    /// Isolation policy beyond --isolate: `bundle` makes every pair of spaces that no relation
+    /// of --bundle joins expected-isolated (probes that get through are
+    /// `probe.isolation-breach`, "not needed by any relation in the bundle").
+    #[arg(long, value_enum, default_value_t = Isolation::None, requires = "bundle")]
+    pub isolation: Isolation,
+    /// Exempt a pair of spaces from `--isolation bundle`, as SPACE_A:SPACE_B (repeatable),
+    /// e.g. a management space every machine is reached from.
+    #[arg(long, value_name = "SPACE_A:SPACE_B", requires = "bundle")]
+    pub allow: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -93,6 +107,10 @@ pub struct Args {
     /// Keep registrations, the plan and results here; restarting with the same dir resumes.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Once listening, write the coordinator's URL to FILE (atomically: a supervisor waiting
+    /// for the file never reads half of it).
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
     /// No progress display.
     #[arg(long)]
     pub quiet: bool,
@@ -159,14 +177,23 @@ fn controllers(
     }))
 }
 
-fn parse_isolate(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+/// `--isolation`: which space pairs must not reach each other beyond `--isolate`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Only the `--isolate` pairs.
+    None,
+    /// Every pair of spaces no relation of the bundle joins (less `--allow` pairs).
+    Bundle,
+}
+
+fn parse_pairs(flag: &str, raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     raw.iter()
         .map(|s| match s.split_once(':') {
             Some((a, b)) if !a.is_empty() && !b.is_empty() && a != b => {
                 Ok((a.to_string(), b.to_string()))
             }
             _ => anyhow::bail!(
-                "--isolate {s:?}: expected two different space names as SPACE_A:SPACE_B"
+                "--{flag} {s:?}: expected two different space names as SPACE_A:SPACE_B"
             ),
         })
         .collect()
@@ -185,29 +212,6 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     pb
 }
 
-/// Waits until `done()` or the deadline, updating the progress line; true when done.
-async fn wait_until(
-    state: &CheckState,
-    deadline: Instant,
-    pb: &indicatif::ProgressBar,
-    mut done: impl FnMut() -> (bool, String),
-) -> bool {
-    let mut rx = state.subscribe();
-    loop {
-        let (ok, msg) = done();
-        let left = deadline.saturating_duration_since(Instant::now());
-        pb.set_message(format!("{msg}, {} s left", left.as_secs()));
-        pb.tick();
-        if ok {
-            return true;
-        }
-        if left.is_zero() {
-            return false;
-        }
-        let _ = tokio::time::timeout(left.min(Duration::from_millis(250)), rx.changed()).await;
-    }
-}
-
 /// Runs the subcommand.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let token = read_secret(args.token_file.as_deref(), "PREFLIGHT_TOKEN")
@@ -215,19 +219,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.expect == 0 {
         anyhow::bail!("--expect must be at least 1");
     }
-    let isolate = parse_isolate(&args.isolate)?;
+    let isolate = parse_pairs("isolate", &args.isolate)?;
+    let allow = parse_pairs("allow", &args.allow)?;
     let source = args.provider.source()?;
     let provider = preflight_maas::load_provider(&source)
         .await
         .context("cannot load the provider (MAAS) model")?;
-    for (a, b) in &isolate {
-        for s in [a, b] {
-            if provider.space_by_name(s).is_none() {
-                anyhow::bail!("--isolate: MAAS has no space named {s:?}");
+    for (flag, pairs) in [("isolate", &isolate), ("allow", &allow)] {
+        for (a, b) in pairs {
+            for s in [a, b] {
+                if provider.space_by_name(s).is_none() {
+                    anyhow::bail!("--{flag}: MAAS has no space named {s:?}");
+                }
             }
         }
     }
     let controllers = controllers(&args, &provider)?;
+    let mut topology = preflight_check::cross_space::Topology {
+        isolate_unrelated: args.isolation == Isolation::Bundle,
+        allow,
+        bundle: args.bundle.is_some(),
+        ..Default::default()
+    };
     // Bundle validation first: bad input stops the check before any agent is kept waiting.
     let mut inputs = Vec::new();
     let (extra_findings, extra_checked) = match &args.bundle {
@@ -245,6 +258,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let map = preflight_validate::parse_machine_map(&args.machine_map)?;
             preflight_validate::check_machine_map(&bundle, &provider, &map)?;
             let outcome = preflight_validate::validate(&bundle, charms.as_ref(), &provider, &map);
+            let relations = preflight_validate::relations::relation_map(&bundle, charms.as_ref());
+            for (a, b) in &isolate {
+                if let Some(need) = relations.need(a, b) {
+                    anyhow::bail!(
+                        "--isolate {a}:{b} contradicts the bundle: {} need {a} and {b} to reach each other",
+                        need.relations.join("; ")
+                    );
+                }
+            }
+            topology.needs = relations.needs;
+            topology.application_spaces = relations.application_spaces;
             inputs.extend(bundle.sources.iter().map(|p| p.display().to_string()));
             inputs.extend(
                 args.charm_dir
@@ -254,90 +278,63 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             (outcome.findings, outcome.checked)
         }
     };
-    let state = Arc::new(CheckState::open(args.state_dir.as_deref())?);
+    inputs.push(match &source {
+        preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
+        preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
+    });
+    let config = CheckConfig {
+        provider,
+        server: ServerConfig::new(token),
+        expect: args.expect,
+        register_deadline: Duration::from_secs(args.deadline),
+        probe_deadline: Duration::from_secs(args.probe_deadline),
+        plan: PlanOptions {
+            full_mesh_max: args.full_mesh_max,
+            k: args.sparse_k.max(1),
+            isolate,
+            topology,
+            settings: ProbeSettings {
+                count: args.count.max(1),
+                timeout_ms: args.timeout_ms.max(1),
+                ..ProbeSettings::default()
+            },
+            controllers,
+            ..PlanOptions::default()
+        },
+        state_dir: args.state_dir.clone(),
+        extra_findings,
+        extra_checked,
+        inputs,
+        output: args
+            .output
+            .as_ref()
+            .map(|p| (p.clone(), preflight_report::Format::from(args.format))),
+        linger: Duration::from_millis(300),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     eprintln!("preflight: listening on http://{local}");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        state.clone(),
-        ServerConfig::new(token),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    if let Some(path) = &args.ready_file {
+        write_output(Some(path), &format!("http://{local}\n"))?;
+    }
 
     let pb = progress_bar(args.quiet);
     pb.enable_steady_tick(Duration::from_millis(200));
-    let expect = args.expect;
-    if state.lock().plan.is_none() {
-        let deadline = Instant::now() + Duration::from_secs(args.deadline);
-        wait_until(&state, deadline, &pb, || {
-            let n = state.registered();
-            (n >= expect, format!("agents registered {n}/{expect}"))
-        })
-        .await;
-    }
-    let opts = PlanOptions {
-        full_mesh_max: args.full_mesh_max,
-        k: args.sparse_k.max(1),
-        isolate,
-        settings: ProbeSettings {
-            count: args.count.max(1),
-            timeout_ms: args.timeout_ms.max(1),
-            ..ProbeSettings::default()
+    let report = session::run(
+        config,
+        listener,
+        |p: &Progress| {
+            pb.set_message(p.message());
+            pb.tick();
         },
-        controllers,
-        ..PlanOptions::default()
-    };
-    state.plan(&provider, &opts)?;
-    let deadline = Instant::now() + Duration::from_secs(args.probe_deadline);
-    wait_until(&state, deadline, &pb, || {
-        let (want, have, planned, done) = state.progress();
-        (
-            have >= want,
-            format!("probes done {done}/{planned}, agents reported {have}/{want}"),
-        )
-    })
-    .await;
-    state.finish();
+        std::future::pending(),
+    )
+    .await?;
     pb.finish_and_clear();
-
-    let report = {
-        let inner = state.lock();
-        let no_merge = Default::default();
-        let no_plan = Default::default();
-        let merged = inner.merged.as_ref().unwrap_or(&no_merge);
-        let plan = inner.plan.as_ref().unwrap_or(&no_plan);
-        inputs.push(match &source {
-            preflight_maas::ProviderSource::File(p) => format!("maas: {}", p.display()),
-            preflight_maas::ProviderSource::Live { url, .. } => format!("maas: {url}"),
-        });
-        inputs.push(format!(
-            "agents: {} of {expect} expected",
-            inner.agents.len()
-        ));
-        build_report(ReportInput {
-            provider: &provider,
-            merged,
-            plan,
-            results: &inner.results,
-            expected: expect,
-            extra_findings,
-            extra_checked,
-            inputs,
-        })
-    };
-    write_output(
-        args.output.as_deref(),
-        &preflight_report::render(&report, args.format.into()),
-    )?;
-    // Let agents still polling hear that the check is over, then stop serving.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if args.output.is_none() {
+        write_report(None, &report, args.format)?;
+    }
     Ok(ExitCode::from(report.exit_code()))
 }

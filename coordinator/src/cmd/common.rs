@@ -57,7 +57,8 @@ pub fn read_secret(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
     Ok(value)
 }
 
-/// Writes output to a file atomically (temp file + rename), or to stdout when no file is given.
+/// Writes output to a file atomically and durably (temp file, fsync, rename, fsync dir), or
+/// to stdout when no file is given.
 pub fn write_output(path: Option<&Path>, content: &str) -> anyhow::Result<()> {
     match path {
         None => {
@@ -67,24 +68,26 @@ pub fn write_output(path: Option<&Path>, content: &str) -> anyhow::Result<()> {
             out.flush()?;
             Ok(())
         }
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let tmp = dir.join(format!(
-                ".{}.tmp{}",
-                path.file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default(),
-                std::process::id()
-            ));
-            std::fs::write(&tmp, content)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(())
+        Some(path) => preflight_report::write_atomic(path, |w| w.write_all(content.as_bytes()))
+            .with_context(|| format!("cannot write {}", path.display())),
+    }
+}
+
+/// Writes a report to a file (atomically and durably; JSON streamed, never held as one
+/// string), or to stdout.
+pub fn write_report(
+    path: Option<&Path>,
+    report: &preflight_model::report::Report,
+    format: ReportFormat,
+) -> anyhow::Result<()> {
+    match path {
+        None => {
+            let mut out = std::io::stdout().lock();
+            preflight_report::write_to(report, format.into(), false, &mut out)
+                .context("cannot write the report to stdout")
         }
+        Some(path) => preflight_report::write_file(report, format.into(), false, path)
+            .with_context(|| format!("cannot write {}", path.display())),
     }
 }
 

@@ -30,8 +30,8 @@ pub enum Command {
     /// Serves /MAAS/api/2.0/{version,spaces,subnets,fabrics,fabrics/ID/vlans,machines,
     /// machines/ID,nodes/ID/interfaces,zones,tags,resourcepools}/ and checks the OAuth header
     /// the way MAAS does (all six oauth_* parameters, PLAINTEXT signature, timestamps no older
-    /// than 300 s, no reused nonce). Prints `listening on URL` as the first line of stdout and
-    /// serves until killed.
+    /// than 300 s, no reused nonce). Prints `listening on URL` as the first line of stdout (and
+    /// writes the URL to `--ready-file FILE`) and serves until killed.
     ///
     /// Example:
     ///   preflight maas serve maas.json --listen 127.0.0.1:5240 --api-key-file maas.key
@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// MAAS_API_KEY is read.
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// Once listening, write the URL to FILE (atomically: a supervisor waiting for the file
+    /// never reads half of it).
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
@@ -126,6 +130,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", server.url())?;
         out.flush()?;
+    }
+    if let Some(path) = &a.ready_file {
+        write_output(Some(path), &format!("{}\n", server.url()))?;
     }
     server.wait().await;
     Ok(ExitCode::SUCCESS)

@@ -1,15 +1,18 @@
 //! Benchmark: the real `preflight check` binary against N simulated agents (concurrent HTTP
 //! clients with synthetic observed configs and results), S spaces.
 //!
-//! `check_load PREFLIGHT_BIN [AGENTS] [SPACES] [FULL_MESH_MAX]` (see bench/check_load.sh).
-//! Prints the time from the last agent's results ack to the report file on disk, and the
-//! coordinator's peak RSS (from `/usr/bin/time -f %M`).
+//! `check_load PREFLIGHT_BIN [AGENTS] [SPACES] [FULL_MESH_MAX] [register]` (see
+//! bench/check_load.sh). Prints the time from the last agent's results ack to the report file
+//! on disk, and the coordinator's peak RSS (from `/usr/bin/time -f %M`). With `register`, the
+//! agents only register, all at once, against `--state-dir`: it prints the time until every
+//! registration is acknowledged (each answer comes only once it is durable), then kills the
+//! coordinator with SIGKILL and counts the registrations its journal holds.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use preflight_lab::supervise::Supervised;
 use preflight_model::api::{PlanResponse, RegisterResponse, ResultsAck};
 use preflight_model::observed::{
     Address, AddressFlags, Family, Identity, Link, LinkKind, ObservedConfig, OBSERVED_SCHEMA,
@@ -18,7 +21,6 @@ use preflight_model::probe::{
     MtuResult, MtuVerdict, ProbeReport, RttStats, TargetResult, PROBE_SCHEMA,
 };
 use serde_json::json;
-use tokio::io::AsyncBufReadExt;
 
 const TOKEN: &str = "bench-token";
 
@@ -197,6 +199,7 @@ async fn main() {
     let agents: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     let spaces: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
     let mesh: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(128);
+    let register_only = args.get(4).is_some_and(|a| a == "register");
     let dir = std::env::temp_dir().join(format!("preflight-check-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("token"), TOKEN).unwrap();
@@ -207,8 +210,8 @@ async fn main() {
     .unwrap();
     let report = dir.join("report.json");
     let t0 = Instant::now();
-    let mut child = tokio::process::Command::new("/usr/bin/time")
-        .arg("-f")
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.arg("-f")
         .arg("%M")
         .arg("-o")
         .arg(dir.join("rss"))
@@ -229,32 +232,26 @@ async fn main() {
             &agents.to_string(),
             "--full-mesh-max",
             &mesh.to_string(),
+            "--deadline",
+            "600",
             "--state-dir",
         ])
         .arg(dir.join("state"))
         .arg("-o")
-        .arg(&report)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("coordinator address");
-        if let Some(a) = line.strip_prefix("preflight: listening on ") {
-            break a.trim().to_string();
-        }
-        eprintln!("{line}");
-    };
-    tokio::spawn(async move {
-        while let Ok(Some(l)) = lines.next_line().await {
-            eprintln!("{l}");
-        }
-    });
+        .arg(&report);
+    let mut child = Supervised::spawn(
+        "preflight check",
+        cmd,
+        Some(&dir.join("coordinator.log")),
+        Some(&dir.join("ready")),
+    )
+    .unwrap();
+    let addr = child.wait_ready(Duration::from_secs(60)).unwrap();
+    if register_only {
+        register_burst(&mut child, &addr, agents, spaces, &dir).await;
+        std::fs::remove_dir_all(&dir).ok();
+        return;
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(agents)
         .build()
@@ -271,7 +268,10 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let report_after = last.elapsed();
-    let status = child.wait().await.unwrap();
+    let status = child
+        .wait_timeout(Duration::from_secs(120))
+        .unwrap()
+        .expect("the coordinator exits after the report");
     let rss_kb: u64 = std::fs::read_to_string(dir.join("rss"))
         .unwrap_or_default()
         .lines()
@@ -291,4 +291,57 @@ async fn main() {
         t0.elapsed().as_secs_f64()
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// All agents register at once; the time until the last ack, then SIGKILL and a count of the
+/// registrations on disk.
+async fn register_burst(
+    child: &mut Supervised,
+    base: &str,
+    agents: usize,
+    spaces: usize,
+    dir: &std::path::Path,
+) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(agents)
+        .build()
+        .unwrap();
+    let bodies: Vec<serde_json::Value> = (0..agents)
+        .map(|i| json!({"observed": observed(i, spaces)}))
+        .collect();
+    let start = Instant::now();
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let (client, url) = (client.clone(), format!("{base}/v1/register"));
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .bearer_auth(TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                r.json::<RegisterResponse>().await.unwrap().agent_id
+            })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap());
+    }
+    let took = start.elapsed();
+    child.kill();
+    let journal = std::fs::read_to_string(dir.join("state/journal.jsonl")).unwrap_or_default();
+    let on_disk = journal
+        .lines()
+        .filter(|l| l.starts_with("{\"registration\":"))
+        .count();
+    println!(
+        "check_load register: {agents} agents registering at once with --state-dir: all {} acknowledged in {:.3} s; after SIGKILL the journal holds {on_disk} registrations",
+        ids.len(),
+        took.as_secs_f64()
+    );
+    assert_eq!(on_disk, agents, "an acknowledged registration was lost");
 }

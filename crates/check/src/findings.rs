@@ -1,13 +1,14 @@
 //! Probe finding rules, shared by `preflight check` and `preflight report --probes`.
 //!
-//! They read the report's own [`PairResult`]s, so both paths judge the same data the same way.
+//! They read the report's own [`PairResult`]s and their judged [`PairState`], so both paths
+//! report the same data the same way.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use preflight_model::plan::Expectation;
 use preflight_model::probe::{FailureCause, MtuVerdict};
-use preflight_model::report::{Checked, Code, Finding, PairResult, Severity, Subject};
+use preflight_model::report::{Checked, Code, Finding, PairResult, PairState, Severity, Subject};
 
 fn subject(space: &str, p: &PairResult) -> Subject {
     Subject {
@@ -18,28 +19,151 @@ fn subject(space: &str, p: &PairResult) -> Subject {
     }
 }
 
-fn cause(f: &Option<FailureCause>) -> String {
-    match f {
-        None | Some(FailureCause::Timeout) => "no reply within the timeout".into(),
-        Some(FailureCause::HostUnreachable) => "host unreachable".into(),
-        Some(FailureCause::NetworkUnreachable) => "network unreachable (no route)".into(),
-        Some(FailureCause::AdminProhibited) => {
-            "administratively prohibited (firewall reject)".into()
-        }
-        Some(FailureCause::FragmentationNeeded { mtu }) => match mtu {
-            Some(m) => format!("fragmentation needed (next-hop MTU {m})"),
-            None => "fragmentation needed".into(),
-        },
-        Some(FailureCause::LocalError { message }) => format!("local error: {message}"),
-        Some(FailureCause::NotRun { reason }) => format!("not run: {reason}"),
-        Some(FailureCause::Other { message }) => message.clone(),
+/// The failure cause as findings word it (`None`: no cause was reported, i.e. a timeout).
+pub(crate) fn cause(f: &Option<FailureCause>) -> String {
+    f.as_ref().unwrap_or(&FailureCause::Timeout).to_string()
+}
+
+/// `"A (addr) → B (addr) in space"`, the head of every probe finding's message.
+fn what(space: &str, p: &PairResult) -> String {
+    format!(
+        "{} ({}) → {} ({}) in {space}",
+        p.source_machine, p.source, p.target_machine, p.target
+    )
+}
+
+/// `probe.isolation-breach`: an isolated pair answered.
+fn isolation_breach(space: &str, p: &PairResult) -> Finding {
+    Finding::new(
+        Code::ProbeIsolationBreach,
+        subject(space, p),
+        format!(
+            "{}: {} of {} echo requests answered, but these spaces must be isolated",
+            what(space, p),
+            p.received,
+            p.sent
+        ),
+    )
+    .with_hint("find the router or firewall rule that forwards between the two spaces")
+}
+
+/// `probe.asymmetric`: an unreachable pair whose reverse direction answers.
+fn asymmetric(space: &str, p: &PairResult) -> Finding {
+    Finding::new(
+        Code::ProbeAsymmetric,
+        subject(space, p),
+        format!(
+            "{} fails ({}) while the reverse direction passes",
+            what(space, p),
+            cause(&p.failure)
+        ),
+    )
+    .with_hint("look for a one-way firewall rule, reverse-path filtering or an asymmetric route")
+}
+
+/// `probe.unreachable`: an unreachable pair whose reverse direction fails too (or was not probed).
+fn unreachable(space: &str, p: &PairResult) -> Finding {
+    Finding::new(
+        Code::ProbeUnreachable,
+        subject(space, p),
+        format!(
+            "{}: no answer to {} echo requests ({})",
+            what(space, p),
+            p.sent,
+            cause(&p.failure)
+        ),
+    )
+    .with_hint("check the link, VLAN tagging, addressing and firewalls on both machines")
+}
+
+/// `probe.packet-loss`: an answered pair that lost some requests.
+fn packet_loss(space: &str, p: &PairResult) -> Finding {
+    Finding::new(
+        Code::ProbePacketLoss,
+        subject(space, p),
+        format!(
+            "{}: {:.0}% loss ({} of {} answered)",
+            what(space, p),
+            p.loss_pct,
+            p.received,
+            p.sent
+        ),
+    )
+    .with_hint("check for errors on the ports, duplex, congestion or rate-limiting firewalls")
+}
+
+/// `probe.mtu-blackhole`: an answered pair whose full-size DF probe vanished or needed
+/// fragmentation.
+fn mtu_blackhole(space: &str, p: &PairResult) -> Option<Finding> {
+    let m = p.mtu.as_ref()?;
+    let largest = m
+        .largest_ok
+        .map(|l| format!("; the largest packet that passed was {l} bytes"))
+        .unwrap_or_default();
+    Some(
+        Finding::new(
+            Code::ProbeMtuBlackhole,
+            subject(space, p),
+            format!(
+                "{}: small packets pass but {}-byte packets with DF {}{largest}",
+                what(space, p),
+                m.expected_mtu,
+                if m.verdict == MtuVerdict::Blackhole {
+                    "vanish"
+                } else {
+                    "need fragmentation"
+                }
+            ),
+        )
+        .with_hint(format!(
+            "set MTU {} on every interface and switch port of the path",
+            m.expected_mtu
+        )),
+    )
+}
+
+/// `probe.not-run`: the agent refused one plan item (and ran the rest).
+fn not_run(space: &str, p: &PairResult) -> Finding {
+    let reason = match &p.failure {
+        Some(FailureCause::NotRun { reason }) => reason.as_str(),
+        _ => "no reason given",
+    };
+    Finding::new(
+        Code::ProbeNotRun,
+        subject(space, p),
+        format!("{} was not run by the agent: {reason}", what(space, p)),
+    )
+    .with_hint(
+        "the rest of the plan ran; fix the plan item (or the address it names) and check again",
+    )
+}
+
+/// The checks a pair takes part in, by what was planned for it (a pair the agent did not run
+/// takes part in none but `probe.not-run`).
+fn checks_of(p: &PairResult) -> &'static [Code] {
+    if p.state == PairState::NotRun {
+        return &[Code::ProbeNotRun];
+    }
+    match (p.expect, p.mtu.is_some()) {
+        (Expectation::Isolated, _) => &[Code::ProbeIsolationBreach],
+        (Expectation::Reachable, true) => &[
+            Code::ProbeUnreachable,
+            Code::ProbeAsymmetric,
+            Code::ProbePacketLoss,
+            Code::ProbeMtuBlackhole,
+        ],
+        (Expectation::Reachable, false) => &[
+            Code::ProbeUnreachable,
+            Code::ProbeAsymmetric,
+            Code::ProbePacketLoss,
+        ],
     }
 }
 
-/// Findings and evaluated checks for the probed pairs of one space.
+/// Findings and evaluated checks for the probed pairs of one space, derived from each pair's
+/// judged [`PairState`]: every failing pair gets at least one finding, a passing one none.
 pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<Checked>) {
     let mut findings = Vec::new();
-    let mut checked = Vec::new();
     let by_addr: HashMap<(IpAddr, IpAddr), &PairResult> = pairs
         .iter()
         .filter(|p| p.done)
@@ -49,135 +173,44 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
     // covers every pair of the space, and the report lists each pair on its own anyway.
     let mut evaluated: Vec<Code> = Vec::new();
     for p in pairs.iter().filter(|p| p.done) {
-        let subj = subject(space, p);
-        let mut check = |code: Code| {
-            if !evaluated.contains(&code) {
-                evaluated.push(code);
+        for code in checks_of(p) {
+            if !evaluated.contains(code) {
+                evaluated.push(code.clone());
             }
-        };
-        let what = format!(
-            "{} ({}) → {} ({}) in {space}",
-            p.source_machine, p.source, p.target_machine, p.target
-        );
-        if let Some(FailureCause::NotRun { reason }) = &p.failure {
-            check(Code::ProbeNotRun);
-            findings.push(Finding {
-                code: Code::ProbeNotRun,
-                severity: Severity::Warning,
-                subject: subj.clone(),
-                message: format!("{what} was not run by the agent: {reason}"),
-                hint: Some("the rest of the plan ran; fix the plan item (or the address it names) and check again".into()),
-            });
-            continue;
         }
-        match p.expect {
-            Expectation::Isolated => {
-                check(Code::ProbeIsolationBreach);
-                if p.received > 0 {
-                    findings.push(Finding {
-                        code: Code::ProbeIsolationBreach,
-                        severity: Severity::Error,
-                        subject: subj.clone(),
-                        message: format!(
-                            "{what}: {} of {} echo requests answered, but these spaces must be isolated",
-                            p.received, p.sent
-                        ),
-                        hint: Some("find the router or firewall rule that forwards between the two spaces".into()),
-                    });
-                }
+        match p.state {
+            PairState::Ok | PairState::Pending => {}
+            PairState::NotRun => findings.push(not_run(space, p)),
+            PairState::IsolationBreach => findings.push(isolation_breach(space, p)),
+            PairState::Unreachable => {
+                let reverse_answers = by_addr
+                    .get(&(p.target, p.source))
+                    .is_some_and(|r| r.expect == Expectation::Reachable && r.state.answered());
+                findings.push(if reverse_answers {
+                    asymmetric(space, p)
+                } else {
+                    unreachable(space, p)
+                });
             }
-            Expectation::Reachable => {
-                check(Code::ProbeUnreachable);
-                check(Code::ProbeAsymmetric);
-                check(Code::ProbePacketLoss);
-                if p.mtu.is_some() {
-                    check(Code::ProbeMtuBlackhole);
-                }
-                if p.received == 0 {
-                    let reverse = by_addr
-                        .get(&(p.target, p.source))
-                        .filter(|r| r.expect == Expectation::Reachable);
-                    if reverse.is_some_and(|r| r.received > 0) {
-                        findings.push(Finding {
-                            code: Code::ProbeAsymmetric,
-                            severity: Severity::Error,
-                            subject: subj.clone(),
-                            message: format!(
-                                "{what} fails ({}) while the reverse direction passes",
-                                cause(&p.failure)
-                            ),
-                            hint: Some("look for a one-way firewall rule, reverse-path filtering or an asymmetric route".into()),
-                        });
-                    } else {
-                        findings.push(Finding {
-                            code: Code::ProbeUnreachable,
-                            severity: Severity::Error,
-                            subject: subj.clone(),
-                            message: format!(
-                                "{what}: no answer to {} echo requests ({})",
-                                p.sent,
-                                cause(&p.failure)
-                            ),
-                            hint: Some("check the link, VLAN tagging, addressing and firewalls on both machines".into()),
-                        });
-                    }
-                    continue;
-                }
+            PairState::Loss => findings.push(packet_loss(space, p)),
+            PairState::MtuBlackhole => {
                 if p.received < p.sent {
-                    findings.push(Finding {
-                        code: Code::ProbePacketLoss,
-                        severity: Severity::Error,
-                        subject: subj.clone(),
-                        message: format!(
-                            "{what}: {:.0}% loss ({} of {} answered)",
-                            p.loss_pct, p.received, p.sent
-                        ),
-                        hint: Some("check for errors on the ports, duplex, congestion or rate-limiting firewalls".into()),
-                    });
+                    findings.push(packet_loss(space, p));
                 }
-                if let Some(m) = &p.mtu {
-                    if m.small_ok
-                        && matches!(
-                            m.verdict,
-                            MtuVerdict::Blackhole | MtuVerdict::FragmentationNeeded
-                        )
-                    {
-                        let largest = m
-                            .largest_ok
-                            .map(|l| format!("; the largest packet that passed was {l} bytes"))
-                            .unwrap_or_default();
-                        findings.push(Finding {
-                            code: Code::ProbeMtuBlackhole,
-                            severity: Severity::Error,
-                            subject: subj.clone(),
-                            message: format!(
-                                "{what}: small packets pass but {}-byte packets with DF {}{largest}",
-                                m.expected_mtu,
-                                if m.verdict == MtuVerdict::Blackhole {
-                                    "vanish"
-                                } else {
-                                    "need fragmentation"
-                                }
-                            ),
-                            hint: Some(format!(
-                                "set MTU {} on every interface and switch port of the path",
-                                m.expected_mtu
-                            )),
-                        });
-                    }
-                }
+                findings.extend(mtu_blackhole(space, p));
             }
         }
     }
-    for code in evaluated {
-        checked.push(Checked {
-            check: code,
+    let checked = evaluated
+        .into_iter()
+        .map(|check| Checked {
+            check,
             subject: Subject {
                 space: Some(space.to_string()),
                 ..Subject::default()
             },
-        });
-    }
+        })
+        .collect();
     (findings, checked)
 }
 
@@ -328,7 +361,9 @@ pub(crate) mod tests {
                 },
             }),
             tcp: vec![],
+            state: PairState::Ok,
         }
+        .rejudged()
     }
 
     fn codes_of(f: &[Finding]) -> Vec<Code> {
@@ -392,7 +427,7 @@ pub(crate) mod tests {
             largest_ok: Some(1500),
             verdict: MtuVerdict::Blackhole,
         });
-        let (f, _) = probe_findings("s", &[p.clone()]);
+        let (f, _) = probe_findings("s", &[p.clone().rejudged()]);
         assert_eq!(codes_of(&f), vec![Code::ProbeMtuBlackhole]);
         assert!(
             f[0].message.contains("1500 bytes") && f[0].message.contains("9000"),
@@ -407,7 +442,7 @@ pub(crate) mod tests {
             largest_ok: None,
             verdict: MtuVerdict::Unknown,
         });
-        assert!(probe_findings("s", &[p]).0.is_empty());
+        assert!(probe_findings("s", &[p.rejudged()]).0.is_empty());
     }
 
     #[test]
@@ -415,13 +450,13 @@ pub(crate) mod tests {
         let mut p = pair("10.0.0.1", "10.9.0.2", 3, 3);
         p.expect = Expectation::Isolated;
         p.mtu = None;
-        let (f, c) = probe_findings("iso", &[p.clone()]);
+        let (f, c) = probe_findings("iso", &[p.clone().rejudged()]);
         assert_eq!(codes_of(&f), vec![Code::ProbeIsolationBreach]);
         assert_eq!(c.len(), 1);
         p.received = 0;
         p.loss_pct = 100.0;
         assert!(
-            probe_findings("iso", &[p]).0.is_empty(),
+            probe_findings("iso", &[p.rejudged()]).0.is_empty(),
             "isolated and silent is the pass"
         );
     }
@@ -430,7 +465,7 @@ pub(crate) mod tests {
     fn pairs_without_results_give_no_probe_findings() {
         let mut p = pair("10.0.0.1", "10.0.0.2", 0, 0);
         p.done = false;
-        let (f, c) = probe_findings("s", &[p]);
+        let (f, c) = probe_findings("s", &[p.rejudged()]);
         assert!(f.is_empty() && c.is_empty());
     }
 
@@ -466,5 +501,48 @@ pub(crate) mod tests {
         assert!(f[0].message.ends_with("and 2 more"), "{}", f[0].message);
         // Nobody missing: unheard machines alone are no finding (MAAS may hold spare machines).
         assert!(missing_agents(2, 2, &[], &unheard(3)).is_empty());
+    }
+
+    #[test]
+    fn an_item_the_agent_did_not_run_is_a_warning_and_nothing_else() {
+        let mut refused = pair("10.0.0.1", "10.0.0.2", 0, 0);
+        refused.failure = Some(FailureCause::NotRun {
+            reason: "targets[0].target: the agent's own address".into(),
+        });
+        let refused = refused.rejudged();
+        assert_eq!(refused.state, PairState::NotRun);
+        let (f, checked) = probe_findings("s", &[refused]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::ProbeNotRun);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(
+            f[0].message.contains("the agent's own address"),
+            "{}",
+            f[0].message
+        );
+        // Not run is not unreachable: the pair takes part in no other check.
+        assert!(checked.iter().all(|c| c.check == Code::ProbeNotRun));
+    }
+
+    #[test]
+    fn untestable_probes_are_info_findings_with_the_reason() {
+        let u = crate::plan::Untestable {
+            space: "internal".into(),
+            source_machine: "host1".into(),
+            target_machine: "host3".into(),
+            source: "10.10.0.12".parse().unwrap(),
+            target: "10.10.0.11".parse().unwrap(),
+            reason: "10.10.0.11 is held by several machines in its subnet".into(),
+        };
+        let f = untestable_findings(&[u]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, Code::ProbeUntestable);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].message.contains("held by several machines"),
+            "{}",
+            f[0].message
+        );
+        assert!(untestable_findings(&[]).is_empty());
     }
 }

@@ -1030,6 +1030,7 @@ mod tests {
         let (f, c) = gateway_unreachable(&p, &a, &plan.per_agent, &dead_for_node1);
         assert_eq!(c.len(), 1);
         assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::GatewayUnreachable);
         let m = &f[0].message;
         assert!(
             m.contains("10.0.0.254") && m.contains("10.0.0.0/24") && m.contains("node1 (10.0.0.1)"),
@@ -1077,6 +1078,7 @@ mod tests {
             },
         ];
         let (f, _) = address_in_dynamic_range(&p, &a);
+        assert!(f.iter().all(|f| f.code == Code::AddressInDynamicRange));
         let got: Vec<(String, Severity)> = f
             .iter()
             .map(|f| (f.subject.target.clone().unwrap_or_default(), f.severity))
@@ -1152,6 +1154,7 @@ mod tests {
         });
         let (f, _) = controller_unreachable(&p, &a, &plan.per_agent, &closed, Some(&c));
         assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::ControllerUnreachable);
         assert!(
             f[0].message.contains("node1")
                 && f[0].message.contains("alpha")
@@ -1177,6 +1180,54 @@ mod tests {
                 .message
                 .contains("node1 has no address in juju-mgmt-space storage")),
             "{f:?}"
+        );
+    }
+
+    #[test]
+    fn controllers_that_cannot_reach_each_other_in_the_ha_space_are_named() {
+        let p = provider();
+        let a = agents(&p);
+        // Both machines play controllers; they replicate over alpha.
+        let c = Controllers {
+            addresses: vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()],
+            mgmt_space: Some("alpha".into()),
+            ha_space: Some("alpha".into()),
+        };
+        let opts = PlanOptions {
+            controllers: Some(c.clone()),
+            ..PlanOptions::default()
+        };
+        let plan = build_plan(&p, &a, &opts);
+        let ha: Vec<&PlannedTarget> = plan
+            .per_agent
+            .values()
+            .flat_map(|x| &x.targets)
+            .filter(|t| t.kind == ProbeKind::Controller && t.tcp_ports == [CONTROLLER_HA_PORT])
+            .collect();
+        assert_eq!(ha.len(), 2, "one each way: {ha:?}");
+        let open = results(&plan.per_agent, |_| (1, vec![]));
+        let (f, checked) = controller_unreachable(&p, &a, &plan.per_agent, &open, Some(&c));
+        assert!(f.is_empty(), "{f:?}");
+        assert!(checked
+            .iter()
+            .any(|c| c.check == Code::ControllerHaUnreachable));
+        // The HA port is closed on node2: node1 cannot reach it; the API port stays open.
+        let ha_closed = results(&plan.per_agent, |t| {
+            let to_node2 = t.target.to_string() == "10.0.0.2";
+            (
+                u32::from(!(t.tcp_ports == [CONTROLLER_HA_PORT] && to_node2)),
+                vec![],
+            )
+        });
+        let (f, _) = controller_unreachable(&p, &a, &plan.per_agent, &ha_closed, Some(&c));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::ControllerHaUnreachable);
+        assert_eq!(f[0].subject.source.as_deref(), Some("node1"));
+        assert_eq!(f[0].subject.target.as_deref(), Some("node2"));
+        assert!(
+            f[0].message.contains("juju-ha-space alpha"),
+            "{}",
+            f[0].message
         );
     }
 }

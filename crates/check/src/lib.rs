@@ -1,15 +1,19 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
-//! One module per step: [`merge`], [`plan`], [`findings`], [`infra`] (addresses and gateways),
-//! [`report`], [`server`], [`state`].
+//! One module per step: [`merge`], [`plan`] (with [`cross_space`] for the probes between
+//! spaces), [`findings`], [`infra`] (addresses, gateways and controllers), [`report`], [`server`],
+//! [`state`]; [`session`] runs them in order as one check.
 
+pub mod cross_space;
 pub mod findings;
 pub mod infra;
+mod journal;
 pub mod merge;
 pub mod plan;
 pub mod report;
 pub mod server;
+pub mod session;
 pub mod state;
 
 use preflight_model::probe::ProbeReport;
@@ -24,6 +28,14 @@ pub enum CheckError {
     /// The state dir could not be read or written.
     #[error("state dir: {0}")]
     State(String),
+    /// The report could not be written.
+    #[error("cannot write the report to {path}: {error}")]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
 }
 
 /// Builds a check report from probe results alone (no provider, no plan): spaces are the

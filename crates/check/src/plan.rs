@@ -56,6 +56,8 @@ pub struct PlanOptions {
     pub infrastructure: bool,
     /// The Juju controllers to check, when any (see [`crate::infra::Controllers`]).
     pub controllers: Option<crate::infra::Controllers>,
+    /// The bundle's space pairs and the isolation policy, for the cross-space probes.
+    pub topology: crate::cross_space::Topology,
 }
 
 impl Default for PlanOptions {
@@ -67,6 +69,7 @@ impl Default for PlanOptions {
             settings: ProbeSettings::default(),
             infrastructure: true,
             controllers: None,
+            topology: Default::default(),
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct CheckPlan {
     pub untestable: Vec<Untestable>,
     /// The controllers the plan checks, when any.
     pub controllers: Option<crate::infra::Controllers>,
+    /// The space pairs the cross-space probes cover (see [`crate::cross_space`]).
+    pub cross: Vec<crate::cross_space::CrossPair>,
 }
 
 /// 64-bit FNV-1a, stable across builds and platforms.
@@ -362,6 +367,8 @@ pub fn build_plan(
         }
         untestable.extend(part.untestable);
     }
+    // The probes between spaces (see `crate::cross_space`).
+    let (cross_probes, cross) = crate::cross_space::plan(&spaces, &opts.topology, &opts.isolate);
     // Who answers for each address, and each subnet's gateway (see `crate::infra`).
     let mut infra = if opts.infrastructure {
         crate::infra::plan_items(provider, agents)
@@ -371,7 +378,7 @@ pub fn build_plan(
     if let Some(c) = &opts.controllers {
         infra.extend(crate::infra::controller_items(provider, agents, c));
     }
-    for (agent, t) in infra {
+    for (agent, t) in cross_probes.into_iter().chain(infra) {
         if ids[agent].insert(t.id.clone()) {
             per_agent[agent].push(t);
             probes += 1;
@@ -414,6 +421,7 @@ pub fn build_plan(
         probes,
         untestable,
         controllers: opts.controllers.clone(),
+        cross,
     }
 }
 

@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use preflight_model::plan::ProbeKind;
 use preflight_model::probe::{ProbeReport, TargetResult};
 use preflight_model::provider::ProviderModel;
 use preflight_model::report::{
-    Checked, Finding, PairResult, Report, ReportKind, SpaceReport, SubnetRef,
+    judge, Checked, Finding, Measurement, PairResult, Report, ReportKind, SpaceReport, SubnetRef,
 };
 
 use crate::findings::{missing_agents, probe_findings, untestable_findings};
@@ -61,187 +62,313 @@ fn pair_from(
         failure: r.and_then(|r| r.failure.clone()),
         mtu: r.and_then(|r| r.mtu),
         tcp: r.map(|r| r.tcp.clone()).unwrap_or_default(),
+        // Judged here, once: the findings, renderers and exit code all follow this.
+        state: judge(t.expect, r.map(Measurement::from)),
     }
 }
 
-/// Builds the check report.
+/// Builds the check report (every result folded at once; see [`PairFold`]).
 pub fn build_report(input: ReportInput<'_>) -> Report {
-    let names: HashMap<&str, &str> = input
-        .merged
-        .agents
-        .iter()
-        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
-        .collect();
-    let mut findings = input.merged.findings.clone();
-    findings.extend(input.extra_findings);
-    let mut checked = input.extra_checked;
-    checked.extend(input.merged.checked.iter().cloned());
-
-    // Space sections: every real space with a member, plus isolation pseudo-spaces.
-    let mut sections: BTreeMap<String, SpaceReport> = BTreeMap::new();
-    for a in &input.merged.agents {
-        for addr in &a.addresses {
-            let space = input.provider.spaces.get(&addr.space_id);
-            let name = space
-                .map(|s| s.name.clone())
-                .unwrap_or_else(|| format!("space-{}", addr.space_id));
-            let sec = sections.entry(name.clone()).or_insert_with(|| SpaceReport {
-                name,
-                id: Some(addr.space_id),
-                subnets: input
-                    .provider
-                    .subnets_in_space(addr.space_id)
-                    .map(|s| {
-                        let vlan = input.provider.vlans.get(&s.vlan_id);
-                        SubnetRef {
-                            id: s.id,
-                            cidr: s.cidr.to_string(),
-                            fabric: vlan
-                                .and_then(|v| input.provider.fabrics.get(&v.fabric_id))
-                                .map(|f| f.name.clone()),
-                            vid: vlan.map(|v| v.vid),
-                            mtu: vlan.map(|v| v.mtu),
-                        }
-                    })
-                    .collect(),
-                machines: Vec::new(),
-                pairs: Vec::new(),
-            });
-            if !sec.machines.contains(&a.name) {
-                sec.machines.push(a.name.clone());
-            }
-        }
+    let mut fold = PairFold::new(input.provider, input.merged, input.plan);
+    for (agent_id, r) in input.results {
+        fold.add(input.plan, agent_id, r);
     }
-    let mut probes_done = 0;
-    let mut silent = Vec::new();
-    for (agent_id, plan) in &input.plan.per_agent {
-        let source_machine = names
-            .get(agent_id.as_str())
-            .copied()
-            .unwrap_or(agent_id)
-            .to_string();
-        let res = input.results.get(agent_id);
-        if res.is_none() {
-            silent.push(source_machine.clone());
+    fold.finish(Finish {
+        provider: input.provider,
+        merged: input.merged,
+        plan: input.plan,
+        expected: input.expected,
+        extra_findings: input.extra_findings,
+        extra_checked: input.extra_checked,
+        inputs: input.inputs,
+    })
+}
+
+/// What the report needs besides the folded pairs.
+#[derive(Debug)]
+pub struct Finish<'a> {
+    /// MAAS's model.
+    pub provider: &'a ProviderModel,
+    /// The merge of the agents that registered.
+    pub merged: &'a Merged,
+    /// The plan handed out.
+    pub plan: &'a CheckPlan,
+    /// Agents expected (`--expect`).
+    pub expected: usize,
+    /// Findings from other steps (bundle validation).
+    pub extra_findings: Vec<Finding>,
+    /// Checks evaluated by other steps.
+    pub extra_checked: Vec<Checked>,
+    /// Inputs, for the reader.
+    pub inputs: Vec<String>,
+}
+
+/// The report's space sections and pairs, built when the plan is and filled in as each
+/// agent's results arrive, so the coordinator keeps one pair per probe instead of every
+/// upload and then every pair.
+#[derive(Debug, Default)]
+pub struct PairFold {
+    /// Space sections by name, in name order at the end.
+    sections: Vec<SpaceReport>,
+    /// Per agent: its source machine name, and for each of its plan's targets, where the
+    /// pair is (section, index).
+    slots: HashMap<String, (String, Vec<Option<(usize, usize)>>)>,
+    /// Agents whose results were folded.
+    reported: BTreeSet<String>,
+    /// Probes with a result.
+    probes_done: usize,
+    /// Per agent, the results of its non-echo plan items (neighbour, gateway, controller):
+    /// the [`crate::infra`] rules judge them at the end. A few per agent, so kept whole.
+    infra: BTreeMap<String, ProbeReport>,
+}
+
+impl PairFold {
+    /// Sections for every real space with a member (plus isolation pseudo-spaces), and a
+    /// not-yet-done pair for every planned probe.
+    pub fn new(provider: &ProviderModel, merged: &Merged, plan: &CheckPlan) -> PairFold {
+        let names: HashMap<&str, &str> = merged
+            .agents
+            .iter()
+            .map(|a| (a.agent_id.as_str(), a.name.as_str()))
+            .collect();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut sections: Vec<SpaceReport> = Vec::new();
+        let mut section =
+            |sections: &mut Vec<SpaceReport>, name: &str, make: &dyn Fn() -> SpaceReport| {
+                *index.entry(name.to_string()).or_insert_with(|| {
+                    sections.push(make());
+                    sections.len() - 1
+                })
+            };
+        for a in &merged.agents {
+            for addr in &a.addresses {
+                let space = provider.spaces.get(&addr.space_id);
+                let name = space
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| format!("space-{}", addr.space_id));
+                let i = section(&mut sections, &name, &|| SpaceReport {
+                    name: name.clone(),
+                    id: Some(addr.space_id),
+                    subnets: provider
+                        .subnets_in_space(addr.space_id)
+                        .map(|s| {
+                            let vlan = provider.vlans.get(&s.vlan_id);
+                            SubnetRef {
+                                id: s.id,
+                                cidr: s.cidr.to_string(),
+                                fabric: vlan
+                                    .and_then(|v| provider.fabrics.get(&v.fabric_id))
+                                    .map(|f| f.name.clone()),
+                                vid: vlan.map(|v| v.vid),
+                                mtu: vlan.map(|v| v.mtu),
+                            }
+                        })
+                        .collect(),
+                    machines: Vec::new(),
+                    pairs: Vec::new(),
+                });
+                let sec = &mut sections[i];
+                if !sec.machines.contains(&a.name) {
+                    sec.machines.push(a.name.clone());
+                }
+            }
         }
-        let by_id: HashMap<&str, &TargetResult> = res
-            .map(|r| {
-                r.targets
-                    .iter()
-                    .filter_map(|t| t.id.as_deref().map(|id| (id, t)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for t in &plan.targets {
-            let r = by_id.get(t.id.as_str()).copied();
-            if r.is_some() {
-                probes_done += 1;
-            }
-            // Neighbour and gateway probes are judged per address (crate::infra), not as pairs.
-            if t.kind != preflight_model::plan::ProbeKind::Echo {
-                continue;
-            }
-            let sec = sections
-                .entry(t.space.clone())
-                .or_insert_with(|| SpaceReport {
+        let mut slots = HashMap::new();
+        for (agent_id, plan) in &plan.per_agent {
+            let source_machine = names
+                .get(agent_id.as_str())
+                .copied()
+                .unwrap_or(agent_id)
+                .to_string();
+            let mut at = Vec::with_capacity(plan.targets.len());
+            for t in &plan.targets {
+                // Neighbour, gateway and controller probes are judged per address or subnet
+                // (crate::infra), not as pairs: no slot; their results are kept as they come.
+                if t.kind != ProbeKind::Echo {
+                    at.push(None);
+                    continue;
+                }
+                let i = section(&mut sections, &t.space, &|| SpaceReport {
                     name: t.space.clone(),
                     id: None,
                     subnets: Vec::new(),
                     machines: Vec::new(),
                     pairs: Vec::new(),
                 });
-            let target_machine = t
-                .target_machine
-                .clone()
-                .unwrap_or_else(|| t.target.to_string());
-            for m in [&source_machine, &target_machine] {
-                if !sec.machines.contains(m) {
-                    sec.machines.push(m.clone());
+                let sec = &mut sections[i];
+                let target_machine = t
+                    .target_machine
+                    .clone()
+                    .unwrap_or_else(|| t.target.to_string());
+                for m in [&source_machine, &target_machine] {
+                    if !sec.machines.contains(m) {
+                        sec.machines.push(m.clone());
+                    }
                 }
+                sec.pairs.push(pair_from(
+                    t.id.clone(),
+                    source_machine.clone(),
+                    target_machine,
+                    t,
+                    None,
+                ));
+                at.push(Some((i, sec.pairs.len() - 1)));
             }
-            sec.pairs.push(pair_from(
-                t.id.clone(),
-                source_machine.clone(),
-                target_machine,
-                t,
-                r,
-            ));
+            slots.insert(agent_id.clone(), (source_machine, at));
+        }
+        PairFold {
+            sections,
+            slots,
+            reported: BTreeSet::new(),
+            probes_done: 0,
+            infra: BTreeMap::new(),
         }
     }
-    let mut spaces: Vec<SpaceReport> = sections.into_values().collect();
-    for sec in &mut spaces {
-        sec.machines.sort();
-        sec.pairs.sort_by(|a, b| a.id.cmp(&b.id));
-        let (f, c) = probe_findings(&sec.name, &sec.pairs);
-        findings.extend(f);
-        checked.extend(c);
+
+    /// Folds one agent's results into its pairs (results of agents not in the plan, and
+    /// target results not in the agent's plan, are ignored; the state refuses those anyway).
+    pub fn add(&mut self, plan: &CheckPlan, agent_id: &str, report: &ProbeReport) {
+        let (Some(p), Some((_, at))) = (plan.per_agent.get(agent_id), self.slots.get(agent_id))
+        else {
+            return;
+        };
+        if !self.reported.insert(agent_id.to_string()) {
+            return;
+        }
+        let by_id: HashMap<&str, &TargetResult> = report
+            .targets
+            .iter()
+            .filter_map(|t| t.id.as_deref().map(|id| (id, t)))
+            .collect();
+        let mut infra = Vec::new();
+        for (t, &slot) in p.targets.iter().zip(at) {
+            let Some(r) = by_id.get(t.id.as_str()).copied() else {
+                continue;
+            };
+            self.probes_done += 1;
+            let Some((i, j)) = slot else {
+                infra.push(r.clone());
+                continue;
+            };
+            let pair = &mut self.sections[i].pairs[j];
+            *pair = pair_from(
+                std::mem::take(&mut pair.id),
+                std::mem::take(&mut pair.source_machine),
+                std::mem::take(&mut pair.target_machine),
+                t,
+                Some(r),
+            );
+        }
+        if !infra.is_empty() {
+            self.infra.insert(
+                agent_id.to_string(),
+                ProbeReport {
+                    schema: report.schema.clone(),
+                    agent: report.agent.clone(),
+                    sockets: Vec::new(),
+                    started_at: report.started_at.clone(),
+                    duration_ms: report.duration_ms,
+                    targets: infra,
+                },
+            );
+        }
     }
-    findings.extend(untestable_findings(&input.plan.untestable));
-    for (f, c) in [
-        crate::infra::address_duplicate(
-            input.provider,
-            &input.merged.agents,
-            &input.plan.per_agent,
-            input.results,
-        ),
-        crate::infra::address_in_dynamic_range(input.provider, &input.merged.agents),
-        crate::infra::controller_unreachable(
-            input.provider,
-            &input.merged.agents,
-            &input.plan.per_agent,
-            input.results,
-            input.plan.controllers.as_ref(),
-        ),
-        crate::infra::gateway_unreachable(
-            input.provider,
-            &input.merged.agents,
-            &input.plan.per_agent,
-            input.results,
-        ),
-    ] {
-        findings.extend(f);
-        checked.extend(c);
+
+    /// Probes with a result so far.
+    pub fn probes_done(&self) -> usize {
+        self.probes_done
     }
-    let registered = input.merged.agents.len();
-    let heard: std::collections::HashSet<&str> = input
-        .merged
-        .agents
-        .iter()
-        .filter_map(|a| a.system_id.as_deref())
-        .collect();
-    let unheard: Vec<(String, String)> = input
-        .provider
-        .machines
-        .iter()
-        .filter(|m| matches!(m.status.as_str(), "Deployed" | "Deploying" | "Allocated"))
-        .filter(|m| !heard.contains(m.system_id.as_str()))
-        .map(|m| (m.hostname.clone(), m.system_id.clone()))
-        .collect();
-    findings.extend(missing_agents(
-        input.expected,
-        registered,
-        &silent,
-        &unheard,
-    ));
-    checked.push(Checked {
-        check: preflight_model::report::Code::AgentMissing,
-        subject: Default::default(),
-    });
-    let mut report = Report::new(ReportKind::Check, now(), findings);
-    report.summary.agents_expected = Some(input.expected);
-    report.summary.agents_reported = Some(
-        input
-            .results
-            .keys()
-            .filter(|k| input.plan.per_agent.contains_key(*k))
-            .count(),
-    );
-    report.summary.probes_planned = Some(input.plan.probes);
-    report.summary.probes_done = Some(probes_done);
-    report.spaces = spaces;
-    report.inputs = input.inputs;
-    report.checked = checked;
-    report
+
+    /// The report: the sections in name order, each space's probe findings, the missing
+    /// agents, the summary.
+    pub fn finish(self, input: Finish<'_>) -> Report {
+        let mut findings = input.merged.findings.clone();
+        findings.extend(input.extra_findings);
+        let mut checked = input.extra_checked;
+        checked.extend(input.merged.checked.iter().cloned());
+        let silent: Vec<String> = {
+            let mut s: Vec<(&String, &String)> = self
+                .slots
+                .iter()
+                .filter(|(id, _)| !self.reported.contains(*id))
+                .map(|(id, (name, _))| (id, name))
+                .collect();
+            s.sort();
+            s.into_iter().map(|(_, name)| name.clone()).collect()
+        };
+        let mut spaces = self.sections;
+        spaces.sort_by(|a, b| a.name.cmp(&b.name));
+        for sec in &mut spaces {
+            sec.machines.sort();
+            sec.pairs.sort_by(|a, b| a.id.cmp(&b.id));
+            let (f, c) = crate::cross_space::section_findings(&input.plan.cross, sec)
+                .unwrap_or_else(|| probe_findings(&sec.name, &sec.pairs));
+            findings.extend(f);
+            checked.extend(c);
+        }
+        let space_pairs = crate::cross_space::space_pairs(&input.plan.cross, &spaces);
+        findings.extend(untestable_findings(&input.plan.untestable));
+        for (f, c) in [
+            crate::infra::address_duplicate(
+                input.provider,
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+            crate::infra::address_in_dynamic_range(input.provider, &input.merged.agents),
+            crate::infra::controller_unreachable(
+                input.provider,
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+                input.plan.controllers.as_ref(),
+            ),
+            crate::infra::gateway_unreachable(
+                input.provider,
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+        ] {
+            findings.extend(f);
+            checked.extend(c);
+        }
+        let registered = input.merged.agents.len();
+        let heard: std::collections::HashSet<&str> = input
+            .merged
+            .agents
+            .iter()
+            .filter_map(|a| a.system_id.as_deref())
+            .collect();
+        let unheard: Vec<(String, String)> = input
+            .provider
+            .machines
+            .iter()
+            .filter(|m| matches!(m.status.as_str(), "Deployed" | "Deploying" | "Allocated"))
+            .filter(|m| !heard.contains(m.system_id.as_str()))
+            .map(|m| (m.hostname.clone(), m.system_id.clone()))
+            .collect();
+        findings.extend(missing_agents(
+            input.expected,
+            registered,
+            &silent,
+            &unheard,
+        ));
+        checked.push(Checked {
+            check: preflight_model::report::Code::AgentMissing,
+            subject: Default::default(),
+        });
+        let mut report = Report::new(ReportKind::Check, now(), findings);
+        report.summary.agents_expected = Some(input.expected);
+        report.summary.agents_reported = Some(self.reported.len());
+        report.summary.probes_planned = Some(input.plan.probes);
+        report.summary.probes_done = Some(self.probes_done);
+        report.spaces = spaces;
+        report.space_pairs = space_pairs;
+        report.inputs = input.inputs;
+        report.checked = checked;
+        report
+    }
 }
 
 /// Builds a check report from probe results alone; see [`crate::report_from_probes`].

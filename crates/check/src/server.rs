@@ -39,10 +39,14 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// What `Waiting` answers suggest as the wait before asking again.
     pub retry_after_ms: u64,
+    /// Result uploads read and stored at once; more wait their turn (their bodies stay in
+    /// the socket), which bounds the memory a burst of large uploads takes.
+    pub concurrent_uploads: usize,
 }
 
 impl ServerConfig {
-    /// Defaults: 4 MiB registrations, 32 MiB results, 30 s per request, retry after 500 ms.
+    /// Defaults: 4 MiB registrations, 32 MiB results, 30 s per request, retry after 500 ms,
+    /// 8 uploads at once.
     pub fn new(token: String) -> ServerConfig {
         ServerConfig {
             token,
@@ -50,6 +54,7 @@ impl ServerConfig {
             results_limit: 32 << 20,
             request_timeout: Duration::from_secs(30),
             retry_after_ms: 500,
+            concurrent_uploads: 8,
         }
     }
 }
@@ -58,6 +63,17 @@ impl ServerConfig {
 struct App {
     state: Arc<CheckState>,
     config: Arc<ServerConfig>,
+    uploads: Arc<tokio::sync::Semaphore>,
+}
+
+/// Lets [`ServerConfig::concurrent_uploads`] uploads through at once; the others wait here,
+/// before their bodies are read.
+async fn one_upload_of_n(State(app): State<App>, req: Request, next: Next) -> Response {
+    let Ok(_permit) = app.uploads.acquire().await else {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down", None)
+            .into_response();
+    };
+    next.run(req).await
 }
 
 /// An error answer: status plus [`ErrorBody`].
@@ -262,6 +278,9 @@ async fn not_found() -> ApiError {
 pub fn router(state: Arc<CheckState>, config: ServerConfig) -> Router {
     let app = App {
         state,
+        uploads: Arc::new(tokio::sync::Semaphore::new(
+            config.concurrent_uploads.max(1),
+        )),
         config: Arc::new(config),
     };
     let c = app.config.clone();
@@ -273,7 +292,9 @@ pub fn router(state: Arc<CheckState>, config: ServerConfig) -> Router {
         .route("/v1/agents/{id}/plan", get(plan))
         .route(
             "/v1/agents/{id}/results",
-            post(results).layer(DefaultBodyLimit::max(c.results_limit)),
+            post(results)
+                .layer(DefaultBodyLimit::max(c.results_limit))
+                .layer(middleware::from_fn_with_state(app.clone(), one_upload_of_n)),
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth))

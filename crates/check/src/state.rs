@@ -1,12 +1,15 @@
 //! The coordinator's state: registrations, the plan and results, in memory and (with a state
-//! dir) on disk, each written atomically (temp file, fsync, rename, fsync dir) as it arrives.
+//! dir) on disk.
 //!
-//! Layout of a state dir: `agents/<id>.json` (id + observed config), `plan.json` (every
-//! agent's plan), `results/<id>.json` (the agent's probe report). A coordinator restarted on
-//! the same dir reloads all of it, so nothing already reported is lost, and since agent ids and
-//! result uploads are idempotent, nothing is duplicated either.
+//! Layout of a state dir: `journal.jsonl` (registrations and result uploads, one record a
+//! line, group-committed: see [`crate::journal`]), `plan.json` (every agent's plan, written
+//! atomically: temp file, fsync, rename, fsync dir). State dirs of earlier versions
+//! (`agents/<id>.json`, `results/<id>.json`) are still read. A request is answered only once
+//! what it changed is durable, so a coordinator killed at any point and restarted on the same
+//! dir has everything it acknowledged; since agent ids and result uploads are idempotent,
+//! nothing is duplicated either. Merging and planning run outside the lock the handlers take.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -15,10 +18,13 @@ use preflight_model::observed::{LinkKind, ObservedConfig};
 use preflight_model::plan::ProbePlan;
 use preflight_model::probe::ProbeReport;
 use preflight_model::provider::ProviderModel;
+use preflight_model::report::{Checked, Finding, Report};
 use serde::{Deserialize, Serialize};
 
+use crate::journal::Journal;
 use crate::merge::{merge, AgentInput, Merged};
-use crate::plan::{build_plan, CheckPlan, PlanOptions};
+use crate::plan::{build_plan, fnv1a, CheckPlan, PlanOptions};
+use crate::report::{Finish, PairFold};
 use crate::CheckError;
 
 /// One registration as stored.
@@ -39,6 +45,19 @@ struct StoredPlan {
     untestable: Vec<crate::plan::Untestable>,
     #[serde(default)]
     controllers: Option<crate::infra::Controllers>,
+    /// The cross-space pairs (so a resumed check judges them the same way).
+    #[serde(default)]
+    cross: Vec<crate::cross_space::CrossPair>,
+}
+
+/// The stored plan, as written (borrowing the plan instead of copying it).
+#[derive(Serialize)]
+struct StoredPlanRef<'a> {
+    probes: usize,
+    per_agent: &'a BTreeMap<String, ProbePlan>,
+    untestable: &'a [crate::plan::Untestable],
+    controllers: &'a Option<crate::infra::Controllers>,
+    cross: &'a [crate::cross_space::CrossPair],
 }
 
 /// Phase of the check.
@@ -46,6 +65,8 @@ struct StoredPlan {
 pub enum Phase {
     /// Accepting registrations.
     Registering,
+    /// Registration closed; the merge and the plan are being built.
+    Planning,
     /// Plans handed out; gathering results.
     Probing,
     /// Report written; agents are told the check is over.
@@ -54,17 +75,26 @@ pub enum Phase {
 
 /// In-memory state.
 #[derive(Debug)]
-pub struct Inner {
+pub(crate) struct Inner {
     /// Registrations by agent id.
-    pub agents: BTreeMap<String, Registration>,
+    pub(crate) agents: BTreeMap<String, Registration>,
     /// The merge, once planned.
-    pub merged: Option<Merged>,
+    pub(crate) merged: Option<Merged>,
     /// The plan, once planned.
-    pub plan: Option<CheckPlan>,
-    /// Results by agent id.
-    pub results: BTreeMap<String, ProbeReport>,
+    pub(crate) plan: Option<CheckPlan>,
+    /// Results not folded yet (reloaded before the plan's pairs exist), by agent id.
+    pub(crate) results: BTreeMap<String, ProbeReport>,
+    /// The report's pairs, once planned; every accepted upload is folded in and dropped.
+    pub(crate) fold: Option<PairFold>,
+    /// Per agent whose results were accepted: a digest of them (to tell a re-send from a
+    /// different upload) and how many target results they held.
+    pub(crate) digests: HashMap<String, (u64, usize)>,
     /// The phase.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
+    /// Journal sequence number of each agent's registration (wait for it before answering).
+    pub(crate) reg_seq: HashMap<String, u64>,
+    /// Journal sequence number of each agent's results.
+    pub(crate) result_seq: HashMap<String, u64>,
 }
 
 /// How a result upload was taken.
@@ -91,12 +121,77 @@ pub enum Refusal {
     Storage(String),
 }
 
+/// How far the check has come (see [`CheckState::counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Agents registered.
+    pub registered: usize,
+    /// Agents with a plan.
+    pub agents_planned: usize,
+    /// Of them, those whose results are in.
+    pub agents_reported: usize,
+    /// Probes planned.
+    pub probes_planned: usize,
+    /// Probes with results.
+    pub probes_done: usize,
+}
+
+/// What the report is built from, borrowed from the state.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    /// Agents registered.
+    pub agents: usize,
+    /// The merge (empty when nothing was planned).
+    pub merged: &'a Merged,
+    /// The plan (empty when nothing was planned).
+    pub plan: &'a CheckPlan,
+}
+
+/// What the report takes besides the state (see [`CheckState::report`]).
+#[derive(Debug)]
+pub struct ReportExtras {
+    /// Agents expected (`--expect`).
+    pub expected: usize,
+    /// Findings from other steps (bundle validation).
+    pub extra_findings: Vec<Finding>,
+    /// Checks evaluated by other steps.
+    pub extra_checked: Vec<Checked>,
+    /// Inputs, for the reader.
+    pub inputs: Vec<String>,
+}
+
+/// A digest of an upload and its number of target results.
+fn digest(r: &ProbeReport) -> (u64, usize) {
+    let body = serde_json::to_vec(r).unwrap_or_default();
+    (fnv1a(&[&body]), r.targets.len())
+}
+
 /// The coordinator's shared state.
 #[derive(Debug)]
 pub struct CheckState {
     inner: Mutex<Inner>,
     dir: Option<PathBuf>,
+    journal: Option<Journal>,
     changed: tokio::sync::watch::Sender<u64>,
+}
+
+/// A journal record, as written (a results record, `{"results":{"agent_id":…,"report":…}}`,
+/// is assembled from the upload's bytes in [`CheckState::submit`]).
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum RecordOut<'a> {
+    Registration(&'a Registration),
+}
+
+/// A journal record, as read back.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RecordIn {
+    Registration(Registration),
+    Results {
+        agent_id: String,
+        report: ProbeReport,
+    },
 }
 
 /// Writes a file atomically: temp file in the same dir, fsync, rename, fsync the dir.
@@ -190,8 +285,13 @@ impl CheckState {
             merged: None,
             plan: None,
             results: BTreeMap::new(),
+            fold: None,
+            digests: HashMap::new(),
             phase: Phase::Registering,
+            reg_seq: HashMap::new(),
+            result_seq: HashMap::new(),
         };
+        let mut journal = None;
         if let Some(dir) = dir {
             for sub in ["agents", "results"] {
                 std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
@@ -210,6 +310,7 @@ impl CheckState {
                     probes: sp.probes,
                     untestable: sp.untestable,
                     controllers: sp.controllers,
+                    cross: sp.cross,
                 });
                 inner.phase = Phase::Probing;
             }
@@ -219,19 +320,34 @@ impl CheckState {
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default();
+                inner.digests.insert(id.clone(), digest(&r));
                 inner.results.insert(id, r);
             }
+            // Registrations and results since the files above: the group-committed journal.
+            journal = Some(Journal::open(dir, |line| {
+                match serde_json::from_slice::<RecordIn>(line).map_err(|e| e.to_string())? {
+                    RecordIn::Registration(r) => {
+                        inner.agents.insert(r.agent_id.clone(), r);
+                    }
+                    RecordIn::Results { agent_id, report } => {
+                        inner.digests.insert(agent_id.clone(), digest(&report));
+                        inner.results.insert(agent_id, report);
+                    }
+                }
+                Ok(())
+            })?);
         }
         let (changed, _) = tokio::sync::watch::channel(0);
         Ok(CheckState {
             inner: Mutex::new(inner),
             dir: dir.map(Path::to_path_buf),
+            journal,
             changed,
         })
     }
 
     /// Locks the in-memory state (a poisoned lock is taken over: every write is complete).
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -242,6 +358,29 @@ impl CheckState {
 
     fn bump(&self) {
         self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Queues a journal record (under the state lock, so the journal's order is the order
+    /// the state changed in); `None` without a state dir.
+    fn journal_append(&self, record: &RecordOut<'_>) -> Result<Option<u64>, Refusal> {
+        let Some(j) = &self.journal else {
+            return Ok(None);
+        };
+        let bytes = serde_json::to_vec(record).map_err(|e| Refusal::Storage(e.to_string()))?;
+        j.append(&bytes).map(Some).map_err(Refusal::Storage)
+    }
+
+    /// Waits (outside the state lock) until journal record `seq` is durable.
+    fn journal_wait(&self, seq: Option<u64>) -> Result<(), Refusal> {
+        match (&self.journal, seq) {
+            (Some(j), Some(seq)) => j.wait(seq).map_err(Refusal::Storage),
+            _ => Ok(()),
+        }
+    }
+
+    /// Batches the journal has written so far (one fsync each); 0 without a state dir.
+    pub fn journal_batches(&self) -> u64 {
+        self.journal.as_ref().map(Journal::batches).unwrap_or(0)
     }
 
     fn persist(&self, rel: &str, value: &impl Serialize) -> Result<(), Refusal> {
@@ -277,25 +416,42 @@ impl CheckState {
             }
         };
         let existing = inner.agents.get(&id);
-        if existing.is_some_and(|r| r.observed == observed) {
-            return Ok(id);
-        }
-        if inner.phase != Phase::Registering {
-            if existing.is_some() {
-                // Same machine, re-registering after the plan: keep the planned view.
-                return Ok(id);
+        let known = existing.is_some();
+        if existing.is_some_and(|r| r.observed == observed) || inner.phase != Phase::Registering {
+            if !known {
+                return Err(Refusal::Conflict(
+                    "registration is closed: the plan was already handed out".into(),
+                ));
             }
-            return Err(Refusal::Conflict(
-                "registration is closed: the plan was already handed out".into(),
-            ));
+            // The same registration again, or the same machine re-registering after the plan
+            // (which keeps the planned view): answer once the first one is durable.
+            let seq = inner.reg_seq.get(&id).copied();
+            drop(inner);
+            self.journal_wait(seq)?;
+            return Ok(id);
         }
         let reg = Registration {
             agent_id: id.clone(),
             observed,
         };
-        self.persist(&format!("agents/{id}.json"), &reg)?;
-        inner.agents.insert(id.clone(), reg);
+        let seq = self.journal_append(&RecordOut::Registration(&reg))?;
+        let previous = inner.agents.insert(id.clone(), reg);
+        if let Some(seq) = seq {
+            inner.reg_seq.insert(id.clone(), seq);
+        }
         drop(inner);
+        if let Err(e) = self.journal_wait(seq) {
+            // Not durable, so not registered: the agent will retry.
+            let mut inner = self.lock();
+            if inner.reg_seq.get(&id) == seq.as_ref() {
+                match previous {
+                    Some(p) => inner.agents.insert(id.clone(), p),
+                    None => inner.agents.remove(&id),
+                };
+                inner.reg_seq.remove(&id);
+            }
+            return Err(e);
+        }
         self.bump();
         Ok(id)
     }
@@ -308,30 +464,71 @@ impl CheckState {
     /// Merges the registered agents with the provider and builds the plan (or, when a plan
     /// was already stored, keeps that one and only redoes the merge). Closes registration.
     pub fn plan(&self, provider: &ProviderModel, opts: &PlanOptions) -> Result<(), CheckError> {
-        let mut inner = self.lock();
-        let inputs: Vec<AgentInput> = inner
-            .agents
-            .values()
-            .map(|r| AgentInput {
-                agent_id: r.agent_id.clone(),
-                observed: r.observed.clone(),
-            })
-            .collect();
+        // Close registration and take the inputs; merge and plan without the lock, so the
+        // handlers (plan polls, late re-registrations) are answered meanwhile.
+        let (inputs, planned) = {
+            let mut inner = self.lock();
+            if inner.phase == Phase::Registering {
+                inner.phase = Phase::Planning;
+            }
+            let inputs: Vec<AgentInput> = inner
+                .agents
+                .values()
+                .map(|r| AgentInput {
+                    agent_id: r.agent_id.clone(),
+                    observed: r.observed.clone(),
+                })
+                .collect();
+            (inputs, inner.plan.is_some())
+        };
+        // Every registration the plan is built from is durable before the plan is.
+        if let Some(j) = &self.journal {
+            j.wait(j.last()).map_err(CheckError::State)?;
+        }
         let merged = merge(provider, &inputs);
-        if inner.plan.is_none() {
+        drop(inputs);
+        let plan = if planned {
+            None
+        } else {
             let plan = build_plan(provider, &merged.agents, opts);
-            let stored = StoredPlan {
+            let stored = StoredPlanRef {
                 probes: plan.probes,
-                per_agent: plan.per_agent.clone(),
-                untestable: plan.untestable.clone(),
-                controllers: plan.controllers.clone(),
+                per_agent: &plan.per_agent,
+                untestable: &plan.untestable,
+                controllers: &plan.controllers,
+                cross: &plan.cross,
             };
             self.persist("plan.json", &stored)
                 .map_err(|r| CheckError::State(format!("{r:?}")))?;
+            Some(plan)
+        };
+        // The report's pairs, built outside the lock from the plan (new, or the stored one).
+        let mut fold = {
+            let stored;
+            let p = match &plan {
+                Some(p) => p,
+                None => {
+                    stored = self.lock().plan.clone().unwrap_or_default();
+                    &stored
+                }
+            };
+            PairFold::new(provider, &merged, p)
+        };
+        let mut inner = self.lock();
+        if let Some(plan) = plan {
             inner.plan = Some(plan);
         }
+        let inner_ref = &mut *inner;
+        if let Some(p) = &inner_ref.plan {
+            for (id, r) in std::mem::take(&mut inner_ref.results) {
+                fold.add(p, &id, &r);
+            }
+        }
+        inner.fold = Some(fold);
         inner.merged = Some(merged);
-        inner.phase = Phase::Probing;
+        if inner.phase != Phase::Done {
+            inner.phase = Phase::Probing;
+        }
         drop(inner);
         self.bump();
         Ok(())
@@ -343,23 +540,90 @@ impl CheckState {
         self.bump();
     }
 
-    /// (agents with a plan, of them those whose results are in, probes planned, probes with results).
-    pub fn progress(&self) -> (usize, usize, usize, usize) {
+    /// How far the check has come.
+    pub fn counts(&self) -> Counts {
         let inner = self.lock();
-        let Some(plan) = &inner.plan else {
-            return (0, 0, 0, 0);
+        let mut c = Counts {
+            registered: inner.agents.len(),
+            ..Counts::default()
         };
-        let mut want = 0;
-        let mut have = 0;
-        let mut done = 0;
+        let Some(plan) = &inner.plan else {
+            return c;
+        };
+        c.probes_planned = plan.probes;
         for id in plan.per_agent.keys() {
-            want += 1;
-            if let Some(r) = inner.results.get(id) {
-                have += 1;
-                done += r.targets.len();
+            c.agents_planned += 1;
+            if let Some((_, n)) = inner.digests.get(id) {
+                c.agents_reported += 1;
+                c.probes_done += n;
             }
         }
-        (want, have, plan.probes, done)
+        c
+    }
+
+    /// Whether a plan is there (handed out, or reloaded from the state dir).
+    pub fn is_planned(&self) -> bool {
+        self.lock().plan.is_some()
+    }
+
+    /// The phase of the check.
+    pub fn phase(&self) -> Phase {
+        self.lock().phase
+    }
+
+    /// Replaces the plan with one built elsewhere (tests, and tools that plan by hand) and
+    /// opens the probing phase. Not persisted.
+    pub fn install_plan(&self, plan: CheckPlan) {
+        let mut inner = self.lock();
+        inner.plan = Some(plan);
+        inner.phase = Phase::Probing;
+        drop(inner);
+        self.bump();
+    }
+
+    /// Builds the report from the folded pairs (taking them: call once, after
+    /// [`CheckState::finish`]), with an empty merge or plan when there is none.
+    pub fn report(&self, provider: &ProviderModel, finish: ReportExtras) -> Report {
+        let mut inner = self.lock();
+        let no_merge = Merged::default();
+        let no_plan = CheckPlan::default();
+        let inner = &mut *inner;
+        let merged = inner.merged.as_ref().unwrap_or(&no_merge);
+        let plan = inner.plan.as_ref().unwrap_or(&no_plan);
+        let mut fold = inner
+            .fold
+            .take()
+            .unwrap_or_else(|| PairFold::new(provider, merged, plan));
+        for (id, r) in std::mem::take(&mut inner.results) {
+            fold.add(plan, &id, &r);
+        }
+        let mut inputs = finish.inputs;
+        inputs.push(format!(
+            "agents: {} of {} expected",
+            inner.agents.len(),
+            finish.expected
+        ));
+        fold.finish(Finish {
+            provider,
+            merged,
+            plan,
+            expected: finish.expected,
+            extra_findings: finish.extra_findings,
+            extra_checked: finish.extra_checked,
+            inputs,
+        })
+    }
+
+    /// Calls `f` with what the report is built from (an empty merge or plan when there is none).
+    pub fn with_outcome<T>(&self, f: impl FnOnce(Outcome<'_>) -> T) -> T {
+        let inner = self.lock();
+        let no_merge = Merged::default();
+        let no_plan = CheckPlan::default();
+        f(Outcome {
+            agents: inner.agents.len(),
+            merged: inner.merged.as_ref().unwrap_or(&no_merge),
+            plan: inner.plan.as_ref().unwrap_or(&no_plan),
+        })
     }
 
     /// The plan answer for an agent: `None` while waiting, the plan when ready.
@@ -428,9 +692,15 @@ impl CheckState {
                 ));
             }
         }
-        if let Some(prev) = inner.results.get(agent_id) {
-            if *prev == report {
-                return Ok(Accepted::Duplicate(prev.targets.len()));
+        let body = serde_json::to_vec(&report).map_err(|e| Refusal::Storage(e.to_string()))?;
+        let d = fnv1a(&[&body]);
+        if let Some(&(prev, n)) = inner.digests.get(agent_id) {
+            if prev == d {
+                // Answer the re-send only once the first upload is durable.
+                let seq = inner.result_seq.get(agent_id).copied();
+                drop(inner);
+                self.journal_wait(seq)?;
+                return Ok(Accepted::Duplicate(n));
             }
             return Err(Refusal::Conflict(
                 "different results for this agent were already stored".into(),
@@ -441,10 +711,46 @@ impl CheckState {
                 "the check is over: the report was written".into(),
             ));
         }
-        self.persist(&format!("results/{agent_id}.json"), &report)?;
+        let seq = match &self.journal {
+            None => None,
+            Some(j) => {
+                let id =
+                    serde_json::to_string(agent_id).map_err(|e| Refusal::Storage(e.to_string()))?;
+                let mut record = Vec::with_capacity(body.len() + id.len() + 40);
+                record.extend_from_slice(b"{\"results\":{\"agent_id\":");
+                record.extend_from_slice(id.as_bytes());
+                record.extend_from_slice(b",\"report\":");
+                record.extend_from_slice(&body);
+                record.extend_from_slice(b"}}");
+                drop(body);
+                Some(j.append(&record).map_err(Refusal::Storage)?)
+            }
+        };
         let n = report.targets.len();
-        inner.results.insert(agent_id.to_string(), report);
+        inner.digests.insert(agent_id.to_string(), (d, n));
+        let inner_ref = &mut *inner;
+        match (&mut inner_ref.fold, &inner_ref.plan) {
+            (Some(fold), Some(plan)) => fold.add(plan, agent_id, &report),
+            _ => {
+                inner_ref.results.insert(agent_id.to_string(), report);
+            }
+        }
+        if let Some(seq) = seq {
+            inner.result_seq.insert(agent_id.to_string(), seq);
+        }
         drop(inner);
+        if let Err(e) = self.journal_wait(seq) {
+            // Not durable, so not taken: the agent will retry.
+            let mut inner = self.lock();
+            // Forget it so the agent's retry is journaled again. (Its pairs stay folded, and
+            // are the same when the retry is the same upload, as agents send it.)
+            if inner.result_seq.get(agent_id) == seq.as_ref() {
+                inner.results.remove(agent_id);
+                inner.digests.remove(agent_id);
+                inner.result_seq.remove(agent_id);
+            }
+            return Err(e);
+        }
         self.bump();
         Ok(Accepted::New(n))
     }
@@ -481,7 +787,7 @@ mod tests {
                     failure: None,
                     mtu: None,
                     tcp: vec![],
-                    kind: Default::default(),
+                    kind: t.kind,
                     macs: Vec::new(),
                 })
                 .collect(),
@@ -539,17 +845,166 @@ mod tests {
             s.submit("node2", report_for(&plan2)).unwrap(),
             Accepted::New(3)
         );
-        assert_eq!(s.progress(), (2, 2, 6, 6));
+        assert_eq!(
+            s.counts(),
+            Counts {
+                registered: 2,
+                agents_planned: 2,
+                agents_reported: 2,
+                probes_planned: 6,
+                probes_done: 6
+            }
+        );
         // re-registration of a known machine after planning keeps its id; a new one is refused
         assert_eq!(s.register(healthy(1, None, "node1")).unwrap(), "node1");
         assert!(matches!(
             s.register(healthy(3, None, "node3")),
             Err(Refusal::Conflict(_))
         ));
-        let files = std::fs::read_dir(dir.path().join("results"))
-            .unwrap()
-            .count();
-        assert_eq!(files, 2);
+        // Both uploads (not the duplicate) and three registrations are in the journal.
+        let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+        assert_eq!(journal.matches("{\"results\":").count(), 2);
+        assert_eq!(journal.matches("{\"registration\":").count(), 2);
+    }
+
+    #[test]
+    fn results_folded_as_they_arrive_give_the_report_built_at_once() {
+        let p = provider();
+        let s = CheckState::open(None).unwrap();
+        s.register(healthy(1, None, "node1")).unwrap();
+        s.register(healthy(2, None, "node2")).unwrap();
+        s.plan(&p, &PlanOptions::default()).unwrap();
+        let mut results = BTreeMap::new();
+        // node1 reports with one probe failing; node2 never does.
+        let node1_plan = s.plan_for("node1").unwrap().1.unwrap();
+        let mut r = report_for(&node1_plan);
+        r.targets[0].received = 0;
+        r.targets[0].loss_pct = 100.0;
+        s.submit("node1", r.clone()).unwrap();
+        results.insert("node1".to_string(), r);
+        s.finish();
+        let extras = || ReportExtras {
+            expected: 3,
+            extra_findings: vec![],
+            extra_checked: vec![],
+            inputs: vec!["x".into()],
+        };
+        let folded = s.report(&p, extras());
+        let at_once = s.with_outcome(|o| {
+            crate::report::build_report(crate::report::ReportInput {
+                provider: &p,
+                merged: o.merged,
+                plan: o.plan,
+                results: &results,
+                expected: 3,
+                extra_findings: vec![],
+                extra_checked: vec![],
+                inputs: vec!["x".into(), "agents: 2 of 3 expected".into()],
+            })
+        });
+        assert_eq!(folded.spaces, at_once.spaces);
+        assert_eq!(folded.findings, at_once.findings);
+        assert_eq!(folded.summary, at_once.summary);
+        assert_eq!(folded.inputs, at_once.inputs);
+        assert_eq!(folded.summary.agents_reported, Some(1));
+        // Its echo probes and its neighbour and gateway probes (judged by crate::infra).
+        assert_eq!(folded.summary.probes_done, Some(node1_plan.targets.len()));
+        assert!(node1_plan
+            .targets
+            .iter()
+            .any(|t| t.kind != preflight_model::plan::ProbeKind::Echo));
+        assert!(folded
+            .spaces
+            .iter()
+            .any(|sp| sp.pairs.iter().any(|p| p.done && p.received == 0)));
+        assert!(folded
+            .findings
+            .iter()
+            .any(|f| f.code == preflight_model::report::Code::AgentMissing));
+    }
+
+    #[test]
+    fn concurrent_registrations_share_fsyncs_and_all_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 64;
+        {
+            let s = std::sync::Arc::new(CheckState::open(Some(dir.path())).unwrap());
+            let threads: Vec<_> = (0..n)
+                .map(|i| {
+                    let s = s.clone();
+                    std::thread::spawn(move || s.register(healthy(i, None, &format!("n{i}"))))
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap().unwrap();
+            }
+            assert_eq!(s.registered(), n as usize);
+            let batches = s.journal_batches();
+            assert!(batches >= 1 && batches <= n as u64, "{batches}");
+        }
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        assert_eq!(s.registered(), n as usize);
+    }
+
+    #[test]
+    fn a_torn_last_journal_line_is_dropped_and_the_next_record_starts_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = CheckState::open(Some(dir.path())).unwrap();
+            s.register(healthy(1, None, "node1")).unwrap();
+        }
+        let path = dir.path().join("journal.jsonl");
+        let mut text = std::fs::read(&path).unwrap();
+        let whole = text.len();
+        text.extend_from_slice(b"{\"registration\":{\"agent_id\":\"node2\",\"obs");
+        std::fs::write(&path, &text).unwrap();
+        {
+            let s = CheckState::open(Some(dir.path())).unwrap();
+            assert_eq!(s.registered(), 1);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), whole as u64);
+            s.register(healthy(3, None, "node3")).unwrap();
+        }
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        assert_eq!(s.registered(), 2);
+        // A bad line that is not the last is an error naming the line.
+        let mut text = std::fs::read(&path).unwrap();
+        text.splice(0..0, b"not json\n".iter().copied());
+        std::fs::write(&path, &text).unwrap();
+        let err = CheckState::open(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("journal.jsonl line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_resumed_check_keeps_the_cross_space_pairs_of_its_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = provider();
+        let opts = PlanOptions {
+            topology: crate::cross_space::Topology {
+                needs: vec![preflight_validate::relations::SpaceNeed {
+                    a: "alpha".into(),
+                    b: "beta".into(),
+                    relations: vec!["x:a ↔ y:b".into()],
+                    ..Default::default()
+                }],
+                isolate_unrelated: true,
+                bundle: true,
+                ..Default::default()
+            },
+            ..PlanOptions::default()
+        };
+        let first = {
+            let s = CheckState::open(Some(dir.path())).unwrap();
+            s.register(healthy(1, None, "node1")).unwrap();
+            s.register(healthy(2, None, "node2")).unwrap();
+            s.plan(&p, &opts).unwrap();
+            let cross = s.lock().plan.as_ref().unwrap().cross.clone();
+            cross
+        };
+        assert!(first.iter().any(|c| c.relations == ["x:a ↔ y:b"]));
+        // Restarted without the bundle: the stored plan, pairs included, is what counts.
+        let s = CheckState::open(Some(dir.path())).unwrap();
+        s.plan(&p, &PlanOptions::default()).unwrap();
+        assert_eq!(s.lock().plan.as_ref().unwrap().cross, first);
     }
 
     #[test]

@@ -9,8 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use preflight_check::plan::PlanOptions;
-use preflight_check::report::{build_report, ReportInput};
-use preflight_check::state::CheckState;
+use preflight_check::state::{CheckState, ReportExtras};
 use preflight_model::report::Report;
 use serde_json::Value;
 
@@ -43,17 +42,23 @@ fn reassemble(dir: &Path, stored: &Report) -> Report {
     copy_dir(&dir.join("state"), tmp.path());
     let state = CheckState::open(Some(tmp.path())).unwrap();
     state.plan(&provider, &PlanOptions::default()).unwrap();
-    let inner = state.lock();
-    let mut report = build_report(ReportInput {
-        provider: &provider,
-        merged: inner.merged.as_ref().unwrap(),
-        plan: inner.plan.as_ref().unwrap(),
-        results: &inner.results,
-        expected: stored.summary.agents_expected.unwrap(),
-        extra_findings: vec![],
-        extra_checked: vec![],
-        inputs: stored.inputs.clone(),
-    });
+    state.finish();
+    // The session's path: the results were folded into the pairs when `plan` built them.
+    // (The state adds the "agents: N of M expected" input itself.)
+    let mut report = state.report(
+        &provider,
+        ReportExtras {
+            expected: stored.summary.agents_expected.unwrap(),
+            extra_findings: vec![],
+            extra_checked: vec![],
+            inputs: stored
+                .inputs
+                .iter()
+                .filter(|i| !i.starts_with("agents: "))
+                .cloned()
+                .collect(),
+        },
+    );
     report.generated_at = stored.generated_at.clone();
     report.tool_version = stored.tool_version.clone();
     report

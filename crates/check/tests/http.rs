@@ -99,8 +99,7 @@ async fn planned() -> (
         .plan(&ProviderModel::default(), &PlanOptions::default())
         .unwrap();
     {
-        let mut inner = state.lock();
-        let plan = inner.plan.as_mut().unwrap();
+        let mut plan = state.with_outcome(|o| o.plan.clone());
         for (id, other) in [(&a, "10.0.0.2"), (&b, "10.0.0.1")] {
             let p = plan.per_agent.get_mut(id).unwrap();
             p.targets.push(preflight_model::plan::PlannedTarget {
@@ -117,6 +116,7 @@ async fn planned() -> (
             });
             plan.probes += 1;
         }
+        state.install_plan(plan);
     }
     (addr, state, tx, a, b)
 }
@@ -354,8 +354,16 @@ async fn results_only_for_own_plan_and_resends_are_idempotent() {
     let mut other = good.clone();
     other.targets[0].received = 1;
     assert_eq!(send(a.clone(), other).await.unwrap().status(), 409);
-    assert_eq!(state.lock().results.len(), 1);
-    assert_eq!(state.progress(), (2, 1, 2, 1));
+    let c = state.counts();
+    assert_eq!(
+        (
+            c.agents_planned,
+            c.agents_reported,
+            c.probes_planned,
+            c.probes_done
+        ),
+        (2, 1, 2, 1)
+    );
 }
 
 #[tokio::test]

@@ -2,4 +2,6 @@
 //! ripgrep does). Every file in this folder is a module here: `./test.sh` fails when a
 //! `.rs` file in it is not reachable from this binary, since such a file would never run.
 
+mod agreement;
+mod golden;
 mod http;

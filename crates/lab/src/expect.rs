@@ -1,7 +1,8 @@
 //! Compares a check report's findings with what a scenario expects (`[[expect]]`).
 //!
-//! Exactly: every expectation must match at least one finding, and every error or warning
-//! finding must match some expectation (info findings are ignored). A `machine`, `source` or
+//! Exactly: every expectation must match at least one finding (info ones included, with
+//! `severity = "info"`), and every error or warning finding must match some expectation
+//! (info findings nobody expects are ignored). A `machine`, `source` or
 //! `target` expectation names a host; a subject value refers to the host when one of its
 //! tokens is the hostname, the system_id or one of the host's addresses.
 
@@ -119,7 +120,9 @@ pub fn compare(t: &Topology, findings: &[Finding]) -> Result<(), Mismatch> {
     let missing: Vec<ExpectedFinding> = t
         .expect
         .iter()
-        .filter(|e| !relevant.iter().any(|f| matches(t, e, f)))
+        // An expectation may name an info finding (severity = "info"); unexpected info
+        // findings are still ignored.
+        .filter(|e| !findings.iter().any(|f| matches(t, e, f)))
         .cloned()
         .collect();
     let unexpected: Vec<Finding> = relevant

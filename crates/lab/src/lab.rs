@@ -364,6 +364,16 @@ impl Lab {
             sysctl(&ns, "net.ipv4.ip_forward", on)
                 .and_then(|_| sysctl(&ns, "net.ipv6.conf.all.forwarding", on))
                 .map_err(ctx(format!("setting forwarding on router {}", r.name)))?;
+            if !r.deny.is_empty() {
+                let rules: Vec<String> = r
+                    .deny
+                    .iter()
+                    .flat_map(|&(x, y)| [(x, y), (y, x)])
+                    .map(|(x, y)| forward_drop(&t.subnets[x].cidr, &t.subnets[y].cidr))
+                    .collect();
+                ns.nft(&forward_table("pf_deny", &rules))
+                    .map_err(ctx(format!("filtering on router {}", r.name)))?;
+            }
             self.routers.push((r.name.clone(), ns));
         }
         Ok(())
@@ -588,6 +598,27 @@ impl Lab {
                 sysctl(ns, "net.ipv4.ip_forward", "1")?;
                 sysctl(ns, "net.ipv6.conf.all.forwarding", "1")?;
             }
+            Fault::RouterDrop { router, from, to } => {
+                let ns = self
+                    .routers
+                    .iter()
+                    .find(|(name, _)| name == router)
+                    .map(|(_, ns)| ns)
+                    .ok_or_else(unknown)?;
+                ns.nft(&forward_table(
+                    &format!("pf_fault{n}"),
+                    &[forward_drop(from, to)],
+                ))?;
+            }
+            Fault::RouterDenyMissing { router } => {
+                let ns = self
+                    .routers
+                    .iter()
+                    .find(|(name, _)| name == router)
+                    .map(|(_, ns)| ns)
+                    .ok_or_else(unknown)?;
+                ns.nft("delete table inet pf_deny\n")?;
+            }
             Fault::NoAgent { .. } => {}
         }
         Ok(())
@@ -791,6 +822,26 @@ pub fn describe_fault(f: &Fault) -> String {
         }
         Fault::MissingInterface { host, interface } => format!("{host} lacks {interface}"),
         Fault::RouterForwards { router } => format!("router {router} forwards"),
+        Fault::RouterDrop { router, from, to } => {
+            format!("router {router} drops what it forwards from {from} to {to}")
+        }
+        Fault::RouterDenyMissing { router } => {
+            format!("router {router} forwards between the subnets it should keep apart")
+        }
         Fault::NoAgent { host } => format!("no agent on {host}"),
     }
+}
+
+/// An nftables `inet` table named `name` whose forward chain holds `rules`.
+fn forward_table(name: &str, rules: &[String]) -> String {
+    format!(
+        "table inet {name} {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n{}  }}\n}}\n",
+        rules.iter().map(|r| format!("    {r}\n")).collect::<String>()
+    )
+}
+
+/// A forward rule dropping traffic from one subnet to another.
+fn forward_drop(from: &ipnet::IpNet, to: &ipnet::IpNet) -> String {
+    let family = if from.addr().is_ipv4() { "ip" } else { "ip6" };
+    format!("{family} saddr {from} {family} daddr {to} drop")
 }

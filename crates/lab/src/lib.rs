@@ -3,6 +3,7 @@
 //!
 //! One topology file gives both the intent (the MAAS snapshot, [`Lab::maas_snapshot`]) and
 //! the reality (the namespaces, with the faults applied by [`Lab::apply_faults`]).
+//! [`supervise`] runs the real binaries in it.
 
 #![recursion_limit = "256"]
 
@@ -12,6 +13,7 @@ pub mod netns;
 pub mod ping;
 pub mod scenarios;
 pub mod snapshot;
+pub mod supervise;
 pub mod topology;
 
 pub use lab::{Lab, LabError, LabHost};

@@ -65,6 +65,18 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
     ("large-30", include_str!("../../../scenarios/large-30.toml")),
     (
+        "mediawiki-cms-db-forgotten",
+        include_str!("../../../scenarios/mediawiki-cms-db-forgotten.toml"),
+    ),
+    (
+        "mediawiki-dmz-reaches-db",
+        include_str!("../../../scenarios/mediawiki-dmz-reaches-db.toml"),
+    ),
+    (
+        "mediawiki-healthy",
+        include_str!("../../../scenarios/mediawiki-healthy.toml"),
+    ),
+    (
         "openstack",
         include_str!("../../../scenarios/openstack.toml"),
     ),

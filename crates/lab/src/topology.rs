@@ -80,6 +80,15 @@ struct FileCheck {
     mgmt_space: Option<String>,
     #[serde(default)]
     ha_space: Option<String>,
+    /// The Juju bundle the check validates and probes the relations of (YAML text).
+    #[serde(default)]
+    bundle: Option<String>,
+    /// `--isolation` (`none` or `bundle`).
+    #[serde(default)]
+    isolation: Option<String>,
+    /// `--allow A:B` pairs.
+    #[serde(default)]
+    allow: Vec<[String; 2]>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +226,9 @@ struct FileRouter {
     #[serde(default = "yes")]
     forwarding: bool,
     interfaces: Vec<FileRouterInterface>,
+    /// Subnet pairs the router must not forward between (both directions).
+    #[serde(default)]
+    deny: Vec<[IpNet; 2]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,6 +362,22 @@ pub enum Fault {
         /// Router name.
         router: String,
     },
+    /// The router drops what it forwards from subnet `from` to subnet `to` (a forgotten
+    /// route or firewall opening, one direction; replies the other way die with it).
+    RouterDrop {
+        /// Router name.
+        router: String,
+        /// Source subnet CIDR (one of the router's legs).
+        from: IpNet,
+        /// Destination subnet CIDR (one of the router's legs).
+        to: IpNet,
+    },
+    /// The router's `deny` filter is missing: it forwards between the subnets it should keep
+    /// apart.
+    RouterDenyMissing {
+        /// Router name.
+        router: String,
+    },
     /// No agent runs on this host (the demo skips it): the coordinator waits for it in vain.
     NoAgent {
         /// Host name.
@@ -403,6 +431,12 @@ pub struct CheckSettings {
     pub mgmt_space: Option<String>,
     /// `--ha-space`.
     pub ha_space: Option<String>,
+    /// The bundle to pass as `--bundle` (YAML text), when any.
+    pub bundle: Option<String>,
+    /// `--isolation` value, when any (`none` or `bundle`).
+    pub isolation: Option<String>,
+    /// `--allow A:B` pairs.
+    pub allow: Vec<(String, String)>,
 }
 
 /// A space.
@@ -504,6 +538,8 @@ pub struct Router {
     pub forwarding: bool,
     /// Legs: (subnet index, address).
     pub legs: Vec<(usize, IpAddr)>,
+    /// Subnet index pairs it must not forward between (both directions).
+    pub deny: Vec<(usize, usize)>,
 }
 
 /// A validated topology with every reference resolved and every id assigned.
@@ -1041,10 +1077,25 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             }
             legs.push((s, address));
         }
+        let mut deny = Vec::new();
+        for [x, y] in &r.deny {
+            let what = format!("router {:?} deny", r.name);
+            let (sx, sy) = (subnet_index(x, &what)?, subnet_index(y, &what)?);
+            for s in [sx, sy] {
+                if !legs.iter().any(|(l, _)| *l == s) {
+                    return Err(format!(
+                        "{what}: {} is not one of the router's subnets",
+                        subnets[s].cidr
+                    ));
+                }
+            }
+            deny.push((sx, sy));
+        }
         routers.push(Router {
             name: r.name.clone(),
             forwarding: r.forwarding,
             legs,
+            deny,
         });
     }
     // Faults.
@@ -1060,6 +1111,25 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             }
         }
         isolate.push((a.clone(), b.clone()));
+    }
+    let mut allow = Vec::new();
+    for [a, b] in &file.check.allow {
+        for s in [a, b] {
+            if !spaces.iter().any(|x| x.name == *s) {
+                return Err(format!("check.allow: unknown space {s:?}"));
+            }
+        }
+        allow.push((a.clone(), b.clone()));
+    }
+    if let Some(i) = &file.check.isolation {
+        if i != "none" && i != "bundle" {
+            return Err(format!(
+                "check.isolation {i:?}: expected \"none\" or \"bundle\""
+            ));
+        }
+        if file.check.bundle.is_none() && i == "bundle" {
+            return Err("check.isolation = \"bundle\" needs check.bundle".into());
+        }
     }
     if let Some(c) = file.check.count {
         if !(1..=1000).contains(&c) {
@@ -1084,6 +1154,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             controllers: file.check.controllers.clone(),
             mgmt_space: file.check.mgmt_space.clone(),
             ha_space: file.check.ha_space.clone(),
+            bundle: file.check.bundle,
+            isolation: file.check.isolation,
+            allow,
         },
         management: mgmt,
         static_neighbours: file.lab.static_neighbours,
@@ -1246,6 +1319,30 @@ fn check_fault(
                 ));
             }
         }
+        Fault::RouterDrop { router, from, to } => {
+            let r = routers
+                .iter()
+                .find(|r| r.name == *router)
+                .ok_or_else(|| format!("fault {f:?}: unknown router {router:?}"))?;
+            for cidr in [from, to] {
+                if !r.legs.iter().any(|(s, _)| subnets[*s].cidr == *cidr) {
+                    return Err(format!(
+                        "fault {f:?}: {cidr} is not one of router {router:?}'s subnets"
+                    ));
+                }
+            }
+        }
+        Fault::RouterDenyMissing { router } => {
+            let r = routers
+                .iter()
+                .find(|r| r.name == *router)
+                .ok_or_else(|| format!("fault {f:?}: unknown router {router:?}"))?;
+            if r.deny.is_empty() {
+                return Err(format!(
+                    "fault {f:?}: router {router:?} has no deny filter to lose"
+                ));
+            }
+        }
         Fault::NoAgent { host: h } => {
             host(h)?;
         }
@@ -1393,6 +1490,57 @@ interface = "eth1"
         assert!(err(&SMALL.replace("vid = 30,", "vid = 5000,")).contains("vid"));
         // Empty.
         assert!(err("").contains("t.toml"));
+    }
+
+    #[test]
+    fn router_deny_filters_router_faults_and_the_checks_bundle_are_read_and_checked() {
+        let t = crate::scenarios::load("mediawiki-cms-db-forgotten").unwrap();
+        assert_eq!(t.routers[0].deny.len(), 1);
+        let (x, y) = t.routers[0].deny[0];
+        assert_eq!(t.subnets[x].cidr.to_string(), "10.31.0.0/24");
+        assert_eq!(t.subnets[y].cidr.to_string(), "10.33.0.0/24");
+        assert_eq!(t.check.isolation.as_deref(), Some("bundle"));
+        assert!(t.check.bundle.as_deref().unwrap_or("").contains("mysql"));
+        assert!(matches!(&t.faults[0], Fault::RouterDrop { router, .. } if router == "core"));
+        let text = crate::scenarios::SHIPPED
+            .iter()
+            .find(|(n, _)| *n == "mediawiki-cms-db-forgotten")
+            .map(|(_, t)| t.to_string())
+            .unwrap();
+        let err = |t: &str| Topology::parse(t, "t.toml").unwrap_err().to_string();
+        // A deny pair or a fault naming a subnet the router has no leg on.
+        let e = err(&text.replace(
+            "deny = [[\"10.31.0.0/24\", \"10.33.0.0/24\"]]",
+            "deny = [[\"10.31.0.0/24\", \"10.99.0.0/24\"]]",
+        ));
+        assert!(e.contains("10.99.0.0/24"), "{e}");
+        let e = err(&text.replace("to = \"10.33.0.0/24\"", "to = \"10.98.0.0/24\""));
+        assert!(e.contains("not one of router \"core\"'s subnets"), "{e}");
+        // Losing a deny filter the router does not have.
+        let e = err(&text
+            .replace("deny = [[\"10.31.0.0/24\", \"10.33.0.0/24\"]]\n", "")
+            .replace("kind = \"router-drop\"", "kind = \"router-deny-missing\"")
+            .replace("from = \"10.32.0.0/24\"\nto = \"10.33.0.0/24\"\n", ""));
+        assert!(e.contains("no deny filter"), "{e}");
+        // Isolation values, and bundle isolation without a bundle.
+        assert!(
+            err(&text.replace("isolation = \"bundle\"", "isolation = \"all\""))
+                .contains("expected \"none\" or \"bundle\"")
+        );
+        let no_bundle = text.replace("bundle = \"\"\"", "unused = \"\"\"");
+        assert!(
+            err(&no_bundle).contains("unused"),
+            "unknown keys stay errors"
+        );
+        let start = text.find("bundle = \"\"\"").unwrap();
+        let end = start + text[start..].find("\"\"\"\n\n").unwrap() + 4;
+        let mut without = text.clone();
+        without.replace_range(start..end, "");
+        assert!(err(&without).contains("needs check.bundle"));
+        assert!(
+            err(&text.replace("isolation = \"bundle\"", "allow = [[\"dmz\", \"nope\"]]"))
+                .contains("check.allow: unknown space \"nope\"")
+        );
     }
 
     #[test]

@@ -414,7 +414,8 @@ fn not_run_result(t: &PlannedTarget, index: usize, reason: String) -> TargetResu
         failure: Some(FailureCause::NotRun { reason }),
         mtu: None,
         tcp: Vec::new(),
-        kind: Default::default(),
+        // The item's own kind, so readers judge it with its kind's rules.
+        kind: t.kind,
         macs: Vec::new(),
     }
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use preflight_model::plan::Expectation;
 use preflight_model::probe::{FailureCause, MtuResult, MtuVerdict, RttStats};
 use preflight_model::report::{
-    Code, Finding, PairResult, Report, ReportKind, Severity, SpaceReport, Subject, SubnetRef,
+    Code, Finding, PairResult, PairState, Report, ReportKind, Severity, SpaceReport, Subject,
+    SubnetRef,
 };
 use preflight_report::{parse_report, render, Format};
 
@@ -76,6 +77,13 @@ fn build(agents: usize, spaces: usize) -> Report {
                         },
                     }),
                     tcp: vec![],
+                    state: if failed {
+                        PairState::Unreachable
+                    } else if lossy {
+                        PairState::Loss
+                    } else {
+                        PairState::Ok
+                    },
                 });
                 if failed || lossy {
                     findings.push(Finding {

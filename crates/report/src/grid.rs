@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use preflight_model::plan::Expectation;
-use preflight_model::probe::{FailureCause, MtuVerdict};
-use preflight_model::report::{PairResult, SpaceReport};
+use preflight_model::probe::MtuVerdict;
+use preflight_model::report::{PairResult, PairState, SpaceReport};
 
 /// What one probed pair (or the worst of several pairs between two machines) shows.
 ///
@@ -97,39 +97,21 @@ impl CellState {
     ];
 }
 
-/// Classifies one probed pair.
+/// The cell state of one probed pair: its judged [`PairState`], rendered.
 pub fn classify(pair: &PairResult) -> CellState {
-    if !pair.done {
-        return CellState::Pending;
-    }
-    match pair.expect {
-        Expectation::Isolated => {
-            if pair.received > 0 {
-                CellState::Breach
-            } else {
-                CellState::Ok
-            }
-        }
-        Expectation::Reachable => {
-            if pair.received == 0 {
-                // A path that refuses full-size packets but answers nothing at all is unreachable;
-                // only an answered path can show an MTU problem.
-                return CellState::Unreachable;
-            }
-            let mtu_bad =
-                pair.mtu.is_some_and(|m| {
-                    matches!(
-                        m.verdict,
-                        MtuVerdict::Blackhole | MtuVerdict::FragmentationNeeded
-                    )
-                }) || matches!(pair.failure, Some(FailureCause::FragmentationNeeded { .. }));
-            if mtu_bad {
-                CellState::Mtu
-            } else if pair.loss_pct > 0.0 || pair.received < pair.sent {
-                CellState::Loss
-            } else {
-                CellState::Ok
-            }
+    CellState::from(pair.state)
+}
+
+impl From<PairState> for CellState {
+    fn from(s: PairState) -> CellState {
+        match s {
+            PairState::Ok => CellState::Ok,
+            // Nothing was measured either way (the finding says why it was not run).
+            PairState::Pending | PairState::NotRun => CellState::Pending,
+            PairState::Loss => CellState::Loss,
+            PairState::MtuBlackhole => CellState::Mtu,
+            PairState::Unreachable => CellState::Unreachable,
+            PairState::IsolationBreach => CellState::Breach,
         }
     }
 }
@@ -308,8 +290,7 @@ pub fn write_pair_detail(out: &mut String, pair: &PairResult) {
         }
     }
     if let Some(failure) = &pair.failure {
-        out.push_str(", ");
-        out.push_str(&describe_failure(failure));
+        let _ = write!(out, ", {failure}");
     }
     for tcp in &pair.tcp {
         use preflight_model::probe::TcpOutcome;
@@ -327,23 +308,6 @@ pub fn write_pair_detail(out: &mut String, pair: &PairResult) {
                 out.push_str(message);
             }
         }
-    }
-}
-
-/// Describes a failure cause in a few words.
-pub fn describe_failure(cause: &FailureCause) -> String {
-    match cause {
-        FailureCause::Timeout => "timeout".to_string(),
-        FailureCause::HostUnreachable => "host unreachable".to_string(),
-        FailureCause::NetworkUnreachable => "network unreachable".to_string(),
-        FailureCause::AdminProhibited => "administratively prohibited".to_string(),
-        FailureCause::FragmentationNeeded { mtu: Some(m) } => {
-            format!("fragmentation needed (next-hop MTU {m})")
-        }
-        FailureCause::FragmentationNeeded { mtu: None } => "fragmentation needed".to_string(),
-        FailureCause::LocalError { message } => format!("local error: {message}"),
-        FailureCause::NotRun { reason } => format!("not run: {reason}"),
-        FailureCause::Other { message } => message.clone(),
     }
 }
 
@@ -377,7 +341,7 @@ pub fn push_num(out: &mut String, v: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use preflight_model::probe::MtuResult;
+    use preflight_model::probe::{FailureCause, MtuResult};
 
     fn pair() -> PairResult {
         PairResult {
@@ -395,6 +359,7 @@ mod tests {
             failure: None,
             mtu: None,
             tcp: vec![],
+            state: PairState::Ok,
         }
     }
 
@@ -408,78 +373,52 @@ mod tests {
         })
     }
 
+    /// The pair with its state judged from its measurement, as the check stores it.
+    fn j(p: PairResult) -> PairResult {
+        PairResult {
+            state: p.judged(),
+            ..p
+        }
+    }
+
     #[test]
-    fn classify_covers_every_state() {
-        assert_eq!(classify(&pair()), CellState::Ok);
-        let p = PairResult {
-            done: false,
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Pending);
-        let p = PairResult {
-            expect: Expectation::Isolated,
-            done: false,
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Pending);
+    fn cells_render_the_judged_state_only() {
+        for s in PairState::ALL {
+            assert_eq!(
+                classify(&PairResult { state: s, ..pair() }),
+                CellState::from(s)
+            );
+        }
+        // The stored verdict is what is shown, whatever the numbers look like.
         let p = PairResult {
             received: 0,
-            loss_pct: 100.0,
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Unreachable);
-        // Loss counted from replies even when loss_pct is absent/zero.
-        let p = PairResult {
-            received: 4,
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Loss);
-        let p = PairResult {
-            mtu: mtu(MtuVerdict::Blackhole),
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Mtu);
-        let p = PairResult {
-            mtu: mtu(MtuVerdict::FragmentationNeeded),
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Mtu);
-        let p = PairResult {
-            mtu: mtu(MtuVerdict::Ok),
+            state: PairState::Ok,
             ..pair()
         };
         assert_eq!(classify(&p), CellState::Ok);
-        // MTU trouble outranks loss; no answer at all outranks MTU.
-        let p = PairResult {
+        // The grid used to call a pair with a fragmentation-needed cause but no MTU result an
+        // MTU blackhole while no finding did; the judge (and so the grid) does not.
+        let p = j(PairResult {
+            failure: Some(FailureCause::FragmentationNeeded { mtu: Some(1500) }),
+            ..pair()
+        });
+        assert_eq!(classify(&p), CellState::Ok);
+        // ... nor an MTU verdict whose small probe failed.
+        let p = j(PairResult {
+            mtu: mtu(MtuVerdict::Blackhole).map(|m| MtuResult {
+                small_ok: false,
+                ..m
+            }),
+            ..pair()
+        });
+        assert_eq!(classify(&p), CellState::Ok);
+        let p = j(PairResult {
             mtu: mtu(MtuVerdict::Blackhole),
             received: 3,
             loss_pct: 40.0,
             ..pair()
-        };
+        });
         assert_eq!(classify(&p), CellState::Mtu);
-        let p = PairResult {
-            mtu: mtu(MtuVerdict::Blackhole),
-            received: 0,
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Unreachable);
-        let p = PairResult {
-            failure: Some(FailureCause::FragmentationNeeded { mtu: Some(1500) }),
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Mtu);
-        // Isolation: an answer is a breach, silence is as expected.
-        let p = PairResult {
-            expect: Expectation::Isolated,
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Breach);
-        let p = PairResult {
-            expect: Expectation::Isolated,
-            received: 0,
-            ..pair()
-        };
-        assert_eq!(classify(&p), CellState::Ok);
     }
 
     #[test]
@@ -491,14 +430,14 @@ mod tests {
             machines: vec!["a".into(), "b".into()],
             pairs: vec![
                 pair(),
-                PairResult {
+                j(PairResult {
                     received: 0,
                     ..pair()
-                },
-                PairResult {
+                }),
+                j(PairResult {
                     received: 4,
                     ..pair()
-                },
+                }),
                 PairResult {
                     source_machine: "b".into(),
                     target_machine: "c".into(),

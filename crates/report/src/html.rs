@@ -108,6 +108,30 @@ footer{color:var(--muted);font-size:.8em;margin-top:32px}
 
 /// Renders the report as a self-contained HTML page.
 pub fn render(report: &Report) -> String {
+    let mut page = String::new();
+    let _ = render_in_chunks(report, &mut |chunk: &mut String| {
+        page.push_str(chunk);
+        chunk.clear();
+        Ok(())
+    });
+    page
+}
+
+/// Writes the page to `w` a space section at a time, so no copy of the whole page is held.
+pub fn write(report: &Report, w: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
+    render_in_chunks(report, &mut |chunk: &mut String| {
+        w.write_all(chunk.as_bytes())?;
+        chunk.clear();
+        Ok(())
+    })
+}
+
+/// Renders the page, handing each finished part (head, each space, the rest) to `flush`,
+/// which empties it.
+fn render_in_chunks(
+    report: &Report,
+    flush: &mut dyn FnMut(&mut String) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut out = String::new();
     let kind = match report.kind {
         ReportKind::Validate => "validate",
@@ -164,8 +188,11 @@ pub fn render(report: &Report) -> String {
                 spaces_overview(report, &grids, &mut out);
                 legend(&mut out);
             }
+            crate::pairs::html(report, &mut out);
+            flush(&mut out)?;
             for (i, (space, grid)) in report.spaces.iter().zip(&grids).enumerate() {
                 render_space(i, space, grid, &mut out);
+                flush(&mut out)?;
             }
             out.push_str("<h2 id=\"findings\">Findings</h2>\n");
             findings_table(&report.findings.iter().collect::<Vec<_>>(), &mut out);
@@ -178,7 +205,7 @@ pub fn render(report: &Report) -> String {
         html_escape(&format!("preflight {}", report.tool_version)),
         html_escape(&report.schema)
     );
-    out
+    flush(&mut out)
 }
 
 fn legend(out: &mut String) {

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use preflight_model::report::{Code, Finding, Report, ReportKind, Severity, Subject};
+use preflight_model::report::{Finding, PairState, Report, ReportKind, Severity, Subject};
 
-use crate::grid::{classify, pair_detail, CellState};
+use crate::grid::pair_detail;
 use crate::subject::{covers, describe, PairFindings};
 
 /// Escapes text for XML content and attribute values. Characters XML 1.0 cannot carry at
@@ -179,23 +179,18 @@ pub fn render(report: &Report) -> String {
                 pair.source_machine, pair.source, pair.target_machine, pair.target
             );
             let mut case = case_from_findings(classname.clone(), name, matched.iter().copied());
-            let state = classify(pair);
-            match state {
-                CellState::Pending => case.skipped = Some("no result arrived".to_string()),
-                CellState::Unreachable | CellState::Breach | CellState::Mtu
-                    if case.failures.is_empty() =>
-                {
-                    // No error finding says so, but the measurement itself is a failure.
-                    let code = match state {
-                        CellState::Unreachable => Code::ProbeUnreachable,
-                        CellState::Breach => Code::ProbeIsolationBreach,
-                        _ => Code::ProbeMtuBlackhole,
-                    };
-                    case.failure_type = Some(code.to_string());
-                    case.failures
-                        .push(format!("{}: {}", state.label(), pair_detail(pair)));
-                }
-                _ => {}
+            // The pair's verdict is its judged state; the failure text is the findings'. A
+            // failing pair without a finding would be a bug in the findings (tests catch it),
+            // not something to invent here.
+            if pair.state == PairState::Pending {
+                case.skipped = Some("no result arrived".to_string());
+            }
+            // An item the agent refused was not run: skipped, with the reason (probe.not-run).
+            if pair.state == PairState::NotRun {
+                case.skipped = Some(match &pair.failure {
+                    Some(c) => format!("not run by the agent: {c}"),
+                    None => "not run by the agent".to_string(),
+                });
             }
             let detail = pair_detail(pair);
             if !detail.is_empty() {

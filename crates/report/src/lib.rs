@@ -8,6 +8,7 @@ pub mod codes;
 pub mod grid;
 mod html;
 mod junit;
+mod pairs;
 mod parse;
 pub mod subject;
 mod text;
@@ -105,13 +106,13 @@ pub fn render_with(report: &Report, format: Format, color: bool) -> String {
 }
 
 /// Writes a report in the given format to `w`. JSON is streamed (no copy of the document is
-/// held in memory, which matters for a 200-agent full mesh: ~140 MB pretty-printed); the other
-/// formats are rendered, then written.
+/// held in memory, which matters for a 200-agent full mesh: ~140 MB pretty-printed), HTML is
+/// written a space section at a time; text and JUnit are rendered, then written.
 pub fn write_to(
     report: &Report,
     format: Format,
     color: bool,
-    w: &mut impl std::io::Write,
+    w: &mut (impl std::io::Write + ?Sized),
 ) -> std::io::Result<()> {
     match format {
         Format::Json => {
@@ -120,8 +121,55 @@ pub fn write_to(
             std::io::Write::write_all(&mut buf, b"\n")?;
             std::io::Write::flush(&mut buf)
         }
+        Format::Html => {
+            let mut buf = std::io::BufWriter::new(w);
+            html::write(report, &mut buf)?;
+            std::io::Write::flush(&mut buf)
+        }
         other => w.write_all(render_with(report, other, color).as_bytes()),
     }
+}
+
+/// Writes a file atomically and durably: `fill` writes into a temp file beside `path`
+/// (buffered), which is fsynced and renamed over `path`, and the directory is fsynced. A
+/// reader never sees half a file; after a crash there is the old file or the whole new one.
+pub fn write_atomic(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let written = (|| {
+        let file = std::fs::File::create(&tmp)?;
+        let mut buf = std::io::BufWriter::with_capacity(1 << 16, file);
+        fill(&mut buf)?;
+        let file = buf.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Writes a report to `path` in the given format, atomically and durably (see
+/// [`write_atomic`]); JSON is streamed straight into the file.
+pub fn write_file(
+    report: &Report,
+    format: Format,
+    color: bool,
+    path: &std::path::Path,
+) -> std::io::Result<()> {
+    write_atomic(path, |w| write_to(report, format, color, w))
 }
 
 /// Parses a saved report (schema `preflight.report/v1`); errors name the JSON path of the bad

@@ -128,6 +128,7 @@ fn render_check(report: &Report, p: &Painter, out: &mut String) {
             legend.join("  ")
         );
     }
+    crate::pairs::text(report, out);
     let _ = writeln!(out, "\nFindings");
     if report.findings.is_empty() {
         let _ = writeln!(out, "  none");

@@ -408,6 +408,7 @@ fn large_spaces_summarise_instead_of_drawing_a_matrix() {
         if p.source_machine == "m007" {
             p.received = 0;
             p.loss_pct = 100.0;
+            p.state = p.judged();
         }
     }
     assert!(n > preflight_report::TEXT_MATRIX_MAX);
@@ -453,16 +454,11 @@ fn write_to_matches_render() {
 }
 
 #[test]
-fn junit_pairs_fail_on_their_measurements_without_findings() {
-    let mut r = common::check_report();
-    r.findings.clear();
-    r.checked.clear();
-    r.summary = preflight_model::report::Summary::of(&r.findings);
-    let xml = render(&r, Format::Junit);
-    let j = parse_junit(&xml);
-    assert_eq!(j.cases, 14);
-    // Unreachable, MTU blackhole, breach fail by measurement; loss alone does not.
-    assert_eq!(j.failures, 3, "{xml}");
+fn junit_pair_cases_fail_by_their_findings_never_by_invented_ones() {
+    // The same report with and without its findings: JUnit used to invent probe.* failures
+    // from the measurements, so a report whose summary passed had failing cases.
+    let full = common::check_report();
+    let xml = render(&full, Format::Junit);
     for code in [
         "probe.unreachable",
         "probe.mtu-blackhole",
@@ -471,13 +467,24 @@ fn junit_pairs_fail_on_their_measurements_without_findings() {
         assert_eq!(
             xml.matches(&format!("<failure type=\"{code}\"")).count(),
             1,
-            "{code}"
+            "{code}: {xml}"
         );
     }
-    assert!(j
-        .failure_texts
-        .iter()
-        .any(|t| t.starts_with("unreachable: 0/5 replies, 100% loss")));
+    let mut r = full;
+    r.findings.clear();
+    r.checked.clear();
+    r.summary = preflight_model::report::Summary::of(&r.findings);
+    let xml = render(&r, Format::Junit);
+    let j = parse_junit(&xml);
+    assert_eq!(j.cases, 14);
+    assert_eq!(
+        j.failures, 0,
+        "a passing summary has no failing case: {xml}"
+    );
+    assert!(
+        xml.contains("skipped=\"1\""),
+        "the pending pair is skipped: {xml}"
+    );
 }
 
 #[test]
@@ -529,4 +536,27 @@ fn html_heatmap_turns_compact_past_two_dozen_machines() {
     assert!(html.contains("<th title=\"5 n4\">5</th>"));
     assert!(html.contains("<th title=\"6 n5\"></th>"));
     assert!(html.matches("<td class=\"ok\"").count() >= n);
+}
+
+#[test]
+fn written_to_a_file_every_format_is_exactly_the_rendering() {
+    let r = common::check_report();
+    let dir = std::env::temp_dir().join(format!("preflight-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for format in [Format::Text, Format::Json, Format::Junit, Format::Html] {
+        let path = dir.join("report.out");
+        std::fs::write(&path, "an older report").unwrap();
+        preflight_report::write_file(&r, format, false, &path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            render(&r, format),
+            "{format:?}"
+        );
+        // Nothing is left beside it (the temp file was renamed over it).
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    }
+    // A directory that does not exist: an error, not a panic, and no temp file anywhere.
+    let err = preflight_report::write_file(&r, Format::Json, false, &dir.join("no/such/file"));
+    assert!(err.is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,7 +6,90 @@
 //! met, and the alternating-path search from an unmet demand finds the group of demands that
 //! compete for the same machines (a Hall violator: more units than machines between them).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use preflight_model::report::{Code, Severity, Subject};
+
+use crate::cx::{subject_app, Cx};
+
+/// `binding.capacity`: the applications' new-machine demands (`new_demands`) and the unpinned
+/// bundle machines (`machine_cands`, minus those in `machine_map`) must all get distinct
+/// candidate machines; machines pinned by `machine_map` serve only their bundle machine.
+pub(crate) fn binding_capacity(
+    cx: &mut Cx<'_>,
+    mut new_demands: Vec<Demand>,
+    machine_cands: &BTreeMap<String, Vec<usize>>,
+    machine_map: &BTreeMap<String, String>,
+) {
+    let new_demands = &mut new_demands;
+    for (id, pool) in machine_cands {
+        if machine_map.contains_key(id) || pool.is_empty() {
+            continue;
+        }
+        cx.checked(
+            Code::BindingCapacity,
+            Subject {
+                machine: Some(id.clone()),
+                ..Subject::default()
+            },
+        );
+        new_demands.push(Demand {
+            label: format!("bundle machine {id}"),
+            application: None,
+            units: 1,
+            candidates: pool.clone(),
+        });
+    }
+    let pinned: BTreeSet<usize> = machine_map
+        .values()
+        .filter_map(|sys| cx.cands.iter().position(|c| &c.m.system_id == sys))
+        .collect();
+    for d in new_demands.iter_mut() {
+        d.candidates.retain(|i| !pinned.contains(i));
+    }
+    for short in shortfalls(new_demands, cx.cands.len()) {
+        let d = &new_demands[short.demand];
+        let subject = match &d.application {
+            Some(a) => subject_app(a),
+            None => Subject {
+                machine: d.label.strip_prefix("bundle machine ").map(str::to_string),
+                ..Subject::default()
+            },
+        };
+        let short_by = short.group_units.saturating_sub(short.group_machines);
+        let message = if short.group.len() > 1 {
+            let others: Vec<&str> = short
+                .group
+                .iter()
+                .filter(|&&g| g != short.demand)
+                .map(|&g| new_demands[g].label.as_str())
+                .collect();
+            format!(
+                "{} needs {} new machine(s) from the {} MAAS machine(s) that satisfy its constraints and bound spaces, and competes for them with {}: together they need {} but only {} fit ({short_by} short)",
+                d.label,
+                d.units,
+                d.candidates.len(),
+                others.join(", "),
+                short.group_units,
+                short.group_machines
+            )
+        } else {
+            format!(
+                "{} needs {} new machine(s), but only {} MAAS machine(s) satisfy its constraints and bound spaces ({short_by} short)",
+                d.label,
+                d.units,
+                d.candidates.len()
+            )
+        };
+        cx.finding(
+            Code::BindingCapacity,
+            Severity::Error,
+            subject,
+            message,
+            Some("add MAAS machines that satisfy these constraints and spaces, reduce num_units, or place units on existing machines with to:".into()),
+        );
+    }
+}
 
 /// Units that need machines from a candidate set.
 #[derive(Debug, Clone)]

@@ -57,10 +57,20 @@ fn network_warnings() -> Vec<(Code, Severity, String, String)> {
     ]
 }
 
+/// The relation space map's info for a space pair relations need.
+fn cross(pair: &str) -> (Code, Severity, String, String) {
+    k(Code::RelationCrossSpace, Severity::Info, "-", pair)
+}
+
 #[test]
 fn the_cloud_bundle_fits_the_fixture_maas() {
     let out = validate(&bundle(&[]), Some(&charms()), &maas(), &BTreeMap::new());
-    assert_eq!(keys(&out), network_warnings(), "{:#?}", out.findings);
+    let mut want = network_warnings();
+    // webapp's db (default oam) relates to database's db (internal-api); the subordinate
+    // logger (unbound: alpha) relates to both principals (oam).
+    want.extend([cross("alpha:oam"), cross("internal-api:oam")]);
+    want.sort();
+    assert_eq!(keys(&out), want, "{:#?}", out.findings);
     let overlap = out
         .findings
         .iter()
@@ -95,6 +105,7 @@ fn binding_a_space_machine_0_lacks_is_a_placement_error() {
         "webapp",
         "ipv6-lab",
     ));
+    want.push(cross("internal-api:oam"));
     want.sort();
     assert_eq!(keys(&out), want, "{:#?}", out.findings);
     let f = out
@@ -127,6 +138,7 @@ fn unknown_space_and_unknown_endpoint_from_an_overlay() {
         "storage",
         "-",
     ));
+    want.extend([cross("alpha:oam"), cross("oam:public-api")]);
     want.sort();
     assert_eq!(keys(&out), want, "{:#?}", out.findings);
     let ep = out

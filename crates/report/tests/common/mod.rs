@@ -4,8 +4,8 @@
 use preflight_model::plan::Expectation;
 use preflight_model::probe::{FailureCause, MtuResult, MtuVerdict, RttStats};
 use preflight_model::report::{
-    Checked, Code, Finding, PairResult, Report, ReportKind, Severity, SpaceReport, Subject,
-    SubnetRef,
+    Checked, Code, Finding, PairResult, PairState, Report, ReportKind, Severity, SpaceReport,
+    Subject, SubnetRef,
 };
 
 /// The injected string used to test escaping.
@@ -47,6 +47,7 @@ pub fn ok(id: &str, sm: &str, s: &str, tm: &str, t: &str) -> PairResult {
             verdict: MtuVerdict::Ok,
         }),
         tcp: vec![],
+        state: PairState::Ok,
     }
 }
 
@@ -246,6 +247,10 @@ pub fn check_report() -> Report {
     report.summary.probes_planned = Some(14);
     report.summary.probes_done = Some(13);
     report.spaces = vec![internal, storage];
+    // As the check stores them: every pair judged from its (edited) measurement.
+    for p in report.spaces.iter_mut().flat_map(|s| s.pairs.iter_mut()) {
+        p.state = p.judged();
+    }
     report.inputs = vec!["maas.json".into(), "bundle.yaml".into()];
     report.checked = ["m1", "m2", "m3"]
         .iter()

@@ -160,6 +160,12 @@ pub fn generated(n: usize, spaces: &[&str]) -> ProviderModel {
         b.subnet(1000 + id, &format!("10.{}.0.0/16", 10 + i), 100 + id);
     }
     let subnets: Vec<i64> = (1..=spaces.len() as i64).map(|id| 1000 + id).collect();
+    // Routed, as real MAAS subnets are: each has a gateway (relation.unroutable stays quiet).
+    for (i, id) in subnets.iter().enumerate() {
+        if let Some(s) = b.model.subnets.get_mut(id) {
+            s.gateway = Some(format!("10.{}.0.1", 10 + i).parse().unwrap());
+        }
+    }
     let statuses = ["Ready", "Deployed", "Allocated", "Broken"];
     for i in 0..n {
         let m = b.machine(&format!("m{i:05}"), statuses[i % statuses.len()], &subnets);

@@ -1,0 +1,232 @@
+//! The check session: serve the agents' API, wait for registrations, plan, wait for results,
+//! build the report. The binary resolves flags into a [`CheckConfig`] (secrets read, provider
+//! loaded, `--isolate` checked, bundle validated) and calls [`run`]; everything between is
+//! here, so it can be tested in-process (under paused time) without spawning the binary.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use preflight_model::provider::ProviderModel;
+use preflight_model::report::{Checked, Finding, Report};
+use tokio::time::Instant;
+
+use crate::plan::PlanOptions;
+use crate::server::{serve, ServerConfig};
+use crate::state::{CheckState, ReportExtras};
+use crate::CheckError;
+
+/// Everything a check session needs, resolved from the flags by the binary.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    /// MAAS's model, loaded.
+    pub provider: ProviderModel,
+    /// The HTTP server's settings (token, limits, timeouts).
+    pub server: ServerConfig,
+    /// Agents to wait for before planning (`--expect`).
+    pub expect: usize,
+    /// How long to wait for the agents to register (`--deadline`).
+    pub register_deadline: Duration,
+    /// How long to wait for results once the plans are out (`--probe-deadline`).
+    pub probe_deadline: Duration,
+    /// How the probes are planned.
+    pub plan: PlanOptions,
+    /// Where registrations, the plan and results are kept (`--state-dir`), if anywhere.
+    pub state_dir: Option<PathBuf>,
+    /// Findings of steps run before the session (bundle validation).
+    pub extra_findings: Vec<Finding>,
+    /// Checks evaluated before the session (bundle validation).
+    pub extra_checked: Vec<Checked>,
+    /// The inputs, named for the report's reader (bundle files, MAAS URL or snapshot).
+    pub inputs: Vec<String>,
+    /// Where the session writes the report (streamed, atomically and durably) before it
+    /// stops serving, and in which format; `None` leaves writing it to the caller.
+    pub output: Option<(PathBuf, preflight_report::Format)>,
+    /// How long to keep answering after the report is written, so polling agents hear
+    /// that the check is over.
+    pub linger: Duration,
+}
+
+/// Which wait the session is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Waiting for agents to register.
+    Registering,
+    /// Plans handed out; waiting for results.
+    Probing,
+    /// Building and returning the report.
+    Reporting,
+}
+
+/// How far the check has come, as the session reports it while waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Which wait.
+    pub stage: Stage,
+    /// Agents registered.
+    pub registered: usize,
+    /// Agents expected.
+    pub expected: usize,
+    /// Agents with a plan.
+    pub agents_planned: usize,
+    /// Of them, those whose results are in.
+    pub agents_reported: usize,
+    /// Probes planned.
+    pub probes_planned: usize,
+    /// Probes with results.
+    pub probes_done: usize,
+    /// Time left before the current deadline.
+    pub left: Duration,
+}
+
+impl Progress {
+    /// One line for a progress display.
+    pub fn message(&self) -> String {
+        match self.stage {
+            Stage::Registering => format!(
+                "agents registered {}/{}, {} s left",
+                self.registered,
+                self.expected,
+                self.left.as_secs()
+            ),
+            Stage::Probing => format!(
+                "probes done {}/{}, agents reported {}/{}, {} s left",
+                self.probes_done,
+                self.probes_planned,
+                self.agents_reported,
+                self.agents_planned,
+                self.left.as_secs()
+            ),
+            Stage::Reporting => "building the report".to_string(),
+        }
+    }
+}
+
+fn snapshot(state: &CheckState, stage: Stage, expected: usize, left: Duration) -> Progress {
+    let c = state.counts();
+    Progress {
+        stage,
+        registered: c.registered,
+        expected,
+        agents_planned: c.agents_planned,
+        agents_reported: c.agents_reported,
+        probes_planned: c.probes_planned,
+        probes_done: c.probes_done,
+        left,
+    }
+}
+
+/// Waits until `done(progress)` or the deadline or shutdown, reporting progress; true when done.
+async fn wait_until(
+    state: &CheckState,
+    stage: Stage,
+    expected: usize,
+    deadline: Instant,
+    progress: &(impl Fn(&Progress) + ?Sized),
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    done: impl Fn(&Progress) -> bool,
+) -> bool {
+    let mut rx = state.subscribe();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let p = snapshot(state, stage, expected, left);
+        progress(&p);
+        if done(&p) {
+            return true;
+        }
+        if left.is_zero() || *shutdown.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::timeout(left.min(Duration::from_millis(250)), rx.changed()) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Runs one check: serves the agents' API on `listener`, waits for `expect` agents (or the
+/// registration deadline), plans, waits for their results (or the probe deadline), and
+/// returns the report (written to [`CheckConfig::output`] first, when given, so the report
+/// is on disk before the server's linger). `progress` is called on every change (and a few times a second);
+/// `shutdown` completing ends both waits early (the report is built from what came).
+pub async fn run(
+    config: CheckConfig,
+    listener: tokio::net::TcpListener,
+    progress: impl Fn(&Progress) + Send + Sync,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Report, CheckError> {
+    let state = Arc::new(CheckState::open(config.state_dir.as_deref())?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        state.clone(),
+        config.server.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let (cancel_tx, mut cancel) = tokio::sync::watch::channel(false);
+    let cancel_task = tokio::spawn(async move {
+        shutdown.await;
+        let _ = cancel_tx.send(true);
+    });
+
+    let expect = config.expect;
+    if !state.is_planned() {
+        let deadline = Instant::now() + config.register_deadline;
+        wait_until(
+            &state,
+            Stage::Registering,
+            expect,
+            deadline,
+            &progress,
+            &mut cancel,
+            |p| p.registered >= expect,
+        )
+        .await;
+    }
+    let plan_state = state.clone();
+    let provider = Arc::new(config.provider);
+    let plan_provider = provider.clone();
+    let opts = config.plan.clone();
+    tokio::task::spawn_blocking(move || plan_state.plan(&plan_provider, &opts))
+        .await
+        .map_err(|e| CheckError::State(format!("planning crashed: {e}")))??;
+    let deadline = Instant::now() + config.probe_deadline;
+    wait_until(
+        &state,
+        Stage::Probing,
+        expect,
+        deadline,
+        &progress,
+        &mut cancel,
+        |p| p.agents_reported >= p.agents_planned,
+    )
+    .await;
+    state.finish();
+    progress(&snapshot(&state, Stage::Reporting, expect, Duration::ZERO));
+
+    let report = state.report(
+        &provider,
+        ReportExtras {
+            expected: expect,
+            extra_findings: config.extra_findings,
+            extra_checked: config.extra_checked,
+            inputs: config.inputs,
+        },
+    );
+    if let Some((path, format)) = &config.output {
+        preflight_report::write_file(&report, *format, false, path).map_err(|error| {
+            CheckError::Output {
+                path: path.clone(),
+                error,
+            }
+        })?;
+    }
+    // Let agents still polling hear that the check is over, then stop serving.
+    tokio::time::sleep(config.linger).await;
+    let _ = stop_tx.send(());
+    cancel_task.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    Ok(report)
+}
