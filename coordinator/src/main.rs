@@ -60,6 +60,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Check(_) | Command::Demo(_)) {
+        limit_malloc_arenas();
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -107,5 +110,17 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
             eprintln!("preflight: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The coordinator allocates from the many threads that serve agents; glibc gives each its own
+/// malloc arena (up to 8 per core), and the freed upload buffers scattered over them kept ~40 MB
+/// of a 200-machine full mesh resident. Two arenas keep the peak under 200 MB. Must run
+/// before any thread starts.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

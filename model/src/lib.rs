@@ -15,6 +15,7 @@ pub mod plan;
 pub mod probe;
 pub mod provider;
 pub mod report;
+pub mod vocab;
 
 /// Error returned when a document's `schema` field is not the one expected.
 #[derive(Debug, thiserror::Error)]

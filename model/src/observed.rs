@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub use crate::vocab::{BondMode, OperState, RouteProtocol, RouteType, Scope};
+
 /// Schema string of [`ObservedConfig`] documents.
 pub const OBSERVED_SCHEMA: &str = "preflight.observed/v1";
 
@@ -131,7 +133,7 @@ pub struct Link {
     /// Administratively up (IFF_UP).
     pub admin_up: bool,
     /// Operational state as the kernel names it, lower case: up, down, lowerlayerdown, unknown, dormant, notpresent, testing.
-    pub oper_state: String,
+    pub oper_state: OperState,
     /// Carrier present (IFLA_CARRIER), when the kernel says.
     pub carrier: Option<bool>,
     /// Name of the bridge or bond this link is enslaved to.
@@ -156,7 +158,7 @@ pub struct Link {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BondInfo {
     /// Bonding mode as the kernel names it (balance-rr, active-backup, 802.3ad, ...).
-    pub mode: String,
+    pub mode: BondMode,
     /// Names of the enslaved links.
     pub slaves: Vec<String>,
 }
@@ -195,7 +197,7 @@ pub struct Address {
     /// Address family.
     pub family: Family,
     /// Scope as `ip` names it: global, site, link, host, or a number.
-    pub scope: String,
+    pub scope: Scope,
     /// Address flags.
     pub flags: AddressFlags,
 }
@@ -228,7 +230,7 @@ pub struct Route {
     /// Address family.
     pub family: Family,
     /// Route type as `ip` names it: unicast, local, broadcast, multicast, blackhole, unreachable, prohibit, ...
-    pub route_type: String,
+    pub route_type: RouteType,
     /// Destination network; `None` for the default route.
     pub destination: Option<IpNet>,
     /// Gateway (next hop), when any.
@@ -244,9 +246,9 @@ pub struct Route {
     /// Metric (priority), when set.
     pub metric: Option<u32>,
     /// Protocol as `ip` names it: kernel, boot, static, dhcp, ra, ... or a number.
-    pub protocol: String,
+    pub protocol: RouteProtocol,
     /// Scope as `ip` names it: universe (global), link, host, or a number.
-    pub scope: String,
+    pub scope: Scope,
 }
 
 /// A default gateway of one family.

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub use crate::vocab::{BondMode, LinkMode, MachineStatus};
+
 /// Id MAAS gives the pseudo-space `undefined`.
 pub const UNDEFINED_SPACE_ID: i64 = -1;
 
@@ -172,7 +174,7 @@ pub struct Machine {
     /// Fully qualified domain name, when any.
     pub fqdn: Option<String>,
     /// Status name (Ready, Allocated, Deployed, ...).
-    pub status: String,
+    pub status: MachineStatus,
     /// Architecture, e.g. amd64/generic.
     pub architecture: Option<String>,
     /// CPU cores.
@@ -270,7 +272,7 @@ pub struct Interface {
     /// Names of child interfaces.
     pub children: Vec<String>,
     /// Bond mode, for bonds.
-    pub bond_mode: Option<String>,
+    pub bond_mode: Option<BondMode>,
     /// Links (address assignments).
     pub links: Vec<InterfaceLink>,
 }
@@ -281,7 +283,7 @@ pub struct InterfaceLink {
     /// MAAS id.
     pub id: i64,
     /// Mode: auto, static, dhcp, link_up, discovered.
-    pub mode: String,
+    pub mode: LinkMode,
     /// Subnet id, when any.
     pub subnet_id: Option<i64>,
     /// Address, when assigned.

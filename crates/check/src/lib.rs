@@ -1,11 +1,12 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
-//! One module per step: [`merge`], [`plan`] (with [`cross_space`] for the probes between
-//! spaces), [`findings`], [`infra`] (addresses, gateways and controllers), [`report`], [`server`],
-//! [`state`]; [`session`] runs them in order as one check.
+//! One module per step: [`merge`] (with [`drift`], its rules), [`plan`] (with [`cross_space`]
+//! for the probes between spaces), [`findings`], [`infra`] (addresses, gateways and
+//! controllers), [`report`], [`server`], [`state`]; [`session`] runs them in order as one check.
 
 pub mod cross_space;
+pub mod drift;
 pub mod findings;
 pub mod infra;
 mod journal;

@@ -1,12 +1,15 @@
 //! Merge: match each agent to its MAAS machine, each observed link to its MAAS interface and
-//! each observed address to a MAAS subnet (hence a space), and report drift between the two.
+//! each observed address to a MAAS subnet (hence a space). Resolution only: the drift rules
+//! that judge the result are in [`crate::drift`], one function per code.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use preflight_model::observed::{Link, LinkKind, ObservedConfig};
+use preflight_model::observed::{Link, LinkKind, ObservedConfig, Scope};
 use preflight_model::provider::{Interface, Machine, ProviderModel, Subnet};
-use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
+use preflight_model::report::{Checked, Finding, Subject};
+
+use crate::drift::{self, Unmatched};
 
 /// One registered agent as the merge sees it.
 #[derive(Debug, Clone)]
@@ -133,15 +136,6 @@ pub fn normalize_mac(mac: &str) -> String {
     mac.trim().to_ascii_lowercase().replace('-', ":")
 }
 
-/// Whether a link counts as up (admin up and not operationally down).
-fn link_is_up(link: &Link) -> bool {
-    link.admin_up
-        && !matches!(
-            link.oper_state.as_str(),
-            "down" | "lowerlayerdown" | "notpresent"
-        )
-}
-
 /// The MAAS interface an observed link is, by MAC (name and VLAN tag break ties).
 fn interface_for_link<'a>(
     machine: &'a Machine,
@@ -243,37 +237,12 @@ pub fn subnet_for_address<'a>(
     None
 }
 
-fn finding(
-    code: Code,
-    severity: Severity,
-    subject: Subject,
-    message: String,
-    hint: Option<&str>,
-) -> Finding {
-    Finding {
-        code,
-        severity,
-        subject,
-        message,
-        hint: hint.map(str::to_string),
-    }
-}
-
-const DRIFT_CHECKS: [Code; 6] = [
-    Code::DriftMachineUnknown,
-    Code::DriftInterfaceMissing,
-    Code::DriftAddressMissing,
-    Code::DriftAddressUnexpected,
-    Code::DriftMtuMismatch,
-    Code::DriftLinkDown,
-];
-
 /// Whether an observed address takes part (global scope, not loopback, DAD not failed).
 fn usable_address(a: &preflight_model::observed::Address) -> bool {
     !a.address.is_loopback()
         && !a.flags.dadfailed
         && !a.flags.tentative
-        && (a.scope == "global" || a.scope == "site")
+        && matches!(a.scope, Scope::Global | Scope::Site)
         && !matches!(a.address, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }
 
@@ -285,62 +254,29 @@ pub fn merge(provider: &ProviderModel, agents: &[AgentInput]) -> Merged {
     for agent in agents {
         let obs = &agent.observed;
         let m = match_machine(provider, obs);
-        let (machine, name) = match m {
-            MachineMatch::One(m) => {
-                if let Some(other) = claimed.get(&m.system_id) {
-                    out.findings.push(finding(
-                        Code::DriftMachineUnknown,
-                        Severity::Error,
-                        Subject {
-                            machine: Some(obs.identity.hostname.clone()),
-                            ..Subject::default()
-                        },
-                        format!(
-                            "agent {} matches MAAS machine {} ({}), which agent {other} already matched",
-                            agent.agent_id, m.hostname, m.system_id
-                        ),
-                        Some("give each agent its own --machine-id SYSTEM_ID"),
-                    ));
-                    (None, obs.identity.hostname.clone())
-                } else {
-                    claimed.insert(m.system_id.clone(), agent.agent_id.clone());
-                    (Some(m), m.hostname.clone())
-                }
+        let hostname = &obs.identity.hostname;
+        let unmatched = match m {
+            MachineMatch::One(m) => match claimed.get(&m.system_id) {
+                Some(by) => Err(Unmatched::Claimed { machine: m, by }),
+                None => Ok(m),
+            },
+            MachineMatch::None(why) => Err(Unmatched::None(why)),
+            MachineMatch::Ambiguous(ids) => Err(Unmatched::Ambiguous(ids)),
+        };
+        let (machine, name) = match unmatched {
+            Ok(m) => {
+                claimed.insert(m.system_id.clone(), agent.agent_id.clone());
+                (Some(m), m.hostname.clone())
             }
-            MachineMatch::None(why) => {
-                out.findings.push(finding(
-                    Code::DriftMachineUnknown,
-                    Severity::Error,
-                    Subject {
-                        machine: Some(obs.identity.hostname.clone()),
-                        ..Subject::default()
-                    },
-                    format!("agent {} matches no MAAS machine: {why}", agent.agent_id),
-                    Some("run the agent with --machine-id SYSTEM_ID, or fix the hostname/MACs in MAAS"),
-                ));
-                (None, obs.identity.hostname.clone())
-            }
-            MachineMatch::Ambiguous(ids) => {
-                out.findings.push(finding(
-                    Code::DriftMachineUnknown,
-                    Severity::Error,
-                    Subject {
-                        machine: Some(obs.identity.hostname.clone()),
-                        ..Subject::default()
-                    },
-                    format!(
-                        "agent {} matches several MAAS machines: {}",
-                        agent.agent_id,
-                        ids.join(", ")
-                    ),
-                    Some("run the agent with --machine-id SYSTEM_ID"),
-                ));
-                (None, obs.identity.hostname.clone())
+            Err(why) => {
+                out.findings
+                    .push(drift::machine_unknown(&agent.agent_id, hostname, &why));
+                (None, hostname.clone())
             }
         };
-        for check in DRIFT_CHECKS {
+        for check in drift::CHECKS {
             out.checked.push(Checked {
-                check: check.clone(),
+                check,
                 subject: Subject {
                     machine: Some(name.clone()),
                     ..Subject::default()
@@ -361,11 +297,6 @@ fn merge_one(
     findings: &mut Vec<Finding>,
 ) -> MergedAgent {
     let obs = &agent.observed;
-    let subject = |iface: Option<&str>| Subject {
-        machine: Some(name.to_string()),
-        interface: iface.map(str::to_string),
-        ..Subject::default()
-    };
     // observed ifindex → (link, MAAS interface)
     let mut link_iface: BTreeMap<u32, (&Link, Option<&Interface>)> = BTreeMap::new();
     for link in &obs.links {
@@ -373,7 +304,6 @@ fn merge_one(
         link_iface.insert(link.ifindex, (link, iface));
     }
     let mut addresses = Vec::new();
-    let observed_ips: BTreeSet<IpAddr> = obs.addresses.iter().map(|a| a.address).collect();
     for a in obs.addresses.iter().filter(|a| usable_address(a)) {
         let (link, iface) = match link_iface.get(&a.ifindex) {
             Some((l, i)) => (Some(*l), *i),
@@ -383,11 +313,6 @@ fn merge_one(
             continue;
         };
         if let Some(m) = machine {
-            let listed = m.ip_addresses.contains(&a.address)
-                || m.interfaces
-                    .iter()
-                    .flat_map(|i| &i.links)
-                    .any(|l| l.ip == Some(a.address));
             // MAAS assigns it to another machine in this subnet: that is `address.duplicate`
             // (crate::infra), one finding naming both machines, not drift of this one.
             let elsewhere = provider.machines.iter().any(|o| {
@@ -396,20 +321,8 @@ fn merge_one(
                         l.ip == Some(a.address) && l.subnet_id.is_none_or(|s| s == subnet.id)
                     })
             });
-            if !listed && !elsewhere {
-                findings.push(finding(
-                    Code::DriftAddressUnexpected,
-                    Severity::Warning,
-                    Subject {
-                        subnet: Some(subnet.cidr.to_string()),
-                        ..subject(Some(&a.link))
-                    },
-                    format!(
-                        "{name} has {} on {} in subnet {}, which MAAS does not list for this machine",
-                        a.address, a.link, subnet.cidr
-                    ),
-                    Some("remove the address, or record it in MAAS"),
-                ));
+            if !elsewhere {
+                findings.extend(drift::address_unexpected(m, name, a, subnet));
             }
         }
         let Some(space_id) = subnet.space_id else {
@@ -438,82 +351,8 @@ fn merge_one(
             .values()
             .filter_map(|(l, i)| i.map(|i| (i.id, *l)))
             .collect();
-        for iface in m.interfaces.iter().filter(|i| i.enabled) {
-            let linked = iface.links.iter().any(|l| l.subnet_id.is_some());
-            let Some(link) = matched.get(&iface.id) else {
-                if iface.mac.is_some() || linked {
-                    findings.push(finding(
-                        Code::DriftInterfaceMissing,
-                        if linked { Severity::Error } else { Severity::Warning },
-                        subject(Some(&iface.name)),
-                        format!(
-                            "MAAS has interface {} ({}) on {name}, but the machine has no link with that MAC",
-                            iface.name,
-                            iface.mac.as_deref().unwrap_or("no MAC")
-                        ),
-                        Some("check cabling and the netplan configuration, or update MAAS"),
-                    ));
-                }
-                continue;
-            };
-            if linked && !link_is_up(link) {
-                findings.push(finding(
-                    Code::DriftLinkDown,
-                    Severity::Error,
-                    subject(Some(&link.name)),
-                    format!(
-                        "{} on {name} (MAAS interface {}) is {} (admin {})",
-                        link.name,
-                        iface.name,
-                        link.oper_state,
-                        if link.admin_up { "up" } else { "down" }
-                    ),
-                    Some("bring the link up and check the switch port"),
-                ));
-            }
-            if let Some(vlan) = iface.vlan_id.and_then(|v| provider.vlans.get(&v)) {
-                if link.mtu < vlan.mtu {
-                    findings.push(finding(
-                        Code::DriftMtuMismatch,
-                        Severity::Error,
-                        subject(Some(&link.name)),
-                        format!(
-                            "{} on {name} has MTU {}, below the MTU {} of its VLAN (vid {})",
-                            link.name, link.mtu, vlan.mtu, vlan.vid
-                        ),
-                        Some("raise the interface MTU (netplan `mtu:`) to the VLAN's MTU"),
-                    ));
-                }
-            }
-            // Only sticky assignments (static, auto) must be present; DHCP and discovered
-            // leases may legitimately change.
-            for l in iface
-                .links
-                .iter()
-                .filter(|l| l.mode == "static" || l.mode == "auto")
-            {
-                let Some(ip) = l.ip else { continue };
-                if !observed_ips.contains(&ip) {
-                    let cidr = l
-                        .subnet_id
-                        .and_then(|s| provider.subnets.get(&s))
-                        .map(|s| s.cidr.to_string());
-                    findings.push(finding(
-                        Code::DriftAddressMissing,
-                        Severity::Error,
-                        Subject {
-                            subnet: cidr,
-                            ..subject(Some(&iface.name))
-                        },
-                        format!(
-                            "MAAS assigns {ip} to {} on {name}, but the machine does not have it",
-                            iface.name
-                        ),
-                        Some("configure the address (netplan) or release it in MAAS"),
-                    ));
-                }
-            }
-        }
+        let observed_ips: BTreeSet<IpAddr> = obs.addresses.iter().map(|a| a.address).collect();
+        drift::interfaces(provider, m, name, &matched, &observed_ips, findings);
     }
     MergedAgent {
         agent_id: agent.agent_id.clone(),
@@ -526,8 +365,10 @@ fn merge_one(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::drift::CHECKS as DRIFT_CHECKS;
     use preflight_model::observed::{Address, AddressFlags, Family, Identity, OBSERVED_SCHEMA};
     use preflight_model::provider::{Fabric, InterfaceKind, InterfaceLink, Space, Vlan};
+    use preflight_model::report::{Code, Severity};
 
     pub fn link(ifindex: u32, name: &str, mac: &str, mtu: u32, up: bool) -> Link {
         Link {

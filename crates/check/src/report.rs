@@ -344,7 +344,7 @@ impl PairFold {
             .provider
             .machines
             .iter()
-            .filter(|m| matches!(m.status.as_str(), "Deployed" | "Deploying" | "Allocated"))
+            .filter(|m| m.status.is_in_deployment())
             .filter(|m| !heard.contains(m.system_id.as_str()))
             .map(|m| (m.hostname.clone(), m.system_id.clone()))
             .collect();

@@ -17,14 +17,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use preflight_model::api::{
-    ErrorBody, PlanResponse, RegisterRequest, RegisterResponse, ResultsAck,
-};
+use preflight_model::api::{ErrorBody, RegisterRequest, RegisterResponse, ResultsAck};
 use preflight_model::observed::OBSERVED_SCHEMA;
 use preflight_model::probe::{ProbeReport, PROBE_SCHEMA};
 use subtle::ConstantTimeEq;
 
-use crate::state::{Accepted, CheckState, Phase, Refusal};
+use crate::state::{Accepted, CheckState, Refusal};
 
 /// Settings of the HTTP server.
 #[derive(Debug, Clone)]
@@ -219,18 +217,16 @@ async fn register(
     Ok(Json(RegisterResponse { agent_id }))
 }
 
-async fn plan(
-    State(app): State<App>,
-    Path(id): Path<String>,
-) -> Result<Json<PlanResponse>, ApiError> {
-    let (phase, plan) = app.state.plan_for(&id)?;
-    Ok(Json(match (phase, plan) {
-        (Phase::Done, _) => PlanResponse::Done,
-        (_, Some(plan)) => PlanResponse::Ready { plan },
-        (_, None) => PlanResponse::Waiting {
-            retry_after_ms: app.config.retry_after_ms,
-        },
-    }))
+async fn plan(State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let body = app.state.plan_answer(&id, app.config.retry_after_ms)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 async fn results(

@@ -385,9 +385,11 @@ impl CheckState {
 
     fn persist(&self, rel: &str, value: &impl Serialize) -> Result<(), Refusal> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        let bytes = serde_json::to_vec(value).map_err(|e| Refusal::Storage(e.to_string()))?;
-        write_atomic(&dir.join(rel), &bytes)
-            .map_err(|e| Refusal::Storage(format!("cannot write {rel}: {e}")))
+        // Streamed into the temp file: a full mesh's plan is tens of MB of JSON.
+        preflight_report::write_atomic(&dir.join(rel), |w| {
+            serde_json::to_writer(w, value).map_err(std::io::Error::other)
+        })
+        .map_err(|e| Refusal::Storage(format!("cannot write {rel}: {e}")))
     }
 
     /// Registers an agent (or recognises a re-registration) and returns its id.
@@ -650,6 +652,45 @@ impl CheckState {
             ));
         }
         Ok((inner.phase, plan))
+    }
+
+    /// The plan answer for an agent as the JSON body of a [`PlanResponse`], serialized from
+    /// the stored plan without copying it (a full mesh hands out hundreds of large plans at
+    /// the same instant).
+    ///
+    /// [`PlanResponse`]: preflight_model::api::PlanResponse
+    pub fn plan_answer(&self, agent_id: &str, retry_after_ms: u64) -> Result<Vec<u8>, Refusal> {
+        #[derive(Serialize)]
+        #[serde(tag = "state", rename_all = "kebab-case")]
+        enum Answer<'a> {
+            Waiting { retry_after_ms: u64 },
+            Ready { plan: &'a ProbePlan },
+            Done,
+        }
+        let inner = self.lock();
+        if !inner.agents.contains_key(agent_id) {
+            return Err(Refusal::UnknownAgent);
+        }
+        let plan = inner.plan.as_ref().and_then(|p| p.per_agent.get(agent_id));
+        let answer = match (inner.phase, plan) {
+            (Phase::Done, _) => Answer::Done,
+            (_, Some(plan)) => Answer::Ready { plan },
+            (Phase::Probing, None) => {
+                // Registered, yet not part of the plan: an empty plan, so it can finish (as
+                // `plan_for` answers).
+                return serde_json::to_vec(&preflight_model::api::PlanResponse::Ready {
+                    plan: ProbePlan {
+                        schema: preflight_model::plan::PLAN_SCHEMA.into(),
+                        agent: Some(agent_id.to_string()),
+                        settings: Default::default(),
+                        targets: vec![],
+                    },
+                })
+                .map_err(|e| Refusal::Storage(e.to_string()));
+            }
+            (_, None) => Answer::Waiting { retry_after_ms },
+        };
+        serde_json::to_vec(&answer).map_err(|e| Refusal::Storage(e.to_string()))
     }
 
     /// Stores an agent's results: only a registered agent, only its own plan's probe ids;

@@ -3,7 +3,7 @@
 //! round trip, JUnit, the text report, the HTML page and the exit code.
 //!
 //! A seeded generator (xorshift64*, seeds 1..=300) so a failure names the seed that reproduces
-//! it: `AGREEMENT_SEED=N cargo test -p preflight-check --test agreement`.
+//! it: `AGREEMENT_SEED=N cargo test -p preflight-check --test integration agreement`.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

@@ -102,7 +102,7 @@ pub fn map_address(
         address: addr,
         prefix_len: msg.header.prefix_len,
         family,
-        scope: scope(u8::from(msg.header.scope)),
+        scope: scope(u8::from(msg.header.scope)).into(),
         flags,
     }))
 }

@@ -203,7 +203,7 @@ pub fn map_link(msg: &LinkMessage) -> Result<Link, InventoryError> {
         _ => vxlan_link,
     };
     let bond = (kind == LinkKind::Bond).then(|| BondInfo {
-        mode: bond_mode.unwrap_or_else(|| "unknown".to_string()),
+        mode: bond_mode.unwrap_or_else(|| "unknown".to_string()).into(),
         slaves: Vec::new(),
     });
     Ok(Link {
@@ -213,7 +213,7 @@ pub fn map_link(msg: &LinkMessage) -> Result<Link, InventoryError> {
         mac,
         mtu,
         admin_up: msg.header.flags.contains(LinkFlags::Up),
-        oper_state: oper.unwrap_or_else(|| "unknown".to_string()),
+        oper_state: oper.unwrap_or_else(|| "unknown".to_string()).into(),
         carrier,
         master: None,
         master_ifindex,

@@ -139,7 +139,7 @@ pub fn map_route(
     };
     Ok(Some(Route {
         family,
-        route_type: route_type(u8::from(h.kind)),
+        route_type: route_type(u8::from(h.kind)).into(),
         destination,
         gateway,
         prefsrc,
@@ -147,8 +147,8 @@ pub fn map_route(
         oif_index: oif,
         table,
         metric,
-        protocol: protocol(u8::from(h.protocol)),
-        scope: scope(u8::from(h.scope)),
+        protocol: protocol(u8::from(h.protocol)).into(),
+        scope: scope(u8::from(h.scope)).into(),
     }))
 }
 

@@ -49,7 +49,7 @@ pub fn render_text(config: &ObservedConfig) -> String {
 
 fn state(link: &Link) -> String {
     if link.admin_up {
-        link.oper_state.to_uppercase()
+        link.oper_state.as_str().to_uppercase()
     } else {
         "ADMIN-DOWN".to_string()
     }

@@ -698,7 +698,7 @@ fn machine_from_raw(m: RawMachine, mi: usize, origin: &str) -> Result<Machine, M
         system_id: m.system_id,
         hostname: m.hostname,
         fqdn: m.fqdn.filter(|f| !f.is_empty()),
-        status,
+        status: status.into(),
         architecture: m.architecture.filter(|a| !a.is_empty()),
         cpu_count: m.cpu_count,
         cpu_speed_mhz: m.cpu_speed.filter(|s| *s > 0),
@@ -750,7 +750,7 @@ fn interface_from_raw(
         };
         links.push(InterfaceLink {
             id: l.id,
-            mode: l.mode,
+            mode: l.mode.into(),
             subnet_id: l.subnet.map(|s| s.id),
             ip,
         });
@@ -768,7 +768,7 @@ fn interface_from_raw(
         effective_mtu,
         parents: iface.parents.unwrap_or_default(),
         children: iface.children.unwrap_or_default(),
-        bond_mode,
+        bond_mode: bond_mode.map(Into::into),
         links,
     })
 }

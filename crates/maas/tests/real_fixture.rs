@@ -101,7 +101,7 @@ fn real_fixture_maas_machines() {
 
     let bond = q.interfaces.iter().find(|i| i.name == "bond0").unwrap();
     assert_eq!(bond.kind, InterfaceKind::Bond);
-    assert_eq!(bond.bond_mode.as_deref(), Some("802.3ad"));
+    assert_eq!(bond.bond_mode, Some("802.3ad".into()));
     assert_eq!(bond.effective_mtu, 9000);
     assert_eq!(bond.parents, ["enp1s0f0", "enp1s0f1"]);
     assert_eq!(bond.children, ["bond0.30", "bond0.42"]);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use preflight_maas::{
     model_from_path, model_from_slice, model_from_snapshot, snapshot_from_fixture_dir, MaasError,
 };
-use preflight_model::provider::{InterfaceKind, ProviderModel};
+use preflight_model::provider::{BondMode, InterfaceKind, ProviderModel};
 use serde_json::{json, Value};
 
 fn fixtures() -> PathBuf {
@@ -134,7 +134,7 @@ fn fixtures_machines() {
 
     let bond = q.interfaces.iter().find(|i| i.name == "bond0").unwrap();
     assert_eq!(bond.kind, InterfaceKind::Bond);
-    assert_eq!(bond.bond_mode.as_deref(), Some("802.3ad"));
+    assert_eq!(bond.bond_mode, Some(BondMode::Lacp));
     assert_eq!(bond.effective_mtu, 9000);
     assert_eq!(bond.parents, ["ens1f0", "ens1f1"]);
     assert_eq!(bond.children, ["bond0.40", "bond0.60"]);
@@ -345,7 +345,7 @@ fn legacy_2_x_shapes_load() {
         .find(|i| i.kind == InterfaceKind::Bond)
         .unwrap();
     assert_eq!(bond.parents.len(), 3);
-    assert_eq!(bond.bond_mode.as_deref(), Some("active-backup"));
+    assert_eq!(bond.bond_mode, Some(BondMode::ActiveBackup));
     assert!(bond_host
         .interfaces
         .iter()

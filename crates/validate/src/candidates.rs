@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use preflight_bundle::Constraints;
-use preflight_model::provider::{Machine, ProviderModel};
+use preflight_model::provider::{Machine, MachineStatus, ProviderModel};
 
 use crate::CANDIDATE_STATUSES;
 
@@ -19,7 +19,7 @@ pub(crate) fn candidates(provider: &ProviderModel) -> Vec<Cand<'_>> {
             spaces: m.space_names(provider),
             eligible: CANDIDATE_STATUSES
                 .iter()
-                .any(|s| s.eq_ignore_ascii_case(&m.status)),
+                .any(|s| MachineStatus::parse(s) == m.status),
         })
         .collect()
 }
