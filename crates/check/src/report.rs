@@ -103,6 +103,10 @@ pub struct Finish<'a> {
     pub inputs: Vec<String>,
 }
 
+/// Where a plan item's pair is (section, index), `None` for an item judged by
+/// [`crate::infra`] instead of as a pair.
+type Slot = Option<(usize, usize)>;
+
 /// The report's space sections and pairs, built when the plan is and filled in as each
 /// agent's results arrive, so the coordinator keeps one pair per probe instead of every
 /// upload and then every pair.
@@ -112,7 +116,7 @@ pub struct PairFold {
     sections: Vec<SpaceReport>,
     /// Per agent: its source machine name, and for each of its plan's targets, where the
     /// pair is (section, index).
-    slots: HashMap<String, (String, Vec<Option<(usize, usize)>>)>,
+    slots: HashMap<String, (String, Vec<Slot>)>,
     /// Agents whose results were folded.
     reported: BTreeSet<String>,
     /// Probes with a result.
