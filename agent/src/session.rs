@@ -9,7 +9,8 @@ use preflight_model::observed::ObservedConfig;
 use preflight_model::probe::ProbeReport;
 use tokio::time::Instant;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, ClientOptions};
+use crate::guard::GuardRails;
 
 /// What an agent session needs, resolved from the flags by the binary.
 #[derive(Debug, Clone)]
@@ -22,8 +23,15 @@ pub struct AgentConfig {
     pub give_up_after: Duration,
     /// Longest wait for the plan while the coordinator is still gathering agents.
     pub plan_wait: Duration,
-    /// Longest the probe run may take.
+    /// Longest the probe run may take (the probe engine stops at it).
     pub probe_timeout: Duration,
+    /// How to reach the coordinator (a pinned TLS fingerprint).
+    pub client: ClientOptions,
+    /// The guard rails every plan is held to.
+    pub rails: GuardRails,
+    /// This machine as the guard rails see it, when not the observed config sent (e.g. when
+    /// that was replayed from a file).
+    pub guard_view: Option<ObservedConfig>,
 }
 
 /// How a session ended well.
@@ -54,6 +62,10 @@ pub enum Event {
     Reregistered(String),
     /// Got a plan with this many targets; probing.
     Probing(usize),
+    /// A plan setting was lowered (or raised) to the agent's limit.
+    Clamped(String),
+    /// The guard rails refused a target: its id, its address and why.
+    Refused(String, std::net::IpAddr, String),
 }
 
 /// Why a session failed.
@@ -113,10 +125,11 @@ async fn session(
     observed: &ObservedConfig,
     events: &impl Fn(Event),
 ) -> Result<Outcome, SessionError> {
-    let client = Client::new(
+    let client = Client::with_options(
         &config.coordinator,
         config.token.clone(),
         config.give_up_after.max(Duration::from_secs(1)),
+        &config.client,
     )?;
     let mut agent_id = client.register(observed).await?;
     events(Event::Registered(agent_id.clone()));
@@ -141,15 +154,41 @@ async fn session(
             Err(e) => return Err(e.into()),
         }
     };
+    let mut plan = plan;
+    let applied = crate::guard::apply(
+        &mut plan,
+        config.guard_view.as_ref().unwrap_or(observed),
+        &config.rails,
+    );
+    for c in &applied.clamped {
+        events(Event::Clamped(c.clone()));
+    }
+    for r in &applied.refused {
+        events(Event::Refused(
+            preflight_model::limits::printable(&r.target.id, 120),
+            r.target.target,
+            r.reason.clone(),
+        ));
+    }
     events(Event::Probing(plan.targets.len()));
     let mut report = if plan.targets.is_empty() {
         // Nothing to probe (no address in any space): report that without opening sockets.
         empty_report()
     } else {
         let limit = config.probe_timeout.max(Duration::from_secs(1));
-        match tokio::time::timeout(limit, preflight_probe::run_plan(&plan)).await {
-            Ok(r) => r.map_err(|e| SessionError::Probe(e.to_string()))?,
-            Err(_) => {
+        // The engine itself stops at the deadline (its thread ends, nothing more is sent);
+        // the outer timeout is only a backstop.
+        let deadline = std::time::Instant::now() + limit;
+        match tokio::time::timeout(
+            limit + Duration::from_secs(5),
+            preflight_probe::run_plan_until(&plan, Some(deadline)),
+        )
+        .await
+        {
+            Ok(r) if std::time::Instant::now() < deadline => {
+                r.map_err(|e| SessionError::Probe(e.to_string()))?
+            }
+            _ => {
                 return Err(SessionError::ProbeTimeout {
                     targets: plan.targets.len(),
                     limit,
@@ -157,6 +196,9 @@ async fn session(
             }
         }
     };
+    report
+        .targets
+        .extend(applied.refused.iter().map(|r| r.result()));
     report.agent = Some(agent_id.clone());
     let ack = client.results(&agent_id, &report).await?;
     Ok(Outcome::Sent {

@@ -57,6 +57,13 @@ fn config(url: String) -> AgentConfig {
         give_up_after: Duration::from_secs(30),
         plan_wait: Duration::from_secs(600),
         probe_timeout: Duration::from_secs(60),
+        // One key per test agent, so a session run again is the same agent.
+        client: preflight_agent::client::ClientOptions {
+            agent_key: Some("test-agent-key-0123456789abcdef0123".into()),
+            ..Default::default()
+        },
+        rails: Default::default(),
+        guard_view: None,
     }
 }
 

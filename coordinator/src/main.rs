@@ -45,7 +45,7 @@ enum Command {
     #[command(about = "Check a bundle's bindings and constraints against MAAS, before deploying.")]
     Validate(cmd::validate::Args),
     #[command(about = "Run the connectivity check: gather agents, probe every space, report.")]
-    Check(cmd::check::Args),
+    Check(Box<cmd::check::Args>),
     #[command(about = "Re-render a saved JSON report as text, JSON, JUnit XML or HTML.")]
     Report(cmd::report::Args),
     #[command(
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
             Command::Spaces(a) => cmd::listing::run_spaces(a).await,
             Command::Subnets(a) => cmd::listing::run_subnets(a).await,
             Command::Validate(a) => cmd::validate::run(a).await,
-            Command::Check(a) => cmd::check::run(a).await,
+            Command::Check(a) => cmd::check::run(*a).await,
             Command::Report(a) => cmd::report::run(a).await,
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Explain(a) => cmd::codes::run_explain(a),

@@ -10,6 +10,23 @@ use crate::plan::ProbePlan;
 pub struct RegisterRequest {
     /// The agent's observed configuration (carries hostname and system_id).
     pub observed: ObservedConfig,
+    /// The secret this agent will prove itself with ([`AGENT_KEY_HEADER`]); 32 to 128
+    /// characters of `[A-Za-z0-9_-]`. Without one the coordinator makes one. Re-registering
+    /// a machine that is already registered needs the same key, so a registration retried
+    /// after a lost answer is idempotent while another token holder cannot take it over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_key: Option<String>,
+}
+
+/// Header carrying the per-agent key on plan and results requests.
+pub const AGENT_KEY_HEADER: &str = "x-preflight-agent-key";
+
+/// Checks the shape of an agent key: 32 to 128 characters of `[A-Za-z0-9_-]`.
+pub fn valid_agent_key(key: &str) -> bool {
+    (32..=128).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Answer to a registration.
@@ -17,6 +34,10 @@ pub struct RegisterRequest {
 pub struct RegisterResponse {
     /// Id the coordinator gave the agent (stable across re-registration of the same machine).
     pub agent_id: String,
+    /// The key plan and results requests of this agent must carry in [`AGENT_KEY_HEADER`]
+    /// (the one the agent sent, or one the coordinator made).
+    #[serde(default)]
+    pub agent_key: String,
 }
 
 /// `GET /v1/agents/{id}/plan`: the agent's plan, once every agent is in (or the deadline passed).

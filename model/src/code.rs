@@ -37,11 +37,19 @@ pub enum Step {
     Probe,
     /// `preflight check`, gathering agents and their results.
     Collect,
+    /// `preflight check`, localizing the failing pairs to causes.
+    Diagnose,
 }
 
 impl Step {
     /// Every step, in data-line order.
-    pub const ALL: [Step; 4] = [Step::Validate, Step::Merge, Step::Probe, Step::Collect];
+    pub const ALL: [Step; 5] = [
+        Step::Validate,
+        Step::Merge,
+        Step::Probe,
+        Step::Collect,
+        Step::Diagnose,
+    ];
 
     /// Stable lower-case name (as serialized).
     pub fn as_str(self) -> &'static str {
@@ -50,6 +58,7 @@ impl Step {
             Step::Merge => "merge",
             Step::Probe => "probe",
             Step::Collect => "collect",
+            Step::Diagnose => "diagnose",
         }
     }
 
@@ -62,6 +71,9 @@ impl Step {
                 "the network itself (`preflight check`, probes from each machine's own address in each space)"
             }
             Step::Collect => "the agents themselves (`preflight check`, gathering agents and results)",
+            Step::Diagnose => {
+                "the causes: one per independent fault, named to the machine, interface and VLAN (`preflight check`, after the probes)"
+            }
         }
     }
 }
@@ -411,6 +423,62 @@ registry! {
         detection: "Registrations are counted at the registration deadline and results at the probe deadline; the MAAS machines of the deployment that no agent matched are named.",
         fix: "Start `preflight-agent run` on every machine, and check it can reach the coordinator; see the agent's output on that machine.",
     }
+    CauseInterface = "cause.interface" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: one machine's interface on one VLAN (the switch port's VLAN membership, tagging, MTU).",
+        meaning: "Every failing pair explained by this cause runs through one machine's interface on one VLAN, and nothing else they share fails elsewhere: typically the VLAN is missing on that machine's trunk port, the interface is down or mis-tagged, or its switch port's MTU is short.",
+        detection: "Localization after the probes: every component of a passing path (machine, NIC or bond, interface on the VLAN, VLAN, router) is exonerated; this interface is in the smallest set of components explaining every failing path. The machine's other VLANs on the same NIC passing rule out the NIC; drift (link down, MTU below the VLAN's) names the interface itself.",
+        fix: "Add the VLAN to the machine's switch port (trunk allowed VLANs), check the interface's tagging and that it is up, and set the VLAN's MTU on the port and interface; the cause's own fix says which.",
+    }
+    CauseNic = "cause.nic" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: a physical NIC or bond, or its switch port: every VLAN on it fails.",
+        meaning: "Every probed VLAN riding on this NIC or bond (MAAS `parents`) fails on this machine, while its other NICs pass: the NIC, its cable or its switch port is at fault, not one VLAN and not the host.",
+        detection: "Localization after the probes: the NIC is on every failing path of the machine's VLANs on it and on no passing path; the machine itself is exonerated by its other NICs' passing paths.",
+        fix: "Check the NIC's link and cable, and that its switch port (or the bond's LAG) is enabled and forwarding.",
+    }
+    CauseMachine = "cause.machine" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: a machine itself: every NIC of it fails.",
+        meaning: "Every probed path to and from this machine fails, on all of its NICs: the host (its firewall, routing, network configuration or power) rather than one port.",
+        detection: "Localization after the probes: the machine is the one component common to its failing paths that no passing path exonerates, and no smaller set explains them.",
+        fix: "Check the machine itself: host firewall, routing, netplan, and every NIC's link.",
+    }
+    CauseVlan = "cause.vlan" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: a VLAN (L2 domain) of a space: every pair on it fails.",
+        meaning: "All probed pairs of the VLAN fail while the same machines pass in their other spaces: the VLAN itself is not carried (not created or not forwarded on the switches).",
+        detection: "Localization after the probes: the VLAN is on every failing path and covers them all with one component, where per-machine explanations would need several.",
+        fix: "Check that the VLAN exists and is forwarded (and has the right MTU) on every switch of the fabric.",
+    }
+    CauseRouter = "cause.router" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: the router between two subnets of a space.",
+        meaning: "Pairs across two subnets of one space fail while pairs inside each subnet pass: the routing between them (the gateway, its forwarding, routes or MTU) is at fault.",
+        detection: "Localization after the probes: the router component is on the cross-subnet paths only, and the machines and VLANs are exonerated by their passing paths inside each subnet.",
+        fix: "Check the router or gateway between the two subnets: forwarding, routes both ways, MTU.",
+    }
+    CausePolicy = "cause.policy" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: a one-way policy (firewall, rp_filter, return route) at one end of a pair.",
+        meaning: "Probes fail in one direction only while every link they use carries other traffic, often the reverse direction: a policy at one end drops them, not a link.",
+        detection: "Localization after the probes: every physical component of the failing path is exonerated by passing paths, so only what affects that direction alone (the target's inbound policy, the source's outbound policy or return route, the pair) remains.",
+        fix: "Look for a firewall rule on the target (or the source) dropping these packets, reverse-path filtering, or a missing return route.",
+    }
+    CauseUnlocalized = "cause.unlocalized" {
+        severity: Error,
+        step: Diagnose,
+        description: "Cause: failing pairs the probes cannot pin on one machine (e.g. a space with two machines).",
+        meaning: "The failing pairs look the same whichever of several components is at fault, e.g. in a space with only two machines either end or the VLAN; preflight says so rather than guess.",
+        detection: "Localization after the probes: the smallest explanation is one class of indistinguishable components spanning more than one machine (or a machine and the VLAN), and no drift names one of them.",
+        fix: "Check both ends (switch port VLANs, MTU, link); a third machine in the space, LLDP or port counters would localize it.",
+    }
 }
 
 impl Code {
@@ -572,7 +640,7 @@ mod tests {
     fn crate_of(step: Step) -> &'static str {
         match step {
             Step::Validate => "crates/validate",
-            Step::Merge | Step::Probe | Step::Collect => "crates/check",
+            Step::Merge | Step::Probe | Step::Collect | Step::Diagnose => "crates/check",
         }
     }
 

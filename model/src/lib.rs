@@ -10,6 +10,7 @@
 pub mod api;
 pub mod code;
 pub mod judge;
+pub mod limits;
 pub mod observed;
 pub mod plan;
 pub mod probe;

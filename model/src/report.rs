@@ -338,6 +338,43 @@ pub struct Report {
     /// what the probes between them saw (empty without a bundle or isolation policy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub space_pairs: Vec<SpacePair>,
+    /// The causes that explain the failing pairs (check only; absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+}
+
+/// The localization of a check's failing pairs: the fewest independent faults explaining them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// Probed pairs that failed (unreachable, one-way, loss or MTU), counted once each.
+    pub failing_pairs: usize,
+    /// Failing pairs some cause explains.
+    pub explained_pairs: usize,
+    /// One per independent fault, the most pairs first.
+    pub causes: Vec<Cause>,
+}
+
+/// One independent fault and the failing pairs it explains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// Finding code (`cause.*`); the same cause is also in the report's findings.
+    pub code: Code,
+    /// The culprit: machine, interface and space (the VLAN) when they apply.
+    pub subject: Subject,
+    /// Symptoms explained: `unreachable`, `one-way`, `loss`, `mtu`.
+    pub symptoms: Vec<String>,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+    /// Spaces whose pairs it explains.
+    pub spaces: Vec<String>,
+    /// Ids of the failing pairs it explains (`spaces[].pairs[].id`).
+    pub pairs: Vec<String>,
+    /// Why this component and not another (passing paths, drift, the reverse direction).
+    pub evidence: Vec<String>,
+    /// Components the probes cannot tell apart from the culprit (empty: pinned down).
+    pub indistinguishable: Vec<String>,
 }
 
 /// What the intent says about traffic between two spaces.
@@ -407,6 +444,7 @@ impl Report {
             spaces: Vec::new(),
             inputs: Vec::new(),
             checked: Vec::new(),
+            diagnosis: None,
             space_pairs: Vec::new(),
         }
     }

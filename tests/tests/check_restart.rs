@@ -19,13 +19,23 @@ use preflight_model::report::Report;
 
 const TOKEN: &str = "restart-test-token";
 
+/// The per-agent key the test agent with this id (= its hostname) registers with.
+fn key(id: &str) -> String {
+    format!("{id:_<40}")
+}
+
 fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let body = body.unwrap_or("");
+    let agent = path
+        .strip_prefix("/v1/agents/")
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("");
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nX-Preflight-Agent-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        key(agent),
         body.len()
     )
     .unwrap();
@@ -135,7 +145,10 @@ fn register(addr: &str, o: &ObservedConfig) -> String {
         addr,
         "POST",
         "/v1/register",
-        Some(&serde_json::json!({ "observed": o }).to_string()),
+        Some(
+            &serde_json::json!({ "observed": o, "agent_key": key(&o.identity.hostname) })
+                .to_string(),
+        ),
     );
     assert_eq!(st, 200, "{body}");
     serde_json::from_str::<RegisterResponse>(&body)
@@ -282,9 +295,14 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
 fn try_http(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let agent = path
+        .strip_prefix("/v1/agents/")
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("");
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nX-Preflight-Agent-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        key(agent),
         body.len()
     )
     .ok()?;
@@ -343,7 +361,8 @@ fn kill_9_mid_batch_loses_no_acknowledged_registration_or_upload() {
     let register_req = |o: &ObservedConfig| {
         (
             "/v1/register".to_string(),
-            serde_json::json!({ "observed": o }).to_string(),
+            serde_json::json!({ "observed": o, "agent_key": key(&o.identity.hostname) })
+                .to_string(),
         )
     };
 

@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use preflight_lab::{expect, scenarios};
 use preflight_model::report::{Report, Status};
 
+/// Echo requests per probe for a scenario: its `[check] count`, else 3.
+fn scenario_count(name: &str) -> u32 {
+    scenarios::load(name)
+        .ok()
+        .and_then(|t| t.check.count)
+        .unwrap_or(3)
+}
+
 /// Runs `preflight demo` on a scenario and returns its exit code and JSON report.
 fn demo(name: &str, extra: &[&str]) -> (i32, Report) {
     assert!(
@@ -31,14 +39,10 @@ fn demo(name: &str, extra: &[&str]) -> (i32, Report) {
             "-o",
         ])
         .arg(&out)
-        .args([
-            "--count",
-            "3",
-            "--timeout-ms",
-            "300",
-            "--probe-deadline",
-            "60",
-        ])
+        // Three echo requests per probe (fast), unless the scenario needs its own count (the
+        // loss scenario: with 3 a lossy port often looks clean, which no diagnosis can see).
+        .args(["--count", &scenario_count(name).to_string()])
+        .args(["--timeout-ms", "300", "--probe-deadline", "60"])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -152,7 +156,72 @@ fn openstack_default_demo_fails_with_its_two_faults() {
         r.findings.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(
         codes.into_iter().collect::<Vec<_>>(),
-        ["probe.mtu-blackhole", "probe.unreachable"]
+        [
+            "cause.interface",
+            "probe.mtu-blackhole",
+            "probe.unreachable"
+        ]
+    );
+    // Two faults, two causes, explaining every failing pair.
+    let d = r.diagnosis.as_ref().expect("diagnosis");
+    assert_eq!(d.causes.len(), 2, "{d:#?}");
+    assert_eq!(d.explained_pairs, d.failing_pairs);
+}
+
+/// Runs a diagnosis scenario: exactly its findings (pair findings and causes), and causes that
+/// explain every failing pair; returns the causes.
+fn causes(name: &str) -> Vec<preflight_model::report::Cause> {
+    let r = scenario(name);
+    let d = r.diagnosis.expect("a check report carries its diagnosis");
+    assert_eq!(d.explained_pairs, d.failing_pairs, "{name}: {d:#?}");
+    assert!(d.failing_pairs > 0, "{name}");
+    for c in &d.causes {
+        assert!(!c.pairs.is_empty() && !c.fix.is_empty(), "{c:#?}");
+    }
+    d.causes
+}
+
+#[test]
+fn cause_vlan_missing_on_one_trunk() {
+    let c = causes("cause-vlan-missing");
+    assert_eq!(c.len(), 1);
+    assert!(c[0].indistinguishable.is_empty(), "{c:#?}");
+}
+
+#[test]
+fn cause_whole_nic_dead() {
+    let c = causes("cause-nic-dead");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].spaces, ["internal", "oam", "storage"]);
+}
+
+#[test]
+fn cause_mtu_short_switch_port() {
+    let c = causes("cause-mtu-port");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].symptoms, ["mtu"]);
+}
+
+#[test]
+fn cause_two_independent_faults() {
+    assert_eq!(causes("cause-two-faults").len(), 2);
+}
+
+#[test]
+fn cause_firewall_dropping_one_direction() {
+    let c = causes("cause-one-way");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].symptoms, ["one-way"]);
+}
+
+#[test]
+fn cause_two_machine_space_is_not_localized() {
+    let c = causes("cause-two-machines");
+    assert_eq!(c.len(), 1);
+    assert!(
+        c[0].message.contains("only two machines"),
+        "{}",
+        c[0].message
     );
 }
 
@@ -403,9 +472,10 @@ fn mediawiki_router_forgetting_cms_to_db_is_relation_unreachable() {
         .filter(|f| f.severity != preflight_model::report::Severity::Info)
         .map(|f| f.code.as_str())
         .collect();
+    // The pairs, and the one cause the diagnosis names for them: the router between.
     assert_eq!(
         codes.into_iter().collect::<Vec<_>>(),
-        ["relation.unreachable"]
+        ["cause.router", "relation.unreachable"]
     );
     // Every sampled cms↔db probe fails, both directions (the replies die on the way back),
     // and each finding names the relation that needs the pair.
@@ -583,13 +653,32 @@ fn demo_writes_html_and_json_reports() {
     assert_eq!(status.code(), Some(1));
     let page = std::fs::read_to_string(&html).expect("html");
     assert!(page.contains("<html") && page.contains("probe.unreachable"));
+    // The page opens with the diagnosis and outlines the culprit's row in the heatmap.
+    assert!(
+        page.contains("1 cause explains 4 of 4 failing pairs"),
+        "no diagnosis headline"
+    );
+    assert!(
+        page.contains("class=\"row culprit\""),
+        "culprit row not outlined"
+    );
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("report");
     assert!(report
         .findings
         .iter()
-        .all(|f| f.code == "probe.unreachable"));
+        .all(|f| f.code == "probe.unreachable" || f.code.as_str().starts_with("cause.")));
     assert!(!report.findings.is_empty());
+    // JSON links the cause to the pairs it explains, by their ids.
+    let d = report.diagnosis.as_ref().expect("diagnosis");
+    let ids: Vec<&str> = report
+        .spaces
+        .iter()
+        .flat_map(|s| &s.pairs)
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(d.causes.len(), 1);
+    assert!(d.causes[0].pairs.iter().all(|p| ids.contains(&p.as_str())));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -2,10 +2,14 @@
 //! ripgrep does). Every file in this folder is a module here: `./test.sh` fails when a
 //! `.rs` file in it is not reachable from this binary, since such a file would never run.
 
+// Tests may unwrap: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod check_agent;
 mod check_netns;
 mod check_restart;
 mod e2e_scenarios;
+mod hardening;
 mod lab;
 mod maas_cli;
 mod observe;

@@ -1,5 +1,5 @@
 //! One module per subcommand: flags in, library call, output out.
 
-pub mod observe;
-pub mod probe;
-pub mod run;
+pub(crate) mod observe;
+pub(crate) mod probe;
+pub(crate) mod run;

@@ -8,7 +8,7 @@ use preflight_inventory::{observe, render_text, ObserveOptions};
 
 /// Output format of `observe`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// The preflight.observed/v1 JSON document (pretty-printed), as the coordinator reads it.
     #[default]
     Json,
@@ -30,7 +30,7 @@ ip netns exec NS preflight-agent observe      # another network namespace\n\n\
 Exit codes: 0 printed; 2 the configuration could not be read (no netlink socket, permission \
 denied, or links kept changing during every one of 5 attempts) or bad flags."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// MAAS system_id of this machine, recorded in the identity (`identity.system_id`).
     #[arg(long, value_name = "ID")]
     pub machine_id: Option<String>,
@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = ObserveOptions {
         system_id: args.machine_id,
     };

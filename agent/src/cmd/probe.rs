@@ -17,7 +17,7 @@ use preflight_probe::{EngineOptions, Target};
 
 /// Output format.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// fping-like summary and a per-target table.
     Text,
     /// The ProbeReport document (schema preflight.probe/v1).
@@ -26,7 +26,7 @@ pub enum Format {
 
 /// ICMP socket kind.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SocketArg {
+pub(crate) enum SocketArg {
     /// Datagram ICMP socket when net.ipv4.ping_group_range allows, raw otherwise.
     Auto,
     /// Unprivileged datagram ICMP socket only.
@@ -52,8 +52,8 @@ way; an answer from it is reported (and makes the exit status 1).
 
 With --mtu N each target also gets a small and a full-size (N − 28 bytes of payload for \
 IPv4, N − 48 for IPv6) echo with DF set, without touching the host's path-MTU cache. When \
-the small one passes and the large one does not, a bounded search (8 steps) finds the \
-largest size that passes; silence is reported as a blackhole, an ICMP error or EMSGSIZE as \
+the small one passes and the large one does not, a bounded search (two rounds, each \
+sending its sizes together) finds the largest size that passes; silence is reported as a blackhole, an ICMP error or EMSGSIZE as \
 fragmentation-needed.
 
 Exit status: 0 when every target behaved as expected (answered, MTU ok, TCP ports open; \
@@ -78,7 +78,7 @@ const LONG_HELP: &str = concat!(long_about!(), "\n\n", examples!());
 
 /// Flags of `preflight-agent probe` (boxed: they are large next to other subcommands').
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     inner: Box<ProbeArgs>,
 }
@@ -86,7 +86,7 @@ pub struct Args {
 /// The flags themselves.
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// Addresses or CIDRs to probe.
     #[arg(
         value_name = "TARGET",
@@ -148,15 +148,10 @@ pub struct ProbeArgs {
 const MAX_PLAN_BYTES: u64 = 64 << 20;
 
 fn read_limited(path: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_PLAN_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_PLAN_BYTES {
-        bail!("larger than {} MiB", MAX_PLAN_BYTES >> 20);
-    }
-    Ok(text)
+    Ok(preflight_model::limits::read_bounded_text(
+        path,
+        MAX_PLAN_BYTES,
+    )?)
 }
 
 /// A plan file (run item by item, see `preflight_probe::run_plan`) or command-line targets.
@@ -266,13 +261,13 @@ fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Work, EngineOptions)> {
 }
 
 /// The judged state of a target (the check's one verdict, see `preflight_model::judge`).
-pub fn state(t: &TargetResult) -> PairState {
+pub(crate) fn state(t: &TargetResult) -> PairState {
     judge(t.expect, Some(Measurement::from(t)))
 }
 
 /// Whether a target behaved as expected: its judged state is ok and every TCP port asked for
 /// is open (the check plans no TCP probes; `probe --tcp-port` does).
-pub fn as_expected(t: &TargetResult) -> bool {
+pub(crate) fn as_expected(t: &TargetResult) -> bool {
     state(t) == PairState::Ok
         && t.tcp
             .iter()
@@ -280,7 +275,7 @@ pub fn as_expected(t: &TargetResult) -> bool {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let args = args.inner;
     let (work, opts) = build_targets(&args)?;
     let report = match work {

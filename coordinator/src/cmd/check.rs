@@ -9,7 +9,12 @@ use anyhow::Context;
 use preflight_check::plan::PlanOptions;
 use preflight_check::server::ServerConfig;
 use preflight_check::session::{self, CheckConfig, Progress};
+use preflight_check::tls::TlsIdentity;
+use preflight_model::limits::{MAX_COUNT, MAX_TIMEOUT_MS};
 use preflight_model::plan::ProbeSettings;
+
+/// Longest --deadline or --probe-deadline: a week.
+const MAX_DEADLINE_SECS: u64 = 7 * 24 * 3600;
 
 use super::common::{read_secret, write_output, write_report, ProviderArgs, ReportFormat};
 
@@ -36,8 +41,15 @@ to an endpoint bound to another) is probed both ways from the machines that can 
 relation's applications (`relation.unreachable` when no answer comes); --isolation bundle
 makes every other pair of spaces expected-isolated.
 
+TLS: --tls serves the agent API over HTTPS with a self-signed certificate made at start (kept
+in the --state-dir, so a resumed check keeps it), or --tls-cert/--tls-key. The certificate's
+fingerprint is printed on stderr as `preflight: TLS certificate fingerprint SHA256:<hex>`
+(before the `listening on https://...` line) and written to --fingerprint-file; agents pin it
+with `--fingerprint SHA256:<hex>` or `--fingerprint-file`. Without TLS the API is plain HTTP
+(labs only), and stderr says so.
+
 Exit codes: 0 pass, 1 error findings, 2 usage or input error.")]
-pub struct Args {
+pub(crate) struct Args {
     /// Where MAAS's model comes from.
     #[command(flatten)]
     pub provider: Box<ProviderArgs>,
@@ -63,12 +75,27 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub expect: usize,
     /// Seconds to wait for the agents to register; when it passes, the check goes on with
-    /// those that came and reports the others as `agent.missing`.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    /// those that came and reports the others as `agent.missing` (at most a week).
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_DEADLINE_SECS))]
     pub deadline: u64,
-    /// Seconds to wait for results once the plans are handed out.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    /// Seconds to wait for results once the plans are handed out (at most a week).
+    #[arg(long, value_name = "SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_DEADLINE_SECS))]
     pub probe_deadline: u64,
+    /// Serve the agent API over TLS (a self-signed certificate unless --tls-cert is given).
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM certificate chain to serve (implies --tls; needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Write the TLS certificate's fingerprint (`SHA256:<hex>`, one line) to FILE, for
+    /// agents' --fingerprint-file.
+    #[arg(long, value_name = "FILE")]
+    pub fingerprint_file: Option<PathBuf>,
     /// Spaces that must NOT reach each other, as SPACE_A:SPACE_B (repeatable); probes that
     /// get through are `probe.isolation-breach`.
     #[arg(long, value_name = "SPACE_A:SPACE_B")]
@@ -122,11 +149,13 @@ pub struct Args {
     /// Minimum probes per machine and per subnet pair, each way, in a sparse plan.
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub sparse_k: usize,
-    /// Echo requests per probe.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Echo requests per probe (1 to 1000, the most an agent accepts).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_COUNT)))]
     pub count: u32,
-    /// Milliseconds to wait for each echo reply.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// Milliseconds to wait for each echo reply (1 to 60000, the most an agent accepts).
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
     pub timeout_ms: u64,
 }
 
@@ -179,7 +208,7 @@ fn controllers(
 
 /// `--isolation`: which space pairs must not reach each other beyond `--isolate`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isolation {
+pub(crate) enum Isolation {
     /// Only the `--isolate` pairs.
     None,
     /// Every pair of spaces no relation of the bundle joins (less `--allow` pairs).
@@ -212,8 +241,28 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     pb
 }
 
+/// The TLS certificate to serve, when TLS is asked for.
+fn tls_identity(args: &Args, local: SocketAddr) -> anyhow::Result<Option<TlsIdentity>> {
+    if let (Some(c), Some(k)) = (&args.tls_cert, &args.tls_key) {
+        return Ok(Some(TlsIdentity::from_pem_files(c, k)?));
+    }
+    if !args.tls {
+        return Ok(None);
+    }
+    let ips = [local.ip()];
+    let ips: &[std::net::IpAddr] = if local.ip().is_unspecified() {
+        &[]
+    } else {
+        &ips
+    };
+    Ok(Some(match &args.state_dir {
+        Some(d) => TlsIdentity::self_signed_in(d, &[], ips)?,
+        None => TlsIdentity::self_signed(&[], ips)?,
+    }))
+}
+
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let token = read_secret(args.token_file.as_deref(), "PREFLIGHT_TOKEN")
         .context("the agents' bearer token is needed (--token-file FILE or PREFLIGHT_TOKEN)")?;
     if args.expect == 0 {
@@ -294,8 +343,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             isolate,
             topology,
             settings: ProbeSettings {
-                count: args.count.max(1),
-                timeout_ms: args.timeout_ms.max(1),
+                count: args.count.clamp(1, MAX_COUNT),
+                timeout_ms: args.timeout_ms.clamp(1, MAX_TIMEOUT_MS),
                 ..ProbeSettings::default()
             },
             controllers,
@@ -315,9 +364,31 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    eprintln!("preflight: listening on http://{local}");
+    let mut config = config;
+    let scheme = match tls_identity(&args, local)? {
+        Some(id) => {
+            let fp = id.fingerprint();
+            config.server.tls = Some(id.server_config()?);
+            if let Some(f) = &args.fingerprint_file {
+                std::fs::write(f, format!("{fp}\n"))
+                    .with_context(|| format!("cannot write {}", f.display()))?;
+            }
+            eprintln!(
+                "preflight: TLS certificate fingerprint {fp} ({})",
+                id.origin
+            );
+            "https"
+        }
+        None => {
+            eprintln!(
+                "preflight: warning: serving the agent API over plain HTTP: the token and results travel unencrypted (labs only; use --tls)"
+            );
+            "http"
+        }
+    };
+    eprintln!("preflight: listening on {scheme}://{local}");
     if let Some(path) = &args.ready_file {
-        write_output(Some(path), &format!("http://{local}\n"))?;
+        write_output(Some(path), &format!("{scheme}://{local}\n"))?;
     }
 
     let pb = progress_bar(args.quiet);

@@ -13,7 +13,7 @@ use preflight_report::codes;
         Exit codes: 0 printed, 2 unknown code (the error lists the near ones).\n\n\
         Example:\n  preflight explain probe.mtu-blackhole"
 )]
-pub struct ExplainArgs {
+pub(crate) struct ExplainArgs {
     /// Finding code, as a report shows it (e.g. probe.mtu-blackhole).
     #[arg(value_name = "CODE")]
     pub code: String,
@@ -21,7 +21,7 @@ pub struct ExplainArgs {
 
 /// Output format of `preflight codes`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodesFormat {
+pub(crate) enum CodesFormat {
     /// One line per code: code, severity, step, description.
     Text,
     /// A JSON document (schema preflight.codes/v1) with every field of every code.
@@ -40,21 +40,21 @@ pub enum CodesFormat {
         Examples:\n  preflight codes\n  preflight codes --format json\n  \
         preflight codes --format markdown > docs/codes.md"
 )]
-pub struct CodesArgs {
+pub(crate) struct CodesArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CodesFormat::Text)]
     pub format: CodesFormat,
 }
 
 /// Runs `preflight explain`.
-pub fn run_explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let info = codes::lookup(&args.code).map_err(anyhow::Error::msg)?;
     print!("{}", codes::explain(info));
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `preflight codes`.
-pub fn run_codes(args: CodesArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_codes(args: CodesArgs) -> anyhow::Result<ExitCode> {
     print!(
         "{}",
         match args.format {

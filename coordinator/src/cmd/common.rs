@@ -7,7 +7,7 @@ use preflight_maas::ProviderSource;
 
 /// Where provider (MAAS) data comes from: a snapshot file or a live MAAS.
 #[derive(clap::Args, Debug, Clone)]
-pub struct ProviderArgs {
+pub(crate) struct ProviderArgs {
     /// Snapshot file written by `preflight maas snapshot` (or a directory laid out like the MAAS fixtures).
     #[arg(long, value_name = "FILE", conflicts_with = "maas_url")]
     pub provider: Option<PathBuf>,
@@ -21,7 +21,7 @@ pub struct ProviderArgs {
 
 impl ProviderArgs {
     /// Resolves the flags into a provider source, reading the API key from its file or the environment.
-    pub fn source(&self) -> anyhow::Result<ProviderSource> {
+    pub(crate) fn source(&self) -> anyhow::Result<ProviderSource> {
         match (&self.provider, &self.maas_url) {
             (Some(file), None) => Ok(ProviderSource::File(file.clone())),
             (None, Some(url)) => Ok(ProviderSource::Live {
@@ -39,10 +39,17 @@ impl ProviderArgs {
 
 /// Reads a secret from a file (trimmed) or, without a file, from an environment variable.
 /// The secret itself never appears in an error.
-pub fn read_secret(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
+pub(crate) fn read_secret(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
     let value = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read secret file {}", path.display()))?,
+        Some(path) => {
+            let v = preflight_model::limits::read_bounded_text(
+                path,
+                preflight_model::limits::MAX_SECRET_FILE,
+            )
+            .context("cannot read the secret file")?;
+            warn_if_readable_by_others(path);
+            v
+        }
         None => std::env::var(env)
             .with_context(|| format!("no secret file given and {env} is not set"))?,
     };
@@ -57,9 +64,23 @@ pub fn read_secret(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
     Ok(value)
 }
 
+/// Says so on stderr when a secret file can be read by group or others.
+fn warn_if_readable_by_others(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(p) {
+        if m.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "preflight: warning: secret file {} is readable by others (mode {:o}); chmod 600 it",
+                p.display(),
+                m.permissions().mode() & 0o777
+            );
+        }
+    }
+}
+
 /// Writes output to a file atomically and durably (temp file, fsync, rename, fsync dir), or
 /// to stdout when no file is given.
-pub fn write_output(path: Option<&Path>, content: &str) -> anyhow::Result<()> {
+pub(crate) fn write_output(path: Option<&Path>, content: &str) -> anyhow::Result<()> {
     match path {
         None => {
             use std::io::Write;
@@ -75,7 +96,7 @@ pub fn write_output(path: Option<&Path>, content: &str) -> anyhow::Result<()> {
 
 /// Writes a report to a file (atomically and durably; JSON streamed, never held as one
 /// string), or to stdout.
-pub fn write_report(
+pub(crate) fn write_report(
     path: Option<&Path>,
     report: &preflight_model::report::Report,
     format: ReportFormat,

@@ -43,7 +43,7 @@ Examples:
 
 Exit code: the check's (0 pass, 1 error findings, 2 usage or input error)."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// Shipped scenario name (see --list) or a topology file (TOML, see docs/lab.md).
     #[arg(long, value_name = "NAME|FILE", default_value = scenarios::DEFAULT)]
     pub scenario: String,
@@ -82,6 +82,10 @@ pub struct Args {
     /// longer are reported without their results.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub probe_deadline: u64,
+    /// Run the agent API over TLS: the coordinator makes a self-signed certificate and the
+    /// agents pin its fingerprint (`--tls` / `--fingerprint-file`).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Prints a progress line unless quiet.
@@ -103,7 +107,7 @@ impl Progress {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.list {
         for (name, description) in scenarios::list() {
             let default = if name == scenarios::DEFAULT {
@@ -258,6 +262,7 @@ async fn drive(
         timeout_ms: args.timeout_ms,
         deadline,
         probe_deadline: args.probe_deadline,
+        tls: args.tls,
     };
     let lab: &Lab = lab;
     let mut run = tokio::task::block_in_place(|| {

@@ -6,7 +6,7 @@ use super::common::ProviderArgs;
 
 /// Output format of the listings.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListFormat {
+pub(crate) enum ListFormat {
     /// A table, like `juju spaces`.
     Text,
     /// JSON (a list of objects with ids, VLAN, MTU, machines).
@@ -20,7 +20,7 @@ pub enum ListFormat {
 MTU and the machines with a link there. The pseudo-space `undefined` (subnets in no space) comes last.\n\n\
 Examples:\n  preflight spaces --provider maas.json\n  preflight spaces --maas-url http://maas:5240/MAAS --api-key-file maas.key --format json"
 )]
-pub struct SpacesArgs {
+pub(crate) struct SpacesArgs {
     #[command(flatten)]
     provider: ProviderArgs,
     /// Output format.
@@ -35,7 +35,7 @@ pub struct SpacesArgs {
 manages it, and the machines with a link there. Subnets with the same CIDR on two fabrics are two lines.\n\n\
 Examples:\n  preflight subnets --provider maas.json\n  preflight subnets --provider maas.json --space storage --format json"
 )]
-pub struct SubnetsArgs {
+pub(crate) struct SubnetsArgs {
     #[command(flatten)]
     provider: ProviderArgs,
     /// Only the subnets of this space (`undefined` for subnets in no space).
@@ -51,7 +51,7 @@ fn print(text: &str) -> anyhow::Result<()> {
 }
 
 /// Runs `preflight spaces`.
-pub async fn run_spaces(args: SpacesArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run_spaces(args: SpacesArgs) -> anyhow::Result<ExitCode> {
     let model = preflight_maas::load_provider(&args.provider.source()?).await?;
     let rows = preflight_maas::listing::spaces(&model);
     match args.format {
@@ -62,7 +62,7 @@ pub async fn run_spaces(args: SpacesArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `preflight subnets`.
-pub async fn run_subnets(args: SubnetsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run_subnets(args: SubnetsArgs) -> anyhow::Result<ExitCode> {
     let model = preflight_maas::load_provider(&args.provider.source()?).await?;
     if let Some(space) = &args.space {
         if space != preflight_maas::snapshot::UNDEFINED_SPACE_NAME

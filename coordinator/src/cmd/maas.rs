@@ -12,7 +12,7 @@ use super::common::{read_secret, write_output};
 
 /// Subcommands of `preflight maas`.
 #[derive(clap::Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Read every MAAS endpoint preflight needs and write them to one JSON snapshot file.
     ///
     /// Reads version/, spaces/, fabrics/, each fabric's vlans/, subnets/, machines/ (with their
@@ -41,7 +41,7 @@ pub enum Command {
 
 /// Flags of `preflight maas snapshot`.
 #[derive(clap::Args, Debug)]
-pub struct SnapshotArgs {
+pub(crate) struct SnapshotArgs {
     /// MAAS URL, e.g. http://maas.example:5240/MAAS
     #[arg(long, value_name = "URL", env = "MAAS_URL")]
     pub url: String,
@@ -55,7 +55,7 @@ pub struct SnapshotArgs {
 
 /// Flags of `preflight maas serve`.
 #[derive(clap::Args, Debug)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Snapshot file to serve (or a directory laid out like the MAAS fixtures).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
@@ -73,7 +73,7 @@ pub struct ServeArgs {
 }
 
 /// Runs the subcommand.
-pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Snapshot(a) => snapshot(a).await,
         Command::Serve(a) => serve(a).await,

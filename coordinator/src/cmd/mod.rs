@@ -1,10 +1,10 @@
 //! One module per subcommand: flags in, library call, output out.
 
-pub mod check;
-pub mod codes;
-pub mod common;
-pub mod demo;
-pub mod listing;
-pub mod maas;
-pub mod report;
-pub mod validate;
+pub(crate) mod check;
+pub(crate) mod codes;
+pub(crate) mod common;
+pub(crate) mod demo;
+pub(crate) mod listing;
+pub(crate) mod maas;
+pub(crate) mod report;
+pub(crate) mod validate;

@@ -33,7 +33,7 @@ macro_rules! examples {
         examples!()
     )
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// Saved JSON report (schema preflight.report/v1); `-` reads standard input.
     #[arg(
         value_name = "FILE",
@@ -59,7 +59,7 @@ pub struct Args {
 
 /// When to colour text output.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
+pub(crate) enum Color {
     /// When writing to a terminal and NO_COLOR is unset.
     Auto,
     /// Always.
@@ -69,7 +69,7 @@ pub enum Color {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = if args.probes.is_empty() {
         let path = args
             .file

@@ -29,7 +29,7 @@ Examples:
   preflight validate --bundle bundle.yaml --provider ./maas-fixture-dir \\
       --machine-map 0=k4p7ab --format junit -o validate.xml"
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// The bundle file (bundle.yaml).
     #[arg(long, value_name = "FILE")]
     pub bundle: PathBuf,
@@ -57,7 +57,7 @@ pub struct Args {
 }
 
 /// Runs the subcommand.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bundle = preflight_bundle::load(&args.bundle, &args.overlay)?;
     for w in &bundle.warnings {
         eprintln!("preflight: warning: {w}");

@@ -50,7 +50,7 @@ const APP_KEYS: &[&str] = &[
 ];
 
 /// Most units one application may ask for (far beyond any MAAS; bounds memory and time).
-pub const MAX_UNITS: u32 = 100_000;
+pub(crate) const MAX_UNITS: u32 = 100_000;
 
 /// Keys of Juju's `MachineSpec`.
 const MACHINE_KEYS: &[&str] = &["constraints", "annotations", "series", "base"];
@@ -429,7 +429,7 @@ fn placements(cx: &Cx, n: &Node, field: &str) -> Result<Vec<Placement>, BundleEr
 }
 
 /// Parses `[<container>:](new|<machine>|<app>[/<unit>])`.
-pub fn parse_placement(s: &str) -> Result<Placement, String> {
+pub(crate) fn parse_placement(s: &str) -> Result<Placement, String> {
     let s = s.trim();
     let (container, target) = match s.split_once(':') {
         Some((c, t)) => {

@@ -288,13 +288,28 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Node, BundleError> {
     }
 }
 
-/// Reads and parses a YAML file, refusing files over [`MAX_FILE_BYTES`] before reading them.
+/// Reads and parses a YAML file, refusing files over [`MAX_FILE_BYTES`] before reading them,
+/// and anything that is not a regular file (a FIFO or `/dev/zero` would be read forever).
 pub fn parse_file(path: &Path) -> Result<Node, BundleError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let io = |source| BundleError::Io {
         file: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
+    // O_NONBLOCK (0o4000 on Linux): opening a FIFO without a writer must not hang.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(0o4000)
+        .open(path)
+        .map_err(io)?;
+    let meta = f.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device or directory cannot be read as a bundle)",
+        )));
+    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(BundleError::TooLarge {
             file: path.to_path_buf(),
@@ -302,8 +317,11 @@ pub fn parse_file(path: &Path) -> Result<Node, BundleError> {
             limit: MAX_FILE_BYTES,
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    // A file can grow between stat and read (or be a pipe): check again.
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    // A file can grow between stat and read: check again.
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(BundleError::TooLarge {
             file: path.to_path_buf(),
@@ -311,13 +329,27 @@ pub fn parse_file(path: &Path) -> Result<Node, BundleError> {
             limit: MAX_FILE_BYTES,
         });
     }
-    let text = String::from_utf8(bytes).map_err(|e| BundleError::Yaml {
-        file: path.to_path_buf(),
-        pos: Pos::default(),
-        message: format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count() as u64
+            + 1;
+        BundleError::Yaml {
+            file: path.to_path_buf(),
+            pos: Pos {
+                file: 0,
+                line,
+                column,
+            },
+            message: format!("not UTF-8 text (invalid byte at offset {at})"),
+        }
     })?;
     parse_str(path, &text)
 }
@@ -351,6 +383,20 @@ fn first_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_utf8_file_names_line_and_column_and_a_fifo_is_refused() {
+        let dir = std::env::temp_dir().join(format!("pf-yaml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("b.yaml");
+        std::fs::write(&f, b"applications:\n  caf\xe9: {}\n").unwrap();
+        let e = parse_file(&f).unwrap_err().to_string();
+        assert!(e.contains("b.yaml:2:6"), "{e}");
+        assert!(e.contains("offset 19"), "{e}");
+        let e = parse_file(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn p(text: &str) -> Result<Node, BundleError> {
         parse_str(Path::new("t.yaml"), text)

@@ -8,6 +8,9 @@
 //! registration is acknowledged (each answer comes only once it is durable), then kills the
 //! coordinator with SIGKILL and counts the registrations its journal holds.
 
+// A benchmark/sample driver, not an input path: a failure aborts the run with its location.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

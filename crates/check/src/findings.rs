@@ -327,7 +327,7 @@ pub(crate) mod tests {
     use super::*;
     use preflight_model::probe::MtuResult;
 
-    pub fn pair(src: &str, dst: &str, sent: u32, received: u32) -> PairResult {
+    pub(crate) fn pair(src: &str, dst: &str, sent: u32, received: u32) -> PairResult {
         PairResult {
             id: format!("s/{src}>{dst}"),
             source_machine: format!("m-{src}"),

@@ -3,19 +3,24 @@
 //!
 //! One module per step: [`merge`] (with [`drift`], its rules), [`plan`] (with [`cross_space`]
 //! for the probes between spaces), [`findings`], [`infra`] (addresses, gateways and
-//! controllers), [`report`], [`server`], [`state`]; [`session`] runs them in order as one check.
+//! controllers), [`localize`] (the causes), [`report`], [`server`], [`state`]; [`session`]
+//! runs them in order as one check; serving: [`conn`] (connection caps) and [`tls`]
+//! (certificates and fingerprints).
 
+pub mod conn;
 pub mod cross_space;
 pub mod drift;
 pub mod findings;
 pub mod infra;
 mod journal;
+pub mod localize;
 pub mod merge;
 pub mod plan;
 pub mod report;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod tls;
 
 use preflight_model::probe::ProbeReport;
 use preflight_model::report::Report;

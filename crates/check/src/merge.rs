@@ -75,11 +75,22 @@ pub fn match_machine<'a>(
     provider: &'a ProviderModel,
     observed: &ObservedConfig,
 ) -> MachineMatch<'a> {
+    match_ranked(provider, observed).0
+}
+
+/// [`match_machine`] and how strong the match is: 0 by system_id, 1 by hostname, 2 by MAC.
+fn match_ranked<'a>(
+    provider: &'a ProviderModel,
+    observed: &ObservedConfig,
+) -> (MachineMatch<'a>, u8) {
     let id = &observed.identity;
     if let Some(sid) = id.system_id.as_deref().filter(|s| !s.is_empty()) {
         return match provider.machine(sid) {
-            Some(m) => MachineMatch::One(m),
-            None => MachineMatch::None(format!("MAAS has no machine with system_id {sid:?}")),
+            Some(m) => (MachineMatch::One(m), 0),
+            None => (
+                MachineMatch::None(format!("MAAS has no machine with system_id {sid:?}")),
+                0,
+            ),
         };
     }
     let host = id.hostname.trim();
@@ -96,11 +107,12 @@ pub fn match_machine<'a>(
             })
             .collect();
         match by_name.len() {
-            1 => return MachineMatch::One(by_name[0]),
+            1 => return (MachineMatch::One(by_name[0]), 1),
             0 => {}
             _ => {
-                return MachineMatch::Ambiguous(
-                    by_name.iter().map(|m| m.system_id.clone()).collect(),
+                return (
+                    MachineMatch::Ambiguous(by_name.iter().map(|m| m.system_id.clone()).collect()),
+                    1,
                 )
             }
         }
@@ -122,13 +134,14 @@ pub fn match_machine<'a>(
                 .any(|mac| macs.contains(&normalize_mac(mac)))
         })
         .collect();
-    match by_mac.len() {
+    let m = match by_mac.len() {
         1 => MachineMatch::One(by_mac[0]),
         0 => MachineMatch::None(format!(
             "no MAAS machine has hostname {host:?} or any of its MAC addresses"
         )),
         _ => MachineMatch::Ambiguous(by_mac.iter().map(|m| m.system_id.clone()).collect()),
-    }
+    };
+    (m, 2)
 }
 
 /// Lower-case, colon-separated form of a MAC address.
@@ -249,14 +262,32 @@ fn usable_address(a: &preflight_model::observed::Address) -> bool {
 /// Merges every agent with the provider model.
 pub fn merge(provider: &ProviderModel, agents: &[AgentInput]) -> Merged {
     let mut out = Merged::default();
-    // An agent claiming a machine another agent already matched is ambiguous too.
+    // An agent claiming a machine another agent already matched is ambiguous too. Claims go
+    // in passes, whatever the agents' order: every exact system_id match first, then
+    // hostname matches, then MAC matches.
+    let matches: Vec<(MachineMatch, u8)> = agents
+        .iter()
+        .map(|a| match_ranked(provider, &a.observed))
+        .collect();
+    let mut order: Vec<usize> = (0..agents.len()).collect();
+    order.sort_by_key(|&i| (matches[i].1, i));
     let mut claimed: BTreeMap<String, String> = BTreeMap::new();
-    for agent in agents {
+    for i in order {
+        if let MachineMatch::One(m) = &matches[i].0 {
+            claimed
+                .entry(m.system_id.clone())
+                .or_insert_with(|| agents[i].agent_id.clone());
+        }
+    }
+    for (agent, (m, _)) in agents.iter().zip(matches) {
         let obs = &agent.observed;
-        let m = match_machine(provider, obs);
         let hostname = &obs.identity.hostname;
+        // `claimed` already holds every machine's winner (the passes above).
         let unmatched = match m {
-            MachineMatch::One(m) => match claimed.get(&m.system_id) {
+            MachineMatch::One(m) => match claimed
+                .get(&m.system_id)
+                .filter(|by| **by != agent.agent_id)
+            {
                 Some(by) => Err(Unmatched::Claimed { machine: m, by }),
                 None => Ok(m),
             },
@@ -264,10 +295,7 @@ pub fn merge(provider: &ProviderModel, agents: &[AgentInput]) -> Merged {
             MachineMatch::Ambiguous(ids) => Err(Unmatched::Ambiguous(ids)),
         };
         let (machine, name) = match unmatched {
-            Ok(m) => {
-                claimed.insert(m.system_id.clone(), agent.agent_id.clone());
-                (Some(m), m.hostname.clone())
-            }
+            Ok(m) => (Some(m), m.hostname.clone()),
             Err(why) => {
                 out.findings
                     .push(drift::machine_unknown(&agent.agent_id, hostname, &why));
@@ -370,7 +398,7 @@ pub(crate) mod tests {
     use preflight_model::provider::{Fabric, InterfaceKind, InterfaceLink, Space, Vlan};
     use preflight_model::report::{Code, Severity};
 
-    pub fn link(ifindex: u32, name: &str, mac: &str, mtu: u32, up: bool) -> Link {
+    pub(crate) fn link(ifindex: u32, name: &str, mac: &str, mtu: u32, up: bool) -> Link {
         Link {
             ifindex,
             name: name.into(),
@@ -391,7 +419,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn addr(ifindex: u32, link: &str, ip: &str, prefix: u8) -> Address {
+    pub(crate) fn addr(ifindex: u32, link: &str, ip: &str, prefix: u8) -> Address {
         let address: IpAddr = ip.parse().unwrap();
         Address {
             ifindex,
@@ -404,7 +432,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn observed(
+    pub(crate) fn observed(
         host: &str,
         system_id: Option<&str>,
         links: Vec<Link>,
@@ -427,7 +455,7 @@ pub(crate) mod tests {
     }
 
     /// Two fabrics carrying the same CIDR 10.0.0.0/24 in different spaces, plus a jumbo VLAN.
-    pub fn provider() -> ProviderModel {
+    pub(crate) fn provider() -> ProviderModel {
         let mut p = ProviderModel::default();
         for (id, name) in [(1, "alpha"), (2, "beta"), (3, "storage")] {
             p.spaces.insert(
@@ -548,7 +576,7 @@ pub(crate) mod tests {
         p
     }
 
-    pub fn healthy(n: u32, system_id: Option<&str>, host: &str) -> ObservedConfig {
+    pub(crate) fn healthy(n: u32, system_id: Option<&str>, host: &str) -> ObservedConfig {
         observed(
             host,
             system_id,
@@ -574,6 +602,32 @@ pub(crate) mod tests {
 
     fn codes_of(m: &Merged) -> Vec<Code> {
         m.findings.iter().map(|f| f.code.clone()).collect()
+    }
+
+    #[test]
+    fn an_exact_system_id_match_wins_over_an_earlier_hostname_match() {
+        let p = provider();
+        // "first" claims node1 by hostname and comes first; "second" names node1's system_id.
+        let m = merge(
+            &p,
+            &[
+                input("first", healthy(1, None, "node1")),
+                input("second", healthy(7, Some("aaa111"), "elsewhere")),
+            ],
+        );
+        assert_eq!(m.agents[1].system_id.as_deref(), Some("aaa111"));
+        assert_eq!(m.agents[0].system_id, None);
+        let f: Vec<&Finding> = m
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::DriftMachineUnknown)
+            .collect();
+        assert_eq!(f.len(), 1, "{:?}", m.findings);
+        assert!(
+            f[0].message.contains("agent first") && f[0].message.contains("agent second already"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
@@ -656,7 +710,8 @@ pub(crate) mod tests {
             ],
         );
         assert_eq!(codes_of(&m), vec![Code::DriftMachineUnknown]);
-        assert_eq!(m.findings[0].subject.machine.as_deref(), Some("other"));
+        // b's exact system_id match wins; a (by hostname, listed first) is the one refused.
+        assert_eq!(m.findings[0].subject.machine.as_deref(), Some("node1"));
     }
 
     /// What a healthy machine would observe, built from its MAAS interfaces.

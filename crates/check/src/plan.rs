@@ -127,6 +127,27 @@ pub struct CheckPlan {
     pub cross: Vec<crate::cross_space::CrossPair>,
 }
 
+impl CheckPlan {
+    /// Agents whose plan asks for more echo requests than an agent runs by default
+    /// (`preflight_model::limits::MAX_PLAN_PACKETS`): they would refuse the targets past it.
+    /// One line per agent, for a warning before the plans go out.
+    pub fn over_agent_caps(&self) -> Vec<String> {
+        let cap = preflight_model::limits::MAX_PLAN_PACKETS;
+        self.per_agent
+            .iter()
+            .filter_map(|(id, p)| {
+                let per = u64::from(p.settings.count) * (1 + u64::from(p.settings.retries));
+                let n = per * p.targets.len() as u64;
+                (n > cap).then(|| {
+                    format!(
+                        "the plan for agent {id} asks for {n} echo requests, more than the {cap} an agent runs by default; it will refuse the targets past that (lower --count, or run that agent with --max-packets)"
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 /// 64-bit FNV-1a, stable across builds and platforms.
 pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -748,7 +769,7 @@ pub(crate) mod tests {
     use crate::merge::AgentAddress;
     use preflight_model::provider::Space;
 
-    pub fn agent(id: usize, addrs: &[(i64, i64, &str)]) -> MergedAgent {
+    pub(crate) fn agent(id: usize, addrs: &[(i64, i64, &str)]) -> MergedAgent {
         MergedAgent {
             agent_id: format!("a{id:05}"),
             name: format!("node{id}"),
@@ -767,14 +788,14 @@ pub(crate) mod tests {
     }
 
     /// Echo probes only: the infrastructure probes have their own tests (crate::infra).
-    pub fn echo_only() -> PlanOptions {
+    pub(crate) fn echo_only() -> PlanOptions {
         PlanOptions {
             infrastructure: false,
             ..PlanOptions::default()
         }
     }
 
-    pub fn spaces(n: i64) -> ProviderModel {
+    pub(crate) fn spaces(n: i64) -> ProviderModel {
         let mut p = ProviderModel::default();
         for id in 1..=n {
             p.spaces.insert(
@@ -790,7 +811,7 @@ pub(crate) mod tests {
     }
 
     /// `n` agents, each in `spaces` spaces, spread over `subnets` subnets per space.
-    pub fn many(n: usize, nspaces: i64, subnets: i64) -> Vec<MergedAgent> {
+    pub(crate) fn many(n: usize, nspaces: i64, subnets: i64) -> Vec<MergedAgent> {
         (0..n)
             .map(|i| {
                 let addrs: Vec<(i64, i64, String)> = (1..=nspaces)
@@ -811,6 +832,38 @@ pub(crate) mod tests {
             .values()
             .flat_map(|x| x.targets.clone())
             .collect()
+    }
+
+    #[test]
+    fn plans_past_the_agents_packet_cap_are_named() {
+        let target = |i: u32| PlannedTarget {
+            id: format!("t{i}"),
+            space: "s".into(),
+            source: "10.0.0.1".parse().unwrap(),
+            target: "10.0.0.2".parse().unwrap(),
+            device: None,
+            mtu: None,
+            tcp_ports: vec![],
+            target_machine: None,
+            expect: Default::default(),
+            kind: Default::default(),
+        };
+        let plan = |count: u32, n: u32| ProbePlan {
+            schema: preflight_model::plan::PLAN_SCHEMA.into(),
+            agent: None,
+            settings: ProbeSettings {
+                count,
+                retries: 1,
+                ..ProbeSettings::default()
+            },
+            targets: (0..n).map(target).collect(),
+        };
+        let mut p = CheckPlan::default();
+        p.per_agent.insert("small".into(), plan(3, 100));
+        p.per_agent.insert("big".into(), plan(1000, 1001));
+        let w = p.over_agent_caps();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("agent big asks for 2002000"), "{w:?}");
     }
 
     #[test]

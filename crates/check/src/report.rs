@@ -337,6 +337,9 @@ impl PairFold {
             findings.extend(f);
             checked.extend(c);
         }
+        let endpoints = crate::localize::EndpointModel::from_maas(input.provider, input.merged);
+        let diagnosis = crate::localize::localize(&spaces, &endpoints, &input.merged.findings);
+        findings.extend(crate::localize::cause_findings(&diagnosis));
         let registered = input.merged.agents.len();
         let heard: std::collections::HashSet<&str> = input
             .merged
@@ -369,6 +372,7 @@ impl PairFold {
         report.summary.probes_done = Some(self.probes_done);
         report.spaces = spaces;
         report.space_pairs = space_pairs;
+        report.diagnosis = Some(diagnosis);
         report.inputs = input.inputs;
         report.checked = checked;
         report
@@ -474,7 +478,11 @@ pub fn from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
         findings.extend(f);
         checked.extend(c);
     }
+    let diagnosis =
+        crate::localize::localize(&spaces, &crate::localize::EndpointModel::default(), &[]);
+    findings.extend(crate::localize::cause_findings(&diagnosis));
     let mut report = Report::new(ReportKind::Check, now(), findings);
+    report.diagnosis = Some(diagnosis);
     let agents: BTreeSet<&String> = results.iter().filter_map(|r| r.agent.as_ref()).collect();
     report.summary.agents_reported = Some(agents.len().max(results.len().min(1)));
     report.summary.probes_planned = Some(probes);
@@ -546,10 +554,21 @@ mod tests {
         assert_eq!(names, vec!["internal", "public"]);
         assert_eq!(r.spaces[0].machines, vec!["keystone/0", "keystone/1"]);
         assert_eq!(r.spaces[0].pairs.len(), 2);
-        assert_eq!(r.findings.len(), 1);
-        assert_eq!(r.findings[0].code, Code::ProbeAsymmetric);
-        assert_eq!(r.findings[0].subject.source.as_deref(), Some("keystone/0"));
-        assert_eq!(r.findings[0].subject.target.as_deref(), Some("keystone/1"));
+        // The pair finding, and the one cause explaining it: a policy, the reverse passes.
+        assert_eq!(r.findings.len(), 2, "{:#?}", r.findings);
+        let asym = r
+            .findings
+            .iter()
+            .find(|f| f.code == Code::ProbeAsymmetric)
+            .unwrap();
+        assert_eq!(asym.subject.source.as_deref(), Some("keystone/0"));
+        assert_eq!(asym.subject.target.as_deref(), Some("keystone/1"));
+        let d = r.diagnosis.as_ref().unwrap();
+        assert_eq!((d.failing_pairs, d.explained_pairs), (1, 1));
+        assert_eq!(d.causes.len(), 1);
+        assert_eq!(d.causes[0].code, Code::CausePolicy);
+        assert_eq!(d.causes[0].subject.target.as_deref(), Some("keystone/1"));
+        assert!(r.findings.iter().any(|f| f.code == Code::CausePolicy));
         assert_eq!(r.summary.probes_done, Some(4));
         assert_eq!(r.exit_code(), 1);
     }
@@ -559,6 +578,7 @@ mod tests {
         let results = vec![pr("a", vec![tr("s", "10.0.0.1", "10.0.0.2", 3)])];
         let r = from_probes(&results).unwrap();
         assert!(r.findings.is_empty());
+        assert!(r.diagnosis.as_ref().is_some_and(|d| d.causes.is_empty()));
         assert_eq!(r.exit_code(), 0);
         // target without a known owner is named by its address
         assert_eq!(r.spaces[0].machines, vec!["10.0.0.2", "a"]);

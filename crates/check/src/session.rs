@@ -156,6 +156,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Report, CheckError> {
     let state = Arc::new(CheckState::open(config.state_dir.as_deref())?);
+    // At most --expect agents that match a MAAS machine, and as many that match none.
+    state.set_admission(config.expect, &config.provider);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         listener,

@@ -22,7 +22,7 @@ use preflight_model::report::{Checked, Finding, Report};
 use serde::{Deserialize, Serialize};
 
 use crate::journal::Journal;
-use crate::merge::{merge, AgentInput, Merged};
+use crate::merge::{match_machine, merge, AgentInput, MachineMatch, Merged};
 use crate::plan::{build_plan, fnv1a, CheckPlan, PlanOptions};
 use crate::report::{Finish, PairFold};
 use crate::CheckError;
@@ -34,6 +34,10 @@ pub struct Registration {
     pub agent_id: String,
     /// Its observed configuration.
     pub observed: ObservedConfig,
+    /// SHA-256 (hex) of the agent's key; plan and results requests must present the key.
+    /// Absent in state dirs written before keys existed: such agents need no key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_sha256: Option<String>,
 }
 
 /// The stored plan.
@@ -95,6 +99,18 @@ pub(crate) struct Inner {
     pub(crate) reg_seq: HashMap<String, u64>,
     /// Journal sequence number of each agent's results.
     pub(crate) result_seq: HashMap<String, u64>,
+    /// Who may register and how many (set by [`CheckState::set_admission`]).
+    admission: Option<Admission>,
+}
+
+/// Registration limits: `expect` agents that match a MAAS machine, and at most as many that
+/// match none.
+#[derive(Debug)]
+struct Admission {
+    expect: usize,
+    provider: ProviderModel,
+    known: BTreeSet<String>,
+    unknown: BTreeSet<String>,
 }
 
 /// How a result upload was taken.
@@ -173,6 +189,8 @@ pub struct CheckState {
     dir: Option<PathBuf>,
     journal: Option<Journal>,
     changed: tokio::sync::watch::Sender<u64>,
+    /// Bumped when the phase moves on (plan ready, check over): what plan requests wait for.
+    phase_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// A journal record, as written (a results record, `{"results":{"agent_id":…,"report":…}}`,
@@ -202,12 +220,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // Disk full or the like: leave no half-written temp file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
@@ -239,6 +262,35 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Whether an id is one [`sanitize_id`] could have made (and so safe as a file name).
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty() && sanitize_id(id) == id
+}
+
+fn key_hash(key: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, key.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn key_matches(hash: &str, key: &str) -> bool {
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        key_hash(key).as_bytes(),
+        hash.as_bytes(),
+    ))
+}
+
+fn new_key() -> Result<String, Refusal> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Refusal::Storage("no randomness for an agent key".into()))?;
+    Ok(b.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Sanitizes a hostname or system_id into an agent id (URL- and file-name safe).
@@ -290,6 +342,7 @@ impl CheckState {
             phase: Phase::Registering,
             reg_seq: HashMap::new(),
             result_seq: HashMap::new(),
+            admission: None,
         };
         let mut journal = None;
         if let Some(dir) = dir {
@@ -300,6 +353,16 @@ impl CheckState {
             }
             for p in json_files(&dir.join("agents"))? {
                 let r: Registration = read_json(&p)?;
+                // The id becomes a file name again: a crafted file must not lead a write
+                // outside the state dir.
+                let stem = p.file_stem().map(|s| s.to_string_lossy().to_string());
+                if !is_safe_id(&r.agent_id) || stem.as_deref() != Some(r.agent_id.as_str()) {
+                    return Err(CheckError::State(format!(
+                        "{}: agent_id {:?} is not a safe id or does not match the file name",
+                        p.display(),
+                        preflight_model::limits::printable(&r.agent_id, 80)
+                    )));
+                }
                 inner.agents.insert(r.agent_id.clone(), r);
             }
             let plan_path = dir.join("plan.json");
@@ -327,6 +390,12 @@ impl CheckState {
             journal = Some(Journal::open(dir, |line| {
                 match serde_json::from_slice::<RecordIn>(line).map_err(|e| e.to_string())? {
                     RecordIn::Registration(r) => {
+                        if !is_safe_id(&r.agent_id) {
+                            return Err(format!(
+                                "agent_id {:?} is not a safe id",
+                                preflight_model::limits::printable(&r.agent_id, 80)
+                            ));
+                        }
                         inner.agents.insert(r.agent_id.clone(), r);
                     }
                     RecordIn::Results { agent_id, report } => {
@@ -338,11 +407,13 @@ impl CheckState {
             })?);
         }
         let (changed, _) = tokio::sync::watch::channel(0);
+        let (phase_changed, _) = tokio::sync::watch::channel(0);
         Ok(CheckState {
             inner: Mutex::new(inner),
             dir: dir.map(Path::to_path_buf),
             journal,
             changed,
+            phase_changed,
         })
     }
 
@@ -358,6 +429,16 @@ impl CheckState {
 
     fn bump(&self) {
         self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// A receiver that sees a new value when the phase moves on (not on every registration).
+    pub fn subscribe_phase(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.phase_changed.subscribe()
+    }
+
+    fn bump_phase(&self) {
+        self.phase_changed.send_modify(|v| *v += 1);
+        self.bump();
     }
 
     /// Queues a journal record (under the state lock, so the journal's order is the order
@@ -393,7 +474,13 @@ impl CheckState {
     }
 
     /// Registers an agent (or recognises a re-registration) and returns its id.
-    pub fn register(&self, observed: ObservedConfig) -> Result<String, Refusal> {
+    /// A machine already registered must present the key it registered with; a new one is
+    /// refused past [`CheckState::set_admission`]'s limits. Returns the id and the key.
+    pub fn register(
+        &self,
+        observed: ObservedConfig,
+        key: Option<String>,
+    ) -> Result<(String, String), Refusal> {
         let mut inner = self.lock();
         let base = sanitize_id(
             observed
@@ -419,7 +506,37 @@ impl CheckState {
         };
         let existing = inner.agents.get(&id);
         let known = existing.is_some();
-        if existing.is_some_and(|r| r.observed == observed) || inner.phase != Phase::Registering {
+        let key = match (existing.and_then(|r| r.key_sha256.as_deref()), key) {
+            (Some(h), Some(k)) if key_matches(h, &k) => k,
+            (Some(_), _) => {
+                return Err(Refusal::Conflict(format!(
+                    "agent {id} is already registered: registering it again needs the agent key it registered with"
+                )))
+            }
+            (None, Some(k)) => k,
+            (None, None) => new_key()?,
+        };
+        let legacy = existing.is_some_and(|r| r.key_sha256.is_none());
+        if !known && inner.phase == Phase::Registering {
+            if let Some(a) = &inner.admission {
+                let is_known =
+                    matches!(match_machine(&a.provider, &observed), MachineMatch::One(_));
+                let (have, kind) = if is_known {
+                    (a.known.len(), "that match a MAAS machine")
+                } else {
+                    (a.unknown.len(), "that match no MAAS machine")
+                };
+                if have >= a.expect {
+                    return Err(Refusal::Conflict(format!(
+                        "the check expects {} agents and already has {have} {kind}",
+                        a.expect
+                    )));
+                }
+            }
+        }
+        if (!legacy && existing.is_some_and(|r| r.observed == observed))
+            || inner.phase != Phase::Registering
+        {
             if !known {
                 return Err(Refusal::Conflict(
                     "registration is closed: the plan was already handed out".into(),
@@ -430,14 +547,26 @@ impl CheckState {
             let seq = inner.reg_seq.get(&id).copied();
             drop(inner);
             self.journal_wait(seq)?;
-            return Ok(id);
+            return Ok((id, key));
         }
+        let is_known = inner
+            .admission
+            .as_ref()
+            .map(|a| matches!(match_machine(&a.provider, &observed), MachineMatch::One(_)));
         let reg = Registration {
             agent_id: id.clone(),
             observed,
+            key_sha256: Some(key_hash(&key)),
         };
         let seq = self.journal_append(&RecordOut::Registration(&reg))?;
         let previous = inner.agents.insert(id.clone(), reg);
+        if let (Some(a), Some(k)) = (inner.admission.as_mut(), is_known) {
+            if k {
+                a.known.insert(id.clone());
+            } else {
+                a.unknown.insert(id.clone());
+            }
+        }
         if let Some(seq) = seq {
             inner.reg_seq.insert(id.clone(), seq);
         }
@@ -455,7 +584,59 @@ impl CheckState {
             return Err(e);
         }
         self.bump();
-        Ok(id)
+        Ok((id, key))
+    }
+
+    /// Limits registration to `expect` agents that match a machine of `provider`, and at most
+    /// as many that match none; [`CheckState::registered_known`] counts the first kind.
+    pub fn set_admission(&self, expect: usize, provider: &ProviderModel) {
+        let mut inner = self.lock();
+        let mut a = Admission {
+            expect,
+            provider: provider.clone(),
+            known: BTreeSet::new(),
+            unknown: BTreeSet::new(),
+        };
+        for r in inner.agents.values() {
+            if matches!(
+                match_machine(&a.provider, &r.observed),
+                MachineMatch::One(_)
+            ) {
+                a.known.insert(r.agent_id.clone());
+            } else {
+                a.unknown.insert(r.agent_id.clone());
+            }
+        }
+        inner.admission = Some(a);
+    }
+
+    /// Number of registered agents that match a MAAS machine (all of them when no admission
+    /// was set): what `--expect` counts.
+    pub fn registered_known(&self) -> usize {
+        let inner = self.lock();
+        match &inner.admission {
+            Some(a) => a.known.len(),
+            None => inner.agents.len(),
+        }
+    }
+
+    /// Checks the key a plan or results request presents for `agent_id`.
+    pub fn check_key(&self, agent_id: &str, presented: Option<&str>) -> Result<(), Refusal> {
+        let inner = self.lock();
+        let Some(r) = inner.agents.get(agent_id) else {
+            return Err(Refusal::UnknownAgent);
+        };
+        let Some(h) = &r.key_sha256 else {
+            return Ok(());
+        };
+        if presented.is_some_and(|k| key_matches(h, k)) {
+            Ok(())
+        } else {
+            Err(Refusal::Forbidden(
+                format!("missing or wrong agent key for agent {agent_id}"),
+                Some(preflight_model::api::AGENT_KEY_HEADER.into()),
+            ))
+        }
     }
 
     /// Number of registered agents.
@@ -532,14 +713,14 @@ impl CheckState {
             inner.phase = Phase::Probing;
         }
         drop(inner);
-        self.bump();
+        self.bump_phase();
         Ok(())
     }
 
     /// Marks the check as over: agents asking for plans are told so.
     pub fn finish(&self) {
         self.lock().phase = Phase::Done;
-        self.bump();
+        self.bump_phase();
     }
 
     /// How far the check has come.
@@ -799,6 +980,15 @@ impl CheckState {
 
 #[cfg(test)]
 mod tests {
+    /// A key derived from the machine, so the same machine re-registers with the same key.
+    fn key_of(o: &ObservedConfig) -> String {
+        key_hash(&format!("{:?}", fingerprint(o)))
+    }
+
+    fn reg(s: &CheckState, o: ObservedConfig) -> String {
+        let k = key_of(&o);
+        s.register(o, Some(k)).unwrap().0
+    }
     use super::*;
     use crate::merge::tests::healthy;
     use crate::merge::tests::provider;
@@ -838,17 +1028,14 @@ mod tests {
     #[test]
     fn ids_are_stable_and_distinct_machines_with_one_hostname_get_distinct_ids() {
         let s = CheckState::open(None).unwrap();
-        let a = s.register(healthy(1, None, "host")).unwrap();
-        let b = s.register(healthy(2, None, "host")).unwrap();
-        let a2 = s.register(healthy(1, None, "host")).unwrap();
+        let a = reg(&s, healthy(1, None, "host"));
+        let b = reg(&s, healthy(2, None, "host"));
+        let a2 = reg(&s, healthy(1, None, "host"));
         assert_eq!(a, "host");
         assert_eq!(b, "host-2");
         assert_eq!(a, a2);
         assert_eq!(s.registered(), 2);
-        assert_eq!(
-            s.register(healthy(1, Some("aaa/../x"), "h")).unwrap(),
-            "aaa-..-x"
-        );
+        assert_eq!(reg(&s, healthy(1, Some("aaa/../x"), "h")), "aaa-..-x");
     }
 
     #[test]
@@ -862,8 +1049,8 @@ mod tests {
         };
         {
             let s = CheckState::open(Some(dir.path())).unwrap();
-            s.register(healthy(1, None, "node1")).unwrap();
-            s.register(healthy(2, None, "node2")).unwrap();
+            reg(&s, healthy(1, None, "node1"));
+            reg(&s, healthy(2, None, "node2"));
             s.plan(&p, &echo_only).unwrap();
             let plan = s.plan_for("node1").unwrap().1.unwrap();
             assert_eq!(
@@ -897,9 +1084,9 @@ mod tests {
             }
         );
         // re-registration of a known machine after planning keeps its id; a new one is refused
-        assert_eq!(s.register(healthy(1, None, "node1")).unwrap(), "node1");
+        assert_eq!(reg(&s, healthy(1, None, "node1")), "node1");
         assert!(matches!(
-            s.register(healthy(3, None, "node3")),
+            s.register(healthy(3, None, "node3"), None),
             Err(Refusal::Conflict(_))
         ));
         // Both uploads (not the duplicate) and three registrations are in the journal.
@@ -912,8 +1099,8 @@ mod tests {
     fn results_folded_as_they_arrive_give_the_report_built_at_once() {
         let p = provider();
         let s = CheckState::open(None).unwrap();
-        s.register(healthy(1, None, "node1")).unwrap();
-        s.register(healthy(2, None, "node2")).unwrap();
+        reg(&s, healthy(1, None, "node1"));
+        reg(&s, healthy(2, None, "node2"));
         s.plan(&p, &PlanOptions::default()).unwrap();
         let mut results = BTreeMap::new();
         // node1 reports with one probe failing; node2 never does.
@@ -973,7 +1160,7 @@ mod tests {
             let threads: Vec<_> = (0..n)
                 .map(|i| {
                     let s = s.clone();
-                    std::thread::spawn(move || s.register(healthy(i, None, &format!("n{i}"))))
+                    std::thread::spawn(move || s.register(healthy(i, None, &format!("n{i}")), None))
                 })
                 .collect();
             for t in threads {
@@ -992,7 +1179,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = CheckState::open(Some(dir.path())).unwrap();
-            s.register(healthy(1, None, "node1")).unwrap();
+            reg(&s, healthy(1, None, "node1"));
         }
         let path = dir.path().join("journal.jsonl");
         let mut text = std::fs::read(&path).unwrap();
@@ -1003,7 +1190,7 @@ mod tests {
             let s = CheckState::open(Some(dir.path())).unwrap();
             assert_eq!(s.registered(), 1);
             assert_eq!(std::fs::metadata(&path).unwrap().len(), whole as u64);
-            s.register(healthy(3, None, "node3")).unwrap();
+            reg(&s, healthy(3, None, "node3"));
         }
         let s = CheckState::open(Some(dir.path())).unwrap();
         assert_eq!(s.registered(), 2);
@@ -1035,8 +1222,8 @@ mod tests {
         };
         let first = {
             let s = CheckState::open(Some(dir.path())).unwrap();
-            s.register(healthy(1, None, "node1")).unwrap();
-            s.register(healthy(2, None, "node2")).unwrap();
+            reg(&s, healthy(1, None, "node1"));
+            reg(&s, healthy(2, None, "node2"));
             s.plan(&p, &opts).unwrap();
             let cross = s.lock().plan.as_ref().unwrap().cross.clone();
             cross
@@ -1051,8 +1238,8 @@ mod tests {
     #[test]
     fn results_only_for_own_plan() {
         let s = CheckState::open(None).unwrap();
-        s.register(healthy(1, None, "node1")).unwrap();
-        s.register(healthy(2, None, "node2")).unwrap();
+        reg(&s, healthy(1, None, "node1"));
+        reg(&s, healthy(2, None, "node2"));
         let early = report_for(&ProbePlan {
             schema: "x".into(),
             agent: Some("node1".into()),
@@ -1081,5 +1268,132 @@ mod tests {
             s.submit("node1", changed),
             Err(Refusal::Conflict(_))
         ));
+    }
+    #[test]
+    fn a_crafted_agent_file_cannot_lead_a_write_outside_the_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(state.join("agents")).unwrap();
+        // Someone drops an agent file whose id climbs out of the state dir.
+        let r = Registration {
+            agent_id: "../../escaped".into(),
+            observed: healthy(1, None, "node1"),
+            key_sha256: None,
+        };
+        let f = state.join("agents/node1.json");
+        std::fs::write(&f, serde_json::to_string(&r).unwrap()).unwrap();
+        let e = CheckState::open(Some(&state)).unwrap_err().to_string();
+        assert!(
+            e.contains("node1.json") && e.contains("not a safe id"),
+            "{e}"
+        );
+        // And a file whose name and id agree but whose id is unsafe is refused the same way.
+        std::fs::remove_file(&f).unwrap();
+        let r = Registration {
+            agent_id: "a/b".into(),
+            ..r
+        };
+        std::fs::write(
+            state.join("agents/a\\b.json"),
+            serde_json::to_string(&r).unwrap(),
+        )
+        .unwrap();
+        assert!(CheckState::open(Some(&state)).is_err());
+        assert!(!dir.path().join("escaped.json").exists());
+    }
+
+    #[test]
+    fn re_registering_needs_the_key_and_plan_and_results_check_it() {
+        let s = CheckState::open(None).unwrap();
+        let (id, key) = s.register(healthy(1, None, "node1"), None).unwrap();
+        assert!(preflight_model::api::valid_agent_key(&key));
+        // Another token holder replaying node1's identity is refused.
+        assert!(matches!(
+            s.register(healthy(1, None, "node1"), None),
+            Err(Refusal::Conflict(_))
+        ));
+        let other = "x".repeat(40);
+        assert!(matches!(
+            s.register(healthy(1, None, "node1"), Some(other.clone())),
+            Err(Refusal::Conflict(_))
+        ));
+        // The agent itself (retrying after a lost answer) gets the same id back.
+        assert_eq!(
+            s.register(healthy(1, None, "node1"), Some(key.clone()))
+                .unwrap(),
+            (id.clone(), key.clone())
+        );
+        assert_eq!(s.check_key(&id, Some(&key)), Ok(()));
+        assert!(matches!(
+            s.check_key(&id, None),
+            Err(Refusal::Forbidden(..))
+        ));
+        assert!(matches!(
+            s.check_key(&id, Some(&other)),
+            Err(Refusal::Forbidden(..))
+        ));
+        assert_eq!(
+            s.check_key("nobody", Some(&key)),
+            Err(Refusal::UnknownAgent)
+        );
+    }
+
+    #[test]
+    fn registrations_beyond_expect_are_refused_and_unknown_machines_do_not_count() {
+        let s = CheckState::open(None).unwrap();
+        // The test provider has node1 (aaa111) and node2 (bbb222).
+        s.set_admission(1, &provider());
+        reg(&s, healthy(1, None, "node1"));
+        assert_eq!(s.registered_known(), 1);
+        let e = s.register(healthy(2, None, "node2"), None).unwrap_err();
+        assert!(
+            matches!(&e, Refusal::Conflict(m) if m.contains("expects 1")),
+            "{e:?}"
+        );
+        // One machine MAAS does not know is taken (and not counted), a second is not.
+        reg(&s, healthy(3, None, "stranger"));
+        assert_eq!((s.registered(), s.registered_known()), (2, 1));
+        assert!(matches!(
+            s.register(healthy(4, None, "stranger-2"), None),
+            Err(Refusal::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn many_machines_sharing_a_hostname_get_distinct_stable_ids() {
+        let s = CheckState::open(None).unwrap();
+        let mk = |i: u32| {
+            let mut o = healthy(1, None, "same");
+            for l in &mut o.links {
+                l.mac = Some(format!(
+                    "02:{:02x}:{:02x}:00:00:{:02x}",
+                    i >> 8,
+                    i & 0xff,
+                    l.ifindex
+                ));
+            }
+            o
+        };
+        let ids: Vec<String> = (0..2000).map(|i| reg(&s, mk(i))).collect();
+        assert_eq!(ids[0], "same");
+        assert_eq!(ids[1], "same-2");
+        assert_eq!(ids[1999], "same-2000");
+        assert_eq!(reg(&s, mk(1234)), ids[1234]);
+        assert_eq!(s.registered(), 2000);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The target is a non-empty directory: the rename fails after the temp file is written.
+        std::fs::create_dir(dir.path().join("target")).unwrap();
+        std::fs::write(dir.path().join("target/x"), "").unwrap();
+        assert!(write_atomic(&dir.path().join("target"), b"{}").is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

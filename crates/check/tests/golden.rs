@@ -1,7 +1,8 @@
 //! Golden reports: every shipped lab scenario's check report, re-assembled with the current code
 //! from what the coordinator had when it wrote it (MAAS snapshot, registrations, plan, probe
 //! results), must equal the report captured before the registry / judge-once refactor, except
-//! for the additive per-pair fields listed in [`ADDITIVE_PAIR_FIELDS`].
+//! for the additive per-pair fields listed in [`ADDITIVE_PAIR_FIELDS`] and the diagnosis
+//! (the top-level `diagnosis` and its `cause.*` findings, see [`strip_causes`]).
 //!
 //! The fixtures under `tests/golden/<scenario>/` come from real lab runs
 //! (`tests/golden/capture.sh`, needs root); this test itself needs no privileges.
@@ -64,6 +65,35 @@ fn reassemble(dir: &Path, stored: &Report) -> Report {
     report
 }
 
+/// Top-level fields added after the golden reports were captured.
+const ADDITIVE_REPORT_FIELDS: &[&str] = &["diagnosis"];
+
+/// Removes the diagnosis' `cause.*` findings (added after the capture, one error each, always
+/// alongside the pair findings they explain) and their count from the summary.
+fn strip_causes(mut v: Value) -> Value {
+    let mut removed = 0u64;
+    if let Some(findings) = v.get_mut("findings").and_then(Value::as_array_mut) {
+        let before = findings.len();
+        findings.retain(|f| {
+            !f.get("code")
+                .and_then(Value::as_str)
+                .is_some_and(|c| c.starts_with("cause."))
+        });
+        removed = (before - findings.len()) as u64;
+    }
+    if let Some(errors) = v.pointer_mut("/summary/errors") {
+        if let Some(n) = errors.as_u64() {
+            *errors = Value::from(n - removed);
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        for f in ADDITIVE_REPORT_FIELDS {
+            o.remove(*f);
+        }
+    }
+    v
+}
+
 fn strip_additive(mut v: Value) -> Value {
     if let Some(spaces) = v.get_mut("spaces").and_then(Value::as_array_mut) {
         for space in spaces {
@@ -98,7 +128,7 @@ fn shipped_scenario_reports_are_unchanged_but_for_the_additive_fields() {
         let stored_value: Value = serde_json::from_str(&text).unwrap();
         let stored: Report = serde_json::from_value(stored_value.clone()).unwrap();
         let now = serde_json::to_value(reassemble(dir, &stored)).unwrap();
-        let now = strip_additive(now);
+        let now = strip_causes(strip_additive(now));
         if now != stored_value {
             let a = serde_json::to_string_pretty(&stored_value).unwrap();
             let b = serde_json::to_string_pretty(&now).unwrap();
@@ -137,5 +167,49 @@ fn the_golden_reports_cover_every_finding_of_their_scenario() {
             r.findings.iter().any(|f| f.code == code),
             "{name}: no {code}"
         );
+    }
+}
+
+#[test]
+fn the_golden_runs_are_diagnosed_to_their_injected_faults() {
+    // Real lab results, localized now: each fault scenario's causes are its faults.
+    for (name, want) in [
+        // Captured before the lab modelled eno1.<vid> as VLAN children of eno1: each is its
+        // own physical NIC in that snapshot, so the culprit is that NIC (its port).
+        (
+            "openstack",
+            vec![
+                ("cause.nic", "node3", "eno1.200"),
+                ("cause.nic", "node4", "eno1.201"),
+            ],
+        ),
+        ("probe-unreachable", vec![("cause.nic", "host3", "eth2")]),
+        ("probe-mtu-blackhole", vec![("cause.nic", "host3", "eth2")]),
+        ("drift-link-down", vec![("cause.nic", "host2", "eth1")]),
+        ("probe-asymmetric", vec![("cause.policy", "host2", "")]),
+        ("healthy", vec![]),
+    ] {
+        let dir = golden_dir().join(name);
+        let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+        let stored: Report = serde_json::from_str(&text).unwrap();
+        let d = reassemble(&dir, &stored).diagnosis.expect("diagnosis");
+        let mut got: Vec<(String, String, String)> = d
+            .causes
+            .iter()
+            .map(|c| {
+                (
+                    c.code.as_str().to_string(),
+                    c.subject.machine.clone().unwrap_or_default(),
+                    c.subject.interface.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        got.sort();
+        let want: Vec<(String, String, String)> = want
+            .into_iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(got, want, "{name}: {d:#?}");
+        assert_eq!(d.explained_pairs, d.failing_pairs, "{name}");
     }
 }

@@ -71,11 +71,16 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The agent key the test agent named `host` registers with.
+fn key(host: &str) -> String {
+    format!("{host:_<40}")
+}
+
 async fn register(addr: SocketAddr, host: &str) -> String {
     let r = client()
         .post(format!("http://{addr}/v1/register"))
         .bearer_auth(TOKEN)
-        .json(&json!({ "observed": observed(host) }))
+        .json(&json!({ "observed": observed(host), "agent_key": key(host) }))
         .send()
         .await
         .unwrap();
@@ -256,12 +261,15 @@ async fn malformed_json_is_400_naming_the_field() {
 
 #[tokio::test]
 async fn plan_waits_then_is_ready_and_unknown_agents_get_404() {
-    let (addr, state, _tx) = start(ServerConfig::new(TOKEN.into())).await;
+    let mut config = ServerConfig::new(TOKEN.into());
+    config.plan_hold = std::time::Duration::from_millis(200);
+    let (addr, state, _tx) = start(config).await;
     let a = register(addr, "alpha").await;
     let get = |id: String| {
         client()
             .get(format!("http://{addr}/v1/agents/{id}/plan"))
             .bearer_auth(TOKEN)
+            .header("x-preflight-agent-key", key(&id))
             .send()
     };
     let p: PlanResponse = get(a.clone()).await.unwrap().json().await.unwrap();
@@ -290,6 +298,40 @@ async fn plan_waits_then_is_ready_and_unknown_agents_get_404() {
 }
 
 #[tokio::test]
+async fn a_held_plan_request_answers_the_moment_the_plan_exists() {
+    // Held up to 30 s; the plan is made 300 ms in: the answer is the plan, well before.
+    let mut config = ServerConfig::new(TOKEN.into());
+    config.plan_hold = std::time::Duration::from_secs(30);
+    let (addr, state, _tx) = start(config).await;
+    let a = register(addr, "alpha").await;
+    let url = format!("http://{addr}/v1/agents/{a}/plan");
+    let agent_key = key(&a);
+    let t = std::time::Instant::now();
+    let pending = tokio::spawn(async move {
+        client()
+            .get(url)
+            .bearer_auth(TOKEN)
+            .header("x-preflight-agent-key", agent_key)
+            .send()
+            .await
+            .unwrap()
+            .json::<PlanResponse>()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Another registration does not end the hold (only a phase change does).
+    register(addr, "bravo").await;
+    assert!(!pending.is_finished());
+    state
+        .plan(&ProviderModel::default(), &PlanOptions::default())
+        .unwrap();
+    let p = pending.await.unwrap();
+    assert!(matches!(p, PlanResponse::Ready { .. }), "{p:?}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[tokio::test]
 async fn results_only_for_own_plan_and_resends_are_idempotent() {
     let (addr, state, _tx, a, b) = planned().await;
     let url = |id: &str| format!("http://{addr}/v1/agents/{id}/results");
@@ -297,6 +339,7 @@ async fn results_only_for_own_plan_and_resends_are_idempotent() {
         client()
             .post(url(&id))
             .bearer_auth(TOKEN)
+            .header("x-preflight-agent-key", key(&id))
             .json(&body)
             .send()
     };
@@ -409,4 +452,211 @@ async fn unknown_routes_are_404_json() {
     assert_eq!(r.status(), 404);
     let e: ErrorBody = r.json().await.unwrap();
     assert!(e.error.contains("/v1"));
+}
+
+#[tokio::test]
+async fn oversized_identity_strings_are_400_naming_the_field() {
+    let (addr, state, _tx) = start(ServerConfig::new(TOKEN.into())).await;
+    let post = |o: ObservedConfig| {
+        client()
+            .post(format!("http://{addr}/v1/register"))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "observed": o }))
+            .send()
+    };
+    let mut o = observed("x");
+    o.identity.hostname = "h".repeat(300);
+    let r = post(o).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let e: ErrorBody = r.json().await.unwrap();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("observed.identity.hostname"),
+        "{e:?}"
+    );
+    let mut o = observed("x");
+    o.links[0].name = "n".repeat(1000);
+    let e: ErrorBody = post(o).await.unwrap().json().await.unwrap();
+    assert_eq!(e.field.as_deref(), Some("observed.links[0].name"), "{e:?}");
+    // A 4 MiB hostname does not even get parsed: the body limit is 1 MiB.
+    let mut o = observed("x");
+    o.identity.hostname = "h".repeat(4 << 20);
+    assert_eq!(post(o).await.unwrap().status(), 413);
+    assert_eq!(state.registered(), 0);
+}
+
+#[tokio::test]
+async fn plan_and_results_need_the_agents_own_key() {
+    let (addr, state, _tx, a, b) = planned().await;
+    let plan = |id: &str, key: Option<String>| {
+        let mut r = client()
+            .get(format!("http://{addr}/v1/agents/{id}/plan"))
+            .bearer_auth(TOKEN);
+        if let Some(k) = key {
+            r = r.header("x-preflight-agent-key", k);
+        }
+        r.send()
+    };
+    assert_eq!(plan(&a, Some(key(&a))).await.unwrap().status(), 200);
+    for k in [None, Some(key(&b)), Some("z".repeat(40))] {
+        let r = plan(&a, k.clone()).await.unwrap();
+        assert_eq!(r.status(), 403, "{k:?}");
+        let e: ErrorBody = r.json().await.unwrap();
+        assert_eq!(e.field.as_deref(), Some("x-preflight-agent-key"));
+    }
+    // b's key cannot upload a's results either.
+    let r = client()
+        .post(format!("http://{addr}/v1/agents/{a}/results"))
+        .bearer_auth(TOKEN)
+        .header("x-preflight-agent-key", key(&b))
+        .json(&results_for(&a, &format!("s/{a}>10.0.0.2")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(state.counts().agents_reported, 0);
+    // Re-registering a's machine with another key is refused.
+    let r = client()
+        .post(format!("http://{addr}/v1/register"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "observed": observed("alpha"), "agent_key": key("intruder") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405_with_a_json_body() {
+    let (addr, _state, _tx) = start(ServerConfig::new(TOKEN.into())).await;
+    let r = client()
+        .get(format!("http://{addr}/v1/register"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let e: ErrorBody = r.json().await.unwrap();
+    assert!(e.error.contains("POST /v1/register"), "{e:?}");
+}
+
+#[tokio::test]
+async fn idle_connections_past_the_cap_are_evicted_and_agents_still_get_in() {
+    let mut cfg = ServerConfig::new(TOKEN.into());
+    cfg.conn.max_connections = 32;
+    cfg.conn.idle_timeout = Duration::from_secs(2);
+    let (addr, state, _tx) = start(cfg).await;
+    // 200 idle sockets, half of them with a request head trickled in part.
+    let mut idle = Vec::new();
+    for i in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"POST /v1/register HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        idle.push(s);
+    }
+    let t = Instant::now();
+    for i in 0..5 {
+        register(addr, &format!("genuine{i}")).await;
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(state.registered(), 5);
+    // The idle ones are closed: evicted, or timed out after 2 s.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut closed = 0;
+    for s in &mut idle {
+        let mut b = [0u8; 64];
+        if let Ok(Ok(0)) | Ok(Err(_)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::io::AsyncReadExt::read(s, &mut b),
+        )
+        .await
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 200);
+}
+
+#[tokio::test]
+async fn concurrent_uploads_share_one_budget() {
+    let mut cfg = ServerConfig::new(TOKEN.into());
+    cfg.upload_budget = 1 << 20;
+    cfg.request_timeout = Duration::from_secs(2);
+    let (addr, _state, _tx) = start(cfg).await;
+    // One upload declares 900 KiB and stalls after the head: it holds 900 KiB of the budget.
+    let mut hog = tokio::net::TcpStream::connect(addr).await.unwrap();
+    hog.write_all(
+        format!("POST /v1/register HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{", 900 << 10).as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second one that would take the total past 1 MiB waits until the hog's request times
+    // out (408) and gives its share back.
+    let mut o = observed("second");
+    o.links = (0..2000)
+        .map(|i| {
+            let mut l = o.links[0].clone();
+            l.ifindex = i;
+            l
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({ "observed": o })).unwrap();
+    assert!(body.len() > 200 << 10, "{}", body.len());
+    let t = Instant::now();
+    let r = client()
+        .post(format!("http://{addr}/v1/register"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let waited = t.elapsed();
+    let mut head = [0u8; 64];
+    let n = tokio::io::AsyncReadExt::read(&mut hog, &mut head)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    assert_eq!(r.status(), 200);
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+}
+
+#[tokio::test]
+async fn results_without_the_key_are_refused_before_the_body_is_read() {
+    let (addr, _state, _tx, a, _b) = planned().await;
+    // Declares 30 MiB, sends only the head: the 403 comes at once, not after a body.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("POST /v1/agents/{a}/results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{", 30 << 20).as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::io::AsyncReadExt::read(&mut s, &mut buf),
+    )
+    .await
+    .expect("answered without the body")
+    .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    // Too large with the key: 413.
+    let r = client()
+        .post(format!("http://{addr}/v1/agents/{a}/results"))
+        .bearer_auth(TOKEN)
+        .header("x-preflight-agent-key", key(&a))
+        .body(vec![b' '; (32 << 20) + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
 }

@@ -26,7 +26,7 @@ const RTA_TABLE: u16 = 15;
 const RTA_VIA: u16 = 18;
 
 /// Table id of the main table.
-pub const RT_TABLE_MAIN: u32 = 254;
+pub(crate) const RT_TABLE_MAIN: u32 = 254;
 
 /// Decodes the payload of an RTM_NEWROUTE message (rtmsg and attributes), keeping only the
 /// attributes the model uses. Families other than IPv4 and IPv6 (multicast routing, MPLS)

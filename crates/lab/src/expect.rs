@@ -168,7 +168,22 @@ mod tests {
                 ..Subject::default()
             },
         );
-        assert_eq!(compare(&t, std::slice::from_ref(&good)), Ok(()));
+        // The scenario also expects the cause that explains the pair.
+        let cause = finding(
+            "cause.policy",
+            Subject {
+                machine: Some("host2".into()),
+                space: Some("internal".into()),
+                source: Some("host1".into()),
+                target: Some("host2".into()),
+                ..Subject::default()
+            },
+        );
+        assert_eq!(compare(&t, &[good.clone(), cause.clone()]), Ok(()));
+        // Without it, its expectation is missing.
+        let m = compare(&t, std::slice::from_ref(&good)).unwrap_err();
+        assert_eq!(m.missing.len(), 1);
+        assert_eq!(m.missing[0].code, "cause.policy");
         // Wrong direction: the expectation is missing and the finding unexpected.
         let reversed = finding(
             "probe.asymmetric",
@@ -179,7 +194,7 @@ mod tests {
                 ..Subject::default()
             },
         );
-        let m = compare(&t, std::slice::from_ref(&reversed)).unwrap_err();
+        let m = compare(&t, &[reversed, cause.clone()]).unwrap_err();
         assert_eq!(m.missing.len(), 1);
         assert_eq!(m.unexpected.len(), 1);
         // host1 must not match host10-like tokens.
@@ -187,13 +202,13 @@ mod tests {
         // The severity must match too.
         let mut warning = good.clone();
         warning.severity = Severity::Warning;
-        assert!(compare(&t, &[warning]).is_err());
+        assert!(compare(&t, &[warning, cause.clone()]).is_err());
         // An extra finding makes it inexact; info findings are ignored.
         let extra = finding("agent.missing", Subject::default());
-        assert!(compare(&t, &[good.clone(), extra]).is_err());
+        assert!(compare(&t, &[good.clone(), cause.clone(), extra]).is_err());
         let mut info = finding("agent.missing", Subject::default());
         info.severity = Severity::Info;
-        assert_eq!(compare(&t, &[good, info]), Ok(()));
+        assert_eq!(compare(&t, &[good, cause, info]), Ok(()));
         // No findings at all: the expectation is missing.
         assert!(compare(&t, &[]).is_err());
     }

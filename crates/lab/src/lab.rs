@@ -413,8 +413,28 @@ impl Lab {
         let target = |host: &str, interface: &str| self.locate(host, interface).ok_or_else(unknown);
         match f {
             Fault::LinkDown { host, interface } => {
+                // A VLAN interface follows its NIC down (the lab's VLANs are veths of their own).
                 let (hi, _, i) = target(host, interface)?;
                 self.hosts[hi].ns.ip(["link", "set", &i.name, "down"])?;
+                for c in t.children(&t.hosts[hi], &i.name) {
+                    self.hosts[hi].ns.ip(["link", "set", &c.name, "down"])?;
+                }
+            }
+            Fault::PortDead { host, interface } => {
+                let (hi, ii, i) = target(host, interface)?;
+                let mut ports = vec![ii];
+                ports.extend(
+                    t.hosts[hi]
+                        .interfaces
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.parent.as_deref() == Some(i.name.as_str()))
+                        .map(|(ci, _)| ci),
+                );
+                for pi in ports {
+                    let sw = self.switch_of(hi, pi).ok_or_else(unknown)?;
+                    sw.ip(["link", "set", &port_name(hi, pi), "nomaster"])?;
+                }
             }
             Fault::HostMtu {
                 host,
@@ -776,6 +796,9 @@ fn input_table(n: usize, rules: &[String]) -> String {
 pub fn describe_fault(f: &Fault) -> String {
     match f {
         Fault::LinkDown { host, interface } => format!("link down: {host} {interface}"),
+        Fault::PortDead { host, interface } => {
+            format!("switch port of {host} {interface} forwards nothing")
+        }
         Fault::HostMtu {
             host,
             interface,

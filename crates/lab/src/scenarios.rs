@@ -23,6 +23,30 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/agent-missing.toml"),
     ),
     (
+        "cause-mtu-port",
+        include_str!("../../../scenarios/cause-mtu-port.toml"),
+    ),
+    (
+        "cause-nic-dead",
+        include_str!("../../../scenarios/cause-nic-dead.toml"),
+    ),
+    (
+        "cause-one-way",
+        include_str!("../../../scenarios/cause-one-way.toml"),
+    ),
+    (
+        "cause-two-faults",
+        include_str!("../../../scenarios/cause-two-faults.toml"),
+    ),
+    (
+        "cause-two-machines",
+        include_str!("../../../scenarios/cause-two-machines.toml"),
+    ),
+    (
+        "cause-vlan-missing",
+        include_str!("../../../scenarios/cause-vlan-missing.toml"),
+    ),
+    (
         "controller-ha-unreachable",
         include_str!("../../../scenarios/controller-ha-unreachable.toml"),
     ),

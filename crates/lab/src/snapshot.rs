@@ -4,7 +4,9 @@
 //! serve it and `preflight_maas::model_from_snapshot` can read it.
 //!
 //! Each lab VLAN is its own bridge and veth (the kernel has no 802.1Q), but the snapshot still
-//! says which vid it is, as MAAS would. Hosts with `in_maas = false` are left out.
+//! says which vid it is, as MAAS would, and an interface with a `parent` is a MAAS `vlan`
+//! interface whose `parents` name its NIC (and the NIC's `children` name it), with the NIC's
+//! MAC. Hosts with `in_maas = false` are left out.
 
 use serde_json::{json, Value};
 
@@ -71,15 +73,17 @@ fn interface_json(t: &Topology, h: &Host, i: &Interface) -> Value {
     } else {
         json!({})
     };
+    let children: Vec<&str> = t.children(h, &i.name).map(|c| c.name.as_str()).collect();
+    let parents: Vec<&str> = i.parent.iter().map(String::as_str).collect();
     json!({
         "system_id": h.system_id,
         "id": i.id,
         "name": i.name,
-        "type": "physical",
+        "type": if i.parent.is_some() { "vlan" } else { "physical" },
         "vlan": vlan_json(t, vlan),
         "mac_address": i.mac,
-        "parents": [],
-        "children": [],
+        "parents": parents,
+        "children": children,
         "tags": [],
         "enabled": true,
         "links": [link],

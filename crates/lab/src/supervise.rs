@@ -439,6 +439,8 @@ pub struct CheckRunSpec {
     pub deadline: u64,
     /// `--probe-deadline`: seconds to wait for results.
     pub probe_deadline: u64,
+    /// Serve the agent API over TLS (`--tls`); agents pin the fingerprint from its file.
+    pub tls: bool,
 }
 
 /// A step of a check run, for the caller's progress lines.
@@ -583,6 +585,12 @@ impl CheckRun {
             .arg("--state-dir")
             .arg(work.join("state"))
             .arg("--quiet");
+        let fingerprint_file = work.join("coordinator-fingerprint");
+        if spec.tls {
+            cmd.arg("--tls")
+                .arg("--fingerprint-file")
+                .arg(&fingerprint_file);
+        }
         for (a, b) in &topology.check.isolate {
             cmd.args(["--isolate", &format!("{a}:{b}")]);
         }
@@ -624,6 +632,9 @@ impl CheckRun {
             cmd.args(["run", "--coordinator", &url, "--token-file"])
                 .arg(&token_file)
                 .args(["--machine-id", &h.system_id]);
+            if spec.tls {
+                cmd.arg("--fingerprint-file").arg(&fingerprint_file);
+            }
             agents.push(Supervised::spawn(
                 &h.name,
                 cmd,

@@ -195,6 +195,8 @@ struct FileInterface {
     mac: Option<String>,
     #[serde(default)]
     mtu: Option<u32>,
+    #[serde(default)]
+    parent: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +219,8 @@ struct FileGroupInterface {
     first: u32,
     #[serde(default)]
     mtu: Option<u32>,
+    #[serde(default)]
+    parent: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +282,14 @@ pub enum Fault {
         /// Host name.
         host: String,
         /// Interface name.
+        interface: String,
+    },
+    /// The switch port of a NIC forwards nothing (blocked, err-disabled with carrier kept):
+    /// the port of the interface and of every VLAN interface on it leaves its bridge.
+    PortDead {
+        /// Host name.
+        host: String,
+        /// Interface (NIC) name.
         interface: String,
     },
     /// nftables on `to` drops ICMP echo requests from `from` (one direction only), for the
@@ -512,6 +524,9 @@ pub struct Interface {
     pub address: Option<IpAddr>,
     /// MTU of the interface (the VLAN's unless given).
     pub mtu: u32,
+    /// The NIC this VLAN interface rides on (MAAS `parents`), when it is a VLAN child. The
+    /// lab still gives it its own veth (no 802.1Q here), with the parent's MAC.
+    pub parent: Option<String>,
 }
 
 /// A host: one namespace, one agent, one MAAS machine.
@@ -680,6 +695,17 @@ impl Topology {
     /// The host with this name.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The names of a host's VLAN interfaces riding on `nic`.
+    pub fn children<'a>(
+        &'a self,
+        host: &'a Host,
+        nic: &'a str,
+    ) -> impl Iterator<Item = &'a Interface> {
+        host.interfaces
+            .iter()
+            .filter(move |i| i.parent.as_deref() == Some(nic))
     }
 
     /// The space of a subnet, when it has one.
@@ -904,6 +930,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                     address: Some(address),
                     mac: None,
                     mtu: gi.mtu,
+                    parent: gi.parent.clone(),
                 });
             }
             pending.push(Pending {
@@ -998,13 +1025,35 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                     return Err(format!("{what}: address {a} is already used by {other}"));
                 }
             }
-            let mac = match &fi.mac {
-                Some(m) => {
+            let parent = match &fi.parent {
+                None => None,
+                Some(p) => {
+                    let Some(pi) = interfaces.iter().find(|x| x.name == *p) else {
+                        return Err(format!(
+                            "{what}: parent {p:?} is not an interface declared before it on this host"
+                        ));
+                    };
+                    if pi.parent.is_some() {
+                        return Err(format!(
+                            "{what}: parent {p:?} is itself a VLAN interface (one level only)"
+                        ));
+                    }
+                    if fi.mac.is_some() {
+                        return Err(format!(
+                            "{what}: a VLAN interface has its parent's MAC; drop `mac`"
+                        ));
+                    }
+                    Some(pi.clone())
+                }
+            };
+            let mac = match (&fi.mac, &parent) {
+                (_, Some(p)) => p.mac.clone(),
+                (Some(m), None) => {
                     parse_mac(m).ok_or_else(|| format!("{what}: mac {m:?} is not a unicast MAC"))?
                 }
-                None => generated_mac(hi, ii),
+                (None, None) => generated_mac(hi, ii),
             };
-            if !macs.insert(mac.clone()) {
+            if parent.is_none() && !macs.insert(mac.clone()) {
                 return Err(format!("{what}: mac {mac} is used twice"));
             }
             let vlan_mtu = vlans[subnets[subnet].vlan].mtu;
@@ -1020,6 +1069,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 subnet,
                 address: fi.address,
                 mtu,
+                parent: parent.map(|p| p.name),
             });
             next_iface_id += 1;
         }
@@ -1193,6 +1243,7 @@ fn check_fault(
     };
     match f {
         Fault::LinkDown { host, interface }
+        | Fault::PortDead { host, interface }
         | Fault::VlanMissing { host, interface }
         | Fault::MissingInterface { host, interface } => {
             iface(host, interface)?;
@@ -1558,6 +1609,36 @@ interface = "eth1"
         );
         let ids: BTreeSet<_> = t.hosts.iter().map(|h| h.system_id.clone()).collect();
         assert_eq!(ids.len(), 5);
+    }
+
+    #[test]
+    fn vlan_children_ride_on_their_nic_with_its_mac() {
+        let text = SMALL.replace(
+            "{ name = \"eth1\", subnet = \"10.30.0.0/24\", address = \"10.30.0.11\" }",
+            "{ name = \"eth0.30\", subnet = \"10.30.0.0/24\", address = \"10.30.0.11\", parent = \"eth0\" }",
+        )
+        .replace("interface = \"eth1\"", "interface = \"eth0.30\"");
+        let t = Topology::parse(&text, "v.toml").unwrap();
+        let a = &t.hosts[0];
+        assert_eq!(a.interfaces[1].parent.as_deref(), Some("eth0"));
+        assert_eq!(a.interfaces[1].mac, a.interfaces[0].mac);
+        let kids: Vec<&str> = t.children(a, "eth0").map(|i| i.name.as_str()).collect();
+        assert_eq!(kids, ["eth0.30"]);
+        let snap = crate::snapshot::snapshot(&t);
+        let ifs = &snap["machines"][0]["interface_set"];
+        assert_eq!(ifs[0]["type"], "physical");
+        assert_eq!(ifs[0]["children"], serde_json::json!(["eth0.30"]));
+        assert_eq!(ifs[1]["type"], "vlan");
+        assert_eq!(ifs[1]["parents"], serde_json::json!(["eth0"]));
+        assert_eq!(ifs[1]["vlan"]["vid"], 30);
+        // The parent must exist before it, be a NIC, and the child has no MAC of its own.
+        let e = err(&text.replace("parent = \"eth0\"", "parent = \"eth9\""));
+        assert!(e.contains("parent \"eth9\""), "{e}");
+        let e = err(&text.replace(
+            "parent = \"eth0\" }",
+            "parent = \"eth0\", mac = \"02:00:00:00:00:09\" }",
+        ));
+        assert!(e.contains("parent's MAC"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,10 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+
+/// Largest answer read from one MAAS endpoint (a `machines/` listing of a few thousand machines
+/// is tens of MiB).
+pub const MAX_BODY_BYTES: usize = 256 << 20;
 use serde_json::Value;
 
 use crate::oauth::ApiKey;
@@ -93,6 +97,7 @@ impl MaasClient {
             base.truncate(base.len() - "/api/2.0".len());
         }
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(retry.request_timeout)
             .connect_timeout(retry.request_timeout.min(Duration::from_secs(15)))
             .user_agent(concat!("preflight/", env!("CARGO_PKG_VERSION")))
@@ -196,6 +201,19 @@ impl MaasClient {
                     endpoint: endpoint.to_string(),
                 }))
             }
+            s if s.is_redirection() => {
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .map(|v| preflight_model::limits::printable(&v, 200))
+                    .unwrap_or_else(|| "nowhere".into());
+                return Err(Attempt::Fail(MaasError::Redirect {
+                    url: self.base.clone(),
+                    endpoint: endpoint.to_string(),
+                    location,
+                }));
+            }
             s if !s.is_success() => {
                 return Err(Attempt::Fail(MaasError::Status {
                     url: self.base.clone(),
@@ -205,16 +223,42 @@ impl MaasClient {
             }
             _ => {}
         }
-        let bytes = resp.bytes().await.map_err(|e| self.classify(e, endpoint))?;
-        // Check the syntax here, so a bad body is blamed on its endpoint; the shape is checked
-        // by the parser, which names the field.
+        let too_large = || {
+            Attempt::Fail(MaasError::TooLarge {
+                url: self.base.clone(),
+                endpoint: endpoint.to_string(),
+                max: MAX_BODY_BYTES,
+            })
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut resp = resp;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e, endpoint))? {
+            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        // Check the encoding and syntax here, so a bad body is blamed on its endpoint; the
+        // shape is checked by the parser, which names the field.
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            return Err(Attempt::Fail(MaasError::Json {
+                origin: format!("{}/api/2.0/{endpoint}", self.base),
+                message: format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+            }));
+        }
         serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| {
             Attempt::Fail(MaasError::Json {
                 origin: format!("{}/api/2.0/{endpoint}", self.base),
                 message: e.to_string(),
             })
         })?;
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 
     fn classify(&self, e: reqwest::Error, endpoint: &str) -> Attempt {

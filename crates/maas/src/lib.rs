@@ -142,6 +142,27 @@ pub enum MaasError {
         /// HTTP status.
         status: u16,
     },
+    /// MAAS answered with a redirect, which preflight does not follow (a snapshot could
+    /// otherwise come from another server).
+    #[error("MAAS at {url} redirected {endpoint} to {location}: preflight does not follow redirects; give the URL MAAS itself serves")]
+    Redirect {
+        /// MAAS URL.
+        url: String,
+        /// Endpoint.
+        endpoint: String,
+        /// Where it pointed (control characters replaced).
+        location: String,
+    },
+    /// An answer was larger than [`client::MAX_BODY_BYTES`].
+    #[error("MAAS at {url} sent more than {max} bytes for {endpoint}; refusing it")]
+    TooLarge {
+        /// MAAS URL.
+        url: String,
+        /// Endpoint.
+        endpoint: String,
+        /// The limit.
+        max: usize,
+    },
     /// Retryable failures went on past the last attempt.
     #[error("MAAS at {url} kept failing on {endpoint} after {attempts} attempts (last: {last})")]
     RetriesExhausted {

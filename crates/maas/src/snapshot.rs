@@ -282,20 +282,33 @@ pub fn model_from_path(path: &Path) -> Result<ProviderModel, MaasError> {
         let snap = snapshot_from_fixture_dir(path)?;
         return model_from_snapshot_in(&snap, &origin);
     }
-    let bytes = std::fs::read(path).map_err(|source| MaasError::Io {
-        path: origin.clone(),
-        error: source,
-    })?;
+    let bytes = read_input(path)?;
     model_from_slice(&bytes, &origin)
+}
+
+/// Reads an input file: a regular file of at most `MAX_INPUT_FILE` bytes (a FIFO or
+/// `/dev/zero` is refused rather than read until memory runs out).
+fn read_input(path: &Path) -> Result<Vec<u8>, MaasError> {
+    use preflight_model::limits::{read_bounded, ReadError, MAX_INPUT_FILE};
+    read_bounded(path, MAX_INPUT_FILE).map_err(|e| {
+        let path = path.display().to_string();
+        match e {
+            ReadError::Io { source, .. } => MaasError::Io {
+                path,
+                error: source,
+            },
+            other => MaasError::Io {
+                error: std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+                path,
+            },
+        }
+    })
 }
 
 /// Reads a snapshot file into its JSON value (checking only that it is a JSON object).
 pub fn read_snapshot_file(path: &Path) -> Result<Value, MaasError> {
     let origin = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| MaasError::Io {
-        path: origin.clone(),
-        error: source,
-    })?;
+    let bytes = read_input(path)?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| MaasError::Json {
         origin: origin.clone(),
         message: e.to_string(),

@@ -47,6 +47,8 @@ pub struct Params {
     pub rate: Option<u32>,
     /// Requests in flight at most.
     pub window: usize,
+    /// Stop here, whatever is left to send or wait for (what is unanswered counts as lost).
+    pub deadline: Option<Instant>,
 }
 
 /// A failure as the kernel reported it, kept small (one per job) and turned into a
@@ -283,11 +285,19 @@ impl Engine<'_> {
         let mut blocked = false;
         loop {
             let now = Instant::now();
+            if self.p.deadline.is_some_and(|d| now >= d) {
+                break;
+            }
             self.refill(now);
             let wait = if blocked {
                 Some(Duration::from_millis(1))
             } else {
                 self.next_wait(now)
+            };
+            let wait = match (wait, self.p.deadline) {
+                (Some(w), Some(d)) => Some(w.min(d.saturating_duration_since(now))),
+                (None, Some(d)) => Some(d.saturating_duration_since(now)),
+                (w, None) => w,
             };
             let done = self.send_q.is_empty() && self.retry_q.is_empty() && self.inflight == 0;
             if done {
@@ -672,6 +682,7 @@ mod tests {
             timeout: Duration::from_millis(500),
             rate: None,
             window: 64,
+            deadline: None,
         }
     }
 

@@ -157,6 +157,9 @@ pub struct EngineOptions {
     pub recv_buffer: usize,
     /// Agent id to put in the report.
     pub agent: Option<String>,
+    /// Stop probing here: the ICMP thread and TCP connects end, and whatever did not finish
+    /// is reported as not answered.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for EngineOptions {
@@ -180,6 +183,7 @@ impl EngineOptions {
             socket_kind: None,
             recv_buffer: DEFAULT_RECV_BUFFER,
             agent: None,
+            deadline: None,
         }
     }
 
@@ -249,8 +253,17 @@ pub fn check_source(addr: IpAddr, device: Option<&str>) -> Result<(), ProbeError
 /// result with [`FailureCause::NotRun`] saying why, and the rest of the plan runs as usual; a
 /// repeated id runs once.
 pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
+    run_plan_until(plan, None).await
+}
+
+/// [`run_plan`], stopping at `deadline` when given (see [`EngineOptions::deadline`]).
+pub async fn run_plan_until(
+    plan: &ProbePlan,
+    deadline: Option<Instant>,
+) -> Result<ProbeReport, ProbeError> {
     let mut opts = EngineOptions::from_settings(&plan.settings);
     opts.agent = plan.agent.clone();
+    opts.deadline = deadline;
     run_plan_with(plan, &opts).await
 }
 
@@ -328,7 +341,7 @@ pub async fn run_plan_with(
     let (report, neigh_out, tcp_out) = tokio::join!(
         run_targets(echo, opts),
         neigh_run,
-        run_tcp(tcp_jobs, opts.timeout)
+        run_tcp(tcp_jobs, opts.timeout, opts.deadline)
     );
     let mut tcp_by_index: BTreeMap<usize, Vec<TcpResult>> = BTreeMap::new();
     for (i, r) in tcp_out {
@@ -522,7 +535,7 @@ pub async fn run_targets(
             (sockets, results)
         })
     };
-    let tcp = run_tcp(tcp_jobs, opts.timeout);
+    let tcp = run_tcp(tcp_jobs, opts.timeout, opts.deadline);
     let (icmp, tcp) = tokio::join!(icmp, tcp);
     let (sockets, mut results) = icmp.map_err(|e| ProbeError::Runtime(e.to_string()))?;
     for (i, r) in tcp {
@@ -541,8 +554,13 @@ pub async fn run_targets(
     })
 }
 
-async fn run_tcp(jobs: Vec<TcpJob>, timeout: Duration) -> Vec<(usize, TcpResult)> {
-    futures::stream::iter(jobs)
+async fn run_tcp(
+    jobs: Vec<TcpJob>,
+    timeout: Duration,
+    deadline: Option<Instant>,
+) -> Vec<(usize, TcpResult)> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let all = futures::stream::iter(jobs)
         .map(|j| async move {
             let scope = j
                 .device
@@ -567,8 +585,21 @@ async fn run_tcp(jobs: Vec<TcpJob>, timeout: Duration) -> Vec<(usize, TcpResult)
             )
         })
         .buffer_unordered(TCP_CONCURRENCY)
-        .collect()
-        .await
+        .for_each(|r| {
+            let _ = tx.send(r);
+            async {}
+        });
+    match deadline {
+        None => all.await,
+        Some(d) => {
+            let _ = tokio::time::timeout_at(d.into(), all).await;
+        }
+    }
+    let mut out = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        out.push(r);
+    }
+    out
 }
 
 /// The sockets of a run, opened on demand, one per family, source, device and DF.
@@ -591,7 +622,7 @@ impl SocketSet {
 
     /// The socket for probing `addr` from `source` through `device` (opened on first
     /// use), or why it cannot be opened.
-    pub fn get(
+    pub(crate) fn get(
         &mut self,
         addr: IpAddr,
         source: Option<IpAddr>,
@@ -666,6 +697,7 @@ fn run_icmp(
         timeout: opts.timeout,
         rate: opts.rate,
         window: opts.window,
+        deadline: opts.deadline,
     };
     let view = View {
         results,
@@ -673,8 +705,8 @@ fn run_icmp(
         names,
         mtus,
     };
-    // Phase 1: the echo job of every target, plus the small and full-size DF jobs of
-    // targets with an expected MTU, all in one engine run.
+    // Phase A: the echo job of every target, plus the small and full-size DF jobs of
+    // targets with an expected MTU, all in one engine run, without retries yet.
     let mut jobs = Vec::with_capacity(view.len());
     let mut owners: Vec<(u32, mtu::Role)> = Vec::with_capacity(view.len());
     let mut local_errors: Vec<(usize, String)> = Vec::new();
@@ -700,11 +732,19 @@ fn run_icmp(
     let echo_is_small = payload <= DEFAULT_SIZE as u16;
     let (mtu_state, mut mtu_results) =
         mtu::plan_jobs(&view, &mut set, opts, echo_is_small, &mut jobs, &mut owners);
-    let stats = engine::run(&set.socks, &jobs, params, nonce);
-    drop(jobs);
+    // Retries go out in phase B, together with the first MTU search round, so a silent
+    // target costs one timeout for its attempts and one for its retries, whatever the mix.
+    let retry_of: Vec<u16> = jobs.iter().map(|j| j.retries).collect();
+    for j in &mut jobs {
+        j.retries = 0;
+    }
+    let mut stats = engine::run(&set.socks, &jobs, params, nonce);
     let mut mtu_state = mtu_state;
-    for ((i, role), r) in owners.into_iter().zip(stats) {
-        let i = i as usize;
+    let record = |results: &mut [TargetResult],
+                  mtu_state: &mut mtu::MtuState,
+                  i: usize,
+                  role: mtu::Role,
+                  r: &engine::JobStats| {
         match role {
             mtu::Role::Echo => {
                 let t = &mut results[i];
@@ -715,12 +755,60 @@ fn run_icmp(
                 t.rtt = r.rtt.stats();
                 t.failure = r.failure();
                 if echo_is_small {
-                    mtu_state.record(i, mtu::Role::Small, &r);
+                    mtu_state.record(i, mtu::Role::Small, r);
                 }
             }
-            _ => mtu_state.record(i, role, &r),
+            _ => mtu_state.record(i, role, r),
+        }
+    };
+    for (&(i, role), r) in owners.iter().zip(&stats) {
+        record(results, &mut mtu_state, i as usize, role, r);
+    }
+    // Phase B: one more attempt per retry for every job that got nothing, and the first
+    // search round of every blackholed MTU probe, in one engine run.
+    let view = View {
+        results,
+        devices,
+        names,
+        mtus,
+    };
+    let mut search = mtu_state.begin();
+    let mut jobs_b = Vec::new();
+    let mut retried: Vec<usize> = Vec::new();
+    for (k, j) in jobs.iter().enumerate() {
+        if stats[k].received == 0 && stats[k].sent > 0 && retry_of[k] > 0 {
+            jobs_b.push(engine::Job {
+                count: u32::from(retry_of[k]),
+                retries: 0,
+                ..j.clone()
+            });
+            retried.push(k);
         }
     }
+    let first_search = jobs_b.len();
+    let search_owner = mtu_state.round_jobs(&search, &view, &mut jobs_b);
+    if !jobs_b.is_empty() {
+        // Search sizes are paced like a search round; a retry is one request per attempt.
+        let run_b = engine::run(&set.socks, &jobs_b, mtu::search_params(params), nonce);
+        let (retry_stats, round_stats) = run_b.split_at(first_search);
+        for (&k, r) in retried.iter().zip(retry_stats) {
+            let a = &mut stats[k];
+            a.sent += r.sent;
+            a.received += r.received;
+            a.duplicates += r.duplicates;
+            if a.rtt.stats().is_none() {
+                a.rtt = r.rtt;
+            }
+            a.error = r.error.or(a.error);
+        }
+        mtu::MtuState::apply_round(&mut search, &search_owner, round_stats);
+        for &k in &retried {
+            let (i, role) = owners[k];
+            record(results, &mut mtu_state, i as usize, role, &stats[k]);
+        }
+    }
+    drop(jobs);
+    drop(jobs_b);
     for (i, message) in local_errors {
         results[i].failure = Some(FailureCause::LocalError { message });
     }
@@ -730,7 +818,9 @@ fn run_icmp(
         names,
         mtus,
     };
-    mtu_state.search(&view, &set, params, nonce, &mut mtu_results);
+    // The rounds still open (sizes not yet pinned, or a small echo that passed on retry).
+    mtu_state.finish_search(&mut search, &view, &set, params, nonce);
+    mtu_state.results(&search, &mut mtu_results);
     for (i, m) in mtu_results {
         results[i].mtu = Some(m);
     }

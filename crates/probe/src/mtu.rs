@@ -1,5 +1,12 @@
 //! MTU probe: a small and a full-size echo with DF (`IP_PMTUDISC_PROBE`, see `sock`), then a
 //! bounded search for the largest size that passes when the full size does not.
+//!
+//! The search sends the sizes of a round together, so a blackholed path costs one timeout per
+//! round, not one per size: round one tries the common MTUs (1280, 1400, 1450, 1480, 1492,
+//! 1500, and the reported next-hop MTU) each with the size one above it, plus
+//! [`ROUND_SIZES`] sizes spread over the bracket; an exact hit (`m` passes, `m + 1` does not)
+//! ends it. Round two spreads [`ROUND_SIZES`] sizes over what is left, so after
+//! [`MAX_ROUNDS`] rounds the answer is within `(expected − 84) / (ROUND_SIZES + 1)²` bytes.
 
 use std::collections::BTreeMap;
 
@@ -8,11 +15,17 @@ use preflight_model::probe::{FailureCause, MtuResult, MtuVerdict};
 use crate::engine::{self, Job, JobStats, Params};
 use crate::{icmp, EngineOptions, SocketSet, View, DEFAULT_SIZE};
 
-/// At most this many search steps after the full-size probe failed.
-pub const MAX_STEPS: u32 = 8;
+/// At most this many search rounds after the full-size probe failed (each one timeout).
+pub(crate) const MAX_ROUNDS: u32 = 2;
+
+/// Sizes spread evenly over the bracket in each round (on top of round one's common MTUs).
+pub(crate) const ROUND_SIZES: u32 = 16;
+
+/// Common path MTUs tried exactly in round one (with the size one above each).
+pub(crate) const COMMON_MTUS: [u32; 6] = [1280, 1400, 1450, 1480, 1492, 1500];
 
 /// IP + ICMP header bytes: an IP packet of size S carries an ICMP payload of S − overhead.
-pub fn overhead(v6: bool) -> u32 {
+pub(crate) fn overhead(v6: bool) -> u32 {
     if v6 {
         48
     } else {
@@ -22,7 +35,7 @@ pub fn overhead(v6: bool) -> u32 {
 
 /// What a job of the first engine run is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// The target's plain echo requests.
     Echo,
     /// The small DF echo of an MTU probe.
@@ -43,7 +56,7 @@ struct Entry {
 
 /// MTU probes of a run.
 #[derive(Debug, Default)]
-pub struct MtuState {
+pub(crate) struct MtuState {
     per: BTreeMap<usize, Entry>,
 }
 
@@ -116,7 +129,11 @@ pub(crate) fn plan_jobs(
 }
 
 /// Verdict of the first two probes.
-pub fn verdict(small_ok: bool, large_ok: bool, large_failure: Option<&FailureCause>) -> MtuVerdict {
+pub(crate) fn verdict(
+    small_ok: bool,
+    large_ok: bool,
+    large_failure: Option<&FailureCause>,
+) -> MtuVerdict {
     match (small_ok, large_ok) {
         (_, true) => MtuVerdict::Ok,
         (false, false) => MtuVerdict::Unknown,
@@ -128,23 +145,51 @@ pub fn verdict(small_ok: bool, large_ok: bool, large_failure: Option<&FailureCau
     }
 }
 
-/// Next size to try between `lo` (passed) and `hi` (failed): a reported next-hop MTU or the
-/// common 1500 first, then halves.
-pub fn next_candidate(lo: u32, hi: u32, hint: Option<u32>, first: bool) -> u32 {
+/// The sizes of one search round strictly between `lo` (passed) and `hi` (failed), sorted:
+/// in the first round the common MTUs and the reported next-hop MTU, each with the size one
+/// above it, and in every round [`ROUND_SIZES`] sizes spread evenly over the bracket.
+pub(crate) fn round_candidates(lo: u32, hi: u32, hint: Option<u32>, first: bool) -> Vec<u32> {
+    let mut out = std::collections::BTreeSet::new();
     if first {
-        if let Some(h) = hint.filter(|&h| h > lo && h < hi) {
-            return h;
-        }
-        if lo < 1500 && 1500 < hi {
-            return 1500;
+        for m in COMMON_MTUS.iter().copied().chain(hint) {
+            for c in [m, m + 1] {
+                if c > lo && c < hi {
+                    out.insert(c);
+                }
+            }
         }
     }
-    lo + (hi - lo) / 2
+    let span = u64::from(hi.saturating_sub(lo));
+    for k in 1..=u64::from(ROUND_SIZES) {
+        let c = u64::from(lo) + span * k / (u64::from(ROUND_SIZES) + 1);
+        if let Ok(c) = u32::try_from(c) {
+            if c > lo && c < hi {
+                out.insert(c);
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Narrows `(lo, hi)` by one round's outcomes `(size, passed)`: the largest size that passed,
+/// and the smallest failed size above it (a failure below a pass is a lost packet, not a limit).
+pub(crate) fn narrow(lo: u32, hi: u32, outcomes: &[(u32, bool)]) -> (u32, u32) {
+    let lo = outcomes
+        .iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(c, _)| *c)
+        .fold(lo, u32::max);
+    let hi = outcomes
+        .iter()
+        .filter(|(c, ok)| !*ok && *c > lo)
+        .map(|(c, _)| *c)
+        .fold(hi, u32::min);
+    (lo, hi)
 }
 
 impl MtuState {
     /// Records a first-run job of target `i`.
-    pub fn record(&mut self, i: usize, role: Role, r: &JobStats) {
+    pub(crate) fn record(&mut self, i: usize, role: Role, r: &JobStats) {
         if let Some(e) = self.per.get_mut(&i) {
             match role {
                 Role::Small => e.small_ok = r.received > 0,
@@ -157,78 +202,153 @@ impl MtuState {
         }
     }
 
-    /// Decides every verdict and runs the bounded search where the full size failed.
-    pub(crate) fn search(
-        self,
+    /// Whether target `i` has an MTU probe whose small echo passed and full size did not.
+    fn blackholed(&self, i: usize) -> bool {
+        self.per.get(&i).is_some_and(|e| e.small_ok && !e.large_ok)
+    }
+
+    /// Brackets to search: every target whose small echo passed and full size did not.
+    pub(crate) fn begin(&self) -> Search {
+        let mut s = Search::default();
+        self.extend(&mut s);
+        s
+    }
+
+    /// Adds brackets for targets that became blackholed since `s` was begun (a late small echo).
+    fn extend(&self, s: &mut Search) {
+        for (&i, e) in &self.per {
+            if e.small_ok && !e.large_ok && !s.brackets.contains_key(&i) {
+                let hint = match e.large_failure {
+                    Some(FailureCause::FragmentationNeeded { mtu }) => mtu,
+                    _ => None,
+                };
+                let lo = DEFAULT_SIZE as u32 + overhead(e.v6);
+                s.brackets.insert(
+                    i,
+                    Bracket {
+                        lo,
+                        hi: e.expected,
+                        hint,
+                        rounds: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The jobs of the next round of every open bracket (all sizes of a round go together),
+    /// appended to `jobs`; returns which (target, size) each appended job is.
+    pub(crate) fn round_jobs(
+        &self,
+        s: &Search,
+        view: &View<'_>,
+        jobs: &mut Vec<Job>,
+    ) -> Vec<(usize, u32)> {
+        let mut owner = Vec::new();
+        for (&i, b) in &s.brackets {
+            if b.rounds >= MAX_ROUNDS || b.hi <= b.lo + 1 || !self.blackholed(i) {
+                continue;
+            }
+            let e = &self.per[&i];
+            for c in round_candidates(b.lo, b.hi, b.hint, b.rounds == 0) {
+                owner.push((i, c));
+                jobs.push(Job {
+                    dest: view.addr(i),
+                    sock: e.sock,
+                    payload: (c - overhead(e.v6)).max(icmp::TOKEN_LEN as u32) as u16,
+                    // Two requests a short interval apart, one timeout for both: a single
+                    // lost packet does not make a size look too big.
+                    retries: 0,
+                    count: 2,
+                });
+            }
+        }
+        owner
+    }
+
+    /// Narrows the brackets by one round's results (`owner` as [`Self::round_jobs`] gave it).
+    pub(crate) fn apply_round(s: &mut Search, owner: &[(usize, u32)], results: &[JobStats]) {
+        let mut outcomes: BTreeMap<usize, Vec<(u32, bool)>> = BTreeMap::new();
+        for (&(i, c), r) in owner.iter().zip(results) {
+            outcomes.entry(i).or_default().push((c, r.received > 0));
+        }
+        for (i, o) in outcomes {
+            if let Some(b) = s.brackets.get_mut(&i) {
+                (b.lo, b.hi) = narrow(b.lo, b.hi, &o);
+                b.rounds += 1;
+            }
+        }
+    }
+
+    /// Runs the rounds still open, one engine run (one timeout) per round.
+    pub(crate) fn finish_search(
+        &self,
+        s: &mut Search,
         view: &View<'_>,
         set: &SocketSet,
         params: Params,
         nonce: u32,
-        out: &mut Vec<(usize, MtuResult)>,
     ) {
-        // Index of each target's result in `out`.
-        let mut at: BTreeMap<usize, usize> = BTreeMap::new();
-        // (target, lo passed, hi failed, hint)
-        let mut active: Vec<(usize, u32, u32, Option<u32>)> = Vec::new();
+        self.extend(s);
+        for _ in 0..MAX_ROUNDS {
+            let mut jobs = Vec::new();
+            let owner = self.round_jobs(s, view, &mut jobs);
+            if jobs.is_empty() {
+                break;
+            }
+            let results = engine::run(&set.socks, &jobs, search_params(params), nonce);
+            Self::apply_round(s, &owner, &results);
+        }
+    }
+
+    /// Every target's MTU result.
+    pub(crate) fn results(&self, s: &Search, out: &mut Vec<(usize, MtuResult)>) {
         for (&i, e) in &self.per {
-            let v = verdict(e.small_ok, e.large_ok, e.large_failure.as_ref());
-            at.insert(i, out.len());
+            let largest_ok = if e.large_ok {
+                Some(e.expected)
+            } else if e.small_ok {
+                s.brackets
+                    .get(&i)
+                    .map(|b| b.lo)
+                    .or(Some(DEFAULT_SIZE as u32 + overhead(e.v6)))
+            } else {
+                None
+            };
             out.push((
                 i,
                 MtuResult {
                     expected_mtu: e.expected,
                     small_ok: e.small_ok,
                     large_ok: e.large_ok,
-                    largest_ok: if e.large_ok { Some(e.expected) } else { None },
-                    verdict: v,
+                    largest_ok,
+                    verdict: verdict(e.small_ok, e.large_ok, e.large_failure.as_ref()),
                 },
             ));
-            if e.small_ok && !e.large_ok {
-                let hint = match e.large_failure {
-                    Some(FailureCause::FragmentationNeeded { mtu }) => mtu,
-                    _ => None,
-                };
-                let lo = DEFAULT_SIZE as u32 + overhead(e.v6);
-                out[at[&i]].1.largest_ok = Some(lo);
-                active.push((i, lo, e.expected, hint));
-            }
-        }
-        for step in 0..MAX_STEPS {
-            active.retain(|a| a.2 > a.1 + 1);
-            if active.is_empty() {
-                break;
-            }
-            let mut jobs = Vec::with_capacity(active.len());
-            let mut cands = Vec::with_capacity(active.len());
-            for &(i, lo, hi, hint) in &active {
-                let e = &self.per[&i];
-                let c = next_candidate(lo, hi, hint, step == 0);
-                cands.push(c);
-                jobs.push(Job {
-                    dest: view.addr(i),
-                    sock: e.sock,
-                    payload: (c - overhead(e.v6)).max(icmp::TOKEN_LEN as u32) as u16,
-                    // Two requests a short interval apart, one timeout for both: a single
-                    // lost packet does not end the search early, and a step costs one timeout.
-                    retries: 0,
-                    count: 2,
-                });
-            }
-            let step_params = Params {
-                interval: params.interval.min(std::time::Duration::from_millis(20)),
-                ..params
-            };
-            let results = engine::run(&set.socks, &jobs, step_params, nonce);
-            for ((a, c), r) in active.iter_mut().zip(cands).zip(results) {
-                if r.received > 0 {
-                    a.1 = c;
-                    out[at[&a.0]].1.largest_ok = Some(c);
-                } else {
-                    a.2 = c;
-                }
-            }
         }
     }
+}
+
+/// Pacing of a search round: requests of one size a short interval apart.
+pub(crate) fn search_params(params: Params) -> Params {
+    Params {
+        interval: params.interval.min(std::time::Duration::from_millis(20)),
+        ..params
+    }
+}
+
+/// One target's search: `lo` passed, `hi` failed.
+#[derive(Debug, Clone, Copy)]
+struct Bracket {
+    lo: u32,
+    hi: u32,
+    hint: Option<u32>,
+    rounds: u32,
+}
+
+/// The MTU searches of a run.
+#[derive(Debug, Default)]
+pub(crate) struct Search {
+    brackets: BTreeMap<usize, Bracket>,
 }
 
 #[cfg(test)]
@@ -260,45 +380,52 @@ mod tests {
         );
     }
 
-    #[test]
-    fn search_converges_on_1500_within_the_step_bound() {
-        // Simulated path that carries up to 1500.
-        let path = 1500;
-        let (mut lo, mut hi) = (84, 9000);
-        for step in 0..MAX_STEPS {
+    /// Runs the search against a simulated path that carries up to `path` bytes.
+    fn simulate(path: u32, expected: u32, hint: Option<u32>) -> (u32, u32, u32) {
+        let (mut lo, mut hi) = (84, expected);
+        let mut rounds = 0;
+        for round in 0..MAX_ROUNDS {
             if hi <= lo + 1 {
                 break;
             }
-            let c = next_candidate(lo, hi, None, step == 0);
-            assert!(c > lo && c < hi);
-            if c <= path {
-                lo = c;
-            } else {
-                hi = c;
-            }
+            let cands = round_candidates(lo, hi, hint, round == 0);
+            assert!(cands.iter().all(|&c| c > lo && c < hi));
+            assert!(cands.len() <= ROUND_SIZES as usize + 2 * (COMMON_MTUS.len() + 1));
+            let outcomes: Vec<(u32, bool)> = cands.iter().map(|&c| (c, c <= path)).collect();
+            (lo, hi) = narrow(lo, hi, &outcomes);
+            rounds += 1;
         }
-        assert_eq!(lo, 1500);
+        (lo, hi, rounds)
     }
 
     #[test]
-    fn search_uses_reported_mtu_and_stays_bounded() {
-        assert_eq!(next_candidate(84, 9000, Some(1400), true), 1400);
-        assert_eq!(next_candidate(84, 9000, Some(9500), true), 1500);
-        assert_eq!(next_candidate(84, 1400, None, true), 742);
-        // an odd path: 8 steps bring the bracket within (9000-84)/2^7
-        let path = 4321;
-        let (mut lo, mut hi) = (84u32, 9000u32);
-        for step in 0..MAX_STEPS {
-            if hi <= lo + 1 {
-                break;
-            }
-            let c = next_candidate(lo, hi, None, step == 0);
-            if c <= path {
-                lo = c;
-            } else {
-                hi = c;
-            }
+    fn a_common_mtu_is_found_exactly_in_one_round() {
+        for path in COMMON_MTUS {
+            assert_eq!(simulate(path, 9000, None), (path, path + 1, 1), "{path}");
         }
-        assert!(lo <= path && path - lo < 70, "lo {lo}");
+        // The reported next-hop MTU too.
+        assert_eq!(simulate(4321, 9000, Some(4321)), (4321, 4322, 1));
+    }
+
+    #[test]
+    fn any_other_size_is_bracketed_within_the_bound_in_two_rounds() {
+        let bound = (9000 - 84) / ((ROUND_SIZES + 1) * (ROUND_SIZES + 1)) + 1;
+        for path in [100, 777, 2000, 4321, 8191, 8999] {
+            let (lo, hi, rounds) = simulate(path, 9000, None);
+            assert!(rounds <= MAX_ROUNDS);
+            assert!(lo <= path && path < hi, "{path}: {lo}..{hi}");
+            assert!(path - lo <= bound, "{path}: lo {lo}, bound {bound}");
+        }
+    }
+
+    #[test]
+    fn a_lost_packet_below_a_pass_does_not_lower_the_bracket() {
+        // 1400 "failed" (lost) while 1500 passed: the limit is above 1500.
+        assert_eq!(
+            narrow(84, 9000, &[(1400, false), (1500, true), (1501, false)]),
+            (1500, 1501)
+        );
+        assert_eq!(narrow(84, 9000, &[]), (84, 9000));
+        assert_eq!(round_candidates(1500, 1501, None, true), Vec::<u32>::new());
     }
 }

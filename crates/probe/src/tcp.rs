@@ -17,7 +17,7 @@ fn addr(ip: IpAddr, port: u16, scope: u32) -> SocketAddr {
 }
 
 /// Classifies a connect error.
-pub fn outcome_of_error(e: &io::Error) -> TcpOutcome {
+pub(crate) fn outcome_of_error(e: &io::Error) -> TcpOutcome {
     match e.raw_os_error() {
         Some(libc::ECONNREFUSED) => TcpOutcome::Refused,
         Some(libc::ETIMEDOUT) => TcpOutcome::Timeout,
@@ -28,7 +28,7 @@ pub fn outcome_of_error(e: &io::Error) -> TcpOutcome {
 }
 
 /// Connects once to `target:port` from `source` (and `device`), within `timeout`.
-pub async fn connect(
+pub(crate) async fn connect(
     source: Option<IpAddr>,
     device: Option<&str>,
     scope: u32,

@@ -4,6 +4,9 @@
 //! `cargo run --release -p preflight-report --example bench_render -- [AGENTS] [SPACES] [RUNS]`
 //! With `BENCH_WRITE=DIR` set, also writes the report in every format to `DIR/bench.*`.
 
+// A benchmark/sample driver, not an input path: a failure aborts the run with its location.
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use preflight_model::plan::Expectation;

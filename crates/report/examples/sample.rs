@@ -1,4 +1,7 @@
 //! Writes sample renderings of the test reports to a directory (for looking at them).
+
+// A benchmark/sample driver, not an input path: a failure aborts the run with its location.
+#![allow(clippy::unwrap_used)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -28,7 +28,7 @@ pub fn html_escape(s: &str) -> String {
 
 /// Appends `s` to `out`, HTML-escaped as [`html_escape`] does; runs of plain text are copied
 /// whole.
-pub fn push_html(out: &mut String, s: &str) {
+pub(crate) fn push_html(out: &mut String, s: &str) {
     let mut plain = 0;
     for (i, c) in s.char_indices() {
         let rep = match c {
@@ -94,6 +94,8 @@ ul.problems{margin:6px 0;padding-left:1.2em}ul.problems li{margin:2px 0;word-bre
 details{margin:8px 0}summary{cursor:pointer;font-weight:600}
 .verdict{font-weight:700}.verdict.fail{color:var(--fail)}.verdict.warn{color:var(--mtu)}.verdict.pass{color:var(--ok)}
 footer{color:var(--muted);font-size:.8em;margin-top:32px}
+ol.causes{padding-left:1.4em}ol.causes>li{margin:8px 0;word-break:break-word}.fix{font-weight:600;margin-top:2px}
+table.heat td.cu{box-shadow:inset 0 0 0 2px var(--fg)}table.heat th.culprit{font-weight:700;color:var(--fail)}
 @media (max-width:640px){
  body{font-size:14px}
  table.findings thead{display:none}
@@ -107,7 +109,7 @@ footer{color:var(--muted);font-size:.8em;margin-top:32px}
 "#;
 
 /// Renders the report as a self-contained HTML page.
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut page = String::new();
     let _ = render_in_chunks(report, &mut |chunk: &mut String| {
         page.push_str(chunk);
@@ -118,7 +120,10 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Writes the page to `w` a space section at a time, so no copy of the whole page is held.
-pub fn write(report: &Report, w: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
+pub(crate) fn write(
+    report: &Report,
+    w: &mut (impl std::io::Write + ?Sized),
+) -> std::io::Result<()> {
     render_in_chunks(report, &mut |chunk: &mut String| {
         w.write_all(chunk.as_bytes())?;
         chunk.clear();
@@ -180,6 +185,7 @@ fn render_in_chunks(
 
     match report.kind {
         ReportKind::Check => {
+            diagnosis(report, &mut out);
             out.push_str("<h2>Spaces</h2>\n");
             let grids: Vec<Grid> = report.spaces.iter().map(Grid::of).collect();
             if report.spaces.is_empty() {
@@ -190,12 +196,28 @@ fn render_in_chunks(
             }
             crate::pairs::html(report, &mut out);
             flush(&mut out)?;
-            for (i, (space, grid)) in report.spaces.iter().zip(&grids).enumerate() {
-                render_space(i, space, grid, &mut out);
+            // Problem spaces first; anchors keep the report's order.
+            let order = crate::causes::spaces_problem_first(report);
+            for space in order {
+                let i = report
+                    .spaces
+                    .iter()
+                    .position(|s| std::ptr::eq(s, space))
+                    .unwrap_or(0);
+                let culprits = crate::causes::culprit_machines(report, &space.name);
+                render_space(i, space, &grids[i], &culprits, &mut out);
                 flush(&mut out)?;
             }
             out.push_str("<h2 id=\"findings\">Findings</h2>\n");
-            findings_table(&report.findings.iter().collect::<Vec<_>>(), &mut out);
+            // Causes are above; the per-pair and drift findings are their evidence.
+            findings_table(
+                &report
+                    .findings
+                    .iter()
+                    .filter(|f| !crate::causes::is_cause_code(&f.code))
+                    .collect::<Vec<_>>(),
+                &mut out,
+            );
         }
         ReportKind::Validate => render_validate(report, &mut out),
     }
@@ -244,7 +266,75 @@ fn spaces_overview(report: &Report, grids: &[Grid], out: &mut String) {
     out.push_str("</tbody></table></div>\n");
 }
 
-fn render_space(index: usize, space: &SpaceReport, grid: &Grid, out: &mut String) {
+/// The diagnosis section: the headline, then each cause with its fix, evidence and pairs.
+fn diagnosis(report: &Report, out: &mut String) {
+    let Some(d) = &report.diagnosis else { return };
+    let Some(headline) = crate::causes::headline(d) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2 id=\"diagnosis\">{}</h2>\n<ol class=\"causes\">",
+        html_escape(&headline)
+    );
+    for c in &d.causes {
+        let _ = write!(
+            out,
+            "<li><span class=\"sev error\">{}</span> <b>{}</b><div>{}</div><div class=\"fix\">fix: {}</div>",
+            html_escape(c.code.as_str()),
+            html_escape(&describe(&c.subject)),
+            html_escape(&c.message),
+            html_escape(&c.fix)
+        );
+        if !c.indistinguishable.is_empty() {
+            let _ = write!(
+                out,
+                "<div class=\"hint\">cannot be told apart from: {}</div>",
+                html_escape(&c.indistinguishable.join("; "))
+            );
+        }
+        let _ = write!(
+            out,
+            "<details><summary>evidence and the {} it explains</summary><ul>",
+            count(c.pairs.len(), "failing pair")
+        );
+        for e in &c.evidence {
+            let _ = write!(out, "<li>{}</li>", html_escape(e));
+        }
+        let shown: Vec<&str> = c
+            .pairs
+            .iter()
+            .take(MAX_PROBLEMS_LISTED)
+            .map(String::as_str)
+            .collect();
+        let _ = writeln!(
+            out,
+            "<li>pairs: <code>{}</code>{}</li></ul></details></li>",
+            html_escape(&shown.join(" ")),
+            if c.pairs.len() > shown.len() {
+                format!(" … and {} more", c.pairs.len() - shown.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    out.push_str("</ol>\n");
+    if d.explained_pairs < d.failing_pairs {
+        let _ = writeln!(
+            out,
+            "<p class=\"muted\">{} unexplained.</p>",
+            count(d.failing_pairs - d.explained_pairs, "failing pair")
+        );
+    }
+}
+
+fn render_space(
+    index: usize,
+    space: &SpaceReport,
+    grid: &Grid,
+    culprits: &[String],
+    out: &mut String,
+) {
     let id = space
         .id
         .map(|i| format!(" <span class=\"muted\">(id {i})</span>"))
@@ -298,7 +388,7 @@ fn render_space(index: usize, space: &SpaceReport, grid: &Grid, out: &mut String
     if n > HEATMAP_MAX {
         machine_summary(space, grid, out);
     } else {
-        heatmap(space, grid, out);
+        heatmap(space, grid, culprits, out);
     }
     // Problems, readable without hovering (phones).
     let problems: Vec<_> = space
@@ -344,7 +434,13 @@ fn render_space(index: usize, space: &SpaceReport, grid: &Grid, out: &mut String
 }
 
 /// The source × target heatmap of a space.
-fn heatmap(space: &SpaceReport, grid: &Grid, out: &mut String) {
+fn heatmap(space: &SpaceReport, grid: &Grid, culprits: &[String], out: &mut String) {
+    // A cause's machine: its row and column are outlined.
+    let culprit: Vec<bool> = grid
+        .machines
+        .iter()
+        .map(|m| culprits.iter().any(|c| c == m))
+        .collect();
     // Past a couple of dozen machines the cells shrink so more of the grid fits a screen.
     let dense = if grid.machines.len() > DENSE_FROM {
         " dense"
@@ -365,7 +461,8 @@ fn heatmap(space: &SpaceReport, grid: &Grid, out: &mut String) {
         };
         let _ = write!(
             out,
-            "<th title=\"{} {}\">{label}</th>",
+            "<th{} title=\"{} {}\">{label}</th>",
+            if culprit[c] { " class=\"culprit\"" } else { "" },
             c + 1,
             html_escape(m)
         );
@@ -376,9 +473,10 @@ fn heatmap(space: &SpaceReport, grid: &Grid, out: &mut String) {
     for r in 0..escaped.len() {
         let _ = write!(
             out,
-            "<tr><th class=\"row\" title=\"{0}\"><span class=\"n\">{1}</span>{0}</th>",
+            "<tr><th class=\"row{2}\" title=\"{0}\"><span class=\"n\">{1}</span>{0}</th>",
             escaped[r],
-            r + 1
+            r + 1,
+            if culprit[r] { " culprit" } else { "" }
         );
         let src = escaped[r].as_str();
         for (c, dst) in escaped.iter().enumerate() {
@@ -386,8 +484,9 @@ fn heatmap(space: &SpaceReport, grid: &Grid, out: &mut String) {
             let state = grid.state(r, c);
             let _ = write!(
                 out,
-                "<td class=\"{}\" title=\"{src} → {dst}: {}",
+                "<td class=\"{}{}\" title=\"{src} → {dst}: {}",
                 state.class(),
+                if culprit[r] || culprit[c] { " cu" } else { "" },
                 state.describe()
             );
             for &i in grid.pairs(r, c) {

@@ -20,7 +20,7 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// Appends `s` to `out`, XML-escaped as [`xml_escape`] does; runs of plain text are copied whole.
-pub fn push_xml(out: &mut String, s: &str) {
+pub(crate) fn push_xml(out: &mut String, s: &str) {
     push_escaped(out, s, true);
 }
 
@@ -156,9 +156,55 @@ fn case_from_findings<'a>(
 }
 
 /// Renders the report as JUnit XML.
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut suites: Vec<Suite> = Vec::new();
     let mut used = vec![false; report.findings.len()];
+
+    // First the diagnosis: a testcase per cause, failing with its fix, evidence and pairs.
+    if let Some(d) = report.diagnosis.as_ref().filter(|d| !d.causes.is_empty()) {
+        let classname: Rc<str> = Rc::from("diagnosis");
+        let mut cases = Vec::new();
+        for c in &d.causes {
+            let mut text = format!(
+                "[error] {} ({}): {}\nfix: {}",
+                c.code,
+                describe(&c.subject),
+                c.message,
+                c.fix
+            );
+            for e in &c.evidence {
+                text.push_str("\nevidence: ");
+                text.push_str(e);
+            }
+            if !c.indistinguishable.is_empty() {
+                text.push_str("\ncannot be told apart from: ");
+                text.push_str(&c.indistinguishable.join("; "));
+            }
+            text.push_str(&format!("\nexplains {} failing pairs:", c.pairs.len()));
+            for p in &c.pairs {
+                text.push_str("\n  ");
+                text.push_str(p);
+            }
+            cases.push(Case {
+                classname: classname.clone(),
+                name: format!("{} {}", c.code, describe(&c.subject)),
+                failure_type: Some(c.code.as_str().to_string()),
+                failures: vec![text],
+                notes: Vec::new(),
+                skipped: None,
+            });
+        }
+        suites.push(Suite {
+            name: crate::causes::headline(d).unwrap_or_else(|| "diagnosis".into()),
+            cases,
+        });
+        // Their findings are these testcases.
+        for (i, f) in report.findings.iter().enumerate() {
+            if crate::causes::is_cause_code(&f.code) {
+                used[i] = true;
+            }
+        }
+    }
 
     // Per space: a testcase per probed pair.
     let index = PairFindings::new(&report.findings);

@@ -4,6 +4,7 @@
 //! All four renderings come from the same model: the text matrix and the HTML heatmap share
 //! one per-space grid ([`grid`]), JUnit and text share the subject matching ([`subject`]).
 
+pub mod causes;
 pub mod codes;
 pub mod grid;
 mod html;

@@ -17,7 +17,7 @@ struct Head {
 }
 
 /// Parses a JSON document of the given schema into `T`.
-pub fn parse_document<T: DeserializeOwned>(
+pub(crate) fn parse_document<T: DeserializeOwned>(
     text: &str,
     expected_schema: &'static str,
 ) -> Result<T, ReportError> {

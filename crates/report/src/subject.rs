@@ -130,7 +130,11 @@ impl<'a> PairFindings<'a> {
     pub fn new(findings: &'a [Finding]) -> PairFindings<'a> {
         let mut by_ends: std::collections::HashMap<(&'a str, &'a str), Vec<usize>> =
             std::collections::HashMap::new();
+        // Causes name a pair too (a one-way policy) but are about a fault, not the pair.
         for (i, f) in findings.iter().enumerate() {
+            if crate::causes::is_cause_code(&f.code) {
+                continue;
+            }
             if let (Some(s), Some(t)) = (&f.subject.source, &f.subject.target) {
                 by_ends.entry((s.as_str(), t.as_str())).or_default().push(i);
             }

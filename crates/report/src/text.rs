@@ -74,7 +74,7 @@ fn clean(s: &str) -> String {
 }
 
 /// Renders the report as text.
-pub fn render(report: &Report, color: bool) -> String {
+pub(crate) fn render(report: &Report, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
     let kind = match report.kind {
@@ -111,10 +111,11 @@ fn render_check(report: &Report, p: &Painter, out: &mut String) {
     if let Some(line) = progress_line(report) {
         let _ = writeln!(out, "{line}");
     }
+    render_diagnosis(report, p, out);
     if report.spaces.is_empty() {
         let _ = writeln!(out, "\nNo spaces were probed.");
     }
-    for space in &report.spaces {
+    for space in crate::causes::spaces_problem_first(report) {
         render_space(space, p, out);
     }
     if !report.spaces.is_empty() {
@@ -130,14 +131,20 @@ fn render_check(report: &Report, p: &Painter, out: &mut String) {
     }
     crate::pairs::text(report, out);
     let _ = writeln!(out, "\nFindings");
-    if report.findings.is_empty() {
+    // Causes lead the report (above); here the per-pair and drift findings, their evidence.
+    let shown: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| !crate::causes::is_cause_code(&f.code))
+        .collect();
+    if shown.is_empty() {
         let _ = writeln!(out, "  none");
         return;
     }
     for sev in [Severity::Error, Severity::Warning, Severity::Info] {
-        let group: Vec<&Finding> = report
-            .findings
+        let group: Vec<&Finding> = shown
             .iter()
+            .copied()
             .filter(|f| f.severity == sev)
             .collect();
         if group.is_empty() {
@@ -154,6 +161,50 @@ fn render_check(report: &Report, p: &Painter, out: &mut String) {
             p.severity(sev, &format!("{title} ({})", group.len()))
         );
         render_findings(&group, false, p, out);
+    }
+}
+
+/// The diagnosis: the headline, then each cause with its fix, evidence and pairs.
+fn render_diagnosis(report: &Report, p: &Painter, out: &mut String) {
+    let Some(d) = &report.diagnosis else { return };
+    let Some(headline) = crate::causes::headline(d) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n{}",
+        p.paint(&format!("Diagnosis: {headline}"), BOLD)
+    );
+    for (i, c) in d.causes.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {}. {}  {}",
+            i + 1,
+            p.severity(Severity::Error, &clean(c.code.as_str())),
+            clean(&describe(&c.subject))
+        );
+        let _ = writeln!(out, "     {}", clean(&c.message));
+        let _ = writeln!(out, "     fix: {}", clean(&c.fix));
+        for e in &c.evidence {
+            let _ = writeln!(out, "     evidence: {}", clean(e));
+        }
+        if !c.indistinguishable.is_empty() {
+            let list: Vec<String> = c.indistinguishable.iter().map(|x| clean(x)).collect();
+            let _ = writeln!(out, "     cannot be told apart from: {}", list.join("; "));
+        }
+        let _ = writeln!(
+            out,
+            "     explains {} in {}",
+            count(c.pairs.len(), "failing pair"),
+            clean(&c.spaces.join(", "))
+        );
+    }
+    if d.explained_pairs < d.failing_pairs {
+        let _ = writeln!(
+            out,
+            "  {} unexplained (see the pairs below)",
+            count(d.failing_pairs - d.explained_pairs, "failing pair")
+        );
     }
 }
 

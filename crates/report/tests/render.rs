@@ -538,6 +538,164 @@ fn html_heatmap_turns_compact_past_two_dozen_machines() {
     assert!(html.matches("<td class=\"ok\"").count() >= n);
 }
 
+/// The check report with a diagnosis: one cause in `storage` (m2's interface) and one in
+/// `internal` (a policy on m3), plus a clean `aaa` space listed first.
+fn diagnosed_report() -> preflight_model::report::Report {
+    use preflight_model::report::{Cause, Diagnosis, Finding, Severity, SpaceReport, Subject};
+    let mut r = common::check_report();
+    let clean = SpaceReport {
+        name: "aaa".into(),
+        id: Some(1),
+        subnets: vec![],
+        machines: vec!["m1".into(), "m2".into()],
+        pairs: vec![
+            common::ok("a-1", "m1", "10.9.0.1", "m2", "10.9.0.2"),
+            common::ok("a-2", "m2", "10.9.0.2", "m1", "10.9.0.1"),
+        ],
+    };
+    r.spaces.insert(0, clean);
+    let causes = vec![
+        Cause {
+            code: "cause.interface".into(),
+            subject: Subject {
+                machine: Some("m2".into()),
+                interface: Some("eth2".into()),
+                space: Some("storage".into()),
+                ..Subject::default()
+            },
+            symptoms: vec!["mtu".into()],
+            message: "m2's eth2 drops full-size frames".into(),
+            fix: "set MTU 9000 on m2's switch port".into(),
+            spaces: vec!["storage".into()],
+            pairs: vec!["s-m1-m2".into()],
+            evidence: vec!["m2's other interfaces pass".into()],
+            indistinguishable: vec!["m2 itself".into()],
+        },
+        Cause {
+            code: "cause.policy".into(),
+            subject: Subject {
+                machine: Some("m3".into()),
+                space: Some("internal".into()),
+                source: Some("m1".into()),
+                target: Some("m3".into()),
+                ..Subject::default()
+            },
+            symptoms: vec!["one-way".into()],
+            message: "probes from m1 to m3 get no reply".into(),
+            fix: "look for a firewall rule on m3".into(),
+            spaces: vec!["internal".into()],
+            pairs: vec!["i-m1-m3".into()],
+            evidence: vec![],
+            indistinguishable: vec![],
+        },
+    ];
+    let mut findings = r.findings.clone();
+    for c in &causes {
+        findings.push(Finding {
+            code: c.code.clone(),
+            severity: Severity::Error,
+            subject: c.subject.clone(),
+            message: c.message.clone(),
+            hint: Some(c.fix.clone()),
+        });
+    }
+    let mut out = preflight_model::report::Report::new(r.kind, r.generated_at.clone(), findings);
+    out.summary.agents_expected = r.summary.agents_expected;
+    out.summary.agents_reported = r.summary.agents_reported;
+    out.spaces = r.spaces;
+    out.checked = r.checked;
+    out.diagnosis = Some(Diagnosis {
+        failing_pairs: 3,
+        explained_pairs: 2,
+        causes,
+    });
+    out
+}
+
+#[test]
+fn text_opens_with_the_causes_and_problem_spaces_first() {
+    let text = render(&diagnosed_report(), Format::Text);
+    let diag = text
+        .find("Diagnosis: 2 causes explain 2 of 3 failing pairs")
+        .expect(&text);
+    let first_space = text.find("\nSpace ").expect("spaces");
+    assert!(diag < first_space, "{text}");
+    assert!(
+        text.contains("fix: set MTU 9000 on m2's switch port"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cannot be told apart from: m2 itself"),
+        "{text}"
+    );
+    assert!(text.contains("1 failing pair unexplained"), "{text}");
+    // The clean space comes after both problem spaces.
+    let aaa = text.find("Space aaa").expect("aaa");
+    assert!(
+        text.find("Space internal").expect("internal") < aaa,
+        "{text}"
+    );
+    assert!(text.find("Space storage").expect("storage") < aaa, "{text}");
+    // Causes are not listed a second time among the findings.
+    let findings = &text[text.find("\nFindings").expect("findings")..];
+    assert!(!findings.contains("cause.policy"), "{findings}");
+}
+
+#[test]
+fn html_leads_with_causes_and_outlines_the_culprit() {
+    let page = render(&diagnosed_report(), Format::Html);
+    let h = page
+        .find("<h2 id=\"diagnosis\">2 causes explain 2 of 3 failing pairs</h2>")
+        .expect("headline");
+    assert!(h < page.find("<h2>Spaces</h2>").expect("spaces"));
+    assert!(page.contains("fix: look for a firewall rule on m3"));
+    // m2 is the storage culprit: its row header is marked and its cells outlined.
+    let storage = &page[page.find("id=\"space-2\"").expect("storage section")..];
+    let storage = &storage[..storage.find("</section>").expect("end")];
+    assert!(storage.contains("class=\"row culprit\""), "{storage}");
+    assert!(storage.contains(" cu\""), "{storage}");
+    // The clean space has no outline.
+    let aaa = &page[page.find("id=\"space-0\"").expect("aaa section")..];
+    let aaa = &aaa[..aaa.find("</section>").expect("end")];
+    assert!(!aaa.contains("culprit") && !aaa.contains(" cu\""), "{aaa}");
+}
+
+#[test]
+fn junit_has_a_testcase_per_cause_with_its_pairs() {
+    let r = diagnosed_report();
+    let xml = render(&r, Format::Junit);
+    let j = parse_junit(&xml);
+    let cause_cases: Vec<&String> = j
+        .case_names
+        .iter()
+        .filter(|n| n.starts_with("cause."))
+        .collect();
+    assert_eq!(cause_cases.len(), 2, "{xml}");
+    assert!(xml.contains("<testsuite name=\"2 causes explain 2 of 3 failing pairs\""));
+    assert!(j
+        .failure_texts
+        .iter()
+        .any(|t| t.contains("cause.interface") && t.contains("s-m1-m2") && t.contains("fix: ")));
+    // The policy cause names a pair, but it is not attached to the pair's testcase too.
+    assert!(!j
+        .failure_texts
+        .iter()
+        .any(|t| t.contains("probe.unreachable") && t.contains("[ERROR] cause.policy")));
+}
+
+#[test]
+fn json_carries_the_cause_to_pair_links() {
+    let r = diagnosed_report();
+    let json = render(&r, Format::Json);
+    let back = parse_report(&json).expect("parses");
+    assert_eq!(back, r);
+    let d = back.diagnosis.expect("diagnosis");
+    assert_eq!(d.causes[0].pairs, ["s-m1-m2"]);
+    // A report without a diagnosis (older tools) still reads, and writes none.
+    let old = render(&common::check_report(), Format::Json);
+    assert!(!old.contains("\"diagnosis\""));
+}
+
 #[test]
 fn written_to_a_file_every_format_is_exactly_the_rendering() {
     let r = common::check_report();

@@ -9,7 +9,7 @@ use preflight_model::report::{
 };
 
 /// The injected string used to test escaping.
-pub const NASTY: &str = "<script>alert('x')</script> & \"q\" \u{1b}[31m\u{7}";
+pub(crate) const NASTY: &str = "<script>alert('x')</script> & \"q\" \u{1b}[31m\u{7}";
 
 fn addr(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
@@ -25,7 +25,7 @@ fn rtt() -> Option<RttStats> {
 }
 
 /// A pair that answered everything.
-pub fn ok(id: &str, sm: &str, s: &str, tm: &str, t: &str) -> PairResult {
+pub(crate) fn ok(id: &str, sm: &str, s: &str, tm: &str, t: &str) -> PairResult {
     PairResult {
         id: id.into(),
         source_machine: sm.into(),
@@ -74,7 +74,7 @@ fn pair_subject(space: &str, s: &str, t: &str) -> Subject {
 /// unreachable (m3→m1 passes: asymmetric) and m2→m3 loses 40%; in `storage` m1→m2 is an MTU
 /// blackhole, m2→m3 has no result, and an isolation probe m3→m2 (storage → internal address)
 /// was answered.
-pub fn check_report() -> Report {
+pub(crate) fn check_report() -> Report {
     let mut internal = SpaceReport {
         name: "internal".into(),
         id: Some(2),
@@ -274,7 +274,7 @@ fn app(a: &str) -> Subject {
 
 /// A validate report: keystone has an error and a warning, mysql a warning, nova-compute
 /// nothing, plus one model-wide warning; three checks on each of the three applications.
-pub fn validate_report() -> Report {
+pub(crate) fn validate_report() -> Report {
     let findings = vec![
         Finding {
             code: Code::BindingUnknownSpace,

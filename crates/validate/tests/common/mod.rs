@@ -7,16 +7,16 @@ use preflight_model::provider::{
 
 /// Builds a [`ProviderModel`] step by step.
 #[derive(Default)]
-pub struct Builder {
+pub(crate) struct Builder {
     pub model: ProviderModel,
     next_iface: i64,
 }
 
 impl Builder {
-    pub fn new() -> Builder {
+    pub(crate) fn new() -> Builder {
         Builder::default()
     }
-    pub fn space(&mut self, id: i64, name: &str) -> &mut Self {
+    pub(crate) fn space(&mut self, id: i64, name: &str) -> &mut Self {
         self.model.spaces.insert(
             id,
             Space {
@@ -27,7 +27,7 @@ impl Builder {
         );
         self
     }
-    pub fn fabric(&mut self, id: i64) -> &mut Self {
+    pub(crate) fn fabric(&mut self, id: i64) -> &mut Self {
         self.model.fabrics.insert(
             id,
             Fabric {
@@ -38,7 +38,7 @@ impl Builder {
         self
     }
     /// A VLAN; `space` None = undefined.
-    pub fn vlan(&mut self, id: i64, fabric: i64, vid: u16, space: Option<i64>) -> &mut Self {
+    pub(crate) fn vlan(&mut self, id: i64, fabric: i64, vid: u16, space: Option<i64>) -> &mut Self {
         if !self.model.fabrics.contains_key(&fabric) {
             self.fabric(fabric);
         }
@@ -56,7 +56,7 @@ impl Builder {
         self
     }
     /// A subnet on a VLAN (inherits the VLAN's space).
-    pub fn subnet(&mut self, id: i64, cidr: &str, vlan: i64) -> &mut Self {
+    pub(crate) fn subnet(&mut self, id: i64, cidr: &str, vlan: i64) -> &mut Self {
         let space_id = self.model.vlans[&vlan].space_id;
         self.model.subnets.insert(
             id,
@@ -74,7 +74,12 @@ impl Builder {
     }
     /// A machine (amd64, 8 cores at 2 GHz, 32 GiB, 500 GiB disk, zone default) with one
     /// interface per linked subnet.
-    pub fn machine(&mut self, system_id: &str, status: &str, subnets: &[i64]) -> &mut Machine {
+    pub(crate) fn machine(
+        &mut self,
+        system_id: &str,
+        status: &str,
+        subnets: &[i64],
+    ) -> &mut Machine {
         let mut interfaces = Vec::new();
         for (i, sid) in subnets.iter().enumerate() {
             self.next_iface += 1;
@@ -116,7 +121,7 @@ impl Builder {
         });
         self.model.machines.last_mut().unwrap()
     }
-    pub fn build(&self) -> ProviderModel {
+    pub(crate) fn build(&self) -> ProviderModel {
         let mut m = self.model.clone();
         m.machines.sort_by(|a, b| a.system_id.cmp(&b.system_id));
         m
@@ -126,7 +131,7 @@ impl Builder {
 /// The hand-made reference MAAS: spaces public(1)/internal(2)/storage(3) on fabric 0, one
 /// subnet each; m1..m6 Ready, all in public and internal, m5 and m6 also in storage; m4..m6
 /// in zone z2, the rest in z1; m6 tagged ssd.
-pub fn reference() -> Builder {
+pub(crate) fn reference() -> Builder {
     let mut b = Builder::new();
     b.space(1, "public")
         .space(2, "internal")
@@ -151,7 +156,7 @@ pub fn reference() -> Builder {
 /// A generated MAAS with `n` machines, in the given spaces (one VLAN and /24..-sized subnet
 /// each, on `fabrics` fabrics), every machine linked into every space; statuses cycle
 /// Ready, Deployed, Allocated, Broken.
-pub fn generated(n: usize, spaces: &[&str]) -> ProviderModel {
+pub(crate) fn generated(n: usize, spaces: &[&str]) -> ProviderModel {
     let mut b = Builder::new();
     for (i, name) in spaces.iter().enumerate() {
         let id = i as i64 + 1;
