@@ -53,6 +53,11 @@ def main():
                 if path.endswith(".rs"):
                     deps.add(os.path.realpath(path.replace("\\ ", " ")))
 
+    if not compiled:
+        sys.exit(
+            "check_test_layout: no test binaries in the build messages on stdin "
+            "(pipe `cargo test --workspace --no-run --message-format=json` into it)"
+        )
     problems = []
     for pkg_dir in sorted(packages):
         tests_dir = os.path.join(pkg_dir, "tests")

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use preflight_lab::{expect, scenarios};
-use preflight_model::report::{Report, Status};
+use preflight_model::report::{Code, Report, Status};
 
 /// Echo requests per probe for a scenario: its `[check] count`, else 3.
 fn scenario_count(name: &str) -> u32 {
@@ -186,6 +186,25 @@ fn cause_vlan_missing_on_one_trunk() {
     let c = causes("cause-vlan-missing");
     assert_eq!(c.len(), 1);
     assert!(c[0].indistinguishable.is_empty(), "{c:#?}");
+}
+
+#[test]
+fn cause_machine_cut_off_on_every_nic() {
+    let c = causes("cause-machine-dead");
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(c[0].code, Code::CauseMachine);
+    assert_eq!(c[0].subject.machine.as_deref(), Some("node2"));
+    assert_eq!(c[0].spaces, ["data", "internal", "oam", "storage"]);
+}
+
+#[test]
+fn cause_vlan_carried_by_no_trunk() {
+    let c = causes("cause-vlan-dead");
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(c[0].code, Code::CauseVlan);
+    assert_eq!(c[0].subject.space.as_deref(), Some("storage"));
+    // 4 machines, full mesh both ways.
+    assert_eq!(c[0].pairs.len(), 12);
 }
 
 #[test]

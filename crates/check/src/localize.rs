@@ -1752,6 +1752,56 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_whose_every_nic_fails_is_the_machine() {
+        let d = diagnose(
+            5,
+            5,
+            &[F::DeadNic("node3", "eno1"), F::DeadNic("node3", "eno2")],
+            &[],
+        );
+        assert_eq!(d.causes.len(), 1, "{d:#?}");
+        let c = &d.causes[0];
+        assert_eq!(c.code, Code::CauseMachine);
+        assert_eq!(c.subject.machine.as_deref(), Some("node3"));
+        assert_eq!(c.subject.interface, None);
+        assert_eq!(c.spaces, vec!["a", "b", "x"]);
+        assert_eq!(d.explained_pairs, d.failing_pairs);
+    }
+
+    #[test]
+    fn pairs_failing_only_across_two_subnets_are_the_router() {
+        // Space a spans two subnets (node1-3 on 10.1.0.0/24, node4-6 on 10.4.0.0/24); every
+        // pair across them fails, every pair inside either passes.
+        let eps = lab(6, 0);
+        let mut m = model(&eps);
+        let far = |machine: &str| ["node4", "node5", "node6"].contains(&machine);
+        for e in eps.iter().filter(|e| e.space == "a" && far(&e.machine)) {
+            let ep = m.endpoints.get_mut(&(e.machine.clone(), e.addr)).unwrap();
+            ep.subnet = Some("10.4.0.0/24".into());
+            if let Some(v) = ep.vlan.as_mut() {
+                v.id = 4;
+                v.fabric = "fabric-4".into();
+            }
+        }
+        let mut spaces = run(&eps, &[]);
+        for sec in spaces.iter_mut().filter(|s| s.name == "a") {
+            for p in &mut sec.pairs {
+                if far(&p.source_machine) != far(&p.target_machine) {
+                    p.received = 0;
+                    p.mtu = None;
+                }
+            }
+        }
+        let d = localize(&spaces, &m, &[]);
+        assert_eq!(d.causes.len(), 1, "{d:#?}");
+        let c = &d.causes[0];
+        assert_eq!(c.code, Code::CauseRouter);
+        assert_eq!(c.subject.subnet.as_deref(), Some("10.1.0.0/24 10.4.0.0/24"));
+        assert_eq!(c.pairs.len(), 18);
+        assert_eq!(d.explained_pairs, d.failing_pairs);
+    }
+
+    #[test]
     fn pairs_without_results_and_isolation_probes_are_not_symptoms() {
         let eps = lab(3, 3);
         let mut spaces = run(&eps, &[]);

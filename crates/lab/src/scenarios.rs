@@ -23,6 +23,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/agent-missing.toml"),
     ),
     (
+        "cause-machine-dead",
+        include_str!("../../../scenarios/cause-machine-dead.toml"),
+    ),
+    (
         "cause-mtu-port",
         include_str!("../../../scenarios/cause-mtu-port.toml"),
     ),
@@ -41,6 +45,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "cause-two-machines",
         include_str!("../../../scenarios/cause-two-machines.toml"),
+    ),
+    (
+        "cause-vlan-dead",
+        include_str!("../../../scenarios/cause-vlan-dead.toml"),
     ),
     (
         "cause-vlan-missing",
