@@ -88,6 +88,7 @@ impl Refused {
             // The item's own kind, so the coordinator judges it with its kind's rules.
             kind: t.kind,
             macs: Vec::new(),
+            dns: None,
         }
     }
 }

@@ -80,6 +80,10 @@ pub enum ProbeKind {
     /// A Juju controller API (or HA replication) address: TCP connects to `tcp_ports` from
     /// the source address, no ICMP.
     Controller,
+    /// A DNS server (`target`, UDP 53): from `source`, the PTR query for `source` and the
+    /// forward (A / AAAA) queries for the names it gives, following CNAME chains (RFC 2317
+    /// reverse zones). No ICMP.
+    Dns,
     /// A kind this build does not know (from a newer coordinator): the agent reports the item
     /// as not run and runs the rest of the plan.
     #[serde(other)]

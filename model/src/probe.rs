@@ -225,6 +225,40 @@ pub struct TargetResult {
     /// target address on the link, in the order first seen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub macs: Vec<String>,
+    /// DNS probes: what the server answered for the source address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsAnswer>,
+}
+
+/// What a DNS probe ([`crate::plan::ProbeKind::Dns`]) learnt from one server about the
+/// prober's own address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsAnswer {
+    /// The server answered (any response code): it is reachable from the source address.
+    pub answered: bool,
+    /// The names the PTR lookup of the source address ended at (after CNAMEs), without the
+    /// trailing dot; empty when it has none (NXDOMAIN or no PTR).
+    #[serde(default)]
+    pub ptr: Vec<String>,
+    /// Per PTR name, the addresses its forward lookup (A or AAAA, after CNAMEs) gave.
+    #[serde(default)]
+    pub forward: Vec<DnsForward>,
+    /// The CNAMEs followed on the way (`from -> to`), for the reader.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// What went wrong, when something did (timeout, SERVFAIL, a CNAME loop).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One forward lookup of a DNS probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsForward {
+    /// The name looked up (a PTR answer).
+    pub name: String,
+    /// The addresses it resolved to.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
 }
 
 fn is_echo(k: &ProbeKind) -> bool {

@@ -272,6 +272,7 @@ fn report_from_probe_files_applies_the_check_rules() {
         tcp: vec![],
         kind: Default::default(),
         macs: Vec::new(),
+        dns: None,
     };
     let files: Vec<PathBuf> = [
         (

@@ -101,6 +101,7 @@ fn results_for(plan: &ProbePlan) -> String {
                 tcp: vec![],
                 kind: Default::default(),
                 macs: Vec::new(),
+                dns: None,
             })
             .collect(),
     })

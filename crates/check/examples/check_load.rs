@@ -175,6 +175,7 @@ async fn agent(client: reqwest::Client, base: String, i: usize, spaces: usize) -
                 tcp: vec![],
                 kind: Default::default(),
                 macs: Vec::new(),
+                dns: None,
             })
             .collect(),
     };

@@ -915,6 +915,7 @@ mod tests {
                             tcp: Vec::new(),
                             kind: t.kind,
                             macs: macs.into_iter().map(String::from).collect(),
+                            dns: None,
                         }
                     })
                     .collect();

@@ -516,6 +516,7 @@ mod tests {
             tcp: vec![],
             kind: Default::default(),
             macs: Vec::new(),
+            dns: None,
         }
     }
 

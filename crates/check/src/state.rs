@@ -1020,6 +1020,7 @@ mod tests {
                     tcp: vec![],
                     kind: t.kind,
                     macs: Vec::new(),
+                    dns: None,
                 })
                 .collect(),
         }

@@ -95,6 +95,7 @@ fn target(rng: &mut Rng, space: usize, src: usize, dst: usize) -> TargetResult {
         tcp: vec![],
         kind: Default::default(),
         macs: vec![],
+        dns: None,
     }
 }
 

@@ -149,6 +149,7 @@ fn results_for(agent: &str, probe_id: &str) -> ProbeReport {
             tcp: vec![],
             kind: Default::default(),
             macs: Vec::new(),
+            dns: None,
         }],
     }
 }

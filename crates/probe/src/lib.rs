@@ -5,6 +5,7 @@
 //! [`EngineOptions`]. The ICMP part is one thread driving few sockets (see [`engine`]); the
 //! TCP part runs on the async runtime at the same time.
 
+pub mod dns;
 pub mod engine;
 pub mod icmp;
 mod mtu;
@@ -22,8 +23,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use preflight_model::plan::{Expectation, PlannedTarget, ProbeKind, ProbePlan, ProbeSettings};
 use preflight_model::probe::{
-    FailureCause, ProbeReport, SocketInfo, SocketKind, TargetResult, TcpResult, PROBE_SCHEMA,
+    DnsAnswer, FailureCause, ProbeReport, SocketInfo, SocketKind, TargetResult, TcpResult,
+    PROBE_SCHEMA,
 };
+
+/// The port DNS probes ask servers on.
+pub const DNS_PORT: u16 = 53;
 
 pub use plan::{check_target, parse_plan, validate_document, validate_plan};
 
@@ -338,11 +343,25 @@ pub async fn run_plan_with(
             })
         })
         .collect();
-    let (report, neigh_out, tcp_out) = tokio::join!(
+    // DNS kinds: the PTR and forward lookups from the source, one target at a time per
+    // server is enough (a handful of queries each), all targets at once.
+    let dns_jobs = futures::future::join_all(
+        targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.kind == ProbeKind::Dns)
+            .map(|(index, t)| {
+                let server = SocketAddr::new(t.target, DNS_PORT);
+                async move { (index, dns::lookup(t.source, server, opts.timeout).await) }
+            }),
+    );
+    let (report, neigh_out, tcp_out, dns_out) = tokio::join!(
         run_targets(echo, opts),
         neigh_run,
-        run_tcp(tcp_jobs, opts.timeout, opts.deadline)
+        run_tcp(tcp_jobs, opts.timeout, opts.deadline),
+        dns_jobs
     );
+    let mut dns_by_index: BTreeMap<usize, DnsAnswer> = dns_out.into_iter().collect();
     let mut tcp_by_index: BTreeMap<usize, Vec<TcpResult>> = BTreeMap::new();
     for (i, r) in tcp_out {
         tcp_by_index.entry(i).or_default().push(r);
@@ -374,6 +393,15 @@ pub async fn run_plan_with(
                 .count() as u32;
             r.loss_pct = if r.received > 0 { 0.0 } else { 100.0 };
             r.tcp = tcp;
+        }
+        if t.kind == ProbeKind::Dns {
+            if let Some(a) = dns_by_index.remove(&index) {
+                r.sent = 1;
+                r.received = u32::from(a.answered);
+                r.loss_pct = if a.answered { 0.0 } else { 100.0 };
+                r.failure = (!a.answered).then_some(FailureCause::Timeout);
+                r.dns = Some(a);
+            }
         }
         if t.kind.neighbours() {
             if let Some(o) = asked.next() {
@@ -430,6 +458,7 @@ fn not_run_result(t: &PlannedTarget, index: usize, reason: String) -> TargetResu
         // The item's own kind, so readers judge it with its kind's rules.
         kind: t.kind,
         macs: Vec::new(),
+        dns: None,
     }
 }
 
@@ -526,6 +555,7 @@ pub async fn run_targets(
             tcp: Vec::new(),
             kind: Default::default(),
             macs: Vec::new(),
+            dns: None,
         });
     }
     let icmp = {
