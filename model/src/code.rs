@@ -399,6 +399,30 @@ registry! {
         detection: "Each machine with an address in a subnet that has a gateway sends an ARP probe (or NS) for it on the link holding that address, and an ICMP echo from that address; neither answered is a failure.",
         fix: "Check that the router holds the gateway address on this VLAN and that its port carries the VLAN; correct MAAS's gateway_ip when it names the wrong address.",
     }
+    DnsServerUnreachable = "dns.server-unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A DNS server gives a machine no answer from its address in a space.",
+        meaning: "The DNS servers MAAS gives a subnet (`dns_servers`, else the machine's own resolver from /etc/resolv.conf) must answer queries sent from each machine's address in the subnet's space: a server that does not leaves the machine unable to resolve names there (package mirrors, Juju's controller, charm relations by name). The finding names the server, the space and the machines.",
+        detection: "From each machine's address in each space, a PTR query (and the forward queries for its answers) to each DNS server over UDP 53 from a socket bound to that address; no answer at all within the probe timeout (two tries per query) is a failure. Any response code counts as an answer.",
+        fix: "Check that the DNS server listens on an address reachable from the space (and its firewall allows UDP 53 from the subnet), or give the subnet in MAAS DNS servers that are.",
+    }
+    DnsReverseMismatch = "dns.reverse-mismatch" {
+        severity: Warning,
+        step: Probe,
+        description: "A machine's address in a space has no PTR record.",
+        meaning: "Each machine's address in each space should resolve back (PTR) to a name: Juju, OpenStack and Ceph services log and sometimes authorise peers by their reverse name. A reverse zone delegated RFC 2317-style (a CNAME into a classless zone) is followed. The finding names the machine, its address and the server asked.",
+        detection: "The PTR query for the address, sent from that address to each DNS server that answers; CNAME chains are followed to the PTR (at most 8 hops). No PTR at the end (NXDOMAIN or an empty answer) is the finding.",
+        fix: "Add the PTR record (MAAS-managed DNS creates one per assigned address; check the subnet's DNS settings and that the address is assigned in MAAS), or fix the RFC 2317 CNAMEs of the reverse zone.",
+    }
+    DnsForwardMismatch = "dns.forward-mismatch" {
+        severity: Warning,
+        step: Probe,
+        description: "A machine's reverse name does not resolve forward to the same address.",
+        meaning: "The name an address's PTR gives must resolve forward (A for IPv4, AAAA for IPv6, after CNAMEs) to that same address; otherwise services that check forward-confirmed reverse DNS refuse or misname the peer, and clients following the name reach another host. The finding names the machine, the address, the name and what the name resolves to.",
+        detection: "After the PTR lookup, the A or AAAA query for each name it gave, from the same address to the same server, CNAMEs followed; the finding when none of the answers is the address.",
+        fix: "Correct the name's A/AAAA record (or the PTR, when it names the wrong host).",
+    }
     ControllerUnreachable = "controller.unreachable" {
         severity: Error,
         step: Probe,

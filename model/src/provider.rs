@@ -162,6 +162,9 @@ pub struct Subnet {
     pub gateway: Option<IpAddr>,
     /// Whether MAAS manages addresses in it.
     pub managed: bool,
+    /// The DNS servers MAAS gives machines in this subnet (`dns_servers`); empty when none.
+    #[serde(default)]
+    pub dns_servers: Vec<IpAddr>,
 }
 
 /// A machine known to MAAS.

@@ -358,6 +358,53 @@ fn gateway_unreachable() {
 }
 
 #[test]
+fn dns_reverse_mismatch() {
+    let r = scenario("dns-reverse-mismatch");
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "dns.reverse-mismatch")
+        .collect();
+    assert_eq!(f.len(), 1, "only host1's internal address lacks its PTR");
+    assert!(f[0].message.contains("10.10.0.11"), "{}", f[0].message);
+    // The public reverse zone answers through RFC 2317 CNAMEs and counts as resolved.
+    assert!(
+        r.checked
+            .iter()
+            .any(|c| c.check == "dns.forward-mismatch"
+                && c.subject.space.as_deref() == Some("public"))
+    );
+}
+
+#[test]
+fn dns_forward_mismatch() {
+    let r = scenario("dns-forward-mismatch");
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "dns.forward-mismatch")
+        .collect();
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].message.contains("10.30.0.99") && f[0].message.contains("host2.public.lab"),
+        "{}",
+        f[0].message
+    );
+}
+
+#[test]
+fn dns_server_unreachable() {
+    let r = scenario("dns-server-unreachable");
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "dns.server-unreachable")
+        .collect();
+    assert_eq!(f.len(), 1, "one finding per server and space");
+    assert!(f[0].message.contains("10.30.0.13"), "{}", f[0].message);
+}
+
+#[test]
 fn drift_machine_unknown() {
     scenario("drift-machine-unknown");
 }

@@ -8,8 +8,13 @@
 //! Every machine with an address in a subnet that has a MAAS `gateway_ip` probes the gateway
 //! (neighbour probe + ICMP echo) from that address.
 //!
+//! Every machine with an address in a subnet MAAS gives DNS servers (`dns_servers`) asks each
+//! of them, from that address, for the address's PTR and the names' forward records
+//! (`ProbeKind::Dns`).
+//!
 //! Rules (one function per code): [`address_duplicate`], [`gateway_unreachable`],
-//! [`address_in_dynamic_range`].
+//! [`address_in_dynamic_range`], [`dns_server_unreachable`], [`dns_reverse_mismatch`],
+//! [`dns_forward_mismatch`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -112,6 +117,31 @@ pub fn plan_items(provider: &ProviderModel, agents: &[MergedAgent]) -> Vec<(usiz
                         ),
                     ));
                 }
+            }
+            let dns = provider
+                .subnets
+                .get(&x.subnet_id)
+                .map(|s| s.dns_servers.as_slice())
+                .unwrap_or_default();
+            for &server in dns {
+                // Same family only, and never a machine asking itself.
+                if server.is_ipv4() != x.address.is_ipv4()
+                    || a.addresses.iter().any(|o| o.address == server)
+                {
+                    continue;
+                }
+                out.push((
+                    ai,
+                    item(
+                        id("dns", server, "dns"),
+                        space.clone(),
+                        x.address,
+                        server,
+                        &x.link,
+                        "dns".into(),
+                        ProbeKind::Dns,
+                    ),
+                ));
             }
             let gw = provider.subnets.get(&x.subnet_id).and_then(|s| s.gateway);
             if let Some(gw) = gw.filter(|g| g.is_ipv4() == x.address.is_ipv4()) {
@@ -440,6 +470,216 @@ pub fn gateway_unreachable(
         });
     }
     (findings, checked)
+}
+
+/// The DNS answers per (space, machine, address): the server and what it said.
+type DnsSeen = BTreeMap<(String, String, IpAddr), Vec<(IpAddr, preflight_model::probe::DnsAnswer)>>;
+
+fn dns_seen(
+    agents: &[MergedAgent],
+    plans: &BTreeMap<String, ProbePlan>,
+    results: &BTreeMap<String, ProbeReport>,
+) -> DnsSeen {
+    let names: BTreeMap<&str, &str> = agents
+        .iter()
+        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
+        .collect();
+    let mut out: DnsSeen = BTreeMap::new();
+    for s in results_of(plans, results, &names, ProbeKind::Dns) {
+        if let Some(d) = &s.result.dns {
+            out.entry((s.item.space.clone(), s.prober.to_string(), s.item.source))
+                .or_default()
+                .push((s.item.target, d.clone()));
+        }
+    }
+    out
+}
+
+/// `dns.server-unreachable`: per (server, space), the machines whose queries from their
+/// address in that space got no answer at all.
+pub fn dns_server_unreachable(
+    agents: &[MergedAgent],
+    plans: &BTreeMap<String, ProbePlan>,
+    results: &BTreeMap<String, ProbeReport>,
+) -> (Vec<Finding>, Vec<Checked>) {
+    // (space, server) → (machines without an answer, machines answered)
+    let mut per: BTreeMap<(String, IpAddr), (BTreeSet<String>, usize)> = BTreeMap::new();
+    for ((space, machine, source), answers) in dns_seen(agents, plans, results) {
+        for (server, d) in answers {
+            let e = per.entry((space.clone(), server)).or_default();
+            if d.answered {
+                e.1 += 1;
+            } else {
+                e.0.insert(format!("{machine} ({source})"));
+            }
+        }
+    }
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    for ((space, server), (failing, ok)) in per {
+        checked.push(Checked {
+            check: Code::DnsServerUnreachable,
+            subject: Subject {
+                space: Some(space.clone()),
+                target: Some(server.to_string()),
+                ..Subject::default()
+            },
+        });
+        if failing.is_empty() {
+            continue;
+        }
+        let machines: Vec<String> = failing.into_iter().collect();
+        findings.push(Finding {
+            code: Code::DnsServerUnreachable,
+            severity: Severity::Error,
+            subject: Subject {
+                space: Some(space.clone()),
+                target: Some(server.to_string()),
+                machine: Some(machines.join(", ")),
+                ..Subject::default()
+            },
+            message: format!(
+                "DNS server {server} does not answer queries from {} in space {space}{}",
+                machines.join(", "),
+                if ok > 0 {
+                    format!(" (while it answers {ok} other machine(s))")
+                } else {
+                    String::new()
+                }
+            ),
+            hint: Some(
+                "check the server listens on an address reachable from this space and allows UDP 53 from the subnet, or give the subnet DNS servers in MAAS that are".into(),
+            ),
+        });
+    }
+    (findings, checked)
+}
+
+/// `dns.reverse-mismatch`: a machine's address in a space that a server answered for has no
+/// PTR (after CNAMEs) there.
+pub fn dns_reverse_mismatch(
+    agents: &[MergedAgent],
+    plans: &BTreeMap<String, ProbePlan>,
+    results: &BTreeMap<String, ProbeReport>,
+) -> (Vec<Finding>, Vec<Checked>) {
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    for ((space, machine, source), answers) in dns_seen(agents, plans, results) {
+        let answered: Vec<_> = answers.iter().filter(|(_, d)| d.answered).collect();
+        if answered.is_empty() {
+            continue; // dns.server-unreachable's
+        }
+        let subject = Subject {
+            space: Some(space.clone()),
+            machine: Some(machine.clone()),
+            source: Some(source.to_string()),
+            ..Subject::default()
+        };
+        checked.push(Checked {
+            check: Code::DnsReverseMismatch,
+            subject: subject.clone(),
+        });
+        let missing: Vec<String> = answered
+            .iter()
+            .filter(|(_, d)| d.ptr.is_empty())
+            .map(|(server, d)| match &d.error {
+                Some(e) => format!("{server} ({e})"),
+                None => server.to_string(),
+            })
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let mut subject = subject;
+        subject.target = Some(missing.join(", "));
+        findings.push(Finding {
+            code: Code::DnsReverseMismatch,
+            severity: Severity::Warning,
+            subject,
+            message: format!(
+                "{machine}'s address {source} in space {space} has no PTR record on {}",
+                missing.join(", ")
+            ),
+            hint: Some(
+                "add the PTR (MAAS-managed DNS makes one per assigned address), or fix the reverse zone's RFC 2317 CNAMEs".into(),
+            ),
+        });
+    }
+    (findings, checked)
+}
+
+/// `dns.forward-mismatch`: the names a machine's address's PTR gives do not resolve
+/// forward to that address.
+pub fn dns_forward_mismatch(
+    agents: &[MergedAgent],
+    plans: &BTreeMap<String, ProbePlan>,
+    results: &BTreeMap<String, ProbeReport>,
+) -> (Vec<Finding>, Vec<Checked>) {
+    let mut findings = Vec::new();
+    let mut checked = Vec::new();
+    for ((space, machine, source), answers) in dns_seen(agents, plans, results) {
+        let named: Vec<_> = answers.iter().filter(|(_, d)| !d.ptr.is_empty()).collect();
+        if named.is_empty() {
+            continue; // dns.reverse-mismatch's (or dns.server-unreachable's)
+        }
+        let subject = Subject {
+            space: Some(space.clone()),
+            machine: Some(machine.clone()),
+            source: Some(source.to_string()),
+            ..Subject::default()
+        };
+        checked.push(Checked {
+            check: Code::DnsForwardMismatch,
+            subject: subject.clone(),
+        });
+        let mut wrong = Vec::new();
+        for (server, d) in named {
+            if d.forward.iter().any(|f| f.addresses.contains(&source)) {
+                continue;
+            }
+            let got: Vec<String> = d
+                .forward
+                .iter()
+                .map(|f| {
+                    let a: Vec<String> = f.addresses.iter().map(|x| x.to_string()).collect();
+                    if a.is_empty() {
+                        format!("{} → nothing", f.name)
+                    } else {
+                        format!("{} → {}", f.name, a.join(", "))
+                    }
+                })
+                .collect();
+            wrong.push(format!("{server}: {}", got.join("; ")));
+        }
+        if wrong.is_empty() {
+            continue;
+        }
+        let mut subject = subject;
+        subject.target = Some(
+            named_names(&answers)
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        findings.push(Finding {
+            code: Code::DnsForwardMismatch,
+            severity: Severity::Warning,
+            subject,
+            message: format!(
+                "{machine}'s address {source} in space {space} resolves back to a name that does not resolve forward to it ({})",
+                wrong.join("; ")
+            ),
+            hint: Some("correct the name's A/AAAA record, or the PTR when it names the wrong host".into()),
+        });
+    }
+    (findings, checked)
+}
+
+fn named_names(answers: &[(IpAddr, preflight_model::probe::DnsAnswer)]) -> BTreeSet<String> {
+    answers
+        .iter()
+        .flat_map(|(_, d)| d.ptr.iter().cloned())
+        .collect()
 }
 
 /// `address.in-dynamic-range`: an assigned address (MAAS static/auto link, or observed on a
@@ -988,6 +1228,122 @@ mod tests {
         let (f, _) = address_duplicate(&p, &a, &plan.per_agent, &own_answered);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].message.contains("10.30.0.1") && f[0].message.contains("node1"));
+    }
+
+    /// `results` with each DNS item's answer from `answer(item)`.
+    fn with_dns(
+        mut r: BTreeMap<String, ProbeReport>,
+        answer: impl Fn(&TargetResult) -> preflight_model::probe::DnsAnswer,
+    ) -> BTreeMap<String, ProbeReport> {
+        for rep in r.values_mut() {
+            for t in rep.targets.iter_mut().filter(|t| t.kind == ProbeKind::Dns) {
+                t.dns = Some(answer(t));
+            }
+        }
+        r
+    }
+
+    /// What a healthy server says about `source`: its PTR, and the name back to it.
+    fn good_dns(t: &TargetResult) -> preflight_model::probe::DnsAnswer {
+        let source = t.source.unwrap();
+        let name = format!("host-{source}.maas");
+        preflight_model::probe::DnsAnswer {
+            answered: true,
+            ptr: vec![name.clone()],
+            forward: vec![preflight_model::probe::DnsForward {
+                name,
+                addresses: vec![source],
+            }],
+            chain: Vec::new(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn dns_rules_name_the_server_the_machine_and_the_mismatch() {
+        let mut p = provider();
+        if let Some(s) = p.subnets.get_mut(&100) {
+            s.dns_servers = vec!["10.0.0.53".parse().unwrap()];
+        }
+        let a = agents(&p);
+        let plan = build_plan(&p, &a, &PlanOptions::default());
+        let dns: Vec<&PlannedTarget> = plan
+            .per_agent
+            .values()
+            .flat_map(|x| &x.targets)
+            .filter(|t| t.kind == ProbeKind::Dns)
+            .collect();
+        assert_eq!(dns.len(), 2, "one per machine address in the subnet");
+        assert!(dns
+            .iter()
+            .all(|t| t.target.to_string() == "10.0.0.53" && t.device.as_deref() == Some("eth0")));
+        let base = results(&plan.per_agent, |t| (3, owner_mac(t)));
+        let all = |r: &BTreeMap<String, ProbeReport>| {
+            let mut f = dns_server_unreachable(&a, &plan.per_agent, r).0;
+            f.extend(dns_reverse_mismatch(&a, &plan.per_agent, r).0);
+            f.extend(dns_forward_mismatch(&a, &plan.per_agent, r).0);
+            f
+        };
+        let healthy = with_dns(base.clone(), good_dns);
+        assert!(all(&healthy).is_empty(), "{:?}", all(&healthy));
+        let (_, c) = dns_server_unreachable(&a, &plan.per_agent, &healthy);
+        assert_eq!(c.len(), 1, "one server in one space");
+
+        // node1 gets no answer: dns.server-unreachable only (nothing to compare).
+        let silent = with_dns(base.clone(), |t| {
+            if t.source.unwrap().to_string() == "10.0.0.1" {
+                preflight_model::probe::DnsAnswer {
+                    error: Some("PTR 1.0.0.10.in-addr.arpa: no answer".into()),
+                    ..Default::default()
+                }
+            } else {
+                good_dns(t)
+            }
+        });
+        let f = all(&silent);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::DnsServerUnreachable);
+        assert!(
+            f[0].message.contains("10.0.0.53") && f[0].message.contains("node1 (10.0.0.1)"),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].message.contains("1 other machine"), "{}", f[0].message);
+
+        // node2's address has no PTR: dns.reverse-mismatch, a warning.
+        let no_ptr = with_dns(base.clone(), |t| {
+            if t.source.unwrap().to_string() == "10.0.0.2" {
+                preflight_model::probe::DnsAnswer {
+                    answered: true,
+                    ..Default::default()
+                }
+            } else {
+                good_dns(t)
+            }
+        });
+        let f = all(&no_ptr);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::DnsReverseMismatch);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(f[0].subject.machine.as_deref(), Some("node2"));
+        assert!(f[0].message.contains("10.0.0.2"), "{}", f[0].message);
+
+        // node1's name resolves to another address: dns.forward-mismatch naming both.
+        let wrong_a = with_dns(base, |t| {
+            let mut d = good_dns(t);
+            if t.source.unwrap().to_string() == "10.0.0.1" {
+                d.forward[0].addresses = vec!["10.0.0.99".parse().unwrap()];
+            }
+            d
+        });
+        let f = all(&wrong_a);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::DnsForwardMismatch);
+        let m = &f[0].message;
+        assert!(
+            m.contains("10.0.0.1") && m.contains("host-10.0.0.1.maas → 10.0.0.99"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -1536,6 +1536,7 @@ mod tests {
                 space_id: Some(1),
                 gateway: None,
                 managed: true,
+                dns_servers: Vec::new(),
             },
         );
         p.machines.push(Machine {

@@ -1103,6 +1103,7 @@ pub(crate) mod tests {
                 space_id: Some(space),
                 gateway: None,
                 managed: true,
+                dns_servers: Vec::new(),
             },
         );
     }

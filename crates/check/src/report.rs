@@ -333,6 +333,21 @@ impl PairFold {
                 &input.plan.per_agent,
                 &self.infra,
             ),
+            crate::infra::dns_server_unreachable(
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+            crate::infra::dns_reverse_mismatch(
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+            crate::infra::dns_forward_mismatch(
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
         ] {
             findings.extend(f);
             checked.extend(c);

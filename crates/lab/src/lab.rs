@@ -546,7 +546,9 @@ impl Lab {
                     .ok_or_else(unknown)?;
                 batch(&self.hosts[hi].ns, &[addr_line("add", t, i, copied)])?;
             }
-            Fault::ControllerPortDropped { host, space } => {
+            Fault::ControllerPortDropped { host, space }
+            | Fault::DnsPortDropped { host, space } => {
+                let dns = matches!(f, Fault::DnsPortDropped { .. });
                 let hi = t
                     .hosts
                     .iter()
@@ -563,7 +565,11 @@ impl Lab {
                     .filter_map(|i| i.address)
                     .map(|a| {
                         let fam = if a.is_ipv4() { "ip" } else { "ip6" };
-                        format!("{fam} daddr {a} tcp dport {{ 17070, 37017 }} drop")
+                        if dns {
+                            format!("{fam} daddr {a} udp dport 53 drop")
+                        } else {
+                            format!("{fam} daddr {a} tcp dport {{ 17070, 37017 }} drop")
+                        }
                     })
                     .collect();
                 if rules.is_empty() {
@@ -571,6 +577,8 @@ impl Lab {
                 }
                 self.hosts[hi].ns.nft(&input_table(n, &rules))?;
             }
+            // Served by the lab's DNS responder (crate::dns), nothing to change on the hosts.
+            Fault::DnsPtrMissing { .. } | Fault::DnsWrongA { .. } => {}
             Fault::DeadGateway { subnet } => {
                 let si = t
                     .subnets
@@ -842,6 +850,19 @@ pub fn describe_fault(f: &Fault) -> String {
         Fault::DeadGateway { subnet } => format!("the gateway of {subnet} is dead"),
         Fault::ControllerPortDropped { host, space } => {
             format!("controller {host} drops its API port in {space}")
+        }
+        Fault::DnsPortDropped { host, space } => {
+            format!("DNS server {host} drops UDP 53 in {space}")
+        }
+        Fault::DnsPtrMissing { host, space } => {
+            format!("DNS has no PTR for {host}'s address in {space}")
+        }
+        Fault::DnsWrongA {
+            host,
+            space,
+            address,
+        } => {
+            format!("DNS resolves {host}'s name in {space} to {address}")
         }
         Fault::MissingInterface { host, interface } => format!("{host} lacks {interface}"),
         Fault::RouterForwards { router } => format!("router {router} forwards"),

@@ -63,6 +63,18 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/controller-unreachable.toml"),
     ),
     (
+        "dns-forward-mismatch",
+        include_str!("../../../scenarios/dns-forward-mismatch.toml"),
+    ),
+    (
+        "dns-reverse-mismatch",
+        include_str!("../../../scenarios/dns-reverse-mismatch.toml"),
+    ),
+    (
+        "dns-server-unreachable",
+        include_str!("../../../scenarios/dns-server-unreachable.toml"),
+    ),
+    (
         "drift-address-missing",
         include_str!("../../../scenarios/drift-address-missing.toml"),
     ),

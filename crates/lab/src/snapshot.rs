@@ -31,6 +31,20 @@ fn vlan_json(t: &Topology, v: &Vlan) -> Value {
     })
 }
 
+/// The lab DNS host's address in the subnet, when the scenario has a DNS host there.
+fn dns_servers(t: &Topology, s: &Subnet) -> Vec<String> {
+    let Some(dns) = &t.dns else {
+        return Vec::new();
+    };
+    t.hosts
+        .iter()
+        .filter(|h| h.name == dns.host)
+        .flat_map(|h| &h.interfaces)
+        .filter(|i| t.subnets[i.subnet].id == s.id)
+        .filter_map(|i| i.address.map(|a| a.to_string()))
+        .collect()
+}
+
 fn subnet_json(t: &Topology, s: &Subnet) -> Value {
     let v = &t.vlans[s.vlan];
     json!({
@@ -40,7 +54,7 @@ fn subnet_json(t: &Topology, s: &Subnet) -> Value {
         "cidr": s.cidr.to_string(),
         "rdns_mode": 2,
         "gateway_ip": s.gateway.map(|g| g.to_string()),
-        "dns_servers": [],
+        "dns_servers": dns_servers(t, s),
         "allow_dns": true,
         "allow_proxy": true,
         "active_discovery": false,

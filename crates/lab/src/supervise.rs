@@ -49,6 +49,14 @@ pub enum SuperviseError {
         /// The last lines of its log.
         log_tail: String,
     },
+    /// The `[dns]` host is not in the lab, or cannot serve UDP 53.
+    #[error("DNS server {host}: {message}")]
+    Dns {
+        /// The host named in `[dns]`.
+        host: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A `[check] controllers` host is not in the lab, or cannot listen on a controller port.
     #[error("controller {host}: {message}")]
     Controller {
@@ -483,6 +491,8 @@ pub struct CheckRun {
     maas: Supervised,
     #[allow(dead_code)] // the controllers' API and HA ports stay open while the check runs
     controller_ports: Vec<std::net::TcpListener>,
+    #[allow(dead_code)] // the lab's DNS server answers while the check runs
+    dns: Option<crate::dns::Responder>,
     /// Where the coordinator writes its JSON report.
     pub report_json: PathBuf,
     /// Agents started.
@@ -528,6 +538,29 @@ fn controllers(
     Ok((listeners, addrs))
 }
 
+/// The lab's DNS server (`[dns]`): UDP 53 on every address of its host, answering the
+/// lab's zone ([`crate::dns::records`]).
+fn dns_server(
+    lab: &crate::Lab,
+    topology: &crate::Topology,
+) -> Result<Option<crate::dns::Responder>, SuperviseError> {
+    let Some(d) = &topology.dns else {
+        return Ok(None);
+    };
+    let err = |message: String| SuperviseError::Dns {
+        host: d.host.clone(),
+        message,
+    };
+    let h = lab
+        .host(&d.host)
+        .ok_or_else(|| err("no such host in the lab".into()))?;
+    let sock = crate::netns::udp_in(h.ns(), std::net::SocketAddr::from(([0, 0, 0, 0], 53)))
+        .map_err(|e| err(format!("cannot bind UDP 53: {e}")))?;
+    crate::dns::Responder::start(sock, crate::dns::records(topology))
+        .map(Some)
+        .map_err(|e| err(e.to_string()))
+}
+
 impl CheckRun {
     /// Writes the secrets, starts the MAAS stand-in and the coordinator (each waited for
     /// through its ready file), then the agents.
@@ -539,6 +572,7 @@ impl CheckRun {
         mut event: impl FnMut(RunEvent),
     ) -> Result<CheckRun, SuperviseError> {
         let (controller_ports, controller_addrs) = controllers(lab, topology)?;
+        let dns = dns_server(lab, topology)?;
         let key_file = work.join("maas-api-key");
         write_secret(
             &key_file,
@@ -652,6 +686,7 @@ impl CheckRun {
             coordinator,
             maas,
             controller_ports,
+            dns,
             report_json,
             agents_started: started,
         })

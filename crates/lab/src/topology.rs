@@ -48,6 +48,8 @@ struct FileTopology {
     #[serde(default)]
     lab: FileLab,
     #[serde(default)]
+    dns: Option<DnsSettings>,
+    #[serde(default)]
     spaces: Vec<FileSpace>,
     #[serde(default)]
     fabrics: Vec<FileFabric>,
@@ -89,6 +91,27 @@ struct FileCheck {
     /// `--allow A:B` pairs.
     #[serde(default)]
     allow: Vec<[String; 2]>,
+}
+
+/// The lab's DNS server (`[dns]`): one host answers UDP 53 on every address for the lab's
+/// zone, and MAAS gives every subnet it has an address in that address as `dns_servers`.
+/// Records: `HOST.SPACE.DOMAIN` A/AAAA → the host's address in that space, and its PTR back.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSettings {
+    /// The host that serves DNS.
+    pub host: String,
+    /// The lab's domain (default `lab`).
+    #[serde(default = "default_domain")]
+    pub domain: String,
+    /// Spaces whose reverse zone is delegated RFC 2317-style: the PTR query is answered with
+    /// a CNAME into `N.0/PREFIX.…in-addr.arpa`, where the PTR is.
+    #[serde(default)]
+    pub rfc2317: Vec<String>,
+}
+
+fn default_domain() -> String {
+    "lab".into()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -369,6 +392,31 @@ pub enum Fault {
         /// Space name.
         space: String,
     },
+    /// nftables on the DNS host drops UDP 53 to its addresses in `space`: the server does not
+    /// answer that space.
+    DnsPortDropped {
+        /// The DNS host.
+        host: String,
+        /// Space name.
+        space: String,
+    },
+    /// The lab's DNS server has no PTR record for the host's address in `space`.
+    DnsPtrMissing {
+        /// Host name.
+        host: String,
+        /// Space name.
+        space: String,
+    },
+    /// The lab's DNS server resolves the host's name in `space` to `address` instead of
+    /// the host's address there (the PTR still names it).
+    DnsWrongA {
+        /// Host name.
+        host: String,
+        /// Space name.
+        space: String,
+        /// The wrong address the A (or AAAA) record gives.
+        address: IpAddr,
+    },
     /// A router that should not forward does (IP forwarding on).
     RouterForwards {
         /// Router name.
@@ -583,6 +631,8 @@ pub struct Topology {
     pub hosts: Vec<Host>,
     /// Routers.
     pub routers: Vec<Router>,
+    /// The lab's DNS server, when the scenario has one.
+    pub dns: Option<DnsSettings>,
     /// Faults.
     pub faults: Vec<Fault>,
     /// Findings the check is expected to produce (empty: a healthy scenario).
@@ -1216,6 +1266,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
         subnets,
         hosts,
         routers,
+        dns: file.dns,
         faults: file.faults,
         expect: file.expect,
     })
@@ -1349,6 +1400,11 @@ fn check_fault(
             }
         }
         Fault::ControllerPortDropped { host: h, .. } => {
+            host(h)?;
+        }
+        Fault::DnsPtrMissing { host: h, .. }
+        | Fault::DnsWrongA { host: h, .. }
+        | Fault::DnsPortDropped { host: h, .. } => {
             host(h)?;
         }
         Fault::DeadGateway { subnet } => {

@@ -135,6 +135,8 @@ struct RawSubnet {
     gateway_ip: Option<String>,
     #[serde(default)]
     managed: Option<bool>,
+    #[serde(default)]
+    dns_servers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -613,6 +615,16 @@ fn model_from_raw(raw: RawSnapshot, origin: &str) -> Result<ProviderModel, MaasE
                 )
             })?),
         };
+        let mut dns_servers = Vec::new();
+        for (j, d) in s.dns_servers.iter().flatten().enumerate() {
+            dns_servers.push(d.parse::<IpAddr>().map_err(|_| {
+                MaasError::shape(
+                    origin,
+                    format!("subnets[{i}].dns_servers[{j}]"),
+                    format!("not an IP address: {d:?}"),
+                )
+            })?);
+        }
         let space_id = match &s.space {
             Some(name) => res.space(Some(name), || format!("subnets[{i}].space"))?,
             None => model.vlans.get(&s.vlan.id).and_then(|v| v.space_id),
@@ -627,6 +639,7 @@ fn model_from_raw(raw: RawSnapshot, origin: &str) -> Result<ProviderModel, MaasE
                 space_id,
                 gateway,
                 managed: s.managed.unwrap_or(true),
+                dns_servers,
             },
         );
     }
