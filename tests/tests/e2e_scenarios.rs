@@ -358,6 +358,27 @@ fn gateway_unreachable() {
 }
 
 #[test]
+fn address_reuse_across_fabrics_is_healthy_not_a_breach() {
+    // Was 12 probe.isolation-breach: the replies came from the same-address host on the
+    // prober's own side. Now: untestable (info, with the reason), and no duplicate either.
+    let r = scenario("address-reuse-across-fabrics");
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.severity == preflight_model::report::Severity::Info));
+    let untestable: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "probe.untestable")
+        .collect();
+    assert!(!untestable.is_empty());
+    assert!(untestable
+        .iter()
+        .all(|f| f.message.contains("own side") || f.message.contains("own address")));
+    assert!(r.checked.iter().any(|c| c.check == "address.duplicate"));
+}
+
+#[test]
 fn dns_reverse_mismatch() {
     let r = scenario("dns-reverse-mismatch");
     let f: Vec<_> = r

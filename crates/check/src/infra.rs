@@ -256,7 +256,9 @@ pub fn address_duplicate(
     // (subnet, address) → observed holders; address → subnet for the answers.
     let mut holders: BTreeMap<(i64, IpAddr), BTreeSet<String>> = BTreeMap::new();
     let mut space_of: BTreeMap<(i64, IpAddr), i64> = BTreeMap::new();
-    let mut subnet_of_source: BTreeMap<IpAddr, i64> = BTreeMap::new();
+    // Per (machine, its address): the subnet. Keyed by machine too, since tenants on
+    // separate fabrics may reuse an address.
+    let mut subnet_of_source: BTreeMap<(&str, IpAddr), i64> = BTreeMap::new();
     for a in agents {
         for x in &a.addresses {
             holders
@@ -264,7 +266,7 @@ pub fn address_duplicate(
                 .or_default()
                 .insert(a.name.clone());
             space_of.insert((x.subnet_id, x.address), x.space_id);
-            subnet_of_source.insert(x.address, x.subnet_id);
+            subnet_of_source.insert((a.name.as_str(), x.address), x.subnet_id);
         }
     }
     // (subnet, address) → MAC → who asked; and whether a machine's own address was answered.
@@ -273,7 +275,7 @@ pub fn address_duplicate(
     let mut checked_spaces = BTreeSet::new();
     for s in results_of(plans, results, &names, ProbeKind::Neighbour) {
         checked_spaces.insert(s.item.space.clone());
-        let Some(&subnet) = subnet_of_source.get(&s.item.source) else {
+        let Some(&subnet) = subnet_of_source.get(&(s.prober, s.item.source)) else {
             continue;
         };
         let key = (subnet, s.item.target);
@@ -406,14 +408,19 @@ pub fn gateway_unreachable(
         .iter()
         .map(|a| (a.agent_id.as_str(), a.name.as_str()))
         .collect();
-    let subnet_of: BTreeMap<IpAddr, i64> = agents
+    // Keyed by machine too: separate fabrics may reuse an address.
+    let subnet_of: BTreeMap<(&str, IpAddr), i64> = agents
         .iter()
-        .flat_map(|a| a.addresses.iter().map(|x| (x.address, x.subnet_id)))
+        .flat_map(|a| {
+            a.addresses
+                .iter()
+                .map(move |x| ((a.name.as_str(), x.address), x.subnet_id))
+        })
         .collect();
     // (subnet, gateway) → (space, failing machines, machines that reached it)
     let mut per: BTreeMap<(i64, IpAddr), (String, BTreeSet<String>, usize)> = BTreeMap::new();
     for s in results_of(plans, results, &names, ProbeKind::Gateway) {
-        let Some(&subnet) = subnet_of.get(&s.item.source) else {
+        let Some(&subnet) = subnet_of.get(&(s.prober, s.item.source)) else {
             continue;
         };
         let e = per

@@ -15,6 +15,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/address-duplicate.toml"),
     ),
     (
+        "address-reuse-across-fabrics",
+        include_str!("../../../scenarios/address-reuse-across-fabrics.toml"),
+    ),
+    (
         "address-in-dynamic-range",
         include_str!("../../../scenarios/address-in-dynamic-range.toml"),
     ),

@@ -212,6 +212,9 @@ struct FileHost {
 struct FileInterface {
     name: String,
     subnet: IpNet,
+    /// The subnet's fabric, needed when its CIDR is reused on another fabric.
+    #[serde(default)]
+    fabric: Option<String>,
     #[serde(default)]
     address: Option<IpAddr>,
     #[serde(default)]
@@ -879,19 +882,21 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 s.cidr
             ));
         }
-        if subnets.iter().any(|x| x.cidr == cidr) {
-            return Err(format!("subnet {cidr} is declared twice"));
-        }
-        if let Some(o) = subnets
-            .iter()
-            .find(|x| x.cidr.contains(&cidr) || cidr.contains(&x.cidr))
-        {
-            return Err(format!("subnet {cidr} overlaps subnet {}", o.cidr));
-        }
         let fabric = fabrics
             .iter()
             .position(|f| f.name == s.fabric)
             .ok_or_else(|| format!("subnet {cidr}: unknown fabric {:?}", s.fabric))?;
+        // Separate fabrics may reuse address space (tenants); one fabric may not.
+        let same_fabric = |x: &Subnet| vlans[x.vlan].fabric == fabric;
+        if subnets.iter().any(|x| x.cidr == cidr && same_fabric(x)) {
+            return Err(format!("subnet {cidr} is declared twice"));
+        }
+        if let Some(o) = subnets
+            .iter()
+            .find(|x| same_fabric(x) && (x.cidr.contains(&cidr) || cidr.contains(&x.cidr)))
+        {
+            return Err(format!("subnet {cidr} overlaps subnet {}", o.cidr));
+        }
         let vlan = vlans
             .iter()
             .position(|v| v.fabric == fabric && v.vid == s.vid)
@@ -930,12 +935,25 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
     {
         return Err(format!("management {mgmt} overlaps subnet {}", o.cidr));
     }
-    let subnet_index = |cidr: &IpNet, what: &str| -> Result<usize, String> {
-        subnets
+    // A CIDR reused on several fabrics needs the fabric named (`fabric = "..."`).
+    let subnet_in = |cidr: &IpNet, fabric: Option<&str>, what: &str| -> Result<usize, String> {
+        let found: Vec<usize> = subnets
             .iter()
-            .position(|s| s.cidr == cidr.trunc())
-            .ok_or_else(|| format!("{what}: unknown subnet {cidr}"))
+            .enumerate()
+            .filter(|(_, s)| s.cidr == cidr.trunc())
+            .filter(|(_, s)| fabric.is_none_or(|f| fabrics[vlans[s.vlan].fabric].name == f))
+            .map(|(i, _)| i)
+            .collect();
+        match found.as_slice() {
+            [] => Err(format!("{what}: unknown subnet {cidr}")),
+            [one] => Ok(*one),
+            _ => Err(format!(
+                "{what}: subnet {cidr} is on several fabrics; name the fabric"
+            )),
+        }
     };
+    let subnet_index =
+        |cidr: &IpNet, what: &str| -> Result<usize, String> { subnet_in(cidr, None, what) };
 
     // Hosts (explicit, then groups).
     struct Pending {
@@ -977,6 +995,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 ifaces.push(FileInterface {
                     name: gi.name.clone(),
                     subnet: net,
+                    fabric: None,
                     address: Some(address),
                     mac: None,
                     mtu: gi.mtu,
@@ -1006,10 +1025,14 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
     }
     let mut hosts: Vec<Host> = Vec::new();
     let mut macs = BTreeSet::new();
-    let mut addresses: BTreeMap<IpAddr, String> = BTreeMap::new();
+    // Addresses are unique per fabric (separate fabrics may reuse them).
+    let mut addresses: BTreeMap<(usize, IpAddr), String> = BTreeMap::new();
     for s in &subnets {
         if let Some(g) = s.gateway {
-            addresses.insert(g, format!("the gateway of {}", s.cidr));
+            addresses.insert(
+                (vlans[s.vlan].fabric, g),
+                format!("the gateway of {}", s.cidr),
+            );
         }
     }
     let mut next_iface_id = 1i64;
@@ -1055,7 +1078,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             if interfaces.iter().any(|x| x.name == fi.name) {
                 return Err(format!("{what}: declared twice"));
             }
-            let subnet = subnet_index(&fi.subnet, &what)?;
+            let subnet = subnet_in(&fi.subnet, fi.fabric.as_deref(), &what)?;
             if interfaces
                 .iter()
                 .any(|x| subnets[x.subnet].vlan == subnets[subnet].vlan)
@@ -1071,7 +1094,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                         subnets[subnet].cidr
                     ));
                 }
-                if let Some(other) = addresses.insert(a, what.clone()) {
+                if let Some(other) =
+                    addresses.insert((vlans[subnets[subnet].vlan].fabric, a), what.clone())
+                {
                     return Err(format!("{what}: address {a} is already used by {other}"));
                 }
             }
@@ -1169,7 +1194,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 ));
             }
             if Some(address) != subnets[s].gateway {
-                if let Some(other) = addresses.insert(address, what.clone()) {
+                if let Some(other) =
+                    addresses.insert((vlans[subnets[s].vlan].fabric, address), what.clone())
+                {
                     return Err(format!(
                         "{what}: address {address} is already used by {other}"
                     ));
@@ -1571,6 +1598,36 @@ interface = "eth1"
             e.contains("\"probe.unreachble\" is not a known finding code"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn separate_fabrics_may_reuse_a_cidr_and_its_addresses_one_fabric_may_not() {
+        let t = crate::scenarios::load("address-reuse-across-fabrics").unwrap();
+        let same: Vec<_> = t
+            .subnets
+            .iter()
+            .filter(|s| s.cidr.to_string() == "10.0.0.0/24")
+            .collect();
+        assert_eq!(same.len(), 2);
+        assert_ne!(t.vlans[same[0].vlan].fabric, t.vlans[same[1].vlan].fabric);
+        let text = crate::scenarios::SHIPPED
+            .iter()
+            .find(|(n, _)| *n == "address-reuse-across-fabrics")
+            .unwrap()
+            .1;
+        // Without the fabric the interface's subnet is ambiguous.
+        let e = err(&text.replacen(", fabric = \"fabric-a\"", "", 1));
+        assert!(e.contains("several fabrics"), "{e}");
+        // The same address twice on one fabric is still refused.
+        let e = err(&text.replacen("10.0.0.12\" }]", "10.0.0.11\" }]", 1));
+        assert!(e.contains("already used"), "{e}");
+        // The same CIDR twice on one fabric too.
+        let e = err(&text.replacen(
+            "fabric = \"fabric-b\"\nvid = 0",
+            "fabric = \"fabric-a\"\nvid = 0",
+            1,
+        ));
+        assert!(e.contains("declared twice"), "{e}");
     }
 
     #[test]
