@@ -342,6 +342,7 @@ mod tests {
                 },
             ],
             default_gateways: vec![],
+            resolvers: vec![],
         }
     }
 

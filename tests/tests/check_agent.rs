@@ -36,6 +36,7 @@ fn observed_file(dir: &std::path::Path, host: &str) -> PathBuf {
         addresses: vec![],
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     };
     let p = dir.join(format!("{host}.json"));
     std::fs::write(&p, serde_json::to_string(&o).unwrap()).unwrap();

@@ -72,6 +72,7 @@ fn observed(host: &str, ip: &str) -> ObservedConfig {
         }],
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     }
 }
 

@@ -106,6 +106,7 @@ fn observed(i: usize, spaces: usize) -> ObservedConfig {
             .collect(),
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     }
 }
 

@@ -8,9 +8,10 @@
 //! Every machine with an address in a subnet that has a MAAS `gateway_ip` probes the gateway
 //! (neighbour probe + ICMP echo) from that address.
 //!
-//! Every machine with an address in a subnet MAAS gives DNS servers (`dns_servers`) asks each
-//! of them, from that address, for the address's PTR and the names' forward records
-//! (`ProbeKind::Dns`).
+//! Every machine asks each DNS server MAAS gives the subnet of each of its addresses
+//! (`dns_servers`; else the machine's own resolvers from resolv.conf), from that address, for
+//! the address's PTR and the names' forward records (`ProbeKind::Dns`). A resolver off the
+//! machine's subnets and specific routes needs the agent's `--allow` (its guard rails).
 //!
 //! Rules (one function per code): [`address_duplicate`], [`gateway_unreachable`],
 //! [`address_in_dynamic_range`], [`dns_server_unreachable`], [`dns_reverse_mismatch`],
@@ -118,11 +119,13 @@ pub fn plan_items(provider: &ProviderModel, agents: &[MergedAgent]) -> Vec<(usiz
                     ));
                 }
             }
+            // MAAS's DNS servers for the subnet, else the machine's own resolvers.
             let dns = provider
                 .subnets
                 .get(&x.subnet_id)
                 .map(|s| s.dns_servers.as_slice())
-                .unwrap_or_default();
+                .filter(|d| !d.is_empty())
+                .unwrap_or(a.resolvers.as_slice());
             for &server in dns {
                 // Same family only, and never a machine asking itself.
                 if server.is_ipv4() != x.address.is_ipv4()
@@ -1350,6 +1353,37 @@ mod tests {
         assert!(
             m.contains("10.0.0.1") && m.contains("host-10.0.0.1.maas → 10.0.0.99"),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn without_maas_dns_servers_the_machines_own_resolvers_are_checked() {
+        let p = provider();
+        let mut a = agents(&p);
+        a[0].resolvers = vec![
+            "10.0.0.53".parse().unwrap(),
+            "2001:db8::53".parse().unwrap(),
+        ];
+        let plan = build_plan(&p, &a, &PlanOptions::default());
+        let dns: Vec<(String, String)> = plan
+            .per_agent
+            .values()
+            .flat_map(|x| &x.targets)
+            .filter(|t| t.kind == ProbeKind::Dns)
+            .map(|t| (t.source.to_string(), t.target.to_string()))
+            .collect();
+        // node1's IPv4 addresses ask its IPv4 resolver; node2 has none; no IPv6 source.
+        assert!(!dns.is_empty());
+        assert!(dns.iter().all(|(_, t)| t == "10.0.0.53"), "{dns:?}");
+        let sources: BTreeSet<String> = dns.iter().map(|(s, _)| s.clone()).collect();
+        let node1: BTreeSet<String> = a[0]
+            .addresses
+            .iter()
+            .map(|x| x.address.to_string())
+            .collect();
+        assert_eq!(
+            sources, node1,
+            "one DNS probe per node1 address, none from node2"
         );
     }
 

@@ -1571,6 +1571,7 @@ mod tests {
                 agent_id: "a1".into(),
                 name: "node1".into(),
                 system_id: Some("abc".into()),
+                resolvers: Vec::new(),
                 addresses: vec![AgentAddress {
                     address: "10.1.0.5".parse().unwrap(),
                     link: "bond0.100".into(),

@@ -46,6 +46,9 @@ pub struct MergedAgent {
     pub system_id: Option<String>,
     /// Addresses that resolved to a subnet in a real space, ordered by subnet then address.
     pub addresses: Vec<AgentAddress>,
+    /// The machine's own resolvers (resolv.conf), checked where MAAS gives a subnet no DNS
+    /// servers; loopback stubs (systemd-resolved's 127.0.0.53) left out.
+    pub resolvers: Vec<IpAddr>,
 }
 
 /// Result of the merge.
@@ -387,6 +390,13 @@ fn merge_one(
         name: name.to_string(),
         system_id: machine.map(|m| m.system_id.clone()),
         addresses,
+        resolvers: obs
+            .resolvers
+            .iter()
+            .copied()
+            .filter(|r| !r.is_loopback() && !r.is_unspecified() && !r.is_multicast())
+            .take(3)
+            .collect(),
     }
 }
 
@@ -451,6 +461,7 @@ pub(crate) mod tests {
             addresses: addrs,
             routes: vec![],
             default_gateways: vec![],
+            resolvers: vec![],
         }
     }
 

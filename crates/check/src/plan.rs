@@ -774,6 +774,7 @@ pub(crate) mod tests {
             agent_id: format!("a{id:05}"),
             name: format!("node{id}"),
             system_id: None,
+            resolvers: Vec::new(),
             addresses: addrs
                 .iter()
                 .map(|(space, subnet, ip)| AgentAddress {

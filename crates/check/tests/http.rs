@@ -64,6 +64,7 @@ fn observed(host: &str) -> ObservedConfig {
         addresses: vec![],
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     }
 }
 

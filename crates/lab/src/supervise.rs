@@ -657,6 +657,11 @@ impl CheckRun {
         let url = coordinator.wait_ready(Duration::from_secs(30))?;
         event(RunEvent::Coordinator(url.clone()));
 
+        // The lab hosts have no resolver of their own (not the machine's): the DNS servers
+        // checked are the ones MAAS gives the subnets (the lab's `[dns]` host).
+        let resolv_conf = work.join("resolv.conf");
+        std::fs::write(&resolv_conf, "# lab hosts: no resolver of their own\n")
+            .map_err(io(&resolv_conf))?;
         let mut agents = Vec::new();
         for h in topology.agent_hosts() {
             let Some(lh) = lab.host(&h.name) else {
@@ -665,7 +670,9 @@ impl CheckRun {
             let mut cmd = command(Place::Host(lh.ns(), &h.name), &spec.agent);
             cmd.args(["run", "--coordinator", &url, "--token-file"])
                 .arg(&token_file)
-                .args(["--machine-id", &h.system_id]);
+                .args(["--machine-id", &h.system_id])
+                .arg("--resolv-conf")
+                .arg(&resolv_conf);
             if spec.tls {
                 cmd.arg("--fingerprint-file").arg(&fingerprint_file);
             }
