@@ -499,10 +499,38 @@ fn dns_seen(
         if let Some(d) = &s.result.dns {
             out.entry((s.item.space.clone(), s.prober.to_string(), s.item.source))
                 .or_default()
-                .push((s.item.target, d.clone()));
+                .push((s.item.target, printable_answer(d)));
         }
     }
     out
+}
+
+/// An agent's DNS answer with its text made printable and bounded (names and errors come from
+/// the agent, and from whatever DNS server it asked, into the report's messages).
+fn printable_answer(d: &preflight_model::probe::DnsAnswer) -> preflight_model::probe::DnsAnswer {
+    use preflight_model::limits::printable;
+    const NAMES: usize = 8;
+    const CHARS: usize = 255;
+    preflight_model::probe::DnsAnswer {
+        answered: d.answered,
+        ptr: d
+            .ptr
+            .iter()
+            .take(NAMES)
+            .map(|n| printable(n, CHARS))
+            .collect(),
+        forward: d
+            .forward
+            .iter()
+            .take(NAMES)
+            .map(|f| preflight_model::probe::DnsForward {
+                name: printable(&f.name, CHARS),
+                addresses: f.addresses.iter().take(NAMES).copied().collect(),
+            })
+            .collect(),
+        chain: Vec::new(),
+        error: d.error.as_deref().map(|e| printable(e, CHARS)),
+    }
 }
 
 /// `dns.server-unreachable`: per (server, space), the machines whose queries from their
@@ -1354,6 +1382,37 @@ mod tests {
             m.contains("10.0.0.1") && m.contains("host-10.0.0.1.maas → 10.0.0.99"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn hostile_dns_answers_are_printable_and_bounded_in_findings() {
+        let mut p = provider();
+        if let Some(s) = p.subnets.get_mut(&100) {
+            s.dns_servers = vec!["10.0.0.53".parse().unwrap()];
+        }
+        let a = agents(&p);
+        let plan = build_plan(&p, &a, &PlanOptions::default());
+        let evil = with_dns(results(&plan.per_agent, |t| (3, owner_mac(t))), |_| {
+            preflight_model::probe::DnsAnswer {
+                answered: true,
+                ptr: vec!["\u{1b}[2Jx".repeat(1000); 1_000],
+                forward: vec![
+                    preflight_model::probe::DnsForward {
+                        name: "n\nFAKE LOG LINE".into(),
+                        addresses: vec!["10.9.9.9".parse().unwrap(); 1_000],
+                    };
+                    100
+                ],
+                chain: vec!["x".into(); 10_000],
+                error: Some("\u{7}".repeat(100_000)),
+            }
+        });
+        let (f, _) = dns_forward_mismatch(&a, &plan.per_agent, &evil);
+        assert_eq!(f.len(), 2, "{f:?}");
+        for x in &f {
+            assert!(!x.message.chars().any(|c| c.is_control()), "{}", x.message);
+            assert!(x.message.len() < 20_000, "{}", x.message.len());
+        }
     }
 
     #[test]
