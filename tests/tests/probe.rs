@@ -876,3 +876,74 @@ fn neighbour_probes_record_every_mac_that_answers_for_an_address() {
     assert_eq!(out.status.code(), Some(0));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn dns_probes_ask_from_the_source_address_and_follow_rfc2317_cnames() {
+    // A DNS server this test starts inside its own namespace (the lab's responder, serving
+    // the zone of a two-host topology whose space is RFC 2317-delegated); nothing else asked.
+    let topology = preflight_lab::Topology::parse(
+        r#"
+name = "dns-probe"
+description = "t"
+[dns]
+host = "srv"
+rfc2317 = ["s"]
+[[spaces]]
+name = "s"
+[[fabrics]]
+name = "f"
+vlans = [{ vid = 0, space = "s" }]
+[[subnets]]
+cidr = "10.10.0.0/24"
+fabric = "f"
+vid = 0
+[[hosts]]
+name = "a"
+interfaces = [{ name = "va", subnet = "10.10.0.0/24", address = "10.10.0.1" }]
+[[hosts]]
+name = "srv"
+interfaces = [{ name = "vb", subnet = "10.10.0.0/24", address = "10.10.0.2" }]
+"#,
+        "t.toml",
+    )
+    .unwrap();
+    let a = Netns::new("nda").unwrap();
+    let b = Netns::new("ndb").unwrap();
+    veth_between(&a, "va", &b, "vb").unwrap();
+    a.ip_line("addr add 10.10.0.1/24 dev va").unwrap();
+    b.ip_line("addr add 10.10.0.2/24 dev vb").unwrap();
+    wait_up(&a, &["va"]);
+    wait_up(&b, &["vb"]);
+    let sock = preflight_lab::netns::udp_in(&b, "10.10.0.2:53".parse().unwrap()).unwrap();
+    let _server =
+        preflight_lab::dns::Responder::start(sock, preflight_lab::dns::records(&topology)).unwrap();
+    let dir = tempdir();
+    let plan = dir.join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"schema":"preflight.plan/v1","settings":{"count":1,"timeout_ms":300,"retries":0},"targets":[
+            {"id":"ok","space":"s","source":"10.10.0.1","target":"10.10.0.2","kind":"dns"},
+            {"id":"silent","space":"s","source":"10.10.0.1","target":"10.10.0.9","kind":"dns"}]}"#,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let (_code, r) = json_in(&a, &["--plan", plan.to_str().unwrap()]);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let by: std::collections::BTreeMap<&str, &preflight_model::probe::TargetResult> = r
+        .targets
+        .iter()
+        .map(|t| (t.id.as_deref().unwrap(), t))
+        .collect();
+    let ok = by["ok"].dns.as_ref().unwrap();
+    assert!(ok.answered, "{ok:?}");
+    assert_eq!(ok.ptr, ["a.s.lab"], "{ok:?}");
+    assert_eq!(ok.chain.len(), 1, "the RFC 2317 CNAME was followed: {ok:?}");
+    assert_eq!(
+        ok.forward[0].addresses,
+        ["10.10.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(by["ok"].received, 1);
+    let silent = by["silent"].dns.as_ref().unwrap();
+    assert!(!silent.answered && silent.ptr.is_empty(), "{silent:?}");
+    assert_eq!(by["silent"].received, 0);
+}
