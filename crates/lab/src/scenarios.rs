@@ -15,12 +15,12 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/address-duplicate.toml"),
     ),
     (
-        "address-reuse-across-fabrics",
-        include_str!("../../../scenarios/address-reuse-across-fabrics.toml"),
-    ),
-    (
         "address-in-dynamic-range",
         include_str!("../../../scenarios/address-in-dynamic-range.toml"),
+    ),
+    (
+        "address-reuse-across-fabrics",
+        include_str!("../../../scenarios/address-reuse-across-fabrics.toml"),
     ),
     (
         "agent-missing",
