@@ -124,7 +124,16 @@ fn start(dir: &Path, expect: usize) -> (Supervised, String) {
             "--format",
             "json",
         ])
-        .args(["--deadline", "60", "--probe-deadline", "60", "--token-file"])
+        // Deadlines far above what the steps need: on a loaded machine (the whole workspace's
+        // tests at once, each registration an fsync) 150 registrations took over 60 s, and
+        // the coordinator then planned with whoever was in; the test is about durability.
+        .args([
+            "--deadline",
+            "300",
+            "--probe-deadline",
+            "300",
+            "--token-file",
+        ])
         .arg(dir.join("token"))
         .arg("--state-dir")
         .arg(dir.join("state"))
