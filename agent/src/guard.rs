@@ -85,6 +85,10 @@ impl Refused {
             }),
             mtu: None,
             tcp: Vec::new(),
+            // The item's own kind, so the coordinator judges it with its kind's rules.
+            kind: t.kind,
+            macs: Vec::new(),
+            dns: None,
         }
     }
 }
@@ -338,6 +342,7 @@ mod tests {
                 },
             ],
             default_gateways: vec![],
+            resolvers: vec![],
         }
     }
 
@@ -352,6 +357,7 @@ mod tests {
             tcp_ports: ports,
             target_machine: None,
             expect: Default::default(),
+            kind: Default::default(),
         }
     }
 

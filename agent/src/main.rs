@@ -25,7 +25,7 @@ enum Command {
     #[command(
         about = "Register with a coordinator, run the plan it gives, and send back the results."
     )]
-    Run(cmd::run::Args),
+    Run(Box<cmd::run::Args>),
 }
 
 fn main() -> ExitCode {
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Observe(args) => cmd::observe::run(args).await,
             Command::Probe(args) => cmd::probe::run(args).await,
-            Command::Run(args) => cmd::run::run(args).await,
+            Command::Run(args) => cmd::run::run(*args).await,
         }
     });
     match result {

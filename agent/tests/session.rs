@@ -47,6 +47,7 @@ fn observed(host: &str, n: u8) -> ObservedConfig {
         addresses: vec![],
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     }
 }
 

@@ -399,6 +399,86 @@ registry! {
         detection: "preflight check --bundle plans, for each space pair the relations need, probes from the machines whose spaces cover the applications' bindings, both directions, sampled (each machine once across, every subnet pair at least once each way). A probe without any reply is this finding, also when the reverse direction passes.",
         fix: "Route between the two spaces (gateways, router, firewall rules both ways), or bind both ends of the relations to one space.",
     }
+    ProbeUntestable = "probe.untestable" {
+        severity: Info,
+        step: Probe,
+        description: "A pair was not probed because its result would mean nothing.",
+        meaning: "The plan left a probe out on purpose and says why: the target address is also the prober's own (it would only ping itself), one of the two addresses is held by several machines in its subnet (the reply reaches whichever answers ARP first), or an isolation probe's target could be answered from the prober's own side (an on-link subnet or a machine of the prober's space with the same address, as when tenants reuse addresses on separate fabrics). Another address of the target machine is probed instead when it has one.",
+        detection: "While planning, each pair is compared with the prober's own addresses, its on-link subnets (MAAS CIDRs of its addresses) and the holders of each address per subnet and per space.",
+        fix: "Give the machines addresses that are unique on both sides (fix the duplicate the address.duplicate finding names), or prove the pair another way.",
+    }
+    ProbeNotRun = "probe.not-run" {
+        severity: Warning,
+        step: Probe,
+        description: "An agent could not run one item of its plan (and ran the rest).",
+        meaning: "One plan item was invalid for the agent (a field out of range, a neighbour probe without a device) or pointless (its target is the agent's own address). The agent reported it as not run, with the field, and ran every other item: one bad item never costs the rest of the plan.",
+        detection: "The agent checks each plan item before probing; an item it refuses comes back with the failure cause `not-run` and its reason.",
+        fix: "Fix the item the reason names (for a hand-written plan), or the address it names (for a coordinator's plan), and check again.",
+    }
+    AddressDuplicate = "address.duplicate" {
+        severity: Error,
+        step: Probe,
+        description: "Two machines (or MACs) answer for one address in one subnet.",
+        meaning: "An address is held by more than one host on its link: two agents have it, an agent has an address MAAS assigns to another machine, several MACs answer ARP or Neighbor Solicitations for it, a machine's own address is answered by another host, or a MAC that is not the MAAS owner's answers. Traffic to it reaches whichever host answers first; the pairs it is part of are not probed (probe.untestable).",
+        detection: "From each machine, RFC 5227 ARP probes (sender 0.0.0.0) and DAD-style Neighbor Solicitations (source ::, to the solicited-node group) on raw packet sockets, for its own addresses and, in spaces of up to 32 machines, for its peers' addresses in the same subnet; every MAC that answers is recorded and compared with the MAAS owner's interface MAC. Plus the merge's view: the same address observed on two agents in one subnet, or on a machine MAAS does not assign it to.",
+        fix: "Remove the address from all but one host (a copied netplan, a VIP left on two hosts, a machine MAAS does not know), then check again.",
+    }
+    AddressInDynamicRange = "address.in-dynamic-range" {
+        severity: Error,
+        step: Merge,
+        description: "An assigned address lies in a MAAS dynamic (DHCP) or reserved range.",
+        meaning: "A static or auto address MAAS assigns, or an address a machine has that MAAS did not lease to it by DHCP, lies inside a dynamic range of its subnet (error: MAAS's DHCP server may lease it to another host) or a reserved range (warning: the range is kept for something outside MAAS).",
+        detection: "MAAS's `ipranges` (read with the snapshot; none when MAAS does not list them) are compared with every assigned MAAS link address and every observed address of the agents in the range's subnet.",
+        fix: "Move the address out of the range, or shrink or move the range in MAAS.",
+    }
+    GatewayUnreachable = "gateway.unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A subnet's gateway answers neither ARP nor ICMP from a machine in the subnet.",
+        meaning: "The gateway MAAS gives a subnet (`gateway_ip`) does not answer ARP (or Neighbor Solicitations) nor ICMP echo from machines with an address in that subnet: traffic that leaves the subnet goes nowhere. The finding names the subnet, the gateway and the machines.",
+        detection: "Each machine with an address in a subnet that has a gateway sends an ARP probe (or NS) for it on the link holding that address, and an ICMP echo from that address; neither answered is a failure.",
+        fix: "Check that the router holds the gateway address on this VLAN and that its port carries the VLAN; correct MAAS's gateway_ip when it names the wrong address.",
+    }
+    DnsServerUnreachable = "dns.server-unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A DNS server gives a machine no answer from its address in a space.",
+        meaning: "The DNS servers MAAS gives a subnet (`dns_servers`, else the machine's own resolver from /etc/resolv.conf) must answer queries sent from each machine's address in the subnet's space: a server that does not leaves the machine unable to resolve names there (package mirrors, Juju's controller, charm relations by name). The finding names the server, the space and the machines.",
+        detection: "From each machine's address in each space, a PTR query (and the forward queries for its answers) to each DNS server over UDP 53 from a socket bound to that address; no answer at all within the probe timeout (two tries per query) is a failure. Any response code counts as an answer.",
+        fix: "Check that the DNS server listens on an address reachable from the space (and its firewall allows UDP 53 from the subnet), or give the subnet in MAAS DNS servers that are.",
+    }
+    DnsReverseMismatch = "dns.reverse-mismatch" {
+        severity: Warning,
+        step: Probe,
+        description: "A machine's address in a space has no PTR record.",
+        meaning: "Each machine's address in each space should resolve back (PTR) to a name: Juju, OpenStack and Ceph services log and sometimes authorise peers by their reverse name. A reverse zone delegated RFC 2317-style (a CNAME into a classless zone) is followed. The finding names the machine, its address and the server asked.",
+        detection: "The PTR query for the address, sent from that address to each DNS server that answers; CNAME chains are followed to the PTR (at most 8 hops). No PTR at the end (NXDOMAIN or an empty answer) is the finding.",
+        fix: "Add the PTR record (MAAS-managed DNS creates one per assigned address; check the subnet's DNS settings and that the address is assigned in MAAS), or fix the RFC 2317 CNAMEs of the reverse zone.",
+    }
+    DnsForwardMismatch = "dns.forward-mismatch" {
+        severity: Warning,
+        step: Probe,
+        description: "A machine's reverse name does not resolve forward to the same address.",
+        meaning: "The name an address's PTR gives must resolve forward (A for IPv4, AAAA for IPv6, after CNAMEs) to that same address; otherwise services that check forward-confirmed reverse DNS refuse or misname the peer, and clients following the name reach another host. The finding names the machine, the address, the name and what the name resolves to.",
+        detection: "After the PTR lookup, the A or AAAA query for each name it gave, from the same address to the same server, CNAMEs followed; the finding when none of the answers is the address.",
+        fix: "Correct the name's A/AAAA record (or the PTR, when it names the wrong host).",
+    }
+    ControllerUnreachable = "controller.unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A machine reaches no Juju controller API address from the management space.",
+        meaning: "With `--controller`, every machine must open TCP 17070 to a controller API address from its own address in juju-mgmt-space (`--mgmt-space`). A machine that reaches none, or has no address in that space, is named with the space: when juju-mgmt-space has no reachable address Juju silently falls back to any address, so agents talk to the controller over a space not meant for it, or not at all.",
+        detection: "TCP connects to port 17070 of each controller address, bound to each machine's address in the management space (every address when none is named).",
+        fix: "Open TCP 17070 to the controllers on the management VLAN (firewall, routing, the controller's own address in that space), or give the machine an address in the space.",
+    }
+    ControllerHaUnreachable = "controller.ha-unreachable" {
+        severity: Error,
+        step: Probe,
+        description: "A controller cannot reach another controller in the HA space.",
+        meaning: "With `--ha-space`, the controller machines (those holding a `--controller` address) must reach each other's addresses in juju-ha-space, where they replicate their database: a controller that cannot is named with its peer.",
+        detection: "TCP connects to port 37017 (Juju's MongoDB replica set) from each controller's address in the HA space to every other controller's address there.",
+        fix: "Open TCP 37017 between the controllers on the HA VLAN, or set juju-ha-space to a space they share.",
+    }
     AgentMissing = "agent.missing" {
         severity: Error,
         step: Collect,

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Expectation;
-use crate::probe::{MtuResult, MtuVerdict, TargetResult};
+use crate::probe::{FailureCause, MtuResult, MtuVerdict, TargetResult};
 use crate::report::Code;
 
 /// The verdict on one probed pair, ordered from best to worst (the worst of several pairs
@@ -21,6 +21,9 @@ pub enum PairState {
     Ok,
     /// Planned, but no result arrived (the agent never reported it).
     Pending,
+    /// The agent refused the plan item (invalid or pointless) and ran the rest: reported,
+    /// but nothing was measured (`probe.not-run`).
+    NotRun,
     /// Answered, but some requests were lost.
     Loss,
     /// Answered, small packets pass, full-size packets with DF do not.
@@ -33,9 +36,10 @@ pub enum PairState {
 
 impl PairState {
     /// Every state, best first.
-    pub const ALL: [PairState; 6] = [
+    pub const ALL: [PairState; 7] = [
         PairState::Ok,
         PairState::Pending,
+        PairState::NotRun,
         PairState::Loss,
         PairState::MtuBlackhole,
         PairState::Unreachable,
@@ -61,6 +65,7 @@ impl PairState {
     pub fn code(self) -> Option<Code> {
         match self {
             PairState::Ok | PairState::Pending => None,
+            PairState::NotRun => Some(Code::ProbeNotRun),
             PairState::Loss => Some(Code::ProbePacketLoss),
             PairState::MtuBlackhole => Some(Code::ProbeMtuBlackhole),
             PairState::Unreachable => Some(Code::ProbeUnreachable),
@@ -73,6 +78,7 @@ impl PairState {
         match self {
             PairState::Ok => "ok",
             PairState::Pending => "pending",
+            PairState::NotRun => "not-run",
             PairState::Loss => "loss",
             PairState::MtuBlackhole => "mtu-blackhole",
             PairState::Unreachable => "unreachable",
@@ -85,6 +91,7 @@ impl PairState {
         match self {
             PairState::Ok => "as expected",
             PairState::Pending => "no result",
+            PairState::NotRun => "not run",
             PairState::Loss => "packet loss",
             PairState::MtuBlackhole => "MTU blackhole",
             PairState::Unreachable => "unreachable",
@@ -108,6 +115,8 @@ pub struct Measurement<'a> {
     pub received: u32,
     /// The MTU probe's result, when one ran.
     pub mtu: Option<&'a MtuResult>,
+    /// The agent did not run the item ([`FailureCause::NotRun`]): nothing was measured.
+    pub not_run: bool,
 }
 
 impl<'a> From<&'a TargetResult> for Measurement<'a> {
@@ -116,13 +125,14 @@ impl<'a> From<&'a TargetResult> for Measurement<'a> {
             sent: t.sent,
             received: t.received,
             mtu: t.mtu.as_ref(),
+            not_run: matches!(t.failure, Some(FailureCause::NotRun { .. })),
         }
     }
 }
 
 /// The verdict on a pair: `measurement` is `None` when no result arrived.
 ///
-/// Isolated: any reply is a breach. Reachable: no reply is unreachable (a path that answers
+/// An item the agent did not run is `NotRun` whatever was expected. Isolated: any reply is a breach. Reachable: no reply is unreachable (a path that answers
 /// nothing cannot show an MTU problem); else a full-size DF probe that vanished or needed
 /// fragmentation while the small one passed is an MTU blackhole; else fewer replies than
 /// requests is loss.
@@ -130,6 +140,9 @@ pub fn judge(expect: Expectation, measurement: Option<Measurement<'_>>) -> PairS
     let Some(m) = measurement else {
         return PairState::Pending;
     };
+    if m.not_run {
+        return PairState::NotRun;
+    }
     match expect {
         Expectation::Isolated if m.received > 0 => PairState::IsolationBreach,
         Expectation::Isolated => PairState::Ok,
@@ -172,6 +185,7 @@ mod tests {
             sent,
             received,
             mtu,
+            not_run: false,
         })
     }
 
@@ -212,6 +226,15 @@ mod tests {
         );
         assert_eq!(judge(Isolated, m(3, 0, None)), PairState::Ok);
         assert_eq!(judge(Isolated, m(3, 1, None)), PairState::IsolationBreach);
+        // An item the agent refused measured nothing, whatever was expected of it.
+        let refused = Some(Measurement {
+            sent: 0,
+            received: 0,
+            mtu: None,
+            not_run: true,
+        });
+        assert_eq!(judge(Reachable, refused), PairState::NotRun);
+        assert_eq!(judge(Isolated, refused), PairState::NotRun);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct ObservedConfig {
     pub routes: Vec<Route>,
     /// The default gateways per family (routes to 0.0.0.0/0 or ::/0 in the main table).
     pub default_gateways: Vec<DefaultGateway>,
+    /// The name servers of `/etc/resolv.conf` (the first three, as glibc reads them), when
+    /// readable: the DNS servers checked where MAAS gives a subnet none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<std::net::IpAddr>,
 }
 
 /// Identity of the observing machine and agent.

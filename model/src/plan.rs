@@ -64,6 +64,43 @@ pub enum Expectation {
     Isolated,
 }
 
+/// What a plan item probes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    /// ICMP echo (plus the MTU probe and TCP ports when asked): reachability of a peer.
+    #[default]
+    Echo,
+    /// Who answers for the address on the link: RFC 5227 ARP probes (sender 0.0.0.0) for
+    /// IPv4, Neighbor Solicitations to the solicited-node group (source ::) for IPv6, from
+    /// `device`; every distinct MAC that answers is recorded. No ICMP echo.
+    Neighbour,
+    /// A subnet's gateway: the neighbour probe and an ICMP echo.
+    Gateway,
+    /// A Juju controller API (or HA replication) address: TCP connects to `tcp_ports` from
+    /// the source address, no ICMP.
+    Controller,
+    /// A DNS server (`target`, UDP 53): from `source`, the PTR query for `source` and the
+    /// forward (A / AAAA) queries for the names it gives, following CNAME chains (RFC 2317
+    /// reverse zones). No ICMP.
+    Dns,
+    /// A kind this build does not know (from a newer coordinator): the agent reports the item
+    /// as not run and runs the rest of the plan.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ProbeKind {
+    /// Whether the ICMP echo runs for this kind.
+    pub fn echoes(self) -> bool {
+        matches!(self, ProbeKind::Echo | ProbeKind::Gateway)
+    }
+    /// Whether the neighbour (ARP / NS) probe runs for this kind.
+    pub fn neighbours(self) -> bool {
+        matches!(self, ProbeKind::Neighbour | ProbeKind::Gateway)
+    }
+}
+
 /// One target of a plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedTarget {
@@ -90,4 +127,11 @@ pub struct PlannedTarget {
     /// Whether the target should answer or not.
     #[serde(default)]
     pub expect: Expectation,
+    /// What to probe (echo when absent).
+    #[serde(default, skip_serializing_if = "is_echo")]
+    pub kind: ProbeKind,
+}
+
+fn is_echo(k: &ProbeKind) -> bool {
+    *k == ProbeKind::Echo
 }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Expectation;
+use crate::plan::{Expectation, ProbeKind};
 
 /// Schema string of [`ProbeReport`] documents.
 pub const PROBE_SCHEMA: &str = "preflight.probe/v1";
@@ -88,6 +88,12 @@ pub enum FailureCause {
         /// The error as the OS put it.
         message: String,
     },
+    /// The agent did not run this plan item (invalid, or pointless such as its own address);
+    /// it ran the rest of the plan.
+    NotRun {
+        /// Why, naming the plan field when a field is at fault.
+        reason: String,
+    },
     /// Any other ICMP error.
     Other {
         /// What was received.
@@ -110,6 +116,7 @@ impl std::fmt::Display for FailureCause {
             }
             FailureCause::FragmentationNeeded { mtu: None } => f.write_str("fragmentation needed"),
             FailureCause::LocalError { message } => write!(f, "local error: {message}"),
+            FailureCause::NotRun { reason } => write!(f, "not run: {reason}"),
             FailureCause::Other { message } => f.write_str(message),
         }
     }
@@ -211,6 +218,51 @@ pub struct TargetResult {
     /// TCP probe results.
     #[serde(default)]
     pub tcp: Vec<TcpResult>,
+    /// What was probed (echo when absent).
+    #[serde(default, skip_serializing_if = "is_echo")]
+    pub kind: ProbeKind,
+    /// Neighbour probes: every distinct MAC (lower-case `aa:bb:…`) that answered for the
+    /// target address on the link, in the order first seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub macs: Vec<String>,
+    /// DNS probes: what the server answered for the source address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsAnswer>,
+}
+
+/// What a DNS probe ([`crate::plan::ProbeKind::Dns`]) learnt from one server about the
+/// prober's own address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsAnswer {
+    /// The server answered (any response code): it is reachable from the source address.
+    pub answered: bool,
+    /// The names the PTR lookup of the source address ended at (after CNAMEs), without the
+    /// trailing dot; empty when it has none (NXDOMAIN or no PTR).
+    #[serde(default)]
+    pub ptr: Vec<String>,
+    /// Per PTR name, the addresses its forward lookup (A or AAAA, after CNAMEs) gave.
+    #[serde(default)]
+    pub forward: Vec<DnsForward>,
+    /// The CNAMEs followed on the way (`from -> to`), for the reader.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// What went wrong, when something did (timeout, SERVFAIL, a CNAME loop).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One forward lookup of a DNS probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsForward {
+    /// The name looked up (a PTR answer).
+    pub name: String,
+    /// The addresses it resolved to.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+}
+
+fn is_echo(k: &ProbeKind) -> bool {
+    *k == ProbeKind::Echo
 }
 
 impl TargetResult {

@@ -36,6 +36,49 @@ pub struct ProviderModel {
     pub pools: Vec<String>,
     /// Tag names.
     pub tags: Vec<String>,
+    /// IP ranges (MAAS `ipranges`: dynamic for DHCP, reserved), empty when MAAS gave none.
+    #[serde(default)]
+    pub ip_ranges: Vec<IpRange>,
+}
+
+/// What a MAAS IP range is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpRangeKind {
+    /// Handed out by MAAS's DHCP server.
+    Dynamic,
+    /// Kept out of MAAS's allocation (for something outside MAAS).
+    Reserved,
+    /// Any other type, with MAAS's type string.
+    Other(String),
+}
+
+/// A MAAS IP range of a subnet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpRange {
+    /// MAAS id.
+    pub id: i64,
+    /// Dynamic, reserved, ...
+    pub kind: IpRangeKind,
+    /// First address of the range.
+    pub start: IpAddr,
+    /// Last address of the range (inclusive).
+    pub end: IpAddr,
+    /// Subnet id, when MAAS names it.
+    pub subnet_id: Option<i64>,
+    /// MAAS's comment, when any.
+    pub comment: Option<String>,
+}
+
+impl IpRange {
+    /// Whether `addr` lies in the range (same family, start ≤ addr ≤ end).
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        match (self.start, self.end, addr) {
+            (IpAddr::V4(s), IpAddr::V4(e), IpAddr::V4(a)) => s <= a && a <= e,
+            (IpAddr::V6(s), IpAddr::V6(e), IpAddr::V6(a)) => s <= a && a <= e,
+            _ => false,
+        }
+    }
 }
 
 impl ProviderModel {
@@ -119,6 +162,9 @@ pub struct Subnet {
     pub gateway: Option<IpAddr>,
     /// Whether MAAS manages addresses in it.
     pub managed: bool,
+    /// The DNS servers MAAS gives machines in this subnet (`dns_servers`); empty when none.
+    #[serde(default)]
+    pub dns_servers: Vec<IpAddr>,
 }
 
 /// A machine known to MAAS.

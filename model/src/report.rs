@@ -226,6 +226,7 @@ impl PairResult {
             sent: self.sent,
             received: self.received,
             mtu: self.mtu.as_ref(),
+            not_run: matches!(self.failure, Some(FailureCause::NotRun { .. })),
         })
     }
 

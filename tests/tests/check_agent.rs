@@ -37,6 +37,7 @@ fn observed_file(dir: &std::path::Path, host: &str) -> PathBuf {
         addresses: vec![],
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     };
     let p = dir.join(format!("{host}.json"));
     std::fs::write(&p, serde_json::to_string(&o).unwrap()).unwrap();
@@ -285,6 +286,9 @@ fn report_from_probe_files_applies_the_check_rules() {
         failure: None,
         mtu: None,
         tcp: vec![],
+        kind: Default::default(),
+        macs: Vec::new(),
+        dns: None,
     };
     let files: Vec<PathBuf> = [
         (

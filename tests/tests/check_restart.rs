@@ -73,6 +73,7 @@ fn observed(host: &str, ip: &str) -> ObservedConfig {
         }],
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     }
 }
 
@@ -100,6 +101,9 @@ fn results_for(plan: &ProbePlan) -> String {
                 failure: None,
                 mtu: None,
                 tcp: vec![],
+                kind: Default::default(),
+                macs: Vec::new(),
+                dns: None,
             })
             .collect(),
     })
@@ -220,14 +224,19 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
     let ids: Vec<String> = agents.iter().map(|o| register(&addr, o)).collect();
     let plans: Vec<ProbePlan> = ids.iter().map(|id| wait_plan(&addr, id)).collect();
     assert!(
-        plans.iter().all(|p| p.targets.len() == 2),
-        "full mesh of 3 in oam"
+        plans.iter().all(|p| p
+            .targets
+            .iter()
+            .filter(|t| t.kind == preflight_model::plan::ProbeKind::Echo)
+            .count()
+            == 2),
+        "full mesh of 3 in oam (plus each machine's neighbour and gateway probes)"
     );
     let first_results = results_for(&plans[0]);
     assert_eq!(
         send(&addr, &ids[0], &first_results),
         ResultsAck {
-            accepted: 2,
+            accepted: plans[0].targets.len(),
             duplicate: false
         }
     );
@@ -245,7 +254,7 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
     assert_eq!(
         send(&addr, &ids[0], &first_results),
         ResultsAck {
-            accepted: 2,
+            accepted: plans[0].targets.len(),
             duplicate: true
         }
     );
@@ -253,7 +262,7 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         assert_eq!(
             send(&addr, id, &results_for(plan)),
             ResultsAck {
-                accepted: 2,
+                accepted: plan.targets.len(),
                 duplicate: false
             }
         );
@@ -268,8 +277,9 @@ fn kill_9_and_restart_loses_and_duplicates_nothing() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report.summary.agents_expected, Some(3));
     assert_eq!(report.summary.agents_reported, Some(3));
-    assert_eq!(report.summary.probes_planned, Some(6));
-    assert_eq!(report.summary.probes_done, Some(6));
+    let planned: usize = plans.iter().map(|p| p.targets.len()).sum();
+    assert_eq!(report.summary.probes_planned, Some(planned));
+    assert_eq!(report.summary.probes_done, Some(planned));
     let mgmt = report.spaces.iter().find(|s| s.name == "oam").unwrap();
     assert_eq!(mgmt.pairs.len(), 6);
     let mut pair_ids: Vec<&str> = mgmt.pairs.iter().map(|p| p.id.as_str()).collect();

@@ -45,6 +45,7 @@ fn observed_file(dir: &Path, host: &str) -> PathBuf {
         addresses: vec![],
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     };
     let p = dir.join(format!("{host}.json"));
     std::fs::write(&p, serde_json::to_string(&o).unwrap()).unwrap();

@@ -778,3 +778,172 @@ fn a_whole_cidr_on_loopback_answers_without_loss() {
         .all(|t| t.received == 1 && t.duplicates == 0));
     assert!(start.elapsed() < Duration::from_secs(30));
 }
+
+/// a, b and c on one bridge; b and c both hold 10.10.0.2 and fd10::2 (a copied netplan).
+/// RFC 5227 ARP probes and DAD-style Neighbor Solicitations from a record both MACs; a's own
+/// address and an unused one get no answer (a does not answer itself).
+#[test]
+fn neighbour_probes_record_every_mac_that_answers_for_an_address() {
+    let sw = Netns::new("nsw").unwrap();
+    let a = Netns::new("na").unwrap();
+    let b = Netns::new("nb").unwrap();
+    let c = Netns::new("nc").unwrap();
+    sw.ip_line("link add br0 type bridge").unwrap();
+    sw.ip_line("link set br0 up").unwrap();
+    for (ns, dev, port, mac) in [
+        (&a, "va", "pa", "02:00:00:00:00:0a"),
+        (&b, "vb", "pb", "02:00:00:00:00:0b"),
+        (&c, "vc", "pc", "02:00:00:00:00:0c"),
+    ] {
+        veth_between(ns, dev, &sw, port).unwrap();
+        sw.ip_line(&format!("link set {port} master br0")).unwrap();
+        sw.ip_line(&format!("link set {port} up")).unwrap();
+        ns.ip_line(&format!("link set {dev} address {mac}"))
+            .unwrap();
+    }
+    a.ip_line("addr add 10.10.0.1/24 dev va").unwrap();
+    a.ip_line("addr add fd10::1/64 dev va nodad").unwrap();
+    for (ns, dev) in [(&b, "vb"), (&c, "vc")] {
+        ns.ip_line(&format!("addr add 10.10.0.2/24 dev {dev}"))
+            .unwrap();
+        ns.ip_line(&format!("addr add fd10::2/64 dev {dev} nodad"))
+            .unwrap();
+    }
+    wait_up(&a, &["va"]);
+    wait_up(&b, &["vb"]);
+    wait_up(&c, &["vc"]);
+    let dir = tempdir();
+    let plan = dir.join("plan.json");
+    let item = |id: &str, src: &str, target: &str| {
+        format!(
+            r#"{{"id":"{id}","space":"s","source":"{src}","target":"{target}","device":"va","kind":"neighbour"}}"#
+        )
+    };
+    std::fs::write(
+        &plan,
+        format!(
+            r#"{{"schema":"preflight.plan/v1","settings":{{"count":2,"interval_ms":50,"timeout_ms":1500,"retries":0}},"targets":[{},{},{},{},{},{}]}}"#,
+            item("dup4", "10.10.0.1", "10.10.0.2"),
+            item("dup6", "fd10::1", "fd10::2"),
+            item("own4", "10.10.0.1", "10.10.0.1"),
+            item("none4", "10.10.0.1", "10.10.0.9"),
+            // one bad item: no device; the rest still runs
+            r#"{"id":"bad","space":"s","source":"10.10.0.1","target":"10.10.0.2","kind":"neighbour"}"#,
+            // an echo to the agent's own address would only reach itself: not run either
+            r#"{"id":"self","space":"s","source":"10.10.0.1","target":"10.10.0.1"}"#,
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let (_code, r) = json_in(&a, &["--plan", plan.to_str().unwrap()]);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let by: std::collections::BTreeMap<&str, &preflight_model::probe::TargetResult> = r
+        .targets
+        .iter()
+        .map(|t| (t.id.as_deref().unwrap(), t))
+        .collect();
+    let mut macs = by["dup4"].macs.clone();
+    macs.sort();
+    assert_eq!(macs, ["02:00:00:00:00:0b", "02:00:00:00:00:0c"], "{r:?}");
+    let mut macs = by["dup6"].macs.clone();
+    macs.sort();
+    assert_eq!(macs, ["02:00:00:00:00:0b", "02:00:00:00:00:0c"], "{r:?}");
+    assert!(by["own4"].macs.is_empty(), "{:?}", by["own4"]);
+    assert!(by["none4"].macs.is_empty());
+    assert_eq!(by["dup4"].sent, 2);
+    assert!(matches!(
+        &by["bad"].failure,
+        Some(FailureCause::NotRun { reason }) if reason.contains("device")
+    ));
+    assert!(matches!(
+        &by["self"].failure,
+        Some(FailureCause::NotRun { reason }) if reason.contains("own address")
+    ));
+    // The report of these results: the echo item the agent did not run is probe.not-run (a
+    // warning, so the run passes), not an unreachable pair; neighbour items (the refused one
+    // too) need the MAAS model, so `report --probes` leaves them out.
+    let results = dir.join("results.json");
+    std::fs::write(&results, serde_json::to_string(&r).unwrap()).unwrap();
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args(["report", "--format", "json", "--probes"])
+        .arg(&results)
+        .output()
+        .unwrap();
+    let report: preflight_model::report::Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let codes: Vec<&str> = report.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["probe.not-run"], "{:?}", report.findings);
+    assert_eq!(out.status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn dns_probes_ask_from_the_source_address_and_follow_rfc2317_cnames() {
+    // A DNS server this test starts inside its own namespace (the lab's responder, serving
+    // the zone of a two-host topology whose space is RFC 2317-delegated); nothing else asked.
+    let topology = preflight_lab::Topology::parse(
+        r#"
+name = "dns-probe"
+description = "t"
+[dns]
+host = "srv"
+rfc2317 = ["s"]
+[[spaces]]
+name = "s"
+[[fabrics]]
+name = "f"
+vlans = [{ vid = 0, space = "s" }]
+[[subnets]]
+cidr = "10.10.0.0/24"
+fabric = "f"
+vid = 0
+[[hosts]]
+name = "a"
+interfaces = [{ name = "va", subnet = "10.10.0.0/24", address = "10.10.0.1" }]
+[[hosts]]
+name = "srv"
+interfaces = [{ name = "vb", subnet = "10.10.0.0/24", address = "10.10.0.2" }]
+"#,
+        "t.toml",
+    )
+    .unwrap();
+    let a = Netns::new("nda").unwrap();
+    let b = Netns::new("ndb").unwrap();
+    veth_between(&a, "va", &b, "vb").unwrap();
+    a.ip_line("addr add 10.10.0.1/24 dev va").unwrap();
+    b.ip_line("addr add 10.10.0.2/24 dev vb").unwrap();
+    wait_up(&a, &["va"]);
+    wait_up(&b, &["vb"]);
+    let sock = preflight_lab::netns::udp_in(&b, "10.10.0.2:53".parse().unwrap()).unwrap();
+    let _server =
+        preflight_lab::dns::Responder::start(sock, preflight_lab::dns::records(&topology)).unwrap();
+    let dir = tempdir();
+    let plan = dir.join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"schema":"preflight.plan/v1","settings":{"count":1,"timeout_ms":300,"retries":0},"targets":[
+            {"id":"ok","space":"s","source":"10.10.0.1","target":"10.10.0.2","kind":"dns"},
+            {"id":"silent","space":"s","source":"10.10.0.1","target":"10.10.0.9","kind":"dns"}]}"#,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let (_code, r) = json_in(&a, &["--plan", plan.to_str().unwrap()]);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let by: std::collections::BTreeMap<&str, &preflight_model::probe::TargetResult> = r
+        .targets
+        .iter()
+        .map(|t| (t.id.as_deref().unwrap(), t))
+        .collect();
+    let ok = by["ok"].dns.as_ref().unwrap();
+    assert!(ok.answered, "{ok:?}");
+    assert_eq!(ok.ptr, ["a.s.lab"], "{ok:?}");
+    assert_eq!(ok.chain.len(), 1, "the RFC 2317 CNAME was followed: {ok:?}");
+    assert_eq!(
+        ok.forward[0].addresses,
+        ["10.10.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(by["ok"].received, 1);
+    let silent = by["silent"].dns.as_ref().unwrap();
+    assert!(!silent.answered && silent.ptr.is_empty(), "{silent:?}");
+    assert_eq!(by["silent"].received, 0);
+}

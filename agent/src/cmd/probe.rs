@@ -154,23 +154,29 @@ fn read_limited(path: &std::path::Path) -> anyhow::Result<String> {
     )?)
 }
 
-fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Vec<Target>, EngineOptions)> {
+/// A plan file (run item by item, see `preflight_probe::run_plan`) or command-line targets.
+enum Work {
+    Plan(preflight_model::plan::ProbePlan),
+    Targets(Vec<Target>),
+}
+
+fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Work, EngineOptions)> {
     let mut opts = EngineOptions::default();
     let mut targets = Vec::new();
+    let mut from_plan = None;
     if let Some(path) = &args.plan {
         let origin = path.display().to_string();
         let text = read_limited(path).with_context(|| format!("cannot read plan {origin}"))?;
-        let plan = preflight_probe::parse_plan(&text, &origin)?;
+        let mut plan = preflight_probe::parse_plan(&text, &origin)?;
         opts = EngineOptions::from_settings(&plan.settings);
         opts.agent = plan.agent.clone();
-        for t in &plan.targets {
-            let mut t = Target::from(t);
+        for t in &mut plan.targets {
             if t.mtu.is_none() {
                 t.mtu = args.mtu;
             }
             t.tcp_ports.extend(&args.tcp);
-            targets.push(t);
         }
+        from_plan = Some(plan);
     } else {
         if let Some(i) = &args.interface {
             preflight_probe::check_interface(i)?;
@@ -245,7 +251,13 @@ fn build_targets(args: &ProbeArgs) -> anyhow::Result<(Vec<Target>, EngineOptions
         SocketArg::Raw => Some(SocketKind::Raw),
     };
     opts.validate()?;
-    Ok((targets, opts))
+    Ok((
+        match from_plan {
+            Some(p) => Work::Plan(p),
+            None => Work::Targets(targets),
+        },
+        opts,
+    ))
 }
 
 /// The judged state of a target (the check's one verdict, see `preflight_model::judge`).
@@ -265,8 +277,11 @@ pub(crate) fn as_expected(t: &TargetResult) -> bool {
 /// Runs the subcommand.
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let args = args.inner;
-    let (targets, opts) = build_targets(&args)?;
-    let report = preflight_probe::run_targets(targets, &opts).await?;
+    let (work, opts) = build_targets(&args)?;
+    let report = match work {
+        Work::Plan(plan) => preflight_probe::run_plan_with(&plan, &opts).await?,
+        Work::Targets(targets) => preflight_probe::run_targets(targets, &opts).await?,
+    };
     let all_ok = report.targets.iter().all(as_expected);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -331,6 +346,10 @@ fn write_text(out: &mut impl Write, r: &ProbeReport) -> std::io::Result<()> {
                 .as_ref()
                 .unwrap_or(&FailureCause::Timeout)
                 .to_string(),
+            PairState::NotRun => t
+                .failure
+                .as_ref()
+                .map_or_else(|| "not run".to_string(), |c| c.to_string()),
             PairState::Loss => "PACKET LOSS".to_string(),
             PairState::MtuBlackhole => "MTU BLACKHOLE".to_string(),
         };

@@ -77,6 +77,10 @@ pub(crate) struct Args {
     /// Send this observed config (JSON from `preflight-agent observe`) instead of observing.
     #[arg(long, value_name = "FILE")]
     pub observed: Option<PathBuf>,
+    /// Read this machine's DNS resolvers (checked where MAAS gives a subnet no DNS servers)
+    /// from FILE instead of /etc/resolv.conf.
+    #[arg(long, value_name = "FILE")]
+    pub resolv_conf: Option<PathBuf>,
     /// Accept only this coordinator certificate (https:// only): SHA256: and 64 hex digits.
     #[arg(long, value_name = "SHA256:HEX", conflicts_with = "fingerprint_file")]
     pub fingerprint: Option<String>,
@@ -133,6 +137,11 @@ async fn observe(args: &Args) -> anyhow::Result<ObservedConfig> {
     };
     if args.machine_id.is_some() {
         obs.identity.system_id = args.machine_id.clone();
+    }
+    if let Some(p) = &args.resolv_conf {
+        let text = read_bounded_text(p, MAX_INPUT_FILE)
+            .with_context(|| format!("cannot read --resolv-conf {}", p.display()))?;
+        obs.resolvers = preflight_inventory::parse_resolv_conf(&text);
     }
     Ok(obs)
 }

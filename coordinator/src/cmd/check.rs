@@ -104,6 +104,22 @@ pub(crate) struct Args {
     /// get through are `probe.isolation-breach`.
     #[arg(long, value_name = "SPACE_A:SPACE_B")]
     pub isolate: Vec<String>,
+    /// Juju controller API addresses, ADDR[,ADDR...] (repeatable): every machine must open
+    /// TCP 17070 to one of them from its address in --mgmt-space (`controller.unreachable`).
+    #[arg(long, value_name = "ADDR[,ADDR...]", value_delimiter = ',')]
+    pub controller: Vec<std::net::IpAddr>,
+    /// Read the controller addresses from `juju show-controller --format json` output (its
+    /// `api-endpoints`).
+    #[arg(long, value_name = "FILE")]
+    pub controller_file: Option<PathBuf>,
+    /// Juju's `juju-mgmt-space`: the space machines reach the controllers in (default: any
+    /// of their addresses, as Juju does without it).
+    #[arg(long, value_name = "SPACE")]
+    pub mgmt_space: Option<String>,
+    /// Juju's `juju-ha-space`: the space the controllers (machines holding a controller
+    /// address) must reach each other in, TCP 37017 (`controller.ha-unreachable`).
+    #[arg(long, value_name = "SPACE")]
+    pub ha_space: Option<String>,
     /// Isolation policy beyond --isolate: `bundle` makes every pair of spaces that no relation
     /// of --bundle joins expected-isolated (probes that get through are
     /// `probe.isolation-breach`, "not needed by any relation in the bundle").
@@ -156,6 +172,53 @@ pub(crate) struct Args {
           help = format!("Milliseconds to wait for each echo reply (1 to {MAX_TIMEOUT_MS}, the most an agent accepts)"),
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
     pub timeout_ms: u64,
+}
+
+/// The controllers to check, from `--controller` and `--controller-file`, with the spaces
+/// checked against MAAS.
+fn controllers(
+    args: &Args,
+    provider: &preflight_model::provider::ProviderModel,
+) -> anyhow::Result<Option<preflight_check::infra::Controllers>> {
+    let mut addresses = args.controller.clone();
+    if let Some(f) = &args.controller_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read --controller-file {}", f.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: not JSON (`juju show-controller --format json`)",
+                f.display()
+            )
+        })?;
+        let found = preflight_check::infra::controller_addresses_from_json(&v)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        for a in found {
+            if !addresses.contains(&a) {
+                addresses.push(a);
+            }
+        }
+    }
+    for (flag, s) in [
+        ("--mgmt-space", &args.mgmt_space),
+        ("--ha-space", &args.ha_space),
+    ] {
+        if let Some(s) = s {
+            if addresses.is_empty() {
+                anyhow::bail!("{flag} needs --controller or --controller-file");
+            }
+            if provider.space_by_name(s).is_none() {
+                anyhow::bail!("{flag}: MAAS has no space named {s:?}");
+            }
+        }
+    }
+    if addresses.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(preflight_check::infra::Controllers {
+        addresses,
+        mgmt_space: args.mgmt_space.clone(),
+        ha_space: args.ha_space.clone(),
+    }))
 }
 
 /// `--isolation`: which space pairs must not reach each other beyond `--isolate`.
@@ -316,6 +379,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let controllers = controllers(&args, &provider)?;
     let mut topology = preflight_check::cross_space::Topology {
         isolate_unrelated: args.isolation == Isolation::Bundle,
         allow,
@@ -393,6 +457,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 timeout_ms: args.timeout_ms.clamp(1, MAX_TIMEOUT_MS),
                 ..ProbeSettings::default()
             },
+            controllers,
+            ..PlanOptions::default()
         },
         state_dir: args.state_dir.clone(),
         extra_findings,

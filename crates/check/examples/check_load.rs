@@ -106,6 +106,7 @@ fn observed(i: usize, spaces: usize) -> ObservedConfig {
             .collect(),
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     }
 }
 
@@ -173,6 +174,9 @@ async fn agent(client: reqwest::Client, base: String, i: usize, spaces: usize) -
                     verdict: MtuVerdict::Ok,
                 }),
                 tcp: vec![],
+                kind: Default::default(),
+                macs: Vec::new(),
+                dns: None,
             })
             .collect(),
     };

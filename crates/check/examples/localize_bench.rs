@@ -58,6 +58,7 @@ fn main() {
             agent_id: name(i),
             name: name(i),
             system_id: None,
+            resolvers: Vec::new(),
             addresses: (1..=spaces)
                 .map(|s| AgentAddress {
                     address: addr(i, s),

@@ -33,6 +33,7 @@ fn main() {
             agent_id: format!("machine-{i:05}"),
             name: format!("machine-{i:05}"),
             system_id: None,
+            resolvers: Vec::new(),
             addresses: (1..=spaces)
                 .map(|s| AgentAddress {
                     address: std::net::Ipv4Addr::new(

@@ -32,6 +32,7 @@ fn agents(machines: usize, spaces: i64, multi_homed: bool) -> Vec<MergedAgent> {
                 agent_id: format!("machine-{i:05}"),
                 name: format!("machine-{i:05}"),
                 system_id: None,
+                resolvers: Vec::new(),
                 addresses: member
                     .into_iter()
                     .map(|s| AgentAddress {

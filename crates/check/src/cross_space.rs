@@ -343,7 +343,7 @@ fn sampled_one_family(
             (
                 s.agent,
                 PlannedTarget {
-                    id: format!("{section}/{}>{}", s.addr_text, t.addr_text),
+                    id: crate::plan::probe_id(section, s, t, expect),
                     space: section.to_string(),
                     source: s.address,
                     target: t.address,
@@ -352,6 +352,7 @@ fn sampled_one_family(
                     tcp_ports: Vec::new(),
                     target_machine: Some(t.name.clone()),
                     expect,
+                    kind: Default::default(),
                 },
             )
         })
@@ -771,7 +772,12 @@ mod tests {
     fn without_bundle_or_isolation_policy_the_plan_has_no_cross_pairs() {
         let p = spaces(2);
         let agents = many(6, 2, 1);
-        let plan = build_plan(&p, &agents, &PlanOptions::default());
+        // Only the echo mesh (no neighbour or gateway probes), to count it.
+        let opts = PlanOptions {
+            infrastructure: false,
+            ..PlanOptions::default()
+        };
+        let plan = build_plan(&p, &agents, &opts);
         assert!(plan.cross.is_empty());
         assert_eq!(plan.probes, 2 * 6 * 5);
     }

@@ -122,8 +122,28 @@ fn mtu_blackhole(space: &str, p: &PairResult) -> Option<Finding> {
     )
 }
 
-/// The checks a pair takes part in, by what was planned for it.
+/// `probe.not-run`: the agent refused one plan item (and ran the rest).
+fn not_run(space: &str, p: &PairResult) -> Finding {
+    let reason = match &p.failure {
+        Some(FailureCause::NotRun { reason }) => reason.as_str(),
+        _ => "no reason given",
+    };
+    Finding::new(
+        Code::ProbeNotRun,
+        subject(space, p),
+        format!("{} was not run by the agent: {reason}", what(space, p)),
+    )
+    .with_hint(
+        "the rest of the plan ran; fix the plan item (or the address it names) and check again",
+    )
+}
+
+/// The checks a pair takes part in, by what was planned for it (a pair the agent did not run
+/// takes part in none but `probe.not-run`).
 fn checks_of(p: &PairResult) -> &'static [Code] {
+    if p.state == PairState::NotRun {
+        return &[Code::ProbeNotRun];
+    }
     match (p.expect, p.mtu.is_some()) {
         (Expectation::Isolated, _) => &[Code::ProbeIsolationBreach],
         (Expectation::Reachable, true) => &[
@@ -160,6 +180,7 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
         }
         match p.state {
             PairState::Ok | PairState::Pending => {}
+            PairState::NotRun => findings.push(not_run(space, p)),
             PairState::IsolationBreach => findings.push(isolation_breach(space, p)),
             PairState::Unreachable => {
                 let reverse_answers = by_addr
@@ -191,6 +212,30 @@ pub fn probe_findings(space: &str, pairs: &[PairResult]) -> (Vec<Finding>, Vec<C
         })
         .collect();
     (findings, checked)
+}
+
+/// `probe.untestable` (info): one per probe the plan left out, with the plan's reason.
+pub fn untestable_findings(items: &[crate::plan::Untestable]) -> Vec<Finding> {
+    items
+        .iter()
+        .map(|u| Finding {
+            code: Code::ProbeUntestable,
+            severity: Severity::Info,
+            subject: Subject {
+                space: Some(u.space.clone()),
+                source: Some(u.source_machine.clone()),
+                target: Some(format!("{} ({})", u.target_machine, u.target)),
+                ..Subject::default()
+            },
+            message: format!(
+                "{} ({}) → {} ({}) in {} was not probed: {}",
+                u.source_machine, u.source, u.target_machine, u.target, u.space, u.reason
+            ),
+            hint: Some(
+                "give the machine an address that is unique on both sides, or prove this pair another way".into(),
+            ),
+        })
+        .collect()
 }
 
 /// A MAAS machine of the deployment (Deployed, Deploying or Allocated) that no registered
@@ -456,5 +501,48 @@ pub(crate) mod tests {
         assert!(f[0].message.ends_with("and 2 more"), "{}", f[0].message);
         // Nobody missing: unheard machines alone are no finding (MAAS may hold spare machines).
         assert!(missing_agents(2, 2, &[], &unheard(3)).is_empty());
+    }
+
+    #[test]
+    fn an_item_the_agent_did_not_run_is_a_warning_and_nothing_else() {
+        let mut refused = pair("10.0.0.1", "10.0.0.2", 0, 0);
+        refused.failure = Some(FailureCause::NotRun {
+            reason: "targets[0].target: the agent's own address".into(),
+        });
+        let refused = refused.rejudged();
+        assert_eq!(refused.state, PairState::NotRun);
+        let (f, checked) = probe_findings("s", &[refused]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::ProbeNotRun);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(
+            f[0].message.contains("the agent's own address"),
+            "{}",
+            f[0].message
+        );
+        // Not run is not unreachable: the pair takes part in no other check.
+        assert!(checked.iter().all(|c| c.check == Code::ProbeNotRun));
+    }
+
+    #[test]
+    fn untestable_probes_are_info_findings_with_the_reason() {
+        let u = crate::plan::Untestable {
+            space: "internal".into(),
+            source_machine: "host1".into(),
+            target_machine: "host3".into(),
+            source: "10.10.0.12".parse().unwrap(),
+            target: "10.10.0.11".parse().unwrap(),
+            reason: "10.10.0.11 is held by several machines in its subnet".into(),
+        };
+        let f = untestable_findings(&[u]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, Code::ProbeUntestable);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].message.contains("held by several machines"),
+            "{}",
+            f[0].message
+        );
+        assert!(untestable_findings(&[]).is_empty());
     }
 }

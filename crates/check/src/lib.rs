@@ -1,15 +1,17 @@
 //! Steps 3–6 of the connectivity check on the coordinator: merge observed with provider data,
 //! plan the probes, gather agents' results over HTTP, and build the report.
 //!
-//! One module per step: [`merge`] (with [`drift`], its rules), [`plan`] (with [`cross_space`] for the probes between
-//! spaces), [`findings`], [`localize`] (the causes), [`report`], [`server`], [`state`];
-//! [`session`] runs them in order as one check; serving: [`conn`] (connection caps) and
-//! [`tls`] (certificates and fingerprints).
+//! One module per step: [`merge`] (with [`drift`], its rules), [`plan`] (with [`cross_space`]
+//! for the probes between spaces), [`findings`], [`infra`] (addresses, gateways and
+//! controllers), [`localize`] (the causes), [`report`], [`server`], [`state`]; [`session`]
+//! runs them in order as one check; serving: [`conn`] (connection caps) and [`tls`]
+//! (certificates and fingerprints).
 
 pub mod conn;
 pub mod cross_space;
 pub mod drift;
 pub mod findings;
+pub mod infra;
 mod journal;
 pub mod localize;
 pub mod merge;

@@ -430,7 +430,11 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
     let mut comps: Vec<u32> = Vec::with_capacity(16);
     for (si, sec) in spaces.iter().enumerate() {
         for (pi, p) in sec.pairs.iter().enumerate() {
-            if !p.done || p.expect != Expectation::Reachable {
+            // A pair the agent did not run measured nothing: no evidence either way.
+            if !p.done
+                || p.expect != Expectation::Reachable
+                || p.state == preflight_model::judge::PairState::NotRun
+            {
                 continue;
             }
             let outcomes = symptoms.map(|s| outcome(p, s));
@@ -1532,6 +1536,7 @@ mod tests {
                 space_id: Some(1),
                 gateway: None,
                 managed: true,
+                dns_servers: Vec::new(),
             },
         );
         p.machines.push(Machine {
@@ -1566,6 +1571,7 @@ mod tests {
                 agent_id: "a1".into(),
                 name: "node1".into(),
                 system_id: Some("abc".into()),
+                resolvers: Vec::new(),
                 addresses: vec![AgentAddress {
                     address: "10.1.0.5".parse().unwrap(),
                     link: "bond0.100".into(),

@@ -46,6 +46,9 @@ pub struct MergedAgent {
     pub system_id: Option<String>,
     /// Addresses that resolved to a subnet in a real space, ordered by subnet then address.
     pub addresses: Vec<AgentAddress>,
+    /// The machine's own resolvers (resolv.conf), checked where MAAS gives a subnet no DNS
+    /// servers; loopback stubs (systemd-resolved's 127.0.0.53) left out.
+    pub resolvers: Vec<IpAddr>,
 }
 
 /// Result of the merge.
@@ -341,7 +344,17 @@ fn merge_one(
             continue;
         };
         if let Some(m) = machine {
-            findings.extend(drift::address_unexpected(m, name, a, subnet));
+            // MAAS assigns it to another machine in this subnet: that is `address.duplicate`
+            // (crate::infra), one finding naming both machines, not drift of this one.
+            let elsewhere = provider.machines.iter().any(|o| {
+                o.system_id != m.system_id
+                    && o.interfaces.iter().flat_map(|i| &i.links).any(|l| {
+                        l.ip == Some(a.address) && l.subnet_id.is_none_or(|s| s == subnet.id)
+                    })
+            });
+            if !elsewhere {
+                findings.extend(drift::address_unexpected(m, name, a, subnet));
+            }
         }
         let Some(space_id) = subnet.space_id else {
             continue;
@@ -377,6 +390,13 @@ fn merge_one(
         name: name.to_string(),
         system_id: machine.map(|m| m.system_id.clone()),
         addresses,
+        resolvers: obs
+            .resolvers
+            .iter()
+            .copied()
+            .filter(|r| !r.is_loopback() && !r.is_unspecified() && !r.is_multicast())
+            .take(3)
+            .collect(),
     }
 }
 
@@ -441,6 +461,7 @@ pub(crate) mod tests {
             addresses: addrs,
             routes: vec![],
             default_gateways: vec![],
+            resolvers: vec![],
         }
     }
 
@@ -498,6 +519,7 @@ pub(crate) mod tests {
                     space_id: Some(space),
                     gateway: None,
                     managed: true,
+                    dns_servers: Vec::new(),
                 },
             );
         }

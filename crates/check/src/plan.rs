@@ -21,10 +21,21 @@
 //!
 //! `--isolate A:B` adds probes from A addresses to B addresses and back (between different
 //! machines), expected to fail; the same full-mesh/sparse rule applies to the pair of spaces.
+//!
+//! Duplicate and reused addresses never break the plan:
+//! * probe ids are unique per (space, source agent, target agent, source address, target
+//!   address, kind), so two peers sharing an address are two probes;
+//! * a target address that is also one of the prober's own addresses is never probed (the
+//!   prober would only ping itself): it is listed in [`CheckPlan::untestable`] instead;
+//! * an isolation probe is planned only when the target address cannot be answered from the
+//!   prober's own side (it is in none of the prober's on-link subnets and no machine of the
+//!   prober's space holds it); otherwise another address of the target machine in that space
+//!   is taken, and when there is none the probe is listed as untestable, with the reason.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use preflight_model::plan::{Expectation, PlannedTarget, ProbePlan, ProbeSettings, PLAN_SCHEMA};
 use preflight_model::provider::ProviderModel;
 
@@ -41,6 +52,10 @@ pub struct PlanOptions {
     pub isolate: Vec<(String, String)>,
     /// Probe settings handed to every agent.
     pub settings: ProbeSettings,
+    /// Add the neighbour (duplicate address) and gateway probes of [`crate::infra`].
+    pub infrastructure: bool,
+    /// The Juju controllers to check, when any (see [`crate::infra::Controllers`]).
+    pub controllers: Option<crate::infra::Controllers>,
     /// The bundle's space pairs and the isolation policy, for the cross-space probes.
     pub topology: crate::cross_space::Topology,
 }
@@ -52,6 +67,8 @@ impl Default for PlanOptions {
             k: 3,
             isolate: Vec::new(),
             settings: ProbeSettings::default(),
+            infrastructure: true,
+            controllers: None,
             topology: Default::default(),
         }
     }
@@ -74,6 +91,25 @@ pub struct Endpoint {
     pub subnet_id: i64,
     /// VLAN MTU.
     pub mtu: u32,
+    /// CIDR of the MAAS subnet, when MAAS has it.
+    pub cidr: Option<IpNet>,
+}
+
+/// A probe the plan leaves out because its result would mean nothing, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Untestable {
+    /// Space (or isolation pseudo-space) the probe would have proved.
+    pub space: String,
+    /// Machine that would have probed.
+    pub source_machine: String,
+    /// Machine that owns the target address.
+    pub target_machine: String,
+    /// The prober's address.
+    pub source: IpAddr,
+    /// The target address.
+    pub target: IpAddr,
+    /// Why the probe cannot tell anything, in one sentence.
+    pub reason: String,
 }
 
 /// The whole check's plan.
@@ -83,6 +119,10 @@ pub struct CheckPlan {
     pub per_agent: BTreeMap<String, ProbePlan>,
     /// Total probes.
     pub probes: usize,
+    /// Probes left out on purpose (self-addresses, isolation probes answered locally).
+    pub untestable: Vec<Untestable>,
+    /// The controllers the plan checks, when any.
+    pub controllers: Option<crate::infra::Controllers>,
     /// The space pairs the cross-space probes cover (see [`crate::cross_space`]).
     pub cross: Vec<crate::cross_space::CrossPair>,
 }
@@ -143,18 +183,133 @@ pub fn endpoints_by_space(
                 address: addr.address,
                 subnet_id: addr.subnet_id,
                 mtu: addr.vlan_mtu,
+                cidr: provider.subnets.get(&addr.subnet_id).map(|s| s.cidr),
             });
         }
     }
     for eps in out.values_mut() {
         eps.sort_by(|x, y| (&x.agent_id, x.address).cmp(&(&y.agent_id, y.address)));
+        // One address on two links of one machine is one endpoint.
+        eps.dedup_by(|x, y| x.agent_id == y.agent_id && x.address == y.address);
     }
     out
+}
+
+/// What a prober's "own side" is: its own addresses and on-link subnets, and who else holds
+/// each address of a space.
+struct Sides {
+    /// Per agent index: its addresses with their subnet CIDRs.
+    own: Vec<Vec<(IpAddr, Option<IpNet>)>>,
+    /// Per space name: address → agent ids holding it there.
+    holders: HashMap<String, HashMap<IpAddr, Vec<String>>>,
+    /// Per (subnet, address): the machines holding it (more than one: a duplicate).
+    in_subnet: HashMap<(i64, IpAddr), Vec<String>>,
+}
+
+impl Sides {
+    fn new(agents: &[MergedAgent], spaces: &BTreeMap<String, Vec<Endpoint>>) -> Sides {
+        let mut own: Vec<Vec<(IpAddr, Option<IpNet>)>> = vec![Vec::new(); agents.len()];
+        let mut holders: HashMap<String, HashMap<IpAddr, Vec<String>>> = HashMap::new();
+        let mut in_subnet: HashMap<(i64, IpAddr), Vec<String>> = HashMap::new();
+        for (space, eps) in spaces {
+            for e in eps {
+                in_subnet
+                    .entry((e.subnet_id, e.address))
+                    .or_default()
+                    .push(e.name.clone());
+                own[e.agent].push((e.address, e.cidr));
+                holders
+                    .entry(space.clone())
+                    .or_default()
+                    .entry(e.address)
+                    .or_default()
+                    .push(e.name.clone());
+            }
+        }
+        Sides {
+            own,
+            holders,
+            in_subnet,
+        }
+    }
+
+    /// Why a probe from `s` to `t` cannot tell anything because one of its addresses is held
+    /// by several machines in its subnet (replies go to whichever answers ARP first).
+    fn duplicated(&self, s: &Endpoint, t: &Endpoint) -> Option<String> {
+        [s, t].into_iter().find_map(|e| {
+            let h = self.in_subnet.get(&(e.subnet_id, e.address))?;
+            (h.len() > 1).then(|| {
+                format!(
+                    "{} is held by {} (address.duplicate), so a reply would reach whichever answers first",
+                    e.address,
+                    h.join(" and ")
+                )
+            })
+        })
+    }
+
+    /// Why a probe from `s` to `t` would only reach the prober itself, if it would.
+    fn self_target(&self, s: &Endpoint, t: &Endpoint) -> Option<String> {
+        self.own[s.agent]
+            .iter()
+            .any(|(a, _)| *a == t.address)
+            .then(|| {
+                format!(
+                    "{} is also {}'s own address, so the probe would only reach {} itself",
+                    t.address, s.name, s.name
+                )
+            })
+    }
+
+    /// Why an isolation probe from `s` (in `side`) to `t` could be answered without crossing
+    /// the boundary, if it could.
+    fn answered_locally(&self, side: &str, s: &Endpoint, t: &Endpoint) -> Option<String> {
+        if let Some(r) = self.self_target(s, t) {
+            return Some(r);
+        }
+        if let Some(net) = self.own[s.agent]
+            .iter()
+            .filter_map(|(_, c)| *c)
+            .find(|c| c.contains(&t.address))
+        {
+            return Some(format!(
+                "{} lies in {net}, on-link for {}, so a host on {}'s own side with that address would answer",
+                t.address, s.name, s.name
+            ));
+        }
+        let others: Vec<&String> = self
+            .holders
+            .get(side)
+            .and_then(|h| h.get(&t.address))
+            .map(|v| v.iter().filter(|n| **n != t.name).collect())
+            .unwrap_or_default();
+        if let Some(o) = others.first() {
+            return Some(format!(
+                "{} is also held by {o} in {side}, on {}'s own side, which would answer",
+                t.address, s.name
+            ));
+        }
+        None
+    }
 }
 
 /// Name of the pseudo-space that holds the probes of `--isolate A:B`.
 pub fn isolation_space(a: &str, b: &str) -> String {
     format!("isolate:{a}:{b}")
+}
+
+/// One unit of planning: the probes of one space, or of one isolated pair of spaces.
+struct Job<'a> {
+    /// Space (or isolation pseudo-space) name: the probes' `space`.
+    space: String,
+    /// Source side (and, for a space, also the target side).
+    ea: &'a [Endpoint],
+    /// Target side of an isolation job.
+    eb: &'a [Endpoint],
+    /// Reachable (a space) or isolated (a pair of spaces).
+    expect: Expectation,
+    /// Names of the two real spaces of an isolation job.
+    sides: (String, String),
 }
 
 /// Builds the plan for every agent.
@@ -164,16 +319,15 @@ pub fn build_plan(
     opts: &PlanOptions,
 ) -> CheckPlan {
     let spaces = endpoints_by_space(provider, agents);
-    // Work items: (space name, source endpoints, target endpoints, expectation, pairs fn).
-    let mut jobs: Vec<(String, &[Endpoint], &[Endpoint], Expectation)> = spaces
+    let sides = Sides::new(agents, &spaces);
+    let mut jobs: Vec<Job<'_>> = spaces
         .iter()
-        .map(|(name, eps)| {
-            (
-                name.clone(),
-                eps.as_slice(),
-                eps.as_slice(),
-                Expectation::Reachable,
-            )
+        .map(|(name, eps)| Job {
+            space: name.clone(),
+            ea: eps.as_slice(),
+            eb: eps.as_slice(),
+            expect: Expectation::Reachable,
+            sides: (name.clone(), name.clone()),
         })
         .collect();
     let mut seen = BTreeSet::new();
@@ -185,12 +339,13 @@ pub fn build_plan(
         }
         let ea = spaces.get(a).unwrap_or(&empty);
         let eb = spaces.get(b).unwrap_or(&empty);
-        jobs.push((
-            isolation_space(a, b),
-            ea.as_slice(),
-            eb.as_slice(),
-            Expectation::Isolated,
-        ));
+        jobs.push(Job {
+            space: isolation_space(a, b),
+            ea: ea.as_slice(),
+            eb: eb.as_slice(),
+            expect: Expectation::Isolated,
+            sides: (a.clone(), b.clone()),
+        });
     }
     // Spaces are independent: plan them on every core, then hand the probes to their agents.
     let threads = std::thread::available_parallelism()
@@ -198,14 +353,19 @@ pub fn build_plan(
         .unwrap_or(1)
         .clamp(1, jobs.len().max(1));
     let chunk = jobs.len().div_ceil(threads).max(1);
-    let produced: Vec<Vec<(usize, PlannedTarget)>> = std::thread::scope(|scope| {
+    let sides = &sides;
+    let produced: Vec<Planned> = std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter()
-                        .flat_map(|j| plan_job(j, opts))
-                        .collect::<Vec<_>>()
+                    let mut all = Planned::default();
+                    for j in part {
+                        let p = plan_job(j, sides, opts);
+                        all.probes.extend(p.probes);
+                        all.untestable.extend(p.untestable);
+                    }
+                    all
                 })
             })
             .collect();
@@ -215,14 +375,53 @@ pub fn build_plan(
             .collect()
     });
     let mut per_agent: Vec<Vec<PlannedTarget>> = vec![Vec::new(); agents.len()];
+    let mut ids: Vec<HashSet<String>> = vec![HashSet::new(); agents.len()];
     let mut probes = 0;
+    let mut untestable = Vec::new();
+    for part in produced {
+        for (agent, t) in part.probes {
+            // Ids are unique by construction; a repeat would only be the same probe twice.
+            if ids[agent].insert(t.id.clone()) {
+                per_agent[agent].push(t);
+                probes += 1;
+            }
+        }
+        untestable.extend(part.untestable);
+    }
+    // The probes between spaces (see `crate::cross_space`).
     let (cross_probes, cross) = crate::cross_space::plan(&spaces, &opts.topology, &opts.isolate);
-    for part in produced.into_iter().chain(std::iter::once(cross_probes)) {
-        for (agent, t) in part {
+    // Who answers for each address, and each subnet's gateway (see `crate::infra`).
+    let mut infra = if opts.infrastructure {
+        crate::infra::plan_items(provider, agents)
+    } else {
+        Vec::new()
+    };
+    if let Some(c) = &opts.controllers {
+        infra.extend(crate::infra::controller_items(provider, agents, c));
+    }
+    for (agent, t) in cross_probes.into_iter().chain(infra) {
+        if ids[agent].insert(t.id.clone()) {
             per_agent[agent].push(t);
             probes += 1;
         }
     }
+    untestable.sort_by(|a: &Untestable, b: &Untestable| {
+        (
+            &a.space,
+            &a.source_machine,
+            a.source,
+            a.target,
+            &a.target_machine,
+        )
+            .cmp(&(
+                &b.space,
+                &b.source_machine,
+                b.source,
+                b.target,
+                &b.target_machine,
+            ))
+    });
+    untestable.dedup();
     let per_agent = agents
         .iter()
         .zip(per_agent)
@@ -241,26 +440,62 @@ pub fn build_plan(
     CheckPlan {
         per_agent,
         probes,
+        untestable,
+        controllers: opts.controllers.clone(),
         cross,
     }
 }
 
+/// What one job produced: probes tagged with the source agent index, and untestable ones.
+#[derive(Default)]
+struct Planned {
+    probes: Vec<(usize, PlannedTarget)>,
+    untestable: Vec<Untestable>,
+}
+
+/// The probe id: unique per (space, source agent, target agent, source address, target
+/// address, kind), so peers sharing an address still get one probe each.
+pub fn probe_id(space: &str, s: &Endpoint, t: &Endpoint, expect: Expectation) -> String {
+    let kind = match expect {
+        Expectation::Reachable => "echo",
+        Expectation::Isolated => "isolated",
+    };
+    let mut id = String::with_capacity(
+        space.len()
+            + s.agent_id.len()
+            + t.agent_id.len()
+            + s.addr_text.len()
+            + t.addr_text.len()
+            + 16,
+    );
+    id.push_str(space);
+    id.push('/');
+    id.push_str(&s.agent_id);
+    id.push('>');
+    id.push_str(&t.agent_id);
+    id.push('/');
+    id.push_str(&s.addr_text);
+    id.push('>');
+    id.push_str(&t.addr_text);
+    id.push('/');
+    id.push_str(kind);
+    id
+}
+
 /// The probes of one space (or one isolated pair of spaces), tagged with the source agent.
-fn plan_job(
-    (space, ea, eb, expect): &(String, &[Endpoint], &[Endpoint], Expectation),
-    opts: &PlanOptions,
-) -> Vec<(usize, PlannedTarget)> {
+fn plan_job(job: &Job<'_>, sides: &Sides, opts: &PlanOptions) -> Planned {
+    let Job {
+        space,
+        ea,
+        eb,
+        expect,
+        ..
+    } = job;
     let make = |s: &Endpoint, t: &Endpoint| {
-        let mut id = String::with_capacity(space.len() + s.addr_text.len() + t.addr_text.len() + 2);
-        id.push_str(space);
-        id.push('/');
-        id.push_str(&s.addr_text);
-        id.push('>');
-        id.push_str(&t.addr_text);
         (
             s.agent,
             PlannedTarget {
-                id,
+                id: probe_id(space, s, t, *expect),
                 space: space.clone(),
                 source: s.address,
                 target: t.address,
@@ -272,25 +507,71 @@ fn plan_job(
                 tcp_ports: Vec::new(),
                 target_machine: Some(t.name.clone()),
                 expect: *expect,
+                kind: Default::default(),
             },
         )
     };
+    let skip = |s: &Endpoint, t: &Endpoint, reason: String| Untestable {
+        space: space.clone(),
+        source_machine: s.name.clone(),
+        target_machine: t.name.clone(),
+        source: s.address,
+        target: t.address,
+        reason,
+    };
+    let mut out = Planned::default();
     match expect {
-        Expectation::Reachable => space_pairs(space, ea, eb, opts)
-            .into_iter()
-            .map(|(s, t)| make(&ea[s], &ea[t]))
-            .collect(),
-        Expectation::Isolated => cross_pairs(space, ea, eb, opts)
-            .into_iter()
-            .map(|(s, t, forward)| {
-                if forward {
-                    make(&ea[s], &eb[t])
-                } else {
-                    make(&eb[t], &ea[s])
+        Expectation::Reachable => {
+            for (s, t) in space_pairs(space, ea, eb, opts) {
+                let (s, t) = (&ea[s], &ea[t]);
+                match sides.self_target(s, t).or_else(|| sides.duplicated(s, t)) {
+                    Some(reason) => out.untestable.push(skip(s, t, reason)),
+                    None => out.probes.push(make(s, t)),
                 }
-            })
-            .collect(),
+            }
+        }
+        Expectation::Isolated => {
+            let (side_a, side_b) = &job.sides;
+            let mut used: HashSet<(usize, usize, bool)> = HashSet::new();
+            let pairs = cross_pairs(space, ea, eb, opts);
+            for &(s, t, forward) in &pairs {
+                used.insert((s, t, forward));
+            }
+            for (s, t, forward) in pairs {
+                // The prober's side, the target's side, and the target endpoints to pick from.
+                let (src, tgt, side, others): (&Endpoint, &Endpoint, &str, &[Endpoint]) = if forward
+                {
+                    (&ea[s], &eb[t], side_a, eb)
+                } else {
+                    (&eb[t], &ea[s], side_b, ea)
+                };
+                let Some(reason) = sides.answered_locally(side, src, tgt) else {
+                    out.probes.push(make(src, tgt));
+                    continue;
+                };
+                // Another address of the same target machine on that side, not yet probed.
+                let alt = others.iter().enumerate().find(|(i, o)| {
+                    o.agent_id == tgt.agent_id
+                        && o.address != tgt.address
+                        && same_family(src, o)
+                        && !used.contains(&if forward {
+                            (s, *i, true)
+                        } else {
+                            (*i, t, false)
+                        })
+                        && sides.answered_locally(side, src, o).is_none()
+                });
+                match alt {
+                    Some((i, o)) => {
+                        used.insert(if forward { (s, i, true) } else { (i, t, false) });
+                        out.probes.push(make(src, o));
+                    }
+                    None => out.untestable.push(skip(src, tgt, reason)),
+                }
+            }
+        }
     }
+    out
 }
 
 /// A hasher for index pairs (a multiply-shift mix; the keys are small integers, not input).
@@ -493,6 +774,7 @@ pub(crate) mod tests {
             agent_id: format!("a{id:05}"),
             name: format!("node{id}"),
             system_id: None,
+            resolvers: Vec::new(),
             addresses: addrs
                 .iter()
                 .map(|(space, subnet, ip)| AgentAddress {
@@ -503,6 +785,14 @@ pub(crate) mod tests {
                     vlan_mtu: if *space == 2 { 9000 } else { 1500 },
                 })
                 .collect(),
+        }
+    }
+
+    /// Echo probes only: the infrastructure probes have their own tests (crate::infra).
+    pub(crate) fn echo_only() -> PlanOptions {
+        PlanOptions {
+            infrastructure: false,
+            ..PlanOptions::default()
         }
     }
 
@@ -557,6 +847,7 @@ pub(crate) mod tests {
             tcp_ports: vec![],
             target_machine: None,
             expect: Default::default(),
+            kind: Default::default(),
         };
         let plan = |count: u32, n: u32| ProbePlan {
             schema: preflight_model::plan::PLAN_SCHEMA.into(),
@@ -584,7 +875,7 @@ pub(crate) mod tests {
             agent(2, &[(1, 11, "10.1.1.2"), (2, 20, "10.2.0.2")]),
             agent(3, &[(1, 10, "10.1.0.3")]),
         ];
-        let plan = build_plan(&p, &agents, &PlanOptions::default());
+        let plan = build_plan(&p, &agents, &echo_only());
         // sp1: 3 agents → 6 probes (across subnets 10 and 11 too); sp2: 2 agents → 2 probes.
         assert_eq!(plan.probes, 8);
         let t = all_targets(&plan);
@@ -624,7 +915,7 @@ pub(crate) mod tests {
         ];
         let opts = PlanOptions {
             isolate: vec![("sp1".into(), "sp2".into()), ("sp2".into(), "sp1".into())],
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let plan = build_plan(&p, &agents, &opts);
         let iso: Vec<PlannedTarget> = all_targets(&plan)
@@ -753,7 +1044,7 @@ pub(crate) mod tests {
         let opts = PlanOptions {
             full_mesh_max: 50,
             k: 3,
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let plan = check_sparse_coverage(&agents, &p, &opts);
         assert!(
@@ -772,7 +1063,7 @@ pub(crate) mod tests {
         let opts = PlanOptions {
             full_mesh_max: 20,
             k: 4,
-            ..PlanOptions::default()
+            ..echo_only()
         };
         check_sparse_coverage(&agents, &p, &opts);
     }
@@ -783,7 +1074,7 @@ pub(crate) mod tests {
         let agents = many(120, 2, 3);
         let opts = PlanOptions {
             full_mesh_max: 10,
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let a = build_plan(&p, &agents, &opts);
         let mut rev = agents.clone();
@@ -802,6 +1093,157 @@ pub(crate) mod tests {
         }
     }
 
+    fn with_subnet(p: &mut ProviderModel, id: i64, space: i64, cidr: &str) {
+        p.subnets.insert(
+            id,
+            preflight_model::provider::Subnet {
+                id,
+                name: cidr.into(),
+                cidr: cidr.parse().unwrap(),
+                vlan_id: id,
+                space_id: Some(space),
+                gateway: None,
+                managed: true,
+                dns_servers: Vec::new(),
+            },
+        );
+    }
+
+    #[test]
+    fn reused_address_gives_unique_ids_and_no_self_probe() {
+        let p = spaces(1);
+        // node1 and node2 both hold 10.1.0.5, in two subnets of one space (two fabrics);
+        // node3 is in node1's subnet.
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.5")]),
+            agent(2, &[(1, 11, "10.1.0.5")]),
+            agent(3, &[(1, 10, "10.1.0.3")]),
+        ];
+        let plan = build_plan(&p, &agents, &echo_only());
+        for pp in plan.per_agent.values() {
+            let ids: HashSet<&str> = pp.targets.iter().map(|t| t.id.as_str()).collect();
+            assert_eq!(ids.len(), pp.targets.len(), "ids unique per plan");
+        }
+        // node3 probes both holders of 10.1.0.5: two probes, two ids, two target machines.
+        let a3 = &plan.per_agent["a00003"];
+        let to_dup: Vec<&PlannedTarget> = a3
+            .targets
+            .iter()
+            .filter(|t| t.target.to_string() == "10.1.0.5")
+            .collect();
+        assert_eq!(to_dup.len(), 2);
+        assert_ne!(to_dup[0].id, to_dup[1].id);
+        assert_ne!(to_dup[0].target_machine, to_dup[1].target_machine);
+        // node1 never "probes" node2 at 10.1.0.5 from 10.1.0.5: that would be itself.
+        for id in ["a00001", "a00002"] {
+            assert!(plan.per_agent[id]
+                .targets
+                .iter()
+                .all(|t| t.source != t.target));
+            assert_eq!(plan.per_agent[id].targets.len(), 1, "only node3");
+        }
+        assert_eq!(plan.untestable.len(), 2, "{:?}", plan.untestable);
+        assert!(plan
+            .untestable
+            .iter()
+            .all(|u| u.reason.contains("own address") && u.target.to_string() == "10.1.0.5"));
+        assert_eq!(plan.probes, 4);
+    }
+
+    #[test]
+    fn duplicate_address_in_one_subnet_is_untestable_and_the_rest_is_planned() {
+        let p = spaces(1);
+        let agents = vec![
+            agent(1, &[(1, 10, "10.1.0.5")]),
+            agent(2, &[(1, 10, "10.1.0.5")]),
+            agent(3, &[(1, 10, "10.1.0.3")]),
+            agent(4, &[(1, 10, "10.1.0.4")]),
+        ];
+        let plan = build_plan(&p, &agents, &echo_only());
+        // Only node3 <-> node4 is meaningful.
+        let pairs: BTreeSet<(String, String)> = all_targets(&plan)
+            .iter()
+            .map(|t| (t.source.to_string(), t.target.to_string()))
+            .collect();
+        let want: BTreeSet<(String, String)> = [("10.1.0.3", "10.1.0.4"), ("10.1.0.4", "10.1.0.3")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(pairs, want);
+        assert!(plan
+            .untestable
+            .iter()
+            .any(|u| u.reason.contains("address.duplicate") && u.source_machine == "node3"));
+        // With the infrastructure probes, every machine still asks who holds its address.
+        let full = build_plan(&p, &agents, &PlanOptions::default());
+        for id in ["a00001", "a00002", "a00003", "a00004"] {
+            assert!(full.per_agent[id]
+                .targets
+                .iter()
+                .any(|t| t.kind == preflight_model::plan::ProbeKind::Neighbour
+                    && t.source == t.target));
+        }
+    }
+
+    #[test]
+    fn isolation_under_address_reuse_is_untestable_unless_another_address_exists() {
+        // Two tenants on separate fabrics reuse 10.0.0.0/24 (subnets 10 and 20); tenant b's
+        // node4 also has a unique address in b (subnet 21).
+        let mut p = spaces(2);
+        with_subnet(&mut p, 10, 1, "10.0.0.0/24");
+        with_subnet(&mut p, 20, 2, "10.0.0.0/24");
+        with_subnet(&mut p, 21, 2, "10.9.0.0/24");
+        let agents = vec![
+            agent(1, &[(1, 10, "10.0.0.11")]),
+            agent(2, &[(1, 10, "10.0.0.12")]),
+            agent(3, &[(2, 20, "10.0.0.11")]),
+            agent(4, &[(2, 20, "10.0.0.12"), (2, 21, "10.9.0.4")]),
+        ];
+        let opts = PlanOptions {
+            isolate: vec![("sp1".into(), "sp2".into())],
+            ..echo_only()
+        };
+        let plan = build_plan(&p, &agents, &opts);
+        let iso: Vec<PlannedTarget> = all_targets(&plan)
+            .into_iter()
+            .filter(|t| t.expect == Expectation::Isolated)
+            .collect();
+        // Only probes into node4's unique address remain (from node1 and node2); nothing
+        // targets a 10.0.0.x address from the other tenant, whose own side would answer.
+        let pairs: BTreeSet<(String, String)> = iso
+            .iter()
+            .map(|t| (t.source.to_string(), t.target.to_string()))
+            .collect();
+        let want: BTreeSet<(String, String)> =
+            [("10.0.0.11", "10.9.0.4"), ("10.0.0.12", "10.9.0.4")]
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+        assert_eq!(pairs, want);
+        assert!(!plan.untestable.is_empty());
+        assert!(plan
+            .untestable
+            .iter()
+            .all(|u| u.reason.contains("on-link") || u.reason.contains("own address")));
+        // node4 → node1 (10.0.0.11 in sp1) from 10.9.0.4 is still answered locally: 10.0.0.11
+        // is on-link for node4 through its 10.0.0.12/24.
+        assert!(plan
+            .untestable
+            .iter()
+            .any(|u| u.source_machine == "node4" && u.target.to_string() == "10.0.0.11"));
+        // Without reuse the same layout plans every isolation probe.
+        let mut q = spaces(2);
+        with_subnet(&mut q, 10, 1, "10.0.0.0/24");
+        with_subnet(&mut q, 20, 2, "10.1.0.0/24");
+        let agents = vec![
+            agent(1, &[(1, 10, "10.0.0.11")]),
+            agent(3, &[(2, 20, "10.1.0.11")]),
+        ];
+        let plan = build_plan(&q, &agents, &opts);
+        assert!(plan.untestable.is_empty());
+        assert_eq!(plan.probes, 2);
+    }
+
     #[test]
     fn sparse_isolation_covers_both_spaces() {
         let p = spaces(2);
@@ -815,7 +1257,7 @@ pub(crate) mod tests {
             full_mesh_max: 10,
             k: 2,
             isolate: vec![("sp1".into(), "sp2".into())],
-            ..PlanOptions::default()
+            ..echo_only()
         };
         let plan = build_plan(&p, &agents, &opts);
         let mut out: BTreeMap<String, usize> = BTreeMap::new();

@@ -2,13 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use preflight_model::plan::ProbeKind;
 use preflight_model::probe::{ProbeReport, TargetResult};
 use preflight_model::provider::ProviderModel;
 use preflight_model::report::{
     judge, Checked, Finding, Measurement, PairResult, Report, ReportKind, SpaceReport, SubnetRef,
 };
 
-use crate::findings::{missing_agents, probe_findings};
+use crate::findings::{missing_agents, probe_findings, untestable_findings};
 use crate::merge::Merged;
 use crate::plan::CheckPlan;
 use crate::CheckError;
@@ -102,6 +103,10 @@ pub struct Finish<'a> {
     pub inputs: Vec<String>,
 }
 
+/// Where a plan item's pair is (section, index), `None` for an item judged by
+/// [`crate::infra`] instead of as a pair.
+type Slot = Option<(usize, usize)>;
+
 /// The report's space sections and pairs, built when the plan is and filled in as each
 /// agent's results arrive, so the coordinator keeps one pair per probe instead of every
 /// upload and then every pair.
@@ -111,11 +116,14 @@ pub struct PairFold {
     sections: Vec<SpaceReport>,
     /// Per agent: its source machine name, and for each of its plan's targets, where the
     /// pair is (section, index).
-    slots: HashMap<String, (String, Vec<(usize, usize)>)>,
+    slots: HashMap<String, (String, Vec<Slot>)>,
     /// Agents whose results were folded.
     reported: BTreeSet<String>,
     /// Probes with a result.
     probes_done: usize,
+    /// Per agent, the results of its non-echo plan items (neighbour, gateway, controller):
+    /// the [`crate::infra`] rules judge them at the end. A few per agent, so kept whole.
+    infra: BTreeMap<String, ProbeReport>,
 }
 
 impl PairFold {
@@ -178,6 +186,12 @@ impl PairFold {
                 .to_string();
             let mut at = Vec::with_capacity(plan.targets.len());
             for t in &plan.targets {
+                // Neighbour, gateway and controller probes are judged per address or subnet
+                // (crate::infra), not as pairs: no slot; their results are kept as they come.
+                if t.kind != ProbeKind::Echo {
+                    at.push(None);
+                    continue;
+                }
                 let i = section(&mut sections, &t.space, &|| SpaceReport {
                     name: t.space.clone(),
                     id: None,
@@ -202,7 +216,7 @@ impl PairFold {
                     t,
                     None,
                 ));
-                at.push((i, sec.pairs.len() - 1));
+                at.push(Some((i, sec.pairs.len() - 1)));
             }
             slots.insert(agent_id.clone(), (source_machine, at));
         }
@@ -211,6 +225,7 @@ impl PairFold {
             slots,
             reported: BTreeSet::new(),
             probes_done: 0,
+            infra: BTreeMap::new(),
         }
     }
 
@@ -229,11 +244,16 @@ impl PairFold {
             .iter()
             .filter_map(|t| t.id.as_deref().map(|id| (id, t)))
             .collect();
-        for (t, &(i, j)) in p.targets.iter().zip(at) {
+        let mut infra = Vec::new();
+        for (t, &slot) in p.targets.iter().zip(at) {
             let Some(r) = by_id.get(t.id.as_str()).copied() else {
                 continue;
             };
             self.probes_done += 1;
+            let Some((i, j)) = slot else {
+                infra.push(r.clone());
+                continue;
+            };
             let pair = &mut self.sections[i].pairs[j];
             *pair = pair_from(
                 std::mem::take(&mut pair.id),
@@ -241,6 +261,19 @@ impl PairFold {
                 std::mem::take(&mut pair.target_machine),
                 t,
                 Some(r),
+            );
+        }
+        if !infra.is_empty() {
+            self.infra.insert(
+                agent_id.to_string(),
+                ProbeReport {
+                    schema: report.schema.clone(),
+                    agent: report.agent.clone(),
+                    sockets: Vec::new(),
+                    started_at: report.started_at.clone(),
+                    duration_ms: report.duration_ms,
+                    targets: infra,
+                },
             );
         }
     }
@@ -278,6 +311,47 @@ impl PairFold {
             checked.extend(c);
         }
         let space_pairs = crate::cross_space::space_pairs(&input.plan.cross, &spaces);
+        findings.extend(untestable_findings(&input.plan.untestable));
+        for (f, c) in [
+            crate::infra::address_duplicate(
+                input.provider,
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+            crate::infra::address_in_dynamic_range(input.provider, &input.merged.agents),
+            crate::infra::controller_unreachable(
+                input.provider,
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+                input.plan.controllers.as_ref(),
+            ),
+            crate::infra::gateway_unreachable(
+                input.provider,
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+            crate::infra::dns_server_unreachable(
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+            crate::infra::dns_reverse_mismatch(
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+            crate::infra::dns_forward_mismatch(
+                &input.merged.agents,
+                &input.plan.per_agent,
+                &self.infra,
+            ),
+        ] {
+            findings.extend(f);
+            checked.extend(c);
+        }
         let endpoints = crate::localize::EndpointModel::from_maas(input.provider, input.merged);
         let diagnosis = crate::localize::localize(&spaces, &endpoints, &input.merged.findings);
         findings.extend(crate::localize::cause_findings(&diagnosis));
@@ -353,6 +427,10 @@ pub fn from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
     let mut seen_ids = BTreeSet::new();
     for (ri, r) in results.iter().enumerate() {
         for (ti, t) in r.targets.iter().enumerate() {
+            // Without the MAAS model there is nobody to compare neighbour answers with.
+            if t.kind != preflight_model::plan::ProbeKind::Echo {
+                continue;
+            }
             let space = t.space.clone().unwrap_or_else(|| "default".to_string());
             let source_machine = r
                 .agent
@@ -380,6 +458,7 @@ pub fn from_probes(results: &[ProbeReport]) -> Result<Report, CheckError> {
                 tcp_ports: Vec::new(),
                 target_machine: Some(target_machine.clone()),
                 expect: t.expect,
+                kind: Default::default(),
             };
             let mut pair = pair_from(
                 id,
@@ -456,6 +535,9 @@ mod tests {
             failure: None,
             mtu: None,
             tcp: vec![],
+            kind: Default::default(),
+            macs: Vec::new(),
+            dns: None,
         }
     }
 

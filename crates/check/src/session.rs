@@ -272,6 +272,7 @@ mod tests {
             tcp_ports: vec![],
             target_machine: None,
             expect: Default::default(),
+            kind: Default::default(),
         };
         let plan = ProbePlan {
             schema: PLAN_SCHEMA.into(),

@@ -53,6 +53,10 @@ pub struct Registration {
 struct StoredPlan {
     probes: usize,
     per_agent: BTreeMap<String, ProbePlan>,
+    #[serde(default)]
+    untestable: Vec<crate::plan::Untestable>,
+    #[serde(default)]
+    controllers: Option<crate::infra::Controllers>,
     /// The cross-space pairs (so a resumed check judges them the same way).
     #[serde(default)]
     cross: Vec<crate::cross_space::CrossPair>,
@@ -63,6 +67,8 @@ struct StoredPlan {
 struct StoredPlanRef<'a> {
     probes: usize,
     per_agent: &'a BTreeMap<String, ProbePlan>,
+    untestable: &'a [crate::plan::Untestable],
+    controllers: &'a Option<crate::infra::Controllers>,
     cross: &'a [crate::cross_space::CrossPair],
 }
 
@@ -516,6 +522,8 @@ impl CheckState {
                 inner.plan = Some(CheckPlan {
                     per_agent: sp.per_agent,
                     probes: sp.probes,
+                    untestable: sp.untestable,
+                    controllers: sp.controllers,
                     cross: sp.cross,
                 });
                 inner.phase = Phase::Probing;
@@ -821,6 +829,8 @@ impl CheckState {
             let stored = StoredPlanRef {
                 probes: plan.probes,
                 per_agent: &plan.per_agent,
+                untestable: &plan.untestable,
+                controllers: &plan.controllers,
                 cross: &plan.cross,
             };
             // Disk full: the plan still goes out from memory (resume is off, said once).
@@ -1161,6 +1171,9 @@ mod tests {
                     failure: None,
                     mtu: None,
                     tcp: vec![],
+                    kind: t.kind,
+                    macs: Vec::new(),
+                    dns: None,
                 })
                 .collect(),
         }
@@ -1183,11 +1196,16 @@ mod tests {
     fn state_dir_survives_a_restart_without_loss_or_duplication() {
         let dir = tempfile::tempdir().unwrap();
         let p = provider();
+        // Echo probes only, so the counts below are the mesh's (3 peers each way).
+        let echo_only = PlanOptions {
+            infrastructure: false,
+            ..PlanOptions::default()
+        };
         {
             let s = CheckState::open(Some(dir.path())).unwrap();
             reg(&s, healthy(1, None, "node1"));
             reg(&s, healthy(2, None, "node2"));
-            s.plan(&p, &PlanOptions::default()).unwrap();
+            s.plan(&p, &echo_only).unwrap();
             let plan = s.plan_for("node1").unwrap().1.unwrap();
             assert_eq!(
                 s.submit("node1", report_for(&plan)).unwrap(),
@@ -1197,7 +1215,7 @@ mod tests {
         let s = CheckState::open(Some(dir.path())).unwrap();
         assert_eq!(s.registered(), 2);
         assert_eq!(s.lock().phase, Phase::Probing);
-        s.plan(&p, &PlanOptions::default()).unwrap();
+        s.plan(&p, &echo_only).unwrap();
         let plan1 = s.plan_for("node1").unwrap().1.unwrap();
         // re-send after restart is a duplicate, not a second copy
         assert_eq!(
@@ -1241,7 +1259,8 @@ mod tests {
         s.plan(&p, &PlanOptions::default()).unwrap();
         let mut results = BTreeMap::new();
         // node1 reports with one probe failing; node2 never does.
-        let mut r = report_for(&s.plan_for("node1").unwrap().1.unwrap());
+        let node1_plan = s.plan_for("node1").unwrap().1.unwrap();
+        let mut r = report_for(&node1_plan);
         r.targets[0].received = 0;
         r.targets[0].loss_pct = 100.0;
         s.submit("node1", r.clone()).unwrap();
@@ -1271,7 +1290,12 @@ mod tests {
         assert_eq!(folded.summary, at_once.summary);
         assert_eq!(folded.inputs, at_once.inputs);
         assert_eq!(folded.summary.agents_reported, Some(1));
-        assert_eq!(folded.summary.probes_done, Some(3));
+        // Its echo probes and its neighbour and gateway probes (judged by crate::infra).
+        assert_eq!(folded.summary.probes_done, Some(node1_plan.targets.len()));
+        assert!(node1_plan
+            .targets
+            .iter()
+            .any(|t| t.kind != preflight_model::plan::ProbeKind::Echo));
         assert!(folded
             .spaces
             .iter()

@@ -64,6 +64,7 @@ fn observed(host: &str) -> ObservedConfig {
         addresses: vec![],
         routes: vec![],
         default_gateways: vec![],
+        resolvers: vec![],
     }
 }
 
@@ -117,6 +118,7 @@ async fn planned() -> (
                 tcp_ports: vec![],
                 target_machine: None,
                 expect: Default::default(),
+                kind: Default::default(),
             });
             plan.probes += 1;
         }
@@ -146,6 +148,9 @@ fn results_for(agent: &str, probe_id: &str) -> ProbeReport {
             failure: None,
             mtu: None,
             tcp: vec![],
+            kind: Default::default(),
+            macs: Vec::new(),
+            dns: None,
         }],
     }
 }

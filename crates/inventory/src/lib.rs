@@ -237,6 +237,7 @@ fn observe_once(
         addresses,
         routes,
         default_gateways,
+        resolvers: read_resolvers(std::path::Path::new("/etc/resolv.conf")),
     })
 }
 
@@ -274,7 +275,42 @@ pub fn build_config(
         addresses: mapped_addresses,
         routes: mapped_routes,
         default_gateways,
+        resolvers: Vec::new(),
     })
+}
+
+/// Most name servers read from resolv.conf (glibc's MAXNS).
+pub const MAX_RESOLVERS: usize = 3;
+
+/// The `nameserver` addresses of a resolv.conf text, in order, at most [`MAX_RESOLVERS`];
+/// comments, other options and unparsable addresses (an IPv6 one with a `%scope`) are
+/// skipped.
+pub fn parse_resolv_conf(text: &str) -> Vec<std::net::IpAddr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_ascii_whitespace();
+            match (words.next(), words.next()) {
+                (Some("nameserver"), Some(a)) => a.parse().ok(),
+                _ => None,
+            }
+        })
+        .take(MAX_RESOLVERS)
+        .collect()
+}
+
+/// [`parse_resolv_conf`] of a file, reading at most 64 KiB; nothing when it cannot be read.
+fn read_resolvers(path: &std::path::Path) -> Vec<std::net::IpAddr> {
+    use std::io::Read;
+    let mut text = String::new();
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            if f.take(64 * 1024).read_to_string(&mut text).is_err() {
+                return Vec::new();
+            }
+        }
+        Err(_) => return Vec::new(),
+    }
+    parse_resolv_conf(&text)
 }
 
 #[cfg(test)]

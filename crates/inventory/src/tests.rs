@@ -961,3 +961,18 @@ fn huge_name_and_many_attributes() {
     assert_eq!(l.name.len(), 4000);
     assert_eq!(l.mtu, 1280);
 }
+
+#[test]
+fn resolv_conf_nameservers_in_order_at_most_three_hostile_lines_skipped() {
+    let text = "# generated\n; comment\nsearch maas\nnameserver 10.0.0.2\nnameserver   fe80::1%eth0\n\
+                nameserver\nnameserver not-an-ip\nnameserver 2001:db8::53 # trailing\noptions edns0\n\
+                nameserver 10.0.0.3\nnameserver 10.0.0.4\n\u{0}\u{ffff}nameserver 1.1.1.1\n";
+    let got = crate::parse_resolv_conf(text);
+    let want: Vec<std::net::IpAddr> = ["10.0.0.2", "2001:db8::53", "10.0.0.3"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    assert!(crate::parse_resolv_conf("").is_empty());
+    assert!(crate::parse_resolv_conf(&"nameserver x\n".repeat(10_000)).is_empty());
+}

@@ -225,6 +225,26 @@ impl Lab {
                 ));
                 lines.push(format!("link set br{} up", v.vid));
             }
+            // Every subnet's gateway answers (ARP and ICMP) unless a router leg holds it: the
+            // switch's bridge carries the address, with forwarding off (a gateway that routes
+            // nowhere, which is all the check asks of it).
+            let t = &self.topology;
+            for (si, s) in t.subnets.iter().enumerate() {
+                let Some(gw) = s.gateway else { continue };
+                if t.vlans[s.vlan].fabric != fi
+                    || t.routers
+                        .iter()
+                        .any(|r| r.legs.iter().any(|(ls, a)| *ls == si && *a == gw))
+                {
+                    continue;
+                }
+                let nodad = if gw.is_ipv6() { " nodad" } else { "" };
+                lines.push(format!(
+                    "addr add {gw}/{} dev br{}{nodad}",
+                    s.cidr.prefix_len(),
+                    t.vlans[s.vlan].vid
+                ));
+            }
             batch(&ns, &lines)
                 .map_err(ctx(format!("building the bridges of fabric {}", f.name)))?;
             self.switches.push(ns);
@@ -509,6 +529,83 @@ impl Lab {
                 let (hi, _, i) = target(host, interface)?;
                 batch(&self.hosts[hi].ns, &[addr_line("add", t, i, *address)])?;
             }
+            Fault::DuplicateAddress {
+                host,
+                interface,
+                of,
+            } => {
+                let (hi, _, i) = target(host, interface)?;
+                let copied = t
+                    .host(of)
+                    .and_then(|o| {
+                        o.interfaces
+                            .iter()
+                            .find(|x| x.subnet == i.subnet)
+                            .and_then(|x| x.address)
+                    })
+                    .ok_or_else(unknown)?;
+                batch(&self.hosts[hi].ns, &[addr_line("add", t, i, copied)])?;
+            }
+            Fault::ControllerPortDropped { host, space }
+            | Fault::DnsPortDropped { host, space } => {
+                let dns = matches!(f, Fault::DnsPortDropped { .. });
+                let hi = t
+                    .hosts
+                    .iter()
+                    .position(|h| h.name == *host)
+                    .ok_or_else(unknown)?;
+                let rules: Vec<String> = t.hosts[hi]
+                    .interfaces
+                    .iter()
+                    .filter(|i| {
+                        t.vlans[t.subnets[i.subnet].vlan]
+                            .space
+                            .is_some_and(|s| t.spaces[s].name == *space)
+                    })
+                    .filter_map(|i| i.address)
+                    .map(|a| {
+                        let fam = if a.is_ipv4() { "ip" } else { "ip6" };
+                        if dns {
+                            format!("{fam} daddr {a} udp dport 53 drop")
+                        } else {
+                            format!("{fam} daddr {a} tcp dport {{ 17070, 37017 }} drop")
+                        }
+                    })
+                    .collect();
+                if rules.is_empty() {
+                    return Err(unknown());
+                }
+                self.hosts[hi].ns.nft(&input_table(n, &rules))?;
+            }
+            // Served by the lab's DNS responder (crate::dns), nothing to change on the hosts.
+            Fault::DnsPtrMissing { .. } | Fault::DnsWrongA { .. } => {}
+            Fault::DeadGateway { subnet } => {
+                let si = t
+                    .subnets
+                    .iter()
+                    .position(|s| s.cidr == subnet.trunc())
+                    .ok_or_else(unknown)?;
+                let s = &t.subnets[si];
+                let gw = s.gateway.ok_or_else(unknown)?;
+                let line = format!("addr del {gw}/{} dev", s.cidr.prefix_len());
+                match t.routers.iter().enumerate().find_map(|(ri, r)| {
+                    r.legs
+                        .iter()
+                        .position(|(ls, a)| *ls == si && *a == gw)
+                        .map(|li| (ri, li))
+                }) {
+                    Some((ri, li)) => {
+                        batch(&self.routers[ri].1, &[format!("{line} leg{li}")])?;
+                    }
+                    None => {
+                        let sw = self
+                            .switches
+                            .get(t.vlans[s.vlan].fabric)
+                            .ok_or_else(unknown)?;
+                        batch(sw, &[format!("{line} br{}", t.vlans[s.vlan].vid)])?;
+                    }
+                }
+            }
             Fault::MissingAddress { host, interface } => {
                 let (hi, _, i) = target(host, interface)?;
                 if let Some(a) = i.address {
@@ -744,6 +841,28 @@ pub fn describe_fault(f: &Fault) -> String {
         } => format!("{host} {interface} also has {address}"),
         Fault::MissingAddress { host, interface } => {
             format!("{host} {interface} lacks its address")
+        }
+        Fault::DuplicateAddress {
+            host,
+            interface,
+            of,
+        } => format!("{host} {interface} also has {of}'s address"),
+        Fault::DeadGateway { subnet } => format!("the gateway of {subnet} is dead"),
+        Fault::ControllerPortDropped { host, space } => {
+            format!("controller {host} drops its API port in {space}")
+        }
+        Fault::DnsPortDropped { host, space } => {
+            format!("DNS server {host} drops UDP 53 in {space}")
+        }
+        Fault::DnsPtrMissing { host, space } => {
+            format!("DNS has no PTR for {host}'s address in {space}")
+        }
+        Fault::DnsWrongA {
+            host,
+            space,
+            address,
+        } => {
+            format!("DNS resolves {host}'s name in {space} to {address}")
         }
         Fault::MissingInterface { host, interface } => format!("{host} lacks {interface}"),
         Fault::RouterForwards { router } => format!("router {router} forwards"),

@@ -7,6 +7,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod dns;
 pub mod expect;
 pub mod lab;
 pub mod netns;

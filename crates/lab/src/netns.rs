@@ -262,6 +262,40 @@ pub fn cleanup_stale() -> Result<Vec<String>, NetnsError> {
     Ok(removed)
 }
 
+/// A TCP listener bound to `addr` inside `ns` (from a short-lived thread that joined the
+/// namespace; the socket stays in it). The kernel completes handshakes from the backlog, so
+/// nothing needs to accept: enough for a port that must be open (a Juju controller's API).
+pub fn listen_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{}", ns.name());
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path)?;
+        // SAFETY: setns on a valid namespace fd only changes this (short-lived) thread.
+        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        std::net::TcpListener::bind(addr)
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("listener thread panicked"))?
+}
+
+/// A UDP socket bound to `addr` inside `ns` (as [`listen_in`] does for TCP).
+pub fn udp_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{}", ns.name());
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path)?;
+        // SAFETY: setns on a valid namespace fd only changes this (short-lived) thread.
+        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        std::net::UdpSocket::bind(addr)
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("socket thread panicked"))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,18 @@ pub const DEFAULT: &str = "openstack";
 /// (name, file text) of every shipped scenario, sorted by name.
 pub const SHIPPED: &[(&str, &str)] = &[
     (
+        "address-duplicate",
+        include_str!("../../../scenarios/address-duplicate.toml"),
+    ),
+    (
+        "address-in-dynamic-range",
+        include_str!("../../../scenarios/address-in-dynamic-range.toml"),
+    ),
+    (
+        "address-reuse-across-fabrics",
+        include_str!("../../../scenarios/address-reuse-across-fabrics.toml"),
+    ),
+    (
         "agent-missing",
         include_str!("../../../scenarios/agent-missing.toml"),
     ),
@@ -47,6 +59,26 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/cause-vlan-missing.toml"),
     ),
     (
+        "controller-ha-unreachable",
+        include_str!("../../../scenarios/controller-ha-unreachable.toml"),
+    ),
+    (
+        "controller-unreachable",
+        include_str!("../../../scenarios/controller-unreachable.toml"),
+    ),
+    (
+        "dns-forward-mismatch",
+        include_str!("../../../scenarios/dns-forward-mismatch.toml"),
+    ),
+    (
+        "dns-reverse-mismatch",
+        include_str!("../../../scenarios/dns-reverse-mismatch.toml"),
+    ),
+    (
+        "dns-server-unreachable",
+        include_str!("../../../scenarios/dns-server-unreachable.toml"),
+    ),
+    (
         "drift-address-missing",
         include_str!("../../../scenarios/drift-address-missing.toml"),
     ),
@@ -69,6 +101,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "drift-mtu-mismatch",
         include_str!("../../../scenarios/drift-mtu-mismatch.toml"),
+    ),
+    (
+        "gateway-unreachable",
+        include_str!("../../../scenarios/gateway-unreachable.toml"),
     ),
     ("healthy", include_str!("../../../scenarios/healthy.toml")),
     (

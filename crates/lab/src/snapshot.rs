@@ -31,6 +31,20 @@ fn vlan_json(t: &Topology, v: &Vlan) -> Value {
     })
 }
 
+/// The lab DNS host's address in the subnet, when the scenario has a DNS host there.
+fn dns_servers(t: &Topology, s: &Subnet) -> Vec<String> {
+    let Some(dns) = &t.dns else {
+        return Vec::new();
+    };
+    t.hosts
+        .iter()
+        .filter(|h| h.name == dns.host)
+        .flat_map(|h| &h.interfaces)
+        .filter(|i| t.subnets[i.subnet].id == s.id)
+        .filter_map(|i| i.address.map(|a| a.to_string()))
+        .collect()
+}
+
 fn subnet_json(t: &Topology, s: &Subnet) -> Value {
     let v = &t.vlans[s.vlan];
     json!({
@@ -40,7 +54,7 @@ fn subnet_json(t: &Topology, s: &Subnet) -> Value {
         "cidr": s.cidr.to_string(),
         "rdns_mode": 2,
         "gateway_ip": s.gateway.map(|g| g.to_string()),
-        "dns_servers": [],
+        "dns_servers": dns_servers(t, s),
         "allow_dns": true,
         "allow_proxy": true,
         "active_discovery": false,
@@ -293,6 +307,24 @@ pub fn snapshot(t: &Topology) -> Value {
             })
         })
         .collect();
+    let ipranges: Vec<Value> = t
+        .subnets
+        .iter()
+        .flat_map(|s| s.dynamic_ranges.iter().map(move |r| (s, r)))
+        .enumerate()
+        .map(|(i, (s, (a, b)))| {
+            json!({
+                "id": i + 1,
+                "type": "dynamic",
+                "start_ip": a.to_string(),
+                "end_ip": b.to_string(),
+                "subnet": subnet_json(t, s),
+                "comment": "",
+                "user": "admin",
+                "resource_uri": format!("/MAAS/api/2.0/ipranges/{}/", i + 1),
+            })
+        })
+        .collect();
     json!({
         "version": {
             "capabilities": [
@@ -317,6 +349,7 @@ pub fn snapshot(t: &Topology) -> Value {
             "name": "default", "description": "Default pool", "id": 0,
             "resource_uri": "/MAAS/api/2.0/resourcepool/0/"
         }],
+        "ipranges": ipranges,
     })
 }
 

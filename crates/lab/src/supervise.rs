@@ -49,6 +49,22 @@ pub enum SuperviseError {
         /// The last lines of its log.
         log_tail: String,
     },
+    /// The `[dns]` host is not in the lab, or cannot serve UDP 53.
+    #[error("DNS server {host}: {message}")]
+    Dns {
+        /// The host named in `[dns]`.
+        host: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A `[check] controllers` host is not in the lab, or cannot listen on a controller port.
+    #[error("controller {host}: {message}")]
+    Controller {
+        /// The host named in `[check] controllers`.
+        host: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 fn tail_suffix(tail: &str) -> String {
@@ -473,10 +489,76 @@ pub struct CheckRun {
     coordinator: Supervised,
     #[allow(dead_code)] // kept to be killed last, on drop
     maas: Supervised,
+    #[allow(dead_code)] // the controllers' API and HA ports stay open while the check runs
+    controller_ports: Vec<std::net::TcpListener>,
+    #[allow(dead_code)] // the lab's DNS server answers while the check runs
+    dns: Option<crate::dns::Responder>,
     /// Where the coordinator writes its JSON report.
     pub report_json: PathBuf,
     /// Agents started.
     pub agents_started: usize,
+}
+
+/// The hosts that play Juju controllers (`[check] controllers`): each listens on the API port
+/// (17070) and the HA port (37017) on every address; their addresses in the management space
+/// (every address in a space when none is named) are what `--controller` is given.
+fn controllers(
+    lab: &crate::Lab,
+    topology: &crate::Topology,
+) -> Result<(Vec<std::net::TcpListener>, Vec<String>), SuperviseError> {
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
+    for name in &topology.check.controllers {
+        let err = |message: String| SuperviseError::Controller {
+            host: name.clone(),
+            message,
+        };
+        let (Some(h), Some(host)) = (lab.host(name), topology.host(name)) else {
+            return Err(err("no such host in the lab".into()));
+        };
+        for port in [17070u16, 37017] {
+            listeners.push(
+                crate::netns::listen_in(h.ns(), std::net::SocketAddr::from(([0, 0, 0, 0], port)))
+                    .map_err(|e| err(format!("cannot listen on port {port}: {e}")))?,
+            );
+        }
+        for i in &host.interfaces {
+            let space = topology.vlans[topology.subnets[i.subnet].vlan]
+                .space
+                .map(|s| topology.spaces[s].name.as_str());
+            let wanted = match &topology.check.mgmt_space {
+                Some(m) => space == Some(m.as_str()),
+                None => space.is_some(),
+            };
+            if let (true, Some(a)) = (wanted, i.address) {
+                addrs.push(a.to_string());
+            }
+        }
+    }
+    Ok((listeners, addrs))
+}
+
+/// The lab's DNS server (`[dns]`): UDP 53 on every address of its host, answering the
+/// lab's zone ([`crate::dns::records`]).
+fn dns_server(
+    lab: &crate::Lab,
+    topology: &crate::Topology,
+) -> Result<Option<crate::dns::Responder>, SuperviseError> {
+    let Some(d) = &topology.dns else {
+        return Ok(None);
+    };
+    let err = |message: String| SuperviseError::Dns {
+        host: d.host.clone(),
+        message,
+    };
+    let h = lab
+        .host(&d.host)
+        .ok_or_else(|| err("no such host in the lab".into()))?;
+    let sock = crate::netns::udp_in(h.ns(), std::net::SocketAddr::from(([0, 0, 0, 0], 53)))
+        .map_err(|e| err(format!("cannot bind UDP 53: {e}")))?;
+    crate::dns::Responder::start(sock, crate::dns::records(topology))
+        .map(Some)
+        .map_err(|e| err(e.to_string()))
 }
 
 impl CheckRun {
@@ -489,6 +571,8 @@ impl CheckRun {
         spec: &CheckRunSpec,
         mut event: impl FnMut(RunEvent),
     ) -> Result<CheckRun, SuperviseError> {
+        let (controller_ports, controller_addrs) = controllers(lab, topology)?;
+        let dns = dns_server(lab, topology)?;
         let key_file = work.join("maas-api-key");
         write_secret(
             &key_file,
@@ -555,6 +639,15 @@ impl CheckRun {
                 cmd.args(["--allow", &format!("{a}:{b}")]);
             }
         }
+        if !controller_addrs.is_empty() {
+            cmd.args(["--controller", &controller_addrs.join(",")]);
+        }
+        if let Some(m) = &topology.check.mgmt_space {
+            cmd.args(["--mgmt-space", m]);
+        }
+        if let Some(h) = &topology.check.ha_space {
+            cmd.args(["--ha-space", h]);
+        }
         let mut coordinator = Supervised::spawn(
             "the coordinator (`preflight check`)",
             cmd,
@@ -564,6 +657,11 @@ impl CheckRun {
         let url = coordinator.wait_ready(Duration::from_secs(30))?;
         event(RunEvent::Coordinator(url.clone()));
 
+        // The lab hosts have no resolver of their own (not the machine's): the DNS servers
+        // checked are the ones MAAS gives the subnets (the lab's `[dns]` host).
+        let resolv_conf = work.join("resolv.conf");
+        std::fs::write(&resolv_conf, "# lab hosts: no resolver of their own\n")
+            .map_err(io(&resolv_conf))?;
         let mut agents = Vec::new();
         for h in topology.agent_hosts() {
             let Some(lh) = lab.host(&h.name) else {
@@ -572,7 +670,9 @@ impl CheckRun {
             let mut cmd = command(Place::Host(lh.ns(), &h.name), &spec.agent);
             cmd.args(["run", "--coordinator", &url, "--token-file"])
                 .arg(&token_file)
-                .args(["--machine-id", &h.system_id]);
+                .args(["--machine-id", &h.system_id])
+                .arg("--resolv-conf")
+                .arg(&resolv_conf);
             if spec.tls {
                 cmd.arg("--fingerprint-file").arg(&fingerprint_file);
             }
@@ -592,6 +692,8 @@ impl CheckRun {
             agents,
             coordinator,
             maas,
+            controller_ports,
+            dns,
             report_json,
             agents_started: started,
         })

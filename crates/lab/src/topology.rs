@@ -48,6 +48,8 @@ struct FileTopology {
     #[serde(default)]
     lab: FileLab,
     #[serde(default)]
+    dns: Option<DnsSettings>,
+    #[serde(default)]
     spaces: Vec<FileSpace>,
     #[serde(default)]
     fabrics: Vec<FileFabric>,
@@ -74,6 +76,12 @@ struct FileCheck {
     count: Option<u32>,
     #[serde(default)]
     isolate: Vec<[String; 2]>,
+    #[serde(default)]
+    controllers: Vec<String>,
+    #[serde(default)]
+    mgmt_space: Option<String>,
+    #[serde(default)]
+    ha_space: Option<String>,
     /// The Juju bundle the check validates and probes the relations of (YAML text).
     #[serde(default)]
     bundle: Option<String>,
@@ -83,6 +91,27 @@ struct FileCheck {
     /// `--allow A:B` pairs.
     #[serde(default)]
     allow: Vec<[String; 2]>,
+}
+
+/// The lab's DNS server (`[dns]`): one host answers UDP 53 on every address for the lab's
+/// zone, and MAAS gives every subnet it has an address in that address as `dns_servers`.
+/// Records: `HOST.SPACE.DOMAIN` A/AAAA → the host's address in that space, and its PTR back.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSettings {
+    /// The host that serves DNS.
+    pub host: String,
+    /// The lab's domain (default `lab`).
+    #[serde(default = "default_domain")]
+    pub domain: String,
+    /// Spaces whose reverse zone is delegated RFC 2317-style: the PTR query is answered with
+    /// a CNAME into `N.0/PREFIX.…in-addr.arpa`, where the PTR is.
+    #[serde(default)]
+    pub rfc2317: Vec<String>,
+}
+
+fn default_domain() -> String {
+    "lab".into()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +184,9 @@ struct FileSubnet {
     gateway: Option<IpAddr>,
     #[serde(default = "yes")]
     managed: bool,
+    /// MAAS dynamic (DHCP) ranges, `[first, last]` each.
+    #[serde(default)]
+    dynamic_ranges: Vec<[IpAddr; 2]>,
 }
 
 fn yes() -> bool {
@@ -180,6 +212,9 @@ struct FileHost {
 struct FileInterface {
     name: String,
     subnet: IpNet,
+    /// The subnet's fabric, needed when its CIDR is reused on another fabric.
+    #[serde(default)]
+    fabric: Option<String>,
     #[serde(default)]
     address: Option<IpAddr>,
     #[serde(default)]
@@ -336,6 +371,55 @@ pub enum Fault {
         /// Interface name.
         interface: String,
     },
+    /// The interface also gets the address `of` has in the same subnet (a copied netplan, a
+    /// VIP left on two hosts): two machines answer for one address.
+    DuplicateAddress {
+        /// Host that gets the copy.
+        host: String,
+        /// Its interface (in the subnet of the copied address).
+        interface: String,
+        /// Host whose address is copied.
+        of: String,
+    },
+    /// The subnet's gateway (the lab's responder on the VLAN, or the router leg holding it)
+    /// loses its address: nothing answers for MAAS's `gateway_ip`.
+    DeadGateway {
+        /// Subnet CIDR.
+        subnet: IpNet,
+    },
+    /// nftables on the controller host drops TCP 17070 and 37017 to its addresses in
+    /// `space`: the controller is unreachable from that space only.
+    ControllerPortDropped {
+        /// Controller host.
+        host: String,
+        /// Space name.
+        space: String,
+    },
+    /// nftables on the DNS host drops UDP 53 to its addresses in `space`: the server does not
+    /// answer that space.
+    DnsPortDropped {
+        /// The DNS host.
+        host: String,
+        /// Space name.
+        space: String,
+    },
+    /// The lab's DNS server has no PTR record for the host's address in `space`.
+    DnsPtrMissing {
+        /// Host name.
+        host: String,
+        /// Space name.
+        space: String,
+    },
+    /// The lab's DNS server resolves the host's name in `space` to `address` instead of
+    /// the host's address there (the PTR still names it).
+    DnsWrongA {
+        /// Host name.
+        host: String,
+        /// Space name.
+        space: String,
+        /// The wrong address the A (or AAAA) record gives.
+        address: IpAddr,
+    },
     /// A router that should not forward does (IP forwarding on).
     RouterForwards {
         /// Router name.
@@ -403,6 +487,13 @@ pub struct CheckSettings {
     pub count: Option<u32>,
     /// `--isolate A:B` pairs.
     pub isolate: Vec<(String, String)>,
+    /// Hosts that play Juju controllers: the demo listens on TCP 17070 (and 37017 with an HA
+    /// space) in them and passes their addresses (in the management space) as `--controller`.
+    pub controllers: Vec<String>,
+    /// `--mgmt-space`.
+    pub mgmt_space: Option<String>,
+    /// `--ha-space`.
+    pub ha_space: Option<String>,
     /// The bundle to pass as `--bundle` (YAML text), when any.
     pub bundle: Option<String>,
     /// `--isolation` value, when any (`none` or `bundle`).
@@ -463,6 +554,8 @@ pub struct Subnet {
     pub gateway: Option<IpAddr>,
     /// Managed by MAAS.
     pub managed: bool,
+    /// MAAS dynamic (DHCP) ranges: (first, last).
+    pub dynamic_ranges: Vec<(IpAddr, IpAddr)>,
 }
 
 /// A host's interface on one VLAN.
@@ -541,6 +634,8 @@ pub struct Topology {
     pub hosts: Vec<Host>,
     /// Routers.
     pub routers: Vec<Router>,
+    /// The lab's DNS server, when the scenario has one.
+    pub dns: Option<DnsSettings>,
     /// Faults.
     pub faults: Vec<Fault>,
     /// Findings the check is expected to produce (empty: a healthy scenario).
@@ -787,19 +882,21 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 s.cidr
             ));
         }
-        if subnets.iter().any(|x| x.cidr == cidr) {
-            return Err(format!("subnet {cidr} is declared twice"));
-        }
-        if let Some(o) = subnets
-            .iter()
-            .find(|x| x.cidr.contains(&cidr) || cidr.contains(&x.cidr))
-        {
-            return Err(format!("subnet {cidr} overlaps subnet {}", o.cidr));
-        }
         let fabric = fabrics
             .iter()
             .position(|f| f.name == s.fabric)
             .ok_or_else(|| format!("subnet {cidr}: unknown fabric {:?}", s.fabric))?;
+        // Separate fabrics may reuse address space (tenants); one fabric may not.
+        let same_fabric = |x: &Subnet| vlans[x.vlan].fabric == fabric;
+        if subnets.iter().any(|x| x.cidr == cidr && same_fabric(x)) {
+            return Err(format!("subnet {cidr} is declared twice"));
+        }
+        if let Some(o) = subnets
+            .iter()
+            .find(|x| same_fabric(x) && (x.cidr.contains(&cidr) || cidr.contains(&x.cidr)))
+        {
+            return Err(format!("subnet {cidr} overlaps subnet {}", o.cidr));
+        }
         let vlan = vlans
             .iter()
             .position(|v| v.fabric == fabric && v.vid == s.vid)
@@ -811,6 +908,13 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 ));
             }
         }
+        for [a, b] in &s.dynamic_ranges {
+            if !usable(&cidr, a) || !usable(&cidr, b) || a > b {
+                return Err(format!(
+                    "subnet {cidr}: dynamic range {a}-{b} is not an ordered range of host addresses in it"
+                ));
+            }
+        }
         subnets.push(Subnet {
             id: subnets.len() as i64 + 1,
             name: s.name.clone().unwrap_or_else(|| cidr.to_string()),
@@ -818,6 +922,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             vlan,
             gateway: s.gateway,
             managed: s.managed,
+            dynamic_ranges: s.dynamic_ranges.iter().map(|[a, b]| (*a, *b)).collect(),
         });
     }
     let mgmt = file.management.cidr.trunc();
@@ -830,12 +935,25 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
     {
         return Err(format!("management {mgmt} overlaps subnet {}", o.cidr));
     }
-    let subnet_index = |cidr: &IpNet, what: &str| -> Result<usize, String> {
-        subnets
+    // A CIDR reused on several fabrics needs the fabric named (`fabric = "..."`).
+    let subnet_in = |cidr: &IpNet, fabric: Option<&str>, what: &str| -> Result<usize, String> {
+        let found: Vec<usize> = subnets
             .iter()
-            .position(|s| s.cidr == cidr.trunc())
-            .ok_or_else(|| format!("{what}: unknown subnet {cidr}"))
+            .enumerate()
+            .filter(|(_, s)| s.cidr == cidr.trunc())
+            .filter(|(_, s)| fabric.is_none_or(|f| fabrics[vlans[s.vlan].fabric].name == f))
+            .map(|(i, _)| i)
+            .collect();
+        match found.as_slice() {
+            [] => Err(format!("{what}: unknown subnet {cidr}")),
+            [one] => Ok(*one),
+            _ => Err(format!(
+                "{what}: subnet {cidr} is on several fabrics; name the fabric"
+            )),
+        }
     };
+    let subnet_index =
+        |cidr: &IpNet, what: &str| -> Result<usize, String> { subnet_in(cidr, None, what) };
 
     // Hosts (explicit, then groups).
     struct Pending {
@@ -877,6 +995,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 ifaces.push(FileInterface {
                     name: gi.name.clone(),
                     subnet: net,
+                    fabric: None,
                     address: Some(address),
                     mac: None,
                     mtu: gi.mtu,
@@ -906,10 +1025,14 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
     }
     let mut hosts: Vec<Host> = Vec::new();
     let mut macs = BTreeSet::new();
-    let mut addresses: BTreeMap<IpAddr, String> = BTreeMap::new();
+    // Addresses are unique per fabric (separate fabrics may reuse them).
+    let mut addresses: BTreeMap<(usize, IpAddr), String> = BTreeMap::new();
     for s in &subnets {
         if let Some(g) = s.gateway {
-            addresses.insert(g, format!("the gateway of {}", s.cidr));
+            addresses.insert(
+                (vlans[s.vlan].fabric, g),
+                format!("the gateway of {}", s.cidr),
+            );
         }
     }
     let mut next_iface_id = 1i64;
@@ -955,7 +1078,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             if interfaces.iter().any(|x| x.name == fi.name) {
                 return Err(format!("{what}: declared twice"));
             }
-            let subnet = subnet_index(&fi.subnet, &what)?;
+            let subnet = subnet_in(&fi.subnet, fi.fabric.as_deref(), &what)?;
             if interfaces
                 .iter()
                 .any(|x| subnets[x.subnet].vlan == subnets[subnet].vlan)
@@ -971,7 +1094,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                         subnets[subnet].cidr
                     ));
                 }
-                if let Some(other) = addresses.insert(a, what.clone()) {
+                if let Some(other) =
+                    addresses.insert((vlans[subnets[subnet].vlan].fabric, a), what.clone())
+                {
                     return Err(format!("{what}: address {a} is already used by {other}"));
                 }
             }
@@ -1069,7 +1194,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
                 ));
             }
             if Some(address) != subnets[s].gateway {
-                if let Some(other) = addresses.insert(address, what.clone()) {
+                if let Some(other) =
+                    addresses.insert((vlans[subnets[s].vlan].fabric, address), what.clone())
+                {
                     return Err(format!(
                         "{what}: address {address} is already used by {other}"
                     ));
@@ -1151,6 +1278,9 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
             deadline_secs: file.check.deadline_secs,
             count: file.check.count,
             isolate,
+            controllers: file.check.controllers.clone(),
+            mgmt_space: file.check.mgmt_space.clone(),
+            ha_space: file.check.ha_space.clone(),
             bundle: file.check.bundle,
             isolation: file.check.isolation,
             allow,
@@ -1163,6 +1293,7 @@ fn resolve(file: FileTopology) -> Result<Topology, String> {
         subnets,
         hosts,
         routers,
+        dns: file.dns,
         faults: file.faults,
         expect: file.expect,
     })
@@ -1271,6 +1402,44 @@ fn check_fault(
                 return Err(format!(
                     "fault {f:?}: address family differs from the subnet's"
                 ));
+            }
+        }
+        Fault::DuplicateAddress {
+            host: h,
+            interface,
+            of,
+        } => {
+            let i = iface(h, interface)?;
+            let o = host(of)?;
+            if of == h {
+                return Err(format!(
+                    "fault {f:?}: a host cannot duplicate its own address"
+                ));
+            }
+            if !o
+                .interfaces
+                .iter()
+                .any(|x| x.subnet == i.subnet && x.address.is_some())
+            {
+                return Err(format!(
+                    "fault {f:?}: {of} has no address in the subnet of {h} {interface}"
+                ));
+            }
+        }
+        Fault::ControllerPortDropped { host: h, .. } => {
+            host(h)?;
+        }
+        Fault::DnsPtrMissing { host: h, .. }
+        | Fault::DnsWrongA { host: h, .. }
+        | Fault::DnsPortDropped { host: h, .. } => {
+            host(h)?;
+        }
+        Fault::DeadGateway { subnet } => {
+            let Some(s) = subnets.iter().find(|s| s.cidr == subnet.trunc()) else {
+                return Err(format!("fault {f:?}: no subnet {subnet}"));
+            };
+            if s.gateway.is_none() {
+                return Err(format!("fault {f:?}: subnet {subnet} has no gateway"));
             }
         }
         Fault::RouterForwards { router } => {
@@ -1429,6 +1598,36 @@ interface = "eth1"
             e.contains("\"probe.unreachble\" is not a known finding code"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn separate_fabrics_may_reuse_a_cidr_and_its_addresses_one_fabric_may_not() {
+        let t = crate::scenarios::load("address-reuse-across-fabrics").unwrap();
+        let same: Vec<_> = t
+            .subnets
+            .iter()
+            .filter(|s| s.cidr.to_string() == "10.0.0.0/24")
+            .collect();
+        assert_eq!(same.len(), 2);
+        assert_ne!(t.vlans[same[0].vlan].fabric, t.vlans[same[1].vlan].fabric);
+        let text = crate::scenarios::SHIPPED
+            .iter()
+            .find(|(n, _)| *n == "address-reuse-across-fabrics")
+            .unwrap()
+            .1;
+        // Without the fabric the interface's subnet is ambiguous.
+        let e = err(&text.replacen(", fabric = \"fabric-a\"", "", 1));
+        assert!(e.contains("several fabrics"), "{e}");
+        // The same address twice on one fabric is still refused.
+        let e = err(&text.replacen("10.0.0.12\" }]", "10.0.0.11\" }]", 1));
+        assert!(e.contains("already used"), "{e}");
+        // The same CIDR twice on one fabric too.
+        let e = err(&text.replacen(
+            "fabric = \"fabric-b\"\nvid = 0",
+            "fabric = \"fabric-a\"\nvid = 0",
+            1,
+        ));
+        assert!(e.contains("declared twice"), "{e}");
     }
 
     #[test]

@@ -330,6 +330,16 @@ impl MaasClient {
                 fabrics = self.fabric_ids(&body)?;
             }
         }
+        // IP ranges: read when MAAS lists them; a MAAS (or stand-in) without the endpoint
+        // gives a snapshot without them, and the check then has no range to compare with.
+        match self.get_bytes("ipranges/").await {
+            Ok(body) => {
+                out.extend_from_slice(b",\"ipranges\":");
+                out.extend_from_slice(&body);
+            }
+            Err(MaasError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
         out.extend_from_slice(b",\"vlans\":{");
         for (i, id) in fabrics.iter().enumerate() {
             let body = self.get_bytes(&format!("fabrics/{id}/vlans/")).await?;

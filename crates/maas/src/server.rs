@@ -388,6 +388,9 @@ fn route(state: &State, rel: &str, full: &str) -> Response {
         @ ("spaces" | "subnets" | "fabrics" | "machines" | "zones" | "tags" | "resourcepools")] => {
             list(k)
         }
+        // Served when the snapshot has it; otherwise 404, as from a MAAS without the
+        // endpoint, so a snapshot taken through the stand-in equals the file it serves.
+        ["ipranges"] if snap.get("ipranges").is_some() => list("ipranges"),
         ["nodes"] => list("machines"),
         ["fabrics", id, "vlans"] => {
             if let Some(v) = snap.get("vlans").and_then(|v| v.get(*id)) {
@@ -457,7 +460,8 @@ fn known_endpoint(rel: &str) -> bool {
             | "machines"
             | "zones"
             | "tags"
-            | "resourcepools"]
+            | "resourcepools"
+            | "ipranges"]
             | ["fabrics", _, "vlans"]
             | ["machines", _]
             | ["nodes", _, "interfaces"]

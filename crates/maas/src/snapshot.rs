@@ -2,7 +2,8 @@
 //!
 //! A snapshot is one JSON object whose keys name MAAS endpoints and whose values are MAAS's
 //! responses verbatim: `version`, `spaces`, `fabrics`, `vlans` (keyed by fabric id as a
-//! string), `subnets`, `machines` (with `interface_set`), `zones`, `tags`, `resourcepools`.
+//! string), `subnets`, `machines` (with `interface_set`), `zones`, `tags`, `resourcepools`,
+//! `ipranges` (optional).
 //! `spaces`, `fabrics`, `subnets` and `machines` are required; the rest may be absent.
 //!
 //! Parsing goes through private serde types that keep only the fields preflight reads, so
@@ -50,6 +51,30 @@ struct RawSnapshot {
     tags: Option<Vec<RawNamed>>,
     #[serde(default)]
     resourcepools: Option<Vec<RawNamed>>,
+    /// Absent in snapshots from before it was read, and on a MAAS that does not list it.
+    #[serde(default)]
+    ipranges: Option<Vec<RawIpRange>>,
+}
+
+#[derive(Deserialize)]
+struct RawIpRange {
+    id: i64,
+    #[serde(rename = "type")]
+    kind: String,
+    start_ip: IpAddr,
+    end_ip: IpAddr,
+    #[serde(default)]
+    subnet: Option<RawRef>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// A reference MAAS gives either as the object (with `id`) or as the bare id.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRef {
+    Id(i64),
+    Object { id: i64 },
 }
 
 #[derive(Deserialize)]
@@ -110,6 +135,8 @@ struct RawSubnet {
     gateway_ip: Option<String>,
     #[serde(default)]
     managed: Option<bool>,
+    #[serde(default)]
+    dns_servers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -324,6 +351,7 @@ pub fn snapshot_from_fixture_dir(dir: &Path) -> Result<Value, MaasError> {
         ("zones", "zones.json", false),
         ("tags", "tags.json", false),
         ("resourcepools", "resourcepools.json", false),
+        ("ipranges", "ipranges.json", false),
     ] {
         match read(file)? {
             Some(v) => {
@@ -587,6 +615,16 @@ fn model_from_raw(raw: RawSnapshot, origin: &str) -> Result<ProviderModel, MaasE
                 )
             })?),
         };
+        let mut dns_servers = Vec::new();
+        for (j, d) in s.dns_servers.iter().flatten().enumerate() {
+            dns_servers.push(d.parse::<IpAddr>().map_err(|_| {
+                MaasError::shape(
+                    origin,
+                    format!("subnets[{i}].dns_servers[{j}]"),
+                    format!("not an IP address: {d:?}"),
+                )
+            })?);
+        }
         let space_id = match &s.space {
             Some(name) => res.space(Some(name), || format!("subnets[{i}].space"))?,
             None => model.vlans.get(&s.vlan.id).and_then(|v| v.space_id),
@@ -601,6 +639,7 @@ fn model_from_raw(raw: RawSnapshot, origin: &str) -> Result<ProviderModel, MaasE
                 space_id,
                 gateway,
                 managed: s.managed.unwrap_or(true),
+                dns_servers,
             },
         );
     }
@@ -611,6 +650,32 @@ fn model_from_raw(raw: RawSnapshot, origin: &str) -> Result<ProviderModel, MaasE
     }
     model.machines.sort_by(|a, b| a.system_id.cmp(&b.system_id));
 
+    for (i, r) in raw.ipranges.unwrap_or_default().into_iter().enumerate() {
+        if r.start_ip.is_ipv4() != r.end_ip.is_ipv4() {
+            return Err(MaasError::shape(
+                origin,
+                format!("ipranges[{i}].end_ip"),
+                format!(
+                    "{} and start_ip {} are of different families",
+                    r.end_ip, r.start_ip
+                ),
+            ));
+        }
+        model.ip_ranges.push(preflight_model::provider::IpRange {
+            id: r.id,
+            kind: match r.kind.as_str() {
+                "dynamic" => preflight_model::provider::IpRangeKind::Dynamic,
+                "reserved" => preflight_model::provider::IpRangeKind::Reserved,
+                other => preflight_model::provider::IpRangeKind::Other(other.to_string()),
+            },
+            start: r.start_ip,
+            end: r.end_ip,
+            subnet_id: r.subnet.map(|s| match s {
+                RawRef::Id(id) | RawRef::Object { id } => id,
+            }),
+            comment: r.comment.filter(|c| !c.is_empty()),
+        });
+    }
     model.zones = names(raw.zones);
     model.pools = names(raw.resourcepools);
     model.tags = names(raw.tags);

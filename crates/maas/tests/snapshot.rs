@@ -516,3 +516,57 @@ fn missing_file_is_an_io_error_naming_it() {
     assert!(matches!(err, MaasError::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/snap.json"), "{err}");
 }
+
+#[test]
+fn ipranges_are_read_when_present_and_absent_is_none() {
+    assert!(fixture_model().ip_ranges.is_empty());
+    let mut snap = fixture_snapshot();
+    snap["ipranges"] = json!([
+        {"id": 1, "type": "dynamic", "start_ip": "10.10.0.100", "end_ip": "10.10.0.200",
+         "subnet": {"id": 11, "cidr": "10.10.0.0/24"}, "comment": "", "user": "admin",
+         "resource_uri": "/MAAS/api/2.0/ipranges/1/", "future_field": true},
+        {"id": 2, "type": "reserved", "start_ip": "fd00:60::10", "end_ip": "fd00:60::20",
+         "subnet": 15, "comment": "VIPs"},
+        {"id": 3, "type": "something-new", "start_ip": "10.20.0.5", "end_ip": "10.20.0.6"}
+    ]);
+    let m = model_from_snapshot(&snap).unwrap();
+    use preflight_model::provider::IpRangeKind;
+    let kinds: Vec<(i64, IpRangeKind, Option<i64>)> = m
+        .ip_ranges
+        .iter()
+        .map(|r| (r.id, r.kind.clone(), r.subnet_id))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, IpRangeKind::Dynamic, Some(11)),
+            (2, IpRangeKind::Reserved, Some(15)),
+            (3, IpRangeKind::Other("something-new".into()), None)
+        ]
+    );
+    assert!(m.ip_ranges[0].contains("10.10.0.150".parse().unwrap()));
+    assert!(!m.ip_ranges[0].contains("10.10.0.201".parse().unwrap()));
+    assert!(!m.ip_ranges[0].contains("fd00:60::15".parse().unwrap()));
+    assert_eq!(m.ip_ranges[1].comment.as_deref(), Some("VIPs"));
+    // Hostile entries name the field.
+    for (bad, field) in [
+        (
+            json!([{"id": 1, "type": "dynamic", "start_ip": "10.0.0.1", "end_ip": "fd00::1"}]),
+            "ipranges[0].end_ip",
+        ),
+        (
+            json!([{"id": 1, "type": "dynamic", "start_ip": "nope", "end_ip": "10.0.0.1"}]),
+            "ipranges[0].start_ip",
+        ),
+        (
+            json!([{"type": "dynamic", "start_ip": "10.0.0.1", "end_ip": "10.0.0.2"}]),
+            "ipranges[0]",
+        ),
+        (json!({"id": 1}), "ipranges"),
+    ] {
+        let mut s = fixture_snapshot();
+        s["ipranges"] = bad;
+        let (path, _) = shape_err(model_from_snapshot(&s));
+        assert!(path.starts_with(field), "{path} vs {field}");
+    }
+}

@@ -5,9 +5,11 @@
 //! [`EngineOptions`]. The ICMP part is one thread driving few sockets (see [`engine`]); the
 //! TCP part runs on the async runtime at the same time.
 
+pub mod dns;
 pub mod engine;
 pub mod icmp;
 mod mtu;
+pub mod neighbour;
 pub mod plan;
 pub mod sock;
 pub mod stats;
@@ -19,12 +21,16 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use preflight_model::plan::{Expectation, PlannedTarget, ProbePlan, ProbeSettings};
+use preflight_model::plan::{Expectation, PlannedTarget, ProbeKind, ProbePlan, ProbeSettings};
 use preflight_model::probe::{
-    FailureCause, ProbeReport, SocketInfo, SocketKind, TargetResult, TcpResult, PROBE_SCHEMA,
+    DnsAnswer, FailureCause, ProbeReport, SocketInfo, SocketKind, TargetResult, TcpResult,
+    PROBE_SCHEMA,
 };
 
-pub use plan::{parse_plan, validate_plan};
+/// The port DNS probes ask servers on.
+pub const DNS_PORT: u16 = 53;
+
+pub use plan::{check_target, parse_plan, validate_document, validate_plan};
 
 /// ICMP payload of a plain echo request when nothing else is asked (as ping).
 pub const DEFAULT_SIZE: usize = 56;
@@ -245,7 +251,12 @@ pub fn check_source(addr: IpAddr, device: Option<&str>) -> Result<(), ProbeError
         })
 }
 
-/// Runs every target of a plan and returns one result per target.
+/// Runs a plan and returns one result per target id.
+///
+/// Only a bad document (schema, settings, size) stops the run. A bad item (an invalid field,
+/// or a target that is this machine's own address, which would only answer itself) gets a
+/// result with [`FailureCause::NotRun`] saying why, and the rest of the plan runs as usual; a
+/// repeated id runs once.
 pub async fn run_plan(plan: &ProbePlan) -> Result<ProbeReport, ProbeError> {
     run_plan_until(plan, None).await
 }
@@ -255,12 +266,200 @@ pub async fn run_plan_until(
     plan: &ProbePlan,
     deadline: Option<Instant>,
 ) -> Result<ProbeReport, ProbeError> {
-    validate_plan(plan, "plan")?;
     let mut opts = EngineOptions::from_settings(&plan.settings);
     opts.agent = plan.agent.clone();
     opts.deadline = deadline;
-    let targets: Vec<Target> = plan.targets.iter().map(Target::from).collect();
-    run_targets(targets, &opts).await
+    run_plan_with(plan, &opts).await
+}
+
+/// [`run_plan`] with engine options of the caller's (the plan's settings still pace the
+/// neighbour probes).
+pub async fn run_plan_with(
+    plan: &ProbePlan,
+    opts: &EngineOptions,
+) -> Result<ProbeReport, ProbeError> {
+    plan::validate_document(plan, "plan")?;
+    let mut seen = std::collections::HashSet::new();
+    let mut targets = Vec::with_capacity(plan.targets.len());
+    let mut not_run = Vec::new();
+    for (i, t) in plan.targets.iter().enumerate() {
+        if !t.id.is_empty() && !seen.insert(t.id.as_str()) {
+            continue;
+        }
+        let reason = match plan::check_target(t) {
+            Err((field, message)) => Some(format!("targets[{i}].{field}: {message}")),
+            Ok(()) if t.kind == ProbeKind::Echo && is_own_address(t.target) => Some(format!(
+                "targets[{i}].target: {} is this machine's own address; probing it would only reach this machine",
+                t.target
+            )),
+            Ok(()) => None,
+        };
+        match reason {
+            None => targets.push(t),
+            Some(reason) => not_run.push(not_run_result(t, i, reason)),
+        }
+    }
+    // Echo kinds go to the ICMP engine, neighbour kinds to the ARP/NS prober, both at once.
+    let echo: Vec<Target> = targets
+        .iter()
+        .filter(|t| t.kind.echoes())
+        .map(|t| Target::from(*t))
+        .collect();
+    let neigh: Vec<neighbour::NeighbourJob> = targets
+        .iter()
+        .filter(|t| t.kind.neighbours())
+        .filter_map(|t| {
+            t.device.as_ref().map(|d| neighbour::NeighbourJob {
+                device: d.clone(),
+                target: t.target,
+            })
+        })
+        .collect();
+    let s = &plan.settings;
+    let (rounds, interval, wait) = (
+        s.count.clamp(1, 10),
+        Duration::from_millis(s.interval_ms.max(10)),
+        Duration::from_millis(s.timeout_ms),
+    );
+    let neigh_run = tokio::task::spawn_blocking(move || {
+        if neigh.is_empty() {
+            Vec::new()
+        } else {
+            neighbour::probe(&neigh, rounds, interval, wait)
+        }
+    });
+    // Controller kinds: TCP connects only.
+    let tcp_jobs: Vec<TcpJob> = targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.kind == ProbeKind::Controller)
+        .flat_map(|(index, t)| {
+            t.tcp_ports.iter().map(move |&port| TcpJob {
+                index,
+                addr: t.target,
+                source: Some(t.source),
+                device: t.device.clone(),
+                port,
+            })
+        })
+        .collect();
+    // DNS kinds: the PTR and forward lookups from the source, one target at a time per
+    // server is enough (a handful of queries each), all targets at once.
+    let dns_jobs = futures::future::join_all(
+        targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.kind == ProbeKind::Dns)
+            .map(|(index, t)| {
+                let server = SocketAddr::new(t.target, DNS_PORT);
+                async move { (index, dns::lookup(t.source, server, opts.timeout).await) }
+            }),
+    );
+    let (report, neigh_out, tcp_out, dns_out) = tokio::join!(
+        run_targets(echo, opts),
+        neigh_run,
+        run_tcp(tcp_jobs, opts.timeout, opts.deadline),
+        dns_jobs
+    );
+    let mut dns_by_index: BTreeMap<usize, DnsAnswer> = dns_out.into_iter().collect();
+    let mut tcp_by_index: BTreeMap<usize, Vec<TcpResult>> = BTreeMap::new();
+    for (i, r) in tcp_out {
+        tcp_by_index.entry(i).or_default().push(r);
+    }
+    let mut report = report?;
+    let neigh_out = neigh_out.map_err(|e| ProbeError::Runtime(e.to_string()))?;
+    let mut echoed = report.targets.drain(..);
+    let mut asked = neigh_out.into_iter();
+    let mut results = Vec::with_capacity(targets.len() + not_run.len());
+    for (index, t) in targets.into_iter().enumerate() {
+        let mut r = if t.kind.echoes() {
+            match echoed.next() {
+                Some(r) => r,
+                None => continue,
+            }
+        } else {
+            let mut r = not_run_result(t, 0, String::new());
+            r.failure = None;
+            r
+        };
+        r.kind = t.kind;
+        if t.kind == ProbeKind::Controller {
+            let mut tcp = tcp_by_index.remove(&index).unwrap_or_default();
+            tcp.sort_by_key(|x| x.port);
+            r.sent = tcp.len() as u32;
+            r.received = tcp
+                .iter()
+                .filter(|x| matches!(x.outcome, preflight_model::probe::TcpOutcome::Open { .. }))
+                .count() as u32;
+            r.loss_pct = if r.received > 0 { 0.0 } else { 100.0 };
+            r.tcp = tcp;
+        }
+        if t.kind == ProbeKind::Dns {
+            if let Some(a) = dns_by_index.remove(&index) {
+                r.sent = 1;
+                r.received = u32::from(a.answered);
+                r.loss_pct = if a.answered { 0.0 } else { 100.0 };
+                r.failure = (!a.answered).then_some(FailureCause::Timeout);
+                r.dns = Some(a);
+            }
+        }
+        if t.kind.neighbours() {
+            if let Some(o) = asked.next() {
+                r.macs = o.macs.iter().map(neighbour::mac_text).collect();
+                if !t.kind.echoes() {
+                    r.sent = o.sent;
+                    r.received = r.macs.len() as u32;
+                    r.loss_pct = if r.received > 0 { 0.0 } else { 100.0 };
+                    r.failure = o.error.map(|message| FailureCause::LocalError { message });
+                }
+            }
+        }
+        results.push(r);
+    }
+    drop(echoed);
+    results.extend(not_run);
+    report.targets = results;
+    Ok(report)
+}
+
+/// Whether `addr` is an address of this machine (it can be bound), loopback excepted.
+fn is_own_address(addr: IpAddr) -> bool {
+    if addr.is_loopback() || addr.is_unspecified() || addr.is_multicast() {
+        return false;
+    }
+    // Link-local addresses need a scope to bind; they are never planned as peers here.
+    if let IpAddr::V6(v6) = addr {
+        if v6.segments()[0] & 0xffc0 == 0xfe80 {
+            return false;
+        }
+    }
+    UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
+}
+
+fn not_run_result(t: &PlannedTarget, index: usize, reason: String) -> TargetResult {
+    TargetResult {
+        id: Some(if t.id.is_empty() {
+            format!("targets[{index}]")
+        } else {
+            t.id.clone()
+        }),
+        space: Some(t.space.clone()),
+        source: Some(t.source),
+        target: t.target,
+        expect: t.expect,
+        sent: 0,
+        received: 0,
+        duplicates: 0,
+        loss_pct: 100.0,
+        rtt: None,
+        failure: Some(FailureCause::NotRun { reason }),
+        mtu: None,
+        tcp: Vec::new(),
+        // The item's own kind, so readers judge it with its kind's rules.
+        kind: t.kind,
+        macs: Vec::new(),
+        dns: None,
+    }
 }
 
 /// What the ICMP phase needs beyond the report skeleton: devices and expected MTUs, kept
@@ -354,6 +553,9 @@ pub async fn run_targets(
             failure: None,
             mtu: None,
             tcp: Vec::new(),
+            kind: Default::default(),
+            macs: Vec::new(),
+            dns: None,
         });
     }
     let icmp = {
@@ -653,4 +855,78 @@ fn run_icmp(
         results[i].mtu = Some(m);
     }
     set.infos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use preflight_model::plan::PLAN_SCHEMA;
+
+    fn item(id: &str, target: &str, mtu: Option<u32>) -> PlannedTarget {
+        PlannedTarget {
+            id: id.into(),
+            space: "s".into(),
+            source: "127.0.0.1".parse().unwrap(),
+            target: target.parse().unwrap(),
+            device: None,
+            mtu,
+            tcp_ports: Vec::new(),
+            target_machine: None,
+            expect: Expectation::Reachable,
+            kind: Default::default(),
+        }
+    }
+
+    /// One bad item, a repeated id and a good item: the good one runs, the bad one is
+    /// reported as not run with the field, the repeat runs once.
+    #[tokio::test]
+    async fn one_bad_item_never_invalidates_the_plan() {
+        let plan = ProbePlan {
+            schema: PLAN_SCHEMA.into(),
+            agent: Some("a1".into()),
+            settings: ProbeSettings {
+                count: 1,
+                interval_ms: 10,
+                timeout_ms: 500,
+                retries: 0,
+                rate: None,
+            },
+            targets: vec![
+                item("good", "127.0.0.1", None),
+                item("bad-mtu", "127.0.0.1", Some(20)),
+                item("good", "127.0.0.1", None),
+                item("family", "::1", None),
+            ],
+        };
+        let r = run_plan(&plan).await.expect("the run goes on");
+        let ids: Vec<&str> = r.targets.iter().filter_map(|t| t.id.as_deref()).collect();
+        assert_eq!(ids, ["good", "bad-mtu", "family"]);
+        let good = &r.targets[0];
+        assert_eq!(good.received, 1, "{good:?}");
+        match &r.targets[1].failure {
+            Some(FailureCause::NotRun { reason }) => {
+                assert!(reason.starts_with("targets[1].mtu"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match &r.targets[2].failure {
+            Some(FailureCause::NotRun { reason }) => {
+                assert!(reason.starts_with("targets[3].source"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.targets[1].sent, 0);
+        // A bad document still stops the run, naming the field.
+        let mut bad = plan.clone();
+        bad.settings.count = 0;
+        assert!(
+            matches!(run_plan(&bad).await, Err(ProbeError::Plan { field, .. }) if field == "settings.count")
+        );
+    }
+
+    #[test]
+    fn loopback_and_foreign_addresses_are_not_own_addresses() {
+        assert!(!is_own_address("127.0.0.1".parse().unwrap()));
+        assert!(!is_own_address("192.0.2.123".parse().unwrap()));
+    }
 }

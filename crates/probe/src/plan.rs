@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use preflight_model::plan::{ProbePlan, PLAN_SCHEMA};
+use preflight_model::plan::{PlannedTarget, ProbePlan, PLAN_SCHEMA};
 
 use crate::ProbeError;
 
@@ -19,7 +19,9 @@ fn err(origin: &str, field: impl Into<String>, message: impl Into<String>) -> Pr
     }
 }
 
-/// Parses a plan document; `origin` (the file name) is quoted in errors.
+/// Parses a plan document and checks it as a whole; `origin` (the file name) is quoted in
+/// errors. Each target is checked when it runs (see [`check_target`]): one bad target does
+/// not make the document unreadable.
 pub fn parse_plan(text: &str, origin: &str) -> Result<ProbePlan, ProbeError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let plan: ProbePlan = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -31,12 +33,31 @@ pub fn parse_plan(text: &str, origin: &str) -> Result<ProbePlan, ProbeError> {
         };
         err(origin, field, e.inner().to_string())
     })?;
-    validate_plan(&plan, origin)?;
+    validate_document(&plan, origin)?;
     Ok(plan)
 }
 
-/// Checks a plan's schema and ranges.
+/// Checks a plan's schema and ranges, every target included (the first bad one is the error).
 pub fn validate_plan(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
+    validate_document(plan, origin)?;
+    let mut ids = HashSet::new();
+    for (i, t) in plan.targets.iter().enumerate() {
+        if !ids.insert(t.id.as_str()) {
+            return Err(err(
+                origin,
+                format!("targets[{i}].id"),
+                format!("duplicate id `{}`", t.id),
+            ));
+        }
+        check_target(t)
+            .map_err(|(name, message)| err(origin, format!("targets[{i}].{name}"), message))?;
+    }
+    Ok(())
+}
+
+/// Checks what a plan as a whole must get right: schema, settings, size. A bad target is
+/// not a document error: see [`check_target`].
+pub fn validate_document(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
     if plan.schema != PLAN_SCHEMA {
         return Err(err(
             origin,
@@ -74,57 +95,68 @@ pub fn validate_plan(plan: &ProbePlan, origin: &str) -> Result<(), ProbeError> {
             ),
         ));
     }
-    let mut ids = HashSet::new();
-    for (i, t) in plan.targets.iter().enumerate() {
-        let f = |name: &str| format!("targets[{i}].{name}");
-        if t.id.is_empty() {
-            return Err(err(origin, f("id"), "must not be empty"));
+    Ok(())
+}
+
+/// Checks one target: `Err((field, message))` names the field within the target.
+pub fn check_target(t: &PlannedTarget) -> Result<(), (&'static str, String)> {
+    if t.id.is_empty() {
+        return Err(("id", "must not be empty".into()));
+    }
+    if t.source.is_ipv6() != t.target.is_ipv6() {
+        return Err((
+            "source",
+            format!(
+                "{} and target {} are of different families",
+                t.source, t.target
+            ),
+        ));
+    }
+    if let Some(d) = &t.device {
+        if d.is_empty()
+            || d.len() > 15
+            || d.contains(['/', '\0'])
+            || d.chars().any(char::is_whitespace)
+        {
+            return Err(("device", format!("`{d}` is not a valid interface name")));
         }
-        if !ids.insert(t.id.as_str()) {
-            return Err(err(origin, f("id"), format!("duplicate id `{}`", t.id)));
+    }
+    if let Some(m) = t.mtu {
+        let min = if t.target.is_ipv6() { 1280 } else { 68 };
+        if m < min || m > 65_535 {
+            return Err(("mtu", format!("{m} is outside {min}..=65535")));
         }
-        if t.source.is_ipv6() != t.target.is_ipv6() {
-            return Err(err(
-                origin,
-                f("source"),
-                format!(
-                    "{} and target {} are of different families",
-                    t.source, t.target
-                ),
+    }
+    if t.tcp_ports.len() > MAX_TCP_PORTS {
+        return Err(("tcp_ports", format!("more than {MAX_TCP_PORTS} ports")));
+    }
+    if t.tcp_ports.contains(&0) {
+        return Err(("tcp_ports", "port 0 cannot be probed".into()));
+    }
+    if t.kind == preflight_model::plan::ProbeKind::Unknown {
+        return Err((
+            "kind",
+            "a probe kind this agent does not know (upgrade the agent)".into(),
+        ));
+    }
+    if t.kind == preflight_model::plan::ProbeKind::Controller && t.tcp_ports.is_empty() {
+        return Err((
+            "tcp_ports",
+            "a controller probe needs the port(s) to connect to".into(),
+        ));
+    }
+    if t.kind.neighbours() {
+        if t.device.is_none() {
+            return Err((
+                "device",
+                "a neighbour probe needs the device to ask on".into(),
             ));
         }
-        if let Some(d) = &t.device {
-            if d.is_empty()
-                || d.len() > 15
-                || d.contains(['/', '\0'])
-                || d.chars().any(char::is_whitespace)
-            {
-                return Err(err(
-                    origin,
-                    f("device"),
-                    format!("`{d}` is not a valid interface name"),
-                ));
-            }
-        }
-        if let Some(m) = t.mtu {
-            let min = if t.target.is_ipv6() { 1280 } else { 68 };
-            if m < min || m > 65_535 {
-                return Err(err(
-                    origin,
-                    f("mtu"),
-                    format!("{m} is outside {min}..=65535"),
-                ));
-            }
-        }
-        if t.tcp_ports.len() > MAX_TCP_PORTS {
-            return Err(err(
-                origin,
-                f("tcp_ports"),
-                format!("more than {MAX_TCP_PORTS} ports"),
+        if t.target.is_multicast() || t.target.is_unspecified() || t.target.is_loopback() {
+            return Err((
+                "target",
+                format!("{} cannot be held by a neighbour", t.target),
             ));
-        }
-        if t.tcp_ports.contains(&0) {
-            return Err(err(origin, f("tcp_ports"), "port 0 cannot be probed"));
         }
     }
     Ok(())
@@ -154,6 +186,13 @@ mod tests {
             }
             other => panic!("not a plan error: {other}"),
         }
+    }
+
+    /// Parsing plus every target's check, as `validate_plan` does.
+    fn strict(doc: &str) -> Result<ProbePlan, ProbeError> {
+        let p = parse_plan(doc, "plan.json")?;
+        validate_plan(&p, "plan.json")?;
+        Ok(p)
     }
 
     #[test]
@@ -241,7 +280,7 @@ mod tests {
             ),
         ];
         for (doc, field) in cases {
-            assert_eq!(field_of(parse_plan(&doc, "plan.json").unwrap_err()), field);
+            assert_eq!(field_of(strict(&doc).unwrap_err()), field);
         }
     }
 
@@ -256,7 +295,7 @@ mod tests {
         assert!(parse_plan(&nested_target, "plan.json").is_err());
         let long_dev = GOOD.replace("eth1", &"x".repeat(1 << 20));
         assert_eq!(
-            field_of(parse_plan(&long_dev, "plan.json").unwrap_err()),
+            field_of(strict(&long_dev).unwrap_err()),
             "targets[0].device"
         );
         let big_num = GOOD.replace(r#""count": 2"#, r#""count": 1e400"#);

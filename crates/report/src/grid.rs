@@ -106,7 +106,8 @@ impl From<PairState> for CellState {
     fn from(s: PairState) -> CellState {
         match s {
             PairState::Ok => CellState::Ok,
-            PairState::Pending => CellState::Pending,
+            // Nothing was measured either way (the finding says why it was not run).
+            PairState::Pending | PairState::NotRun => CellState::Pending,
             PairState::Loss => CellState::Loss,
             PairState::MtuBlackhole => CellState::Mtu,
             PairState::Unreachable => CellState::Unreachable,

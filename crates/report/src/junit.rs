@@ -367,6 +367,13 @@ fn walk(
             if pair.state == PairState::Pending {
                 case.skipped = Some("no result arrived".to_string());
             }
+            // An item the agent refused was not run: skipped, with the reason (probe.not-run).
+            if pair.state == PairState::NotRun {
+                case.skipped = Some(match &pair.failure {
+                    Some(c) => format!("not run by the agent: {c}"),
+                    None => "not run by the agent".to_string(),
+                });
+            }
             let detail = pair_detail(pair);
             if !detail.is_empty() {
                 case.notes.push(detail);

@@ -444,6 +444,7 @@ relations:
                     space_id: Some(id),
                     gateway: gw.map(|g| g.parse().unwrap()),
                     managed: true,
+                    dns_servers: Vec::new(),
                 },
             );
         }

@@ -68,6 +68,7 @@ impl Builder {
                 space_id,
                 gateway: None,
                 managed: true,
+                dns_servers: Vec::new(),
             },
         );
         self
