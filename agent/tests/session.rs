@@ -30,7 +30,7 @@ fn observed(host: &str, n: u8) -> ObservedConfig {
             ifindex: 2,
             name: "eth0".into(),
             kind: LinkKind::Veth,
-            mac: Some(format!("02:00:00:00:00:{n:02x}")),
+            mac: Some(format!("02:00:00:00:00:{n:02x}").into()),
             mtu: 1500,
             admin_up: true,
             oper_state: "up".into(),

@@ -117,7 +117,9 @@ pub fn check_observed(o: &ObservedConfig) -> Result<(), LimitError> {
             &l.kind.to_string(),
             MAX_SHORT_TEXT,
         )?;
-        opt(|| format!("links[{i}].mac"), &l.mac, MAX_SHORT_TEXT)?;
+        if let Some(crate::vocab::MacAddr::Other(m)) = &l.mac {
+            text(|| format!("links[{i}].mac"), m, MAX_SHORT_TEXT)?;
+        }
         text(
             || format!("links[{i}].oper_state"),
             l.oper_state.as_str(),

@@ -130,8 +130,8 @@ pub struct Link {
     pub name: String,
     /// Kind of link.
     pub kind: LinkKind,
-    /// Hardware address, lower-case colon-separated, when the link has one.
-    pub mac: Option<String>,
+    /// Hardware address, when the link has one.
+    pub mac: Option<crate::vocab::MacAddr>,
     /// MTU in bytes.
     pub mtu: u32,
     /// Administratively up (IFF_UP).

@@ -221,10 +221,10 @@ pub struct TargetResult {
     /// What was probed (echo when absent).
     #[serde(default, skip_serializing_if = "is_echo")]
     pub kind: ProbeKind,
-    /// Neighbour probes: every distinct MAC (lower-case `aa:bb:…`) that answered for the
-    /// target address on the link, in the order first seen.
+    /// Neighbour probes: every distinct MAC that answered for the target address on the
+    /// link, in the order first seen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub macs: Vec<String>,
+    pub macs: Vec<crate::vocab::MacAddr>,
     /// DNS probes: what the server answered for the source address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsAnswer>,

@@ -262,8 +262,8 @@ pub struct Interface {
     pub name: String,
     /// Kind.
     pub kind: InterfaceKind,
-    /// MAC address, lower case, when any.
-    pub mac: Option<String>,
+    /// MAC address, when any.
+    pub mac: Option<crate::vocab::MacAddr>,
     /// Whether the interface is enabled in MAAS.
     pub enabled: bool,
     /// VLAN id (MAAS's VLAN object id), when any.

@@ -287,9 +287,125 @@ impl MachineStatus {
     }
 }
 
+/// A link-layer address, parsed once where it enters (inventory, the MAAS reader, the probe):
+/// an Ethernet EUI-48 in any case with `:` or `-` separators is `Eui48`, anything else (an
+/// InfiniBand address, a malformed value) is kept verbatim in `Other`. Serialized lowercase
+/// with colons, as the kernel and MAAS write it; compared by value, never by spelling.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(from = "String", into = "String")]
+pub enum MacAddr {
+    /// A 6-byte Ethernet address.
+    Eui48([u8; 6]),
+    /// Anything that is not an EUI-48, kept verbatim.
+    Other(String),
+}
+
+impl MacAddr {
+    /// Parses a MAC in any case, with `:` or `-` between the six octets.
+    pub fn parse(s: &str) -> MacAddr {
+        let t = s.trim();
+        let parts: Vec<&str> = t.split([':', '-']).collect();
+        if parts.len() == 6 {
+            let mut b = [0u8; 6];
+            let mut ok = true;
+            for (i, p) in parts.iter().enumerate() {
+                let hex = p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit());
+                match u8::from_str_radix(p, 16) {
+                    Ok(v) if hex => b[i] = v,
+                    _ => ok = false,
+                }
+            }
+            if ok {
+                return MacAddr::Eui48(b);
+            }
+        }
+        MacAddr::Other(s.to_string())
+    }
+
+    /// The all-zero address loopback and some virtual links report.
+    pub fn is_zero(&self) -> bool {
+        matches!(self, MacAddr::Eui48([0, 0, 0, 0, 0, 0]))
+    }
+
+    /// The length of its text, for input limits.
+    pub fn text_len(&self) -> usize {
+        match self {
+            MacAddr::Eui48(_) => 17,
+            MacAddr::Other(s) => s.len(),
+        }
+    }
+}
+
+impl From<[u8; 6]> for MacAddr {
+    fn from(b: [u8; 6]) -> MacAddr {
+        MacAddr::Eui48(b)
+    }
+}
+
+impl From<String> for MacAddr {
+    fn from(s: String) -> MacAddr {
+        MacAddr::parse(&s)
+    }
+}
+
+impl From<&str> for MacAddr {
+    fn from(s: &str) -> MacAddr {
+        MacAddr::parse(s)
+    }
+}
+
+impl From<MacAddr> for String {
+    fn from(m: MacAddr) -> String {
+        m.to_string()
+    }
+}
+
+impl std::fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MacAddr::Eui48(b) => write!(
+                f,
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3], b[4], b[5]
+            ),
+            MacAddr::Other(s) => f.write_str(s),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs_parse_once_in_any_case_and_separator_and_keep_the_rest() {
+        let a = MacAddr::parse("52:54:00:AB:cd:0f");
+        assert_eq!(a, MacAddr::parse("52-54-00-ab-CD-0F"));
+        assert_eq!(a, MacAddr::Eui48([0x52, 0x54, 0, 0xab, 0xcd, 0x0f]));
+        assert_eq!(a.to_string(), "52:54:00:ab:cd:0f");
+        assert!(MacAddr::parse("00:00:00:00:00:00").is_zero());
+        // InfiniBand (20 octets), truncated, wrong digits, empty, huge: kept verbatim.
+        for odd in [
+            "80:00:02:08:fe:80:00:00:00:00:00:00:00:02:c9:03:00:a5:b5:11",
+            "52:54:00:ab:cd",
+            "52:54:00:ab:cd:zz",
+            "5:54:00:ab:cd:0f",
+            "+5:54:00:ab:cd:0f",
+            "",
+            &"a".repeat(10_000),
+        ] {
+            assert_eq!(
+                MacAddr::parse(odd),
+                MacAddr::Other(odd.to_string()),
+                "{odd}"
+            );
+            assert_eq!(MacAddr::parse(odd).to_string(), odd);
+        }
+        let j: MacAddr = serde_json::from_str("\"AA:BB:CC:DD:EE:FF\"").unwrap();
+        assert_eq!(serde_json::to_string(&j).unwrap(), "\"aa:bb:cc:dd:ee:ff\"");
+    }
 
     #[test]
     fn known_values_parse_to_variants_and_unknown_ones_are_kept() {

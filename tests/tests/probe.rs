@@ -842,10 +842,10 @@ fn neighbour_probes_record_every_mac_that_answers_for_an_address() {
         .iter()
         .map(|t| (t.id.as_deref().unwrap(), t))
         .collect();
-    let mut macs = by["dup4"].macs.clone();
+    let mut macs: Vec<String> = by["dup4"].macs.iter().map(|m| m.to_string()).collect();
     macs.sort();
     assert_eq!(macs, ["02:00:00:00:00:0b", "02:00:00:00:00:0c"], "{r:?}");
-    let mut macs = by["dup6"].macs.clone();
+    let mut macs: Vec<String> = by["dup6"].macs.iter().map(|m| m.to_string()).collect();
     macs.sort();
     assert_eq!(macs, ["02:00:00:00:00:0b", "02:00:00:00:00:0c"], "{r:?}");
     assert!(by["own4"].macs.is_empty(), "{:?}", by["own4"]);

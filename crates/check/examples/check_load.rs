@@ -78,7 +78,7 @@ fn observed(i: usize, spaces: usize) -> ObservedConfig {
                 ifindex: s as u32 + 1,
                 name: format!("eth{s}"),
                 kind: LinkKind::Ethernet,
-                mac: Some(mac(i, s)),
+                mac: Some(mac(i, s).into()),
                 mtu: if s == 2 { 9000 } else { 1500 },
                 admin_up: true,
                 oper_state: "up".into(),

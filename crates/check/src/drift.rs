@@ -115,7 +115,10 @@ pub fn interface_missing(name: &str, iface: &Interface) -> Option<Finding> {
             format!(
                 "MAAS has interface {} ({}) on {name}, but the machine has no link with that MAC",
                 iface.name,
-                iface.mac.as_deref().unwrap_or("no MAC")
+                iface
+                    .mac
+                    .as_ref()
+                    .map_or_else(|| "no MAC".to_string(), |m| m.to_string())
             ),
         )
         .with_severity(if linked {

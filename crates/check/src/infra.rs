@@ -25,7 +25,8 @@ use preflight_model::probe::{ProbeReport, TargetResult};
 use preflight_model::provider::ProviderModel;
 use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
 
-use crate::merge::{normalize_mac, MergedAgent};
+use crate::merge::MergedAgent;
+use preflight_model::vocab::MacAddr;
 
 /// Largest space (in endpoints) whose peers are neighbour-probed too; above it only each
 /// machine's own addresses are (the peers' broadcasts would grow as n²).
@@ -170,12 +171,12 @@ pub fn plan_items(provider: &ProviderModel, agents: &[MergedAgent]) -> Vec<(usiz
 }
 
 /// Who MAAS says a MAC belongs to: `mac → (hostname, interface)`.
-fn maas_macs(provider: &ProviderModel) -> BTreeMap<String, (String, String)> {
+fn maas_macs(provider: &ProviderModel) -> BTreeMap<MacAddr, (String, String)> {
     let mut out = BTreeMap::new();
     for m in &provider.machines {
         for i in &m.interfaces {
             if let Some(mac) = &i.mac {
-                out.entry(normalize_mac(mac))
+                out.entry(mac.clone())
                     .or_insert_with(|| (m.hostname.clone(), i.name.clone()));
             }
         }
@@ -188,7 +189,7 @@ fn maas_owners(
     provider: &ProviderModel,
     subnet: i64,
     addr: IpAddr,
-) -> Vec<(String, Option<String>)> {
+) -> Vec<(String, Option<MacAddr>)> {
     let mut out = Vec::new();
     for m in &provider.machines {
         for i in &m.interfaces {
@@ -196,7 +197,7 @@ fn maas_owners(
                 .iter()
                 .any(|l| l.ip == Some(addr) && l.subnet_id.is_none_or(|s| s == subnet))
             {
-                out.push((m.hostname.clone(), i.mac.as_deref().map(normalize_mac)));
+                out.push((m.hostname.clone(), i.mac.clone()));
             }
         }
     }
@@ -273,7 +274,7 @@ pub fn address_duplicate(
         }
     }
     // (subnet, address) → MAC → who asked; and whether a machine's own address was answered.
-    let mut answers: BTreeMap<(i64, IpAddr), BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    let mut answers: BTreeMap<(i64, IpAddr), BTreeMap<MacAddr, BTreeSet<String>>> = BTreeMap::new();
     // The check counts as evaluated in a space where neighbour probes came back.
     let mut checked_spaces = BTreeSet::new();
     for s in results_of(plans, results, &names, ProbeKind::Neighbour) {
@@ -286,7 +287,7 @@ pub fn address_duplicate(
             answers
                 .entry(key)
                 .or_default()
-                .entry(normalize_mac(mac))
+                .entry(mac.clone())
                 .or_default()
                 .insert(s.prober.to_string());
         }
@@ -301,7 +302,8 @@ pub fn address_duplicate(
             .unwrap_or_default();
         let owners = maas_owners(provider, subnet, addr);
         let macs = answers.get(&key).cloned().unwrap_or_default();
-        let owner_macs: BTreeSet<&str> = owners.iter().filter_map(|(_, m)| m.as_deref()).collect();
+        let owner_macs: BTreeSet<&MacAddr> =
+            owners.iter().filter_map(|(_, m)| m.as_ref()).collect();
         let space = space_of
             .get(&key)
             .map(|s| space_name(provider, *s))
@@ -318,8 +320,7 @@ pub fn address_duplicate(
             .any(|askers| askers.iter().any(|p| held.contains(p)));
         let foreign_owner =
             !owners.is_empty() && held.iter().any(|h| !owners.iter().any(|(o, _)| o == h));
-        let stranger_mac =
-            !owner_macs.is_empty() && macs.keys().any(|m| !owner_macs.contains(m.as_str()));
+        let stranger_mac = !owner_macs.is_empty() && macs.keys().any(|m| !owner_macs.contains(m));
         if held.len() < 2 && macs.len() < 2 && !own_answered && !foreign_owner && !stranger_mac {
             continue;
         }
@@ -1192,7 +1193,7 @@ mod tests {
                             mtu: None,
                             tcp: Vec::new(),
                             kind: t.kind,
-                            macs: macs.into_iter().map(String::from).collect(),
+                            macs: macs.into_iter().map(MacAddr::from).collect(),
                             dns: None,
                         }
                     })

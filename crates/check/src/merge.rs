@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use preflight_model::observed::{Link, LinkKind, ObservedConfig, Scope};
 use preflight_model::provider::{Interface, Machine, ProviderModel, Subnet};
 use preflight_model::report::{Checked, Finding, Subject};
+use preflight_model::vocab::MacAddr;
 
 use crate::drift::{self, Unmatched};
 
@@ -120,12 +121,12 @@ fn match_ranked<'a>(
             }
         }
     }
-    let macs: BTreeSet<String> = observed
+    let macs: BTreeSet<&MacAddr> = observed
         .links
         .iter()
         .filter(|l| l.kind != LinkKind::Loopback)
-        .filter_map(|l| l.mac.as_deref().map(normalize_mac))
-        .filter(|m| m != "00:00:00:00:00:00")
+        .filter_map(|l| l.mac.as_ref())
+        .filter(|m| !m.is_zero())
         .collect();
     let by_mac: Vec<&Machine> = provider
         .machines
@@ -133,8 +134,8 @@ fn match_ranked<'a>(
         .filter(|m| {
             m.interfaces
                 .iter()
-                .filter_map(|i| i.mac.as_deref())
-                .any(|mac| macs.contains(&normalize_mac(mac)))
+                .filter_map(|i| i.mac.as_ref())
+                .any(|mac| macs.contains(mac))
         })
         .collect();
     let m = match by_mac.len() {
@@ -147,22 +148,17 @@ fn match_ranked<'a>(
     (m, 2)
 }
 
-/// Lower-case, colon-separated form of a MAC address.
-pub fn normalize_mac(mac: &str) -> String {
-    mac.trim().to_ascii_lowercase().replace('-', ":")
-}
-
 /// The MAAS interface an observed link is, by MAC (name and VLAN tag break ties).
 fn interface_for_link<'a>(
     machine: &'a Machine,
     provider: &ProviderModel,
     link: &Link,
 ) -> Option<&'a Interface> {
-    let mac = normalize_mac(link.mac.as_deref()?);
+    let mac = link.mac.as_ref()?;
     let cands: Vec<&Interface> = machine
         .interfaces
         .iter()
-        .filter(|i| i.mac.as_deref().map(normalize_mac).as_deref() == Some(mac.as_str()))
+        .filter(|i| i.mac.as_ref() == Some(mac))
         .collect();
     if cands.len() <= 1 {
         return cands.first().copied();
@@ -529,7 +525,7 @@ pub(crate) mod tests {
                     id,
                     name: name.into(),
                     kind: InterfaceKind::Physical,
-                    mac: Some(mac),
+                    mac: Some(mac.into()),
                     enabled: true,
                     vlan_id: Some(vlan),
                     effective_mtu: 1500,
@@ -735,7 +731,12 @@ pub(crate) mod tests {
             let mut l = link(
                 ifindex,
                 &iface.name,
-                iface.mac.as_deref().unwrap_or("00:00:00:00:00:00"),
+                iface
+                    .mac
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .as_deref()
+                    .unwrap_or("00:00:00:00:00:00"),
                 iface.effective_mtu,
                 true,
             );

@@ -450,7 +450,7 @@ fn fingerprint(o: &ObservedConfig) -> Fingerprint {
         .links
         .iter()
         .filter(|l| l.kind != LinkKind::Loopback)
-        .filter_map(|l| l.mac.clone())
+        .filter_map(|l| l.mac.as_ref().map(|m| m.to_string()))
         .collect();
     (
         base_id(o),
@@ -1524,7 +1524,7 @@ mod tests {
         // A second agent calling itself node1 (other MACs) matches a machine already taken.
         let mut twin = healthy(1, None, "node1");
         for l in &mut twin.links {
-            l.mac = Some(format!("02:77:00:00:00:{:02x}", l.ifindex));
+            l.mac = Some(format!("02:77:00:00:00:{:02x}", l.ifindex).into());
         }
         reg(&s, twin);
         let c = s.counts();
@@ -1672,12 +1672,9 @@ mod tests {
         let mk = |i: u32| {
             let mut o = healthy(1, None, "same");
             for l in &mut o.links {
-                l.mac = Some(format!(
-                    "02:{:02x}:{:02x}:00:00:{:02x}",
-                    i >> 8,
-                    i & 0xff,
-                    l.ifindex
-                ));
+                l.mac = Some(
+                    format!("02:{:02x}:{:02x}:00:00:{:02x}", i >> 8, i & 0xff, l.ifindex).into(),
+                );
             }
             o
         };

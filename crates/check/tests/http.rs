@@ -47,7 +47,7 @@ fn observed(host: &str) -> ObservedConfig {
             ifindex: 2,
             name: "eth0".into(),
             kind: LinkKind::Veth,
-            mac: Some(format!("02:00:00:00:00:{:02x}", host.len())),
+            mac: Some(format!("02:00:00:00:00:{:02x}", host.len()).into()),
             mtu: 1500,
             admin_up: true,
             oper_state: "up".into(),

@@ -143,7 +143,7 @@ pub fn map_link(msg: &LinkMessage) -> Result<Link, InventoryError> {
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => name = Some(n.clone()),
-            LinkAttribute::Address(a) if !a.is_empty() => mac = Some(format_mac(a)),
+            LinkAttribute::Address(a) if !a.is_empty() => mac = Some(parse_mac(a)),
             LinkAttribute::Mtu(m) => mtu = *m,
             LinkAttribute::OperState(s) => oper = Some(oper_state(s)),
             LinkAttribute::Carrier(c) => carrier = Some(*c != 0),
@@ -293,6 +293,15 @@ fn bond_mode_name(mode: BondMode) -> String {
     match mode {
         BondMode::Other(n) => n.to_string(),
         m => m.to_string(),
+    }
+}
+
+/// The link's hardware address: an EUI-48 from 6 bytes, anything else (InfiniBand's 20) in
+/// the kernel's colon-hex spelling.
+fn parse_mac(bytes: &[u8]) -> preflight_model::vocab::MacAddr {
+    match <[u8; 6]>::try_from(bytes) {
+        Ok(b) => preflight_model::vocab::MacAddr::Eui48(b),
+        Err(_) => preflight_model::vocab::MacAddr::Other(format_mac(bytes)),
     }
 }
 

@@ -242,7 +242,10 @@ fn dummy_link() {
     m.header.flags = LinkFlags::Up | LinkFlags::Running;
     let l = links_of(&[m]).remove(0);
     assert_eq!(l.kind, LinkKind::Dummy);
-    assert_eq!(l.mac.as_deref(), Some("aa:bb:cc:0d:0e:0f"));
+    assert_eq!(
+        l.mac.as_ref().map(ToString::to_string).as_deref(),
+        Some("aa:bb:cc:0d:0e:0f")
+    );
     assert_eq!(l.mtu, 1500);
     assert!(l.admin_up);
     assert_eq!(l.oper_state, "unknown");
@@ -336,7 +339,10 @@ fn loopback_and_admin_down() {
     let links = links_of(&[lo, down, tun]);
     assert_eq!(links[0].kind, LinkKind::Loopback);
     assert_eq!(links[0].mtu, 65536);
-    assert_eq!(links[0].mac.as_deref(), Some("00:00:00:00:00:00"));
+    assert_eq!(
+        links[0].mac.as_ref().map(ToString::to_string).as_deref(),
+        Some("00:00:00:00:00:00")
+    );
     assert!(!links[1].admin_up);
     assert_eq!(links[1].oper_state, "down");
     assert_eq!(links[1].carrier, Some(false));
@@ -975,4 +981,22 @@ fn resolv_conf_nameservers_in_order_at_most_three_hostile_lines_skipped() {
     assert_eq!(got, want);
     assert!(crate::parse_resolv_conf("").is_empty());
     assert!(crate::parse_resolv_conf(&"nameserver x\n".repeat(10_000)).is_empty());
+}
+
+#[test]
+fn an_infiniband_address_is_kept_verbatim_and_an_ethernet_one_is_parsed() {
+    let ib: Vec<u8> = (0..20u8).collect();
+    let m = link_msg(4, Some("ib0"), vec![LinkAttribute::Address(ib)]);
+    let e = eth(5, "eth5", vec![]);
+    let links = links_of(&[m, e]);
+    assert_eq!(
+        links[0].mac,
+        Some(preflight_model::vocab::MacAddr::Other(
+            "00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:11:12:13".into()
+        ))
+    );
+    assert!(matches!(
+        links[1].mac,
+        Some(preflight_model::vocab::MacAddr::Eui48(_))
+    ));
 }

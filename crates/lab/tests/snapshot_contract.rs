@@ -39,7 +39,10 @@ fn every_shipped_snapshot_parses_into_the_topology() {
             assert_eq!(mm.interfaces.len(), h.interfaces.len());
             for (i, mi) in h.interfaces.iter().zip(&mm.interfaces) {
                 assert_eq!(mi.name, i.name);
-                assert_eq!(mi.mac.as_deref(), Some(i.mac.as_str()));
+                assert_eq!(
+                    mi.mac.as_ref().map(ToString::to_string).as_deref(),
+                    Some(i.mac.as_str())
+                );
                 assert_eq!(mi.effective_mtu, i.mtu);
                 assert_eq!(mi.links.len(), 1);
                 assert_eq!(mi.links[0].ip, i.address);

@@ -788,7 +788,7 @@ fn interface_from_raw(
         mac: iface
             .mac_address
             .filter(|m| !m.is_empty())
-            .map(|m| m.to_ascii_lowercase()),
+            .map(|m| preflight_model::vocab::MacAddr::parse(&m)),
         enabled: iface.enabled.unwrap_or(true),
         vlan_id: iface.vlan.map(|v| v.id),
         effective_mtu,

@@ -26,6 +26,7 @@ use preflight_model::probe::{
     DnsAnswer, FailureCause, ProbeReport, SocketInfo, SocketKind, TargetResult, TcpResult,
     PROBE_SCHEMA,
 };
+use preflight_model::vocab::MacAddr;
 
 /// The port DNS probes ask servers on.
 pub const DNS_PORT: u16 = 53;
@@ -405,7 +406,7 @@ pub async fn run_plan_with(
         }
         if t.kind.neighbours() {
             if let Some(o) = asked.next() {
-                r.macs = o.macs.iter().map(neighbour::mac_text).collect();
+                r.macs = o.macs.iter().copied().map(MacAddr::Eui48).collect();
                 if !t.kind.echoes() {
                     r.sent = o.sent;
                     r.received = r.macs.len() as u32;

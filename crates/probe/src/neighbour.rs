@@ -41,14 +41,6 @@ pub struct NeighbourOutcome {
     pub error: Option<String>,
 }
 
-/// A MAC as `aa:bb:cc:dd:ee:ff`.
-pub fn mac_text(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 struct Group {
     fd: OwnedFd,
     ifindex: i32,
