@@ -269,6 +269,7 @@ async fn the_check_session_with_agent_sessions_reports_a_missing_agent_at_the_de
     let dir = tempfile::tempdir().unwrap();
     let report_file = dir.path().join("report.json");
     let check = CheckConfig {
+        unit_labels: Default::default(),
         provider: ProviderModel::default(),
         server: ServerConfig::new(TOKEN.into()),
         expect: 3,

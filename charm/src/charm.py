@@ -695,6 +695,13 @@ class PreflightCharm(ops.CharmBase):
                 if s not in named and not self.config.get("maas-url"):
                     raise ConfigError(f"isolate: no space {s!r} among the bindings")
             isolate += ["--isolate", f"{pair[0]}:{pair[1]}"]
+        # Each unit by the machine it runs on: a missing agent is named by its unit too (in
+        # MAAS mode the check only knows MAAS machines).
+        unit_labels = []
+        for name, doc in sorted(units.items()):
+            host = str((doc or {}).get("hostname") or "")
+            if host and "=" not in host:
+                unit_labels += ["--unit-label", f"{host}={name}"]
         n = int(run or 0) + 1
         run_dir = self.state_dir() / f"run-{n}"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -721,6 +728,7 @@ class PreflightCharm(ops.CharmBase):
             "--timeout-ms",
             str(int(self.config.get("timeout-ms", 1000))),
             *isolate,
+            *unit_labels,
             "--state-dir",
             str(run_dir / "state"),
             "--ready-file",

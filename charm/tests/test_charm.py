@@ -405,6 +405,11 @@ def test_maas_key_secret_goes_to_a_0600_file_never_to_status(fake_bin):
     assert keyfile.read_text().strip() == KEY
     assert keyfile.stat().st_mode & 0o777 == 0o600
     assert "--provider" not in argv and "--note" not in argv and KEY not in argv
+    labels = [argv[i + 1] for i, a in enumerate(argv) if a == "--unit-label"]
+    assert labels and all(
+        h.startswith("node-") and u.startswith("preflight/")
+        for h, u in (x.split("=", 1) for x in labels)
+    ), labels
     assert not (state_dir() / "provider.json").exists()
     (agent,) = wait_calls(fake_bin, 1, "preflight-agent", "run")
     assert "--machine-id" not in agent  # MAAS matches the machine by hostname/MAC

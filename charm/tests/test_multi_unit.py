@@ -436,7 +436,9 @@ def test_unit_that_never_reports_is_agent_missing_by_name(lab, tmp_path, monkeyp
     missing_findings = [f for f in doc["findings"] if f["code"] == "agent.missing"]
     assert len(missing_findings) == 1, doc["findings"]
     assert missing_findings[0]["subject"]["machine"] == name
-    assert f"MAAS machine {name} (preflight-2)" in missing_findings[0]["message"]
+    # The unit is named too once it published the machine it runs on (--unit-label).
+    unit = ", unit preflight/2" if published else ""
+    assert f"MAAS machine {name} (preflight-2{unit})" in missing_findings[0]["message"]
 
 
 KEY = "consumerAAAA:tokenBBBB:secretCCCC"

@@ -398,3 +398,79 @@ fn report_from_probe_files_applies_the_check_rules() {
     assert_eq!(report.spaces[0].pairs.len(), 6);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn unit_labels_name_the_missing_units_among_more_unmatched_maas_machines() {
+    // The fixture MAAS has three deployed machines (alder, birch, dogwood); the deployment's
+    // two units run on alder and dogwood and neither agent comes: exactly those two are named,
+    // each with its unit (without labels: one finding listing three candidates).
+    let dir = tempdir("unit-labels");
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let run = |labels: &[&str]| -> Report {
+        let mut cmd = Command::new(preflight_e2e::binary("preflight"));
+        cmd.args(["check", "--provider"])
+            .arg(preflight_e2e::fixtures().join("maas"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--expect",
+                "2",
+                "--deadline",
+                "1",
+            ])
+            .args(["--probe-deadline", "1", "--quiet", "--format", "json"])
+            .arg("--token-file")
+            .arg(dir.join("token"));
+        for l in labels {
+            cmd.args(["--unit-label", l]);
+        }
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let missing = |r: &Report| -> Vec<(Option<String>, String)> {
+        r.findings
+            .iter()
+            .filter(|f| f.code == preflight_model::report::Code::AgentMissing)
+            .map(|f| (f.subject.machine.clone(), f.message.clone()))
+            .collect()
+    };
+    let labelled = run(&["alder=preflight/0", "dogwood=preflight/1"]);
+    assert_eq!(
+        missing(&labelled),
+        vec![
+            (
+                Some("alder".to_string()),
+                "no agent registered for MAAS machine alder (k4p7ab, unit preflight/0) before the deadline".to_string()
+            ),
+            (
+                Some("dogwood".to_string()),
+                "no agent registered for MAAS machine dogwood (w5n1gh, unit preflight/1) before the deadline".to_string()
+            ),
+        ]
+    );
+    let plain = missing(&run(&[]));
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    assert_eq!(plain[0].0, None);
+    assert!(plain[0].1.contains("birch (m2q9cd)"), "{}", plain[0].1);
+    // A malformed label is a usage error naming the expected form.
+    let out = Command::new(preflight_e2e::binary("preflight"))
+        .args([
+            "check",
+            "--provider",
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--unit-label",
+            "alder",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOSTNAME=UNIT"));
+}

@@ -134,6 +134,12 @@ pub(crate) struct Args {
     /// (the charm's no-provider mode says so here). One line, at most 1024 bytes.
     #[arg(long, value_name = "TEXT")]
     pub note: Vec<String>,
+    /// The unit that runs on a machine, as HOSTNAME=UNIT (repeatable): an `agent.missing` for
+    /// that MAAS machine names the unit too, and when some labelled machines never registered
+    /// they are the ones named (other unmatched MAAS machines are not this deployment's). The
+    /// charm passes one per unit.
+    #[arg(long, value_name = "HOSTNAME=UNIT", value_parser = parse_unit_label)]
+    pub unit_label: Vec<(String, String)>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -300,6 +306,17 @@ fn progress_json(p: &Progress) -> String {
     format!("{doc}\n")
 }
 
+/// Parses `--unit-label HOSTNAME=UNIT` (both printable, at most 255 bytes).
+fn parse_unit_label(s: &str) -> Result<(String, String), String> {
+    let ok = |x: &str| !x.is_empty() && x.len() <= 255 && !x.chars().any(char::is_control);
+    match s.split_once('=') {
+        Some((h, u)) if ok(h) && ok(u) => Ok((h.to_string(), u.to_string())),
+        _ => Err(format!(
+            "{s:?}: expected HOSTNAME=UNIT (each 1 to 255 printable bytes), e.g. node-2=preflight/2"
+        )),
+    }
+}
+
 /// Longest `--note`.
 const MAX_NOTE_BYTES: usize = 1024;
 
@@ -445,6 +462,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         provider,
         server: ServerConfig::new(token),
         expect: args.expect,
+        unit_labels: args.unit_label.iter().cloned().collect(),
         register_deadline: Duration::from_secs(args.deadline),
         probe_deadline: Duration::from_secs(args.probe_deadline),
         plan: PlanOptions {
@@ -530,6 +548,19 @@ mod tests {
     #[test]
     fn notes_are_one_bounded_printable_line() {
         assert!(check_notes(&["no provider: drift was not checked".into()]).is_ok());
+        assert_eq!(
+            parse_unit_label("node-2=preflight/2"),
+            Ok(("node-2".to_string(), "preflight/2".to_string()))
+        );
+        for bad in [
+            "node-2",
+            "=preflight/2",
+            "node-2=",
+            "a\nb=c",
+            &format!("{}=u", "h".repeat(256)),
+        ] {
+            assert!(parse_unit_label(bad).is_err(), "{bad:?}");
+        }
         assert!(check_notes(&[]).is_ok());
         for bad in [
             String::new(),

@@ -3,7 +3,7 @@
 //! They read the report's own [`PairResult`]s and their judged [`PairState`], so both paths
 //! report the same data the same way.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use preflight_model::plan::Expectation;
@@ -253,8 +253,26 @@ pub fn missing_agents(
     registered: usize,
     silent: &[String],
     unheard: &[UnheardMachine],
+    unit_labels: &BTreeMap<String, String>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    // `--unit-label`: the machines the deployment's units run on, named by their unit. When
+    // some are unheard, they are the missing agents' machines (other unmatched MAAS machines
+    // belong to something else).
+    let name = |h: &str, id: &str| match unit_labels.get(h) {
+        Some(unit) => format!("{h} ({id}, unit {unit})"),
+        None => format!("{h} ({id})"),
+    };
+    let labelled: Vec<UnheardMachine> = unheard
+        .iter()
+        .filter(|(h, _)| unit_labels.contains_key(h))
+        .cloned()
+        .collect();
+    let unheard: &[UnheardMachine] = if !labelled.is_empty() && labelled.len() <= unheard.len() {
+        &labelled
+    } else {
+        unheard
+    };
     let hint = || {
         Some(
             "start `preflight-agent run` on every machine, and check it can reach the coordinator"
@@ -273,7 +291,8 @@ pub fn missing_agents(
                         ..Subject::default()
                     },
                     message: format!(
-                        "no agent registered for MAAS machine {hostname} ({system_id}) before the deadline"
+                        "no agent registered for MAAS machine {} before the deadline",
+                        name(hostname, system_id)
                     ),
                     hint: hint(),
                 });
@@ -286,7 +305,7 @@ pub fn missing_agents(
                 let names: Vec<String> = unheard
                     .iter()
                     .take(MAX_NAMED)
-                    .map(|(h, id)| format!("{h} ({id})"))
+                    .map(|(h, id)| name(h, id))
                     .collect();
                 message.push_str(&format!(
                     "; MAAS machines no agent matched: {}",
@@ -471,8 +490,8 @@ pub(crate) mod tests {
 
     #[test]
     fn missing_agents_rule() {
-        assert!(missing_agents(3, 3, &[], &[]).is_empty());
-        let f = missing_agents(3, 2, &["node7".into()], &[]);
+        assert!(missing_agents(3, 3, &[], &[], &BTreeMap::new()).is_empty());
+        let f = missing_agents(3, 2, &["node7".into()], &[], &BTreeMap::new());
         assert_eq!(codes_of(&f), vec![Code::AgentMissing; 2]);
         assert!(f[0].message.contains("1 of 3"));
         assert_eq!(f[1].subject.machine.as_deref(), Some("node7"));
@@ -486,13 +505,13 @@ pub(crate) mod tests {
                 .collect()
         };
         // Exactly the missing count: one finding per machine, with the machine as subject.
-        let f = missing_agents(4, 2, &[], &unheard(2));
+        let f = missing_agents(4, 2, &[], &unheard(2), &BTreeMap::new());
         assert_eq!(codes_of(&f), vec![Code::AgentMissing; 2]);
         assert_eq!(f[0].subject.machine.as_deref(), Some("host0"));
         assert_eq!(f[1].subject.machine.as_deref(), Some("host1"));
         assert!(f[1].message.contains("host1 (sid1)"), "{}", f[1].message);
         // More candidates than missing agents: one finding naming at most ten of them.
-        let f = missing_agents(4, 3, &[], &unheard(12));
+        let f = missing_agents(4, 3, &[], &unheard(12), &BTreeMap::new());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].subject.machine, None);
         assert!(f[0].message.contains("1 of 4"), "{}", f[0].message);
@@ -500,7 +519,31 @@ pub(crate) mod tests {
         assert!(!f[0].message.contains("host10"), "{}", f[0].message);
         assert!(f[0].message.ends_with("and 2 more"), "{}", f[0].message);
         // Nobody missing: unheard machines alone are no finding (MAAS may hold spare machines).
-        assert!(missing_agents(2, 2, &[], &unheard(3)).is_empty());
+        assert!(missing_agents(2, 2, &[], &unheard(3), &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn unit_labels_pick_the_deployments_machines_and_name_their_units() {
+        // MAAS has 12 deployed machines no agent matched; the charm's units run on host3 and
+        // host7, and one unit's agent is missing: that is host7, named with its unit.
+        let unheard: Vec<UnheardMachine> = (0..12)
+            .map(|i| (format!("host{i}"), format!("sid{i}")))
+            .collect();
+        let labels: BTreeMap<String, String> = [
+            ("host7".to_string(), "preflight/2".to_string()),
+            ("node-x".to_string(), "preflight/0".to_string()),
+        ]
+        .into();
+        let f = missing_agents(3, 2, &[], &unheard, &labels);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].subject.machine.as_deref(), Some("host7"));
+        assert_eq!(
+            f[0].message,
+            "no agent registered for MAAS machine host7 (sid7, unit preflight/2) before the deadline"
+        );
+        // Without labels the same input is one aggregated finding (12 candidates for 1).
+        let f = missing_agents(3, 2, &[], &unheard, &BTreeMap::new());
+        assert_eq!((f.len(), f[0].subject.machine.as_deref()), (1, None));
     }
 
     #[test]

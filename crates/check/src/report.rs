@@ -27,6 +27,8 @@ pub struct ReportInput<'a> {
     pub results: &'a BTreeMap<String, ProbeReport>,
     /// Agents expected (`--expect`).
     pub expected: usize,
+    /// `--unit-label`: hostname → the unit that runs there (names missing agents).
+    pub unit_labels: BTreeMap<String, String>,
     /// Findings from other steps (bundle validation).
     pub extra_findings: Vec<Finding>,
     /// Checks evaluated by other steps.
@@ -78,6 +80,7 @@ pub fn build_report(input: ReportInput<'_>) -> Report {
         merged: input.merged,
         plan: input.plan,
         expected: input.expected,
+        unit_labels: input.unit_labels,
         extra_findings: input.extra_findings,
         extra_checked: input.extra_checked,
         inputs: input.inputs,
@@ -95,6 +98,8 @@ pub struct Finish<'a> {
     pub plan: &'a CheckPlan,
     /// Agents expected (`--expect`).
     pub expected: usize,
+    /// `--unit-label`: hostname → the unit that runs there (names missing agents).
+    pub unit_labels: BTreeMap<String, String>,
     /// Findings from other steps (bundle validation).
     pub extra_findings: Vec<Finding>,
     /// Checks evaluated by other steps.
@@ -381,6 +386,7 @@ impl PairFold {
             registered,
             &silent,
             &unheard,
+            &input.unit_labels,
         ));
         checked.push(Checked {
             check: preflight_model::report::Code::AgentMissing,

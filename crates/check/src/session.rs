@@ -25,6 +25,9 @@ pub struct CheckConfig {
     pub server: ServerConfig,
     /// Agents to wait for before planning (`--expect`).
     pub expect: usize,
+    /// `--unit-label HOSTNAME=UNIT`: the units of a deployment by the machine they run on, so
+    /// a missing agent is named by its unit (the charm gives them).
+    pub unit_labels: std::collections::BTreeMap<String, String>,
     /// How long to wait for the agents to register (`--deadline`).
     pub register_deadline: Duration,
     /// How long to wait for results once the plans are out (`--probe-deadline`).
@@ -231,6 +234,7 @@ pub async fn run(
         &provider,
         ReportExtras {
             expected: expect,
+            unit_labels: config.unit_labels,
             extra_findings: config.extra_findings,
             extra_checked: config.extra_checked,
             inputs: config.inputs,
@@ -290,6 +294,7 @@ mod tests {
         let warned = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let w = warned.clone();
         let config = CheckConfig {
+            unit_labels: Default::default(),
             provider: ProviderModel::default(),
             server: ServerConfig::new("t".repeat(32)),
             expect: 1,

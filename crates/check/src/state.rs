@@ -293,6 +293,8 @@ pub struct Outcome<'a> {
 pub struct ReportExtras {
     /// Agents expected (`--expect`).
     pub expected: usize,
+    /// `--unit-label`: hostname → the unit that runs there (names missing agents).
+    pub unit_labels: BTreeMap<String, String>,
     /// Findings from other steps (bundle validation).
     pub extra_findings: Vec<Finding>,
     /// Checks evaluated by other steps.
@@ -955,6 +957,7 @@ impl CheckState {
             merged,
             plan,
             expected: finish.expected,
+            unit_labels: finish.unit_labels,
             extra_findings: finish.extra_findings,
             extra_checked: finish.extra_checked,
             inputs,
@@ -1267,6 +1270,7 @@ mod tests {
         results.insert("node1".to_string(), r);
         s.finish();
         let extras = || ReportExtras {
+            unit_labels: Default::default(),
             expected: 3,
             extra_findings: vec![],
             extra_checked: vec![],
@@ -1275,6 +1279,7 @@ mod tests {
         let folded = s.report(&p, extras());
         let at_once = s.with_outcome(|o| {
             crate::report::build_report(crate::report::ReportInput {
+                unit_labels: Default::default(),
                 provider: &p,
                 merged: o.merged,
                 plan: o.plan,
@@ -1545,6 +1550,7 @@ mod tests {
         let r = s.report(
             &provider(),
             ReportExtras {
+                unit_labels: Default::default(),
                 expected: 2,
                 extra_findings: vec![],
                 extra_checked: vec![],
@@ -1581,6 +1587,7 @@ mod tests {
         let r = s.report(
             &provider(),
             ReportExtras {
+                unit_labels: Default::default(),
                 expected: 2,
                 extra_findings: vec![],
                 extra_checked: vec![],

@@ -51,6 +51,7 @@ fn reassemble(dir: &Path, stored: &Report) -> Report {
     let mut report = state.report(
         &provider,
         ReportExtras {
+            unit_labels: Default::default(),
             expected: stored.summary.agents_expected.unwrap(),
             extra_findings: vec![],
             extra_checked: vec![],
