@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use preflight_model::plan::{Expectation, PlannedTarget, ProbeKind, ProbePlan};
-use preflight_model::probe::{ProbeReport, TargetResult};
+use preflight_model::probe::{FailureCause, ProbeReport, TargetResult};
 use preflight_model::provider::ProviderModel;
 use preflight_model::report::{Checked, Code, Finding, Severity, Subject};
 
@@ -213,6 +213,90 @@ struct Seen<'a> {
     result: &'a TargetResult,
 }
 
+/// Whether the agent refused the item (guard rails, an unknown kind) instead of running it.
+fn refused(r: &TargetResult) -> bool {
+    matches!(r.failure, Some(FailureCause::NotRun { .. }))
+}
+
+/// `probe.not-run` for the infrastructure probes (neighbour, gateway, controller, DNS): an
+/// item the agent refused is said, with its reason, rather than read as a silent target.
+pub fn infra_not_run(
+    agents: &[MergedAgent],
+    plans: &BTreeMap<String, ProbePlan>,
+    results: &BTreeMap<String, ProbeReport>,
+) -> (Vec<Finding>, Vec<Checked>) {
+    let names: BTreeMap<&str, &str> = agents
+        .iter()
+        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
+        .collect();
+    let mut findings = Vec::new();
+    let mut spaces = BTreeSet::new();
+    for (agent, plan) in plans {
+        let Some(r) = results.get(agent) else {
+            continue;
+        };
+        let prober = names.get(agent.as_str()).copied().unwrap_or(agent);
+        for t in plan.targets.iter().filter(|t| t.kind != ProbeKind::Echo) {
+            let Some(res) = r
+                .targets
+                .iter()
+                .find(|x| x.id.as_deref() == Some(t.id.as_str()))
+            else {
+                continue;
+            };
+            let subject = Subject {
+                space: Some(t.space.clone()),
+                machine: Some(prober.to_string()),
+                target: Some(t.target.to_string()),
+                ..Subject::default()
+            };
+            spaces.insert(t.space.clone());
+            if let Some(FailureCause::NotRun { reason }) = &res.failure {
+                findings.push(
+                    Finding::new(
+                        Code::ProbeNotRun,
+                        subject,
+                        format!(
+                            "the {} probe of {} from {prober} ({}) in {} was not run by the agent: {reason}",
+                            kind_name(t.kind),
+                            t.target,
+                            t.source,
+                            t.space
+                        ),
+                    )
+                    .with_hint(
+                        "nothing was measured for it; a server off the machine's links needs the agent's --allow CIDR (its guard rails), or fix the address",
+                    ),
+                );
+            }
+        }
+    }
+    // Evaluated per space, as the pair checks are (not a testcase per infrastructure item).
+    let checked = spaces
+        .into_iter()
+        .map(|space| Checked {
+            check: Code::ProbeNotRun,
+            subject: Subject {
+                space: Some(space),
+                ..Subject::default()
+            },
+        })
+        .collect();
+    (findings, checked)
+}
+
+/// How a probe kind is named in messages.
+fn kind_name(k: ProbeKind) -> &'static str {
+    match k {
+        ProbeKind::Echo => "echo",
+        ProbeKind::Neighbour => "neighbour (ARP/NDP)",
+        ProbeKind::Gateway => "gateway",
+        ProbeKind::Controller => "controller",
+        ProbeKind::Dns => "DNS",
+        ProbeKind::Unknown => "unknown-kind",
+    }
+}
+
 fn results_of<'a>(
     plans: &'a BTreeMap<String, ProbePlan>,
     results: &'a BTreeMap<String, ProbeReport>,
@@ -230,7 +314,8 @@ fn results_of<'a>(
             .filter_map(|t| t.id.as_deref().map(|i| (i, t)))
             .collect();
         for t in plan.targets.iter().filter(|t| t.kind == kind) {
-            if let Some(res) = by_id.get(t.id.as_str()) {
+            // An item the agent refused measured nothing: `infra_not_run` says so.
+            if let Some(res) = by_id.get(t.id.as_str()).filter(|r| !refused(r)) {
                 out.push(Seen {
                     prober: names.get(agent.as_str()).copied().unwrap_or(agent),
                     item: t,
@@ -1498,6 +1583,50 @@ mod tests {
             !m.contains("node2 (") && m.contains("1 other machine"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn a_refused_infrastructure_probe_is_not_run_not_a_dead_gateway() {
+        let mut p = provider();
+        if let Some(s) = p.subnets.get_mut(&100) {
+            s.gateway = Some("10.0.0.254".parse().unwrap());
+        }
+        let a = agents(&p);
+        let plan = build_plan(&p, &a, &PlanOptions::default());
+        // node1's agent refuses its gateway probe (say its guard rails); the rest runs.
+        let mut r = results(&plan.per_agent, |t| (3, owner_mac(t)));
+        for rep in r.values_mut() {
+            for t in &mut rep.targets {
+                if t.kind == ProbeKind::Gateway
+                    && t.source.map(|s| s.to_string()).as_deref() == Some("10.0.0.1")
+                {
+                    t.received = 0;
+                    t.macs.clear();
+                    t.failure = Some(FailureCause::NotRun {
+                        reason: "targets[3].target: not on the agent's links".into(),
+                    });
+                }
+            }
+        }
+        assert!(gateway_unreachable(&p, &a, &plan.per_agent, &r)
+            .0
+            .is_empty());
+        let (f, c) = infra_not_run(&a, &plan.per_agent, &r);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, Code::ProbeNotRun);
+        assert_eq!(f[0].subject.machine.as_deref(), Some("node1"));
+        assert_eq!(f[0].subject.target.as_deref(), Some("10.0.0.254"));
+        assert!(
+            f[0].message
+                .contains("gateway probe of 10.0.0.254 from node1 (10.0.0.1)")
+                && f[0].message.contains("not on the agent's links"),
+            "{}",
+            f[0].message
+        );
+        assert!(!c.is_empty() && c.iter().all(|x| x.check == Code::ProbeNotRun));
+        // Nothing refused: nothing said.
+        let ok = results(&plan.per_agent, |t| (3, owner_mac(t)));
+        assert!(infra_not_run(&a, &plan.per_agent, &ok).0.is_empty());
     }
 
     #[test]

@@ -325,6 +325,7 @@ impl PairFold {
                 &self.infra,
             ),
             crate::infra::address_in_dynamic_range(input.provider, &input.merged.agents),
+            crate::infra::infra_not_run(&input.merged.agents, &input.plan.per_agent, &self.infra),
             crate::infra::controller_unreachable(
                 input.provider,
                 &input.merged.agents,
