@@ -57,7 +57,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("preflight-agent: error: {e:#}");
+            eprintln!(
+                "preflight-agent: error: {}",
+                preflight_model::error_text(e.as_ref())
+            );
             ExitCode::from(2)
         }
     }

@@ -107,7 +107,10 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("preflight: error: {e:#}");
+            eprintln!(
+                "preflight: error: {}",
+                preflight_model::error_text(e.as_ref())
+            );
             ExitCode::from(2)
         }
     }

@@ -40,3 +40,51 @@ pub fn check_schema(expected: &'static str, found: &str) -> Result<(), SchemaErr
         })
     }
 }
+
+/// An error and its causes as one line for a person (`a: b: c`), leaving out a cause whose
+/// text the line already holds: many errors print their source in their own message too, and
+/// the binaries' `error:` line would otherwise say it twice.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read x: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("loading the bundle")]
+    struct Wrap {
+        #[source]
+        inner: Outer,
+    }
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        assert_eq!(
+            super::error_text(&Outer { source: io() }),
+            "cannot read x: no such file"
+        );
+        assert_eq!(
+            super::error_text(&Wrap {
+                inner: Outer { source: io() }
+            }),
+            "loading the bundle: cannot read x: no such file"
+        );
+    }
+}

@@ -500,3 +500,21 @@ fn check_reads_its_bundle_with_the_juju_version_given() {
     assert!(codes.contains(&"agent.missing"), "{codes:?}");
     assert!(!codes.iter().any(|c| c.starts_with("bundle.")), "{codes:?}");
 }
+
+#[test]
+fn an_unreadable_bundle_is_said_once_on_one_line() {
+    let snap = snapshot("unreadable.json", &["Ready"], &["public"]);
+    for (bundle, says) in [
+        ("/nonexistent/bundle.yaml", "No such file or directory"),
+        ("/dev/zero", "not a regular file"),
+    ] {
+        let o = preflight(&["--bundle", bundle, "--provider", &s(&snap)]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.matches(says).count(), 1, "said twice: {err}");
+        assert!(
+            err.starts_with(&format!("preflight: error: {bundle}: ")),
+            "{err}"
+        );
+    }
+}
