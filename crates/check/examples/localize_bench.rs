@@ -114,7 +114,13 @@ fn main() {
     let mut one_way_pair: Option<(String, String)> = None;
     for (agent, p) in plan.per_agent {
         let agent = &agent;
-        for t in p.targets {
+        // Only the echo items are report pairs (neighbour and gateway probes go to the
+        // infrastructure rules, not to localization), as in a real report.
+        for t in p
+            .targets
+            .into_iter()
+            .filter(|t| t.kind == preflight_model::plan::ProbeKind::Echo)
+        {
             let s = space_of(&t.space);
             let tm = owner
                 .get(&(t.target, s))
