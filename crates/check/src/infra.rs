@@ -206,7 +206,7 @@ fn maas_owners(
     out
 }
 
-/// One neighbour answer set, with the plan item it came from.
+/// One plan item, the machine that probed it, and the result its agent sent.
 struct Seen<'a> {
     prober: &'a str,
     item: &'a PlannedTarget,
@@ -225,50 +225,38 @@ pub fn infra_not_run(
     plans: &BTreeMap<String, ProbePlan>,
     results: &BTreeMap<String, ProbeReport>,
 ) -> (Vec<Finding>, Vec<Checked>) {
-    let names: BTreeMap<&str, &str> = agents
-        .iter()
-        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
-        .collect();
+    let names = agent_names(agents);
     let mut findings = Vec::new();
     let mut spaces = BTreeSet::new();
-    for (agent, plan) in plans {
-        let Some(r) = results.get(agent) else {
-            continue;
-        };
-        let prober = names.get(agent.as_str()).copied().unwrap_or(agent);
-        for t in plan.targets.iter().filter(|t| t.kind != ProbeKind::Echo) {
-            let Some(res) = r
-                .targets
-                .iter()
-                .find(|x| x.id.as_deref() == Some(t.id.as_str()))
-            else {
-                continue;
-            };
-            let subject = Subject {
-                space: Some(t.space.clone()),
-                machine: Some(prober.to_string()),
-                target: Some(t.target.to_string()),
-                ..Subject::default()
-            };
-            spaces.insert(t.space.clone());
-            if let Some(FailureCause::NotRun { reason }) = &res.failure {
-                findings.push(
-                    Finding::new(
-                        Code::ProbeNotRun,
-                        subject,
-                        format!(
-                            "the {} probe of {} from {prober} ({}) in {} was not run by the agent: {reason}",
-                            kind_name(t.kind),
-                            t.target,
-                            t.source,
-                            t.space
-                        ),
-                    )
-                    .with_hint(
-                        "nothing was measured for it; a server off the machine's links needs the agent's --allow CIDR (its guard rails), or fix the address",
+    for Seen {
+        prober,
+        item: t,
+        result,
+    } in seen(plans, results, &names, |k| k != ProbeKind::Echo)
+    {
+        spaces.insert(t.space.clone());
+        if let Some(FailureCause::NotRun { reason }) = &result.failure {
+            findings.push(
+                Finding::new(
+                    Code::ProbeNotRun,
+                    Subject {
+                        space: Some(t.space.clone()),
+                        machine: Some(prober.to_string()),
+                        target: Some(t.target.to_string()),
+                        ..Subject::default()
+                    },
+                    format!(
+                        "the {} probe of {} from {prober} ({}) in {} was not run by the agent: {reason}",
+                        kind_name(t.kind),
+                        t.target,
+                        t.source,
+                        t.space
                     ),
-                );
-            }
+                )
+                .with_hint(
+                    "nothing was measured for it; a server off the machine's links needs the agent's --allow CIDR (its guard rails), or fix the address",
+                ),
+            );
         }
     }
     // Evaluated per space, as the pair checks are (not a testcase per infrastructure item).
@@ -297,11 +285,21 @@ fn kind_name(k: ProbeKind) -> &'static str {
     }
 }
 
-fn results_of<'a>(
+/// The agent id → machine name map the rules name probers by.
+fn agent_names(agents: &[MergedAgent]) -> BTreeMap<&str, &str> {
+    agents
+        .iter()
+        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
+        .collect()
+}
+
+/// Every plan item whose kind `keep` accepts, with the result its agent sent for it (items
+/// without a result are left out), in plan order.
+fn seen<'a>(
     plans: &'a BTreeMap<String, ProbePlan>,
     results: &'a BTreeMap<String, ProbeReport>,
-    names: &'a BTreeMap<&str, &str>,
-    kind: ProbeKind,
+    names: &BTreeMap<&str, &'a str>,
+    keep: impl Fn(ProbeKind) -> bool,
 ) -> Vec<Seen<'a>> {
     let mut out = Vec::new();
     for (agent, plan) in plans {
@@ -313,17 +311,30 @@ fn results_of<'a>(
             .iter()
             .filter_map(|t| t.id.as_deref().map(|i| (i, t)))
             .collect();
-        for t in plan.targets.iter().filter(|t| t.kind == kind) {
-            // An item the agent refused measured nothing: `infra_not_run` says so.
-            if let Some(res) = by_id.get(t.id.as_str()).filter(|r| !refused(r)) {
+        let prober = names.get(agent.as_str()).copied().unwrap_or(agent);
+        for t in plan.targets.iter().filter(|t| keep(t.kind)) {
+            if let Some(res) = by_id.get(t.id.as_str()) {
                 out.push(Seen {
-                    prober: names.get(agent.as_str()).copied().unwrap_or(agent),
+                    prober,
                     item: t,
                     result: res,
                 });
             }
         }
     }
+    out
+}
+
+/// The items of one kind the agents ran, with their results; an item the agent refused
+/// measured nothing and is left out (`infra_not_run` says so).
+fn results_of<'a>(
+    plans: &'a BTreeMap<String, ProbePlan>,
+    results: &'a BTreeMap<String, ProbeReport>,
+    names: &BTreeMap<&str, &'a str>,
+    kind: ProbeKind,
+) -> Vec<Seen<'a>> {
+    let mut out = seen(plans, results, names, |k| k == kind);
+    out.retain(|s| !refused(s.result));
     out
 }
 
@@ -337,10 +348,7 @@ pub fn address_duplicate(
     plans: &BTreeMap<String, ProbePlan>,
     results: &BTreeMap<String, ProbeReport>,
 ) -> (Vec<Finding>, Vec<Checked>) {
-    let names: BTreeMap<&str, &str> = agents
-        .iter()
-        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
-        .collect();
+    let names = agent_names(agents);
     let by_mac = maas_macs(provider);
     // (subnet, address) → observed holders; address → subnet for the answers.
     let mut holders: BTreeMap<(i64, IpAddr), BTreeSet<String>> = BTreeMap::new();
@@ -493,10 +501,7 @@ pub fn gateway_unreachable(
     plans: &BTreeMap<String, ProbePlan>,
     results: &BTreeMap<String, ProbeReport>,
 ) -> (Vec<Finding>, Vec<Checked>) {
-    let names: BTreeMap<&str, &str> = agents
-        .iter()
-        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
-        .collect();
+    let names = agent_names(agents);
     // Keyed by machine too: separate fabrics may reuse an address.
     let subnet_of: BTreeMap<(&str, IpAddr), i64> = agents
         .iter()
@@ -576,10 +581,7 @@ fn dns_seen(
     plans: &BTreeMap<String, ProbePlan>,
     results: &BTreeMap<String, ProbeReport>,
 ) -> DnsSeen {
-    let names: BTreeMap<&str, &str> = agents
-        .iter()
-        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
-        .collect();
+    let names = agent_names(agents);
     let mut out: DnsSeen = BTreeMap::new();
     for s in results_of(plans, results, &names, ProbeKind::Dns) {
         if let Some(d) = &s.result.dns {
@@ -1089,10 +1091,7 @@ pub fn controller_unreachable(
     let Some(c) = c else {
         return (findings, checked);
     };
-    let names: BTreeMap<&str, &str> = agents
-        .iter()
-        .map(|a| (a.agent_id.as_str(), a.name.as_str()))
-        .collect();
+    let names = agent_names(agents);
     let space = c.mgmt_space.as_deref().unwrap_or("any space");
     checked.push(Checked {
         check: Code::ControllerUnreachable,
