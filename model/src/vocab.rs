@@ -328,14 +328,6 @@ impl MacAddr {
     pub fn is_zero(&self) -> bool {
         matches!(self, MacAddr::Eui48([0, 0, 0, 0, 0, 0]))
     }
-
-    /// The length of its text, for input limits.
-    pub fn text_len(&self) -> usize {
-        match self {
-            MacAddr::Eui48(_) => 17,
-            MacAddr::Other(s) => s.len(),
-        }
-    }
 }
 
 impl From<[u8; 6]> for MacAddr {

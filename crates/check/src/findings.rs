@@ -268,7 +268,7 @@ pub fn missing_agents(
         .filter(|(h, _)| unit_labels.contains_key(h))
         .cloned()
         .collect();
-    let unheard: &[UnheardMachine] = if !labelled.is_empty() && labelled.len() <= unheard.len() {
+    let unheard: &[UnheardMachine] = if !labelled.is_empty() {
         &labelled
     } else {
         unheard

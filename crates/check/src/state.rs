@@ -121,7 +121,12 @@ pub(crate) struct Inner {
 
 /// What identifies a machine across re-registrations: its base id (system_id, else
 /// hostname), non-loopback MACs, machine-id and system_id.
-type Fingerprint = (String, BTreeSet<String>, Option<String>, Option<String>);
+type Fingerprint = (
+    String,
+    BTreeSet<preflight_model::vocab::MacAddr>,
+    Option<String>,
+    Option<String>,
+);
 
 impl Inner {
     /// Adds or replaces a registration, keeping the fingerprint index in step.
@@ -452,7 +457,7 @@ fn fingerprint(o: &ObservedConfig) -> Fingerprint {
         .links
         .iter()
         .filter(|l| l.kind != LinkKind::Loopback)
-        .filter_map(|l| l.mac.as_ref().map(|m| m.to_string()))
+        .filter_map(|l| l.mac.clone())
         .collect();
     (
         base_id(o),

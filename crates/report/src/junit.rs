@@ -251,7 +251,7 @@ pub(crate) fn write(report: &Report, out: &mut dyn std::io::Write) -> std::io::R
         if used[i] {
             continue;
         }
-        let case = case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f]);
+        let case = leftover_case(f);
         match counter
             .suites
             .iter_mut()
@@ -388,8 +388,6 @@ fn walk(
     kinds.sort_unstable();
     kinds.dedup();
     let by_code = CodeIndex::new(&report.findings);
-    let leftover_case =
-        |f: &Finding| case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f]);
     for &kind in &kinds {
         let classname: Rc<str> = Rc::from(kind);
         sink.start(kind)?;
@@ -439,6 +437,11 @@ fn walk(
         }
     }
     Ok(used)
+}
+
+/// The testcase of a finding no checked entry and no pair took, in its code's class.
+fn leftover_case(f: &Finding) -> Case {
+    case_from_findings(Rc::from(f.code.as_str()), describe(&f.subject), [f])
 }
 
 /// Appends one testcase element.
