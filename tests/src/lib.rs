@@ -46,3 +46,36 @@ pub fn binary(name: &str) -> PathBuf {
         .unwrap_or_default();
     dir.join(name)
 }
+
+/// Runs `preflight validate ARGS` (with no `MAAS_API_KEY` from the environment) and returns
+/// its output; panics, saying how, when the binaries are not built.
+pub fn validate(args: &[&str]) -> std::process::Output {
+    let bin = binary("preflight");
+    assert!(
+        bin.exists(),
+        "build the binaries first: cargo build --workspace --bins ({})",
+        bin.display()
+    );
+    std::process::Command::new(bin)
+        .arg("validate")
+        .args(args)
+        .env_remove("MAAS_API_KEY")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run preflight validate: {e}"))
+}
+
+/// A finished command's exit code (-1 when a signal ended it).
+pub fn exit_code(o: &std::process::Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A command's standard output as JSON; panics with both streams when it is not.
+pub fn json_stdout(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}

@@ -3,8 +3,9 @@
 //! the repository). `./test.sh` skips these by name when the folder is absent, and says so.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use preflight_e2e::{exit_code as code, json_stdout as json_of, validate as preflight};
 use serde_json::{json, Value};
 
 fn fx(rel: &str) -> PathBuf {
@@ -13,35 +14,6 @@ fn fx(rel: &str) -> PathBuf {
 
 fn bundles(rel: &str) -> String {
     fx(&format!("bundles/{rel}")).display().to_string()
-}
-
-fn preflight(args: &[&str]) -> Output {
-    let bin = preflight_e2e::binary("preflight");
-    assert!(
-        bin.exists(),
-        "build the binaries first: cargo build --workspace --bins ({})",
-        bin.display()
-    );
-    Command::new(bin)
-        .arg("validate")
-        .args(args)
-        .env_remove("MAAS_API_KEY")
-        .output()
-        .unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn json_of(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })
 }
 
 fn tmp(name: &str) -> PathBuf {

@@ -4,26 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use preflight_e2e::{exit_code as code, validate as preflight};
 use serde_json::{json, Value};
-
-fn preflight(args: &[&str]) -> Output {
-    let bin = preflight_e2e::binary("preflight");
-    assert!(
-        bin.exists(),
-        "build the binaries first: cargo build --workspace --bins ({})",
-        bin.display()
-    );
-    Command::new(bin)
-        .arg("validate")
-        .args(args)
-        .env_remove("MAAS_API_KEY")
-        .output()
-        .unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
