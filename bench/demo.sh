@@ -35,27 +35,33 @@ for i in $(seq "$runs"); do
 done
 echo "  median wall: $(median < "$tmp/wall") s; median peak RSS: $(median < "$tmp/rss") KiB"
 
+# Runs a 100-host scenario $runs times and prints the timings of each run and their medians.
+#   large_runs NAME SCENARIO EXPECTED_EXIT TARGET_TEXT
+large_runs() {
+  local name=$1 scenario=$2 want=$3 target=$4 i dir code wall rss
+  : > "$tmp/reg2rep"; : > "$tmp/res2rep"; : > "$tmp/wall100"; : > "$tmp/probe"
+  for i in $(seq "$runs"); do
+    dir="$tmp/$name$i"
+    set +e
+    /usr/bin/time -f "%e %M" -o "$tmp/t" "$bin" demo --scenario "$scenario" --quiet \
+      --work-dir "$dir" -o /dev/null --probe-deadline 300 2> "$tmp/err"
+    code=$?
+    set -e
+    read -r wall rss < <(tail -1 "$tmp/t")
+    [ "$code" = "$want" ] || { echo "  run $i: exit $code (expected $want)"; tail -5 "$tmp/err"; }
+    python3 bench/demo_times.py "$dir" "$wall" "$code" >> "$tmp/lines"
+    set -- $(tail -1 "$tmp/lines")
+    echo "$1" >> "$tmp/reg2rep"; echo "$2" >> "$tmp/res2rep"; echo "$3" >> "$tmp/wall100"; echo "$4" >> "$tmp/probe"
+    echo "  run $i: last registration -> report ${1} s (probing ${4} s, last results -> report ${2} s), wall ${3} s, peak RSS ${rss} KiB; ${*:5}"
+  done
+  echo "  median last registration -> report: $(median < "$tmp/reg2rep") s ($target)"
+  echo "  median probing (last registration -> last results): $(median < "$tmp/probe") s"
+  echo "  median last results -> report: $(median < "$tmp/res2rep") s"
+  echo "  median wall (build lab, 100 agents, report, teardown): $(median < "$tmp/wall100") s"
+}
+
 echo "== large-100 (100 hosts x 3 spaces, 29,700 probes), $runs runs"
-: > "$tmp/reg2rep"; : > "$tmp/res2rep"; : > "$tmp/wall100"; : > "$tmp/probe"
-for i in $(seq "$runs"); do
-  dir="$tmp/run$i"
-  set +e
-  /usr/bin/time -f "%e %M" -o "$tmp/t" "$bin" demo --scenario large-100 --quiet \
-    --work-dir "$dir" -o /dev/null --probe-deadline 300 2> "$tmp/err"
-  code=$?
-  set -e
-  read -r wall rss < <(tail -1 "$tmp/t")
-  [ "$code" = 0 ] || { echo "  run $i: exit $code"; tail -5 "$tmp/err"; }
-  python3 bench/demo_times.py "$dir" "$wall" "$code" >> "$tmp/lines"
-  line=$(tail -1 "$tmp/lines")
-  set -- $line
-  echo "$1" >> "$tmp/reg2rep"; echo "$2" >> "$tmp/res2rep"; echo "$3" >> "$tmp/wall100"; echo "$4" >> "$tmp/probe"
-  echo "  run $i: last registration -> report ${1} s (probing ${4} s, last results -> report ${2} s), wall ${3} s, peak RSS ${rss} KiB; ${*:5}"
-done
-echo "  median last registration -> report: $(median < "$tmp/reg2rep") s (target < 3 s)"
-echo "  median probing (last registration -> last results): $(median < "$tmp/probe") s"
-echo "  median last results -> report: $(median < "$tmp/res2rep") s"
-echo "  median wall (build lab, 100 agents, report, teardown): $(median < "$tmp/wall100") s"
+large_runs run large-100 0 "target < 3 s"
 
 echo "== large-100 + one fault (n50 eth3 port dead), $runs runs"
 sed -e 's/^name = "large-100"/name = "large-100-one-fault"/' scenarios/large-100.toml > "$tmp/fault.toml"
@@ -66,20 +72,4 @@ kind = "port-dead"
 host = "n50"
 interface = "eth3"
 TOML
-: > "$tmp/reg2rep"; : > "$tmp/res2rep"; : > "$tmp/lines"
-for i in $(seq "$runs"); do
-  dir="$tmp/fault$i"
-  set +e
-  /usr/bin/time -f "%e %M" -o "$tmp/t" "$bin" demo --scenario "$tmp/fault.toml" --quiet \
-    --work-dir "$dir" -o /dev/null --probe-deadline 300 2> "$tmp/err"
-  code=$?
-  set -e
-  read -r wall rss < <(tail -1 "$tmp/t")
-  [ "$code" = 1 ] || { echo "  run $i: exit $code (a fault must fail the check)"; tail -5 "$tmp/err"; }
-  python3 bench/demo_times.py "$dir" "$wall" "$code" >> "$tmp/lines"
-  set -- $(tail -1 "$tmp/lines")
-  echo "$1" >> "$tmp/reg2rep"; echo "$2" >> "$tmp/res2rep"
-  echo "  run $i: last registration -> report ${1} s (probing ${4} s, last results -> report ${2} s), wall ${3} s; ${*:5}"
-done
-echo "  median last registration -> report: $(median < "$tmp/reg2rep") s (target <= 2 s: 2 x the 1 s probe timeout)"
-echo "  median last results -> report: $(median < "$tmp/res2rep") s"
+large_runs fault "$tmp/fault.toml" 1 "target <= 2 s: 2 x the 1 s probe timeout"
