@@ -92,9 +92,11 @@ fn main() {
             );
         }
     }
+    let model_mib = peak_rss_mib();
     let t = Instant::now();
     let plan = build_plan(&provider, &agents, &PlanOptions::default());
     let plan_s = t.elapsed().as_secs_f64();
+    let plan_mib = peak_rss_mib();
     // The faults.
     let vlan_missing = (name(17), 3i64);
     let nic_dead = name(2222);
@@ -202,7 +204,7 @@ fn main() {
     ];
     want.sort();
     println!(
-        "localize_bench: {machines} machines x {spaces} spaces, sparse plan {pairs} pairs (plan {plan_s:.2} s); \
+        "localize_bench: {machines} machines x {spaces} spaces, sparse plan {pairs} pairs (plan {plan_s:.2} s, peak RSS {model_mib:.0} MiB with the endpoint model, {plan_mib:.0} MiB with the plan); \
          {} failing pairs, {} explained by {} causes; localize median {:.3} s (min {:.3}, max {:.3}, {runs} runs); \
          peak RSS {input_peak:.0} MiB building the input, {:.0} MiB while localizing (input included)",
         d.failing_pairs,

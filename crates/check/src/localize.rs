@@ -32,8 +32,9 @@
 //! Cost: O(paths × components per path) to clear and collect, plus the search over the
 //! failing paths' classes only (at most b³ nodes, b = classes on one failing path).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use preflight_model::plan::Expectation;
 use preflight_model::probe::MtuVerdict;
@@ -153,33 +154,37 @@ impl EndpointModel {
     }
 }
 
+/// A name in a component: shared by every component of the same machine, space or
+/// interface (at 5,000 machines x 20 spaces there are ~300,000 components).
+type Name = Rc<str>;
+
 /// One component a probe path runs through.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Comp {
     /// A machine's interface on one VLAN: the port's VLAN membership, tagging, settings.
     Iface {
-        machine: String,
-        iface: String,
-        space: String,
+        machine: Name,
+        iface: Name,
+        space: Name,
     },
     /// A physical NIC or bond, with its cable and switch port(s).
-    Nic { machine: String, nic: String },
+    Nic { machine: Name, nic: Name },
     /// The machine itself (host firewall, routing, the kernel).
-    Machine(String),
+    Machine(Name),
     /// A VLAN (L2 domain) of a space.
-    Vlan { key: String, space: String },
+    Vlan { key: Name, space: Name },
     /// The router between two subnets (CIDRs, ordered).
-    Router { a: String, b: String },
+    Router { a: Name, b: Name },
     /// Something that affects only this one direction of this one pair.
     Pair {
-        source: String,
-        target: String,
-        space: String,
+        source: Name,
+        target: Name,
+        space: Name,
     },
     /// What a machine accepts in a space (inbound policy).
-    PolicyIn { machine: String, space: String },
+    PolicyIn { machine: Name, space: Name },
     /// What a machine sends in a space (outbound policy).
-    PolicyOut { machine: String, space: String },
+    PolicyOut { machine: Name, space: Name },
 }
 
 impl Comp {
@@ -266,9 +271,20 @@ impl Symptom {
 struct Interner {
     ids: HashMap<Comp, u32>,
     comps: Vec<Comp>,
+    names: HashSet<Name>,
 }
 
 impl Interner {
+    /// The one shared copy of a name.
+    fn name(&mut self, s: &str) -> Name {
+        if let Some(n) = self.names.get(s) {
+            return n.clone();
+        }
+        let n: Name = s.into();
+        self.names.insert(n.clone());
+        n
+    }
+
     fn id(&mut self, c: Comp) -> u32 {
         if let Some(&i) = self.ids.get(&c) {
             return i;
@@ -303,35 +319,41 @@ fn end_comps(
     addr: IpAddr,
 ) -> EndComps {
     let ep = model.endpoints.get(&(machine.to_string(), addr));
-    let m = int.id(Comp::Machine(machine.to_string()));
-    let nic = ep.and_then(|e| e.nic.clone()).map(|nic| {
+    let name = int.name(machine);
+    let space = int.name(space);
+    let m = int.id(Comp::Machine(name.clone()));
+    let nic = ep.and_then(|e| e.nic.as_deref()).map(|nic| {
+        let nic = int.name(nic);
         int.id(Comp::Nic {
-            machine: machine.to_string(),
+            machine: name.clone(),
             nic,
         })
     });
+    let iface_name = match ep {
+        Some(e) => int.name(&e.interface),
+        None => int.name(&format!("interface in {space}")),
+    };
     let iface = int.id(Comp::Iface {
-        machine: machine.to_string(),
-        iface: ep
-            .map(|e| e.interface.clone())
-            .unwrap_or_else(|| format!("interface in {space}")),
-        space: space.to_string(),
+        machine: name.clone(),
+        iface: iface_name,
+        space: space.clone(),
     });
     let vlan_key = ep
         .and_then(|e| e.vlan.as_ref())
         .map(|v| format!("vid {} on {}", v.vid, v.fabric))
         .unwrap_or_else(|| "its L2 domain".to_string());
+    let vlan_key = int.name(&vlan_key);
     let vlan = int.id(Comp::Vlan {
         key: vlan_key,
-        space: space.to_string(),
+        space: space.clone(),
     });
     let policy_in = int.id(Comp::PolicyIn {
-        machine: machine.to_string(),
-        space: space.to_string(),
+        machine: name.clone(),
+        space: space.clone(),
     });
     let policy_out = int.id(Comp::PolicyOut {
-        machine: machine.to_string(),
-        space: space.to_string(),
+        machine: name,
+        space,
     });
     let subnet = ep.and_then(|e| e.subnet.as_ref()).map(|cidr| {
         let n = subnets.len() as u32;
@@ -484,7 +506,8 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
                             let (x, y) =
                                 (subnet_name(&subnets, key.0), subnet_name(&subnets, key.1));
                             let (x, y) = if x <= y { (x, y) } else { (y, x) };
-                            let id = int.id(Comp::Router { a: x, b: y });
+                            let (a, b) = (int.name(&x), int.name(&y));
+                            let id = int.id(Comp::Router { a, b });
                             routers.insert(key, id);
                             id
                         }
@@ -517,11 +540,12 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
                             all.push(s.policy_out);
                             all.push(t.policy_in);
                         }
-                        all.push(int.id(Comp::Pair {
-                            source: p.source_machine.clone(),
-                            target: p.target_machine.clone(),
-                            space: sec.name.clone(),
-                        }));
+                        let pair = Comp::Pair {
+                            source: int.name(&p.source_machine),
+                            target: int.name(&p.target_machine),
+                            space: int.name(&sec.name),
+                        };
+                        all.push(int.id(pair));
                         failing[k].push((
                             PathRef {
                                 space: si,
@@ -896,8 +920,8 @@ impl Ctx<'_> {
         let mut drift_lead: Option<&Finding> = None;
         for c in &members {
             let hits = match c {
-                Comp::Iface { machine, iface, .. } => self.drift_on(machine, &[iface.as_str()]),
-                Comp::Nic { machine, nic } => self.drift_on(machine, &[nic.as_str()]),
+                Comp::Iface { machine, iface, .. } => self.drift_on(machine, &[iface.as_ref()]),
+                Comp::Nic { machine, nic } => self.drift_on(machine, &[nic.as_ref()]),
                 _ => Vec::new(),
             };
             if !hits.is_empty() {
@@ -1077,7 +1101,7 @@ impl Ctx<'_> {
                     let (pass, fail): (Vec<String>, Vec<String>) =
                         self.siblings(machine, nic, iface).into_iter().partition(|sib| {
                             cleared_where(&|x: &Comp| {
-                                matches!(x, Comp::Iface { machine: m, iface: i, .. } if m == machine && i == sib)
+                                matches!(x, Comp::Iface { machine: m, iface: i, .. } if m == machine && **i == **sib)
                             })
                         });
                     if !pass.is_empty() {
@@ -1095,7 +1119,7 @@ impl Ctx<'_> {
                     if sym == Symptom::Mtu
                         && !self.drift.iter().any(|f| {
                             f.code == Code::DriftMtuMismatch
-                                && f.subject.machine.as_deref() == Some(machine.as_str())
+                                && f.subject.machine.as_deref() == Some(machine.as_ref())
                         })
                     {
                         evidence.push(format!(
@@ -1109,8 +1133,8 @@ impl Ctx<'_> {
                     ));
                 }
                 let on = match &nic {
-                    Some(nic) if nic != iface => format!("{iface} on {nic}"),
-                    _ => iface.clone(),
+                    Some(nic) if **nic != **iface => format!("{iface} on {nic}"),
+                    _ => iface.to_string(),
                 };
                 let (message, fix) = match sym {
                     Symptom::Unreachable => (
@@ -1135,9 +1159,9 @@ impl Ctx<'_> {
                 (
                     Code::CauseInterface,
                     Subject {
-                        machine: Some(machine.clone()),
-                        interface: Some(iface.clone()),
-                        space: Some(space.clone()),
+                        machine: Some(machine.to_string()),
+                        interface: Some(iface.to_string()),
+                        space: Some(space.to_string()),
                         ..Subject::default()
                     },
                     message,
@@ -1155,7 +1179,7 @@ impl Ctx<'_> {
                     .model
                     .endpoints
                     .iter()
-                    .find(|((m, _), e)| m == machine && e.nic.as_deref() == Some(nic.as_str()))
+                    .find(|((m, _), e)| **m == **machine && e.nic.as_deref() == Some(nic.as_ref()))
                     .map(|(_, e)| e.bond_members.clone())
                     .unwrap_or_default();
                 if !members.is_empty() {
@@ -1167,8 +1191,8 @@ impl Ctx<'_> {
                 (
                     Code::CauseNic,
                     Subject {
-                        machine: Some(machine.clone()),
-                        interface: Some(nic.clone()),
+                        machine: Some(machine.to_string()),
+                        interface: Some(nic.to_string()),
                         ..Subject::default()
                     },
                     format!("{machine}'s {nic} or its switch port: its {n} pairs in {space_list} {what}{mtu_note}"),
@@ -1184,7 +1208,7 @@ impl Ctx<'_> {
             Comp::Machine(machine) => (
                 Code::CauseMachine,
                 Subject {
-                    machine: Some(machine.clone()),
+                    machine: Some(machine.to_string()),
                     ..Subject::default()
                 },
                 format!("{machine} itself: its {n} pairs in {space_list} {what}{mtu_note}"),
@@ -1197,7 +1221,7 @@ impl Ctx<'_> {
                 (
                     Code::CauseVlan,
                     Subject {
-                        space: Some(space.clone()),
+                        space: Some(space.to_string()),
                         ..Subject::default()
                     },
                     format!("the {space} VLAN ({key}): all {n} of its pairs {what}{mtu_note}"),
@@ -1235,10 +1259,10 @@ impl Ctx<'_> {
                 (
                     Code::CausePolicy,
                     Subject {
-                        machine: Some(target.clone()),
-                        space: Some(space.clone()),
-                        source: Some(source.clone()),
-                        target: Some(target.clone()),
+                        machine: Some(target.to_string()),
+                        space: Some(space.to_string()),
+                        source: Some(source.to_string()),
+                        target: Some(target.to_string()),
                         ..Subject::default()
                     },
                     format!("probes from {source} to {target} in {space} {what}{mtu_note}, while every other path of both machines works"),
@@ -1254,8 +1278,8 @@ impl Ctx<'_> {
                 (
                     Code::CausePolicy,
                     Subject {
-                        machine: Some(machine.clone()),
-                        space: Some(space.clone()),
+                        machine: Some(machine.to_string()),
+                        space: Some(space.to_string()),
                         ..Subject::default()
                     },
                     format!("{machine} drops what it receives in {space}: {n} pairs towards it {what}, while its own probes pass"),
@@ -1271,8 +1295,8 @@ impl Ctx<'_> {
                 (
                     Code::CausePolicy,
                     Subject {
-                        machine: Some(machine.clone()),
-                        space: Some(space.clone()),
+                        machine: Some(machine.to_string()),
+                        space: Some(space.to_string()),
                         ..Subject::default()
                     },
                     format!("{machine}'s own probes in {space} {what} ({n} pairs) while probes towards it pass"),
