@@ -218,6 +218,46 @@ fn nftables_drop_is_a_timeout_and_reject_is_admin_prohibited() {
     assert!(r.duration_ms < 4_000, "{}", r.duration_ms);
 }
 
+/// A silent target's retry goes out one interval after its last request (nothing answered)
+/// and shares its timeout: the target costs one timeout, not one for its requests and a
+/// second one for the retry. A target that answers gets no retry.
+#[test]
+fn a_silent_targets_retry_overlaps_its_timeout() {
+    let (a, b) = pair();
+    b.nft(
+        "table inet t { chain c { type filter hook input priority 0;
+           ip saddr 10.10.0.1 icmp type echo-request drop; }; }",
+    )
+    .unwrap();
+    let args = [
+        "--count",
+        "2",
+        "--interval",
+        "50",
+        "--timeout",
+        "1500",
+        "--retries",
+        "1",
+        "10.10.0.2",
+        "fd10::2",
+    ];
+    let (code, r) = json_in(&a, &args);
+    assert_eq!(code, 1);
+    let (v4, v6) = (&r.targets[0], &r.targets[1]);
+    assert_eq!((v4.sent, v4.received), (3, 0), "count 2 + 1 retry: {v4:?}");
+    assert_eq!(
+        (v6.sent, v6.received),
+        (2, 2),
+        "answered, so no retry: {v6:?}"
+    );
+    // Sequential timeouts would take 50 ms + 1,500 + 1,500 ms at least.
+    assert!(
+        r.duration_ms < 2_800,
+        "the retry waited for the first timeout: {} ms",
+        r.duration_ms
+    );
+}
+
 /// A local drop (the qdisc refuses the packet, so the raw socket's send fails with ENOBUFS)
 /// is a lost request, not "try again": the engine once resent the same batch forever here.
 #[test]

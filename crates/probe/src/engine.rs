@@ -140,8 +140,30 @@ struct Slot {
 }
 
 struct SockState {
+    /// One slot per sequence number this run can use on the socket: as many as the
+    /// requests its jobs can send, at most 2^16 (an agent's few hundred targets need a few
+    /// thousand, not 65,536 × 24 bytes per socket and run).
     slots: Vec<Slot>,
     next_seq: u16,
+}
+
+impl SockState {
+    /// Slots for `requests` requests on one socket.
+    fn for_requests(requests: usize) -> SockState {
+        SockState {
+            slots: vec![Slot::default(); requests.clamp(1, 1 << 16)],
+            next_seq: 0,
+        }
+    }
+
+    /// The sequence number after `seq`, wrapping at the slots' end.
+    fn after(&self, seq: u16) -> u16 {
+        if usize::from(seq) + 1 >= self.slots.len() {
+            0
+        } else {
+            seq + 1
+        }
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -152,6 +174,8 @@ struct JobState {
     retries_left: u16,
     /// Attempts (the first 32) answered, to tell duplicates from late replies.
     answered: u32,
+    /// Whether a retry check of this job is queued and still counted in `live_retries`.
+    retry_queued: bool,
 }
 
 struct Engine<'a> {
@@ -166,6 +190,9 @@ struct Engine<'a> {
     // Times are nanoseconds since t0, to keep the queues at 16 bytes an entry.
     send_q: VecDeque<(u64, u32)>,
     retry_q: VecDeque<(u64, u32)>,
+    /// Queued retry checks of jobs still unanswered (`retry_q` may also hold stale ones of
+    /// jobs answered since, which are dropped when due and never keep the run going).
+    live_retries: usize,
     timeouts: VecDeque<(u64, u16, u16, u32)>,
     inflight: usize,
     token_gen: u32,
@@ -231,18 +258,21 @@ pub fn run(socks: &[IcmpSocket], jobs: &[Job], p: Params, nonce: u32) -> Vec<Job
             })
             .collect(),
         stats: vec![JobStats::default(); jobs.len()],
-        ss: socks
-            .iter()
-            .map(|_| SockState {
-                slots: vec![Slot::default(); 1 << 16],
-                next_seq: 0,
-            })
-            .collect(),
+        ss: {
+            let mut requests = vec![0usize; socks.len()];
+            for j in jobs {
+                if let Some(r) = requests.get_mut(usize::from(j.sock)) {
+                    *r = r.saturating_add(j.count as usize + usize::from(j.retries));
+                }
+            }
+            requests.into_iter().map(SockState::for_requests).collect()
+        },
         send_q: (0..jobs.len() as u32)
             .filter(|&j| jobs[j as usize].count > 0)
             .map(|j| (0, j))
             .collect(),
         retry_q: VecDeque::new(),
+        live_retries: 0,
         t0: now,
         timeouts: VecDeque::new(),
         inflight: 0,
@@ -299,7 +329,7 @@ impl Engine<'_> {
                 (None, Some(d)) => Some(d.saturating_duration_since(now)),
                 (w, None) => w,
             };
-            let done = self.send_q.is_empty() && self.retry_q.is_empty() && self.inflight == 0;
+            let done = self.send_q.is_empty() && self.live_retries == 0 && self.inflight == 0;
             if done {
                 break;
             }
@@ -406,55 +436,61 @@ impl Engine<'_> {
         if let Some(e) = error {
             self.stats[j].error = Some(e);
         }
-        let st = &mut self.state[j];
-        st.outstanding -= 1;
-        if st.outstanding == 0
-            && st.next_attempt >= st.limit
-            && self.stats[j].received == 0
-            && st.retries_left > 0
-        {
-            st.retries_left -= 1;
-            st.limit += 1;
-            let t = self.ns(Instant::now());
-            self.retry_q.push_back((t, job));
-        }
+        self.state[j].outstanding -= 1;
+    }
+
+    /// How long after a job's last request its retry goes out when nothing has answered by
+    /// then: one interval (at least a tenth of the timeout, so a zero interval does not retry
+    /// before any reply could arrive). The retry overlaps the first requests' timeout, so a
+    /// silent target costs one timeout in all, not one for its requests and one more for
+    /// its retries.
+    fn retry_delay(&self) -> u64 {
+        self.p.interval.max(self.p.timeout / 10).as_nanos() as u64
     }
 
     fn pop_due(&mut self, now: u64, sock: Option<usize>) -> Option<u32> {
-        let a = self
-            .send_q
-            .front()
-            .filter(|x| x.0 <= now)
-            .map(|x| (x.0, x.1));
-        let b = self
-            .retry_q
-            .front()
-            .filter(|x| x.0 <= now)
-            .map(|x| (x.0, x.1));
-        let from_retry = match (a, b) {
-            (Some(x), Some(y)) => y.0 < x.0,
-            (None, Some(_)) => true,
-            (Some(_), None) => false,
-            (None, None) => return None,
-        };
-        let q = if from_retry {
-            &mut self.retry_q
-        } else {
-            &mut self.send_q
-        };
-        let job = q.front()?.1;
-        if let Some(s) = sock {
-            if usize::from(self.jobs[job as usize].sock) != s {
-                return None;
+        loop {
+            let a = self.send_q.front().filter(|x| x.0 <= now).map(|x| x.0);
+            let b = self.retry_q.front().filter(|x| x.0 <= now).map(|x| x.0);
+            let from_retry = match (a, b) {
+                (Some(x), Some(y)) => y < x,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => return None,
+            };
+            let q = if from_retry {
+                &mut self.retry_q
+            } else {
+                &mut self.send_q
+            };
+            let job = q.front()?.1;
+            if let Some(s) = sock {
+                if usize::from(self.jobs[job as usize].sock) != s {
+                    return None;
+                }
+            }
+            q.pop_front();
+            if !from_retry {
+                return Some(job);
+            }
+            // A retry goes out only while the job has had no answer at all.
+            let st = &mut self.state[job as usize];
+            if st.retry_queued {
+                st.retry_queued = false;
+                self.live_retries -= 1;
+            }
+            if self.stats[job as usize].received == 0 && st.retries_left > 0 {
+                st.retries_left -= 1;
+                st.limit += 1;
+                return Some(job);
             }
         }
-        q.pop_front();
-        Some(job)
     }
 
     fn send_one_batch(&mut self, now: Instant, sb: &mut SendBatch) -> Batch {
         let now = self.ns(now);
         let interval = self.p.interval.as_nanos() as u64;
+        let retry_delay = self.retry_delay();
         let mut sock: Option<usize> = None;
         let mut items: [(u32, u16, u32); BATCH] = [(0, 0, 0); BATCH];
         let mut n = 0;
@@ -472,9 +508,9 @@ impl Engine<'_> {
             let ss = &mut self.ss[s];
             let mut seq = ss.next_seq;
             while ss.slots[seq as usize].live {
-                seq = seq.wrapping_add(1);
+                seq = ss.after(seq);
             }
-            ss.next_seq = seq.wrapping_add(1);
+            ss.next_seq = ss.after(seq);
             self.token_gen = self.token_gen.wrapping_add(1);
             let st = &mut self.state[job as usize];
             let attempt = st.next_attempt;
@@ -506,6 +542,10 @@ impl Engine<'_> {
             self.tokens -= 1.0;
             if st.next_attempt < st.limit {
                 self.send_q.push_back((now + interval, job));
+            } else if st.retries_left > 0 && self.stats[job as usize].received == 0 {
+                st.retry_queued = true;
+                self.live_retries += 1;
+                self.retry_q.push_back((now + retry_delay, job));
             }
             items[n] = (job, seq, self.token_gen);
             n += 1;
@@ -535,10 +575,20 @@ impl Engine<'_> {
             for &(job, seq, _) in items[consumed..n].iter().rev() {
                 self.ss[s].slots[seq as usize].live = false;
                 let st = &mut self.state[job as usize];
-                if st.next_attempt < st.limit {
-                    // Drop the follow-up we queued for it; it is queued again when sent.
-                    if let Some(pos) = self.send_q.iter().rposition(|x| x.1 == job) {
-                        self.send_q.remove(pos);
+                // Drop the follow-up (next request or retry) we queued for it; it is queued
+                // again when sent.
+                let follow_up = if st.next_attempt < st.limit {
+                    Some(&mut self.send_q)
+                } else if st.retry_queued {
+                    st.retry_queued = false;
+                    self.live_retries -= 1;
+                    Some(&mut self.retry_q)
+                } else {
+                    None
+                };
+                if let Some(q) = follow_up {
+                    if let Some(pos) = q.iter().rposition(|x| x.1 == job) {
+                        q.remove(pos);
                     }
                 }
                 st.next_attempt -= 1;
@@ -598,7 +648,10 @@ impl Engine<'_> {
         if t.nonce != self.nonce || t.job as usize >= self.jobs.len() {
             return;
         }
-        let slot = self.ss[s].slots[seq as usize];
+        // A sequence number from the wire: past this run's slots it is not ours.
+        let Some(&slot) = self.ss[s].slots.get(seq as usize) else {
+            return;
+        };
         let job = t.job as usize;
         if from.is_some_and(|f| f != self.jobs[job].dest) {
             return;
@@ -607,6 +660,11 @@ impl Engine<'_> {
             self.ss[s].slots[seq as usize].live = false;
             let st = &mut self.stats[job];
             st.received += 1;
+            let js = &mut self.state[job];
+            if js.retry_queued {
+                js.retry_queued = false;
+                self.live_retries -= 1;
+            }
             st.rtt.add(ts - slot.sent_ns);
             if t.attempt < 32 {
                 self.state[job].answered |= 1u32 << t.attempt;
@@ -634,7 +692,9 @@ impl Engine<'_> {
             if so.kind == SocketKind::Raw && echo.id != so.id {
                 continue;
             }
-            let slot = self.ss[s].slots[echo.seq as usize];
+            let Some(&slot) = self.ss[s].slots.get(echo.seq as usize) else {
+                continue;
+            };
             if !slot.live {
                 continue;
             }
@@ -753,6 +813,7 @@ mod tests {
             t0: Instant::now(),
             send_q: VecDeque::new(),
             retry_q: VecDeque::new(),
+            live_retries: 0,
             timeouts: VecDeque::new(),
             inflight: 0,
             token_gen: 0,
