@@ -50,6 +50,74 @@ pub fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// The payload filler: byte `i` of the payload is `i & 0xff` (after the token).
+const PATTERN: [u8; 256] = {
+    let mut p = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        p[i] = i as u8;
+        i += 1;
+    }
+    p
+};
+
+/// Ones'-complement sum (not yet folded or inverted) of the filler of a `payload`-byte
+/// payload as it sits in a packet, memoised per size: a run sends a handful of sizes, some
+/// of them 9,000 bytes, thousands of times each.
+fn filler_sum(payload: usize) -> u32 {
+    thread_local! {
+        static SUMS: std::cell::RefCell<Vec<(usize, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SUMS.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(&(_, sum)) = c.iter().find(|(p, _)| *p == payload) {
+            return sum;
+        }
+        // The filler starts at an even offset (header + token), so its 16-bit words line
+        // up with the packet's.
+        let mut buf = Vec::with_capacity(payload);
+        push_filler(&mut buf, payload);
+        let sum = partial_sum(&buf);
+        if c.len() >= 16 {
+            c.remove(0);
+        }
+        c.push((payload, sum));
+        sum
+    })
+}
+
+/// Appends the filler of a `payload`-byte payload (bytes `TOKEN_LEN..payload`).
+fn push_filler(buf: &mut Vec<u8>, payload: usize) {
+    let mut i = TOKEN_LEN;
+    while i < payload {
+        let start = i & 0xff;
+        let n = (256 - start).min(payload - i);
+        buf.extend_from_slice(&PATTERN[start..start + n]);
+        i += n;
+    }
+}
+
+/// Ones'-complement sum of `data` as big-endian 16-bit words, not yet folded.
+fn partial_sum(data: &[u8]) -> u32 {
+    let mut sum: u64 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u64::from(*last) << 8;
+    }
+    fold(sum)
+}
+
+/// Folds a wide ones'-complement sum to 16 bits (kept in a u32).
+fn fold(mut sum: u64) -> u32 {
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u32
+}
+
 /// Writes an echo request into `buf` (ICMP header + `payload` bytes) and returns its length.
 /// For IPv6 the kernel fills the checksum (it needs the pseudo-header), so it is left zero.
 pub fn build_request(buf: &mut Vec<u8>, v6: bool, id: u16, seq: u16, token: Token, payload: usize) {
@@ -64,11 +132,11 @@ pub fn build_request(buf: &mut Vec<u8>, v6: bool, id: u16, seq: u16, token: Toke
     buf.extend_from_slice(&token.job.to_be_bytes());
     buf.extend_from_slice(&token.attempt.to_be_bytes());
     buf.extend_from_slice(&token.slot.to_be_bytes());
-    for i in TOKEN_LEN..payload {
-        buf.push((i & 0xff) as u8);
-    }
+    let head = buf.len();
+    push_filler(buf, payload);
     if !v6 {
-        let c = checksum(buf);
+        let sum = u64::from(partial_sum(&buf[..head])) + u64::from(filler_sum(payload));
+        let c = !(fold(sum) as u16);
         buf[2..4].copy_from_slice(&c.to_be_bytes());
     }
 }
@@ -144,6 +212,21 @@ mod tests {
         build_request(&mut b, false, 1, 1, tok(), 17);
         assert_eq!(b.len(), 25);
         assert_eq!(checksum(&b), 0);
+    }
+
+    #[test]
+    fn jumbo_requests_carry_the_filler_and_a_valid_checksum_every_time() {
+        let mut b = Vec::new();
+        for seq in 0..3 {
+            // The second and third build reuse the filler's memoised sum.
+            for size in [8972, 1472, 8971] {
+                build_request(&mut b, false, 7, seq, tok(), size);
+                assert_eq!(b.len(), ICMP_HDR + size);
+                assert_eq!(checksum(&b), 0, "size {size}");
+                let p = &b[ICMP_HDR..];
+                assert!((TOKEN_LEN..size).all(|i| p[i] == i as u8), "size {size}");
+            }
+        }
     }
 
     #[test]
