@@ -283,13 +283,14 @@ pub async fn run_plan_with(
     let mut seen = std::collections::HashSet::new();
     let mut targets = Vec::with_capacity(plan.targets.len());
     let mut not_run = Vec::new();
+    let own = sock::local_addresses();
     for (i, t) in plan.targets.iter().enumerate() {
         if !t.id.is_empty() && !seen.insert(t.id.as_str()) {
             continue;
         }
         let reason = match plan::check_target(t) {
             Err((field, message)) => Some(format!("targets[{i}].{field}: {message}")),
-            Ok(()) if t.kind == ProbeKind::Echo && is_own_address(t.target) => Some(format!(
+            Ok(()) if t.kind == ProbeKind::Echo && is_own_address(t.target, own.as_ref()) => Some(format!(
                 "targets[{i}].target: {} is this machine's own address; probing it would only reach this machine",
                 t.target
             )),
@@ -423,8 +424,9 @@ pub async fn run_plan_with(
     Ok(report)
 }
 
-/// Whether `addr` is an address of this machine (it can be bound), loopback excepted.
-fn is_own_address(addr: IpAddr) -> bool {
+/// Whether `addr` is an address of this machine, loopback excepted: one of `own` (the
+/// interfaces' addresses), or, when those could not be listed, an address that can be bound.
+fn is_own_address(addr: IpAddr, own: Option<&std::collections::HashSet<IpAddr>>) -> bool {
     if addr.is_loopback() || addr.is_unspecified() || addr.is_multicast() {
         return false;
     }
@@ -434,7 +436,10 @@ fn is_own_address(addr: IpAddr) -> bool {
             return false;
         }
     }
-    UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
+    match own {
+        Some(own) => own.contains(&addr),
+        None => UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok(),
+    }
 }
 
 fn not_run_result(t: &PlannedTarget, index: usize, reason: String) -> TargetResult {
@@ -737,14 +742,23 @@ fn run_icmp(
         mtus,
     };
     // Phase A: the echo job of every target, plus the small and full-size DF jobs of
-    // targets with an expected MTU, all in one engine run, without retries yet.
+    // targets with an expected MTU, all in one engine run. A job nothing has answered one
+    // interval after its last request retries then (see `engine`), inside the same
+    // timeout, so a silent target costs one timeout whatever the mix.
     let mut jobs = Vec::with_capacity(view.len());
     let mut owners: Vec<(u32, mtu::Role)> = Vec::with_capacity(view.len());
     let mut local_errors: Vec<(usize, String)> = Vec::new();
     let payload = opts.size.clamp(icmp::TOKEN_LEN, MAX_SIZE) as u16;
     let retries = opts.retries.min(u32::from(u16::MAX)) as u16;
+    // Echo requests no larger than the MTU probe's small one also tell whether small packets
+    // pass, so the MTU probe sends no small echoes of its own then.
+    let echo_is_small = payload <= DEFAULT_SIZE as u16;
+    // A small echo never needs fragmenting, so DF changes nothing on the wire: it shares the
+    // MTU probe's DF socket, and each reply is read once, not once per socket bound to the
+    // same source (raw sockets each get a copy).
+    let echo_df = opts.df || echo_is_small;
     for i in 0..view.len() {
-        match set.get(view.addr(i), view.source(i), view.device(i), opts.df) {
+        match set.get(view.addr(i), view.source(i), view.device(i), echo_df) {
             Ok(s) => {
                 jobs.push(engine::Job {
                     dest: view.addr(i),
@@ -758,18 +772,9 @@ fn run_icmp(
             Err(message) => local_errors.push((i, message)),
         }
     }
-    // Echo requests no larger than the MTU probe's small one also tell whether small packets
-    // pass, so the MTU probe sends no small echoes of its own then.
-    let echo_is_small = payload <= DEFAULT_SIZE as u16;
     let (mtu_state, mut mtu_results) =
         mtu::plan_jobs(&view, &mut set, opts, echo_is_small, &mut jobs, &mut owners);
-    // Retries go out in phase B, together with the first MTU search round, so a silent
-    // target costs one timeout for its attempts and one for its retries, whatever the mix.
-    let retry_of: Vec<u16> = jobs.iter().map(|j| j.retries).collect();
-    for j in &mut jobs {
-        j.retries = 0;
-    }
-    let mut stats = engine::run(&set.socks, &jobs, params, nonce);
+    let stats = engine::run(&set.socks, &jobs, params, nonce);
     let mut mtu_state = mtu_state;
     let record = |results: &mut [TargetResult],
                   mtu_state: &mut mtu::MtuState,
@@ -795,8 +800,7 @@ fn run_icmp(
     for (&(i, role), r) in owners.iter().zip(&stats) {
         record(results, &mut mtu_state, i as usize, role, r);
     }
-    // Phase B: one more attempt per retry for every job that got nothing, and the first
-    // search round of every blackholed MTU probe, in one engine run.
+    // Phase B: the first search round of every blackholed MTU probe, in one engine run.
     let view = View {
         results,
         devices,
@@ -805,38 +809,10 @@ fn run_icmp(
     };
     let mut search = mtu_state.begin();
     let mut jobs_b = Vec::new();
-    let mut retried: Vec<usize> = Vec::new();
-    for (k, j) in jobs.iter().enumerate() {
-        if stats[k].received == 0 && stats[k].sent > 0 && retry_of[k] > 0 {
-            jobs_b.push(engine::Job {
-                count: u32::from(retry_of[k]),
-                retries: 0,
-                ..j.clone()
-            });
-            retried.push(k);
-        }
-    }
-    let first_search = jobs_b.len();
     let search_owner = mtu_state.round_jobs(&search, &view, &mut jobs_b);
     if !jobs_b.is_empty() {
-        // Search sizes are paced like a search round; a retry is one request per attempt.
-        let run_b = engine::run(&set.socks, &jobs_b, mtu::search_params(params), nonce);
-        let (retry_stats, round_stats) = run_b.split_at(first_search);
-        for (&k, r) in retried.iter().zip(retry_stats) {
-            let a = &mut stats[k];
-            a.sent += r.sent;
-            a.received += r.received;
-            a.duplicates += r.duplicates;
-            if a.rtt.stats().is_none() {
-                a.rtt = r.rtt;
-            }
-            a.error = r.error.or(a.error);
-        }
-        mtu::MtuState::apply_round(&mut search, &search_owner, round_stats);
-        for &k in &retried {
-            let (i, role) = owners[k];
-            record(results, &mut mtu_state, i as usize, role, &stats[k]);
-        }
+        let round = engine::run(&set.socks, &jobs_b, mtu::search_params(params), nonce);
+        mtu::MtuState::apply_round(&mut search, &search_owner, &round);
     }
     drop(jobs);
     drop(jobs_b);
@@ -927,7 +903,10 @@ mod tests {
 
     #[test]
     fn loopback_and_foreign_addresses_are_not_own_addresses() {
-        assert!(!is_own_address("127.0.0.1".parse().unwrap()));
-        assert!(!is_own_address("192.0.2.123".parse().unwrap()));
+        let own = sock::local_addresses().expect("getifaddrs");
+        for own in [Some(&own), None] {
+            assert!(!is_own_address("127.0.0.1".parse().unwrap(), own));
+            assert!(!is_own_address("192.0.2.123".parse().unwrap(), own));
+        }
     }
 }
