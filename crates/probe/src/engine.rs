@@ -188,7 +188,16 @@ struct Engine<'a> {
     ss: Vec<SockState>,
     t0: Instant,
     // Times are nanoseconds since t0, to keep the queues at 16 bytes an entry.
+    //
+    // Requests are due in three queues, sent in this order when several are due at once (a
+    // loaded machine sends behind schedule): retries, then requests of jobs nothing has
+    // answered yet (`suspect_q`, which every job starts in), then requests of answered jobs
+    // (`ready_q`: those found answered in `suspect_q` when due, already due; `send_q`). On
+    // time it changes nothing; behind schedule a silent target's requests still go out on
+    // time, so its one timeout starts on time instead of behind the healthy targets' traffic.
     send_q: VecDeque<(u64, u32)>,
+    suspect_q: VecDeque<(u64, u32)>,
+    ready_q: VecDeque<u32>,
     retry_q: VecDeque<(u64, u32)>,
     /// Queued retry checks of jobs still unanswered (`retry_q` may also hold stale ones of
     /// jobs answered since, which are dropped when due and never keep the run going).
@@ -267,7 +276,9 @@ pub fn run(socks: &[IcmpSocket], jobs: &[Job], p: Params, nonce: u32) -> Vec<Job
             }
             requests.into_iter().map(SockState::for_requests).collect()
         },
-        send_q: (0..jobs.len() as u32)
+        send_q: VecDeque::new(),
+        ready_q: VecDeque::new(),
+        suspect_q: (0..jobs.len() as u32)
             .filter(|&j| jobs[j as usize].count > 0)
             .map(|j| (0, j))
             .collect(),
@@ -329,7 +340,11 @@ impl Engine<'_> {
                 (None, Some(d)) => Some(d.saturating_duration_since(now)),
                 (w, None) => w,
             };
-            let done = self.send_q.is_empty() && self.live_retries == 0 && self.inflight == 0;
+            let done = self.send_q.is_empty()
+                && self.suspect_q.is_empty()
+                && self.ready_q.is_empty()
+                && self.live_retries == 0
+                && self.inflight == 0;
             if done {
                 break;
             }
@@ -393,11 +408,14 @@ impl Engine<'_> {
         let mut next: Option<Instant> = self.timeouts.front().map(|t| self.at(t.0));
         let can_send = self.inflight < self.p.window;
         if can_send {
-            let due = match (self.send_q.front(), self.retry_q.front()) {
-                (Some(a), Some(b)) => Some(self.at(a.0.min(b.0))),
-                (Some(a), None) => Some(self.at(a.0)),
-                (None, Some(b)) => Some(self.at(b.0)),
-                (None, None) => None,
+            let due = if self.ready_q.is_empty() {
+                [&self.send_q, &self.suspect_q, &self.retry_q]
+                    .into_iter()
+                    .filter_map(|q| q.front().map(|x| x.0))
+                    .min()
+                    .map(|t| self.at(t))
+            } else {
+                Some(now)
             };
             if let Some(mut d) = due {
                 if self.tokens < 1.0 {
@@ -448,29 +466,42 @@ impl Engine<'_> {
         self.p.interval.max(self.p.timeout / 10).as_nanos() as u64
     }
 
+    /// The job whose request goes out next, when one is due (see the queues' order at
+    /// [`Engine::send_q`]); `None` also when it is on another socket than `sock`.
     fn pop_due(&mut self, now: u64, sock: Option<usize>) -> Option<u32> {
         loop {
-            let a = self.send_q.front().filter(|x| x.0 <= now).map(|x| x.0);
-            let b = self.retry_q.front().filter(|x| x.0 <= now).map(|x| x.0);
-            let from_retry = match (a, b) {
-                (Some(x), Some(y)) => y < x,
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-                (None, None) => return None,
-            };
-            let q = if from_retry {
-                &mut self.retry_q
+            // Jobs answered since they were queued as suspects lose their priority.
+            while let Some(&(due, job)) = self.suspect_q.front() {
+                if due > now || self.stats[job as usize].received == 0 {
+                    break;
+                }
+                self.suspect_q.pop_front();
+                self.ready_q.push_back(job);
+            }
+            let due = |q: &VecDeque<(u64, u32)>| q.front().filter(|x| x.0 <= now).map(|x| x.1);
+            let (q, job) = if let Some(j) = due(&self.retry_q) {
+                (Queue::Retry, j)
+            } else if let Some(j) = due(&self.suspect_q) {
+                (Queue::Suspect, j)
+            } else if let Some(&j) = self.ready_q.front() {
+                (Queue::Ready, j)
+            } else if let Some(j) = due(&self.send_q) {
+                (Queue::Send, j)
             } else {
-                &mut self.send_q
+                return None;
             };
-            let job = q.front()?.1;
             if let Some(s) = sock {
                 if usize::from(self.jobs[job as usize].sock) != s {
                     return None;
                 }
             }
-            q.pop_front();
-            if !from_retry {
+            match q {
+                Queue::Retry => self.retry_q.pop_front().map(|_| ()),
+                Queue::Suspect => self.suspect_q.pop_front().map(|_| ()),
+                Queue::Ready => self.ready_q.pop_front().map(|_| ()),
+                Queue::Send => self.send_q.pop_front().map(|_| ()),
+            };
+            if q != Queue::Retry {
                 return Some(job);
             }
             // A retry goes out only while the job has had no answer at all.
@@ -541,7 +572,12 @@ impl Engine<'_> {
             self.inflight += 1;
             self.tokens -= 1.0;
             if st.next_attempt < st.limit {
-                self.send_q.push_back((now + interval, job));
+                let q = if self.stats[job as usize].received == 0 {
+                    &mut self.suspect_q
+                } else {
+                    &mut self.send_q
+                };
+                q.push_back((now + interval, job));
             } else if st.retries_left > 0 && self.stats[job as usize].received == 0 {
                 st.retry_queued = true;
                 self.live_retries += 1;
@@ -577,25 +613,30 @@ impl Engine<'_> {
                 let st = &mut self.state[job as usize];
                 // Drop the follow-up (next request or retry) we queued for it; it is queued
                 // again when sent.
-                let follow_up = if st.next_attempt < st.limit {
-                    Some(&mut self.send_q)
+                let follow_up: &mut [&mut VecDeque<(u64, u32)>] = if st.next_attempt < st.limit {
+                    &mut [&mut self.suspect_q, &mut self.send_q]
                 } else if st.retry_queued {
                     st.retry_queued = false;
                     self.live_retries -= 1;
-                    Some(&mut self.retry_q)
+                    &mut [&mut self.retry_q]
                 } else {
-                    None
+                    &mut []
                 };
-                if let Some(q) = follow_up {
+                for q in follow_up.iter_mut() {
                     if let Some(pos) = q.iter().rposition(|x| x.1 == job) {
                         q.remove(pos);
+                        break;
                     }
                 }
                 st.next_attempt -= 1;
                 st.outstanding -= 1;
                 self.inflight -= 1;
                 self.tokens += 1.0;
-                self.send_q.push_front((now, job));
+                if self.stats[job as usize].received == 0 {
+                    self.suspect_q.push_front((now, job));
+                } else {
+                    self.ready_q.push_front(job);
+                }
             }
             return Batch::Blocked(s);
         }
@@ -715,6 +756,15 @@ impl Engine<'_> {
     }
 }
 
+/// The queues a due request is taken from (see [`Engine::send_q`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Retry,
+    Suspect,
+    Ready,
+    Send,
+}
+
 enum Batch {
     Nothing,
     Sent(usize),
@@ -789,13 +839,11 @@ mod tests {
         assert!(stats.iter().all(|s| s.received == 1));
     }
 
-    #[test]
-    fn replies_are_matched_by_sequence_and_token_duplicates_and_strays_told_apart() {
-        let socks = [loopback_socket()];
-        let jobs = [job("127.0.0.1", 2), job("127.0.0.2", 2)];
-        let mut e = Engine {
-            socks: &socks,
-            jobs: &jobs,
+    /// An engine over `jobs` with nothing queued or in flight, every job allowed 2 requests.
+    fn bare<'a>(socks: &'a [IcmpSocket], jobs: &'a [Job]) -> Engine<'a> {
+        Engine {
+            socks,
+            jobs,
             p: params(),
             nonce: 7,
             state: vec![
@@ -803,15 +851,17 @@ mod tests {
                     limit: 2,
                     ..JobState::default()
                 };
-                2
+                jobs.len()
             ],
-            stats: vec![JobStats::default(); 2],
+            stats: vec![JobStats::default(); jobs.len()],
             ss: vec![SockState {
                 slots: vec![Slot::default(); 1 << 16],
                 next_seq: 0,
             }],
             t0: Instant::now(),
             send_q: VecDeque::new(),
+            suspect_q: VecDeque::new(),
+            ready_q: VecDeque::new(),
             retry_q: VecDeque::new(),
             live_retries: 0,
             timeouts: VecDeque::new(),
@@ -819,7 +869,53 @@ mod tests {
             token_gen: 0,
             tokens: f64::INFINITY,
             last_refill: Instant::now(),
-        };
+        }
+    }
+
+    /// Behind schedule, retries go first, then unanswered jobs, then answered ones (those
+    /// found answered among the suspects before the rest); on schedule, due order.
+    #[test]
+    fn behind_schedule_silent_jobs_go_first() {
+        let socks = [loopback_socket()];
+        let jobs: Vec<Job> = (1..=5).map(|i| job(&format!("127.0.0.{i}"), 2)).collect();
+        let mut e = bare(&socks, &jobs);
+        e.stats[0].received = 1;
+        e.stats[1].received = 1;
+        e.send_q.push_back((10, 0));
+        e.suspect_q.push_back((20, 1)); // answered since it was queued
+        e.suspect_q.push_back((30, 2));
+        e.state[3].retries_left = 1;
+        e.state[3].retry_queued = true;
+        e.state[4].retries_left = 1;
+        e.state[4].retry_queued = true;
+        e.stats[4].received = 1; // answered since its retry check was queued: no retry
+        e.live_retries = 2;
+        e.retry_q.push_back((35, 4));
+        e.retry_q.push_back((40, 3));
+        // On schedule: only what is due, in due order.
+        assert_eq!(e.pop_due(15, None), Some(0));
+        assert_eq!(e.pop_due(15, None), None);
+        e.send_q.push_back((10, 0));
+        let order: Vec<u32> = std::iter::from_fn(|| e.pop_due(100, None)).collect();
+        assert_eq!(order, [3, 2, 1, 0]);
+        assert_eq!(e.live_retries, 0);
+        assert_eq!(
+            (e.state[3].limit, e.state[3].retries_left),
+            (3, 0),
+            "the retry is one more request"
+        );
+        assert_eq!(
+            (e.state[4].limit, e.state[4].retries_left),
+            (2, 1),
+            "an answered job does not retry"
+        );
+    }
+
+    #[test]
+    fn replies_are_matched_by_sequence_and_token_duplicates_and_strays_told_apart() {
+        let socks = [loopback_socket()];
+        let jobs = [job("127.0.0.1", 2), job("127.0.0.2", 2)];
+        let mut e = bare(&socks, &jobs);
         // Two requests in flight: job 1 attempt 0 on seq 10, job 0 attempt 1 on seq 11.
         let sent = 1_000_000;
         e.ss[0].slots[10] = Slot {
