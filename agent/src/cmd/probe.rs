@@ -106,13 +106,15 @@ pub(crate) struct ProbeArgs {
     /// Milliseconds to wait for each reply (and TCP connect) [default: 1000].
     #[arg(long, short = 't', value_name = "MS")]
     timeout: Option<u64>,
-    /// Extra requests to a target that answered none [default: 1].
+    /// Extra requests to a target that answered none, sent one interval after its last
+    /// request while the others' replies are still awaited [default: 1].
     #[arg(long, short = 'r', value_name = "N")]
     retries: Option<u32>,
     /// ICMP payload bytes of the echo requests (at least 16 are sent) [default: 56].
     #[arg(long, short = 's', value_name = "BYTES")]
     size: Option<usize>,
-    /// Set the don't-fragment bit on the echo requests.
+    /// Set the don't-fragment bit on the echo requests (echoes of at most 56 bytes carry it
+    /// anyway: it changes nothing for them).
     #[arg(long)]
     df: bool,
     /// Expected path MTU: run the DF-bit MTU probe against every target.
