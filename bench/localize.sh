@@ -6,5 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p preflight-check --example localize_bench
+# (GNU time shows the peak after the example resets it; the example prints the whole run's.)
 /usr/bin/time -f "process: %e s wall, peak RSS %M KiB" \
   "${CARGO_TARGET_DIR:-target}/release/examples/localize_bench" "${1:-5000}" "${2:-20}" "${3:-3}"

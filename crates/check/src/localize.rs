@@ -33,6 +33,7 @@
 //! failing paths' classes only (at most b³ nodes, b = classes on one failing path).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -269,12 +270,28 @@ impl Symptom {
 /// Interned components plus what is known about each endpoint.
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<Comp, u32>,
+    /// Each component's index in `comps`, found by the component's hash: one `u32` per
+    /// component, not a second copy of it (there are ~300,000 at 5,000 machines x 20 spaces).
+    ids: hashbrown::HashTable<u32>,
     comps: Vec<Comp>,
+    hasher: std::collections::hash_map::RandomState,
     names: HashSet<Name>,
 }
 
 impl Interner {
+    fn id(&mut self, c: Comp) -> u32 {
+        let h = self.hasher.hash_one(&c);
+        if let Some(&i) = self.ids.find(h, |&i| self.comps[i as usize] == c) {
+            return i;
+        }
+        let i = self.comps.len() as u32;
+        self.comps.push(c);
+        let (comps, hasher) = (&self.comps, &self.hasher);
+        self.ids
+            .insert_unique(h, i, |&j| hasher.hash_one(&comps[j as usize]));
+        i
+    }
+
     /// The one shared copy of a name.
     fn name(&mut self, s: &str) -> Name {
         if let Some(n) = self.names.get(s) {
@@ -283,16 +300,6 @@ impl Interner {
         let n: Name = s.into();
         self.names.insert(n.clone());
         n
-    }
-
-    fn id(&mut self, c: Comp) -> u32 {
-        if let Some(&i) = self.ids.get(&c) {
-            return i;
-        }
-        let i = self.comps.len() as u32;
-        self.ids.insert(c.clone(), i);
-        self.comps.push(c);
-        i
     }
 }
 
