@@ -225,9 +225,10 @@ pub struct TargetResult {
     /// link, in the order first seen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub macs: Vec<crate::vocab::MacAddr>,
-    /// DNS probes: what the server answered for the source address.
+    /// DNS probes: what the server answered for the source address (boxed: most results
+    /// are echoes, and 65,536 of them should not each carry an empty answer's 100 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dns: Option<DnsAnswer>,
+    pub dns: Option<Box<DnsAnswer>>,
 }
 
 /// What a DNS probe ([`crate::plan::ProbeKind::Dns`]) learnt from one server about the

@@ -1360,7 +1360,7 @@ mod tests {
     ) -> BTreeMap<String, ProbeReport> {
         for rep in r.values_mut() {
             for t in rep.targets.iter_mut().filter(|t| t.kind == ProbeKind::Dns) {
-                t.dns = Some(answer(t));
+                t.dns = Some(Box::new(answer(t)));
             }
         }
         r

@@ -402,7 +402,7 @@ pub async fn run_plan_with(
                 r.received = u32::from(a.answered);
                 r.loss_pct = if a.answered { 0.0 } else { 100.0 };
                 r.failure = (!a.answered).then_some(FailureCause::Timeout);
-                r.dns = Some(a);
+                r.dns = Some(Box::new(a));
             }
         }
         if t.kind.neighbours() {
