@@ -202,6 +202,9 @@ struct Engine<'a> {
     /// Queued retry checks of jobs still unanswered (`retry_q` may also hold stale ones of
     /// jobs answered since, which are dropped when due and never keep the run going).
     live_retries: usize,
+    /// Retry checks of the batch just sent, queued once its replies are drained: on a fast
+    /// path (loopback) the answer is already in, and 65,536 targets queue none.
+    retry_pending: Vec<(u64, u32)>,
     timeouts: VecDeque<(u64, u16, u16, u32)>,
     inflight: usize,
     token_gen: u32,
@@ -284,6 +287,7 @@ pub fn run(socks: &[IcmpSocket], jobs: &[Job], p: Params, nonce: u32) -> Vec<Job
             .collect(),
         retry_q: VecDeque::new(),
         live_retries: 0,
+        retry_pending: Vec::with_capacity(BATCH),
         t0: now,
         timeouts: VecDeque::new(),
         inflight: 0,
@@ -381,9 +385,13 @@ impl Engine<'_> {
             for _ in 0..4 {
                 match self.send_one_batch(now, &mut sb) {
                     Batch::Nothing => break,
-                    Batch::Sent(s) => self.drain_replies(s, &mut rb),
+                    Batch::Sent(s) => {
+                        self.drain_replies(s, &mut rb);
+                        self.flush_retry_checks();
+                    }
                     Batch::Blocked(s) => {
                         self.drain_replies(s, &mut rb);
+                        self.flush_retry_checks();
                         blocked = true;
                         break;
                     }
@@ -455,6 +463,18 @@ impl Engine<'_> {
             self.stats[j].error = Some(e);
         }
         self.state[j].outstanding -= 1;
+    }
+
+    /// Queues the retry checks of the last batch whose jobs are still unanswered.
+    fn flush_retry_checks(&mut self) {
+        let mut pending = std::mem::take(&mut self.retry_pending);
+        for &(due, job) in &pending {
+            if self.state[job as usize].retry_queued {
+                self.retry_q.push_back((due, job));
+            }
+        }
+        pending.clear();
+        self.retry_pending = pending;
     }
 
     /// How long after a job's last request its retry goes out when nothing has answered by
@@ -581,7 +601,7 @@ impl Engine<'_> {
             } else if st.retries_left > 0 && self.stats[job as usize].received == 0 {
                 st.retry_queued = true;
                 self.live_retries += 1;
-                self.retry_q.push_back((now + retry_delay, job));
+                self.retry_pending.push((now + retry_delay, job));
             }
             items[n] = (job, seq, self.token_gen);
             n += 1;
@@ -616,9 +636,10 @@ impl Engine<'_> {
                 let follow_up: &mut [&mut VecDeque<(u64, u32)>] = if st.next_attempt < st.limit {
                     &mut [&mut self.suspect_q, &mut self.send_q]
                 } else if st.retry_queued {
+                    // Its check is still in `retry_pending`, dropped there once unflagged.
                     st.retry_queued = false;
                     self.live_retries -= 1;
-                    &mut [&mut self.retry_q]
+                    &mut []
                 } else {
                     &mut []
                 };
@@ -864,6 +885,7 @@ mod tests {
             ready_q: VecDeque::new(),
             retry_q: VecDeque::new(),
             live_retries: 0,
+            retry_pending: Vec::new(),
             timeouts: VecDeque::new(),
             inflight: 0,
             token_gen: 0,
