@@ -429,6 +429,41 @@ fn check_jumbo(ns: &Netns, target: &str) -> (i32, ProbeReport) {
     )
 }
 
+/// With a retry, a blackholed full-size probe starts its search at its retry check: the
+/// search shares the probe's wait (one timeout in all), instead of a round after it.
+#[test]
+fn a_blackholes_search_starts_inside_the_full_size_probes_wait() {
+    let (a, _br, _b) = mtu_lab();
+    let args = [
+        "--count",
+        "2",
+        "--interval",
+        "50",
+        "--timeout",
+        "1500",
+        "--retries",
+        "1",
+        "--mtu",
+        "9000",
+        "10.20.0.2",
+    ];
+    let (code, r) = json_in(&a, &args);
+    assert_eq!(code, 1, "{r:?}");
+    let m = r.targets[0].mtu.expect("mtu result");
+    assert_eq!(m.verdict, MtuVerdict::Blackhole, "{m:?}");
+    assert_eq!(
+        m.largest_ok,
+        Some(1500),
+        "a common MTU, found exactly in round one"
+    );
+    // The probe's own wait is 50 + 150 + 1,500 ms; a round after it would add 1,500 more.
+    assert!(
+        r.duration_ms < 2_800,
+        "the search waited for the full-size probe: {} ms",
+        r.duration_ms
+    );
+}
+
 #[test]
 fn jumbo_mismatch_on_a_bridge_is_a_blackhole_with_largest_size_found() {
     let (a, _br, b) = mtu_lab();

@@ -156,6 +156,12 @@ impl SockState {
         }
     }
 
+    /// Room for `requests` more requests (jobs added during the run).
+    fn grow(&mut self, requests: usize) {
+        let len = self.slots.len().saturating_add(requests).min(1 << 16);
+        self.slots.resize(len, Slot::default());
+    }
+
     /// The sequence number after `seq`, wrapping at the slots' end.
     fn after(&self, seq: u16) -> u16 {
         if usize::from(seq) + 1 >= self.slots.len() {
@@ -181,6 +187,10 @@ struct JobState {
 struct Engine<'a> {
     socks: &'a [IcmpSocket],
     jobs: &'a [Job],
+    /// Jobs `expand` added during the run, numbered after `jobs`.
+    extra: Vec<Job>,
+    /// Asked about every job nothing has answered at its retry check (see [`run_expanding`]).
+    expand: Option<Expand<'a>>,
     p: Params,
     nonce: u32,
     state: Vec<JobState>,
@@ -250,12 +260,43 @@ pub fn cause_of_queued(q: &QueuedError) -> Cause {
     }
 }
 
+/// What a run may add while it runs: called with a job nothing has answered at its retry
+/// check (one interval after its last request; only jobs with retries have one) and every
+/// job's statistics so far; the jobs it returns join the run at once, numbered after the
+/// ones given and those added before.
+pub type Expand<'a> = &'a mut dyn FnMut(usize, &[JobStats]) -> Vec<Job>;
+
 /// Runs every job to completion and returns one [`JobStats`] per job.
 pub fn run(socks: &[IcmpSocket], jobs: &[Job], p: Params, nonce: u32) -> Vec<JobStats> {
+    run_inner(socks, jobs, p, nonce, None)
+}
+
+/// [`run`], letting `expand` add jobs to silent ones (the MTU search of a full-size probe
+/// that got no answer while its small one did, so the search shares that wait); returns
+/// the statistics of the given jobs, then of the added ones in the order they were added.
+pub fn run_expanding(
+    socks: &[IcmpSocket],
+    jobs: &[Job],
+    p: Params,
+    nonce: u32,
+    expand: Expand<'_>,
+) -> Vec<JobStats> {
+    run_inner(socks, jobs, p, nonce, Some(expand))
+}
+
+fn run_inner<'a>(
+    socks: &'a [IcmpSocket],
+    jobs: &'a [Job],
+    p: Params,
+    nonce: u32,
+    expand: Option<Expand<'a>>,
+) -> Vec<JobStats> {
     let now = Instant::now();
     let mut e = Engine {
         socks,
         jobs,
+        extra: Vec::new(),
+        expand,
         p: Params {
             window: p.window.clamp(1, MAX_WINDOW),
             ..p
@@ -465,6 +506,47 @@ impl Engine<'_> {
         self.state[j].outstanding -= 1;
     }
 
+    /// Job `j`, given or added.
+    fn job(&self, j: u32) -> &Job {
+        let j = j as usize;
+        match self.jobs.get(j) {
+            Some(job) => job,
+            None => &self.extra[j - self.jobs.len()],
+        }
+    }
+
+    /// Asks `expand` about silent job `job` and adds what it returns, due now.
+    fn expand_silent(&mut self, job: u32) {
+        let Some(expand) = self.expand.as_mut() else {
+            return;
+        };
+        let added = expand(job as usize, &self.stats);
+        let mut due = Vec::with_capacity(added.len());
+        for j in added {
+            let id = self.jobs.len() + self.extra.len();
+            let (Ok(id), Some(ss)) = (u32::try_from(id), self.ss.get_mut(usize::from(j.sock)))
+            else {
+                continue;
+            };
+            ss.grow(j.count as usize + usize::from(j.retries));
+            self.state.push(JobState {
+                limit: j.count,
+                retries_left: j.retries,
+                ..JobState::default()
+            });
+            self.stats.push(JobStats::default());
+            if j.count > 0 {
+                due.push(id);
+            }
+            self.extra.push(j);
+        }
+        // Due now: ahead of the suspects queued for later, in the order given.
+        let now = self.ns(Instant::now());
+        for id in due.into_iter().rev() {
+            self.suspect_q.push_front((now, id));
+        }
+    }
+
     /// Queues the retry checks of the last batch whose jobs are still unanswered.
     fn flush_retry_checks(&mut self) {
         let mut pending = std::mem::take(&mut self.retry_pending);
@@ -511,7 +593,7 @@ impl Engine<'_> {
                 return None;
             };
             if let Some(s) = sock {
-                if usize::from(self.jobs[job as usize].sock) != s {
+                if usize::from(self.job(job).sock) != s {
                     return None;
                 }
             }
@@ -530,6 +612,10 @@ impl Engine<'_> {
                 st.retry_queued = false;
                 self.live_retries -= 1;
             }
+            if self.stats[job as usize].received == 0 {
+                self.expand_silent(job);
+            }
+            let st = &mut self.state[job as usize];
             if self.stats[job as usize].received == 0 && st.retries_left > 0 {
                 st.retries_left -= 1;
                 st.limit += 1;
@@ -550,8 +636,8 @@ impl Engine<'_> {
             let Some(job) = self.pop_due(now, sock) else {
                 break;
             };
-            let (jobs, socks) = (self.jobs, self.socks);
-            let jd = &jobs[job as usize];
+            let socks = self.socks;
+            let jd = self.job(job).clone();
             let s = usize::from(jd.sock);
             sock = Some(s);
             let so = &socks[s];
@@ -707,7 +793,7 @@ impl Engine<'_> {
         ts: i64,
     ) {
         let Some(t) = token else { return };
-        if t.nonce != self.nonce || t.job as usize >= self.jobs.len() {
+        if t.nonce != self.nonce || t.job as usize >= self.jobs.len() + self.extra.len() {
             return;
         }
         // A sequence number from the wire: past this run's slots it is not ours.
@@ -715,7 +801,7 @@ impl Engine<'_> {
             return;
         };
         let job = t.job as usize;
-        if from.is_some_and(|f| f != self.jobs[job].dest) {
+        if from.is_some_and(|f| f != self.job(t.job).dest) {
             return;
         }
         if slot.live && slot.token == t.slot && slot.job == t.job && slot.attempt == t.attempt {
@@ -765,8 +851,7 @@ impl Engine<'_> {
                     continue;
                 }
             }
-            let job = slot.job as usize;
-            if q.dest.is_some_and(|d| d != self.jobs[job].dest) {
+            if q.dest.is_some_and(|d| d != self.job(slot.job).dest) {
                 continue;
             }
             self.ss[s].slots[echo.seq as usize].live = false;
@@ -886,6 +971,8 @@ mod tests {
             retry_q: VecDeque::new(),
             live_retries: 0,
             retry_pending: Vec::new(),
+            extra: Vec::new(),
+            expand: None,
             timeouts: VecDeque::new(),
             inflight: 0,
             token_gen: 0,

@@ -774,7 +774,42 @@ fn run_icmp(
     }
     let (mtu_state, mut mtu_results) =
         mtu::plan_jobs(&view, &mut set, opts, echo_is_small, &mut jobs, &mut owners);
-    let stats = engine::run(&set.socks, &jobs, params, nonce);
+    // Per target, the job that tells whether small packets pass: its echo (when small) or
+    // its small DF probe.
+    let mut small_of: Vec<u32> = vec![u32::MAX; view.len()];
+    for (k, &(i, role)) in owners.iter().enumerate() {
+        if role == mtu::Role::Small || (role == mtu::Role::Echo && echo_is_small) {
+            small_of[i as usize] = k as u32;
+        }
+    }
+    // A full-size probe still silent at its retry check while small packets passed starts
+    // its search's first round right there, inside this run (see `MtuState::early_round`).
+    let mut early: Vec<(usize, u32)> = Vec::new();
+    let mut searched = vec![false; view.len()];
+    let mut expand = |j: usize, st: &[engine::JobStats]| -> Vec<engine::Job> {
+        let Some(&(i, mtu::Role::Large)) = owners.get(j) else {
+            return Vec::new();
+        };
+        let i = i as usize;
+        let small_passed = st.get(small_of[i] as usize).is_some_and(|s| s.received > 0);
+        // Silence only: a frag-needed names the next-hop MTU, which phase B's round tries.
+        let silent = st.get(j).is_some_and(|s| s.error.is_none());
+        if !small_passed || !silent || std::mem::replace(&mut searched[i], true) {
+            return Vec::new();
+        }
+        let Some(round) = mtu_state.early_round(i, jobs[j].dest) else {
+            return Vec::new();
+        };
+        round
+            .into_iter()
+            .map(|(size, job)| {
+                early.push((i, size));
+                job
+            })
+            .collect()
+    };
+    let all = engine::run_expanding(&set.socks, &jobs, params, nonce, &mut expand);
+    let (stats, early_stats) = all.split_at(jobs.len().min(all.len()));
     let mut mtu_state = mtu_state;
     let record = |results: &mut [TargetResult],
                   mtu_state: &mut mtu::MtuState,
@@ -797,10 +832,11 @@ fn run_icmp(
             _ => mtu_state.record(i, role, r),
         }
     };
-    for (&(i, role), r) in owners.iter().zip(&stats) {
+    for (&(i, role), r) in owners.iter().zip(stats) {
         record(results, &mut mtu_state, i as usize, role, r);
     }
-    // Phase B: the first search round of every blackholed MTU probe, in one engine run.
+    // Phase B: the next search round of every blackholed MTU probe (the first, unless it
+    // ran early), in one engine run.
     let view = View {
         results,
         devices,
@@ -808,6 +844,7 @@ fn run_icmp(
         mtus,
     };
     let mut search = mtu_state.begin();
+    mtu::MtuState::apply_round(&mut search, &early, early_stats);
     let mut jobs_b = Vec::new();
     let search_owner = mtu_state.round_jobs(&search, &view, &mut jobs_b);
     if !jobs_b.is_empty() {

@@ -252,18 +252,27 @@ impl MtuState {
             let e = &self.per[&i];
             for c in round_candidates(b.lo, b.hi, b.hint, b.rounds == 0) {
                 owner.push((i, c));
-                jobs.push(Job {
-                    dest: view.addr(i),
-                    sock: e.sock,
-                    payload: (c - overhead(e.v6)).max(icmp::TOKEN_LEN as u32) as u16,
-                    // Two requests a short interval apart, one timeout for both: a single
-                    // lost packet does not make a size look too big.
-                    retries: 0,
-                    count: 2,
-                });
+                jobs.push(size_job(e, view.addr(i), c));
             }
         }
         owner
+    }
+
+    /// Round one of target `i`'s search, started before the first run ends: its full-size
+    /// probe is silent one interval after its last request while small packets passed (a
+    /// blackhole so far), so the search shares the full-size probe's wait instead of
+    /// costing one more. The sizes and the `(target, size)` of each job, as
+    /// [`Self::round_jobs`] would give them once the bracket exists; `None` when `i` has
+    /// no MTU probe.
+    pub(crate) fn early_round(&self, i: usize, dest: std::net::IpAddr) -> Option<Vec<(u32, Job)>> {
+        let e = self.per.get(&i)?;
+        let lo = DEFAULT_SIZE as u32 + overhead(e.v6);
+        Some(
+            round_candidates(lo, e.expected, None, true)
+                .into_iter()
+                .map(|c| (c, size_job(e, dest, c)))
+                .collect(),
+        )
     }
 
     /// Narrows the brackets by one round's results (`owner` as [`Self::round_jobs`] gave it).
@@ -325,6 +334,18 @@ impl MtuState {
                 },
             ));
         }
+    }
+}
+
+/// The job of one search size: two requests (a short interval apart in a search round),
+/// one timeout for both, so a single lost packet does not make a size look too big.
+fn size_job(e: &Entry, dest: std::net::IpAddr, size: u32) -> Job {
+    Job {
+        dest,
+        sock: e.sock,
+        payload: (size - overhead(e.v6)).max(icmp::TOKEN_LEN as u32) as u16,
+        retries: 0,
+        count: 2,
     }
 }
 
