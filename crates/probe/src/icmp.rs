@@ -36,18 +36,7 @@ pub struct Echo {
 
 /// Internet checksum (RFC 1071).
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    !(partial_sum(data) as u16)
 }
 
 /// The payload filler: byte `i` of the payload is `i & 0xff` (after the token).
@@ -61,7 +50,7 @@ const PATTERN: [u8; 256] = {
     p
 };
 
-/// Ones'-complement sum (not yet folded or inverted) of the filler of a `payload`-byte
+/// Ones'-complement sum (folded, not inverted) of the filler of a `payload`-byte
 /// payload as it sits in a packet, memoised per size: a run sends a handful of sizes, some
 /// of them 9,000 bytes, thousands of times each.
 fn filler_sum(payload: usize) -> u32 {
@@ -97,7 +86,8 @@ fn push_filler(buf: &mut Vec<u8>, payload: usize) {
     }
 }
 
-/// Ones'-complement sum of `data` as big-endian 16-bit words, not yet folded.
+/// Ones'-complement sum of `data` as big-endian 16-bit words, folded to 16 bits (not yet
+/// inverted).
 fn partial_sum(data: &[u8]) -> u32 {
     let mut sum: u64 = 0;
     let mut chunks = data.chunks_exact(2);
