@@ -613,7 +613,7 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
             merged.push((key, c));
         }
     }
-    let mut causes: Vec<Cause> = merged.into_iter().map(|(_, c)| c).collect();
+    let mut causes = one_way_across_spaces(merged);
     // Problem spaces first: most pairs explained first, then by space and culprit.
     causes.sort_by(|a, b| {
         b.pairs
@@ -631,6 +631,65 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
         explained_pairs: explained.len(),
         causes,
     }
+}
+
+/// One cause per one-way path blocked in several spaces: the same source and target, only
+/// this direction, the same symptoms, in each space (one host firewall rule, most likely;
+/// the probes cannot tell one rule from one per interface). The message names every space.
+fn one_way_across_spaces(merged: Vec<(Comp, Cause)>) -> Vec<Cause> {
+    /// A cause, and for a one-way path its ends, first space and first message.
+    struct Entry {
+        one_way: Option<(Name, Name, Name, String)>,
+        cause: Cause,
+    }
+    let mut out: Vec<Entry> = Vec::new();
+    for (key, c) in merged {
+        let Comp::Pair {
+            source,
+            target,
+            space,
+        } = key
+        else {
+            out.push(Entry {
+                one_way: None,
+                cause: c,
+            });
+            continue;
+        };
+        let same = out.iter_mut().find(|e| {
+            e.one_way
+                .as_ref()
+                .is_some_and(|(s, t, _, _)| *s == source && *t == target)
+                && e.cause.symptoms == c.symptoms
+                && e.cause.code == c.code
+        });
+        let Some(e) = same else {
+            let message = c.message.clone();
+            out.push(Entry {
+                one_way: Some((source, target, space, message)),
+                cause: c,
+            });
+            continue;
+        };
+        let m = &mut e.cause;
+        m.spaces.extend(c.spaces);
+        m.spaces.sort();
+        m.spaces.dedup();
+        m.pairs.extend(c.pairs);
+        m.pairs.sort();
+        m.pairs.dedup();
+        for x in c.evidence {
+            if !m.evidence.contains(&x) {
+                m.evidence.push(x);
+            }
+        }
+        m.subject.space = None;
+        if let Some((_, _, first, message)) = &e.one_way {
+            let all = m.spaces.join(", ");
+            m.message = message.replacen(&format!(" in {first} "), &format!(" in {all} "), 1);
+        }
+    }
+    out.into_iter().map(|e| e.cause).collect()
 }
 
 /// Finds the smallest set of classes covering every failing path of one symptom.
@@ -1719,6 +1778,35 @@ mod tests {
                 .any(|e| e.contains("node3 → node1 passes")),
             "{c:#?}"
         );
+    }
+
+    #[test]
+    fn one_way_drop_in_several_spaces_is_one_cause_naming_them() {
+        let drops = [
+            F::Drop("node1", "node3", "a"),
+            F::Drop("node1", "node3", "b"),
+        ];
+        let d = diagnose(4, 4, &drops, &[]);
+        assert_eq!(d.causes.len(), 1, "{d:#?}");
+        let c = &d.causes[0];
+        assert_eq!(c.code, "cause.policy");
+        assert_eq!(c.spaces, ["a", "b"]);
+        assert_eq!(c.pairs.len(), 2);
+        assert_eq!(c.subject.space, None);
+        assert_eq!(c.subject.source.as_deref(), Some("node1"));
+        assert!(
+            c.message.contains("node1 to node3 in a, b "),
+            "{}",
+            c.message
+        );
+        assert_eq!((d.failing_pairs, d.explained_pairs), (2, 2));
+        // Another pair's drop stays a cause of its own.
+        let drops = [
+            F::Drop("node1", "node3", "a"),
+            F::Drop("node2", "node4", "b"),
+        ];
+        let d = diagnose(4, 4, &drops, &[]);
+        assert_eq!(d.causes.len(), 2, "{d:#?}");
     }
 
     #[test]
