@@ -11,6 +11,9 @@
 #    within 3 s of the last registration.
 # 3. large-100 with one fault (n50's storage switch port forwards nothing: 198 pairs lost),
 #    same timings. Target: last registration -> report <= 2 x the probe timeout (1 s).
+# 4. large-100 with other single faults, same timings: n50's storage switch port at MTU 1500
+#    (the VLAN's is 9000: 198 paths blackholed, n50 searching 99 of them at once), and n20
+#    dropping echo requests from n10 (a one-way drop).
 # Prints medians. Builds release binaries first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,13 +66,23 @@ large_runs() {
 echo "== large-100 (100 hosts x 3 spaces, 29,700 probes), $runs runs"
 large_runs run large-100 0 "target < 3 s"
 
-echo "== large-100 + one fault (n50 eth3 port dead), $runs runs"
-sed -e 's/^name = "large-100"/name = "large-100-one-fault"/' scenarios/large-100.toml > "$tmp/fault.toml"
-cat >> "$tmp/fault.toml" <<'TOML'
+# Writes large-100 plus one [[faults]] table (given as TOML lines) to $tmp/$1.toml.
+variant() {
+  local name=$1
+  shift
+  sed -e "s/^name = \"large-100\"/name = \"large-100-$name\"/" scenarios/large-100.toml > "$tmp/$name.toml"
+  printf '\n[[faults]]\n' >> "$tmp/$name.toml"
+  printf '%s\n' "$@" >> "$tmp/$name.toml"
+}
 
-[[faults]]
-kind = "port-dead"
-host = "n50"
-interface = "eth3"
-TOML
+echo "== large-100 + one fault (n50 eth3 port dead), $runs runs"
+variant fault 'kind = "port-dead"' 'host = "n50"' 'interface = "eth3"'
 large_runs fault "$tmp/fault.toml" 1 "target <= 2 s: 2 x the 1 s probe timeout"
+
+echo "== large-100 + n50 eth3 switch port at MTU 1500 (storage VLAN 9000), $runs runs"
+variant mtu 'kind = "switch-port-mtu"' 'host = "n50"' 'interface = "eth3"' 'mtu = 1500'
+large_runs mtu "$tmp/mtu.toml" 1 "about 2 x the probe timeout for any fault"
+
+echo "== large-100 + n20 drops echo requests from n10, $runs runs"
+variant drop 'kind = "drop"' 'from = "n10"' 'to = "n20"'
+large_runs drop "$tmp/drop.toml" 1 "about 2 x the probe timeout for any fault"
