@@ -595,20 +595,13 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
     let mut merged: Vec<(Comp, Cause)> = Vec::new();
     for (key, c) in causes.drain(..) {
         if let Some((_, m)) = merged.iter_mut().find(|(k, _)| *k == key) {
-            for s in c.symptoms {
-                if !m.symptoms.contains(&s) {
-                    m.symptoms.push(s);
-                }
-            }
-            m.pairs.extend(c.pairs);
-            m.pairs.sort();
-            m.pairs.dedup();
-            for e in c.evidence {
-                if !m.evidence.contains(&e) {
-                    m.evidence.push(e);
+            for s in &c.symptoms {
+                if !m.symptoms.contains(s) {
+                    m.symptoms.push(s.clone());
                 }
             }
             m.message = format!("{}; {}", m.message, c.message);
+            absorb(m, c);
         } else {
             merged.push((key, c));
         }
@@ -630,6 +623,21 @@ pub fn localize(spaces: &[SpaceReport], model: &EndpointModel, drift: &[Finding]
         failing_pairs: failing_pairs.len(),
         explained_pairs: explained.len(),
         causes,
+    }
+}
+
+/// Folds `c`'s spaces, pairs and evidence into `m` (each once; spaces and pairs sorted).
+fn absorb(m: &mut Cause, c: Cause) {
+    m.spaces.extend(c.spaces);
+    m.spaces.sort();
+    m.spaces.dedup();
+    m.pairs.extend(c.pairs);
+    m.pairs.sort();
+    m.pairs.dedup();
+    for e in c.evidence {
+        if !m.evidence.contains(&e) {
+            m.evidence.push(e);
+        }
     }
 }
 
@@ -672,17 +680,7 @@ fn one_way_across_spaces(merged: Vec<(Comp, Cause)>) -> Vec<Cause> {
             continue;
         };
         let m = &mut e.cause;
-        m.spaces.extend(c.spaces);
-        m.spaces.sort();
-        m.spaces.dedup();
-        m.pairs.extend(c.pairs);
-        m.pairs.sort();
-        m.pairs.dedup();
-        for x in c.evidence {
-            if !m.evidence.contains(&x) {
-                m.evidence.push(x);
-            }
-        }
+        absorb(m, c);
         m.subject.space = None;
         if let Some((_, _, first, message)) = &e.one_way {
             let all = m.spaces.join(", ");
