@@ -83,6 +83,19 @@ fn pair() -> (Netns, Netns) {
 /// (ARP, forwarding between namespaces) can be deferred for seconds.
 const FAST: [&str; 6] = ["--count", "2", "--interval", "20", "--timeout", "3000"];
 
+/// Two requests 50 ms apart, a 1.5 s wait and one retry: a silent target's one wait is
+/// 50 + 150 (the retry, a tenth of the timeout after the last request) + 1,500 ms.
+const ONE_RETRY: [&str; 8] = [
+    "--count",
+    "2",
+    "--interval",
+    "50",
+    "--timeout",
+    "1500",
+    "--retries",
+    "1",
+];
+
 fn fast(extra: &[&'static str]) -> Vec<&'static str> {
     let mut v = FAST.to_vec();
     v.extend_from_slice(extra);
@@ -229,19 +242,7 @@ fn a_silent_targets_retry_overlaps_its_timeout() {
            ip saddr 10.10.0.1 icmp type echo-request drop; }; }",
     )
     .unwrap();
-    let args = [
-        "--count",
-        "2",
-        "--interval",
-        "50",
-        "--timeout",
-        "1500",
-        "--retries",
-        "1",
-        "10.10.0.2",
-        "fd10::2",
-    ];
-    let (code, r) = json_in(&a, &args);
+    let (code, r) = json_in(&a, &[&ONE_RETRY[..], &["10.10.0.2", "fd10::2"]].concat());
     assert_eq!(code, 1);
     let (v4, v6) = (&r.targets[0], &r.targets[1]);
     assert_eq!((v4.sent, v4.received), (3, 0), "count 2 + 1 retry: {v4:?}");
@@ -434,20 +435,10 @@ fn check_jumbo(ns: &Netns, target: &str) -> (i32, ProbeReport) {
 #[test]
 fn a_blackholes_search_starts_inside_the_full_size_probes_wait() {
     let (a, _br, _b) = mtu_lab();
-    let args = [
-        "--count",
-        "2",
-        "--interval",
-        "50",
-        "--timeout",
-        "1500",
-        "--retries",
-        "1",
-        "--mtu",
-        "9000",
-        "10.20.0.2",
-    ];
-    let (code, r) = json_in(&a, &args);
+    let (code, r) = json_in(
+        &a,
+        &[&ONE_RETRY[..], &["--mtu", "9000", "10.20.0.2"]].concat(),
+    );
     assert_eq!(code, 1, "{r:?}");
     let m = r.targets[0].mtu.expect("mtu result");
     assert_eq!(m.verdict, MtuVerdict::Blackhole, "{m:?}");
