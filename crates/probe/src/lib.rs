@@ -741,7 +741,7 @@ fn run_icmp(
         names,
         mtus,
     };
-    // Phase A: the echo job of every target, plus the small and full-size DF jobs of
+    // The first run: the echo job of every target, plus the small and full-size DF jobs of
     // targets with an expected MTU, all in one engine run. A job nothing has answered one
     // interval after its last request retries then (see `engine`), inside the same
     // timeout, so a silent target costs one timeout whatever the mix.
@@ -792,7 +792,8 @@ fn run_icmp(
         };
         let i = i as usize;
         let small_passed = st.get(small_of[i] as usize).is_some_and(|s| s.received > 0);
-        // Silence only: a frag-needed names the next-hop MTU, which phase B's round tries.
+        // Silence only: a frag-needed names the next-hop MTU, which a round after this run
+        // tries first.
         let silent = st.get(j).is_some_and(|s| s.error.is_none());
         if !small_passed || !silent || std::mem::replace(&mut searched[i], true) {
             return Vec::new();
@@ -811,11 +812,8 @@ fn run_icmp(
     let all = engine::run_expanding(&set.socks, &jobs, params, nonce, &mut expand);
     let (stats, early_stats) = all.split_at(jobs.len().min(all.len()));
     let mut mtu_state = mtu_state;
-    let record = |results: &mut [TargetResult],
-                  mtu_state: &mut mtu::MtuState,
-                  i: usize,
-                  role: mtu::Role,
-                  r: &engine::JobStats| {
+    for (&(i, role), r) in owners.iter().zip(stats) {
+        let i = i as usize;
         match role {
             mtu::Role::Echo => {
                 let t = &mut results[i];
@@ -831,28 +829,11 @@ fn run_icmp(
             }
             _ => mtu_state.record(i, role, r),
         }
-    };
-    for (&(i, role), r) in owners.iter().zip(stats) {
-        record(results, &mut mtu_state, i as usize, role, r);
     }
-    // Phase B: the next search round of every blackholed MTU probe (the first, unless it
-    // ran early), in one engine run.
-    let view = View {
-        results,
-        devices,
-        names,
-        mtus,
-    };
+    // Every blackholed MTU probe's search, its first round already done if it ran early.
     let mut search = mtu_state.begin();
     mtu::MtuState::apply_round(&mut search, &early, early_stats);
-    let mut jobs_b = Vec::new();
-    let search_owner = mtu_state.round_jobs(&search, &view, &mut jobs_b);
-    if !jobs_b.is_empty() {
-        let round = engine::run(&set.socks, &jobs_b, mtu::search_params(params), nonce);
-        mtu::MtuState::apply_round(&mut search, &search_owner, &round);
-    }
     drop(jobs);
-    drop(jobs_b);
     for (i, message) in local_errors {
         results[i].failure = Some(FailureCause::LocalError { message });
     }
@@ -862,7 +843,7 @@ fn run_icmp(
         names,
         mtus,
     };
-    // The rounds still open (sizes not yet pinned, or a small echo that passed on retry).
+    // The rounds still open, one engine run (one timeout) each.
     mtu_state.finish_search(&mut search, &view, &set, params, nonce);
     mtu_state.results(&search, &mut mtu_results);
     for (i, m) in mtu_results {

@@ -33,6 +33,11 @@ pub(crate) fn overhead(v6: bool) -> u32 {
     }
 }
 
+/// IP size of the small probe (the default echo payload plus headers): a search's floor.
+fn small_ip_size(v6: bool) -> u32 {
+    DEFAULT_SIZE as u32 + overhead(v6)
+}
+
 /// What a job of the first engine run is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -93,8 +98,7 @@ pub(crate) fn plan_jobs(
         let addr = view.addr(i);
         let v6 = addr.is_ipv6();
         let oh = overhead(v6);
-        let small_size = DEFAULT_SIZE as u32 + oh;
-        if expected <= small_size || expected > 65_535 {
+        if expected <= small_ip_size(v6) || expected > 65_535 {
             known.push((i, unknown(expected)));
             continue;
         }
@@ -210,19 +214,13 @@ impl MtuState {
     /// Brackets to search: every target whose small echo passed and full size did not.
     pub(crate) fn begin(&self) -> Search {
         let mut s = Search::default();
-        self.extend(&mut s);
-        s
-    }
-
-    /// Adds brackets for targets that became blackholed since `s` was begun (a late small echo).
-    fn extend(&self, s: &mut Search) {
         for (&i, e) in &self.per {
-            if e.small_ok && !e.large_ok && !s.brackets.contains_key(&i) {
+            if e.small_ok && !e.large_ok {
                 let hint = match e.large_failure {
                     Some(FailureCause::FragmentationNeeded { mtu }) => mtu,
                     _ => None,
                 };
-                let lo = DEFAULT_SIZE as u32 + overhead(e.v6);
+                let lo = small_ip_size(e.v6);
                 s.brackets.insert(
                     i,
                     Bracket {
@@ -234,6 +232,7 @@ impl MtuState {
                 );
             }
         }
+        s
     }
 
     /// The jobs of the next round of every open bracket (all sizes of a round go together),
@@ -266,7 +265,7 @@ impl MtuState {
     /// no MTU probe.
     pub(crate) fn early_round(&self, i: usize, dest: std::net::IpAddr) -> Option<Vec<(u32, Job)>> {
         let e = self.per.get(&i)?;
-        let lo = DEFAULT_SIZE as u32 + overhead(e.v6);
+        let lo = small_ip_size(e.v6);
         Some(
             round_candidates(lo, e.expected, None, true)
                 .into_iter()
@@ -298,7 +297,6 @@ impl MtuState {
         params: Params,
         nonce: u32,
     ) {
-        self.extend(s);
         for _ in 0..MAX_ROUNDS {
             let mut jobs = Vec::new();
             let owner = self.round_jobs(s, view, &mut jobs);
@@ -319,7 +317,7 @@ impl MtuState {
                 s.brackets
                     .get(&i)
                     .map(|b| b.lo)
-                    .or(Some(DEFAULT_SIZE as u32 + overhead(e.v6)))
+                    .or(Some(small_ip_size(e.v6)))
             } else {
                 None
             };
